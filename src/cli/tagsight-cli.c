@@ -1,0 +1,71 @@
+/* tagsight-cli: the command-line face of Tagsight.  Thin: every subcommand
+ * calls the same library functions the app does. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli-commands.h"
+#include "ts-config.h"
+
+/* A command appears here once its cmd-NAME.c exists (see meson.build). */
+static const cli_command commands[] = {
+#ifdef TS_CLI_HAVE_DEMO_DATA
+  { "demo-data", "write the synthetic multi-label demo data set", cmd_demo_data },
+#endif
+#ifdef TS_CLI_HAVE_SUMMARY
+  { "summary", "show the DataBlock summary and every problem in a CSV", cmd_summary },
+#endif
+#ifdef TS_CLI_HAVE_SHOW_BATCH
+  { "show-batch", "render a grid of augmented training images to PNG", cmd_show_batch },
+#endif
+#ifdef TS_CLI_HAVE_TRAIN
+  { "train", "fine-tune a classifier (fastai's fine_tune) and save it", cmd_train },
+#endif
+#ifdef TS_CLI_HAVE_LR_FIND
+  { "lr-find", "sweep the learning rate and suggest one", cmd_lr_find },
+#endif
+#ifdef TS_CLI_HAVE_THRESHOLDS
+  { "thresholds", "sweep the decision threshold of a model on a validation set", cmd_thresholds },
+#endif
+#ifdef TS_CLI_HAVE_PREDICT
+  { "predict", "label images with a saved model", cmd_predict },
+#endif
+#ifdef TS_CLI_HAVE_BENCH
+  { "bench", "measure training and inference throughput", cmd_bench },
+#endif
+};
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: tagsight-cli COMMAND [OPTIONS]\n\nCommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf (out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nRun 'tagsight-cli COMMAND --help' for a command's options.\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      usage (stderr);
+      return 2;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("tagsight-cli %s\n", TS_VERSION);
+      return 0;
+    }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+
+  fprintf (stderr, "tagsight-cli: unknown command '%s'\n\n", argv[1]);
+  usage (stderr);
+  return 2;
+}

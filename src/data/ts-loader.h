@@ -1,0 +1,80 @@
+/* ts-loader.h: batches of augmented, normalised images from a datablock,
+ * produced by worker threads into a prefetch queue. */
+#pragma once
+
+#include <stdint.h>
+
+#include "ts-datablock.h"
+#include "ts-status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { TS_AUG_NONE, TS_AUG_FLIP, TS_AUG_FASTAI } ts_aug_preset;
+
+/* fastai's aug_transforms parameters (defaults: flip, 10 degrees, zoom 1.1,
+ * warp 0.2, lighting 0.2, p_affine 0.75, p_lighting 0.75). */
+typedef struct {
+  int do_flip;
+  float flip_p;         /* 0.5 */
+  float max_rotate;     /* degrees */
+  float min_zoom, max_zoom;
+  float max_warp;
+  float max_lighting;
+  float p_affine;
+  float p_lighting;
+} ts_aug_params;
+
+void ts_aug_params_preset (ts_aug_params *p, ts_aug_preset preset);
+
+typedef enum { TS_RESIZE_CROP, TS_RESIZE_SQUISH, TS_RESIZE_PAD } ts_resize_method;
+
+typedef struct {
+  int size;               /* output side (square) */
+  double min_scale;       /* RandomResizedCrop min_scale (0.35 in the chapter) */
+  int random_resized_crop;/* 1: RandomResizedCrop item tfm; 0: Resize(method) */
+  ts_resize_method resize_method;
+  ts_aug_params aug;      /* training batch transforms */
+  int batch_size;
+  int shuffle;            /* per-epoch shuffle from the seed (training) */
+  int drop_last;
+  int n_workers;          /* 0: number of cores */
+  int prefetch;           /* batches queued ahead (default 2*n_workers) */
+  size_t cache_bytes;     /* RAM cache of decoded presized images; 0: none */
+  uint64_t seed;
+  float mean[3], std[3];  /* Normalize, on [0,1] pixels */
+} ts_loader_config;
+
+void ts_loader_config_init (ts_loader_config *cfg);  /* 128 px, 0.35, fastai aug, bs 64 */
+
+typedef struct {
+  float *x;        /* [n,3,size,size] normalised, host memory */
+  float *y;        /* [n,n_vocab] one-hot targets */
+  int *items;      /* datablock item index of each row */
+  int n;           /* rows in this batch (<= batch_size) */
+  int index;       /* batch number within the epoch */
+} ts_batch;
+
+typedef struct ts_loader ts_loader;
+
+/* @valid selects the validation items (no augmentation, fastai's val resize,
+ * no shuffle, no drop_last) or the training items. */
+ts_status ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid,
+                         ts_loader **out);
+void ts_loader_free (ts_loader *l);
+
+int ts_loader_n_batches (const ts_loader *l);
+int ts_loader_n_items (const ts_loader *l);
+/* Starts producing epoch @epoch (shuffle and augmentation seeds derive from
+ * cfg.seed and epoch, so an epoch is reproducible on its own). */
+ts_status ts_loader_start_epoch (ts_loader *l, int epoch);
+/* Blocks for the next batch in order; *out = NULL at the end of the epoch.
+ * Items that fail to decode are skipped and counted (ts_loader_n_skipped). */
+ts_status ts_loader_next (ts_loader *l, ts_batch **out);
+void ts_loader_release (ts_loader *l, ts_batch *b);
+int ts_loader_n_skipped (const ts_loader *l);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,152 @@
+/* ts-backend.h: the backend table.
+ *
+ * Every op that touches tensor memory goes through this table so that the CPU
+ * backend (the reference) and the CUDA backend are interchangeable.  Modelled
+ * on ggml's ggml_backend_i: a static const table with designated initialisers.
+ *
+ * Conventions (all tensors NCHW float32, contiguous, on this backend):
+ *  - A forward op writes its output; it never allocates.
+ *  - A backward op OVERWRITES its gradient outputs (no accumulation); pass NULL
+ *    for a gradient that is not needed (dx of the first layer, dw of a frozen
+ *    layer).  Callers sum gradients of tensors used twice with `add`.
+ *  - Scratch memory (im2col columns, etc.) belongs to the backend and grows to
+ *    its high-water mark during the first step, then is reused.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "ts-tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int stride_h, stride_w;
+  int pad_top, pad_left, pad_bottom, pad_right; /* asymmetric: TFLite SAME padding */
+  int groups;                                   /* 1, or C_in for depthwise */
+} ts_conv2d_params;
+
+typedef struct {
+  int kernel_h, kernel_w;
+  int stride_h, stride_w;
+  int pad_h, pad_w;
+} ts_pool2d_params;
+
+typedef enum {
+  TS_ACT_RELU,
+  TS_ACT_RELU6,
+  TS_ACT_SIGMOID,
+} ts_activation;
+
+typedef struct ts_backend_i {
+  const char *name; /* "cpu", "cuda" */
+
+  /* memory */
+  void *(*alloc) (ts_backend *be, size_t bytes);          /* zero-filled */
+  void (*free) (ts_backend *be, void *ptr);
+  void (*upload) (ts_backend *be, float *dst, const float *host_src, size_t n);
+  void (*download) (ts_backend *be, float *host_dst, const float *src, size_t n);
+  void (*synchronize) (ts_backend *be);
+
+  /* elementwise: y = alpha * x + beta * y (beta = 0 overwrites y) */
+  void (*axpby) (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);
+  /* y = a + b (residual add forward) */
+  void (*add) (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y);
+  void (*fill) (ts_backend *be, ts_tensor *t, float value);
+
+  /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> y [N,Cout,OH,OW] */
+  void (*conv2d_forward) (ts_backend *be, const ts_conv2d_params *p,
+                          const ts_tensor *x, const ts_tensor *w, const ts_tensor *b,
+                          ts_tensor *y);
+  void (*conv2d_backward) (ts_backend *be, const ts_conv2d_params *p,
+                           const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy,
+                           ts_tensor *dx, ts_tensor *dw, ts_tensor *db);
+
+  /* Batch norm over N,H,W for each channel C; a [N,C] tensor is 1d batch norm.
+   * Training: batch statistics (biased variance to normalise, unbiased to update
+   * the running variance, as PyTorch), running = (1-momentum)*running + momentum*batch;
+   * save_mean / save_invstd [C] are kept for backward.
+   * Eval: running statistics. */
+  void (*batchnorm_forward_train) (ts_backend *be, const ts_tensor *x,
+                                   const ts_tensor *gamma, const ts_tensor *beta,
+                                   ts_tensor *running_mean, ts_tensor *running_var,
+                                   float momentum, float eps, ts_tensor *y,
+                                   ts_tensor *save_mean, ts_tensor *save_invstd);
+  void (*batchnorm_forward_eval) (ts_backend *be, const ts_tensor *x,
+                                  const ts_tensor *gamma, const ts_tensor *beta,
+                                  const ts_tensor *running_mean, const ts_tensor *running_var,
+                                  float eps, ts_tensor *y);
+  void (*batchnorm_backward) (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                              const ts_tensor *save_mean, const ts_tensor *save_invstd,
+                              const ts_tensor *dy, ts_tensor *dx,
+                              ts_tensor *dgamma, ts_tensor *dbeta);
+
+  /* y = act(x); in place (y == x) allowed.  backward uses the OUTPUT y
+   * (relu: y>0, relu6: 0<y<6, sigmoid: y(1-y)); dx == dy allowed. */
+  void (*activation_forward) (ts_backend *be, ts_activation act, const ts_tensor *x, ts_tensor *y);
+  void (*activation_backward) (ts_backend *be, ts_activation act, const ts_tensor *y,
+                               const ts_tensor *dy, ts_tensor *dx);
+
+  /* max pool; argmax [same numel as y] records the winning input index for backward */
+  void (*maxpool2d_forward) (ts_backend *be, const ts_pool2d_params *p, const ts_tensor *x,
+                             ts_tensor *y, int32_t *argmax);
+  void (*maxpool2d_backward) (ts_backend *be, const ts_pool2d_params *p, const int32_t *argmax,
+                              const ts_tensor *dy, ts_tensor *dx);
+  /* adaptive pools, PyTorch's bin rule: start=floor(i*H/OH), end=ceil((i+1)*H/OH) */
+  void (*adaptive_avgpool2d_forward) (ts_backend *be, const ts_tensor *x, ts_tensor *y);
+  void (*adaptive_avgpool2d_backward) (ts_backend *be, const ts_tensor *dy, ts_tensor *dx);
+  void (*adaptive_maxpool2d_forward) (ts_backend *be, const ts_tensor *x, ts_tensor *y,
+                                      int32_t *argmax);
+  void (*adaptive_maxpool2d_backward) (ts_backend *be, const int32_t *argmax,
+                                       const ts_tensor *dy, ts_tensor *dx);
+
+  /* x [N,In], w [Out,In], b [Out] or NULL -> y [N,Out] */
+  void (*linear_forward) (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
+                          const ts_tensor *b, ts_tensor *y);
+  void (*linear_backward) (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
+                           const ts_tensor *dy, ts_tensor *dx, ts_tensor *dw, ts_tensor *db);
+
+  /* inverted dropout: mask holds 0 or 1/(1-p); drawn from (seed, counter) so runs repeat */
+  void (*dropout_forward) (ts_backend *be, float p, uint64_t seed, uint64_t counter,
+                           const ts_tensor *x, ts_tensor *y, ts_tensor *mask);
+  void (*dropout_backward) (ts_backend *be, const ts_tensor *mask, const ts_tensor *dy,
+                            ts_tensor *dx);
+
+  /* channel concat of two [N,C_a,H,W], [N,C_b,H,W] -> [N,C_a+C_b,H,W] and its split */
+  void (*concat_channels) (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y);
+  void (*split_channels) (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_tensor *db);
+
+  /* BCEWithLogits, mean over all elements (numerically stable form).
+   * Returns the loss; writes dlogits = (sigmoid(x) - t) / numel when dlogits != NULL. */
+  float (*bce_with_logits) (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
+                            ts_tensor *dlogits);
+
+  /* fastai's Adam with true weight decay, one parameter tensor:
+   *   p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+   *   p -= lr * (m/(1-b1^step)) / (sqrt(v/(1-b2^step)) + eps)          */
+  void (*adam_step) (ts_backend *be, ts_tensor *param, const ts_tensor *grad,
+                     ts_tensor *m, ts_tensor *v, float lr, float beta1, float beta2,
+                     float eps, float wd, int step);
+
+  /* sum of squares and a finite check, for NaN/Inf detection and grad norms */
+  int (*all_finite) (ts_backend *be, const ts_tensor *t);
+
+  void (*destroy) (ts_backend *be);
+} ts_backend_i;
+
+struct ts_backend {
+  const ts_backend_i *i;
+  void *ctx;        /* backend private state */
+  int n_threads;
+};
+
+/* The CPU backend with @n_threads worker threads (0: number of cores). */
+ts_backend *ts_backend_cpu_new (int n_threads);
+void ts_backend_set_threads (ts_backend *be, int n_threads);
+void ts_backend_free (ts_backend *be);
+
+#ifdef __cplusplus
+}
+#endif

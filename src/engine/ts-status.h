@@ -1,0 +1,47 @@
+/* ts-status.h: error reporting for the plain-C layers (engine, data, learn).
+ *
+ * Every fallible call returns a ts_status.  The human-readable message lives in
+ * a thread-local buffer so that worker threads never clobber each other's
+ * errors; callers copy it (ts_last_error) before making another call.
+ */
+#pragma once
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  TS_OK = 0,
+  TS_ERR_INVALID,     /* bad argument or configuration */
+  TS_ERR_IO,          /* file missing, unreadable, write failed */
+  TS_ERR_FORMAT,      /* file readable but malformed (CSV, JPEG, safetensors, tflite) */
+  TS_ERR_SHAPE,       /* tensor shapes do not fit */
+  TS_ERR_NOMEM,       /* allocation failed */
+  TS_ERR_UNSUPPORTED, /* valid input we do not handle */
+  TS_ERR_NUMERIC,     /* NaN / Inf */
+  TS_ERR_CANCELLED,   /* stopped by the user */
+  TS_ERR_DEVICE,      /* backend (CUDA) failure */
+} ts_status;
+
+/* Records a printf-style message for the current thread and returns @status,
+ * so errors read `return ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));` */
+ts_status ts_error (ts_status status, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+ts_status ts_verror (ts_status status, const char *fmt, va_list ap);
+
+/* Prefixes the current message with more context ("loading model.safetensors: ...")
+ * and returns @status unchanged. */
+ts_status ts_error_prefix (ts_status status, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+
+/* The last message recorded on this thread ("" when none). */
+const char *ts_last_error (void);
+void ts_clear_error (void);
+
+const char *ts_status_name (ts_status status);
+
+#ifdef __cplusplus
+}
+#endif

@@ -49,7 +49,10 @@ typedef enum {
   TS_PROBLEM_DUPLICATE_FNAME,
   TS_PROBLEM_LABEL_WHITESPACE,
   TS_PROBLEM_EMPTY_FNAME,
-  TS_PROBLEM_MALFORMED_ROW,  /* wrong field count, bad UTF-8 */
+  TS_PROBLEM_MALFORMED_ROW,  /* wrong field count, a quote that never closes, a NUL byte */
+  TS_PROBLEM_INVALID_UTF8,   /* a row that is not UTF-8 (skipped) */
+  TS_PROBLEM_UNKNOWN_LABEL,  /* a validation label no training item has (dropped from its
+                                target: fastai's vocab comes from the training set) */
   TS_PROBLEM_N_KINDS
 } ts_problem_kind;
 
@@ -79,23 +82,49 @@ typedef struct ts_datablock {
 
   ts_problem problems[TS_PROBLEM_N_KINDS];
   int n_rows;                 /* data rows read from the CSV */
+
+  int images_checked;         /* ts_datablock_check_images has run */
+  struct ts_datablock_priv *priv;
 } ts_datablock;
 
 /* Reads and validates the CSV.  Fails (NULL, message naming the file, line and
  * column) only when nothing is usable: missing columns (the message lists the
  * columns found), unreadable file, no rows.  Row-level problems are recorded
- * in ->problems and the row is skipped or kept as fastai would. */
+ * in ->problems and the row is skipped or kept as fastai would.
+ *
+ * Decisions where fastai would crash or guess:
+ * - a row with the wrong number of fields, invalid UTF-8, an empty file name
+ *   or a split value that is not True/False/1/0/yes/no is skipped (putting it
+ *   on either side could leak validation images into training);
+ * - a file name seen before is skipped: the first row wins;
+ * - empty labels from doubled, leading or trailing delimiters are dropped and
+ *   whitespace around a label is trimmed, both recorded as LABEL_WHITESPACE;
+ * - the vocab is built from the training items, like fastai's; a validation
+ *   label outside it is dropped from that item and recorded (fastai raises);
+ *   with no training items at all it comes from every item;
+ * - TS_SPLIT_RANDOM: the first int(valid_pct * n) of a seeded permutation
+ *   are validation, as fastai's RandomSplitter; both index lists ascending. */
 ts_status ts_datablock_load (const char *csv_path, const ts_datablock_config *cfg,
                              ts_datablock **out);
 /* Stats every image file and decodes its header; records missing and
- * unreadable images as problems and drops those items.  Slow on big sets. */
+ * unreadable images as problems and drops those items (the split of the
+ * others is kept; the vocab is rebuilt).  Slow on big sets.  Returns an error
+ * only when no item is left; @db stays valid either way. */
 ts_status ts_datablock_check_images (ts_datablock *db);
+/* After ts_datablock_check_images: the item's stored size and PIL mode
+ * ("RGB", "L", ...).  Returns 0 when unknown. */
+int ts_datablock_image_info (const ts_datablock *db, int item, int *width, int *height,
+                             const char **mode);
 void ts_datablock_free (ts_datablock *db);
 
 /* Writes the n_vocab-long one-hot target of an item. */
 void ts_datablock_onehot (const ts_datablock *db, int item, float *out);
 
+/* Short plural name ("missing files") and one sentence on what was done. */
 const char *ts_problem_kind_name (ts_problem_kind kind);
+const char *ts_problem_kind_action (ts_problem_kind kind);
+/* What the split rule resolved to, e.g. "column is_valid", "random 20% (seed 42)". */
+const char *ts_split_kind_name (ts_split_kind kind);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 /* ts-image.h: decoding JPEG (TurboJPEG) and PNG (libpng) to 8-bit RGB. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ts-status.h"

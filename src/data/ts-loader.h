@@ -2,6 +2,7 @@
  * produced by worker threads into a prefetch queue. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ts-datablock.h"
@@ -74,6 +75,12 @@ ts_status ts_loader_start_epoch (ts_loader *l, int epoch);
 ts_status ts_loader_next (ts_loader *l, ts_batch **out);
 void ts_loader_release (ts_loader *l, ts_batch *b);
 int ts_loader_n_skipped (const ts_loader *l);
+/* The error of the first skipped item ("" when none), for the user. */
+const char *ts_loader_skip_message (const ts_loader *l);
+/* Bytes of decoded images held in the cache (<= cfg.cache_bytes). */
+size_t ts_loader_cache_bytes (const ts_loader *l);
+/* The shorter side JPEGs are decoded at (DCT scaling never goes below it). */
+int ts_loader_decode_min_side (const ts_loader *l);
 
 #ifdef __cplusplus
 }

@@ -132,6 +132,11 @@ typedef struct ts_backend_i {
 
   /* sum of squares and a finite check, for NaN/Inf detection and grad norms */
   int (*all_finite) (ts_backend *be, const ts_tensor *t);
+  /* optional: sum of squares (in double), for gradient norms */
+  double (*sum_squares) (ts_backend *be, const ts_tensor *t);
+
+  /* optional: change the number of worker threads (NULL: fixed) */
+  void (*set_threads) (ts_backend *be, int n_threads);
 
   void (*destroy) (ts_backend *be);
 } ts_backend_i;

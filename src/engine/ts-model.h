@@ -96,6 +96,12 @@ void ts_model_unfreeze (ts_model *m);
 /* Counts for the summary: parameters, trainable parameters. */
 int64_t ts_model_count (const ts_model *m, int trainable_only);
 
+ts_head_kind ts_model_head (const ts_model *m);
+ts_backend *ts_model_backend (const ts_model *m);
+/* Multiplies every dropout probability (fastai's ps) by @scale; 0 disables
+ * dropout, e.g. for comparisons with a reference implementation. */
+void ts_model_set_dropout (ts_model *m, float scale);
+
 /* ImageNet statistics unless the weights say otherwise (TFLite: mean 0.5, std 0.5
  * on [0,1] pixels, i.e. (p-127.5)/127.5 ~ (p-128)/128). */
 typedef struct {

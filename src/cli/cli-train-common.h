@@ -1,0 +1,63 @@
+/* cli-train-common.h: what train, lr-find, thresholds and predict share:
+ * building the datablock, loaders, model and learner from common options,
+ * and saving / loading the model file. */
+#pragma once
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ts-backend.h"
+#include "ts-datablock.h"
+#include "ts-learner.h"
+#include "ts-loader.h"
+#include "ts-model.h"
+
+typedef struct {
+  const char *csv;
+  const char *arch;         /* "resnet34" like the chapter */
+  const char *pretrained;
+  int epochs, freeze_epochs;
+  double lr;
+  int bs, size;
+  double min_scale;
+  ts_aug_preset aug;
+  double thresh;
+  int threads;
+  unsigned long long seed;
+  const char *out;
+} cli_train_opts;
+
+void cli_train_opts_init (cli_train_opts *o);
+/* Parses one common option (getopt_long code @c, optarg @arg); returns 1 when
+ * handled, 0 when not one of ours, -1 on a bad value (message printed). */
+int cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg);
+/* The getopt_long table entries for the common options (terminated by a zero row). */
+extern const struct option cli_train_long_opts[];
+#define CLI_TRAIN_SHORT_OPTS ""
+void cli_train_usage (FILE *out);
+
+typedef struct {
+  ts_backend *be;
+  ts_datablock *db;
+  ts_loader *train_loader, *valid_loader;
+  ts_data_source train, valid;
+  ts_model *model;
+  ts_learner *learner;
+  ts_normalization norm;
+} cli_session;
+
+/* Loads the CSV, builds loaders, the model (with --pretrained weights) and the learner. */
+ts_status cli_session_open (const cli_train_opts *o, cli_session *s);
+void cli_session_close (cli_session *s);
+
+/* Writes the model file: every parameter and buffer plus metadata (format,
+ * arch, vocab, input size, normalization, thresholds, recipe). */
+ts_status cli_save_model (const char *path, ts_model *m, const ts_datablock *db,
+                          const cli_train_opts *o, const ts_normalization *norm,
+                          double best_thresh);
+
+/* Copies every tensor of a .safetensors file whose name matches a model
+ * tensor (with or without fastai's "0." body prefix) into the model; a shape
+ * mismatch names the tensor.  @require_all: every model tensor must be found. */
+ts_status cli_load_weights (const char *path, ts_model *m, int body_only, int *n_loaded);

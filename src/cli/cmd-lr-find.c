@@ -1,0 +1,109 @@
+/* cmd-lr-find.c: `tagsight-cli lr-find CSV ...`: fastai's lr_find on the
+ * frozen model (as right after cnn_learner), printing the curve and the
+ * valley and steep suggestions. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli-commands.h"
+#include "cli-train-common.h"
+#include "ts-lr-find.h"
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: tagsight-cli lr-find CSV [OPTIONS]\n\n"
+           "fastai's lr_find: lr from 1e-7 to 10 over 100 steps on the frozen model.\n\n"
+           "  --num-it N          steps (100)\n");
+  cli_train_usage (out);
+}
+
+int
+cmd_lr_find (int argc, char **argv)
+{
+  struct option longopts[40];
+  cli_train_opts o;
+  cli_session s;
+  ts_lr_find_config cfg;
+  ts_lr_find_result r;
+  ts_status st;
+  int n_long = 0, c;
+
+  cli_train_opts_init (&o);
+  ts_lr_find_config_init (&cfg);
+  while (cli_train_long_opts[n_long].name)
+    {
+      longopts[n_long] = cli_train_long_opts[n_long];
+      n_long++;
+    }
+  longopts[n_long++] = (struct option) { "num-it", required_argument, NULL, 'n' };
+  longopts[n_long++] = (struct option) { "help", no_argument, NULL, 'h' };
+  longopts[n_long] = (struct option) { NULL, 0, NULL, 0 };
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
+    {
+      int res;
+      if (c == 'h')
+        {
+          usage (stdout);
+          return 0;
+        }
+      if (c == 'n')
+        {
+          char *end;
+          long v = strtol (optarg, &end, 10);
+          if (*end || v < 6 || v > 100000)
+            {
+              fprintf (stderr, "tagsight-cli lr-find: --num-it: '%s' (6 or more)\n", optarg);
+              return 2;
+            }
+          cfg.num_it = (int) v;
+          continue;
+        }
+      res = cli_train_opt ("lr-find", &o, c, optarg);
+      if (res < 0)
+        return 2;
+      if (res == 0)
+        {
+          usage (stderr);
+          return 2;
+        }
+    }
+  if (optind != argc - 1)
+    {
+      usage (stderr);
+      return 2;
+    }
+  o.csv = argv[optind];
+  if ((st = cli_session_open (&o, &s)) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli lr-find: %s\n", ts_last_error ());
+      cli_session_close (&s);
+      return 1;
+    }
+  ts_learner_freeze (s.learner);
+  st = ts_learner_lr_find (s.learner, &cfg, &r);
+  if (st != TS_OK && st != TS_ERR_CANCELLED)
+    {
+      fprintf (stderr, "tagsight-cli lr-find: %s\n", ts_last_error ());
+      cli_session_close (&s);
+      return 1;
+    }
+  printf ("%-6s %-12s %s\n", "step", "lr", "smoothed_loss");
+  for (int i = 0; i < r.n; i++)
+    printf ("%-6d %-12.4e %.6f\n", i, r.lrs[i], r.losses[i]);
+  if (r.diverged)
+    printf ("stopped: the loss diverged after %d steps\n", r.n);
+  if (isfinite (r.valley))
+    printf ("suggestions: valley %.3e (step %d), steep %.3e (step %d)\n", r.valley,
+            r.valley_idx, r.steep, r.steep_idx);
+  else
+    printf ("suggestions: none (too few points; use more training images or --num-it)\n");
+  printf ("{\"valley\": %.6g, \"steep\": %.6g, \"points\": %d, \"diverged\": %s}\n",
+          isfinite (r.valley) ? r.valley : 0.0, isfinite (r.steep) ? r.steep : 0.0, r.n,
+          r.diverged ? "true" : "false");
+  ts_lr_find_result_clear (&r);
+  cli_session_close (&s);
+  return 0;
+}

@@ -1,0 +1,464 @@
+/* ts-loader.c: worker threads decode and transform whole batches into a ring
+ * of prefetch slots; the consumer takes them strictly in order.
+ *
+ * Every random choice for an item derives from (seed, epoch, item), so a batch
+ * is the same bytes whatever the number of threads or their timing. */
+#include "ts-loader.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ts-image.h"
+#include "ts-rng.h"
+#include "ts-transform.h"
+
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_OUT };
+
+typedef struct {
+  ts_batch b;
+  int state;
+} slot;
+
+struct ts_loader {
+  const ts_datablock *db;
+  ts_loader_config cfg;
+  int valid;
+  const int *items;        /* datablock item indices of this split */
+  int n_items, n_batches, n_vocab;
+  int min_side, max_side;
+  size_t row_floats;
+
+  /* decoded images kept between epochs, indexed by position in items; filled
+   * until cache_bytes and never evicted (with a fresh shuffle each epoch every
+   * item is equally likely next, so eviction would buy nothing) */
+  ts_image *cache;
+  size_t cache_used;
+  unsigned char *failed;
+  int n_skipped;
+  char skip_message[512];
+
+  pthread_mutex_t mu;
+  pthread_cond_t work_cv, ready_cv;
+  pthread_t *threads;
+  int n_threads;
+  slot *slots;
+  int n_slots;
+  int *order;              /* positions, in this epoch's order */
+  uint64_t epoch_seed;
+  int active, quit, generation, busy;
+  int next_fill, next_take;
+};
+
+void
+ts_aug_params_preset (ts_aug_params *p, ts_aug_preset preset)
+{
+  memset (p, 0, sizeof *p);
+  p->flip_p = 0.5f;
+  p->min_zoom = 1.0f;
+  p->max_zoom = 1.0f;
+  p->p_affine = 0.75f;
+  p->p_lighting = 0.75f;
+  if (preset == TS_AUG_NONE)
+    return;
+  p->do_flip = 1;
+  if (preset == TS_AUG_FLIP)
+    return;
+  p->max_rotate = 10.0f;
+  p->max_zoom = 1.1f;
+  p->max_warp = 0.2f;
+  p->max_lighting = 0.2f;
+}
+
+void
+ts_loader_config_init (ts_loader_config *cfg)
+{
+  static const float mean[3] = { 0.485f, 0.456f, 0.406f };
+  static const float std[3] = { 0.229f, 0.224f, 0.225f };
+
+  memset (cfg, 0, sizeof *cfg);
+  cfg->size = 128;
+  cfg->min_scale = 0.35;
+  cfg->random_resized_crop = 1;
+  cfg->resize_method = TS_RESIZE_CROP;
+  ts_aug_params_preset (&cfg->aug, TS_AUG_FASTAI);
+  cfg->batch_size = 64;
+  cfg->shuffle = 1;
+  cfg->drop_last = 1;
+  cfg->cache_bytes = (size_t) 256 << 20;
+  memcpy (cfg->mean, mean, sizeof mean);
+  memcpy (cfg->std, std, sizeof std);
+}
+
+/* Decodes (or finds in the cache) the image at position @pos.  Returns NULL
+ * for an unreadable one; *owned says whether the caller must free it. */
+static const ts_image *
+get_image (ts_loader *l, int pos, ts_image *tmp, int *owned)
+{
+  const ts_item *it = &l->db->items[l->items[pos]];
+  size_t bytes;
+
+  *owned = 0;
+  pthread_mutex_lock (&l->mu);
+  if (l->cache[pos].pixels != NULL)
+    {
+      pthread_mutex_unlock (&l->mu);
+      return &l->cache[pos];
+    }
+  if (l->failed[pos])
+    {
+      pthread_mutex_unlock (&l->mu);
+      return NULL;
+    }
+  pthread_mutex_unlock (&l->mu);
+
+  if (ts_image_load (it->path, l->min_side, l->max_side, tmp) != TS_OK)
+    {
+      pthread_mutex_lock (&l->mu);
+      if (!l->failed[pos])
+        {
+          l->failed[pos] = 1;
+          if (l->n_skipped++ == 0)
+            snprintf (l->skip_message, sizeof l->skip_message, "%s", ts_last_error ());
+        }
+      pthread_mutex_unlock (&l->mu);
+      return NULL;
+    }
+  bytes = (size_t) tmp->width * tmp->height * 3;
+  pthread_mutex_lock (&l->mu);
+  if (l->cache[pos].pixels == NULL && l->cache_used + bytes <= l->cfg.cache_bytes)
+    {
+      l->cache[pos] = *tmp;
+      l->cache_used += bytes;
+      pthread_mutex_unlock (&l->mu);
+      return &l->cache[pos];
+    }
+  pthread_mutex_unlock (&l->mu);
+  *owned = 1;
+  return tmp;
+}
+
+static void
+fill_batch (ts_loader *l, ts_batch *b, int index, const int *order, uint64_t epoch_seed)
+{
+  int bs = l->cfg.batch_size;
+  int start = index * bs, end = start + bs;
+
+  if (end > l->n_items)
+    end = l->n_items;
+  b->n = 0;
+  b->index = index;
+  for (int k = start; k < end; k++)
+    {
+      int pos = order[k], owned, item = l->items[pos];
+      ts_image tmp;
+      const ts_image *img = get_image (l, pos, &tmp, &owned);
+      const ts_item *it = &l->db->items[item];
+      float *y = b->y + (size_t) b->n * l->n_vocab;
+      ts_rng rng;
+
+      if (img == NULL)
+        continue;
+      ts_rng_seed (&rng, epoch_seed, (uint64_t) item);
+      ts_tfm_item (img, &l->cfg, l->valid, &rng, b->x + (size_t) b->n * l->row_floats);
+      if (owned)
+        ts_image_clear (&tmp);
+      memset (y, 0, sizeof (float) * l->n_vocab);
+      for (int j = 0; j < it->n_labels; j++)
+        if (it->labels[j] >= 0 && it->labels[j] < l->n_vocab)
+          y[it->labels[j]] = 1.0f;
+      b->items[b->n++] = item;
+    }
+}
+
+static void *
+worker (void *data)
+{
+  ts_loader *l = data;
+
+  pthread_mutex_lock (&l->mu);
+  for (;;)
+    {
+      slot *s;
+      int index, gen;
+      uint64_t seed;
+      const int *order;
+
+      while (!l->quit
+             && !(l->active && l->next_fill < l->n_batches
+                  && l->slots[l->next_fill % l->n_slots].state == SLOT_FREE))
+        pthread_cond_wait (&l->work_cv, &l->mu);
+      if (l->quit)
+        break;
+      index = l->next_fill++;
+      s = &l->slots[index % l->n_slots];
+      s->state = SLOT_FILLING;
+      gen = l->generation;
+      seed = l->epoch_seed;
+      order = l->order;
+      l->busy++;
+      pthread_mutex_unlock (&l->mu);
+
+      fill_batch (l, &s->b, index, order, seed);
+
+      pthread_mutex_lock (&l->mu);
+      l->busy--;
+      s->state = gen == l->generation ? SLOT_READY : SLOT_FREE;
+      pthread_cond_broadcast (&l->ready_cv);
+      pthread_cond_broadcast (&l->work_cv);
+    }
+  pthread_mutex_unlock (&l->mu);
+  return NULL;
+}
+
+static int
+n_cores (void)
+{
+  long n = sysconf (_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int) n : 1;
+}
+
+ts_status
+ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, ts_loader **out)
+{
+  ts_loader *l;
+  int bs = cfg->batch_size;
+
+  *out = NULL;
+  if (cfg->size < 1 || cfg->size > 4096)
+    return ts_error (TS_ERR_INVALID, "loader: image size %d out of range", cfg->size);
+  if (bs < 1)
+    return ts_error (TS_ERR_INVALID, "loader: batch size %d must be positive", bs);
+  if (cfg->random_resized_crop && !valid && (cfg->min_scale <= 0 || cfg->min_scale > 1))
+    return ts_error (TS_ERR_INVALID, "loader: min_scale %g must be in (0, 1]", cfg->min_scale);
+  for (int c = 0; c < 3; c++)
+    if (cfg->std[c] == 0.0f)
+      return ts_error (TS_ERR_INVALID, "loader: normalisation std[%d] is zero", c);
+
+  l = calloc (1, sizeof *l);
+  if (l == NULL)
+    return ts_error (TS_ERR_NOMEM, "loader: out of memory");
+  l->db = db;
+  l->cfg = *cfg;
+  l->valid = valid;
+  if (valid)
+    {
+      l->cfg.shuffle = 0;
+      l->cfg.drop_last = 0;
+    }
+  l->items = valid ? db->valid_idx : db->train_idx;
+  l->n_items = valid ? db->n_valid : db->n_train;
+  l->n_vocab = db->n_vocab;
+  l->n_batches = l->cfg.drop_last ? l->n_items / bs : (l->n_items + bs - 1) / bs;
+  l->min_side = ts_tfm_decode_min_side (&l->cfg, valid);
+  /* huge images are bounded; never below what the transforms need */
+  l->max_side = 4 * l->min_side > 2048 ? 4 * l->min_side : 2048;
+  l->row_floats = (size_t) 3 * cfg->size * cfg->size;
+  l->n_threads = cfg->n_workers > 0 ? cfg->n_workers : n_cores ();
+  l->n_slots = cfg->prefetch > 0 ? cfg->prefetch : 2 * l->n_threads;
+  if (l->n_slots < 2)
+    l->n_slots = 2;
+  if (l->n_slots > l->n_batches && l->n_batches >= 2)
+    l->n_slots = l->n_batches;
+
+  l->cache = calloc ((size_t) l->n_items + 1, sizeof *l->cache);
+  l->failed = calloc ((size_t) l->n_items + 1, 1);
+  l->order = calloc ((size_t) l->n_items + 1, sizeof *l->order);
+  l->slots = calloc ((size_t) l->n_slots, sizeof *l->slots);
+  l->threads = calloc ((size_t) l->n_threads, sizeof *l->threads);
+  if (!l->cache || !l->failed || !l->order || !l->slots || !l->threads)
+    goto nomem;
+  for (int i = 0; i < l->n_slots; i++)
+    {
+      ts_batch *b = &l->slots[i].b;
+      b->x = malloc (sizeof (float) * l->row_floats * bs);
+      b->y = malloc (sizeof (float) * ((size_t) l->n_vocab * bs + 1));
+      b->items = malloc (sizeof (int) * bs);
+      if (!b->x || !b->y || !b->items)
+        goto nomem;
+    }
+  pthread_mutex_init (&l->mu, NULL);
+  pthread_cond_init (&l->work_cv, NULL);
+  pthread_cond_init (&l->ready_cv, NULL);
+  for (int i = 0; i < l->n_threads; i++)
+    if (pthread_create (&l->threads[i], NULL, worker, l) != 0)
+      {
+        l->n_threads = i;
+        ts_loader_free (l);
+        return ts_error (TS_ERR_NOMEM, "loader: cannot start worker thread %d", i);
+      }
+  *out = l;
+  return TS_OK;
+
+nomem:
+  if (l->slots)
+    for (int i = 0; i < l->n_slots; i++)
+      {
+        free (l->slots[i].b.x);
+        free (l->slots[i].b.y);
+        free (l->slots[i].b.items);
+      }
+  free (l->slots);
+  free (l->cache);
+  free (l->failed);
+  free (l->order);
+  free (l->threads);
+  free (l);
+  return ts_error (TS_ERR_NOMEM, "loader: out of memory for %d slots of %d images",
+                   cfg->prefetch, bs);
+}
+
+void
+ts_loader_free (ts_loader *l)
+{
+  if (l == NULL)
+    return;
+  pthread_mutex_lock (&l->mu);
+  l->quit = 1;
+  pthread_cond_broadcast (&l->work_cv);
+  pthread_mutex_unlock (&l->mu);
+  for (int i = 0; i < l->n_threads; i++)
+    pthread_join (l->threads[i], NULL);
+  pthread_mutex_destroy (&l->mu);
+  pthread_cond_destroy (&l->work_cv);
+  pthread_cond_destroy (&l->ready_cv);
+  for (int i = 0; i < l->n_slots; i++)
+    {
+      free (l->slots[i].b.x);
+      free (l->slots[i].b.y);
+      free (l->slots[i].b.items);
+    }
+  for (int i = 0; i < l->n_items; i++)
+    ts_image_clear (&l->cache[i]);
+  free (l->slots);
+  free (l->cache);
+  free (l->failed);
+  free (l->order);
+  free (l->threads);
+  free (l);
+}
+
+int
+ts_loader_n_batches (const ts_loader *l)
+{
+  return l->n_batches;
+}
+
+int
+ts_loader_n_items (const ts_loader *l)
+{
+  return l->n_items;
+}
+
+ts_status
+ts_loader_start_epoch (ts_loader *l, int epoch)
+{
+  uint64_t x = l->cfg.seed ^ 0x6c6f61646572ULL;  /* "loader" */
+
+  pthread_mutex_lock (&l->mu);
+  /* stop the previous epoch: batches being filled are dropped when done */
+  l->active = 0;
+  l->generation++;
+  while (l->busy > 0)
+    pthread_cond_wait (&l->ready_cv, &l->mu);
+  for (int i = 0; i < l->n_slots; i++)
+    l->slots[i].state = SLOT_FREE;
+  for (int i = 0; i < l->n_items; i++)
+    l->order[i] = i;
+  if (l->cfg.shuffle)
+    {
+      ts_rng rng;
+      ts_rng_seed (&rng, l->cfg.seed, 0x5348554646ULL + (uint64_t) epoch);  /* "SHUFF" */
+      ts_rng_shuffle (&rng, l->order, l->n_items);
+    }
+  x += (uint64_t) epoch * 0x9e3779b97f4a7c15ULL;
+  l->epoch_seed = ts_splitmix64 (&x);
+  l->next_fill = 0;
+  l->next_take = 0;
+  l->active = 1;
+  pthread_cond_broadcast (&l->work_cv);
+  pthread_mutex_unlock (&l->mu);
+  return TS_OK;
+}
+
+ts_status
+ts_loader_next (ts_loader *l, ts_batch **out)
+{
+  *out = NULL;
+  pthread_mutex_lock (&l->mu);
+  if (!l->active)
+    {
+      pthread_mutex_unlock (&l->mu);
+      return ts_error (TS_ERR_INVALID, "loader: ts_loader_next before ts_loader_start_epoch");
+    }
+  while (l->next_take < l->n_batches)
+    {
+      slot *s = &l->slots[l->next_take % l->n_slots];
+      while (s->state != SLOT_READY)
+        pthread_cond_wait (&l->ready_cv, &l->mu);
+      l->next_take++;
+      if (s->b.n == 0)
+        {
+          /* every item of this batch failed to decode */
+          s->state = SLOT_FREE;
+          pthread_cond_broadcast (&l->work_cv);
+          continue;
+        }
+      s->state = SLOT_OUT;
+      *out = &s->b;
+      break;
+    }
+  pthread_mutex_unlock (&l->mu);
+  return TS_OK;
+}
+
+void
+ts_loader_release (ts_loader *l, ts_batch *b)
+{
+  if (b == NULL)
+    return;
+  pthread_mutex_lock (&l->mu);
+  for (int i = 0; i < l->n_slots; i++)
+    if (&l->slots[i].b == b)
+      l->slots[i].state = SLOT_FREE;
+  pthread_cond_broadcast (&l->work_cv);
+  pthread_mutex_unlock (&l->mu);
+}
+
+int
+ts_loader_n_skipped (const ts_loader *l)
+{
+  ts_loader *m = (ts_loader *) l;
+  int n;
+
+  pthread_mutex_lock (&m->mu);
+  n = m->n_skipped;
+  pthread_mutex_unlock (&m->mu);
+  return n;
+}
+
+const char *
+ts_loader_skip_message (const ts_loader *l)
+{
+  return l->skip_message;
+}
+
+size_t
+ts_loader_cache_bytes (const ts_loader *l)
+{
+  ts_loader *m = (ts_loader *) l;
+  size_t n;
+
+  pthread_mutex_lock (&m->mu);
+  n = m->cache_used;
+  pthread_mutex_unlock (&m->mu);
+  return n;
+}
+
+int
+ts_loader_decode_min_side (const ts_loader *l)
+{
+  return l->min_side;
+}

@@ -1,0 +1,78 @@
+/* ts-transform.h: fastai's item and batch transforms for one image, composed
+ * into a single coordinate mapping and a single bilinear resample from the
+ * decoded image (never two lossy resamples).
+ *
+ * Coordinates: the output grid is size x size; fastai's batch transforms work
+ * in normalised coordinates [-1, 1] with align_corners=True (-1 and 1 are the
+ * centres of the first and last pixels).  The item transform is a box in the
+ * source image (PIL's crop + resize: output pixel p samples the box at
+ * (p + 0.5) * box_w / size - 0.5).
+ */
+#pragma once
+
+#include "ts-image.h"
+#include "ts-loader.h"
+#include "ts-rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  /* item transform: the source box resized to the output square */
+  double box_x, box_y, box_w, box_h;
+  int pad_zeros;          /* samples outside the source are black (Resize pad) */
+
+  /* batch transforms (normalised coordinates): src = warp (affine (out)),
+   * then reflected into [-1, 1] as fastai's padding_mode='reflection' */
+  int has_affine;
+  double affine[6];       /* [a b c; d e f]: x' = a x + b y + c, y' = d x + e y + f */
+  int has_warp;
+  double warp[8];         /* perspective coefficients (fastai's _find_coeffs) */
+
+  /* lighting, in logit space as fastai's LightingTfm */
+  int has_lighting;
+  float brightness_logit; /* added: logit (change) */
+  float contrast;         /* multiplied */
+} ts_tfm_plan;
+
+void ts_tfm_plan_identity (ts_tfm_plan *p, int src_w, int src_h);
+
+/* fastai's RandomResizedCrop(size, min_scale, ratio=(3/4, 4/3)) on the
+ * training set: ten tries, then a centre crop at the nearest allowed ratio. */
+void ts_tfm_random_resized_crop (ts_tfm_plan *p, int src_w, int src_h, double min_scale,
+                                 ts_rng *rng);
+/* RandomResizedCrop on the validation set: the whole image squished to
+ * size + val_xtra, then a centre crop of size. */
+void ts_tfm_val_crop (ts_tfm_plan *p, int src_w, int src_h, int size);
+int ts_tfm_val_xtra (int size);  /* ceil (0.14 * size / 8) * 8 */
+/* fastai's Resize(size, method): crop takes a random (training) or centred
+ * (validation) square of the shorter side; pad the longer side's square. */
+void ts_tfm_resize (ts_tfm_plan *p, int src_w, int src_h, ts_resize_method method, int random,
+                    ts_rng *rng);
+
+/* aug_transforms: flip, rotate, zoom, warp and lighting, each drawn with its
+ * probability. */
+void ts_tfm_augment (ts_tfm_plan *p, const ts_aug_params *aug, ts_rng *rng);
+
+/* Maps an output pixel centre (ox, oy) to source pixel coordinates; returns 0
+ * for a point that falls outside the source when pad_zeros is set. */
+int ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, double *sy);
+
+/* Resamples @src into @out ([3][size][size], CHW), applying lighting and
+ * then (x - mean) / std on [0, 1] pixels; mean = 0, std = 1 gives [0, 1]. */
+void ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const float mean[3],
+                   const float std[3], float *out);
+
+/* The whole per-item pipeline of the loader: item transform (training or
+ * validation as @cfg says), augmentation when training, resample. */
+void ts_tfm_item (const ts_image *src, const ts_loader_config *cfg, int valid, ts_rng *rng,
+                  float *out);
+
+/* The shorter side a JPEG should keep when decoded for @cfg, so that the
+ * item transform never has to upsample (see ts_image_load's min_side). */
+int ts_tfm_decode_min_side (const ts_loader_config *cfg, int valid);
+
+#ifdef __cplusplus
+}
+#endif

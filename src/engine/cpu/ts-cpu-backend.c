@@ -1,0 +1,195 @@
+/* ts-cpu-backend.c: the CPU backend's table, memory and per-thread scratch. */
+#include "ts-cpu-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#define TS_CPU_ALIGN 64
+
+static void *
+cpu_alloc (ts_backend *be, size_t bytes)
+{
+  void *ptr = NULL;
+  size_t rounded = (bytes + TS_CPU_ALIGN - 1) / TS_CPU_ALIGN * TS_CPU_ALIGN;
+
+  if (rounded == 0)
+    rounded = TS_CPU_ALIGN;
+  if (posix_memalign (&ptr, TS_CPU_ALIGN, rounded) != 0)
+    return NULL;
+  memset (ptr, 0, rounded);
+  return ptr;
+}
+
+static void
+cpu_free (ts_backend *be, void *ptr)
+{
+  free (ptr);
+}
+
+static void
+cpu_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
+{
+  if (dst != host_src && n > 0)
+    memmove (dst, host_src, n * sizeof (float));
+}
+
+static void
+cpu_download (ts_backend *be, float *host_dst, const float *src, size_t n)
+{
+  if (host_dst != src && n > 0)
+    memmove (host_dst, src, n * sizeof (float));
+}
+
+static void
+cpu_synchronize (ts_backend *be)
+{
+}
+
+void
+ts_cpu_blas_threads (int n)
+{
+#ifdef TS_HAVE_OPENBLAS
+  openblas_set_num_threads (n);
+#else
+  (void) n;
+#endif
+}
+
+static int
+resolve_threads (int n_threads)
+{
+  if (n_threads <= 0)
+    {
+      long n = sysconf (_SC_NPROCESSORS_ONLN);
+      n_threads = n > 0 ? (int) n : 1;
+    }
+  if (n_threads > TS_CPU_MAX_THREADS)
+    n_threads = TS_CPU_MAX_THREADS;
+  return n_threads;
+}
+
+static void
+cpu_set_threads (ts_backend *be, int n_threads)
+{
+  ts_cpu_ctx *ctx = ts_cpu (be);
+  ts_cpu_pool *pool;
+
+  n_threads = resolve_threads (n_threads);
+  if (n_threads == ctx->n_threads)
+    return;
+  pool = ts_cpu_pool_new (n_threads);
+  if (pool == NULL)
+    return;
+  ts_cpu_pool_free (ctx->pool);
+  ctx->pool = pool;
+  ctx->n_threads = ts_cpu_pool_size (pool);
+  be->n_threads = ctx->n_threads;
+}
+
+static void
+cpu_destroy (ts_backend *be)
+{
+  ts_cpu_ctx *ctx = ts_cpu (be);
+
+  ts_cpu_pool_free (ctx->pool);
+  for (int t = 0; t < TS_CPU_MAX_THREADS; t++)
+    for (int s = 0; s < TS_CPU_SCRATCH_SLOTS; s++)
+      free (ctx->scratch[t][s].ptr);
+  free (ctx);
+  free (be);
+}
+
+void
+ts_cpu_parallel (ts_backend *be, ts_cpu_task fn, void *arg)
+{
+  ts_cpu_pool_run (ts_cpu (be)->pool, fn, arg);
+}
+
+float *
+ts_cpu_scratch (ts_backend *be, int tid, int slot, size_t n)
+{
+  ts_cpu_buffer *buf = &ts_cpu (be)->scratch[tid][slot];
+
+  if (buf->size < n)
+    {
+      void *ptr = NULL;
+      if (posix_memalign (&ptr, TS_CPU_ALIGN, n * sizeof (float)) != 0)
+        return NULL;
+      free (buf->ptr);
+      buf->ptr = ptr;
+      buf->size = n;
+    }
+  return buf->ptr;
+}
+
+static const ts_backend_i cpu_backend_i = {
+  .name = "cpu",
+  .alloc = cpu_alloc,
+  .free = cpu_free,
+  .upload = cpu_upload,
+  .download = cpu_download,
+  .synchronize = cpu_synchronize,
+  .axpby = ts_cpu_axpby,
+  .add = ts_cpu_add,
+  .fill = ts_cpu_fill,
+  .conv2d_forward = ts_cpu_conv2d_forward,
+  .conv2d_backward = ts_cpu_conv2d_backward,
+  .batchnorm_forward_train = ts_cpu_batchnorm_forward_train,
+  .batchnorm_forward_eval = ts_cpu_batchnorm_forward_eval,
+  .batchnorm_backward = ts_cpu_batchnorm_backward,
+  .activation_forward = ts_cpu_activation_forward,
+  .activation_backward = ts_cpu_activation_backward,
+  .maxpool2d_forward = ts_cpu_maxpool2d_forward,
+  .maxpool2d_backward = ts_cpu_maxpool2d_backward,
+  .adaptive_avgpool2d_forward = ts_cpu_adaptive_avgpool2d_forward,
+  .adaptive_avgpool2d_backward = ts_cpu_adaptive_avgpool2d_backward,
+  .adaptive_maxpool2d_forward = ts_cpu_adaptive_maxpool2d_forward,
+  .adaptive_maxpool2d_backward = ts_cpu_adaptive_maxpool2d_backward,
+  .linear_forward = ts_cpu_linear_forward,
+  .linear_backward = ts_cpu_linear_backward,
+  .dropout_forward = ts_cpu_dropout_forward,
+  .dropout_backward = ts_cpu_dropout_backward,
+  .concat_channels = ts_cpu_concat_channels,
+  .split_channels = ts_cpu_split_channels,
+  .bce_with_logits = ts_cpu_bce_with_logits,
+  .adam_step = ts_cpu_adam_step,
+  .all_finite = ts_cpu_all_finite,
+  .sum_squares = ts_cpu_sum_squares,
+  .set_threads = cpu_set_threads,
+  .destroy = cpu_destroy,
+};
+
+ts_backend *
+ts_backend_cpu_new (int n_threads)
+{
+  ts_backend *be = calloc (1, sizeof *be);
+  ts_cpu_ctx *ctx = calloc (1, sizeof *ctx);
+
+  if (be == NULL || ctx == NULL)
+    {
+      free (be);
+      free (ctx);
+      ts_error (TS_ERR_NOMEM, "cpu backend: out of memory");
+      return NULL;
+    }
+  be->i = &cpu_backend_i;
+  be->ctx = ctx;
+  n_threads = resolve_threads (n_threads);
+  ctx->pool = ts_cpu_pool_new (n_threads);
+  if (ctx->pool == NULL)
+    {
+      free (ctx);
+      free (be);
+      ts_error (TS_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
+      return NULL;
+    }
+  ctx->n_threads = ts_cpu_pool_size (ctx->pool);
+  be->n_threads = ctx->n_threads;
+  ts_cpu_blas_init ();
+  /* our pool splits the work; each thread runs a single-threaded GEMM */
+  ts_cpu_blas_threads (1);
+  return be;
+}

@@ -1,0 +1,272 @@
+/* ts-cpu-pool.c: max pool and adaptive average / max pool, forward and backward.
+ * argmax holds, for each output element, the winning index inside its own
+ * input [H,W] plane (iy*W + ix), so it fits int32 for any batch size.
+ * Work is split over the N*C planes. */
+#include "ts-cpu-private.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  const ts_pool2d_params *p;
+  int64_t planes, h, w, oh, ow;
+  const float *x, *dy;
+  float *y, *dx;
+  int32_t *argmax;
+  const int32_t *argmax_in;
+} pool_args;
+
+static int
+pool_dims (const char *op, const ts_tensor *x, const ts_tensor *y, pool_args *a)
+{
+  char bx[96], by[96];
+
+  if (x->ndim != 4 || y->ndim != 4 || x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1])
+    {
+      ts_error (TS_ERR_SHAPE, "%s: input %s and output %s do not fit", op,
+                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
+      return 0;
+    }
+  a->planes = x->shape[0] * x->shape[1];
+  a->h = x->shape[2];
+  a->w = x->shape[3];
+  a->oh = y->shape[2];
+  a->ow = y->shape[3];
+  return 1;
+}
+
+static inline int64_t
+bin_start (int64_t i, int64_t in, int64_t out)
+{
+  return i * in / out;
+}
+
+static inline int64_t
+bin_end (int64_t i, int64_t in, int64_t out)
+{
+  return ((i + 1) * in + out - 1) / out;
+}
+
+static void
+maxpool_forward_task (void *arg, int tid, int nt)
+{
+  pool_args *a = arg;
+  const ts_pool2d_params *p = a->p;
+  int64_t q0, q1;
+
+  ts_cpu_range (a->planes, tid, nt, &q0, &q1);
+  for (int64_t q = q0; q < q1; q++)
+    {
+      const float *x = a->x + q * a->h * a->w;
+      float *y = a->y + q * a->oh * a->ow;
+      int32_t *am = a->argmax + q * a->oh * a->ow;
+      for (int64_t oy = 0; oy < a->oh; oy++)
+        for (int64_t ox = 0; ox < a->ow; ox++)
+          {
+            float best = -INFINITY;
+            int32_t idx = -1;
+            int64_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+            for (int64_t iy = y0 < 0 ? 0 : y0; iy < y0 + p->kernel_h && iy < a->h; iy++)
+              for (int64_t ix = x0 < 0 ? 0 : x0; ix < x0 + p->kernel_w && ix < a->w; ix++)
+                {
+                  float v = x[iy * a->w + ix];
+                  /* NaN wins, as in PyTorch, so it is not hidden */
+                  if (idx < 0 || v > best || isnan (v))
+                    {
+                      best = v;
+                      idx = (int32_t) (iy * a->w + ix);
+                      if (isnan (v))
+                        goto done;
+                    }
+                }
+          done:
+            y[oy * a->ow + ox] = idx < 0 ? 0.0f : best;
+            am[oy * a->ow + ox] = idx;
+          }
+    }
+}
+
+void
+ts_cpu_maxpool2d_forward (ts_backend *be, const ts_pool2d_params *p, const ts_tensor *x,
+                          ts_tensor *y, int32_t *argmax)
+{
+  pool_args a = { .p = p, .x = x->data, .y = y->data, .argmax = argmax };
+  char bx[96], by[96];
+
+  if (!pool_dims ("maxpool2d", x, y, &a))
+    return;
+  if (p->stride_h < 1 || p->stride_w < 1
+      || a.oh != (a.h + 2 * p->pad_h - p->kernel_h) / p->stride_h + 1
+      || a.ow != (a.w + 2 * p->pad_w - p->kernel_w) / p->stride_w + 1)
+    {
+      ts_error (TS_ERR_SHAPE, "maxpool2d: %dx%d stride %d pad %d does not take %s to %s",
+                p->kernel_h, p->kernel_w, p->stride_h, p->pad_h,
+                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
+      return;
+    }
+  ts_cpu_parallel (be, maxpool_forward_task, &a);
+}
+
+/* shared by max pool and adaptive max pool: scatter dy to the recorded winners */
+static void
+argmax_backward_task (void *arg, int tid, int nt)
+{
+  pool_args *a = arg;
+  int64_t q0, q1, hw = a->h * a->w, ohw = a->oh * a->ow;
+
+  ts_cpu_range (a->planes, tid, nt, &q0, &q1);
+  for (int64_t q = q0; q < q1; q++)
+    {
+      float *dx = a->dx + q * hw;
+      const float *dy = a->dy + q * ohw;
+      const int32_t *am = a->argmax_in + q * ohw;
+      memset (dx, 0, (size_t) hw * sizeof (float));
+      for (int64_t i = 0; i < ohw; i++)
+        if (am[i] >= 0)
+          dx[am[i]] += dy[i];
+    }
+}
+
+void
+ts_cpu_maxpool2d_backward (ts_backend *be, const ts_pool2d_params *p, const int32_t *argmax,
+                           const ts_tensor *dy, ts_tensor *dx)
+{
+  pool_args a = { .p = p, .dy = dy->data, .dx = dx->data, .argmax_in = argmax };
+
+  if (!pool_dims ("maxpool2d backward", dx, dy, &a))
+    return;
+  ts_cpu_parallel (be, argmax_backward_task, &a);
+}
+
+static void
+adaptive_avg_task (void *arg, int tid, int nt)
+{
+  pool_args *a = arg;
+  int64_t q0, q1;
+
+  ts_cpu_range (a->planes, tid, nt, &q0, &q1);
+  for (int64_t q = q0; q < q1; q++)
+    {
+      const float *x = a->x + q * a->h * a->w;
+      float *y = a->y + q * a->oh * a->ow;
+      for (int64_t oy = 0; oy < a->oh; oy++)
+        {
+          int64_t ys = bin_start (oy, a->h, a->oh), ye = bin_end (oy, a->h, a->oh);
+          for (int64_t ox = 0; ox < a->ow; ox++)
+            {
+              int64_t xs = bin_start (ox, a->w, a->ow), xe = bin_end (ox, a->w, a->ow);
+              float s = 0.0f;
+              for (int64_t iy = ys; iy < ye; iy++)
+                for (int64_t ix = xs; ix < xe; ix++)
+                  s += x[iy * a->w + ix];
+              y[oy * a->ow + ox] = s / (float) ((ye - ys) * (xe - xs));
+            }
+        }
+    }
+}
+
+void
+ts_cpu_adaptive_avgpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor *y)
+{
+  pool_args a = { .x = x->data, .y = y->data };
+
+  if (!pool_dims ("adaptive_avgpool2d", x, y, &a))
+    return;
+  ts_cpu_parallel (be, adaptive_avg_task, &a);
+}
+
+static void
+adaptive_avg_backward_task (void *arg, int tid, int nt)
+{
+  pool_args *a = arg;
+  int64_t q0, q1;
+
+  ts_cpu_range (a->planes, tid, nt, &q0, &q1);
+  for (int64_t q = q0; q < q1; q++)
+    {
+      float *dx = a->dx + q * a->h * a->w;
+      const float *dy = a->dy + q * a->oh * a->ow;
+      memset (dx, 0, (size_t) (a->h * a->w) * sizeof (float));
+      for (int64_t oy = 0; oy < a->oh; oy++)
+        {
+          int64_t ys = bin_start (oy, a->h, a->oh), ye = bin_end (oy, a->h, a->oh);
+          for (int64_t ox = 0; ox < a->ow; ox++)
+            {
+              int64_t xs = bin_start (ox, a->w, a->ow), xe = bin_end (ox, a->w, a->ow);
+              float g = dy[oy * a->ow + ox] / (float) ((ye - ys) * (xe - xs));
+              for (int64_t iy = ys; iy < ye; iy++)
+                for (int64_t ix = xs; ix < xe; ix++)
+                  dx[iy * a->w + ix] += g;
+            }
+        }
+    }
+}
+
+void
+ts_cpu_adaptive_avgpool2d_backward (ts_backend *be, const ts_tensor *dy, ts_tensor *dx)
+{
+  pool_args a = { .dy = dy->data, .dx = dx->data };
+
+  if (!pool_dims ("adaptive_avgpool2d backward", dx, dy, &a))
+    return;
+  ts_cpu_parallel (be, adaptive_avg_backward_task, &a);
+}
+
+static void
+adaptive_max_task (void *arg, int tid, int nt)
+{
+  pool_args *a = arg;
+  int64_t q0, q1;
+
+  ts_cpu_range (a->planes, tid, nt, &q0, &q1);
+  for (int64_t q = q0; q < q1; q++)
+    {
+      const float *x = a->x + q * a->h * a->w;
+      float *y = a->y + q * a->oh * a->ow;
+      int32_t *am = a->argmax + q * a->oh * a->ow;
+      for (int64_t oy = 0; oy < a->oh; oy++)
+        {
+          int64_t ys = bin_start (oy, a->h, a->oh), ye = bin_end (oy, a->h, a->oh);
+          for (int64_t ox = 0; ox < a->ow; ox++)
+            {
+              int64_t xs = bin_start (ox, a->w, a->ow), xe = bin_end (ox, a->w, a->ow);
+              float best = -INFINITY;
+              int32_t idx = -1;
+              for (int64_t iy = ys; iy < ye; iy++)
+                for (int64_t ix = xs; ix < xe; ix++)
+                  {
+                    float v = x[iy * a->w + ix];
+                    if (idx < 0 || v > best || (isnan (v) && !isnan (best)))
+                      {
+                        best = v;
+                        idx = (int32_t) (iy * a->w + ix);
+                      }
+                  }
+              y[oy * a->ow + ox] = idx < 0 ? 0.0f : best;
+              am[oy * a->ow + ox] = idx;
+            }
+        }
+    }
+}
+
+void
+ts_cpu_adaptive_maxpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor *y,
+                                   int32_t *argmax)
+{
+  pool_args a = { .x = x->data, .y = y->data, .argmax = argmax };
+
+  if (!pool_dims ("adaptive_maxpool2d", x, y, &a))
+    return;
+  ts_cpu_parallel (be, adaptive_max_task, &a);
+}
+
+void
+ts_cpu_adaptive_maxpool2d_backward (ts_backend *be, const int32_t *argmax, const ts_tensor *dy,
+                                    ts_tensor *dx)
+{
+  pool_args a = { .dy = dy->data, .dx = dx->data, .argmax_in = argmax };
+
+  if (!pool_dims ("adaptive_maxpool2d backward", dx, dy, &a))
+    return;
+  ts_cpu_parallel (be, argmax_backward_task, &a);
+}

@@ -1,0 +1,55 @@
+/* ts-learner-private.h: what lr_find shares with the Learner's loops. */
+#pragma once
+
+#include <stdatomic.h>
+
+#include "ts-learner.h"
+
+struct ts_learner {
+  ts_model *model;
+  ts_backend *be;
+  ts_data_source train, valid;
+  int has_valid;
+  ts_learner_config cfg;
+  ts_optimizer *opt;
+  ts_learner_events events;
+  atomic_int cancel;
+
+  int n_classes;
+  ts_tensor *x, *y, *dlogits;   /* [bs,3,H,W], [bs,C], [bs,C] on the backend */
+  float *host_logits;           /* [bs,C] */
+  float **buffer_mirror;        /* host copies of the BN buffers before each step */
+  int epochs_seen;              /* epochs handed to the train source so far (shuffle seeds) */
+  double train_images, train_seconds;
+};
+
+/* fastai's AvgSmoothLoss: val = lerp(loss, val, beta); value = val / (1 - beta^count). */
+typedef struct {
+  double beta, val;
+  int count;
+} ts_smooth_loss;
+
+static inline void
+ts_smooth_loss_reset (ts_smooth_loss *s)
+{
+  s->beta = 0.98;
+  s->val = 0.0;
+  s->count = 0;
+}
+
+double ts_smooth_loss_add (ts_smooth_loss *s, double loss);
+
+double ts_now_seconds (void);
+
+/* One training step (forward, BCE, backward, finite checks, Adam) on @b with
+ * the optimizer's current lrs; *loss receives the batch loss.  On a non-finite
+ * loss or gradient nothing is updated and the BN running statistics are put back. */
+ts_status ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss);
+
+/* Host copies of every parameter and buffer, to put a model back (lr_find). */
+typedef struct ts_model_snapshot ts_model_snapshot;
+ts_status ts_model_snapshot_new (ts_model *m, ts_model_snapshot **out);
+ts_status ts_model_snapshot_restore (ts_model *m, const ts_model_snapshot *s);
+void ts_model_snapshot_free (ts_model_snapshot *s);
+
+void ts_learner_emit_failed (ts_learner *l, ts_status st);

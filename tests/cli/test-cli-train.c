@@ -1,0 +1,149 @@
+/* tagsight-cli train / lr-find on generated demo data: the table, the final
+ * JSON line, the model file, and errors for bad input. */
+#include <string.h>
+
+#include "ts-test.h"
+
+static char *
+run_cli (const char *args, int *status)
+{
+  char *cmd = g_strdup_printf ("%s %s", ts_test_cli (), args);
+  char *out = NULL, *err = NULL;
+  GError *error = NULL;
+  char **argv = NULL;
+
+  g_assert_true (g_shell_parse_argv (cmd, NULL, &argv, &error));
+  g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               status, &error));
+  g_assert_no_error (error);
+  g_test_message ("$ %s\n%s%s", cmd, out, err);
+  g_strfreev (argv);
+  g_free (cmd);
+  {
+    char *both = g_strconcat (out, err, NULL);
+    g_free (out);
+    g_free (err);
+    return both;
+  }
+}
+
+static char *
+make_demo (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *args = g_strdup_printf ("demo-data %s --n 120 --size 48 --seed 3", dir);
+  int status;
+  char *out = run_cli (args, &status);
+
+  g_free (out);
+  g_free (args);
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_test_skip ("demo-data is not available in this build");
+      ts_test_rmdir (dir);
+      g_free (dir);
+      return NULL;
+    }
+  return dir;
+}
+
+static void
+test_train (void)
+{
+  char *dir = make_demo ();
+  char *model = g_build_filename (dir ? dir : ".", "m.safetensors", NULL);
+  char *args, *out, *json;
+  int status;
+
+  if (!dir)
+    {
+      g_free (model);
+      return;
+    }
+  args = g_strdup_printf ("train %s/train.csv --arch tiny --epochs 2 --freeze-epochs 1 --bs 16 "
+                          "--size 32 --lr 1e-2 --threads 1 --seed 5 --out %s", dir, model);
+  out = run_cli (args, &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  /* two tables (frozen, unfrozen) with fastai's columns */
+  g_assert_nonnull (strstr (out, "epoch    train_loss   valid_loss   accuracy_multi   time"));
+  g_assert_nonnull (strstr (strstr (out, "train_loss") + 1, "train_loss"));
+  g_assert_nonnull (strstr (out, "threshold sweep"));
+  json = strstr (out, "{\"valid_loss\": ");
+  g_assert_nonnull (json);
+  for (const char *k = "accuracy_multi\0best_thresh\0mAP\0f1_micro\0f1_macro\0"
+                       "all_negative_baseline\0epoch_times\0train_images_per_s\0";
+       *k; k += strlen (k) + 1)
+    {
+      char *q = g_strdup_printf ("\"%s\": ", k);
+      g_assert_nonnull (strstr (json, q));
+      g_free (q);
+    }
+  g_assert_nonnull (strstr (json, "\"completed\": true"));
+  g_assert_true (g_file_test (model, G_FILE_TEST_IS_REGULAR));
+  g_free (args);
+
+  /* the same seed gives the same final line */
+  {
+    char *again;
+    args = g_strdup_printf ("train %s/train.csv --arch tiny --epochs 2 --freeze-epochs 1 "
+                            "--bs 16 --size 32 --lr 1e-2 --threads 1 --seed 5", dir);
+    again = run_cli (args, &status);
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+    {
+      char *a = strstr (again, "{\"valid_loss\": "), *b = g_strdup (json);
+      char *ea = strstr (a, "\"epoch_times\""), *eb = strstr (b, "\"epoch_times\"");
+      g_assert_cmpint (ea - a, ==, eb - b);
+      g_assert_cmpmem (a, ea - a, b, eb - b);
+      g_free (b);
+    }
+    g_free (again);
+    g_free (args);
+  }
+  g_free (out);
+  ts_test_rmdir (dir);
+  g_free (model);
+  g_free (dir);
+}
+
+static void
+test_bad_input (void)
+{
+  char *dir = make_demo (), *args, *out;
+  int status;
+
+  if (!dir)
+    return;
+
+  args = g_strdup_printf ("train %s/train.csv --arch nonsuch --bs 16 --size 32", dir);
+  out = run_cli (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "unknown architecture"));
+  g_free (out);
+  g_free (args);
+
+  args = g_strdup_printf ("train %s/missing.csv --arch tiny", dir);
+  out = run_cli (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "missing.csv"));
+  g_free (out);
+  g_free (args);
+
+  args = g_strdup_printf ("train %s/train.csv --lr banana", dir);
+  out = run_cli (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "--lr"));
+  g_free (out);
+  g_free (args);
+
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/cli/train/demo", test_train);
+  g_test_add_func ("/cli/train/bad-input", test_bad_input);
+  return g_test_run ();
+}

@@ -1,0 +1,261 @@
+/* test-ops-misc.c: Adam against the formula in double, dropout masks, the small
+ * elementwise ops, tensor bookkeeping, thread-count independence, bad shapes. */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "ts-backend.h"
+#include "ts-fixture.h"
+#include "ts-rng.h"
+
+static ts_rng rng;
+
+static ts_tensor *
+rand_tensor (ts_backend *be, int ndim, const int64_t *shape, float lo, float hi)
+{
+  ts_tensor *t = ts_tensor_new (be, ndim, shape);
+  g_assert_nonnull (t);
+  for (int64_t i = 0; i < t->numel; i++)
+    t->data[i] = (float) ts_rng_uniform_range (&rng, lo, hi);
+  return t;
+}
+
+static void
+test_adam (void)
+{
+  ts_backend *be = ts_backend_cpu_new (2);
+  const int64_t n = 70000;   /* above the size where the update is split over threads */
+  int64_t s[1] = { n };
+  ts_tensor *p = rand_tensor (be, 1, s, -1, 1), *g = ts_tensor_new (be, 1, s);
+  ts_tensor *m = ts_tensor_new (be, 1, s), *v = ts_tensor_new (be, 1, s);
+  double *rp = g_new (double, n), *rm = g_new0 (double, n), *rv = g_new0 (double, n);
+  const double lr = 3e-3, b1 = 0.9, b2 = 0.99, eps = 1e-5, wd = 0.01;
+  double max_err = 0.0;
+
+  for (int64_t i = 0; i < n; i++)
+    rp[i] = p->data[i];
+  for (int step = 1; step <= 6; step++)
+    {
+      for (int64_t i = 0; i < n; i++)
+        /* include exact zeros: sqrt(0)+eps must not divide by zero */
+        g->data[i] = i % 97 == 0 ? 0.0f : (float) ts_rng_uniform_range (&rng, -2, 2);
+      be->i->adam_step (be, p, g, m, v, (float) lr, (float) b1, (float) b2, (float) eps,
+                        (float) wd, step);
+      for (int64_t i = 0; i < n; i++)
+        {
+          double gi = g->data[i];
+          rp[i] -= lr * wd * rp[i];
+          rm[i] = b1 * rm[i] + (1 - b1) * gi;
+          rv[i] = b2 * rv[i] + (1 - b2) * gi * gi;
+          rp[i] -= lr * (rm[i] / (1 - pow (b1, step))) / (sqrt (rv[i] / (1 - pow (b2, step))) + eps);
+          max_err = fmax (max_err, fabs (rp[i] - p->data[i]));
+        }
+    }
+  g_test_message ("adam: max |p - reference| after 6 steps %.3g", max_err);
+  g_assert_cmpfloat (max_err, <, 1e-6);
+  /* the very first step moves every weight with a nonzero gradient by about lr */
+  g_free (rp); g_free (rm); g_free (rv);
+  ts_tensor_free (p); ts_tensor_free (g); ts_tensor_free (m); ts_tensor_free (v);
+  ts_backend_free (be);
+}
+
+static void
+test_adam_first_step (void)
+{
+  ts_backend *be = ts_backend_cpu_new (1);
+  ts_tensor *p = ts_tensor_new_1d (be, 3), *g = ts_tensor_new_1d (be, 3);
+  ts_tensor *m = ts_tensor_new_1d (be, 3), *v = ts_tensor_new_1d (be, 3);
+  float pv[3] = { 1.0f, -2.0f, 0.5f }, gv[3] = { 0.3f, -4.0f, 0.0f };
+
+  ts_tensor_from_host (p, pv, 3);
+  ts_tensor_from_host (g, gv, 3);
+  be->i->adam_step (be, p, g, m, v, 0.1f, 0.9f, 0.99f, 1e-5f, 0.0f, 1);
+  /* bias-corrected first step: m_hat = g, v_hat = g^2, so p -= lr * sign(g) (nearly) */
+  g_assert_cmpfloat_with_epsilon (p->data[0], 0.9f, 1e-4);
+  g_assert_cmpfloat_with_epsilon (p->data[1], -1.9f, 1e-4);
+  g_assert_cmpfloat (p->data[2], ==, 0.5f);
+  /* true weight decay with a zero gradient: p *= 1 - lr*wd */
+  be->i->fill (be, g, 0.0f);
+  be->i->fill (be, m, 0.0f);
+  be->i->fill (be, v, 0.0f);
+  be->i->adam_step (be, p, g, m, v, 0.1f, 0.9f, 0.99f, 1e-5f, 0.5f, 1);
+  g_assert_cmpfloat_with_epsilon (p->data[2], 0.5f * 0.95f, 1e-7);
+  ts_tensor_free (p); ts_tensor_free (g); ts_tensor_free (m); ts_tensor_free (v);
+  ts_backend_free (be);
+}
+
+static void
+test_dropout (void)
+{
+  ts_backend *be1 = ts_backend_cpu_new (1), *be3 = ts_backend_cpu_new (3);
+  int64_t s[2] = { 400, 512 };
+  ts_tensor *x = rand_tensor (be1, 2, s, 0.5f, 1.5f);
+  ts_tensor *y1 = ts_tensor_new (be1, 2, s), *m1 = ts_tensor_new (be1, 2, s);
+  ts_tensor *y3 = ts_tensor_new (be3, 2, s), *m3 = ts_tensor_new (be3, 2, s);
+  int64_t zeros = 0;
+  double mean_ratio = 0.0;
+
+  be1->i->dropout_forward (be1, 0.25f, 9, 123456, x, y1, m1);
+  be3->i->dropout_forward (be3, 0.25f, 9, 123456, x, y3, m3);
+  /* masks depend on (seed, counter) only, not on the thread split */
+  g_assert_cmpmem (m1->data, m1->numel * 4, m3->data, m3->numel * 4);
+  g_assert_cmpmem (y1->data, y1->numel * 4, y3->data, y3->numel * 4);
+  for (int64_t i = 0; i < x->numel; i++)
+    {
+      if (m1->data[i] == 0.0f)
+        zeros++;
+      else
+        g_assert_cmpfloat_with_epsilon (m1->data[i], 1.0f / 0.75f, 1e-6);
+      mean_ratio += y1->data[i] / x->data[i];
+    }
+  mean_ratio /= (double) x->numel;
+  g_test_message ("dropout p=0.25: %.4f dropped, E[y/x] = %.4f", (double) zeros / x->numel,
+                  mean_ratio);
+  g_assert_cmpfloat (fabs ((double) zeros / x->numel - 0.25), <, 0.01);
+  g_assert_cmpfloat (fabs (mean_ratio - 1.0), <, 0.01);
+  /* a different counter gives a different mask */
+  be1->i->dropout_forward (be1, 0.25f, 9, 999, x, y3, m3);
+  g_assert_true (memcmp (m1->data, m3->data, (size_t) m1->numel * 4) != 0);
+  /* p = 0 is the identity */
+  be1->i->dropout_forward (be1, 0.0f, 9, 1, x, y1, m1);
+  g_assert_cmpmem (x->data, x->numel * 4, y1->data, y1->numel * 4);
+
+  ts_tensor_free (x); ts_tensor_free (y1); ts_tensor_free (m1);
+  ts_tensor_free (y3); ts_tensor_free (m3);
+  ts_backend_free (be1);
+  ts_backend_free (be3);
+}
+
+static void
+test_eltwise (void)
+{
+  ts_backend *be = ts_backend_cpu_new (2);
+  int64_t s[1] = { 100003 };   /* large enough to be split, odd to test the tail */
+  ts_tensor *a = rand_tensor (be, 1, s, -1, 1), *b = rand_tensor (be, 1, s, -1, 1);
+  ts_tensor *y = ts_tensor_new (be, 1, s);
+
+  be->i->add (be, a, b, y);
+  for (int64_t i = 0; i < y->numel; i++)
+    g_assert_cmpfloat (y->data[i], ==, a->data[i] + b->data[i]);
+  be->i->axpby (be, 2.0f, a, 0.5f, y);
+  for (int64_t i = 0; i < y->numel; i++)
+    g_assert_cmpfloat_with_epsilon (y->data[i], 2.0f * a->data[i] + 0.5f * (a->data[i] + b->data[i]), 1e-6);
+  /* beta = 0 overwrites even NaN */
+  be->i->fill (be, y, NAN);
+  g_assert_false (be->i->all_finite (be, y));
+  be->i->axpby (be, -1.0f, a, 0.0f, y);
+  g_assert_true (be->i->all_finite (be, y));
+  for (int64_t i = 0; i < y->numel; i++)
+    g_assert_cmpfloat (y->data[i], ==, -a->data[i]);
+  be->i->fill (be, y, 2.0f);
+  g_assert_cmpfloat_with_epsilon (be->i->sum_squares (be, y), 4.0 * y->numel, 1e-6);
+  y->data[500] = INFINITY;
+  g_assert_false (be->i->all_finite (be, y));
+  ts_tensor_free (a); ts_tensor_free (b); ts_tensor_free (y);
+  ts_backend_free (be);
+}
+
+static void
+test_tensor (void)
+{
+  ts_backend *be = ts_backend_cpu_new (1);
+  ts_tensor *t = ts_tensor_new_4d (be, 64, 3, 7, 7), *u = ts_tensor_new_4d (be, 64, 3, 7, 1);
+  char buf[64];
+  float host[4] = { 1, 2, 3, 4 };
+  int64_t bad[2] = { 2, -1 };
+
+  g_assert_cmpstr (ts_tensor_shape_str (t, buf, sizeof buf), ==, "[64, 3, 7, 7]");
+  g_assert_cmpint (t->numel, ==, 64 * 3 * 49);
+  for (int64_t i = 0; i < t->numel; i++)
+    g_assert_cmpfloat (t->data[i], ==, 0.0f);
+  g_assert_false (ts_tensor_same_shape (t, u));
+  g_assert_nonnull (strstr (ts_last_error (), "expected [64, 3, 7, 7] found [64, 3, 7, 1]"));
+  g_assert_true (ts_tensor_same_shape (t, t));
+  g_assert_cmpint (ts_tensor_from_host (t, host, 4), ==, TS_ERR_SHAPE);
+  g_assert_null (ts_tensor_new (be, 2, bad));
+  g_assert_null (ts_tensor_new (be, 5, bad));
+  ts_tensor_free (u);
+  u = ts_tensor_view (be, host, 1, (int64_t[]) { 4 });
+  g_assert_nonnull (u);
+  ts_tensor *c = ts_tensor_new_1d (be, 4);
+  g_assert_cmpint (ts_tensor_from_host (c, host, 4), ==, TS_OK);
+  float back[4];
+  g_assert_cmpint (ts_tensor_to_host (c, back, 4), ==, TS_OK);
+  g_assert_cmpmem (back, sizeof back, host, sizeof host);
+  ts_tensor_free (u);   /* a view leaves host[] alone */
+  ts_tensor_free (c);
+  ts_tensor_free (t);
+  ts_backend_free (be);
+}
+
+/* Same result on 1, 2 and 3 threads and after changing the thread count:
+ * static splits, so training is repeatable bit for bit per thread count, and
+ * close across thread counts (only dw sums are grouped differently). */
+static void
+test_threads (void)
+{
+  ts_backend *be = ts_backend_cpu_new (1);
+  int64_t xs[4] = { 5, 8, 9, 9 }, ws[4] = { 6, 8, 3, 3 };
+  ts_conv2d_params p = { 2, 2, 1, 1, 1, 1, 1 };
+  ts_tensor *x = rand_tensor (be, 4, xs, -1, 1), *w = rand_tensor (be, 4, ws, -1, 1);
+  ts_tensor *y1 = ts_tensor_new_4d (be, 5, 6, 5, 5), *y = ts_tensor_new_4d (be, 5, 6, 5, 5);
+  ts_tensor *dx1 = ts_tensor_new (be, 4, xs), *dx = ts_tensor_new (be, 4, xs);
+  ts_tensor *dw1 = ts_tensor_new (be, 4, ws), *dw = ts_tensor_new (be, 4, ws);
+
+  be->i->conv2d_forward (be, &p, x, w, NULL, y1);
+  be->i->conv2d_backward (be, &p, x, w, y1, dx1, dw1, NULL);
+  for (int nt = 2; nt <= 3; nt++)
+    {
+      ts_backend_set_threads (be, nt);
+      g_assert_cmpint (be->n_threads, ==, nt);
+      be->i->conv2d_forward (be, &p, x, w, NULL, y);
+      be->i->conv2d_backward (be, &p, x, w, y1, dx, dw, NULL);
+      g_assert_cmpmem (y->data, y->numel * 4, y1->data, y1->numel * 4);
+      g_assert_cmpmem (dx->data, dx->numel * 4, dx1->data, dx1->numel * 4);
+      ts_assert_close ("dw across thread counts", dw->data, dw1->data, dw->numel, 1e-5, 1e-5);
+    }
+  ts_tensor_free (x); ts_tensor_free (w); ts_tensor_free (y1); ts_tensor_free (y);
+  ts_tensor_free (dx1); ts_tensor_free (dx); ts_tensor_free (dw1); ts_tensor_free (dw);
+  ts_backend_free (be);
+}
+
+/* Shapes that do not fit are reported, never written out of bounds. */
+static void
+test_bad_shapes (void)
+{
+  ts_backend *be = ts_backend_cpu_new (2);
+  ts_tensor *x = ts_tensor_new_4d (be, 2, 3, 8, 8), *w = ts_tensor_new_4d (be, 4, 2, 3, 3);
+  ts_tensor *y = ts_tensor_new_4d (be, 2, 4, 8, 8), *small = ts_tensor_new_1d (be, 5);
+  ts_conv2d_params p = { 1, 1, 1, 1, 1, 1, 1 };
+
+  ts_clear_error ();
+  be->i->conv2d_forward (be, &p, x, w, NULL, y);
+  g_assert_nonnull (strstr (ts_last_error (), "conv2d"));
+  g_assert_nonnull (strstr (ts_last_error (), "[4, 2, 3, 3]"));
+  ts_clear_error ();
+  be->i->add (be, x, small, x);
+  g_assert_nonnull (strstr (ts_last_error (), "[5]"));
+  ts_clear_error ();
+  be->i->linear_forward (be, small, small, NULL, small);
+  g_assert_nonnull (strstr (ts_last_error (), "linear"));
+  ts_clear_error ();
+  g_assert_true (isnan (be->i->bce_with_logits (be, x, small, NULL)));
+  g_assert_nonnull (strstr (ts_last_error (), "bce_with_logits"));
+  ts_tensor_free (x); ts_tensor_free (w); ts_tensor_free (y); ts_tensor_free (small);
+  ts_backend_free (be);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  ts_rng_seed (&rng, 7, 0);
+  g_test_add_func ("/engine/misc/adam", test_adam);
+  g_test_add_func ("/engine/misc/adam-first-step", test_adam_first_step);
+  g_test_add_func ("/engine/misc/dropout", test_dropout);
+  g_test_add_func ("/engine/misc/eltwise", test_eltwise);
+  g_test_add_func ("/engine/misc/tensor", test_tensor);
+  g_test_add_func ("/engine/misc/threads", test_threads);
+  g_test_add_func ("/engine/misc/bad-shapes", test_bad_shapes);
+  return g_test_run ();
+}

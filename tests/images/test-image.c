@@ -1,0 +1,234 @@
+/* test-image.c: decoding every image kind, EXIF orientation, DCT scaling,
+ * bounded huge images, truncated and corrupt files. */
+#include <string.h>
+
+#include "ts-image.h"
+#include "ts-test.h"
+
+/* The 4 x 2 grid of 8 px blocks written by make-fixtures.py. */
+static const uint8_t colours[8][3] = {
+  { 220, 40, 40 }, { 40, 200, 40 }, { 40, 40, 220 }, { 230, 230, 40 },
+  { 40, 220, 220 }, { 220, 40, 220 }, { 250, 250, 250 }, { 20, 20, 20 },
+};
+
+static char *
+fixture (const char *name)
+{
+  char rel[256];
+  g_snprintf (rel, sizeof rel, "images/%s", name);
+  return ts_test_fixture_path (rel);
+}
+
+static void
+check_pattern (const ts_image *img, int gray, int tol)
+{
+  g_assert_cmpint (img->width, ==, 32);
+  g_assert_cmpint (img->height, ==, 16);
+  for (int i = 0; i < 8; i++)
+    {
+      int x = (i % 4) * 8 + 4, y = (i / 4) * 8 + 4;
+      const uint8_t *p = img->pixels + ((size_t) y * img->width + x) * 3;
+      int want[3];
+      if (gray)
+        {
+          int l = (colours[i][0] * 299 + colours[i][1] * 587 + colours[i][2] * 114) / 1000;
+          want[0] = want[1] = want[2] = l;
+        }
+      else
+        for (int c = 0; c < 3; c++)
+          want[c] = colours[i][c];
+      for (int c = 0; c < 3; c++)
+        if (abs (p[c] - want[c]) > tol)
+          g_error ("block %d channel %d: got %d, want %d", i, c, p[c], want[c]);
+    }
+}
+
+static void
+load_fixture (const char *name, int min_side, ts_image *img)
+{
+  char *path = fixture (name);
+  ts_status st = ts_image_load (path, min_side, 0, img);
+  if (st != TS_OK)
+    g_error ("%s: %s", name, ts_last_error ());
+  g_free (path);
+}
+
+static void
+test_kinds (void)
+{
+  static const struct { const char *name, *format, *mode; int gray, tol; } kinds[] = {
+    { "rgb.jpg", "jpeg", "RGB", 0, 10 },
+    { "gray.jpg", "jpeg", "L", 1, 10 },
+    { "cmyk.jpg", "jpeg", "CMYK", 0, 10 },
+    { "rgb.png", "png", "RGB", 0, 0 },
+    { "rgba.png", "png", "RGBA", 0, 0 },
+    { "gray.png", "png", "L", 1, 1 },
+    { "palette.png", "png", "P", 0, 0 },
+  };
+
+  for (size_t k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      char *path = fixture (kinds[k].name);
+      ts_image_info info;
+      ts_image img;
+
+      g_test_message ("%s", kinds[k].name);
+      g_assert_cmpint (ts_image_probe (path, &info), ==, TS_OK);
+      g_assert_cmpstr (info.format, ==, kinds[k].format);
+      g_assert_cmpstr (info.mode, ==, kinds[k].mode);
+      g_assert_cmpint (info.width, ==, 32);
+      g_assert_cmpint (info.height, ==, 16);
+      g_assert_cmpint (info.orientation, ==, 1);
+      load_fixture (kinds[k].name, 0, &img);
+      check_pattern (&img, kinds[k].gray, kinds[k].tol);
+      ts_image_clear (&img);
+      g_free (path);
+    }
+}
+
+static void
+test_exif (void)
+{
+  for (int o = 1; o <= 8; o++)
+    {
+      char name[32];
+      char *path;
+      ts_image_info info;
+      ts_image img;
+
+      g_snprintf (name, sizeof name, "exif-%d.jpg", o);
+      path = fixture (name);
+      g_assert_cmpint (ts_image_probe (path, &info), ==, TS_OK);
+      g_assert_cmpint (info.orientation, ==, o);
+      /* stored size is before orientation: transposed for 5..8 */
+      g_assert_cmpint (info.width, ==, o >= 5 ? 16 : 32);
+      load_fixture (name, 0, &img);
+      check_pattern (&img, 0, 12);
+      ts_image_clear (&img);
+      g_free (path);
+    }
+}
+
+static void
+test_bad_files (void)
+{
+  const char *bad[] = { "truncated.jpg", "corrupt.jpg", "header-only.jpg", "truncated.png",
+                        "corrupt.png", "not-an-image.jpg", "does-not-exist.jpg" };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      char *path = fixture (bad[i]);
+      ts_image img = { (uint8_t *) 1, 1, 1 };
+      ts_status st = ts_image_load (path, 0, 0, &img);
+
+      g_test_message ("%s: %s", bad[i], ts_last_error ());
+      g_assert_cmpint (st, !=, TS_OK);
+      g_assert_null (img.pixels);
+      g_assert_nonnull (strstr (ts_last_error (), bad[i]));
+      g_free (path);
+    }
+  /* a buffer of every length cut from a good JPEG: never a crash */
+  {
+    char *path = fixture ("rgb.jpg");
+    gchar *data;
+    gsize len;
+    g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+    for (gsize n = 0; n < len; n += 7)
+      {
+        ts_image img;
+        if (ts_image_load_memory ((const uint8_t *) data, n, "cut.jpg", 0, 0, &img) == TS_OK)
+          ts_image_clear (&img);
+      }
+    g_free (data);
+    g_free (path);
+  }
+}
+
+static char *
+write_jpeg (const char *dir, int w, int h)
+{
+  ts_image img = { g_malloc ((size_t) w * h * 3), w, h };
+  char *path = g_build_filename (dir, "big.jpg", NULL);
+
+  for (int i = 0; i < w * h * 3; i++)
+    img.pixels[i] = (uint8_t) (i * 13 % 251);
+  g_assert_cmpint (ts_image_save_jpeg (&img, path, 85), ==, TS_OK);
+  g_free (img.pixels);
+  return path;
+}
+
+static void
+test_dct_scaling (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = write_jpeg (dir, 640, 480);
+  /* min_side -> expected decoded size: the smallest eighth that keeps the
+   * shorter side >= min_side (480 * k/8) */
+  static const struct { int min_side, w, h; } cases[] = {
+    { 0, 640, 480 }, { 60, 80, 60 }, { 61, 160, 120 }, { 128, 240, 180 },
+    { 152, 240, 180 }, { 181, 320, 240 }, { 250, 400, 300 }, { 480, 640, 480 },
+    { 1000, 640, 480 },
+  };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      ts_image img;
+      if (ts_image_load (path, cases[i].min_side, 0, &img) != TS_OK)
+        g_error ("%s", ts_last_error ());
+      g_assert_cmpint (img.width, ==, cases[i].w);
+      g_assert_cmpint (img.height, ==, cases[i].h);
+      ts_image_clear (&img);
+    }
+  /* max_side bounds huge images: DCT to 320, then area-average to 300 */
+  {
+    ts_image img;
+    g_assert_cmpint (ts_image_load (path, 0, 300, &img), ==, TS_OK);
+    g_assert_cmpint (img.width, ==, 300);
+    g_assert_cmpint (img.height, ==, 225);
+    ts_image_clear (&img);
+    g_assert_cmpint (ts_image_load (path, 0, 320, &img), ==, TS_OK);
+    g_assert_cmpint (img.width, ==, 320);
+    ts_image_clear (&img);
+  }
+  g_free (path);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+static void
+test_png_roundtrip (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = g_build_filename (dir, "a.png", NULL);
+  ts_image img = { g_malloc (7 * 5 * 3), 7, 5 }, back;
+
+  for (int i = 0; i < 7 * 5 * 3; i++)
+    img.pixels[i] = (uint8_t) (i * 31);
+  g_assert_cmpint (ts_image_save_png (&img, path), ==, TS_OK);
+  g_assert_cmpint (ts_image_load (path, 0, 0, &back), ==, TS_OK);
+  g_assert_cmpint (back.width, ==, 7);
+  g_assert_cmpint (back.height, ==, 5);
+  g_assert_cmpmem (back.pixels, 7 * 5 * 3, img.pixels, 7 * 5 * 3);
+  /* bounded PNG */
+  ts_image_clear (&back);
+  g_assert_cmpint (ts_image_load (path, 0, 3, &back), ==, TS_OK);
+  g_assert_cmpint (back.width, ==, 3);
+  g_assert_cmpint (back.height, ==, 2);
+  ts_image_clear (&back);
+  g_free (img.pixels);
+  g_free (path);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/image/kinds", test_kinds);
+  g_test_add_func ("/image/exif", test_exif);
+  g_test_add_func ("/image/bad-files", test_bad_files);
+  g_test_add_func ("/image/dct-scaling", test_dct_scaling);
+  g_test_add_func ("/image/png-roundtrip", test_png_roundtrip);
+  return g_test_run ();
+}

@@ -1,0 +1,348 @@
+/* test-loader.c: coverage, ordering, determinism across thread counts,
+ * drop_last, one-hot targets, skipped corrupt items and the bounded cache.
+ * The datablock is filled in by hand so that only the loader is tested. */
+#include <math.h>
+#include <string.h>
+
+#include "ts-image.h"
+#include "ts-loader.h"
+#include "ts-test.h"
+
+#define N_ITEMS 23
+#define N_VOCAB 3
+
+typedef struct {
+  char *dir;
+  ts_datablock db;
+} fixture;
+
+/* 23 items, 17 training (one of them a corrupt file when @corrupt) and 6
+ * validation; item i is a 40x30 JPEG of flat colour i*10. */
+static void
+fixture_init (fixture *f, int corrupt)
+{
+  static char *vocab[N_VOCAB] = { "a", "b", "c" };
+  ts_datablock *db = &f->db;
+
+  memset (f, 0, sizeof *f);
+  f->dir = ts_test_tmpdir ();
+  db->items = g_new0 (ts_item, N_ITEMS);
+  db->n_items = N_ITEMS;
+  db->vocab = vocab;
+  db->n_vocab = N_VOCAB;
+  db->train_idx = g_new0 (int, N_ITEMS);
+  db->valid_idx = g_new0 (int, N_ITEMS);
+  for (int i = 0; i < N_ITEMS; i++)
+    {
+      ts_item *it = &db->items[i];
+      ts_image img = { g_malloc (40 * 30 * 3), 40, 30 };
+
+      it->fname = g_strdup_printf ("%02d.jpg", i);
+      it->path = g_build_filename (f->dir, it->fname, NULL);
+      memset (img.pixels, i * 10, 40 * 30 * 3);
+      if (corrupt && i == 5)
+        g_assert_true (g_file_set_contents (it->path, "\xff\xd8\xff garbage", 12, NULL));
+      else
+        g_assert_cmpint (ts_image_save_jpeg (&img, it->path, 95), ==, TS_OK);
+      g_free (img.pixels);
+      /* labels: bit pattern of i over the vocab */
+      it->labels = g_new0 (int, N_VOCAB);
+      for (int v = 0; v < N_VOCAB; v++)
+        if (i & (1 << v))
+          it->labels[it->n_labels++] = v;
+      it->is_valid = i % 4 == 3 || i == 22;
+      if (it->is_valid)
+        db->valid_idx[db->n_valid++] = i;
+      else
+        db->train_idx[db->n_train++] = i;
+    }
+  g_assert_cmpint (db->n_train, ==, 17);
+  g_assert_cmpint (db->n_valid, ==, 6);
+}
+
+static void
+fixture_clear (fixture *f)
+{
+  for (int i = 0; i < N_ITEMS; i++)
+    {
+      g_free (f->db.items[i].fname);
+      g_free (f->db.items[i].path);
+      g_free (f->db.items[i].labels);
+    }
+  g_free (f->db.items);
+  g_free (f->db.train_idx);
+  g_free (f->db.valid_idx);
+  ts_test_rmdir (f->dir);
+  g_free (f->dir);
+}
+
+static void
+small_config (ts_loader_config *cfg, int workers)
+{
+  ts_loader_config_init (cfg);
+  cfg->size = 16;
+  cfg->batch_size = 4;
+  cfg->n_workers = workers;
+  cfg->seed = 1234;
+}
+
+/* All batches of one epoch: bytes of x and y, and the item order. */
+static GByteArray *
+run_epoch (ts_loader *l, int epoch, GArray *order)
+{
+  GByteArray *bytes = g_byte_array_new ();
+  ts_batch *b;
+  int expect_index = 0;
+
+  g_assert_cmpint (ts_loader_start_epoch (l, epoch), ==, TS_OK);
+  for (;;)
+    {
+      g_assert_cmpint (ts_loader_next (l, &b), ==, TS_OK);
+      if (b == NULL)
+        break;
+      g_assert_cmpint (b->index, >=, expect_index);
+      expect_index = b->index + 1;
+      g_byte_array_append (bytes, (const guint8 *) b->x, sizeof (float) * b->n * 3 * 16 * 16);
+      g_byte_array_append (bytes, (const guint8 *) b->y, sizeof (float) * b->n * N_VOCAB);
+      if (order)
+        g_array_append_vals (order, b->items, b->n);
+      ts_loader_release (l, b);
+    }
+  return bytes;
+}
+
+static void
+test_coverage (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l;
+  GArray *order = g_array_new (FALSE, FALSE, sizeof (int));
+  GByteArray *bytes;
+  int seen[N_ITEMS];
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 2);
+  cfg.drop_last = 0;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  g_assert_cmpint (ts_loader_n_batches (l), ==, 5);
+  g_assert_cmpint (ts_loader_n_items (l), ==, 17);
+  for (int epoch = 0; epoch < 3; epoch++)
+    {
+      g_array_set_size (order, 0);
+      bytes = run_epoch (l, epoch, order);
+      g_byte_array_unref (bytes);
+      g_assert_cmpint (order->len, ==, 17);
+      memset (seen, 0, sizeof seen);
+      for (guint i = 0; i < order->len; i++)
+        seen[g_array_index (order, int, i)]++;
+      for (int i = 0; i < N_ITEMS; i++)
+        g_assert_cmpint (seen[i], ==, f.db.items[i].is_valid ? 0 : 1);
+    }
+  ts_loader_free (l);
+
+  /* drop_last: 17 / 4 = 4 full batches, 16 distinct training items */
+  cfg.drop_last = 1;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  g_assert_cmpint (ts_loader_n_batches (l), ==, 4);
+  g_array_set_size (order, 0);
+  g_byte_array_unref (run_epoch (l, 0, order));
+  g_assert_cmpint (order->len, ==, 16);
+  memset (seen, 0, sizeof seen);
+  for (guint i = 0; i < order->len; i++)
+    {
+      int it = g_array_index (order, int, i);
+      g_assert_false (f.db.items[it].is_valid);
+      g_assert_cmpint (++seen[it], ==, 1);
+    }
+  ts_loader_free (l);
+
+  /* validation: every item once, in order, last batch short */
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 1, &l), ==, TS_OK);
+  g_assert_cmpint (ts_loader_n_batches (l), ==, 2);
+  g_array_set_size (order, 0);
+  g_byte_array_unref (run_epoch (l, 0, order));
+  g_assert_cmpint (order->len, ==, 6);
+  for (int i = 0; i < 6; i++)
+    g_assert_cmpint (g_array_index (order, int, i), ==, f.db.valid_idx[i]);
+  ts_loader_free (l);
+  g_array_unref (order);
+  fixture_clear (&f);
+}
+
+static void
+test_determinism (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l1, *l3;
+  GArray *o1 = g_array_new (FALSE, FALSE, sizeof (int));
+  GArray *o2 = g_array_new (FALSE, FALSE, sizeof (int));
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 1);
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l1), ==, TS_OK);
+  cfg.n_workers = 3;
+  cfg.prefetch = 2;
+  cfg.cache_bytes = 0;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l3), ==, TS_OK);
+  for (int epoch = 0; epoch < 2; epoch++)
+    {
+      GByteArray *a = run_epoch (l1, epoch, NULL), *b = run_epoch (l3, epoch, NULL);
+      g_assert_cmpmem (a->data, a->len, b->data, b->len);
+      g_byte_array_unref (a);
+      g_byte_array_unref (b);
+    }
+  /* epochs differ in order; an epoch repeats on its own */
+  g_byte_array_unref (run_epoch (l1, 0, o1));
+  g_byte_array_unref (run_epoch (l1, 1, o2));
+  g_assert_true (memcmp (o1->data, o2->data, o1->len * sizeof (int)) != 0);
+  g_array_set_size (o2, 0);
+  g_byte_array_unref (run_epoch (l1, 0, o2));
+  g_assert_cmpmem (o1->data, o1->len * sizeof (int), o2->data, o2->len * sizeof (int));
+  /* starting a new epoch in the middle of one is allowed */
+  {
+    ts_batch *b;
+    g_assert_cmpint (ts_loader_start_epoch (l3, 4), ==, TS_OK);
+    g_assert_cmpint (ts_loader_next (l3, &b), ==, TS_OK);
+    g_assert_nonnull (b);
+    ts_loader_release (l3, b);
+  }
+  ts_loader_free (l1);
+  ts_loader_free (l3);
+  g_array_unref (o1);
+  g_array_unref (o2);
+  fixture_clear (&f);
+}
+
+static void
+test_targets_and_pixels (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l;
+  ts_batch *b;
+  int rows = 0;
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 2);
+  cfg.mean[0] = cfg.mean[1] = cfg.mean[2] = 0.0f;
+  cfg.std[0] = cfg.std[1] = cfg.std[2] = 1.0f;
+  ts_aug_params_preset (&cfg.aug, TS_AUG_NONE);
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  ts_loader_start_epoch (l, 0);
+  while (ts_loader_next (l, &b) == TS_OK && b != NULL)
+    {
+      for (int r = 0; r < b->n; r++)
+        {
+          int item = b->items[r];
+          float *y = b->y + r * N_VOCAB, *x = b->x + (size_t) r * 3 * 16 * 16;
+          for (int v = 0; v < N_VOCAB; v++)
+            g_assert_cmpfloat (y[v], ==, (item & (1 << v)) ? 1.0f : 0.0f);
+          /* a flat image stays flat through crop and resample */
+          g_assert_cmpfloat (fabsf (x[100] * 255.0f - item * 10), <, 3.0f);
+          g_assert_cmpfloat (fabsf (x[2 * 256 + 17] * 255.0f - item * 10), <, 3.0f);
+          rows++;
+        }
+      ts_loader_release (l, b);
+    }
+  g_assert_cmpint (rows, ==, 16);
+  ts_loader_free (l);
+  fixture_clear (&f);
+}
+
+static void
+test_skipped (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l;
+  GArray *order = g_array_new (FALSE, FALSE, sizeof (int));
+
+  fixture_init (&f, 1);
+  small_config (&cfg, 2);
+  cfg.drop_last = 0;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  for (int epoch = 0; epoch < 2; epoch++)
+    {
+      g_array_set_size (order, 0);
+      g_byte_array_unref (run_epoch (l, epoch, order));
+      g_assert_cmpint (order->len, ==, 16);
+      for (guint i = 0; i < order->len; i++)
+        g_assert_cmpint (g_array_index (order, int, i), !=, 5);
+      /* counted once, however many epochs */
+      g_assert_cmpint (ts_loader_n_skipped (l), ==, 1);
+    }
+  g_test_message ("skip message: %s", ts_loader_skip_message (l));
+  g_assert_nonnull (strstr (ts_loader_skip_message (l), "05.jpg"));
+  ts_loader_free (l);
+  g_array_unref (order);
+  fixture_clear (&f);
+}
+
+static void
+test_cache_bounded (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *cached, *plain;
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 2);
+  /* room for three decoded 40x30 images */
+  cfg.cache_bytes = 3 * 40 * 30 * 3 + 100;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &cached), ==, TS_OK);
+  cfg.cache_bytes = 0;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &plain), ==, TS_OK);
+  for (int epoch = 0; epoch < 3; epoch++)
+    {
+      GByteArray *a = run_epoch (cached, epoch, NULL), *b = run_epoch (plain, epoch, NULL);
+      g_assert_cmpmem (a->data, a->len, b->data, b->len);
+      g_byte_array_unref (a);
+      g_byte_array_unref (b);
+      g_assert_cmpuint (ts_loader_cache_bytes (cached), ==, 3 * 40 * 30 * 3);
+      g_assert_cmpuint (ts_loader_cache_bytes (plain), ==, 0);
+    }
+  ts_loader_free (cached);
+  ts_loader_free (plain);
+  fixture_clear (&f);
+}
+
+static void
+test_bad_config (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l = (ts_loader *) 1;
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 1);
+  cfg.batch_size = 0;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_ERR_INVALID);
+  g_assert_null (l);
+  small_config (&cfg, 1);
+  cfg.min_scale = 0;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_ERR_INVALID);
+  small_config (&cfg, 1);
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  {
+    ts_batch *b;
+    /* next before start_epoch is an error, not a hang */
+    g_assert_cmpint (ts_loader_next (l, &b), ==, TS_ERR_INVALID);
+  }
+  ts_loader_free (l);
+  fixture_clear (&f);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/loader/coverage", test_coverage);
+  g_test_add_func ("/loader/determinism", test_determinism);
+  g_test_add_func ("/loader/targets-and-pixels", test_targets_and_pixels);
+  g_test_add_func ("/loader/skipped", test_skipped);
+  g_test_add_func ("/loader/cache-bounded", test_cache_bounded);
+  g_test_add_func ("/loader/bad-config", test_bad_config);
+  return g_test_run ();
+}

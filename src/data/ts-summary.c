@@ -314,6 +314,10 @@ ts_summary_build (ts_datablock *db, const ts_summary_options *opt, ts_summary **
     return ts_error (TS_ERR_NOMEM, "out of memory");
   s->csv_path = strdup (db->csv_path);
   s->image_dir = strdup (db->image_dir);
+  {
+    struct stat st;
+    s->image_dir_exists = stat (db->image_dir, &st) == 0 && S_ISDIR (st.st_mode);
+  }
   s->fname_col = strdup (db->cfg.fname_col);
   s->labels_col = strdup (db->cfg.labels_col);
   s->label_delim = strdup (db->cfg.label_delim);
@@ -505,7 +509,23 @@ render_counts (sbuf *b, const ts_summary *s, const palette *c)
   if (name_w > 32)
     name_w = 32;
 
-  sb_printf (b, "\n%sItems per label%s (share of the split's items)\n", c->bold, c->reset);
+  double top = 0;
+
+  /* bars scaled to the largest share, so rare classes stay visible */
+  for (int v = 0; v <= s->n_vocab; v++)
+    {
+      int nt = v < s->n_vocab ? s->classes[v].n_train : s->n_no_label_train;
+      int nv = v < s->n_vocab ? s->classes[v].n_valid : s->n_no_label_valid;
+      if (s->n_train && (double) nt / s->n_train > top)
+        top = (double) nt / s->n_train;
+      if (s->n_valid && (double) nv / s->n_valid > top)
+        top = (double) nv / s->n_valid;
+    }
+  if (top <= 0)
+    top = 1;
+
+  sb_printf (b, "\n%sItems per label%s (count and share of the split's items)\n", c->bold,
+             c->reset);
   sb_printf (b, "  %*s  %-*s  %s\n", name_w, "", bar_w + 12, "train", "valid");
   for (int v = 0; v <= s->n_vocab; v++)
     {
@@ -520,11 +540,11 @@ render_counts (sbuf *b, const ts_summary *s, const palette *c)
         sb_printf (b, "%s", c->dim);
       sb_pad (b, name, name_w);
       sb_printf (b, "  ");
-      sb_bar (b, ft, bar_w);
+      sb_bar (b, ft / top, bar_w);
       sb_printf (b, " %5d %4.0f%%  ", nt, ft * 100);
       if (s->n_valid > 0)
         {
-          sb_bar (b, fv, bar_w);
+          sb_bar (b, fv / top, bar_w);
           sb_printf (b, " %5d %4.0f%%", nv, fv * 100);
         }
       else
@@ -586,7 +606,9 @@ ts_summary_render_text (const ts_summary *s, int color)
   if (s->n_items > 0 && s->n_valid > 0)
     sb_printf (&b, ", %.1f%% valid", 100.0 * s->n_valid / s->n_items);
   sb_printf (&b, ")\n");
-  sb_printf (&b, "  %-*s %s\n", label_w, "Images", s->image_dir);
+  sb_printf (&b, "  %-*s %s%s%s%s\n", label_w, "Images", s->image_dir,
+             s->image_dir_exists ? "" : c->red, s->image_dir_exists ? "" : "  (no such folder)",
+             s->image_dir_exists ? "" : c->reset);
   if (s->images_checked)
     {
       sb_printf (&b, "  %-*s ", label_w, "");
@@ -604,6 +626,9 @@ ts_summary_render_text (const ts_summary *s, int color)
         }
       sb_printf (&b, "\n");
     }
+  else
+    sb_printf (&b, "  %-*s %simages not checked: missing or unreadable ones are not found%s\n",
+               label_w, "", c->dim, c->reset);
   sb_printf (&b, "  %-*s column \"%s\" split on ", label_w, "Labels", s->labels_col);
   sb_quoted (&b, s->label_delim, 10);
   if (s->n_items > 0)
@@ -613,8 +638,20 @@ ts_summary_render_text (const ts_summary *s, int color)
              s->n_no_label_train + s->n_no_label_valid == 1 ? "" : "s", s->n_no_label_train,
              s->n_no_label_valid);
   sb_printf (&b, "  %-*s %s(%d)%s", label_w, "Vocab", c->dim, s->n_vocab, c->reset);
-  for (int v = 0; v < s->n_vocab; v++)
-    sb_printf (&b, " %s", s->vocab[v]);
+  {
+    int col = label_w + 4 + 2 + (s->n_vocab > 9) + (s->n_vocab > 99);
+    for (int v = 0; v < s->n_vocab; v++)
+      {
+        int w = text_width (s->vocab[v]) + 1;
+        if (col + w > 96 && v > 0)
+          {
+            sb_printf (&b, "\n  %-*s", label_w + 4, "");
+            col = label_w + 6;
+          }
+        sb_printf (&b, " %s", s->vocab[v]);
+        col += w;
+      }
+  }
   sb_printf (&b, "\n");
   if (!s->usable)
     sb_printf (&b, "\n  %sNothing to train on: no usable training item.%s\n", c->red, c->reset);

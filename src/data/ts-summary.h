@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
   char *csv_path;
   char *image_dir;
+  int image_dir_exists;
   char *fname_col, *labels_col, *label_delim;
   char *split;               /* "column \"is_valid\"", "random 20% (seed 42)", "none" */
   ts_split_kind split_kind;

@@ -176,6 +176,7 @@ test_nothing_usable (void)
   g_assert_cmpint (s->problems[TS_PROBLEM_MISSING_FILE].count, ==, 2);
   text = ts_summary_render_text (s, 0);
   g_assert_nonnull (strstr (text, "Nothing to train on"));
+  g_assert_null (strstr (text, "no such folder"));
   g_assert_nonnull (strstr (text, "missing image files: 2 \u2014"));
   g_free (text);
   ts_summary_free (s);
@@ -270,6 +271,28 @@ test_cli (void)
     g_assert_true (g_file_set_contents (bad, "fname,labels\nnope.jpg,x\n", -1, NULL));
     g_assert_cmpint (run_cli (args, &out, &err), ==, 1);
     g_assert_nonnull (strstr (out, "Nothing to train on"));
+    g_free (out);
+    g_free (err);
+  }
+  {
+    /* --images is relative to the current directory, not the CSV's */
+    char *args[] = { csv, "--images", "nowhere", NULL };
+    g_assert_cmpint (run_cli (args, &out, &err), ==, 1);
+    g_assert_nonnull (strstr (out, "/nowhere  (no such folder)"));
+    {
+      char *wrong = g_build_filename (dir, "nowhere", NULL);
+      g_assert_null (strstr (out, wrong));
+      g_free (wrong);
+    }
+    g_free (out);
+    g_free (err);
+  }
+  {
+    char *train = g_build_filename (dir, "train", NULL);
+    char *args[] = { csv, "--images", train, "--no-check-images", NULL };
+    g_assert_cmpint (run_cli (args, &out, &err), ==, 0);
+    g_assert_nonnull (strstr (out, "images not checked"));
+    g_free (train);
     g_free (out);
     g_free (err);
   }

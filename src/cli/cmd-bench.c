@@ -1,0 +1,191 @@
+/* cmd-bench.c: `tagsight-cli bench`: training-step and inference throughput
+ * of an architecture with fastai's head, on random data (no decoding), and
+ * peak memory.  bench/torch_step.py does the same step in PyTorch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli-commands.h"
+#include "cli-train-common.h"
+#include "ts-backend.h"
+#include "ts-learner-private.h"
+#include "ts-optimizer.h"
+#include "ts-rng.h"
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static double
+median (double *v, int n)
+{
+  qsort (v, (size_t) n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Peak resident set size in MiB (VmHWM), or NaN. */
+static double
+peak_rss_mib (void)
+{
+  FILE *f = fopen ("/proc/self/status", "r");
+  char line[256];
+  double v = NAN;
+
+  if (!f)
+    return v;
+  while (fgets (line, sizeof line, f))
+    if (strncmp (line, "VmHWM:", 6) == 0)
+      v = atof (line + 6) / 1024.0;
+  fclose (f);
+  return v;
+}
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: tagsight-cli bench [--arch A] [--bs 64] [--size 128] [--threads N]\n"
+           "                          [--classes 20] [--steps 6] [--warmup 2]\n\n"
+           "Times fastai-head training steps (forward, BCEWithLogits, backward, Adam) and\n"
+           "inference on random data; prints medians and peak memory (VmHWM).\n");
+}
+
+int
+cmd_bench (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "arch", required_argument, NULL, 'a' },
+    { "bs", required_argument, NULL, 'b' },
+    { "size", required_argument, NULL, 's' },
+    { "threads", required_argument, NULL, 't' },
+    { "classes", required_argument, NULL, 'c' },
+    { "steps", required_argument, NULL, 'n' },
+    { "warmup", required_argument, NULL, 'w' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *arch = "resnet18";
+  int bs = 64, size = 128, threads = 0, classes = 20, steps = 6, warmup = 2, c;
+  ts_backend *be;
+  ts_model *m = NULL;
+  ts_optimizer *opt = NULL;
+  ts_model_config mc;
+  ts_tensor *x = NULL, *y = NULL, *dl = NULL, *logits;
+  float *hx, *hy;
+  double *t_train, *t_inf, lrs[TS_MAX_GROUPS];
+  ts_rng r;
+  ts_status st;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
+    {
+      switch (c)
+        {
+        case 'a': arch = optarg; break;
+        case 'b': bs = atoi (optarg); break;
+        case 's': size = atoi (optarg); break;
+        case 't': threads = atoi (optarg); break;
+        case 'c': classes = atoi (optarg); break;
+        case 'n': steps = atoi (optarg); break;
+        case 'w': warmup = atoi (optarg); break;
+        case 'h': usage (stdout); return 0;
+        default: usage (stderr); return 2;
+        }
+    }
+  if (bs < 1 || size < 16 || classes < 1 || steps < 1 || warmup < 0 || threads < 0)
+    {
+      fprintf (stderr, "tagsight-cli bench: bad --bs, --size, --classes, --steps or --warmup\n");
+      return 2;
+    }
+  be = ts_backend_cpu_new (threads);
+  mc.arch = arch;
+  mc.n_classes = classes;
+  mc.head = TS_HEAD_FASTAI;
+  mc.seed = 1;
+  if (!be || (st = ts_model_new (be, &mc, &m)) != TS_OK
+      || (st = ts_model_prepare (m, bs, size, size)) != TS_OK
+      || (st = ts_optimizer_new_for_model (m, NULL, &opt)) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
+      ts_model_free (m);
+      if (be)
+        ts_backend_free (be);
+      return 1;
+    }
+  ts_model_unfreeze (m);
+  for (int g = 0; g < TS_MAX_GROUPS; g++)
+    lrs[g] = 1e-4;
+  ts_optimizer_set_lrs (opt, lrs);
+  x = ts_tensor_new_4d (be, bs, 3, size, size);
+  y = ts_tensor_new_2d (be, bs, classes);
+  dl = ts_tensor_new_2d (be, bs, classes);
+  hx = malloc ((size_t) bs * 3 * size * size * sizeof (float));
+  hy = malloc ((size_t) bs * classes * sizeof (float));
+  t_train = calloc ((size_t) steps, sizeof (double));
+  t_inf = calloc ((size_t) steps, sizeof (double));
+  if (!x || !y || !dl || !hx || !hy || !t_train || !t_inf)
+    {
+      fprintf (stderr, "tagsight-cli bench: out of memory\n");
+      return 1;
+    }
+  ts_rng_seed (&r, 1, 0);
+  for (int64_t i = 0; i < (int64_t) bs * 3 * size * size; i++)
+    hx[i] = (float) ts_rng_normal (&r);
+  for (int64_t i = 0; i < (int64_t) bs * classes; i++)
+    hy[i] = ts_rng_uniform (&r) < 0.1;
+  ts_tensor_from_host (x, hx, x->numel);
+  ts_tensor_from_host (y, hy, y->numel);
+
+  printf ("bench: %s + fastai head (%d classes), batch %d, %d px, %d threads, "
+          "%d warm-up + %d timed steps\n", arch, classes, bs, size, be->n_threads, warmup,
+          steps);
+  fflush (stdout);
+  for (int i = 0; i < warmup + steps; i++)
+    {
+      double t0 = ts_now_seconds ();
+      if ((st = ts_model_forward (m, x, 1, &logits)) != TS_OK)
+        break;
+      be->i->bce_with_logits (be, logits, y, dl);
+      if ((st = ts_model_backward (m, dl)) != TS_OK)
+        break;
+      ts_optimizer_step (opt);
+      be->i->synchronize (be);
+      if (i >= warmup)
+        t_train[i - warmup] = ts_now_seconds () - t0;
+    }
+  for (int i = 0; st == TS_OK && i < warmup + steps; i++)
+    {
+      double t0 = ts_now_seconds ();
+      if ((st = ts_model_forward (m, x, 0, &logits)) != TS_OK)
+        break;
+      be->i->synchronize (be);
+      if (i >= warmup)
+        t_inf[i - warmup] = ts_now_seconds () - t0;
+    }
+  if (st != TS_OK)
+    fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
+  else
+    {
+      double tt = median (t_train, steps), ti = median (t_inf, steps), mem = peak_rss_mib ();
+      printf ("training:  %.1f images/s (median step %.3f s)\n", bs / tt, tt);
+      printf ("inference: %.1f images/s (median batch %.3f s)\n", bs / ti, ti);
+      printf ("peak memory: %.0f MiB (VmHWM)\n", mem);
+      printf ("{\"impl\": \"tagsight\", \"arch\": \"%s\", \"bs\": %d, \"size\": %d, "
+              "\"threads\": %d, \"train_images_per_s\": %.2f, \"infer_images_per_s\": %.2f, "
+              "\"peak_mib\": %.1f}\n", arch, bs, size, be->n_threads, bs / tt, bs / ti, mem);
+    }
+  free (hx);
+  free (hy);
+  free (t_train);
+  free (t_inf);
+  ts_tensor_free (x);
+  ts_tensor_free (y);
+  ts_tensor_free (dl);
+  ts_optimizer_free (opt);
+  ts_model_free (m);
+  ts_backend_free (be);
+  return st == TS_OK ? 0 : 1;
+}

@@ -1,9 +1,10 @@
 /* bench-ops.c: conv2d and batch norm forward/backward on resnet18's shapes
  * (batch 64, 128 px by default), the numbers bench_ops.py gives for PyTorch.
  *
- *   bench-ops [--threads N] [--batch N] [--size PX] [--reps R]
+ *   bench-ops [--threads N] [--batch N] [--size PX] [--reps R] [--other-only]
  * Prints per layer the median milliseconds of forward and of backward (dx + dw)
- * and the resnet18 total weighted by how often each shape occurs. */
+ * and the resnet18 total weighted by how often each shape occurs; then batch
+ * norm, relu, max pool and mobilenet_v2's depthwise convs. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,11 @@ static double
 now (void)
 {
   struct timespec ts;
+#ifdef BENCH_CPU_TIME
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+#else
   clock_gettime (CLOCK_MONOTONIC, &ts);
+#endif
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -147,7 +152,7 @@ bench_other (ts_backend *be, int batch, int size, int reps, ts_rng *rng)
 int
 main (int argc, char **argv)
 {
-  int skip_other = 0;
+  int other_only = 0;
   int threads = 2, batch = 64, size = 128, reps = 5;
   static const struct option opts[] = {
     { "threads", required_argument, NULL, 't' },
@@ -168,9 +173,9 @@ main (int argc, char **argv)
       case 'b': batch = atoi (optarg); break;
       case 's': size = atoi (optarg); break;
       case 'r': reps = atoi (optarg); break;
-      case 'o': skip_other = -1; break;
+      case 'o': other_only = 1; break;
       default:
-        fprintf (stderr, "usage: bench-ops [--threads N] [--batch N] [--size PX] [--reps R]\n");
+        fprintf (stderr, "usage: bench-ops [--threads N] [--batch N] [--size PX] [--reps R] [--other-only]\n");
         return 2;
       }
   ts_rng_seed (&rng, 1, 0);
@@ -178,7 +183,7 @@ main (int argc, char **argv)
   printf ("conv2d, batch %d, %d px, %d threads, median of %d (ms)\n", batch, size,
           be->n_threads, reps);
   printf ("%-14s %9s %9s %9s %9s\n", "layer", "fwd", "bwd", "fwd GF/s", "bwd GF/s");
-  for (size_t li = 0; skip_other == 0 && li < sizeof resnet18 / sizeof resnet18[0]; li++)
+  for (size_t li = 0; !other_only && li < sizeof resnet18 / sizeof resnet18[0]; li++)
     {
       const conv_shape *s = &resnet18[li];
       int h = size / s->size_div;
@@ -219,10 +224,7 @@ main (int argc, char **argv)
     }
   printf ("resnet18 convs: forward %.1f ms, backward %.1f ms, total %.1f ms, %.1f GFLOP/s\n",
           tot_f * 1e3, tot_b * 1e3, (tot_f + tot_b) * 1e3, tot_flop / (tot_f + tot_b) * 1e-9);
-  if (skip_other)
-    skip_other = 0;
-  if (!skip_other)
-    bench_other (be, batch, size, reps, &rng);
+  bench_other (be, batch, size, reps, &rng);
   ts_backend_free (be);
   return 0;
 }

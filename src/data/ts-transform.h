@@ -69,8 +69,8 @@ void ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const fl
 void ts_tfm_item (const ts_image *src, const ts_loader_config *cfg, int valid, ts_rng *rng,
                   float *out);
 
-/* The shorter side a JPEG should keep when decoded for @cfg, so that the
- * item transform never has to upsample (see ts_image_load's min_side). */
+/* The shorter side a JPEG should keep when decoded for @cfg (ts_image_load's
+ * min_side): size + val_xtra for validation, 1.25 * size for training. */
 int ts_tfm_decode_min_side (const ts_loader_config *cfg, int valid);
 
 #ifdef __cplusplus

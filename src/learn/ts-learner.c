@@ -544,6 +544,8 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
           if (atomic_load (&l->cancel))
             {
               /* leave the loader at a clean boundary for get_preds and saving */
+              l->train_images += images;
+              l->train_seconds += ts_now_seconds () - t0;
               while (l->train.next (l->train.self, &b) == TS_OK && b)
                 l->train.release (l->train.self, b);
               return ts_error (TS_ERR_CANCELLED, "training cancelled at epoch %d, batch %d",

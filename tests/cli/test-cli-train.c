@@ -100,6 +100,29 @@ test_train (void)
     g_free (args);
   }
   g_free (out);
+
+  /* predict with the saved model: one line per image, an error for a missing one */
+  args = g_strdup_printf ("predict %s --thresh 0 %s/train/00000.jpg %s/train/00001.jpg "
+                          "%s/nonexistent.jpg", model, dir, dir, dir);
+  out = run_cli (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "00000.jpg: "));
+  g_assert_nonnull (strstr (out, "00001.jpg: "));
+  g_assert_nonnull (strstr (out, "nonexistent.jpg"));
+  g_free (out);
+  g_free (args);
+
+  /* lr-find prints the curve and the suggestions */
+  args = g_strdup_printf ("lr-find %s/train.csv --arch tiny --bs 16 --size 32 --threads 1 "
+                          "--num-it 40", dir);
+  out = run_cli (args, &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "smoothed_loss"));
+  g_assert_nonnull (strstr (out, "suggestions: valley "));
+  g_assert_nonnull (strstr (out, "{\"valley\": "));
+  g_free (out);
+  g_free (args);
+
   ts_test_rmdir (dir);
   g_free (model);
   g_free (dir);

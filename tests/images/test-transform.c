@@ -283,8 +283,7 @@ test_decode_min_side (void)
 
   ts_loader_config_init (&cfg);
   g_assert_cmpint (ts_tfm_decode_min_side (&cfg, 1), ==, 152);
-  /* 128 / sqrt (0.35 * 0.75) */
-  g_assert_cmpint (ts_tfm_decode_min_side (&cfg, 0), ==, 250);
+  g_assert_cmpint (ts_tfm_decode_min_side (&cfg, 0), ==, 160);
 }
 
 int

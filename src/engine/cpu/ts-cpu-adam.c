@@ -16,6 +16,7 @@ typedef struct {
 static void
 adam_range (const adam_args *a, int64_t i0, int64_t i1)
 {
+#pragma omp simd
   for (int64_t i = i0; i < i1; i++)
     {
       float g = a->g[i];

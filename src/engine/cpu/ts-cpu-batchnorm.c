@@ -66,6 +66,7 @@ bn_apply (const bn_args *a, int64_t ch, float mean, float invstd)
     {
       const float *x = a->x + (n * a->c + ch) * a->plane;
       float *y = a->y + (n * a->c + ch) * a->plane;
+#pragma omp simd
       for (int64_t i = 0; i < a->plane; i++)
         y[i] = x[i] * scale + shift;
     }
@@ -194,6 +195,7 @@ bn_backward_task (void *arg, int tid, int nt)
               const float *x = a->x + (n * a->c + ch) * a->plane;
               const float *dy = a->dy + (n * a->c + ch) * a->plane;
               float *dx = a->dx + (n * a->c + ch) * a->plane;
+#pragma omp simd
               for (int64_t i = 0; i < a->plane; i++)
                 dx[i] = k * (dy[i] - mdy - (x[i] - mean) * cx);
             }

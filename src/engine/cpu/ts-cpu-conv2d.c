@@ -136,6 +136,7 @@ col2im_add (const conv_geom *g, const float *dcol, float *dx, int64_t ld)
               const float *r = row + oy * g->ow;
               float *xr = xc + iy * g->w - g->pl + kx;
               if (g->sw == 1)
+#pragma omp simd
                 for (int64_t ox = ox0; ox < ox1; ox++)
                   xr[ox] += r[ox];
               else
@@ -269,6 +270,7 @@ dw_forward_plane (const conv_geom *g, const float *x, const float *w, float bias
               const float *xr = x + iy * g->w - g->pl + kx;
               valid_range (g->ow, g->w, g->sw, g->pl, kx, &ox0, &ox1);
               if (g->sw == 1)
+#pragma omp simd
                 for (int64_t ox = ox0; ox < ox1; ox++)
                   yr[ox] += wv * xr[ox];
               else
@@ -459,6 +461,7 @@ bias_grad_task (void *arg, int tid, int nt)
         {
           const float *d = a->dy + (n * g->cout + co) * g->p;
           float ps = 0.0f;
+#pragma omp simd reduction(+:ps)
           for (int64_t i = 0; i < g->p; i++)
             ps += d[i];
           s += ps;
@@ -489,9 +492,11 @@ dw_backward_plane (const conv_geom *g, const float *x, const float *w, const flo
                   const float *xr = x + off;
                   float s = 0.0f;
                   if (g->sw == 1)
+#pragma omp simd reduction(+:s)
                     for (int64_t ox = ox0; ox < ox1; ox++)
                       s += dyr[ox] * xr[ox];
                   else
+#pragma omp simd reduction(+:s)
                     for (int64_t ox = ox0; ox < ox1; ox++)
                       s += dyr[ox] * xr[ox * g->sw];
                   dwacc[ky * g->kw + kx] += s;
@@ -501,6 +506,7 @@ dw_backward_plane (const conv_geom *g, const float *x, const float *w, const flo
                   float wv = w[ky * g->kw + kx];
                   float *xr = dx + off;
                   if (g->sw == 1)
+#pragma omp simd
                     for (int64_t ox = ox0; ox < ox1; ox++)
                       xr[ox] += wv * dyr[ox];
                   else

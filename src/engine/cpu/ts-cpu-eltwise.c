@@ -46,32 +46,38 @@ sigmoidf (float x)
 static void
 ew_range (const ew_args *e, int64_t i0, int64_t i1)
 {
-  const float *restrict a = e->a, *restrict b = e->b;
+  const float *a = e->a, *b = e->b;
   float *y = e->y;
 
   switch (e->kind)
     {
     case EW_AXPBY:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = e->alpha * a[i] + e->beta * y[i];
       break;
     case EW_AXPY_OVERWRITE:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = e->alpha * a[i];
       break;
     case EW_ADD:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = a[i] + b[i];
       break;
     case EW_FILL:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = e->alpha;
       break;
     case EW_RELU:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = a[i] > 0.0f ? a[i] : 0.0f;
       break;
     case EW_RELU6:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         {
           float v = a[i] > 0.0f ? a[i] : 0.0f;
@@ -79,24 +85,35 @@ ew_range (const ew_args *e, int64_t i0, int64_t i1)
         }
       break;
     case EW_SIGMOID:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = sigmoidf (a[i]);
       break;
     case EW_RELU_BACK:   /* a = y, b = dy */
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
-        y[i] = a[i] > 0.0f ? b[i] : 0.0f;
+        {
+          float d = b[i];   /* loaded unconditionally so the select vectorises */
+          y[i] = a[i] > 0.0f ? d : 0.0f;
+        }
       break;
     case EW_RELU6_BACK:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
-        y[i] = (a[i] > 0.0f && a[i] < 6.0f) ? b[i] : 0.0f;
+        {
+          float d = b[i];
+          y[i] = (a[i] > 0.0f) & (a[i] < 6.0f) ? d : 0.0f;
+        }
       break;
     case EW_SIGMOID_BACK:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = b[i] * a[i] * (1.0f - a[i]);
       break;
     case EW_DROPOUT:
       {
         float keep = e->p < 1.0f ? 1.0f / (1.0f - e->p) : 0.0f;
+        #pragma omp simd
         for (int64_t i = i0; i < i1; i++)
           {
             float u = ts_rng_hash_uniform (e->seed, e->counter + (uint64_t) i);
@@ -107,6 +124,7 @@ ew_range (const ew_args *e, int64_t i0, int64_t i1)
       }
       break;
     case EW_MUL:
+      #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         y[i] = a[i] * b[i];
       break;

@@ -61,28 +61,46 @@ maxpool_forward_task (void *arg, int tid, int nt)
       float *y = a->y + q * a->oh * a->ow;
       int32_t *am = a->argmax + q * a->oh * a->ow;
       for (int64_t oy = 0; oy < a->oh; oy++)
-        for (int64_t ox = 0; ox < a->ow; ox++)
-          {
-            float best = -INFINITY;
-            int32_t idx = -1;
-            int64_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-            for (int64_t iy = y0 < 0 ? 0 : y0; iy < y0 + p->kernel_h && iy < a->h; iy++)
-              for (int64_t ix = x0 < 0 ? 0 : x0; ix < x0 + p->kernel_w && ix < a->w; ix++)
+        {
+          float *yr = y + oy * a->ow;
+          int32_t *ar = am + oy * a->ow;
+          for (int64_t ox = 0; ox < a->ow; ox++)
+            {
+              yr[ox] = -INFINITY;
+              ar[ox] = -1;
+            }
+          /* taps outside, output columns inside: the select vectorises and never
+           * mispredicts on random data.  Taps in PyTorch's order with a strict >
+           * keep its tie rule (first maximum); v != v lets a NaN win, as PyTorch. */
+          for (int64_t ky = 0; ky < p->kernel_h; ky++)
+            {
+              int64_t iy = oy * p->stride_h - p->pad_h + ky;
+              if (iy < 0 || iy >= a->h)
+                continue;
+              for (int64_t kx = 0; kx < p->kernel_w; kx++)
                 {
-                  float v = x[iy * a->w + ix];
-                  /* NaN wins, as in PyTorch, so it is not hidden */
-                  if (idx < 0 || v > best || isnan (v))
+                  int64_t lo = p->pad_w - kx, hi = a->w - 1 + p->pad_w - kx;
+                  int64_t ox0 = lo <= 0 ? 0 : (lo + p->stride_w - 1) / p->stride_w;
+                  int64_t ox1 = hi < 0 ? 0 : hi / p->stride_w + 1;
+                  int64_t base = iy * a->w - p->pad_w + kx;
+                  int sw = p->stride_w;
+                  if (ox1 > a->ow)
+                    ox1 = a->ow;
+#pragma omp simd
+                  for (int64_t ox = ox0; ox < ox1; ox++)
                     {
-                      best = v;
-                      idx = (int32_t) (iy * a->w + ix);
-                      if (isnan (v))
-                        goto done;
+                      float v = x[base + ox * sw];
+                      int take = (v > yr[ox]) | (v != v) | (ar[ox] < 0);
+                      take &= yr[ox] == yr[ox];
+                      yr[ox] = take ? v : yr[ox];
+                      ar[ox] = take ? (int32_t) (base + ox * sw) : ar[ox];
                     }
                 }
-          done:
-            y[oy * a->ow + ox] = idx < 0 ? 0.0f : best;
-            am[oy * a->ow + ox] = idx;
-          }
+            }
+          for (int64_t ox = 0; ox < a->ow; ox++)
+            if (ar[ox] < 0)
+              yr[ox] = 0.0f;
+        }
     }
 }
 

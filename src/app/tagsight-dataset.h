@@ -1,0 +1,51 @@
+/* tagsight-dataset.h: an opened CSV as the app holds it: the datablock, its
+ * summary and the column mapping that produced them.  Immutable once built,
+ * so worker threads may read it while the UI does. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "tagsight-columns.h"
+#include "ts-datablock.h"
+#include "ts-summary.h"
+
+G_BEGIN_DECLS
+
+#define TAGSIGHT_TYPE_DATASET (tagsight_dataset_get_type ())
+G_DECLARE_FINAL_TYPE (TagsightDataset, tagsight_dataset, TAGSIGHT, DATASET, GObject)
+
+/* The mapping the user chose; NULL strings mean "as detected". */
+typedef struct {
+  char *fname_col;
+  char *labels_col;
+  char *label_delim;
+  char *image_dir;
+  ts_split_kind split;       /* TS_SPLIT_AUTO: detected */
+  char *split_col;
+  double valid_pct;
+} TagsightMapping;
+
+void tagsight_mapping_clear (TagsightMapping *m);
+void tagsight_mapping_copy (const TagsightMapping *src, TagsightMapping *dst);
+
+/* Reads the header and a few rows, fills in what @mapping leaves open from
+ * tagsight_columns_detect, loads the datablock and builds the summary.
+ * Blocking: call it from a worker thread. */
+TagsightDataset *tagsight_dataset_load (const char *csv_path, const TagsightMapping *mapping,
+                                        GCancellable *cancellable, GError **error);
+void tagsight_dataset_load_async (const char *csv_path, const TagsightMapping *mapping,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+TagsightDataset *tagsight_dataset_load_finish (GAsyncResult *result, GError **error);
+
+const char *tagsight_dataset_get_path (TagsightDataset *self);
+const ts_datablock *tagsight_dataset_get_datablock (TagsightDataset *self);
+const ts_summary *tagsight_dataset_get_summary (TagsightDataset *self);
+/* The header's columns and the mapping in effect (every field filled). */
+const char *const *tagsight_dataset_get_columns (TagsightDataset *self);
+const TagsightMapping *tagsight_dataset_get_mapping (TagsightDataset *self);
+
+#define TAGSIGHT_DATASET_ERROR (tagsight_dataset_error_quark ())
+GQuark tagsight_dataset_error_quark (void);
+
+G_END_DECLS

@@ -1,0 +1,50 @@
+/* ts-modelfile.h: the Tagsight model file.
+ *
+ * One standard .safetensors file (any safetensors reader opens it): every
+ * parameter and buffer as F32 under the model's names, and in __metadata__
+ * (all values strings, JSON where structured):
+ *   format_version  "1"
+ *   arch            "resnet18" ...
+ *   head            "fastai" | "original"
+ *   n_classes       "3"
+ *   vocab           ["Platelets", "RBC", "WBC"]
+ *   input_size      [height, width]
+ *   normalization   {"mean": [..3], "std": [..3]}  (on [0,1] pixels)
+ *   threshold       "0.5"
+ *   class_thresholds [..n] (optional)
+ *   recipe          a JSON object (optional): how the model was trained
+ * Saved through a temporary file, fsync and rename: a failed save leaves an
+ * existing file intact.
+ */
+#pragma once
+
+#include "ts-model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TS_MODELFILE_VERSION 1
+
+typedef struct {
+  int format_version;       /* filled by load */
+  char **vocab;             /* n_vocab class names (== the model's n_classes for fastai heads) */
+  int n_vocab;
+  int input_height, input_width;
+  ts_normalization norm;
+  float threshold;
+  float *class_thresholds;  /* NULL, or n_vocab values */
+  char *recipe_json;        /* NULL, or a JSON object as text */
+} ts_modelfile_meta;
+
+ts_status ts_modelfile_save (const char *path, ts_model *model, const ts_modelfile_meta *meta);
+/* Builds the model on @be from the file's arch/head/n_classes, loads every
+ * tensor (all must be present with their shapes) and fills @meta (free it
+ * with ts_modelfile_meta_clear). */
+ts_status ts_modelfile_load (const char *path, ts_backend *be, ts_model **model,
+                             ts_modelfile_meta *meta);
+void ts_modelfile_meta_clear (ts_modelfile_meta *meta);
+
+#ifdef __cplusplus
+}
+#endif

@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--other-only", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__} conv2d, batch {a.batch}, {a.size} px, "
@@ -37,7 +38,7 @@ def main():
     print(f"{'layer':14s} {'fwd':>9s} {'bwd':>9s} {'fwd GF/s':>9s} {'bwd GF/s':>9s}")
     tot_f = tot_b = tot_flop = 0.0
     with torch.no_grad():
-        for name, cin, cout, k, s, p, div, count in SHAPES:
+        for name, cin, cout, k, s, p, div, count in ([] if a.other_only else SHAPES):
             h = a.size // div
             oh = (h + 2 * p - k) // s + 1
             x = torch.rand(a.batch, cin, h, h) * 2 - 1
@@ -64,8 +65,49 @@ def main():
             tot_f += mf * count
             tot_b += mb * count
             tot_flop += (flop + bflop) * count
-    print(f"resnet18 convs: forward {tot_f*1e3:.1f} ms, backward {tot_b*1e3:.1f} ms, "
-          f"total {(tot_f+tot_b)*1e3:.1f} ms, {tot_flop/(tot_f+tot_b)*1e-9:.1f} GFLOP/s")
+    if tot_f + tot_b > 0:
+        print(f"resnet18 convs: forward {tot_f*1e3:.1f} ms, backward {tot_b*1e3:.1f} ms, "
+              f"total {(tot_f+tot_b)*1e3:.1f} ms, {tot_flop/(tot_f+tot_b)*1e-9:.1f} GFLOP/s")
+    bench_other(a)
+
+
+def timed(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
+
+
+def bench_other(a):
+    """batch norm, relu, max pool, mobilenet_v2's depthwise convs (autograd backward)"""
+    h = a.size // 2
+    x = (torch.rand(a.batch, 64, h, h) * 2 - 1).requires_grad_()
+    g = torch.ones(64, requires_grad=True)
+    b = torch.zeros(64, requires_grad=True)
+    rm, rv = torch.zeros(64), torch.ones(64)
+    print(f"\n{'op':22s} {'fwd':>9s} {'bwd':>9s}   (ms, [{a.batch}, 64, {h}, {h}])")
+    def pair(name, f):
+        out = [None]
+        def fwd():
+            out[0] = f()
+        def bwd():
+            out[0].backward(out[0].detach(), retain_graph=True)
+        fwd()
+        print(f"{name:22s} {timed(fwd, a.reps):9.2f} {timed(bwd, a.reps):9.2f}")
+    pair("batchnorm (train)", lambda: F.batch_norm(x, rm, rv, g, b, True, 0.1, 1e-5))
+    y0 = x.detach().clone().requires_grad_()
+    pair("relu", lambda: F.relu(y0))
+    pair("maxpool 3x3/2", lambda: F.max_pool2d(x, 3, 2, 1))
+    for name, c, div, s in (("dw 32 s1", 32, 2, 1), ("dw 96 s2", 96, 2, 2),
+                            ("dw 144 s1", 144, 4, 1), ("dw 384 s1", 384, 16, 1),
+                            ("dw 960 s1", 960, 32, 1)):
+        hh = a.size // div
+        x2 = (torch.rand(a.batch, c, hh, hh) * 2 - 1).requires_grad_()
+        w2 = (torch.rand(c, 1, 3, 3) * 2 - 1).requires_grad_()
+        pair(f"{name} [{hh},{hh}]", lambda: F.conv2d(x2, w2, None, s, 1, 1, c))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ struct _TagsightDataset
   ts_summary *summary;
   GStrv columns;
   TagsightMapping mapping;
+  char *error;
 };
 
 G_DEFINE_FINAL_TYPE (TagsightDataset, tagsight_dataset, G_TYPE_OBJECT)
@@ -52,6 +53,7 @@ tagsight_dataset_finalize (GObject *object)
   g_clear_pointer (&self->summary, ts_summary_free);
   g_clear_pointer (&self->db, ts_datablock_free);
   g_strfreev (self->columns);
+  g_free (self->error);
   tagsight_mapping_clear (&self->mapping);
   G_OBJECT_CLASS (tagsight_dataset_parent_class)->finalize (object);
 }
@@ -154,7 +156,11 @@ tagsight_dataset_load (const char *csv_path, const TagsightMapping *mapping,
   cfg.valid_pct = self->mapping.valid_pct;
   st = ts_datablock_load (csv_path, &cfg, &self->db);
   if (st != TS_OK)
-    return set_ts_error (error, st), NULL;
+    {
+      /* the header is known: the user can fix the mapping from here */
+      self->error = g_strdup (ts_last_error ());
+      return g_steal_pointer (&self);
+    }
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
@@ -236,6 +242,12 @@ const char *const *
 tagsight_dataset_get_columns (TagsightDataset *self)
 {
   return (const char *const *) self->columns;
+}
+
+const char *
+tagsight_dataset_get_error (TagsightDataset *self)
+{
+  return self->error;
 }
 
 const TagsightMapping *

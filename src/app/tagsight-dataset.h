@@ -30,7 +30,8 @@ void tagsight_mapping_copy (const TagsightMapping *src, TagsightMapping *dst);
 
 /* Reads the header and a few rows, fills in what @mapping leaves open from
  * tagsight_columns_detect, loads the datablock and builds the summary.
- * Blocking: call it from a worker thread. */
+ * Blocking: call it from a worker thread.  Fails (NULL, @error) only when
+ * the file cannot be read or is empty. */
 TagsightDataset *tagsight_dataset_load (const char *csv_path, const TagsightMapping *mapping,
                                         GCancellable *cancellable, GError **error);
 void tagsight_dataset_load_async (const char *csv_path, const TagsightMapping *mapping,
@@ -39,6 +40,10 @@ void tagsight_dataset_load_async (const char *csv_path, const TagsightMapping *m
 TagsightDataset *tagsight_dataset_load_finish (GAsyncResult *result, GError **error);
 
 const char *tagsight_dataset_get_path (TagsightDataset *self);
+/* When the header was read but the mapping gives nothing usable (a missing
+ * column, say), the dataset carries the columns and this message, and no
+ * datablock or summary. */
+const char *tagsight_dataset_get_error (TagsightDataset *self);
 const ts_datablock *tagsight_dataset_get_datablock (TagsightDataset *self);
 const ts_summary *tagsight_dataset_get_summary (TagsightDataset *self);
 /* The header's columns and the mapping in effect (every field filled). */

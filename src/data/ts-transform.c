@@ -170,6 +170,16 @@ find_coeffs (const double p1[4][2], const double p2[4][2], double h[8])
   return 1;
 }
 
+int
+ts_tfm_warp_coeffs (double xt, double yt, double h[8])
+{
+  const double orig[4][2] = { { -1, -1 }, { -1, 1 }, { 1, -1 }, { 1, 1 } };
+  const double targ[4][2] = { { -1 - yt, -1 - xt }, { -1 + yt, 1 + xt },
+                              { 1 + yt, -1 + xt }, { 1 - yt, 1 - xt } };
+
+  return find_coeffs (orig, targ, h);
+}
+
 void
 ts_tfm_augment (ts_tfm_plan *p, const ts_aug_params *aug, ts_rng *rng)
 {
@@ -191,10 +201,7 @@ ts_tfm_augment (ts_tfm_plan *p, const ts_aug_params *aug, ts_rng *rng)
       double yt = draw_masked (rng, aug->p_affine, -aug->max_warp, aug->max_warp, 0.0);
       if (xt != 0.0 || yt != 0.0)
         {
-          const double orig[4][2] = { { -1, -1 }, { -1, 1 }, { 1, -1 }, { 1, 1 } };
-          const double targ[4][2] = { { -1 - yt, -1 - xt }, { -1 + yt, 1 + xt },
-                                      { 1 + yt, -1 + xt }, { 1 - yt, 1 - xt } };
-          p->has_warp = find_coeffs (orig, targ, p->warp);
+          p->has_warp = ts_tfm_warp_coeffs (xt, yt, p->warp);
         }
     }
   if (aug->max_rotate > 0)

@@ -55,6 +55,11 @@ void ts_tfm_resize (ts_tfm_plan *p, int src_w, int src_h, ts_resize_method metho
  * probability. */
 void ts_tfm_augment (ts_tfm_plan *p, const ts_aug_params *aug, ts_rng *rng);
 
+/* fastai's Warp for magnitudes (xt, yt): the perspective that takes the
+ * moved corners (-1-yt, -1-xt), (-1+yt, 1+xt), (1+yt, -1+xt), (1-yt, 1-xt)
+ * back to (-1, -1), (-1, 1), (1, -1), (1, 1).  0 when degenerate. */
+int ts_tfm_warp_coeffs (double xt, double yt, double h[8]);
+
 /* Maps an output pixel centre (ox, oy) to source pixel coordinates; returns 0
  * for a point that falls outside the source when pad_zeros is set. */
 int ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, double *sy);

@@ -247,6 +247,40 @@ test_zoom_warp_lighting (void)
 }
 
 static void
+test_warp (void)
+{
+  const double xt = 0.13, yt = -0.17;
+  const double orig[4][2] = { { -1, -1 }, { -1, 1 }, { 1, -1 }, { 1, 1 } };
+  const double targ[4][2] = { { -1 - yt, -1 - xt }, { -1 + yt, 1 + xt },
+                              { 1 + yt, -1 + xt }, { 1 - yt, 1 - xt } };
+  double h[8];
+  ts_tfm_plan p;
+
+  g_assert_true (ts_tfm_warp_coeffs (xt, yt, h));
+  for (int i = 0; i < 4; i++)
+    {
+      double x = targ[i][0], y = targ[i][1], d = h[6] * x + h[7] * y + 1;
+      g_assert_cmpfloat (fabs ((h[0] * x + h[1] * y + h[2]) / d - orig[i][0]), <, 1e-12);
+      g_assert_cmpfloat (fabs ((h[3] * x + h[4] * y + h[5]) / d - orig[i][1]), <, 1e-12);
+    }
+  /* no warp: the identity */
+  g_assert_true (ts_tfm_warp_coeffs (0, 0, h));
+  for (int i = 0; i < 8; i++)
+    g_assert_cmpfloat (fabs (h[i] - (i == 0 || i == 4 ? 1 : 0)), <, 1e-12);
+  /* the plan applies it: output pixel at a moved corner samples the corner */
+  ts_tfm_plan_identity (&p, 11, 11);
+  p.has_warp = ts_tfm_warp_coeffs (0.2, 0.0, p.warp);
+  {
+    double sx, sy;
+    /* the centre (0, 0) goes to (h2, h5), in pixels of the 11 x 11 grid */
+    ts_tfm_map (&p, 11, 5, 5, &sx, &sy);
+    g_assert_cmpfloat (fabs (sx - (p.warp[2] + 1) * 5), <, 1e-9);
+    g_assert_cmpfloat (fabs (sy - (p.warp[5] + 1) * 5), <, 1e-9);
+    g_assert_cmpfloat (fabs (p.warp[2]) + fabs (p.warp[5]), >, 1e-3);
+  }
+}
+
+static void
 test_determinism (void)
 {
   ts_image img = make_image (50, 40);
@@ -297,6 +331,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transform/flip", test_flip);
   g_test_add_func ("/transform/rotation", test_rotation);
   g_test_add_func ("/transform/zoom-warp-lighting", test_zoom_warp_lighting);
+  g_test_add_func ("/transform/warp", test_warp);
   g_test_add_func ("/transform/determinism", test_determinism);
   g_test_add_func ("/transform/decode-min-side", test_decode_min_side);
   return g_test_run ();

@@ -74,14 +74,14 @@ ew_range (const ew_args *e, int64_t i0, int64_t i1)
     case EW_RELU:
       #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
-        y[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        y[i] = a[i] < 0.0f ? 0.0f : a[i];   /* NaN passes, as in PyTorch */
       break;
     case EW_RELU6:
       #pragma omp simd
       for (int64_t i = i0; i < i1; i++)
         {
-          float v = a[i] > 0.0f ? a[i] : 0.0f;
-          y[i] = v < 6.0f ? v : 6.0f;
+          float v = a[i] < 0.0f ? 0.0f : a[i];
+          y[i] = v > 6.0f ? 6.0f : v;
         }
       break;
     case EW_SIGMOID:

@@ -47,6 +47,26 @@ bin_end (int64_t i, int64_t in, int64_t out)
   return ((i + 1) * in + out - 1) / out;
 }
 
+/* One tap of the window for n output columns; xs points at the tap of the first,
+ * base is that tap's index in the plane.  Written so that GCC vectorises it
+ * (restrict, a zero-based count, unconditional loads, int32 candidates). */
+static inline __attribute__ ((always_inline)) void
+max_taps (const float *restrict xs, float *restrict yr, int32_t *restrict ar, int64_t n,
+          int sw, int32_t base)
+{
+  for (int64_t i = 0; i < n; i++)
+    {
+      float v = xs[sw * i];
+      float b = yr[i];
+      int32_t a = ar[i];
+      int32_t cand = base + sw * (int32_t) i;
+      /* v != v lets a NaN in; b != b (b stays) keeps it: NaN is never hidden */
+      int take = ((v > b) | (v != v)) & (b == b);
+      yr[i] = take ? v : b;
+      ar[i] = take ? cand : a;
+    }
+}
+
 static void
 maxpool_forward_task (void *arg, int tid, int nt)
 {
@@ -71,7 +91,8 @@ maxpool_forward_task (void *arg, int tid, int nt)
             }
           /* taps outside, output columns inside: the select vectorises and never
            * mispredicts on random data.  Taps in PyTorch's order with a strict >
-           * keep its tie rule (first maximum); v != v lets a NaN win, as PyTorch. */
+           * keep its tie rule (first maximum); !(v <= b) lets a NaN in, and b == b
+           * keeps it, so a NaN is never hidden (as in PyTorch). */
           for (int64_t ky = 0; ky < p->kernel_h; ky++)
             {
               int64_t iy = oy * p->stride_h - p->pad_h + ky;
@@ -83,23 +104,36 @@ maxpool_forward_task (void *arg, int tid, int nt)
                   int64_t ox0 = lo <= 0 ? 0 : (lo + p->stride_w - 1) / p->stride_w;
                   int64_t ox1 = hi < 0 ? 0 : hi / p->stride_w + 1;
                   int64_t base = iy * a->w - p->pad_w + kx;
-                  int sw = p->stride_w;
                   if (ox1 > a->ow)
                     ox1 = a->ow;
-#pragma omp simd
-                  for (int64_t ox = ox0; ox < ox1; ox++)
-                    {
-                      float v = x[base + ox * sw];
-                      int take = (v > yr[ox]) | (v != v) | (ar[ox] < 0);
-                      take &= yr[ox] == yr[ox];
-                      yr[ox] = take ? v : yr[ox];
-                      ar[ox] = take ? (int32_t) (base + ox * sw) : ar[ox];
-                    }
+                  /* a constant stride lets the loop vectorise */
+                  const float *xs = x + base + ox0 * p->stride_w;
+                  int32_t b0 = (int32_t) (base + ox0 * p->stride_w);
+                  if (ox1 <= ox0)
+                    continue;
+                  if (p->stride_w == 2)
+                    max_taps (xs, yr + ox0, ar + ox0, ox1 - ox0, 2, b0);
+                  else if (p->stride_w == 1)
+                    max_taps (xs, yr + ox0, ar + ox0, ox1 - ox0, 1, b0);
+                  else
+                    max_taps (xs, yr + ox0, ar + ox0, ox1 - ox0, p->stride_w, b0);
                 }
             }
+          /* a window of -inf only: its first valid element, as PyTorch */
           for (int64_t ox = 0; ox < a->ow; ox++)
             if (ar[ox] < 0)
-              yr[ox] = 0.0f;
+              {
+                int64_t iy = oy * p->stride_h - p->pad_h, ix = ox * p->stride_w - p->pad_w;
+                iy = iy < 0 ? 0 : iy;
+                ix = ix < 0 ? 0 : ix;
+                if (iy < a->h && ix < a->w)
+                  {
+                    ar[ox] = (int32_t) (iy * a->w + ix);
+                    yr[ox] = x[ar[ox]];
+                  }
+                else
+                  yr[ox] = 0.0f;
+              }
         }
     }
 }

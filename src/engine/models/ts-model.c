@@ -446,6 +446,16 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
                      m->prep_batch, m->prep_h, m->prep_w);
   set_batch (m, (int) x->shape[0]);
   be->axpby (m->be, 1.0f, x, 0.0f, v[0].t);
+  if (train && m->n_batches_tracked == 0.0f)
+    {
+      /* continue the count of loaded weights (torchvision's num_batches_tracked) */
+      for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].kind == TS_NODE_BN)
+          {
+            ts_tensor_to_host (B (m, m->nodes[i].nbt), &m->n_batches_tracked, 1);
+            break;
+          }
+    }
   if (train)
     m->n_batches_tracked += 1.0f;
 

@@ -10,6 +10,8 @@
  *               + normalise, one thread (= per core)
  *   loader Nw   the threaded loader with N workers, consumer taking batches as
  *               fast as it can (cache off, so every image is decoded)
+ *   cache warm  one worker, epochs after the first with the RAM cache holding
+ *               every decoded image (what training sees from epoch 2 on)
  *   fed         a consumer that needs R images/s (busy work per batch) beside one
  *               worker: the share of its time spent waiting for a batch
  */
@@ -137,7 +139,7 @@ pipeline_one_thread (ts_datablock *db, const ts_loader_config *cfg)
  * bs / consumer_ips seconds a batch and *wait_share gets its waiting share. */
 static double
 loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epochs,
-            double consumer_ips, double *wait_share)
+            double consumer_ips, double *wait_share, int cached)
 {
   ts_loader_config cfg = *base;
   ts_loader *l;
@@ -146,14 +148,22 @@ loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epo
   volatile double sink = 0;
 
   cfg.n_workers = workers;
-  cfg.cache_bytes = 0;
+  cfg.cache_bytes = cached ? (size_t) 1 << 30 : 0;
   if (ts_loader_new (db, &cfg, 0, &l) != TS_OK)
     {
       fprintf (stderr, "bench-loader: %s\n", ts_last_error ());
       exit (1);
     }
+  if (cached)
+    {
+      /* fill the cache first: what is timed is the epochs after the first */
+      ts_batch *b;
+      ts_loader_start_epoch (l, 0);
+      while (ts_loader_next (l, &b) == TS_OK && b != NULL)
+        ts_loader_release (l, b);
+    }
   t0 = now ();
-  for (int e = 0; e < epochs; e++)
+  for (int e = cached; e < epochs + cached; e++)
     {
       ts_batch *b;
       ts_loader_start_epoch (l, e);
@@ -161,7 +171,7 @@ loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epo
         {
           double w0 = now ();
           ts_loader_next (l, &b);
-          if (e > 0 || n > 0)
+          if (e > cached || n > 0)
             waited += now () - w0;  /* the first batch is a cold start */
           if (b == NULL)
             break;
@@ -198,7 +208,7 @@ main (int argc, char **argv)
   ts_datablock *db = NULL, local;
   char dir[] = "/tmp/bench-loader-XXXXXX";
   int own_files = 0;
-  double bare[3], pipe[3], l1[3], l2[3], wait_share, fed;
+  double bare[3], pipe[3], l1[3], l2[3], lc[3], wait_share, fed;
   long cores = sysconf (_SC_NPROCESSORS_ONLN);
 
   ts_loader_config_init (&cfg);
@@ -269,10 +279,11 @@ main (int argc, char **argv)
     {
       bare[r] = bare_decode (db);
       pipe[r] = pipeline_one_thread (db, &cfg);
-      l1[r] = loader_run (db, &cfg, 1, 2, 0, NULL);
-      l2[r] = loader_run (db, &cfg, 2, 2, 0, NULL);
+      l1[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 0);
+      l2[r] = loader_run (db, &cfg, 2, 2, 0, NULL, 0);
+      lc[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 1);
     }
-  fed = loader_run (db, &cfg, 1, 3, consumer_ips, &wait_share);
+  fed = loader_run (db, &cfg, 1, 3, consumer_ips, &wait_share, 0);
 
   printf ("bare tjDecompress2 (full size, 1 thread):   %7.0f images/s\n", median3 (bare));
   printf ("pipeline decode+augment (1 thread):         %7.0f images/s per core (%.2fx bare)\n",
@@ -280,6 +291,8 @@ main (int argc, char **argv)
   printf ("loader, 1 worker:                           %7.0f images/s\n", median3 (l1));
   printf ("loader, 2 workers:                          %7.0f images/s (%.0f per worker)\n",
           median3 (l2), median3 (l2) / 2);
+  printf ("loader, 1 worker, RAM cache warm:          %7.0f images/s (augment only)\n",
+          median3 (lc));
   printf ("consumer needing %.0f images/s + 1 worker:  got %.0f images/s, "
           "waited %.1f%% of the time\n", consumer_ips, fed, 100 * wait_share);
 

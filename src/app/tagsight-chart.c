@@ -612,6 +612,13 @@ tagsight_chart_measure (GtkWidget *widget, GtkOrientation orientation, int for_s
 }
 
 static void
+tagsight_chart_size_allocate (GtkWidget *widget, int width, int height, int baseline)
+{
+  /* so the pixel mapping is right before the first frame is drawn */
+  compute_layout (TAGSIGHT_CHART (widget), width, height);
+}
+
+static void
 tagsight_chart_finalize (GObject *object)
 {
   TagsightChart *self = TAGSIGHT_CHART (object);
@@ -633,6 +640,7 @@ tagsight_chart_class_init (TagsightChartClass *klass)
   object_class->finalize = tagsight_chart_finalize;
   widget_class->snapshot = tagsight_chart_snapshot;
   widget_class->measure = tagsight_chart_measure;
+  widget_class->size_allocate = tagsight_chart_size_allocate;
 
   signals[SIGNAL_THRESHOLD_CHANGED] =
     g_signal_new ("threshold-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,

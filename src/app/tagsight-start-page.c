@@ -97,9 +97,13 @@ static void
 tagsight_start_page_dispose (GObject *object)
 {
   TagsightStartPage *self = TAGSIGHT_START_PAGE (object);
+  GtkWidget *child;
 
   g_clear_signal_handler (&self->recent_changed_id, gtk_recent_manager_get_default ());
   gtk_widget_dispose_template (GTK_WIDGET (self), TAGSIGHT_TYPE_START_PAGE);
+  /* the template's root is not a bound child: unparent it by hand */
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
   G_OBJECT_CLASS (tagsight_start_page_parent_class)->dispose (object);
 }
 

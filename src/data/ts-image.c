@@ -419,6 +419,14 @@ jpeg_decode (const uint8_t *data, size_t size, const char *name, int min_side, i
   sf = choose_scale (w, h, min_side, max_side);
   sw = TJSCALED (w, sf);
   sh = TJSCALED (h, sf);
+  /* a huge image with no bound asked for: the largest fast factor that fits */
+  while ((size_t) sw * (size_t) sh > TS_IMAGE_MAX_PIXELS && sf.denom < 8)
+    {
+      sf.num = 1;
+      sf.denom *= 2;
+      sw = TJSCALED (w, sf);
+      sh = TJSCALED (h, sf);
+    }
   if ((size_t) sw * (size_t) sh > TS_IMAGE_MAX_PIXELS)
     return ts_error (TS_ERR_UNSUPPORTED, "%s: JPEG too large (%dx%d, decoded %dx%d)",
                      name, w, h, sw, sh);
@@ -502,11 +510,11 @@ png_warning_cb (png_structp png, png_const_charp msg)
 }
 
 static const char *
-png_mode (int color_type)
+png_mode (int color_type, int depth)
 {
   switch (color_type)
     {
-    case PNG_COLOR_TYPE_GRAY: return "L";
+    case PNG_COLOR_TYPE_GRAY: return depth == 16 ? "I" : depth == 1 ? "1" : "L";
     case PNG_COLOR_TYPE_GRAY_ALPHA: return "LA";
     case PNG_COLOR_TYPE_PALETTE: return "P";
     case PNG_COLOR_TYPE_RGB_ALPHA: return "RGBA";
@@ -563,7 +571,7 @@ png_decode (const uint8_t *data, size_t size, const char *name, int max_side, ts
       info->height = (int) h;
       info->orientation = orientation;
       info->format = "png";
-      info->mode = png_mode (color_type);
+      info->mode = png_mode (color_type, depth);
       if (png_get_valid (png, pinfo, PNG_INFO_tRNS) && color_type == PNG_COLOR_TYPE_RGB)
         info->mode = "RGB";
     }

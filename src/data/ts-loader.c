@@ -48,6 +48,9 @@ struct ts_loader {
   int n_slots;
   int *order;              /* positions, in this epoch's order */
   uint64_t epoch_seed;
+  int epoch;
+  int ended;               /* the caller saw the end of the epoch; the workers
+                              already fill epoch + 1 */
   int active, quit, generation, busy;
   int next_fill, next_take;
 };
@@ -352,19 +355,18 @@ ts_loader_n_items (const ts_loader *l)
   return l->n_items;
 }
 
-ts_status
-ts_loader_start_epoch (ts_loader *l, int epoch)
+/* With the lock held and no worker busy: lays out @epoch and lets the
+ * workers go.  With @keep_out, a batch the caller still holds stays its own
+ * until released. */
+static void
+arm_epoch (ts_loader *l, int epoch, int keep_out)
 {
   uint64_t x = l->cfg.seed ^ 0x6c6f61646572ULL;  /* "loader" */
 
-  pthread_mutex_lock (&l->mu);
-  /* stop the previous epoch: batches being filled are dropped when done */
-  l->active = 0;
   l->generation++;
-  while (l->busy > 0)
-    pthread_cond_wait (&l->ready_cv, &l->mu);
   for (int i = 0; i < l->n_slots; i++)
-    l->slots[i].state = SLOT_FREE;
+    if (!keep_out || l->slots[i].state != SLOT_OUT)
+      l->slots[i].state = SLOT_FREE;
   for (int i = 0; i < l->n_items; i++)
     l->order[i] = i;
   if (l->cfg.shuffle)
@@ -375,10 +377,32 @@ ts_loader_start_epoch (ts_loader *l, int epoch)
     }
   x += (uint64_t) epoch * 0x9e3779b97f4a7c15ULL;
   l->epoch_seed = ts_splitmix64 (&x);
+  l->epoch = epoch;
   l->next_fill = 0;
   l->next_take = 0;
+  l->ended = 0;
   l->active = 1;
   pthread_cond_broadcast (&l->work_cv);
+}
+
+ts_status
+ts_loader_start_epoch (ts_loader *l, int epoch)
+{
+  pthread_mutex_lock (&l->mu);
+  /* the epoch the workers began on their own when the last one ended; the
+   * validation set has no randomness, so any of its epochs will do */
+  if (l->active && (l->epoch == epoch || l->valid) && l->next_take == 0)
+    {
+      l->ended = 0;
+      pthread_mutex_unlock (&l->mu);
+      return TS_OK;
+    }
+  /* stop the current epoch: batches being filled are dropped when done */
+  l->active = 0;
+  l->generation++;
+  while (l->busy > 0)
+    pthread_cond_wait (&l->ready_cv, &l->mu);
+  arm_epoch (l, epoch, 0);
   pthread_mutex_unlock (&l->mu);
   return TS_OK;
 }
@@ -393,7 +417,7 @@ ts_loader_next (ts_loader *l, ts_batch **out)
       pthread_mutex_unlock (&l->mu);
       return ts_error (TS_ERR_INVALID, "loader: ts_loader_next before ts_loader_start_epoch");
     }
-  while (l->next_take < l->n_batches)
+  while (!l->ended && l->next_take < l->n_batches)
     {
       slot *s = &l->slots[l->next_take % l->n_slots];
       while (s->state != SLOT_READY)
@@ -409,6 +433,14 @@ ts_loader_next (ts_loader *l, ts_batch **out)
       s->state = SLOT_OUT;
       *out = &s->b;
       break;
+    }
+  if (*out == NULL && !l->ended)
+    {
+      /* the end of the epoch: the workers start on the next one, so that its
+       * first batches are ready when the caller asks for them (every batch
+       * of this epoch was taken, so no worker is busy on it) */
+      arm_epoch (l, l->epoch + 1, 1);
+      l->ended = 1;
     }
   pthread_mutex_unlock (&l->mu);
   return TS_OK;

@@ -70,7 +70,10 @@ int ts_loader_n_items (const ts_loader *l);
 /* Starts producing epoch @epoch (shuffle and augmentation seeds derive from
  * cfg.seed and epoch, so an epoch is reproducible on its own). */
 ts_status ts_loader_start_epoch (ts_loader *l, int epoch);
-/* Blocks for the next batch in order; *out = NULL at the end of the epoch.
+/* Blocks for the next batch in order; *out = NULL at the end of the epoch
+ * (and again until the next start_epoch).  At the end, the workers begin
+ * epoch + 1, so that ts_loader_start_epoch (epoch + 1) finds batches ready.
+ * Release every batch before calling ts_loader_start_epoch.
  * Items that fail to decode are skipped and counted (ts_loader_n_skipped). */
 ts_status ts_loader_next (ts_loader *l, ts_batch **out);
 void ts_loader_release (ts_loader *l, ts_batch *b);

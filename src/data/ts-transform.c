@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* lighting is a smooth function of the pixel value: a 256-segment linear table
- * is within 1e-3 of it and costs far less than a log and an exp per sample */
-#define LIGHT_LUT 256
+/* Lighting then Normalize, as a table over the resampled value in quarter
+ * grey levels (0..255 in steps of 1/4): the nearest entry is within 1e-3 of
+ * the exact logit-space formula and costs far less than a log and an exp per
+ * sample. */
+#define LIGHT_STEPS 4
+#define LIGHT_LUT (255 * LIGHT_STEPS + 1)
 
 void
 ts_tfm_plan_identity (ts_tfm_plan *p, int src_w, int src_h)
@@ -292,17 +295,20 @@ ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, do
 }
 
 static void
-build_light_lut (const ts_tfm_plan *p, float *lut)
+build_light_lut (const ts_tfm_plan *p, const float scale[3], const float shift[3],
+                 float lut[3][LIGHT_LUT])
 {
-  for (int i = 0; i <= LIGHT_LUT; i++)
+  for (int i = 0; i < LIGHT_LUT; i++)
     {
-      float v = (float) i / LIGHT_LUT, l;
+      float v = (float) i / (LIGHT_LUT - 1), l, lit;
       if (v < 1e-7f)
         v = 1e-7f;
       if (v > 1 - 1e-7f)
         v = 1 - 1e-7f;
       l = (logf (v / (1 - v)) + p->brightness_logit) * p->contrast;
-      lut[i] = 1.0f / (1.0f + expf (-l));
+      lit = 1.0f / (1.0f + expf (-l));
+      for (int c = 0; c < 3; c++)
+        lut[c][i] = lit * scale[c] + shift[c];
     }
 }
 
@@ -371,7 +377,7 @@ ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const float m
   const int w = src->width, h = src->height;
   const size_t plane = (size_t) size * size;
   const float maxx = (float) (w - 1), maxy = (float) (h - 1);
-  float lut[LIGHT_LUT + 1];
+  float lut[3][LIGHT_LUT];
   float scale[3], shift[3];
   float *sx = malloc (sizeof (float) * 2 * size), *sy;
 
@@ -384,13 +390,13 @@ ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const float m
       return;
     }
   sy = sx + size;
-  if (p->has_lighting)
-    build_light_lut (p, lut);
   for (int c = 0; c < 3; c++)
     {
       scale[c] = 1.0f / std[c];
       shift[c] = -mean[c] / std[c];
     }
+  if (p->has_lighting)
+    build_light_lut (p, scale, shift, lut);
   for (int oy = 0; oy < size; oy++)
     {
       float *o0 = out + (size_t) oy * size, *o1 = o0 + plane, *o2 = o1 + plane;
@@ -424,23 +430,22 @@ ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const float m
                 {
                   float top = q00[c] + fx * (q01[c] - q00[c]);
                   float bot = q10[c] + fx * (q11[c] - q10[c]);
-                  v[c] = (top + fy * (bot - top)) * (1.0f / 255.0f);
+                  v[c] = top + fy * (bot - top);   /* 0..255 */
                 }
             }
           if (p->has_lighting)
-            for (int c = 0; c < 3; c++)
-              {
-                float f = v[c] * LIGHT_LUT;
-                int i = (int) f;
-                if (i >= LIGHT_LUT)
-                  i = LIGHT_LUT - 1;
-                if (i < 0)
-                  i = 0;
-                v[c] = lut[i] + (f - i) * (lut[i + 1] - lut[i]);
-              }
-          o0[ox] = v[0] * scale[0] + shift[0];
-          o1[ox] = v[1] * scale[1] + shift[1];
-          o2[ox] = v[2] * scale[2] + shift[2];
+            {
+              /* bilinear weights sum to 1, so v stays within 0..255 */
+              o0[ox] = lut[0][(int) (v[0] * LIGHT_STEPS + 0.5f)];
+              o1[ox] = lut[1][(int) (v[1] * LIGHT_STEPS + 0.5f)];
+              o2[ox] = lut[2][(int) (v[2] * LIGHT_STEPS + 0.5f)];
+            }
+          else
+            {
+              o0[ox] = v[0] * (scale[0] / 255.0f) + shift[0];
+              o1[ox] = v[1] * (scale[1] / 255.0f) + shift[1];
+              o2[ox] = v[2] * (scale[2] / 255.0f) + shift[2];
+            }
         }
     }
   free (sx);

@@ -70,7 +70,8 @@ void ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const fl
                    const float std[3], float *out);
 
 /* The whole per-item pipeline of the loader: item transform (training or
- * validation as @cfg says), augmentation when training, resample. */
+ * validation as @cfg says), augmentation when training, resample.  @rng is
+ * not used (and may be NULL) when @valid is set. */
 void ts_tfm_item (const ts_image *src, const ts_loader_config *cfg, int valid, ts_rng *rng,
                   float *out);
 

@@ -13,6 +13,11 @@
  *
  * Memory: ts_model_prepare allocates every activation and gradient buffer for
  * a batch size and image size once; forward/backward then allocate nothing.
+ * ReLU/ReLU6 run in place where only their output is needed, and activation
+ * gradients share a few buffers by liveness (see models/ts-model.c).
+ *
+ * Weights in and out: io/ts-weights.h (pretrained .safetensors by name,
+ * TFLite MobileNetV2), io/ts-modelfile.h (the Tagsight model file).
  */
 #pragma once
 
@@ -80,16 +85,18 @@ ts_tensor *ts_model_find_tensor (ts_model *m, const char *name);
  * shape is unchanged; a smaller batch reuses the buffers. */
 ts_status ts_model_prepare (ts_model *m, int batch, int height, int width);
 
-/* @x: [B,3,H,W] on the model's backend, B <= prepared batch.  train=1 uses
- * batch statistics and dropout.  *logits points at a model-owned [B,n_classes]
+/* @x: [B,3,H,W] on the model's backend, B <= prepared batch (copied in, so
+ * the caller may reuse it at once).  train=1 uses batch statistics (updating
+ * the running ones) and dropout.  *logits points at a model-owned [B,n_classes]
  * tensor valid until the next forward. */
 ts_status ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits);
 /* Backpropagates @dlogits [B,n_classes] through the last forward (train=1),
  * writing ts_param.grad for every trainable parameter. */
 ts_status ts_model_backward (ts_model *m, const ts_tensor *dlogits);
 
-/* fastai freeze(): only the last group trains, except that batch norm
- * parameters everywhere stay trainable.  freeze_to(0) == unfreeze. */
+/* fastai freeze_to(n): groups n.. train, and batch norm parameters everywhere
+ * stay trainable; a negative n counts from the end, so freeze() is
+ * freeze_to(-1) (only the head).  freeze_to(0) == unfreeze. */
 void ts_model_freeze_to (ts_model *m, int n);
 void ts_model_unfreeze (ts_model *m);
 

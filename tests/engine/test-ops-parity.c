@@ -8,9 +8,11 @@
 typedef struct {
   const char *name;
   int threads;
+  int small_tiles;   /* a tiny im2col budget: conv runs in column tiles */
 } parity_case;
 
 static int n_threads_for_run = 1;
+static int small_tiles_for_run = 0;
 
 /* unpacks the case and selects its thread count */
 static const char *
@@ -18,6 +20,7 @@ case_name (gconstpointer data)
 {
   const parity_case *c = data;
   n_threads_for_run = c->threads;
+  small_tiles_for_run = c->small_tiles;
   return c->name;
 }
 
@@ -47,7 +50,8 @@ expect (const char *fixture, const ts_fx *fx, const char *name, const ts_tensor 
         double atol, double rtol)
 {
   const ts_fx_array *a = ts_fx_get (fx, name);
-  char *what = g_strdup_printf ("%s %s (%d threads)", fixture, name, n_threads_for_run);
+  char *what = g_strdup_printf ("%s %s (%d threads%s)", fixture, name, n_threads_for_run,
+                                small_tiles_for_run ? ", tiled" : "");
   g_assert_cmpint (t->numel, ==, a->numel);
   ts_assert_close (what, t->data, a->data, a->numel, atol, rtol);
   g_free (what);
@@ -56,7 +60,13 @@ expect (const char *fixture, const ts_fx *fx, const char *name, const ts_tensor 
 static ts_backend *
 backend (void)
 {
-  ts_backend *be = ts_backend_cpu_new (n_threads_for_run);
+  ts_backend *be;
+
+  if (small_tiles_for_run)
+    g_setenv ("TS_CPU_COL_BUDGET", "40", TRUE);
+  else
+    g_unsetenv ("TS_CPU_COL_BUDGET");
+  be = ts_backend_cpu_new (n_threads_for_run);
   g_assert_nonnull (be);
   return be;
 }
@@ -315,6 +325,7 @@ main (int argc, char **argv)
           parity_case *c = g_new (parity_case, 1);                            \
           c->name = arr[i];                                                   \
           c->threads = nt;                                                    \
+          c->small_tiles = 0;                                                 \
           g_test_add_data_func_full (p, c, fn, g_free);                       \
           g_free (p);                                                         \
         }
@@ -325,6 +336,19 @@ main (int argc, char **argv)
       ADD ("linear", test_linear, linear_cases);
 #undef ADD
     }
+  /* conv again with a tiny im2col budget, so that large-plane tiling and
+   * multi-image GEMMs both run on these small shapes */
+  for (guint i = 0; i < G_N_ELEMENTS (conv_cases); i++)
+    for (int nt = 1; nt <= 2; nt++)
+      {
+        char *p = g_strdup_printf ("/engine/parity/tiled/t%d/conv2d/%s", nt, conv_cases[i]);
+        parity_case *c = g_new (parity_case, 1);
+        c->name = conv_cases[i];
+        c->threads = nt;
+        c->small_tiles = 1;
+        g_test_add_data_func_full (p, c, test_conv, g_free);
+        g_free (p);
+      }
   g_test_add_func ("/engine/parity/bce", test_bce);
   g_test_add_func ("/engine/parity/concat", test_concat);
   return g_test_run ();

@@ -6,7 +6,11 @@ block centres; test-image.c knows the same colours.
 """
 import io
 import os
+import struct
 import sys
+import zlib
+
+import numpy as np
 
 from PIL import Image, ImageOps
 
@@ -25,6 +29,18 @@ def pattern():
     return im
 
 
+def png16_rgb(a):
+    """A 16-bit RGB PNG written by hand (PIL cannot write one)."""
+    h, w, _ = a.shape
+    raw = b''.join(b'\x00' + a[y].astype('>u2').tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     p = pattern()
@@ -38,6 +54,15 @@ def main():
     rgba.putalpha(Image.new('L', p.size, 128))
     rgba.save(os.path.join(OUT, 'rgba.png'))
 
+    la = p.convert('LA')
+    la.putalpha(Image.new('L', p.size, 200))
+    la.save(os.path.join(OUT, 'gray-alpha.png'))
+    # 16 bits a sample: grey levels scaled to 0..65535
+    g16 = Image.fromarray((np.asarray(p.convert('L'), dtype=np.uint16) * 257).astype('<u2'))
+    g16.save(os.path.join(OUT, 'gray16.png'))
+    rgb16 = png16_rgb(np.asarray(p, dtype=np.uint16) * 257)
+    open(os.path.join(OUT, 'rgb16.png'), 'wb').write(rgb16)
+
     inverse = {1: None, 2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180,
                4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE, 6: Image.ROTATE_90,
                7: Image.TRANSVERSE, 8: Image.ROTATE_270}
@@ -47,6 +72,8 @@ def main():
         exif[0x0112] = o
         path = os.path.join(OUT, 'exif-%d.jpg' % o)
         stored.save(path, quality=95, subsampling=0, exif=exif.tobytes())
+        if o == 6:
+            stored.save(os.path.join(OUT, 'exif-6.png'), exif=exif.tobytes())
         back = ImageOps.exif_transpose(Image.open(path)).convert('RGB')
         assert back.size == p.size, (o, back.size)
         for i, c in enumerate(COLOURS):

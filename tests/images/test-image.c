@@ -64,6 +64,9 @@ test_kinds (void)
     { "rgba.png", "png", "RGBA", 0, 0 },
     { "gray.png", "png", "L", 1, 1 },
     { "palette.png", "png", "P", 0, 0 },
+    { "gray-alpha.png", "png", "LA", 1, 1 },
+    { "gray16.png", "png", "I", 1, 1 },
+    { "rgb16.png", "png", "RGB", 0, 0 },
   };
 
   for (size_t k = 0; k < G_N_ELEMENTS (kinds); k++)
@@ -107,6 +110,19 @@ test_exif (void)
       ts_image_clear (&img);
       g_free (path);
     }
+  /* a PNG's eXIf chunk is honoured too */
+  {
+    char *path = fixture ("exif-6.png");
+    ts_image_info info;
+    ts_image img;
+    g_assert_cmpint (ts_image_probe (path, &info), ==, TS_OK);
+    g_assert_cmpint (info.orientation, ==, 6);
+    g_assert_cmpint (info.width, ==, 16);
+    load_fixture ("exif-6.png", 0, &img);
+    check_pattern (&img, 0, 0);
+    ts_image_clear (&img);
+    g_free (path);
+  }
 }
 
 static void
@@ -142,6 +158,44 @@ test_bad_files (void)
     g_free (data);
     g_free (path);
   }
+}
+
+/* A JPEG whose header claims 20000 x 20000 pixels: refused or bounded, never
+ * a crash or a 1.2 GB allocation. */
+static void
+test_huge_header (void)
+{
+  char *path = fixture ("rgb.jpg");
+  gchar *data;
+  gsize len;
+  ts_image_info info;
+  ts_image img;
+  ts_status st;
+  char *dir = ts_test_tmpdir (), *huge = g_build_filename (dir, "huge.jpg", NULL);
+
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  for (gsize i = 2; i + 9 < len; i++)
+    if ((guint8) data[i] == 0xFF && ((guint8) data[i + 1] == 0xC0 || (guint8) data[i + 1] == 0xC2))
+      {
+        data[i + 5] = 0x4E; data[i + 6] = 0x20;  /* height 20000 */
+        data[i + 7] = 0x4E; data[i + 8] = 0x20;  /* width 20000 */
+        break;
+      }
+  g_assert_true (g_file_set_contents (huge, data, (gssize) len, NULL));
+  g_assert_cmpint (ts_image_probe (huge, &info), ==, TS_OK);
+  g_assert_cmpint (info.width, ==, 20000);
+  st = ts_image_load (huge, 0, 1024, &img);
+  g_test_message ("huge: %s", st == TS_OK ? "decoded" : ts_last_error ());
+  if (st == TS_OK)
+    {
+      g_assert_cmpint (img.width, <=, 1024);
+      ts_image_clear (&img);
+    }
+  g_free (data);
+  g_free (path);
+  g_free (huge);
+  ts_test_rmdir (dir);
+  g_free (dir);
 }
 
 static char *
@@ -228,6 +282,7 @@ main (int argc, char **argv)
   g_test_add_func ("/image/kinds", test_kinds);
   g_test_add_func ("/image/exif", test_exif);
   g_test_add_func ("/image/bad-files", test_bad_files);
+  g_test_add_func ("/image/huge-header", test_huge_header);
   g_test_add_func ("/image/dct-scaling", test_dct_scaling);
   g_test_add_func ("/image/png-roundtrip", test_png_roundtrip);
   return g_test_run ();

@@ -165,6 +165,16 @@ test_coverage (void)
   g_assert_cmpint (order->len, ==, 6);
   for (int i = 0; i < 6; i++)
     g_assert_cmpint (g_array_index (order, int, i), ==, f.db.valid_idx[i]);
+  /* every validation epoch is the same bytes, prefetched or not */
+  {
+    GByteArray *a = run_epoch (l, 0, NULL), *b = run_epoch (l, 0, NULL);
+    GByteArray *c = run_epoch (l, 7, NULL);
+    g_assert_cmpmem (a->data, a->len, b->data, b->len);
+    g_assert_cmpmem (a->data, a->len, c->data, c->len);
+    g_byte_array_unref (a);
+    g_byte_array_unref (b);
+    g_byte_array_unref (c);
+  }
   ts_loader_free (l);
   g_array_unref (order);
   fixture_clear (&f);
@@ -193,6 +203,20 @@ test_determinism (void)
       g_byte_array_unref (a);
       g_byte_array_unref (b);
     }
+  /* epoch 1 prefetched at the end of epoch 0 equals epoch 1 started cold */
+  {
+    ts_loader *cold;
+    GByteArray *a, *b;
+    cfg.n_workers = 2;
+    g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &cold), ==, TS_OK);
+    g_byte_array_unref (run_epoch (l1, 0, NULL));
+    a = run_epoch (l1, 1, NULL);
+    b = run_epoch (cold, 1, NULL);
+    g_assert_cmpmem (a->data, a->len, b->data, b->len);
+    g_byte_array_unref (a);
+    g_byte_array_unref (b);
+    ts_loader_free (cold);
+  }
   /* epochs differ in order; an epoch repeats on its own */
   g_byte_array_unref (run_epoch (l1, 0, o1));
   g_byte_array_unref (run_epoch (l1, 1, o2));
@@ -200,6 +224,12 @@ test_determinism (void)
   g_array_set_size (o2, 0);
   g_byte_array_unref (run_epoch (l1, 0, o2));
   g_assert_cmpmem (o1->data, o1->len * sizeof (int), o2->data, o2->len * sizeof (int));
+  /* after the end, next keeps saying so until the next start_epoch */
+  {
+    ts_batch *b = (ts_batch *) 1;
+    g_assert_cmpint (ts_loader_next (l1, &b), ==, TS_OK);
+    g_assert_null (b);
+  }
   /* starting a new epoch in the middle of one is allowed */
   {
     ts_batch *b;

@@ -280,6 +280,53 @@ test_warp (void)
   }
 }
 
+/* Flip, rotate, zoom and warp against PyTorch's affine_grid + fastai's
+ * perspective + grid_sample (reflection, align_corners) from
+ * make-grid-reference.py: the same geometry as fastai's batch transforms. */
+static void
+test_torch_parity (void)
+{
+  char *src_path = ts_test_fixture_path ("images/grid-src.png");
+  char *ref_path = ts_test_fixture_path ("images/grid-ref.bin");
+  const size_t n = 3 * 32 * 32, rec = 8 * sizeof (double) + n * sizeof (float);
+  const float mean[3] = { 0, 0, 0 }, std[3] = { 1, 1, 1 };
+  float *out = g_malloc (n * sizeof (float));
+  gchar *ref;
+  gsize len;
+  ts_image img;
+
+  g_assert_cmpint (ts_image_load (src_path, 0, 0, &img), ==, TS_OK);
+  g_assert_true (g_file_get_contents (ref_path, &ref, &len, NULL));
+  g_assert_cmpuint (len % rec, ==, 0);
+  for (gsize k = 0; k < len / rec; k++)
+    {
+      double par[8];
+      float want, max_err = 0;
+      ts_tfm_plan p;
+
+      memcpy (par, ref + k * rec, sizeof par);
+      ts_tfm_plan_identity (&p, 32, 32);
+      p.has_affine = 1;
+      memcpy (p.affine, par, 6 * sizeof (double));
+      if (par[6] != 0 || par[7] != 0)
+        p.has_warp = ts_tfm_warp_coeffs (par[6], par[7], p.warp);
+      ts_tfm_apply (&img, &p, 32, mean, std, out);
+      for (size_t i = 0; i < n; i++)
+        {
+          memcpy (&want, ref + k * rec + sizeof par + i * sizeof (float), sizeof want);
+          if (fabsf (out[i] - want) > max_err)
+            max_err = fabsf (out[i] - want);
+        }
+      g_test_message ("case %" G_GSIZE_FORMAT ": max abs error %.2e", k, max_err);
+      g_assert_cmpfloat (max_err, <, 1e-4);
+    }
+  ts_image_clear (&img);
+  g_free (ref);
+  g_free (out);
+  g_free (src_path);
+  g_free (ref_path);
+}
+
 static void
 test_determinism (void)
 {
@@ -332,6 +379,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transform/rotation", test_rotation);
   g_test_add_func ("/transform/zoom-warp-lighting", test_zoom_warp_lighting);
   g_test_add_func ("/transform/warp", test_warp);
+  g_test_add_func ("/transform/torch-parity", test_torch_parity);
   g_test_add_func ("/transform/determinism", test_determinism);
   g_test_add_func ("/transform/decode-min-side", test_decode_min_side);
   return g_test_run ();

@@ -17,7 +17,8 @@ static ts_backend *be;
 static void
 test_json (void)
 {
-  const char *ok = " {\"a\": [1, -2.5e3, true, false, null], \"s\": \"x\\\"\\n\\u00e9\\ud83d\\ude00\","
+  const char *ok = " {\"a\": [1, -2.5e3, true, false, null], "
+                   "\"s\": \"x\\\"\\n\\u00e9\\ud83d\\ude00\","
                    " \"o\": {}, \"big\": 1234567890123} ";
   const char *bad[] = { "", "{", "{\"a\":}", "[1,]", "\"abc", "{\"a\" 1}", "01x", "[1] 2",
                         "\"\\x\"", "\"\\u12\"", "tru", "{\"a\":[1,2}", "-", "1.", "\"\x01\"" };
@@ -294,7 +295,8 @@ test_weights_by_name (void)
   g_assert_cmpint (ts_model_new (be, &fa, &b), ==, TS_OK);
   g_assert_cmpint (ts_model_load_safetensors (b, path, TS_LOAD_BACKBONE, &rep), ==, TS_OK);
   g_assert_cmpint (rep.n_unexpected, ==, 2);          /* fc.weight, fc.bias */
-  g_assert_cmpint (rep.n_missing, ==, 12);            /* the head: 2 BN (4 params + 6 buffers) + 2 linears */
+  /* the head: 2 batch norms (4 params + 6 buffers) + 2 linears */
+  g_assert_cmpint (rep.n_missing, ==, 12);
   g_assert_cmpint (rep.n_loaded, ==, ts_model_n_params (a) + ts_model_n_buffers (a) - 2);
   x = tensor_host (ts_model_find_tensor (a, "conv2.weight"));
   y = tensor_host (ts_model_find_tensor (b, "0.conv2.weight"));
@@ -446,6 +448,48 @@ test_modelfile (void)
     g_assert_cmpint (ts_safetensors_write (p3, &t, 1, kv, 8), ==, TS_OK);
     g_assert_cmpint (ts_modelfile_load (p3, be, &m2, &got), ==, TS_ERR_FORMAT);
     g_assert_nonnull (strstr (ts_last_error (), "0.conv1.weight"));
+    /* the same without "head" and with a square "input_size" number still reads */
+    {
+      ts_model_config tc = { "tiny", 1, TS_HEAD_FASTAI, 0 };
+      ts_model *tm;
+      char *p4 = g_build_filename (dir, "nohead.safetensors", NULL);
+      const char *kv2[] = { "format_version", "1", "arch", "tiny", "n_classes", "1", "vocab",
+                            "[\"a\"]", "input_size", "64", "normalization",
+                            "{\"mean\": [0,0,0], \"std\": [1,1,1]}", "threshold", "0.5" };
+      g_assert_cmpint (ts_model_new (be, &tc, &tm), ==, TS_OK);
+      meta.n_vocab = 1;
+      meta.class_thresholds = NULL;
+      g_assert_cmpint (ts_modelfile_save (p4, tm, &meta), ==, TS_OK);
+      /* rewrite its metadata the way an older writer did */
+      {
+        ts_safetensors *f;
+        ts_st_tensor *ts;
+        float **bufs;
+        g_assert_cmpint (ts_safetensors_open (p4, &f), ==, TS_OK);
+        ts = g_new0 (ts_st_tensor, f->n_entries);
+        bufs = g_new0 (float *, f->n_entries);
+        for (int i = 0; i < f->n_entries; i++)
+          {
+            bufs[i] = g_new (float, f->entries[i].numel);
+            ts_safetensors_read_f32 (f, &f->entries[i], bufs[i], f->entries[i].numel);
+            ts[i] = (ts_st_tensor) { f->entries[i].name, f->entries[i].ndim, f->entries[i].shape,
+                                     bufs[i] };
+          }
+        g_assert_cmpint (ts_safetensors_write (p4, ts, f->n_entries, kv2, 7), ==, TS_OK);
+        for (int i = 0; i < f->n_entries; i++)
+          g_free (bufs[i]);
+        g_free (bufs);
+        g_free (ts);
+        ts_safetensors_free (f);
+      }
+      g_assert_cmpint (ts_modelfile_load (p4, be, &m2, &got), ==, TS_OK);
+      g_assert_cmpint (got.input_height, ==, 64);
+      g_assert_cmpint (got.input_width, ==, 64);
+      ts_modelfile_meta_clear (&got);
+      ts_model_free (m2);
+      ts_model_free (tm);
+      g_free (p4);
+    }
     kv[1] = "99";
     g_assert_cmpint (ts_safetensors_write (p3, &t, 1, kv, 8), ==, TS_OK);
     g_assert_cmpint (ts_modelfile_load (p3, be, &m2, &got), ==, TS_ERR_UNSUPPORTED);

@@ -1,4 +1,5 @@
-/* test-model-parity: resnet18 and mobilenet_v2 with fastai's head against
+/* test-model-parity: resnet18, resnet50, mobilenet_v2 and mobilenet_v2_folded
+ * with fastai's head against
  * PyTorch (fixtures from tests/reference/make_model_fixtures.py): one
  * training-mode forward, BCEWithLogits and backward on [4,3,64,64], then an
  * eval forward with the updated running statistics.  Weights come from a
@@ -130,6 +131,18 @@ test_parity (gconstpointer data)
   float *ref, *got, loss;
   int64_t n;
   errors out = { 0 }, grads = { 0 }, sums = { 0 };
+  /* Without batch norm in the body, mobilenet_v2_folded's gradients are
+   * ill-conditioned: in float64 PyTorch, a 1e-6 relative change of the input
+   * moves sum |grad| by 0.25%, and float32 PyTorch is 0.27% off float64.
+   * The other two nets are 10x better conditioned. */
+  double grad_rtol = strcmp (arch, "mobilenet_v2_folded") == 0 ? 1.5e-2 : 0;
+  /* resnet50's body gradients are chaotic on this small input: float32
+   * PyTorch is up to 23% off float64 there, so only its forward, running
+   * statistics and head gradients are compared (its bottleneck blocks use
+   * the same node kinds as resnet18's, whose gradients are all checked). */
+  int head_grads_only = strcmp (arch, "resnet50") == 0;
+  /* float32 PyTorch's resnet50 logits are 4.3e-4 off float64 here */
+  double out_rtol = head_grads_only ? 3e-3 : 1e-3;
   int n_compared = 0;
 
   g_assert_cmpint (ts_safetensors_open (path, &st), ==, TS_OK);
@@ -161,7 +174,7 @@ test_parity (gconstpointer data)
   got = host (logits);
   ref = fixture_tensor (st, "logits", &n);
   g_assert_cmpint (n, ==, 20);
-  compare (&out, "logits", got, ref, n, 1e-3, 0);
+  compare (&out, "logits", got, ref, n, out_rtol, 0);
   g_free (got);
   g_free (ref);
   ref = fixture_tensor (st, "loss", &n);
@@ -172,9 +185,14 @@ test_parity (gconstpointer data)
   for (int i = 0; i < ts_model_n_params (m); i++)
     {
       ts_param *p = ts_model_param (m, i);
-      char *key = g_strdup_printf ("gsum.%s", p->name);
-      float summary[18], *g = host (p->grad);
+      char *key, *g_key;
+      float summary[18], *g;
       double abs_sum = 0;
+
+      if (head_grads_only && !g_str_has_prefix (p->name, "1."))
+        continue;
+      key = g_strdup_printf ("gsum.%s", p->name);
+      g = host (p->grad);
 
       ref = fixture_tensor (st, key, &n);
       g_assert_cmpint (n, ==, 18);
@@ -184,7 +202,8 @@ test_parity (gconstpointer data)
       summary[1] = (float) abs_sum;
       for (int k = 0; k < 16; k++)
         summary[2 + k] = g[(k * p->grad->numel) / 16];
-      compare (&sums, p->name, summary + 1, ref + 1, 1, 2e-3, 1e-4 * (double) p->grad->numel);
+      compare (&sums, p->name, summary + 1, ref + 1, 1, fmax (grad_rtol, 2e-3),
+               1e-4 * (double) p->grad->numel);
       /* samples: tolerance relative to the tensor's mean |g| times a few */
       {
         double mean_abs = ref[1] / (double) p->grad->numel, worst = 0;
@@ -192,7 +211,8 @@ test_parity (gconstpointer data)
           {
             double d = fabs (summary[2 + k] - ref[2 + k]);
             worst = fmax (worst, d / fmax (mean_abs, 1e-12));
-            if (d > 5e-3 * fmax (mean_abs * 10, fabs (ref[2 + k])) + 1e-4)
+            double tol = fmax (grad_rtol, 5e-3) * fmax (mean_abs * 10, fabs (ref[2 + k])) + 1e-4;
+            if (d > tol)
               g_error ("grad %s sample %d: got %.7g, PyTorch %.7g (mean |g| %.3g)", p->name, k,
                        summary[2 + k], ref[2 + k], mean_abs);
           }
@@ -201,17 +221,17 @@ test_parity (gconstpointer data)
       g_free (ref);
       g_free (key);
 
-      key = g_strdup_printf ("grad.%s", p->name);
-      if (ts_safetensors_find (st, key))
+      g_key = g_strdup_printf ("grad.%s", p->name);
+      if (ts_safetensors_find (st, g_key))
         {
-          ref = fixture_tensor (st, key, &n);
+          ref = fixture_tensor (st, g_key, &n);
           g_assert_cmpint (n, ==, p->grad->numel);
-          /* float32 PyTorch itself is 9e-4 from float64 on mobilenet's first conv */
-          compare (&grads, p->name, g, ref, n, 5e-3, 1e-4);
+          /* float32 PyTorch itself is 9e-4 off float64 on mobilenet_v2's first conv */
+          compare (&grads, p->name, g, ref, n, fmax (grad_rtol, 5e-3), 1e-4);
           g_free (ref);
           n_compared++;
         }
-      g_free (key);
+      g_free (g_key);
       g_free (g);
     }
   for (int i = 0; i < st->n_entries; i++)
@@ -231,15 +251,15 @@ test_parity (gconstpointer data)
   g_assert_cmpint (ts_model_forward (m, x, 0, &logits), ==, TS_OK);
   got = host (logits);
   ref = fixture_tensor (st, "logits_eval", &n);
-  compare (&out, "logits_eval", got, ref, n, 1e-3, 0);
+  compare (&out, "logits_eval", got, ref, n, out_rtol, 0);
   g_free (got);
   g_free (ref);
 
-  g_assert_cmpint (n_compared, >=, 5);
+  g_assert_cmpint (n_compared, >=, head_grads_only ? 3 : 5);
   g_test_message ("%s: outputs max abs err %.3g, max rel err %.3g (%s)", arch, out.max_abs,
                   out.max_rel, out.worst);
-  g_test_message ("%s: sum |grad| of %d tensors: max rel err %.3g (%s)", arch,
-                  ts_model_n_params (m), sums.max_rel, sums.worst);
+  g_test_message ("%s: sum |grad| of %s tensors: max rel err %.3g (%s)", arch,
+                  head_grads_only ? "the head's" : "all", sums.max_rel, sums.worst);
   g_test_message ("%s: %d full gradients: max abs err %.3g, max rel err %.3g (%s)", arch,
                   n_compared, grads.max_abs, grads.max_rel, grads.worst);
   ts_tensor_free (x);
@@ -259,7 +279,10 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   be = ts_backend_cpu_new (2);
   g_test_add_data_func ("/models/parity/resnet18", "resnet18", test_parity);
+  g_test_add_data_func ("/models/parity/resnet50", "resnet50", test_parity);
   g_test_add_data_func ("/models/parity/mobilenet_v2", "mobilenet_v2", test_parity);
+  g_test_add_data_func ("/models/parity/mobilenet_v2_folded", "mobilenet_v2_folded",
+                        test_parity);
   rc = g_test_run ();
   ts_backend_free (be);
   return rc;

@@ -188,6 +188,12 @@ ts_backend_cpu_new (int n_threads)
     }
   ctx->n_threads = ts_cpu_pool_size (ctx->pool);
   be->n_threads = ctx->n_threads;
+  /* 1 MiB of columns: fits L2 with room for the GEMM's packed panels */
+  ctx->col_budget = 1 << 18;
+  if (getenv ("TS_CPU_COL_BUDGET") != NULL && atoll (getenv ("TS_CPU_COL_BUDGET")) > 0)
+    ctx->col_budget = atoll (getenv ("TS_CPU_COL_BUDGET"));
+  if (getenv ("TS_CPU_THREADED_BLAS") != NULL)
+    ctx->threaded_blas = atoi (getenv ("TS_CPU_THREADED_BLAS")) != 0;
   ts_cpu_blas_init ();
   /* our pool splits the work; each thread runs a single-threaded GEMM */
   ts_cpu_blas_threads (1);

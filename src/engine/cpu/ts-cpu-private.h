@@ -25,6 +25,9 @@ typedef struct {
 typedef struct {
   ts_cpu_pool *pool;
   int n_threads;
+  int64_t col_budget;   /* floats of im2col per GEMM (TS_CPU_COL_BUDGET overrides) */
+  int threaded_blas;    /* TS_CPU_THREADED_BLAS=1: one image at a time, BLAS threads
+                           (the other threading model, kept to measure against) */
   ts_cpu_buffer scratch[TS_CPU_MAX_THREADS][TS_CPU_SCRATCH_SLOTS];
 } ts_cpu_ctx;
 

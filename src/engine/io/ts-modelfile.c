@@ -23,12 +23,30 @@ ts_modelfile_meta_clear (ts_modelfile_meta *meta)
   memset (meta, 0, sizeof *meta);
 }
 
+/* the shortest decimal that reads back as the same float: 0.2, not 0.200000003 */
+static void
+append_float (ts_strbuf *b, float v)
+{
+  char buf[32];
+  for (int digits = 6; digits <= 9; digits++)
+    {
+      snprintf (buf, sizeof buf, "%.*g", digits, (double) v);
+      if (strtof (buf, NULL) == v)
+        break;
+    }
+  ts_strbuf_append (b, buf, strlen (buf));
+}
+
 static void
 float_list (ts_strbuf *b, const float *v, int n)
 {
   ts_strbuf_append (b, "[", 1);
   for (int i = 0; i < n; i++)
-    ts_strbuf_printf (b, "%s%.9g", i ? ", " : "", (double) v[i]);
+    {
+      if (i)
+        ts_strbuf_append (b, ", ", 2);
+      append_float (b, v[i]);
+    }
   ts_strbuf_append (b, "]", 1);
 }
 
@@ -95,7 +113,7 @@ ts_modelfile_save (const char *path, ts_model *m, const ts_modelfile_meta *meta)
   ts_strbuf_append (&norm, ", \"std\": ", 9);
   float_list (&norm, meta->norm.std, 3);
   ts_strbuf_append (&norm, "}", 1);
-  ts_strbuf_printf (&thr, "%.9g", (double) meta->threshold);
+  append_float (&thr, meta->threshold);
   if (meta->class_thresholds)
     float_list (&cthr, meta->class_thresholds, meta->n_vocab);
   if (ver.failed || ncls.failed || vocab.failed || size.failed || norm.failed || thr.failed ||
@@ -199,8 +217,11 @@ read_meta (const ts_safetensors *st, ts_modelfile_meta *meta, ts_model_config *c
   if (meta->format_version > TS_MODELFILE_VERSION)
     return ts_error (TS_ERR_UNSUPPORTED, "%s: model file version %d is newer than this Tagsight "
                      "reads (%d)", st->path, meta->format_version, TS_MODELFILE_VERSION);
-  if ((s = need (st, "arch", &cfg->arch)) != TS_OK || (s = need (st, "head", &v)) != TS_OK)
+  if ((s = need (st, "arch", &cfg->arch)) != TS_OK)
     return s;
+  /* "head" absent: fastai's, the only head a trained model has */
+  if ((v = ts_safetensors_meta (st, "head")) == NULL)
+    v = "fastai";
   if (strcmp (v, "fastai") != 0 && strcmp (v, "original") != 0)
     return ts_error (TS_ERR_FORMAT, "%s: unknown head '%s'", st->path, v);
   cfg->head = strcmp (v, "fastai") == 0 ? TS_HEAD_FASTAI : TS_HEAD_ORIGINAL;
@@ -229,12 +250,19 @@ read_meta (const ts_safetensors *st, ts_modelfile_meta *meta, ts_model_config *c
   if (s != TS_OK)
     return s;
 
-  if ((s = meta_json (st, "input_size", TS_JSON_ARRAY, &j)) != TS_OK)
+  /* [height, width], or one number for a square input */
+  if ((s = need (st, "input_size", &v)) != TS_OK)
     return s;
-  s = numbers (st, "input_size", j, size, 2);
-  ts_json_free (j);
-  if (s != TS_OK)
-    return s;
+  size[0] = size[1] = strtof (v, &end);
+  if (*end != '\0' || end == v)
+    {
+      if ((s = meta_json (st, "input_size", TS_JSON_ARRAY, &j)) != TS_OK)
+        return s;
+      s = numbers (st, "input_size", j, size, 2);
+      ts_json_free (j);
+      if (s != TS_OK)
+        return s;
+    }
   meta->input_height = (int) size[0];
   meta->input_width = (int) size[1];
   if (meta->input_height < 1 || meta->input_width < 1 || meta->input_height > 8192 ||

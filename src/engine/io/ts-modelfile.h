@@ -5,10 +5,10 @@
  * (all values strings, JSON where structured):
  *   format_version  "1"
  *   arch            "resnet18" ...
- *   head            "fastai" | "original"
+ *   head            "fastai" | "original" (read as "fastai" when absent)
  *   n_classes       "3"
  *   vocab           ["Platelets", "RBC", "WBC"]
- *   input_size      [height, width]
+ *   input_size      [height, width] (a single number is read as square)
  *   normalization   {"mean": [..3], "std": [..3]}  (on [0,1] pixels)
  *   threshold       "0.5"
  *   class_thresholds [..n] (optional)

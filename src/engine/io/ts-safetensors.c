@@ -368,6 +368,25 @@ write_all (int fd, const void *buf, size_t n)
   return 1;
 }
 
+/* makes the rename itself durable; failures only lose durability, not data */
+static void
+sync_dir (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path)) : strdup (".");
+  int fd;
+
+  if (dir == NULL)
+    return;
+  fd = open (dir, O_RDONLY | O_DIRECTORY);
+  if (fd >= 0)
+    {
+      fsync (fd);
+      close (fd);
+    }
+  free (dir);
+}
+
 ts_status
 ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
                       const char *const *meta_kv, int n_meta)
@@ -474,5 +493,6 @@ ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
       return s;
     }
   free (tmp);
+  sync_dir (path);
   return TS_OK;
 }

@@ -69,6 +69,8 @@ struct ts_model {
   /* prepared state */
   int prep_batch, prep_h, prep_w, cur_batch;
   ts_tensor *scratch;        /* largest activation: second gradient contributions */
+  ts_tensor **grad_pool;     /* activation gradients share these by liveness */
+  int n_grad_pool;
   uint8_t *grad_ready, *need_grad;
   float dropout_scale;
   uint64_t dropout_counter;

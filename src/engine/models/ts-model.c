@@ -189,6 +189,11 @@ free_activations (ts_model *m)
     }
   ts_tensor_free (m->scratch);
   m->scratch = NULL;
+  for (int i = 0; i < m->n_grad_pool; i++)
+    ts_tensor_free (m->grad_pool[i]);
+  free (m->grad_pool);
+  m->grad_pool = NULL;
+  m->n_grad_pool = 0;
   free (m->grad_ready);
   free (m->need_grad);
   m->grad_ready = m->need_grad = NULL;
@@ -259,8 +264,10 @@ infer_shapes (ts_model *m, int height, int width)
             ts_conv2d_params *p = &n->conv;
             if (n->tf_same)
               {
-                int oh = (h + p->stride_h - 1) / p->stride_h, ow = (w + p->stride_w - 1) / p->stride_w;
-                int th = (oh - 1) * p->stride_h + n->kh - h, tw = (ow - 1) * p->stride_w + n->kw - w;
+                int oh = (h + p->stride_h - 1) / p->stride_h;
+                int ow = (w + p->stride_w - 1) / p->stride_w;
+                int th = (oh - 1) * p->stride_h + n->kh - h;
+                int tw = (ow - 1) * p->stride_w + n->kw - w;
                 th = th > 0 ? th : 0;
                 tw = tw > 0 ? tw : 0;
                 p->pad_top = th / 2;
@@ -315,10 +322,114 @@ new_value_tensor (ts_model *m, const ts_value *v, int batch, float *share)
   return share ? ts_tensor_view (m->be, share, ndim, shape) : ts_tensor_new (m->be, ndim, shape);
 }
 
+static int
+alias_root (const ts_model *m, int v)
+{
+  while (m->values[v].alias >= 0)
+    v = m->values[v].alias;
+  return v;
+}
+
+/* Activation gradients live only during part of backward: the gradient of
+ * value v (with its in-place aliases) from the backward of its last consumer
+ * down to the backward of its producer.  Values whose lives do not overlap
+ * share a buffer, which cuts gradient memory to a few activations' worth.
+ * Writes each root value's pool slot into @slot; sizes into m->grad_pool
+ * (allocated here). */
+static ts_status
+plan_grad_pool (ts_model *m, int batch, int *slot)
+{
+  int nv = m->n_values, nb = 0, *first = calloc ((size_t) nv + 1, sizeof (int));
+  int *last = calloc ((size_t) nv + 1, sizeof (int));
+  int *order = calloc ((size_t) nv + 1, sizeof (int));
+  int64_t *size = calloc ((size_t) nv + 1, sizeof (int64_t));
+  int *busy_until = calloc ((size_t) nv + 1, sizeof (int)), n_order = 0;
+  ts_status s = TS_OK;
+
+  if (!first || !last || !order || !size || !busy_until)
+    {
+      s = ts_error (TS_ERR_NOMEM, "model: out of memory");
+      goto done;
+    }
+  /* in node indices: first = producer (end of life in backward), last = last consumer */
+  for (int v = 0; v < nv; v++)
+    {
+      first[v] = nv + m->n_nodes;
+      last[v] = -1;
+      slot[v] = -1;
+    }
+  for (int i = 0; i < m->n_nodes; i++)
+    {
+      const ts_node *n = &m->nodes[i];
+      int ro = alias_root (m, n->out), ri = alias_root (m, n->in);
+      if (i < first[ro])
+        first[ro] = i;
+      if (i > last[ro])
+        last[ro] = i;
+      if (i > last[ri])
+        last[ri] = i;
+      if (n->in2 >= 0 && i > last[alias_root (m, n->in2)])
+        last[alias_root (m, n->in2)] = i;
+    }
+  last[alias_root (m, m->out)] = m->n_nodes;   /* written before the first node's backward */
+  for (int v = 1; v < nv; v++)
+    if (m->values[v].alias < 0)
+      order[n_order++] = v;
+  /* backward visits lives by decreasing last consumer */
+  for (int a = 1; a < n_order; a++)
+    for (int b = a; b > 0 && last[order[b]] > last[order[b - 1]]; b--)
+      {
+        int t = order[b];
+        order[b] = order[b - 1];
+        order[b - 1] = t;
+      }
+  for (int k = 0; k < n_order; k++)
+    {
+      int v = order[k], best = -1;
+      int64_t need = value_numel (&m->values[v], batch);
+      /* a buffer is free when its last owner died (producer's backward) before v is born */
+      for (int b = 0; b < nb; b++)
+        if (busy_until[b] > last[v] &&
+            (best < 0 || (size[b] >= need ? (size[best] < need || size[b] < size[best])
+                                          : (size[best] < need && size[b] > size[best]))))
+          best = b;
+      if (best < 0)
+        best = nb++;
+      if (size[best] < need)
+        size[best] = need;
+      busy_until[best] = first[v];
+      slot[v] = best;
+    }
+  m->grad_pool = calloc ((size_t) nb + 1, sizeof (ts_tensor *));
+  if (m->grad_pool == NULL)
+    {
+      s = ts_error (TS_ERR_NOMEM, "model: out of memory");
+      goto done;
+    }
+  for (int b = 0; b < nb; b++)
+    {
+      m->grad_pool[b] = ts_tensor_new_1d (m->be, size[b]);
+      if (m->grad_pool[b] == NULL)
+        {
+          s = ts_error (TS_ERR_NOMEM, "model: out of memory for gradients");
+          break;
+        }
+      m->n_grad_pool = b + 1;
+    }
+done:
+  free (first);
+  free (last);
+  free (order);
+  free (size);
+  free (busy_until);
+  return s;
+}
+
 ts_status
 ts_model_prepare (ts_model *m, int batch, int height, int width)
 {
   int64_t biggest = 1;
+  int *slot = NULL;
   ts_status s;
 
   if (batch < 1 || height < 1 || width < 1)
@@ -348,8 +459,16 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
 
   m->grad_ready = calloc ((size_t) m->n_values + 1, 1);
   m->need_grad = calloc ((size_t) m->n_values + 1, 1);
-  if (m->grad_ready == NULL || m->need_grad == NULL)
+  slot = calloc ((size_t) m->n_values + 1, sizeof (int));
+  if (m->grad_ready == NULL || m->need_grad == NULL || slot == NULL)
     goto oom;
+  s = plan_grad_pool (m, batch, slot);
+  if (s != TS_OK)
+    {
+      free (slot);
+      free_activations (m);
+      return s;
+    }
   for (int i = 0; i < m->n_values; i++)
     {
       ts_value *v = &m->values[i];
@@ -362,7 +481,7 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
       else
         {
           v->t = new_value_tensor (m, v, batch, NULL);
-          v->g = i == 0 ? NULL : new_value_tensor (m, v, batch, NULL);
+          v->g = i == 0 ? NULL : new_value_tensor (m, v, batch, m->grad_pool[slot[i]]->data);
         }
       if (v->t == NULL || (i > 0 && v->g == NULL))
         goto oom;
@@ -407,12 +526,14 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
   m->scratch = ts_tensor_new_1d (m->be, biggest);
   if (m->scratch == NULL)
     goto oom;
+  free (slot);
   m->prep_batch = m->cur_batch = batch;
   m->prep_h = height;
   m->prep_w = width;
   return TS_OK;
 
 oom:
+  free (slot);
   free_activations (m);
   return ts_error (TS_ERR_NOMEM, "model %s: out of memory for activations (batch %d, %dx%d)",
                    m->arch, batch, height, width);

@@ -1,0 +1,377 @@
+/* tagsight-window.c: the main window (see tagsight-window.h). */
+#include "tagsight-window.h"
+
+#include <glib/gi18n.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "tagsight-batch-page.h"
+#include "tagsight-data-page.h"
+#include "tagsight-resources.h"
+#include "tagsight-start-page.h"
+#include "ts-demo.h"
+
+struct _TagsightWindow
+{
+  AdwApplicationWindow parent_instance;
+
+  AdwToastOverlay *toast_overlay;
+  AdwViewStack *stack;
+  AdwViewStackPage *data_stack_page;
+  AdwViewStackPage *batch_stack_page;
+  TagsightStartPage *start_page;
+  TagsightDataPage *data_page;
+  TagsightBatchPage *batch_page;
+
+  char *wanted_page;      /* page to show once data arrives */
+  gboolean generating;
+  guint progress_id;
+  char *demo_part;        /* folder the demo is being written into */
+  int demo_n;
+};
+
+G_DEFINE_FINAL_TYPE (TagsightWindow, tagsight_window, ADW_TYPE_APPLICATION_WINDOW)
+
+char *
+tagsight_demo_dir (void)
+{
+  return g_build_filename (g_get_user_data_dir (), "tagsight", "demo", NULL);
+}
+
+void
+tagsight_window_toast (TagsightWindow *self, const char *message)
+{
+  AdwToast *toast = adw_toast_new (message);
+
+  adw_toast_set_timeout (toast, 6);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+void
+tagsight_window_set_page (TagsightWindow *self, const char *name)
+{
+  char *wanted = g_strdup (name);  /* @name may be self->wanted_page itself */
+  GtkWidget *child;
+
+  g_free (self->wanted_page);
+  self->wanted_page = wanted;
+  /* a page that is not visible yet is shown when its data arrives */
+  child = adw_view_stack_get_child_by_name (self->stack, wanted);
+  if (child != NULL && adw_view_stack_page_get_visible (adw_view_stack_get_page (self->stack, child)))
+    adw_view_stack_set_visible_child (self->stack, child);
+}
+
+void
+tagsight_window_open_csv (TagsightWindow *self, const char *path)
+{
+  g_autofree char *uri = g_filename_to_uri (path, NULL, NULL);
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *title = g_strdup_printf ("%s — %s", base, _("Tagsight"));
+
+  if (uri != NULL)
+    gtk_recent_manager_add_item (gtk_recent_manager_get_default (), uri);
+  gtk_window_set_title (GTK_WINDOW (self), title);
+  adw_view_stack_page_set_visible (self->data_stack_page, TRUE);
+  if (self->wanted_page == NULL || g_strcmp0 (self->wanted_page, "start") == 0)
+    tagsight_window_set_page (self, "data");
+  else
+    tagsight_window_set_page (self, self->wanted_page);
+  tagsight_data_page_open (self->data_page, path);
+}
+
+static void
+on_dataset_changed (TagsightDataPage *page, TagsightDataset *dataset, TagsightWindow *self)
+{
+  adw_view_stack_page_set_visible (self->batch_stack_page, dataset != NULL);
+  tagsight_batch_page_set_dataset (self->batch_page, dataset);
+  if (self->wanted_page != NULL)
+    tagsight_window_set_page (self, self->wanted_page);
+}
+
+static void
+on_data_failed (TagsightDataPage *page, const char *message, TagsightWindow *self)
+{
+  tagsight_window_toast (self, message);
+}
+
+/* --- the demo ---------------------------------------------------------- */
+
+static void
+demo_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const char *part = task_data;
+  ts_demo_config cfg;
+  ts_demo_summary summary;
+
+  ts_demo_config_init (&cfg);
+  if (ts_demo_write (part, &cfg, &summary) != TS_OK)
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", ts_last_error ());
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/* ts_demo_write has no progress callback: counting the images it has
+ * written so far is the progress. */
+static gboolean
+demo_progress (gpointer data)
+{
+  TagsightWindow *self = data;
+  g_autofree char *train = g_build_filename (self->demo_part, "train", NULL);
+  g_autoptr (GDir) dir = g_dir_open (train, 0, NULL);
+  g_autofree char *text = NULL;
+  int n = 0;
+
+  if (dir != NULL)
+    while (g_dir_read_name (dir) != NULL)
+      n++;
+  text = g_strdup_printf (_("Drawing demo images: %d of %d"), n, self->demo_n);
+  tagsight_start_page_set_progress (self->start_page, text, (double) n / MAX (self->demo_n, 1));
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_demo_written (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (TagsightWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = tagsight_demo_dir ();
+  g_autofree char *csv = g_build_filename (dir, "train.csv", NULL);
+
+  self->generating = FALSE;
+  g_clear_handle_id (&self->progress_id, g_source_remove);
+  tagsight_start_page_set_progress (self->start_page, NULL, 0);
+  if (g_task_propagate_boolean (G_TASK (result), &error) && g_rename (self->demo_part, dir) != 0)
+    g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno), _("Could not move %s to %s: %s"),
+                 self->demo_part, dir, g_strerror (errno));
+  g_clear_pointer (&self->demo_part, g_free);
+  if (error != NULL)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Could not make the demo data: %s"),
+                                              error->message);
+
+      tagsight_window_toast (self, msg);
+      return;
+    }
+  tagsight_window_open_csv (self, csv);
+}
+
+void
+tagsight_window_open_demo (TagsightWindow *self)
+{
+  g_autofree char *dir = tagsight_demo_dir ();
+  g_autofree char *csv = g_build_filename (dir, "train.csv", NULL);
+  g_autofree char *parent = NULL;
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GError) error = NULL;
+  ts_demo_config cfg;
+
+  if (g_file_test (csv, G_FILE_TEST_EXISTS))
+    {
+      tagsight_window_open_csv (self, csv);
+      return;
+    }
+  if (self->generating)
+    return;
+  /* written into a scratch folder and renamed at the end, so an
+   * interrupted run never leaves a half demo that looks complete */
+  parent = g_path_get_dirname (dir);
+  if (g_mkdir_with_parents (parent, 0755) != 0)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Could not create %s: %s"), parent,
+                                              g_strerror (errno));
+      tagsight_window_toast (self, msg);
+      return;
+    }
+  g_free (self->demo_part);
+  self->demo_part = g_strdup_printf ("%s.part-%d", dir, (int) getpid ());
+  ts_demo_config_init (&cfg);
+  self->demo_n = cfg.n;
+  self->generating = TRUE;
+  tagsight_start_page_set_progress (self->start_page, _("Drawing demo images…"), 0);
+  self->progress_id = g_timeout_add (150, demo_progress, self);
+  task = g_task_new (NULL, NULL, on_demo_written, g_object_ref (self));
+  g_task_set_task_data (task, g_strdup (self->demo_part), g_free);
+  g_task_run_in_thread (task, demo_thread);
+}
+
+/* --- actions ----------------------------------------------------------- */
+
+static void
+on_open_response (GtkNativeDialog *dialog, int response, TagsightWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      G_GNUC_END_IGNORE_DEPRECATIONS
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+
+      if (path != NULL)
+        tagsight_window_open_csv (self, path);
+      else
+        tagsight_window_toast (self, _("Only local files can be opened"));
+    }
+  g_object_unref (dialog);
+}
+
+static void
+open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  GtkFileChooserNative *dialog =
+    gtk_file_chooser_native_new (_("Open a CSV"), GTK_WINDOW (self),
+                                 GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
+  GtkFileFilter *filter = gtk_file_filter_new ();
+
+  gtk_file_filter_set_name (filter, _("CSV files"));
+  gtk_file_filter_add_mime_type (filter, "text/csv");
+  gtk_file_filter_add_pattern (filter, "*.csv");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
+  g_object_unref (filter);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_open_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+static void
+open_path_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  tagsight_window_open_csv (TAGSIGHT_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+demo_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  tagsight_window_open_demo (TAGSIGHT_WINDOW (widget));
+}
+
+static void
+reroll_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+
+  tagsight_batch_page_reroll (self->batch_page);
+}
+
+static void
+page_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  tagsight_window_set_page (TAGSIGHT_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+/* --- drag and drop ----------------------------------------------------- */
+
+static gboolean
+on_drop (GtkDropTarget *target, const GValue *value, double x, double y, TagsightWindow *self)
+{
+  GFile *file = g_value_get_object (value);
+  g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+
+  if (path == NULL)
+    {
+      tagsight_window_toast (self, _("Only local files can be opened"));
+      return FALSE;
+    }
+  if (!g_str_has_suffix (path, ".csv") && !g_str_has_suffix (path, ".CSV"))
+    {
+      g_autofree char *base = g_path_get_basename (path);
+      g_autofree char *msg = g_strdup_printf (_("“%s” is not a CSV file"), base);
+
+      tagsight_window_toast (self, msg);
+      return FALSE;
+    }
+  tagsight_window_open_csv (self, path);
+  return TRUE;
+}
+
+/* --- boilerplate ------------------------------------------------------- */
+
+static void
+tagsight_window_dispose (GObject *object)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (object);
+
+  g_clear_handle_id (&self->progress_id, g_source_remove);
+  gtk_widget_dispose_template (GTK_WIDGET (self), TAGSIGHT_TYPE_WINDOW);
+  G_OBJECT_CLASS (tagsight_window_parent_class)->dispose (object);
+}
+
+static void
+tagsight_window_finalize (GObject *object)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (object);
+
+  g_free (self->wanted_page);
+  g_free (self->demo_part);
+  G_OBJECT_CLASS (tagsight_window_parent_class)->finalize (object);
+}
+
+static void
+tagsight_window_class_init (TagsightWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = tagsight_window_dispose;
+  object_class->finalize = tagsight_window_finalize;
+
+  /* pulls the resource object (and its registration) out of the static library */
+  (void) tagsight_get_resource ();
+  g_type_ensure (TAGSIGHT_TYPE_START_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_DATA_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_BATCH_PAGE);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/io/github/tagsight/Tagsight/tagsight-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, data_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, batch_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, start_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, data_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, batch_page);
+
+  gtk_widget_class_install_action (widget_class, "win.open", NULL, open_action);
+  gtk_widget_class_install_action (widget_class, "win.open-path", "s", open_path_action);
+  gtk_widget_class_install_action (widget_class, "win.demo", NULL, demo_action);
+  gtk_widget_class_install_action (widget_class, "win.reroll", NULL, reroll_action);
+  gtk_widget_class_install_action (widget_class, "win.page", "s", page_action);
+}
+
+static void
+tagsight_window_init (TagsightWindow *self)
+{
+  GtkDropTarget *drop = gtk_drop_target_new (G_TYPE_FILE, GDK_ACTION_COPY);
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect (self->data_page, "dataset-changed", G_CALLBACK (on_dataset_changed), self);
+  g_signal_connect (self->data_page, "failed", G_CALLBACK (on_data_failed), self);
+  g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+}
+
+const char *
+tagsight_window_get_page (TagsightWindow *self)
+{
+  return adw_view_stack_get_visible_child_name (self->stack);
+}
+
+TagsightDataPage *
+tagsight_window_get_data_page (TagsightWindow *self)
+{
+  return self->data_page;
+}
+
+TagsightBatchPage *
+tagsight_window_get_batch_page (TagsightWindow *self)
+{
+  return self->batch_page;
+}
+
+TagsightWindow *
+tagsight_window_new (AdwApplication *app)
+{
+  return g_object_new (TAGSIGHT_TYPE_WINDOW, "application", app, NULL);
+}

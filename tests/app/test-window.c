@@ -1,0 +1,167 @@
+/* test-window.c: the main window driven through its actions on a small demo
+ * data set: open a CSV, the Data page fills, the Batch page draws with
+ * ts-showbatch and re-rolls; a broken CSV is reported, not fatal.  Needs a
+ * display (Xvfb in CI); skips without one. */
+#include <adwaita.h>
+#include <glib/gstdio.h>
+
+#include "tagsight-window.h"
+#include "ts-demo.h"
+#include "ts-showbatch.h"
+#include "ts-test.h"
+
+static gboolean have_display;
+static char *tmp;
+static char *csv;
+
+static gboolean
+wait_for (gboolean (*done) (gpointer), gpointer data, int seconds)
+{
+  gint64 end = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  while (!done (data))
+    {
+      if (g_get_monotonic_time () > end)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (2000);
+    }
+  return TRUE;
+}
+
+static gboolean
+data_loaded (gpointer data)
+{
+  TagsightDataPage *page = tagsight_window_get_data_page (data);
+
+  return !tagsight_data_page_get_busy (page);
+}
+
+static gboolean
+batch_drawn (gpointer data)
+{
+  return tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (data)) != NULL;
+}
+
+static GdkPaintable *first_batch;
+
+static gboolean
+batch_changed (gpointer data)
+{
+  GdkPaintable *p = tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (data));
+
+  return p != NULL && p != first_batch;
+}
+
+static void
+on_failed (TagsightDataPage *page, const char *message, char **out)
+{
+  g_free (*out);
+  *out = g_strdup (message);
+}
+
+static void
+test_open_and_batch (void)
+{
+  TagsightWindow *win;
+  TagsightDataset *ds;
+  int cols, rows, w, h;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = tagsight_window_new (NULL);
+  gtk_window_present (GTK_WINDOW (win));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "start");
+
+  tagsight_window_open_csv (win, csv);
+  g_assert_true (wait_for (data_loaded, win, 60));
+  ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
+  g_assert_nonnull (ds);
+  g_assert_cmpint (tagsight_dataset_get_datablock (ds)->n_items, ==, 24);
+  g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_vocab, >, 0);
+  g_assert_cmpstr (tagsight_dataset_get_mapping (ds)->fname_col, ==, "fname");
+  g_assert_cmpstr (tagsight_dataset_get_mapping (ds)->split_col, ==, "is_valid");
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "data");
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "batch"));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "batch");
+  g_assert_true (wait_for (batch_drawn, win, 60));
+  first_batch = g_object_ref (tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (win)));
+  /* the default 9 cells of 128 px, laid out by ts-showbatch itself */
+  ts_showbatch_layout (9, 128, &cols, &rows, &w, &h);
+  g_assert_cmpint (gdk_paintable_get_intrinsic_width (first_batch), ==, w);
+  g_assert_cmpint (gdk_paintable_get_intrinsic_height (first_batch), ==, h);
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.reroll", NULL));
+  g_assert_true (wait_for (batch_changed, win, 60));
+  g_clear_object (&first_batch);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static void
+test_bad_csv (void)
+{
+  g_autofree char *bad = g_build_filename (tmp, "bad.csv", NULL);
+  g_autofree char *message = NULL;
+  TagsightWindow *win;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_true (g_file_set_contents (bad, "name,tags\na.jpg,x\n", -1, NULL));
+  win = tagsight_window_new (NULL);
+  g_signal_connect (tagsight_window_get_data_page (win), "failed", G_CALLBACK (on_failed),
+                    &message);
+  gtk_window_present (GTK_WINDOW (win));
+  tagsight_window_open_csv (win, bad);
+  g_assert_true (wait_for (data_loaded, win, 30));
+  /* detected: name -> file names, tags -> labels; but a.jpg is missing */
+  g_assert_nonnull (message);
+  g_test_message ("bad CSV: %s", message);
+
+  g_clear_pointer (&message, g_free);
+  tagsight_window_open_csv (win, "/nonexistent/x.csv");
+  g_assert_true (wait_for (data_loaded, win, 30));
+  g_assert_nonnull (message);
+  g_assert_nonnull (strstr (message, "/nonexistent/x.csv"));
+  g_assert_null (tagsight_data_page_get_dataset (tagsight_window_get_data_page (win)));
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+int
+main (int argc, char **argv)
+{
+  ts_demo_config cfg;
+  int rc;
+
+  g_setenv ("GTK_A11Y", "none", TRUE);
+  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
+  g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (&argc, &argv, NULL);
+  tmp = ts_test_tmpdir ();
+  /* recent files go to a scratch data folder, not the user's */
+  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
+  have_display = gtk_init_check ();
+  if (have_display)
+    adw_init ();
+
+  ts_demo_config_init (&cfg);
+  cfg.n = 24;
+  cfg.size = 64;
+  g_assert_cmpint (ts_demo_write (tmp, &cfg, NULL), ==, TS_OK);
+  csv = g_build_filename (tmp, "train.csv", NULL);
+
+  g_test_add_func ("/app/window/open-and-batch", test_open_and_batch);
+  g_test_add_func ("/app/window/bad-csv", test_bad_csv);
+  rc = g_test_run ();
+  ts_test_rmdir (tmp);
+  g_free (tmp);
+  g_free (csv);
+  return rc;
+}

@@ -43,8 +43,8 @@ tagsight_columns_is_boolean (const char *value)
 
   if (value == NULL)
     return FALSE;
-  v = g_ascii_strdown (g_strstrip (g_strdup (value)), -1);
-  return g_strv_contains (ok, v);
+  v = g_ascii_strdown (value, -1);
+  return g_strv_contains (ok, g_strstrip (v));
 }
 
 static gboolean

@@ -148,7 +148,8 @@ bind_cell (GtkSignalListItemFactory *factory, GtkListItem *list_item, TagsightDa
   g_autofree char *tip = NULL;
   GBinding *binding;
   GtkWidget *child;
-  guint n = g_strv_length ((char **) labels);
+  guint n = g_strv_length ((char **) labels), show;
+  glong total_chars = 0;
 
   binding = g_object_bind_property (item, "thumbnail", picture, "paintable", G_BINDING_SYNC_CREATE);
   g_object_set_data (G_OBJECT (list_item), "binding", binding);
@@ -157,21 +158,25 @@ bind_cell (GtkSignalListItemFactory *factory, GtkListItem *list_item, TagsightDa
   gtk_label_set_text (GTK_LABEL (name), tagsight_item_get_fname (item));
   while ((child = gtk_widget_get_first_child (chips)) != NULL)
     gtk_box_remove (GTK_BOX (chips), child);
-  /* two chips fit under a thumbnail; the rest are counted */
-  for (guint i = 0; i < n && i < 2; i++)
+  /* as many chips as fit under a thumbnail (about 15 characters); the rest
+   * are counted */
+  for (guint i = 0; i < n; i++)
+    total_chars += g_utf8_strlen (labels[i], -1) + 2;
+  show = total_chars <= 17 ? n : MIN (n, 2);
+  for (guint i = 0; i < show; i++)
     {
       GtkWidget *chip = gtk_label_new (labels[i]);
 
       gtk_label_set_ellipsize (GTK_LABEL (chip), PANGO_ELLIPSIZE_END);
-      gtk_label_set_max_width_chars (GTK_LABEL (chip), n > 1 ? 6 : 12);
+      gtk_label_set_max_width_chars (GTK_LABEL (chip), show > 1 ? 6 : 14);
       gtk_widget_add_css_class (chip, "chip");
       if (tagsight_item_get_is_valid (item))
         gtk_widget_add_css_class (chip, "valid");
       gtk_box_append (GTK_BOX (chips), chip);
     }
-  if (n > 2)
+  if (n > show)
     {
-      g_autofree char *more = g_strdup_printf ("+%u", n - 2);
+      g_autofree char *more = g_strdup_printf ("+%u", n - show);
       GtkWidget *chip = gtk_label_new (more);
 
       gtk_widget_add_css_class (chip, "chip");

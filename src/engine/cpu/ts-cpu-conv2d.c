@@ -360,11 +360,23 @@ dw3_pad (const conv_geom *g, const float *x, float *xp)
 {
   int64_t hp = dw3_hp (g), wp = dw3_wp (g);
   int64_t cols = g->w < wp - g->pl ? g->w : wp - g->pl;
+  int64_t rows = g->h < hp - g->pt ? g->h : hp - g->pt;
 
-  zero_floats (xp, hp * wp);
-  for (int64_t iy = 0; iy < g->h && iy + g->pt < hp; iy++)
-    if (cols > 0)
-      copy_floats (xp + (iy + g->pt) * wp + g->pl, x + iy * g->w, cols);
+  if (cols <= 0 || rows <= 0)
+    {
+      zero_floats (xp, hp * wp);
+      return;
+    }
+  /* only the border is zeroed: the interior is overwritten */
+  zero_floats (xp, g->pt * wp);
+  for (int64_t iy = 0; iy < rows; iy++)
+    {
+      float *r = xp + (iy + g->pt) * wp;
+      zero_floats (r, g->pl);
+      copy_floats (r + g->pl, x + iy * g->w, cols);
+      zero_floats (r + g->pl + cols, wp - g->pl - cols);
+    }
+  zero_floats (xp + (rows + g->pt) * wp, (hp - rows - g->pt) * wp);
 }
 
 static void
@@ -495,10 +507,17 @@ static TS_NO_LIBCALLS void
 dw3s1_spread_dy (const conv_geom *g, const float *dy, float *dyb)
 {
   int64_t wp = dw3_wp (g), m = dw3s1_margin (g), total = m + dw3_hp (g) * wp;
+  float *d = dyb + m;
 
-  zero_floats (dyb, total);
+  /* zeros only where no dy lands: the margin, the two extra columns of each
+   * row and the rows after the last */
+  zero_floats (dyb, m);
   for (int64_t oy = 0; oy < g->oh; oy++)
-    copy_floats (dyb + m + oy * wp, dy + oy * g->ow, g->ow);
+    {
+      copy_floats (d + oy * wp, dy + oy * g->ow, g->ow);
+      zero_floats (d + oy * wp + g->ow, wp - g->ow);
+    }
+  zero_floats (d + g->oh * wp, total - m - g->oh * wp);
 }
 
 static void

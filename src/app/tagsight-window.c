@@ -18,6 +18,7 @@ struct _TagsightWindow
 
   AdwToastOverlay *toast_overlay;
   AdwViewStack *stack;
+  AdwViewSwitcherTitle *switcher_title;
   AdwViewStackPage *data_stack_page;
   AdwViewStackPage *batch_stack_page;
   TagsightStartPage *start_page;
@@ -62,6 +63,16 @@ tagsight_window_set_page (TagsightWindow *self, const char *name)
     adw_view_stack_set_visible_child (self->stack, child);
 }
 
+/* AdwViewSwitcherTitle 1.2 keeps showing the plain title when pages turn
+ * visible after it was laid out; switching it off and on re-measures it. */
+static void
+refresh_switcher (TagsightWindow *self)
+{
+  adw_view_switcher_title_set_view_switcher_enabled (self->switcher_title, FALSE);
+  adw_view_switcher_title_set_view_switcher_enabled (self->switcher_title, TRUE);
+  gtk_widget_queue_resize (GTK_WIDGET (self->switcher_title));
+}
+
 void
 tagsight_window_open_csv (TagsightWindow *self, const char *path)
 {
@@ -73,6 +84,7 @@ tagsight_window_open_csv (TagsightWindow *self, const char *path)
     gtk_recent_manager_add_item (gtk_recent_manager_get_default (), uri);
   gtk_window_set_title (GTK_WINDOW (self), title);
   adw_view_stack_page_set_visible (self->data_stack_page, TRUE);
+  refresh_switcher (self);
   if (self->wanted_page == NULL || g_strcmp0 (self->wanted_page, "start") == 0)
     tagsight_window_set_page (self, "data");
   else
@@ -84,6 +96,7 @@ static void
 on_dataset_changed (TagsightDataPage *page, TagsightDataset *dataset, TagsightWindow *self)
 {
   adw_view_stack_page_set_visible (self->batch_stack_page, dataset != NULL);
+  refresh_switcher (self);
   tagsight_batch_page_set_dataset (self->batch_page, dataset);
   if (self->wanted_page != NULL)
     tagsight_window_set_page (self, self->wanted_page);
@@ -327,6 +340,7 @@ tagsight_window_class_init (TagsightWindowClass *klass)
                                                "/io/github/tagsight/Tagsight/tagsight-window.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, switcher_title);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, data_stack_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, batch_stack_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, start_page);

@@ -17,3 +17,7 @@ int cmd_lr_find (int argc, char **argv);
 int cmd_thresholds (int argc, char **argv);
 int cmd_predict (int argc, char **argv);
 int cmd_bench (int argc, char **argv);
+int cmd_export (int argc, char **argv);
+int cmd_runs (int argc, char **argv);
+int cmd_resume (int argc, char **argv);
+int cmd_label_issues (int argc, char **argv);

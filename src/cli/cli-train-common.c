@@ -8,7 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ts-safetensors.h"
+#include "ts-json.h"
+#include "ts-transform.h"
+#include "ts-weights.h"
+
+#ifndef CLI_VALID_WORKERS
+#define CLI_VALID_WORKERS 1
+#endif
 
 enum {
   OPT_ARCH = 1000, OPT_PRETRAINED, OPT_EPOCHS, OPT_FREEZE_EPOCHS, OPT_LR, OPT_BS, OPT_SIZE,
@@ -54,7 +60,7 @@ cli_train_usage (FILE *out)
 {
   fprintf (out,
            "  --arch A            resnet18, resnet34 (default), resnet50, mobilenet_v2, tiny\n"
-           "  --pretrained FILE   body weights (.safetensors)\n"
+           "  --pretrained FILE   body weights: .safetensors, or a MobileNetV2 .tflite\n"
            "  --epochs N          unfrozen epochs (3)\n"
            "  --freeze-epochs N   frozen epochs (4)\n"
            "  --lr LR             base learning rate (3e-3)\n"
@@ -161,8 +167,6 @@ n_cores (void)
 ts_status
 cli_session_open (const cli_train_opts *o, cli_session *s)
 {
-  static const ts_normalization imagenet = { { 0.485f, 0.456f, 0.406f },
-                                             { 0.229f, 0.224f, 0.225f } };
   ts_datablock_config dbc;
   ts_loader_config lc;
   ts_model_config mc;
@@ -171,7 +175,7 @@ cli_session_open (const cli_train_opts *o, cli_session *s)
   int threads = o->threads > 0 ? o->threads : n_cores ();
 
   memset (s, 0, sizeof *s);
-  s->norm = imagenet;
+  s->norm = ts_normalization_imagenet ();
   ts_datablock_config_init (&dbc);
   dbc.seed = o->seed;
   if ((st = ts_datablock_load (o->csv, &dbc, &s->db)) != TS_OK)
@@ -186,22 +190,17 @@ cli_session_open (const cli_train_opts *o, cli_session *s)
   if (!s->be)
     return ts_error (TS_ERR_NOMEM, "could not start the CPU backend");
 
-  mc.arch = o->arch;
+  /* TFLite MobileNetV2 carries batch norm folded: the architecture follows the file */
+  mc.arch = o->pretrained ? ts_pretrained_arch (o->arch, o->pretrained) : o->arch;
   mc.n_classes = s->db->n_vocab;
   mc.head = TS_HEAD_FASTAI;
   mc.seed = o->seed;
   if ((st = ts_model_new (s->be, &mc, &s->model)) != TS_OK)
     return st;
-  if (o->pretrained)
-    {
-      int n;
-      size_t len = strlen (o->pretrained);
-      if (len > 7 && strcmp (o->pretrained + len - 7, ".tflite") == 0)
-        return ts_error (TS_ERR_UNSUPPORTED, "%s: TFLite weights are not readable by this "
-                         "build yet; use a .safetensors file", o->pretrained);
-      if ((st = cli_load_weights (o->pretrained, s->model, 1, &n)) != TS_OK)
-        return st;
-    }
+  /* the weights' own input statistics, e.g. (p - 128) / 128 for a uint8 TFLite */
+  if (o->pretrained && (st = ts_model_load_pretrained (s->model, o->pretrained,
+                                                        &s->norm)) != TS_OK)
+    return st;
 
   ts_loader_config_init (&lc);
   lc.size = o->size;
@@ -217,6 +216,10 @@ cli_session_open (const cli_train_opts *o, cli_session *s)
   ts_data_source_from_loader (s->train_loader, &s->train);
   if (s->db->n_valid > 0)
     {
+      /* validation decodes a squish + centre crop per image and runs while the
+       * model evaluates: one worker keeps up and leaves the cores to the GEMMs */
+      lc.n_workers = CLI_VALID_WORKERS;
+      lc.prefetch = 0;
       if ((st = ts_loader_new (s->db, &lc, 1, &s->valid_loader)) != TS_OK)
         return st;
       ts_data_source_from_loader (s->valid_loader, &s->valid);
@@ -245,157 +248,51 @@ cli_session_close (cli_session *s)
 
 /* --- model files --- */
 
-static char *
-json_string_array (char **v, int n)
+const char *
+cli_aug_name (ts_aug_preset aug)
 {
-  size_t len = 3;
-  char *out, *p;
-
-  for (int i = 0; i < n; i++)
-    len += 2 * strlen (v[i]) + 4;
-  out = p = malloc (len);
-  if (!out)
-    return NULL;
-  *p++ = '[';
-  for (int i = 0; i < n; i++)
-    {
-      if (i)
-        *p++ = ',';
-      *p++ = '"';
-      for (const char *c = v[i]; *c; c++)
-        {
-          if (*c == '"' || *c == '\\')
-            *p++ = '\\';
-          *p++ = *c;
-        }
-      *p++ = '"';
-    }
-  *p++ = ']';
-  *p = '\0';
-  return out;
+  return aug == TS_AUG_NONE ? "none" : aug == TS_AUG_FLIP ? "flip" : "fastai";
 }
 
 ts_status
-cli_save_model (const char *path, ts_model *m, const ts_datablock *db, const cli_train_opts *o,
-                const ts_normalization *norm, double best_thresh)
+cli_save_model (const char *path, const cli_session *s, const cli_train_opts *o,
+                double best_thresh, const float *class_thresh)
 {
-  int np = ts_model_n_params (m), nb = ts_model_n_buffers (m), n = np + nb;
-  ts_st_tensor *tensors = calloc ((size_t) n + 1, sizeof *tensors);
-  float **host = calloc ((size_t) n + 1, sizeof *host);
-  char size_s[32], thresh_s[32], best_s[32], ncls_s[32], normbuf[256], recipe[512];
-  char *vocab = json_string_array (db->vocab, db->n_vocab);
-  const char *meta[2 * 10];
-  ts_status st = TS_OK;
-
-  if (!tensors || !host || !vocab)
-    {
-      st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-      goto out;
-    }
-  for (int i = 0; i < n; i++)
-    {
-      ts_tensor *t = i < np ? ts_model_param (m, i)->value : ts_model_buffer (m, i - np)->value;
-      host[i] = malloc ((size_t) t->numel * sizeof (float));
-      if (!host[i])
-        {
-          st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-          goto out;
-        }
-      if ((st = ts_tensor_to_host (t, host[i], t->numel)) != TS_OK)
-        goto out;
-      tensors[i].name = i < np ? ts_model_param (m, i)->name : ts_model_buffer (m, i - np)->name;
-      tensors[i].ndim = t->ndim;
-      tensors[i].shape = t->shape;
-      tensors[i].data = host[i];
-    }
-  snprintf (size_s, sizeof size_s, "%d", o->size);
-  snprintf (thresh_s, sizeof thresh_s, "%.6g", o->thresh);
-  snprintf (best_s, sizeof best_s, "%.6g", best_thresh);
-  snprintf (ncls_s, sizeof ncls_s, "%d", db->n_vocab);
-  snprintf (normbuf, sizeof normbuf, "{\"mean\":[%.6g,%.6g,%.6g],\"std\":[%.6g,%.6g,%.6g]}",
-            norm->mean[0], norm->mean[1], norm->mean[2], norm->std[0], norm->std[1],
-            norm->std[2]);
-  snprintf (recipe, sizeof recipe,
-            "{\"fine_tune\":{\"epochs\":%d,\"base_lr\":%.6g,\"freeze_epochs\":%d},"
-            "\"bs\":%d,\"size\":%d,\"min_scale\":%.6g,\"aug\":\"%s\",\"seed\":%llu,"
-            "\"valid_transform\":\"squish to size+val_xtra, centre crop\"}",
-            o->epochs, o->lr, o->freeze_epochs, o->bs, o->size, o->min_scale,
-            o->aug == TS_AUG_NONE ? "none" : o->aug == TS_AUG_FLIP ? "flip" : "fastai", o->seed);
-  {
-    const char *kv[] = {
-      "format", "tagsight-model", "format_version", "1", "arch", ts_model_arch (m),
-      "n_classes", ncls_s, "vocab", vocab, "input_size", size_s, "normalization", normbuf,
-      "threshold", thresh_s, "best_threshold", best_s, "recipe", recipe,
-    };
-    memcpy (meta, kv, sizeof kv);
-  }
-  st = ts_safetensors_write (path, tensors, n, meta, 10);
-
-out:
-  if (host)
-    for (int i = 0; i < n; i++)
-      free (host[i]);
-  free (host);
-  free (tensors);
-  free (vocab);
-  return st;
-}
-
-ts_status
-cli_load_weights (const char *path, ts_model *m, int body_only, int *n_loaded)
-{
-  ts_safetensors *f;
+  ts_modelfile_meta meta = { 0 };
+  ts_strbuf recipe = { 0 };
   ts_status st;
-  int np = ts_model_n_params (m), n = np + ts_model_n_buffers (m), loaded = 0;
 
-  *n_loaded = 0;
-  if ((st = ts_safetensors_open (path, &f)) != TS_OK)
-    return st;
-  for (int i = 0; i < n; i++)
+  meta.vocab = s->db->vocab;
+  meta.n_vocab = s->db->n_vocab;
+  meta.input_height = meta.input_width = o->size;
+  meta.norm = s->norm;
+  meta.threshold = (float) o->thresh;
+  if (best_thresh >= 0.0)
     {
-      const char *name = i < np ? ts_model_param (m, i)->name
-                                : ts_model_buffer (m, i - np)->name;
-      ts_tensor *t = i < np ? ts_model_param (m, i)->value : ts_model_buffer (m, i - np)->value;
-      const ts_st_entry *e = ts_safetensors_find (f, name);
-      float *tmp;
-      char buf[64];
-
-      int is_body = strncmp (name, "0.", 2) == 0;
-
-      if (body_only && !is_body)
-        continue;
-      if (!e && is_body)
-        e = ts_safetensors_find (f, name + 2);   /* torchvision's names for the body */
-      if (!e)
-        {
-          ts_safetensors_free (f);
-          return ts_error (TS_ERR_SHAPE, "%s: no tensor %s for the %s model", path,
-                           name, ts_model_arch (m));
-        }
-      if (e->numel != t->numel)
-        {
-          ts_safetensors_free (f);
-          return ts_error (TS_ERR_SHAPE, "%s: tensor %s: expected %s, found %lld values", path,
-                           name, ts_tensor_shape_str (t, buf, sizeof buf),
-                           (long long) e->numel);
-        }
-      tmp = malloc ((size_t) t->numel * sizeof (float));
-      if (!tmp)
-        {
-          ts_safetensors_free (f);
-          return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-        }
-      if ((st = ts_safetensors_read_f32 (f, e, tmp, t->numel)) == TS_OK)
-        st = ts_tensor_from_host (t, tmp, t->numel);
-      free (tmp);
-      if (st != TS_OK)
-        {
-          ts_safetensors_free (f);
-          return st;
-        }
-      loaded++;
+      meta.has_best_threshold = 1;
+      meta.best_threshold = (float) best_thresh;
     }
-  ts_safetensors_free (f);
-  *n_loaded = loaded;
-  return TS_OK;
+  meta.class_thresholds = (float *) class_thresh;
+  ts_strbuf_printf (&recipe,
+                    "{\"fine_tune\": {\"epochs\": %d, \"base_lr\": %.6g, \"freeze_epochs\": %d}, "
+                    "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"min_scale\": %.6g, "
+                    "\"aug\": \"%s\", \"seed\": %llu, ",
+                    o->epochs, o->lr, o->freeze_epochs, o->arch, o->bs, o->size, o->min_scale,
+                    cli_aug_name (o->aug), o->seed);
+  ts_strbuf_append (&recipe, "\"pretrained\": ", 14);
+  if (o->pretrained)
+    ts_strbuf_json_string (&recipe, o->pretrained);
+  else
+    ts_strbuf_append (&recipe, "null", 4);
+  ts_strbuf_printf (&recipe, ", \"valid_transform\": {\"resize\": \"squish\", \"size\": %d, "
+                    "\"centre_crop\": %d}}", o->size + ts_tfm_val_xtra (o->size), o->size);
+  if (recipe.failed)
+    st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+  else
+    {
+      meta.recipe_json = recipe.data;
+      st = ts_modelfile_save (path, s->model, &meta);
+    }
+  ts_strbuf_clear (&recipe);
+  return st;
 }

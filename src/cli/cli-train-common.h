@@ -12,6 +12,7 @@
 #include "ts-learner.h"
 #include "ts-loader.h"
 #include "ts-model.h"
+#include "ts-modelfile.h"
 
 typedef struct {
   const char *csv;
@@ -44,20 +45,20 @@ typedef struct {
   ts_data_source train, valid;
   ts_model *model;
   ts_learner *learner;
-  ts_normalization norm;
+  ts_normalization norm;     /* what the loaders use: the pretrained weights' own */
 } cli_session;
 
-/* Loads the CSV, builds loaders, the model (with --pretrained weights) and the learner. */
+/* Loads the CSV, builds the model (with --pretrained weights: .tflite or
+ * .safetensors; the architecture and input normalisation follow the file),
+ * the loaders (the validation one with a single worker) and the learner. */
 ts_status cli_session_open (const cli_train_opts *o, cli_session *s);
 void cli_session_close (cli_session *s);
 
-/* Writes the model file: every parameter and buffer plus metadata (format,
- * arch, vocab, input size, normalization, thresholds, recipe). */
-ts_status cli_save_model (const char *path, ts_model *m, const ts_datablock *db,
-                          const cli_train_opts *o, const ts_normalization *norm,
-                          double best_thresh);
+/* Writes the model file (ts_modelfile_save): every parameter and buffer plus
+ * the vocab, input size, normalisation, thresholds and the training recipe.
+ * @best_thresh < 0: none; @class_thresh (may be NULL): one per class. */
+ts_status cli_save_model (const char *path, const cli_session *s, const cli_train_opts *o,
+                          double best_thresh, const float *class_thresh);
 
-/* Copies every tensor of a .safetensors file whose name matches a model
- * tensor (with or without fastai's "0." body prefix) into the model; a shape
- * mismatch names the tensor.  @require_all: every model tensor must be found. */
-ts_status cli_load_weights (const char *path, ts_model *m, int body_only, int *n_loaded);
+/* "none", "flip" or "fastai" */
+const char *cli_aug_name (ts_aug_preset aug);

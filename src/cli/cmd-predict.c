@@ -1,6 +1,7 @@
 /* cmd-predict.c: `tagsight-cli predict MODEL IMAGE...`: labels over the
  * threshold with their probabilities, per image, preprocessed with the
- * validation transform recorded in the model file. */
+ * validation transform recorded in the model file (size, normalisation). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,57 +10,40 @@
 #include "cli-commands.h"
 #include "cli-train-common.h"
 #include "ts-image.h"
-#include "ts-safetensors.h"
 #include "ts-transform.h"
 
-/* Parses the metadata's ["a","b",...] into @out (at most @max names). */
-static int
-parse_vocab (const char *s, char **out, int max)
+static void
+usage (FILE *out)
 {
-  int n = 0;
-
-  while (*s && *s != '[')
-    s++;
-  while (*s && n < max)
-    {
-      char buf[512];
-      size_t k = 0;
-
-      while (*s && *s != '"' && *s != ']')
-        s++;
-      if (*s != '"')
-        break;
-      s++;
-      while (*s && *s != '"' && k + 1 < sizeof buf)
-        {
-          if (*s == '\\' && s[1])
-            s++;
-          buf[k++] = *s++;
-        }
-      buf[k] = '\0';
-      if (*s == '"')
-        s++;
-      out[n++] = strdup (buf);
-    }
-  return n;
+  fprintf (out, "Usage: tagsight-cli predict MODEL.safetensors IMAGE... [OPTIONS]\n\n"
+           "Prints, per image, the labels whose probability is over the threshold.\n\n"
+           "  --thresh T     threshold (default: the model's best, else its training one)\n"
+           "  --per-class    each class's own threshold (its best F1 on validation)\n"
+           "  --all          print every class's probability\n");
 }
 
-static void
-parse_floats3 (const char *s, const char *key, float *out)
+/* Runs the model on one image; fills @probs (n_classes). */
+static ts_status
+predict_one (ts_model *m, const ts_loader_config *lc, const char *path, ts_tensor *x, float *hx,
+             float *probs, int n_classes)
 {
-  const char *p = s ? strstr (s, key) : NULL;
+  ts_image img = { 0 };
+  ts_tensor *logits;
+  ts_status st;
 
-  if (!p || !(p = strchr (p, '[')))
-    return;
-  p++;
-  for (int i = 0; i < 3; i++)
-    {
-      char *end;
-      out[i] = strtof (p, &end);
-      p = end;
-      while (*p == ',' || *p == ' ')
-        p++;
-    }
+  if ((st = ts_image_load (path, ts_tfm_decode_min_side (lc, 1), 0, &img)) != TS_OK)
+    return st;
+  ts_tfm_item (&img, lc, 1, NULL, hx);
+  ts_image_clear (&img);
+  if ((st = ts_tensor_from_host (x, hx, x->numel)) != TS_OK)
+    return st;
+  if ((st = ts_model_forward (m, x, 0, &logits)) != TS_OK)
+    return ts_error (st, "%s: %s", path, ts_last_error ());
+  if ((st = ts_tensor_to_host (logits, probs, n_classes)) != TS_OK)
+    return st;
+  for (int k = 0; k < n_classes; k++)
+    probs[k] = 1.0f / (1.0f + expf (-probs[k]));
+  return TS_OK;
 }
 
 int
@@ -67,117 +51,111 @@ cmd_predict (int argc, char **argv)
 {
   static const struct option longopts[] = {
     { "thresh", required_argument, NULL, 't' },
+    { "per-class", no_argument, NULL, 'p' },
+    { "all", no_argument, NULL, 'a' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   double thresh = NAN;
-  ts_safetensors *f = NULL;
-  const char *arch, *meta;
-  char *vocab[1024];
-  int n_vocab = 0, size = 128, c, rc = 0, loaded;
-  float mean[3] = { 0.485f, 0.456f, 0.406f }, std[3] = { 0.229f, 0.224f, 0.225f };
+  int per_class = 0, all = 0, c, rc = 0, size;
+  ts_modelfile_meta meta = { 0 };
   ts_backend *be = NULL;
   ts_model *m = NULL;
-  ts_model_config mc;
   ts_loader_config lc;
-  ts_tensor *x = NULL, *logits;
-  float *hx = NULL, out[1024];
+  ts_tensor *x = NULL;
+  float *hx = NULL, *probs = NULL;
   ts_status st;
 
   optind = 1;
   while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
-    {
-      if (c == 't')
-        thresh = atof (optarg);
-      else if (c == 'h')
+    switch (c)
+      {
+      case 't':
         {
-          printf ("Usage: tagsight-cli predict MODEL.safetensors IMAGE... [--thresh T]\n");
-          return 0;
+          char *end;
+          errno = 0;
+          thresh = strtod (optarg, &end);
+          if (errno || *end || end == optarg || !(thresh >= 0.0 && thresh <= 1.0))
+            {
+              fprintf (stderr, "tagsight-cli predict: --thresh: '%s' is not a number in "
+                       "[0, 1]\n", optarg);
+              return 2;
+            }
+          break;
         }
-      else
-        return 2;
-    }
+      case 'p': per_class = 1; break;
+      case 'a': all = 1; break;
+      case 'h': usage (stdout); return 0;
+      default: usage (stderr); return 2;
+      }
   if (argc - optind < 2)
     {
-      fprintf (stderr, "Usage: tagsight-cli predict MODEL.safetensors IMAGE... [--thresh T]\n");
+      usage (stderr);
       return 2;
     }
-  if ((st = ts_safetensors_open (argv[optind], &f)) != TS_OK)
+  if ((be = ts_backend_cpu_new (1)) == NULL)
+    {
+      fprintf (stderr, "tagsight-cli predict: could not start the CPU backend\n");
+      return 1;
+    }
+  if ((st = ts_modelfile_load (argv[optind], be, &m, &meta)) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli predict: %s\n", ts_last_error ());
+      ts_backend_free (be);
       return 1;
     }
-  arch = ts_safetensors_meta (f, "arch");
-  meta = ts_safetensors_meta (f, "vocab");
-  if (!arch || !meta || !ts_safetensors_meta (f, "format"))
+  if (per_class && !meta.class_thresholds)
     {
-      fprintf (stderr, "tagsight-cli predict: %s: not a Tagsight model file (no arch or vocab "
-               "in its metadata)\n", argv[optind]);
-      ts_safetensors_free (f);
-      return 1;
+      fprintf (stderr, "tagsight-cli predict: %s has no per-class thresholds\n", argv[optind]);
+      rc = 2;
+      goto out;
     }
-  n_vocab = parse_vocab (meta, vocab, 1024);
-  if ((meta = ts_safetensors_meta (f, "input_size")))
-    size = atoi (meta);
-  parse_floats3 (ts_safetensors_meta (f, "normalization"), "\"mean\"", mean);
-  parse_floats3 (ts_safetensors_meta (f, "normalization"), "\"std\"", std);
   if (isnan (thresh))
+    thresh = meta.has_best_threshold ? meta.best_threshold : meta.threshold;
+  if (meta.input_height != meta.input_width)
     {
-      meta = ts_safetensors_meta (f, "best_threshold");
-      if (!meta)
-        meta = ts_safetensors_meta (f, "threshold");
-      thresh = meta ? atof (meta) : 0.5;
+      fprintf (stderr, "tagsight-cli predict: %s: non-square input %dx%d is not supported\n",
+               argv[optind], meta.input_height, meta.input_width);
+      rc = 1;
+      goto out;
     }
-
-  be = ts_backend_cpu_new (1);
-  mc.arch = arch;
-  mc.n_classes = n_vocab;
-  mc.head = TS_HEAD_FASTAI;
-  mc.seed = 0;
-  if (n_vocab < 1 || size < 8 || !be
-      || (st = ts_model_new (be, &mc, &m)) != TS_OK
-      || (st = cli_load_weights (argv[optind], m, 0, &loaded)) != TS_OK
-      || (st = ts_model_prepare (m, 1, size, size)) != TS_OK)
+  size = meta.input_height;
+  if ((st = ts_model_prepare (m, 1, size, size)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli predict: %s: %s\n", argv[optind],
-               n_vocab < 1 ? "empty vocab" : ts_last_error ());
+      fprintf (stderr, "tagsight-cli predict: %s\n", ts_last_error ());
       rc = 1;
       goto out;
     }
   ts_loader_config_init (&lc);
   lc.size = size;
-  memcpy (lc.mean, mean, sizeof mean);
-  memcpy (lc.std, std, sizeof std);
+  memcpy (lc.mean, meta.norm.mean, sizeof lc.mean);
+  memcpy (lc.std, meta.norm.std, sizeof lc.std);
   x = ts_tensor_new_4d (be, 1, 3, size, size);
   hx = malloc ((size_t) 3 * size * size * sizeof (float));
-  for (int i = optind + 1; i < argc && x && hx; i++)
+  probs = malloc ((size_t) meta.n_vocab * sizeof (float));
+  if (!x || !hx || !probs)
     {
-      ts_image img = { 0 };
+      fprintf (stderr, "tagsight-cli predict: out of memory\n");
+      rc = 1;
+      goto out;
+    }
+  for (int i = optind + 1; i < argc; i++)
+    {
       int any = 0;
 
-      if ((st = ts_image_load (argv[i], ts_tfm_decode_min_side (&lc, 1), 0, &img)) != TS_OK)
+      if ((st = predict_one (m, &lc, argv[i], x, hx, probs, meta.n_vocab)) != TS_OK)
         {
           fprintf (stderr, "tagsight-cli predict: %s\n", ts_last_error ());
           rc = 1;
           continue;
         }
-      ts_tfm_item (&img, &lc, 1, NULL, hx);
-      ts_image_clear (&img);
-      ts_tensor_from_host (x, hx, x->numel);
-      if ((st = ts_model_forward (m, x, 0, &logits)) != TS_OK)
-        {
-          fprintf (stderr, "tagsight-cli predict: %s: %s\n", argv[i], ts_last_error ());
-          rc = 1;
-          continue;
-        }
-      ts_tensor_to_host (logits, out, n_vocab);
       printf ("%s:", argv[i]);
-      for (int k = 0; k < n_vocab; k++)
+      for (int k = 0; k < meta.n_vocab; k++)
         {
-          float p = 1.0f / (1.0f + expf (-out[k]));
-          if (p > (float) thresh)
+          float t = per_class ? meta.class_thresholds[k] : (float) thresh;
+          if (all || probs[k] > t)
             {
-              printf (" %s %.3f", vocab[k], p);
+              printf (" %s %.3f", meta.vocab[k], probs[k]);
               any = 1;
             }
         }
@@ -185,13 +163,11 @@ cmd_predict (int argc, char **argv)
     }
 
 out:
+  free (probs);
   free (hx);
   ts_tensor_free (x);
   ts_model_free (m);
-  if (be)
-    ts_backend_free (be);
-  for (int k = 0; k < n_vocab; k++)
-    free (vocab[k]);
-  ts_safetensors_free (f);
+  ts_modelfile_meta_clear (&meta);
+  ts_backend_free (be);
   return rc;
 }

@@ -93,12 +93,15 @@ ui_epoch (void *user, const ts_epoch_event *ev)
 static void
 ui_failed (void *user, ts_status st, const char *msg)
 {
+  (void) st;
+  (void) msg;
   clear_bar (user);
 }
 
 static void
 ui_finished (void *user, ts_status st)
 {
+  (void) st;
   clear_bar (user);
 }
 
@@ -132,10 +135,10 @@ cmd_train (int argc, char **argv)
   int n_long = 0, c, rc = 0;
   float *probs = NULL, *targets = NULL;
   int n = 0;
-  double valid_loss = NAN, best_thresh;
+  double valid_loss = NAN, best_thresh = -1.0;
+  float *class_thresh = NULL;
 
   cli_train_opts_init (&o);
-  best_thresh = o.thresh;
   while (cli_train_long_opts[n_long].name)
     {
       longopts[n_long] = cli_train_long_opts[n_long];
@@ -223,6 +226,10 @@ cmd_train (int argc, char **argv)
       else
         {
           best_thresh = sw.best_accuracy.thresh;
+          /* per class: the threshold of its best F1, for predict and the app */
+          if ((class_thresh = malloc ((size_t) s.db->n_vocab * sizeof (float))) != NULL)
+            for (int k = 0; k < s.db->n_vocab; k++)
+              class_thresh[k] = (float) sw.best_class_f1[k].thresh;
           printf ("\nthreshold sweep on %d validation images (linspace(0.05, 0.99, 29)):\n", n);
           printf ("  accuracy_multi: %.4f at %.2f, best %.4f at %.3f (finer: %.4f at %.2f)\n",
                   rep.accuracy_multi, o.thresh, sw.best_accuracy.value, sw.best_accuracy.thresh,
@@ -271,7 +278,7 @@ cmd_train (int argc, char **argv)
   /* a cancelled run is still saved; a failed one keeps its last good weights too */
   if (o.out && (train_st == TS_OK || train_st == TS_ERR_CANCELLED || train_st == TS_ERR_NUMERIC))
     {
-      if ((st = cli_save_model (o.out, s.model, s.db, &o, &s.norm, best_thresh)) != TS_OK)
+      if ((st = cli_save_model (o.out, &s, &o, best_thresh, class_thresh)) != TS_OK)
         {
           fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
           rc = 1;
@@ -281,6 +288,7 @@ cmd_train (int argc, char **argv)
     }
   free (probs);
   free (targets);
+  free (class_thresh);
   cli_session_close (&s);
   return train_st == TS_ERR_CANCELLED ? 130 : rc;
 }

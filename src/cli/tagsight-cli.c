@@ -29,6 +29,18 @@ static const cli_command commands[] = {
 #ifdef TS_CLI_HAVE_PREDICT
   { "predict", "label images with a saved model", cmd_predict },
 #endif
+#ifdef TS_CLI_HAVE_EXPORT
+  { "export", "convert a model to another format (ONNX)", cmd_export },
+#endif
+#ifdef TS_CLI_HAVE_LABEL_ISSUES
+  { "label-issues", "rank the labels a model thinks are wrong or missing", cmd_label_issues },
+#endif
+#ifdef TS_CLI_HAVE_RUNS
+  { "runs", "list the training runs recorded in a project", cmd_runs },
+#endif
+#ifdef TS_CLI_HAVE_RESUME
+  { "resume", "continue an interrupted training run of a project", cmd_resume },
+#endif
 #ifdef TS_CLI_HAVE_BENCH
   { "bench", "measure training and inference throughput", cmd_bench },
 #endif

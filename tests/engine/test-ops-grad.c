@@ -139,6 +139,7 @@ test_conv (void)
   ts_conv2d_params grp = { 1, 1, 1, 1, 1, 1, 2 };
   ts_conv2d_params dw = { 1, 1, 1, 1, 1, 1, 4 };
   ts_conv2d_params dw_same = { 2, 2, 0, 0, 1, 1, 3 };
+  ts_conv2d_params dw5 = { 2, 2, 2, 1, 2, 2, 3 };
 
   check_conv ("conv3x3", 2, 3, 5, 4, 4, 3, 3, p1, 1);
   check_conv ("conv3x3 s2", 3, 2, 7, 6, 3, 3, 3, s2, 0);
@@ -150,6 +151,7 @@ test_conv (void)
   check_conv ("conv depthwise", 2, 4, 5, 5, 4, 3, 3, dw, 1);
   check_conv ("conv depthwise s2 same", 3, 3, 6, 5, 3, 3, 3, dw_same, 0);
   check_conv ("conv depthwise x2", 2, 4, 4, 4, 8, 3, 3, dw, 0);
+  check_conv ("conv depthwise 5x5 s2", 2, 3, 7, 8, 3, 5, 5, dw5, 1);
 }
 
 /* ---- batch norm ---- */

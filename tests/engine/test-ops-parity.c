@@ -297,7 +297,8 @@ test_concat (void)
 
 static const char *conv_cases[] = {
   "conv_basic", "conv_stride2", "conv_same_asym", "conv_group2", "conv_depthwise",
-  "conv_depthwise_s2_asym", "conv_depthwise_mult2", "conv_1x1", "conv_1x1_s2",
+  "conv_depthwise_s2_asym", "conv_depthwise_mult2", "conv_depthwise_5x5_s2",
+  "conv_depthwise_3x1", "conv_1x1", "conv_1x1_s2",
   "conv_stem7x7", "conv_rect",
 };
 static const char *bn_cases[] = { "bn2d_train", "bn1d_train", "bn2d_eval", "bn1d_eval" };

@@ -106,6 +106,9 @@ def main():
     conv_case(out, "conv_depthwise_s2_asym", 2, 5, 8, 7, 5, (3, 3), (2, 2), (0, 1, 1, 1), 5,
               False)
     conv_case(out, "conv_depthwise_mult2", 2, 3, 5, 6, 6, (3, 3), (1, 1), (1, 1, 1, 1), 3, False)
+    # not 3x3: the general depthwise loop
+    conv_case(out, "conv_depthwise_5x5_s2", 2, 3, 9, 8, 3, (5, 5), (2, 2), (2, 2, 2, 1), 3, True)
+    conv_case(out, "conv_depthwise_3x1", 2, 4, 6, 5, 8, (3, 1), (1, 1), (1, 0, 1, 0), 4, False)
     conv_case(out, "conv_1x1", 2, 6, 4, 5, 3, (1, 1), (1, 1), (0, 0, 0, 0), 1, False)
     conv_case(out, "conv_1x1_s2", 2, 6, 7, 6, 4, (1, 1), (2, 2), (0, 0, 0, 0), 1, True)
     conv_case(out, "conv_stem7x7", 2, 3, 16, 14, 4, (7, 7), (2, 2), (3, 3, 3, 3), 1, False)

@@ -1,26 +1,22 @@
 /* ts-cpu-conv2d.c: 2d convolution, forward and backward.
  *
- * Dense and grouped convs: im2col per image and group, then one GEMM
+ * Dense and grouped convs are im2col + GEMM:
  *   y[n,g] [Cout_g, OH*OW] = W_g [Cout_g, K] * col [K, OH*OW],  K = Cin_g*KH*KW
- * 1x1 stride-1 unpadded convs use the input plane itself as col.  Images are split
- * statically across the pool's threads, each calling a single-threaded GEMM.
- * Depthwise convs (Cin_g == 1) are direct loops, split over channels.
+ * Images are split statically across the pool's threads, each calling a
+ * single-threaded GEMM (measured faster here than one image at a time with
+ * OpenBLAS threads; TS_CPU_THREADED_BLAS=1 selects that model to compare).
+ * Per thread, the col matrix is kept near the backend's col_budget so that it
+ * stays in cache: a large plane is done in tiles of columns, small planes
+ * (ResNet's layer3/4) put several images side by side in one wider GEMM.
+ * 1x1 stride-1 unpadded convs use the input plane itself as col.
+ * Depthwise convs (Cin_g == 1) are direct loops split over channels, with a
+ * padded-plane fast path for 3x3.
  */
-#include "ts-cpu-private.h"
+#include "ts-cpu-conv.h"
 
 #include <string.h>
 
 #include <cblas.h>
-
-typedef struct {
-  int64_t n, c, h, w;          /* input */
-  int64_t cout, oh, ow;        /* output */
-  int64_t kh, kw, groups, cg, coutg;
-  int64_t k, p;                /* GEMM sizes: K = cg*kh*kw, P = oh*ow */
-  int sh, sw, pt, pl;
-  int direct;                  /* 1x1, stride 1, no padding: col = x */
-  int64_t budget;              /* im2col floats per GEMM */
-} conv_geom;
 
 static int
 conv_geom_init (conv_geom *g, const ts_conv2d_params *p, const ts_tensor *x,
@@ -62,38 +58,6 @@ conv_geom_init (conv_geom *g, const ts_conv2d_params *p, const ts_tensor *x,
       return 0;
     }
   return 1;
-}
-
-/* Output columns ox whose input column ox*s - pad + k lies in [0, size). */
-static inline void
-valid_range (int64_t out, int64_t size, int s, int pad, int64_t k, int64_t *o0, int64_t *o1)
-{
-  int64_t lo = pad - k;       /* need ox*s >= lo */
-  int64_t hi = size - 1 + pad - k; /* need ox*s <= hi */
-  int64_t a = lo <= 0 ? 0 : (lo + s - 1) / s;
-  int64_t b = hi < 0 ? 0 : hi / s + 1;
-  *o0 = a < out ? a : out;
-  *o1 = b < out ? b : out;
-  if (*o1 < *o0)
-    *o1 = *o0;
-}
-
-/* Rows of small planes are a few floats: inline loops beat memcpy/memset calls
- * (and GCC must not turn them back into those calls). */
-#define TS_NO_LIBCALLS __attribute__ ((optimize ("no-tree-loop-distribute-patterns")))
-
-static inline TS_NO_LIBCALLS void
-copy_floats (float *restrict dst, const float *restrict src, int64_t n)
-{
-  for (int64_t i = 0; i < n; i++)
-    dst[i] = src[i];
-}
-
-static inline TS_NO_LIBCALLS void
-zero_floats (float *dst, int64_t n)
-{
-  for (int64_t i = 0; i < n; i++)
-    dst[i] = 0.0f;
 }
 
 /* x [cg,H,W] -> columns [p0, p1) of col [cg*KH*KW, OH*OW]: col[r*ld + p - p0].
@@ -175,15 +139,6 @@ col2im_add (const conv_geom *g, const float *dcol, float *dx, int64_t ld, int64_
             }
         }
 }
-
-typedef struct {
-  ts_backend *be;
-  const conv_geom *g;
-  const float *x, *w, *b, *dy;
-  float *y, *dx, *dw, *db;
-  int serial;                  /* one thread, threaded BLAS (fewer images than threads) */
-  int failed;
-} conv_args;
 
 static void
 add_bias (const conv_geom *g, float *y_n, const float *b)
@@ -307,326 +262,6 @@ gemm_forward_task (void *arg, int tid, int nt)
     }
 }
 
-/* Depthwise (Cin_g == 1): output channel co reads input channel co / coutg. */
-static void
-dw_forward_plane (const conv_geom *g, const float *x, const float *w, float bias, float *y)
-{
-  for (int64_t oy = 0; oy < g->oh; oy++)
-    {
-      float *yr = y + oy * g->ow;
-      for (int64_t ox = 0; ox < g->ow; ox++)
-        yr[ox] = bias;
-      for (int64_t ky = 0; ky < g->kh; ky++)
-        {
-          int64_t iy = oy * g->sh - g->pt + ky;
-          if (iy < 0 || iy >= g->h)
-            continue;
-          for (int64_t kx = 0; kx < g->kw; kx++)
-            {
-              int64_t ox0, ox1;
-              float wv = w[ky * g->kw + kx];
-              const float *xr = x + iy * g->w - g->pl + kx;
-              valid_range (g->ow, g->w, g->sw, g->pl, kx, &ox0, &ox1);
-              if (g->sw == 1)
-#pragma omp simd
-                for (int64_t ox = ox0; ox < ox1; ox++)
-                  yr[ox] += wv * xr[ox];
-              else
-                for (int64_t ox = ox0; ox < ox1; ox++)
-                  yr[ox] += wv * xr[ox * g->sw];
-            }
-        }
-    }
-}
-
-/* 3x3 depthwise (all of MobileNetV2's): the plane is first copied into a
- * zero-padded buffer, so every tap is in range and each output row is one
- * loop with the nine taps unrolled; small planes (4x4, 8x8) no longer pay
- * per-tap bookkeeping. */
-static inline int64_t
-dw3_hp (const conv_geom *g)
-{
-  return (g->oh - 1) * g->sh + 3;
-}
-
-static inline int64_t
-dw3_wp (const conv_geom *g)
-{
-  return (g->ow - 1) * g->sw + 3;
-}
-
-static TS_NO_LIBCALLS void
-dw3_pad (const conv_geom *g, const float *x, float *xp)
-{
-  int64_t hp = dw3_hp (g), wp = dw3_wp (g);
-  int64_t cols = g->w < wp - g->pl ? g->w : wp - g->pl;
-  int64_t rows = g->h < hp - g->pt ? g->h : hp - g->pt;
-
-  if (cols <= 0 || rows <= 0)
-    {
-      zero_floats (xp, hp * wp);
-      return;
-    }
-  /* only the border is zeroed: the interior is overwritten */
-  zero_floats (xp, g->pt * wp);
-  for (int64_t iy = 0; iy < rows; iy++)
-    {
-      float *r = xp + (iy + g->pt) * wp;
-      zero_floats (r, g->pl);
-      copy_floats (r + g->pl, x + iy * g->w, cols);
-      zero_floats (r + g->pl + cols, wp - g->pl - cols);
-    }
-  zero_floats (xp + (rows + g->pt) * wp, (hp - rows - g->pt) * wp);
-}
-
-static void
-dw3_forward_plane (const conv_geom *g, const float *xp, const float *w, float bias, float *y)
-{
-  int64_t wp = dw3_wp (g), ow = g->ow;
-  float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-  float w6 = w[6], w7 = w[7], w8 = w[8];
-
-  for (int64_t oy = 0; oy < g->oh; oy++)
-    {
-      const float *r0 = xp + oy * g->sh * wp, *r1 = r0 + wp, *r2 = r1 + wp;
-      float *yr = y + oy * ow;
-      if (g->sw == 1)
-        {
-#pragma omp simd
-          for (int64_t ox = 0; ox < ow; ox++)
-            yr[ox] = bias + w0 * r0[ox] + w1 * r0[ox + 1] + w2 * r0[ox + 2]
-                     + w3 * r1[ox] + w4 * r1[ox + 1] + w5 * r1[ox + 2]
-                     + w6 * r2[ox] + w7 * r2[ox + 1] + w8 * r2[ox + 2];
-        }
-      else
-        {
-          int64_t s = g->sw;
-#pragma omp simd
-          for (int64_t ox = 0; ox < ow; ox++)
-            yr[ox] = bias + w0 * r0[s * ox] + w1 * r0[s * ox + 1] + w2 * r0[s * ox + 2]
-                     + w3 * r1[s * ox] + w4 * r1[s * ox + 1] + w5 * r1[s * ox + 2]
-                     + w6 * r2[s * ox] + w7 * r2[s * ox + 1] + w8 * r2[s * ox + 2];
-        }
-    }
-}
-
-/* dxp (padded) += taps of dy; dwacc[9] += dy * x taps */
-static void
-dw3_backward_plane (const conv_geom *g, const float *xp, const float *w, const float *dy,
-                    float *dxp, float *dwacc)
-{
-  int64_t wp = dw3_wp (g), ow = g->ow, s = g->sw;
-
-  for (int64_t oy = 0; oy < g->oh; oy++)
-    {
-      const float *dyr = dy + oy * ow;
-      if (dwacc)
-        {
-          const float *r0 = xp + oy * g->sh * wp, *r1 = r0 + wp, *r2 = r1 + wp;
-          float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
-#pragma omp simd reduction(+:a0, a1, a2, a3, a4, a5, a6, a7, a8)
-          for (int64_t ox = 0; ox < ow; ox++)
-            {
-              float d = dyr[ox];
-              a0 += d * r0[s * ox];
-              a1 += d * r0[s * ox + 1];
-              a2 += d * r0[s * ox + 2];
-              a3 += d * r1[s * ox];
-              a4 += d * r1[s * ox + 1];
-              a5 += d * r1[s * ox + 2];
-              a6 += d * r2[s * ox];
-              a7 += d * r2[s * ox + 1];
-              a8 += d * r2[s * ox + 2];
-            }
-          dwacc[0] += a0; dwacc[1] += a1; dwacc[2] += a2;
-          dwacc[3] += a3; dwacc[4] += a4; dwacc[5] += a5;
-          dwacc[6] += a6; dwacc[7] += a7; dwacc[8] += a8;
-        }
-      if (dxp)
-        for (int64_t ky = 0; ky < 3; ky++)
-          {
-            float *dr = dxp + (oy * g->sh + ky) * wp;
-            float wa = w[ky * 3], wb = w[ky * 3 + 1], wc = w[ky * 3 + 2];
-            if (s == 1)
-              {
-                /* three passes: one tap each, so no iteration reads another's write */
-#pragma omp simd
-                for (int64_t ox = 0; ox < ow; ox++)
-                  dr[ox] += wa * dyr[ox];
-#pragma omp simd
-                for (int64_t ox = 0; ox < ow; ox++)
-                  dr[ox + 1] += wb * dyr[ox];
-#pragma omp simd
-                for (int64_t ox = 0; ox < ow; ox++)
-                  dr[ox + 2] += wc * dyr[ox];
-              }
-            else
-              {
-#pragma omp simd
-                for (int64_t ox = 0; ox < ow; ox++)
-                  dr[s * ox] += wa * dyr[ox];
-#pragma omp simd
-                for (int64_t ox = 0; ox < ow; ox++)
-                  dr[s * ox + 1] += wb * dyr[ox];
-#pragma omp simd
-                for (int64_t ox = 0; ox < ow; ox++)
-                  dr[s * ox + 2] += wc * dyr[ox];
-              }
-          }
-    }
-}
-
-/* Stride 1: rows of the padded plane are wp = ow + 2 apart, so tap (ky, kx) of
- * output i (in a wp-wide layout) is xp[i + ky*wp + kx]: one flat loop per plane
- * instead of one per row, which is what small planes need. */
-static TS_NO_LIBCALLS void
-dw3s1_forward_plane (const conv_geom *g, const float *xp, const float *w, float bias,
-                     float *yw, float *y)
-{
-  int64_t wp = dw3_wp (g), n = (g->oh - 1) * wp + g->ow;
-  const float *r0 = xp, *r1 = xp + wp, *r2 = xp + 2 * wp;
-  float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-  float w6 = w[6], w7 = w[7], w8 = w[8];
-
-#pragma omp simd
-  for (int64_t i = 0; i < n; i++)
-    yw[i] = bias + w0 * r0[i] + w1 * r0[i + 1] + w2 * r0[i + 2] + w3 * r1[i] + w4 * r1[i + 1]
-            + w5 * r1[i + 2] + w6 * r2[i] + w7 * r2[i + 1] + w8 * r2[i + 2];
-  for (int64_t oy = 0; oy < g->oh; oy++)
-    copy_floats (y + oy * g->ow, yw + oy * wp, g->ow);
-}
-
-/* dyb: dy in the wp-wide layout after a margin of 2*wp+2 zeros, zeros around */
-static inline int64_t
-dw3s1_margin (const conv_geom *g)
-{
-  return 2 * dw3_wp (g) + 2;
-}
-
-static TS_NO_LIBCALLS void
-dw3s1_spread_dy (const conv_geom *g, const float *dy, float *dyb)
-{
-  int64_t wp = dw3_wp (g), m = dw3s1_margin (g), total = m + dw3_hp (g) * wp;
-  float *d = dyb + m;
-
-  /* zeros only where no dy lands: the margin, the two extra columns of each
-   * row and the rows after the last */
-  zero_floats (dyb, m);
-  for (int64_t oy = 0; oy < g->oh; oy++)
-    {
-      copy_floats (d + oy * wp, dy + oy * g->ow, g->ow);
-      zero_floats (d + oy * wp + g->ow, wp - g->ow);
-    }
-  zero_floats (d + g->oh * wp, total - m - g->oh * wp);
-}
-
-static void
-dw3s1_backward_plane (const conv_geom *g, const float *xp, const float *w, const float *dyb,
-                      float *dxp, float *dwacc)
-{
-  int64_t wp = dw3_wp (g), hp = dw3_hp (g), m = dw3s1_margin (g);
-  const float *d = dyb + m;
-
-  if (dwacc)
-    {
-      int64_t n = (g->oh - 1) * wp + g->ow;
-      const float *r0 = xp, *r1 = xp + wp, *r2 = xp + 2 * wp;
-      float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
-#pragma omp simd reduction(+:a0, a1, a2, a3, a4, a5, a6, a7, a8)
-      for (int64_t i = 0; i < n; i++)
-        {
-          float v = d[i];
-          a0 += v * r0[i];
-          a1 += v * r0[i + 1];
-          a2 += v * r0[i + 2];
-          a3 += v * r1[i];
-          a4 += v * r1[i + 1];
-          a5 += v * r1[i + 2];
-          a6 += v * r2[i];
-          a7 += v * r2[i + 1];
-          a8 += v * r2[i + 2];
-        }
-      dwacc[0] += a0; dwacc[1] += a1; dwacc[2] += a2;
-      dwacc[3] += a3; dwacc[4] += a4; dwacc[5] += a5;
-      dwacc[6] += a6; dwacc[7] += a7; dwacc[8] += a8;
-    }
-  if (dxp)
-    {
-      /* dxp[j] = sum_k w_k * dy[j - ky*wp - kx]: the transposed taps, as a gather */
-      const float *q0 = d, *q1 = d - wp, *q2 = d - 2 * wp;
-      float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-      float w6 = w[6], w7 = w[7], w8 = w[8];
-#pragma omp simd
-      for (int64_t j = 0; j < hp * wp; j++)
-        dxp[j] += w0 * q0[j] + w1 * q0[j - 1] + w2 * q0[j - 2] + w3 * q1[j] + w4 * q1[j - 1]
-                  + w5 * q1[j - 2] + w6 * q2[j] + w7 * q2[j - 1] + w8 * q2[j - 2];
-    }
-}
-
-/* dx plane = the input-sized window of the padded gradient */
-static TS_NO_LIBCALLS void
-dw3_unpad (const conv_geom *g, const float *dxp, float *dx)
-{
-  int64_t hp = dw3_hp (g), wp = dw3_wp (g);
-  int64_t cols = g->w < wp - g->pl ? g->w : wp - g->pl;
-
-  for (int64_t iy = 0; iy < g->h; iy++)
-    {
-      float *dr = dx + iy * g->w;
-      int64_t done = 0;
-      if (iy + g->pt < hp && cols > 0)
-        {
-          copy_floats (dr, dxp + (iy + g->pt) * wp + g->pl, cols);
-          done = cols;
-        }
-      /* inputs no window reaches get no gradient */
-      for (int64_t ix = done; ix < g->w; ix++)
-        dr[ix] = 0.0f;
-    }
-}
-
-static void
-dw_forward_task (void *arg, int tid, int nt)
-{
-  conv_args *a = arg;
-  const conv_geom *g = a->g;
-  int64_t c0, c1;
-
-  ts_cpu_range (g->cout, tid, nt, &c0, &c1);
-  if (g->kh == 3 && g->kw == 3)
-    {
-      float *xp = ts_cpu_scratch (a->be, tid, 0, (size_t) (dw3_hp (g) * dw3_wp (g)));
-      float *yw = ts_cpu_scratch (a->be, tid, 1, (size_t) (g->oh * dw3_wp (g)));
-      if (xp == NULL || yw == NULL)
-        {
-          __atomic_store_n (&a->failed, 1, __ATOMIC_RELAXED);
-          return;
-        }
-      for (int64_t co = c0; co < c1; co++)
-        {
-          int64_t ci = co / g->coutg;
-          for (int64_t n = 0; n < g->n; n++)
-            {
-              float bias = a->b ? a->b[co] : 0.0f;
-              float *y = a->y + (n * g->cout + co) * g->p;
-              dw3_pad (g, a->x + (n * g->c + ci) * g->h * g->w, xp);
-              if (g->sh == 1 && g->sw == 1)
-                dw3s1_forward_plane (g, xp, a->w + co * 9, bias, yw, y);
-              else
-                dw3_forward_plane (g, xp, a->w + co * 9, bias, y);
-            }
-        }
-      return;
-    }
-  for (int64_t co = c0; co < c1; co++)
-    {
-      int64_t ci = co / g->coutg;
-      for (int64_t n = 0; n < g->n; n++)
-        dw_forward_plane (g, a->x + (n * g->c + ci) * g->h * g->w, a->w + co * g->kh * g->kw,
-                          a->b ? a->b[co] : 0.0f, a->y + (n * g->cout + co) * g->p);
-    }
-}
-
 void
 ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                        const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
@@ -640,7 +275,7 @@ ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tenso
   g.budget = ts_cpu (be)->col_budget;
   if (g.cg == 1 && g.groups > 1)
     {
-      ts_cpu_parallel (be, dw_forward_task, &a);
+      ts_cpu_parallel (be, ts_cpu_depthwise_forward_task, &a);
       if (a.failed)
         ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
       return;
@@ -830,125 +465,6 @@ bias_grad_task (void *arg, int tid, int nt)
     }
 }
 
-static void
-dw_backward_plane (const conv_geom *g, const float *x, const float *w, const float *dy,
-                   float *dx, float *dwacc)
-{
-  for (int64_t oy = 0; oy < g->oh; oy++)
-    {
-      const float *dyr = dy + oy * g->ow;
-      for (int64_t ky = 0; ky < g->kh; ky++)
-        {
-          int64_t iy = oy * g->sh - g->pt + ky;
-          if (iy < 0 || iy >= g->h)
-            continue;
-          for (int64_t kx = 0; kx < g->kw; kx++)
-            {
-              int64_t ox0, ox1;
-              int64_t off = iy * g->w - g->pl + kx;
-              valid_range (g->ow, g->w, g->sw, g->pl, kx, &ox0, &ox1);
-              if (dwacc)
-                {
-                  const float *xr = x + off;
-                  float s = 0.0f;
-                  if (g->sw == 1)
-#pragma omp simd reduction(+:s)
-                    for (int64_t ox = ox0; ox < ox1; ox++)
-                      s += dyr[ox] * xr[ox];
-                  else
-#pragma omp simd reduction(+:s)
-                    for (int64_t ox = ox0; ox < ox1; ox++)
-                      s += dyr[ox] * xr[ox * g->sw];
-                  dwacc[ky * g->kw + kx] += s;
-                }
-              if (dx)
-                {
-                  float wv = w[ky * g->kw + kx];
-                  float *xr = dx + off;
-                  if (g->sw == 1)
-#pragma omp simd
-                    for (int64_t ox = ox0; ox < ox1; ox++)
-                      xr[ox] += wv * dyr[ox];
-                  else
-                    for (int64_t ox = ox0; ox < ox1; ox++)
-                      xr[ox * g->sw] += wv * dyr[ox];
-                }
-            }
-        }
-    }
-}
-
-/* split over input channels so that dx and dw of a channel have one writer */
-static void
-dw_backward_task (void *arg, int tid, int nt)
-{
-  conv_args *a = arg;
-  const conv_geom *g = a->g;
-  int64_t c0, c1, hw = g->h * g->w, kk = g->kh * g->kw;
-
-  ts_cpu_range (g->c, tid, nt, &c0, &c1);
-  if (g->kh == 3 && g->kw == 3)
-    {
-      size_t padded = (size_t) (dw3_hp (g) * dw3_wp (g));
-      int s1 = g->sh == 1 && g->sw == 1;
-      float *xp = ts_cpu_scratch (a->be, tid, 0, padded);
-      float *dxp = ts_cpu_scratch (a->be, tid, 1, padded);
-      float *dyb = ts_cpu_scratch (a->be, tid, 3, padded + (size_t) dw3s1_margin (g));
-      if (xp == NULL || dxp == NULL || dyb == NULL)
-        {
-          __atomic_store_n (&a->failed, 1, __ATOMIC_RELAXED);
-          return;
-        }
-      for (int64_t ci = c0; ci < c1; ci++)
-        {
-          if (a->dw)
-            memset (a->dw + ci * g->coutg * 9, 0, (size_t) (g->coutg * 9) * sizeof (float));
-          for (int64_t n = 0; n < g->n; n++)
-            {
-              if (a->dw)
-                dw3_pad (g, a->x + (n * g->c + ci) * hw, xp);
-              if (a->dx)
-                zero_floats (dxp, (int64_t) padded);
-              for (int64_t m = 0; m < g->coutg; m++)
-                {
-                  int64_t co = ci * g->coutg + m;
-                  const float *dy = a->dy + (n * g->cout + co) * g->p;
-                  if (s1)
-                    {
-                      dw3s1_spread_dy (g, dy, dyb);
-                      dw3s1_backward_plane (g, xp, a->w + co * 9, dyb, a->dx ? dxp : NULL,
-                                            a->dw ? a->dw + co * 9 : NULL);
-                    }
-                  else
-                    dw3_backward_plane (g, xp, a->w + co * 9, dy, a->dx ? dxp : NULL,
-                                        a->dw ? a->dw + co * 9 : NULL);
-                }
-              if (a->dx)
-                dw3_unpad (g, dxp, a->dx + (n * g->c + ci) * hw);
-            }
-        }
-      return;
-    }
-  for (int64_t ci = c0; ci < c1; ci++)
-    {
-      if (a->dw)
-        memset (a->dw + ci * g->coutg * kk, 0, (size_t) (g->coutg * kk) * sizeof (float));
-      for (int64_t n = 0; n < g->n; n++)
-        {
-          float *dx = a->dx ? a->dx + (n * g->c + ci) * hw : NULL;
-          if (dx)
-            memset (dx, 0, (size_t) hw * sizeof (float));
-          for (int64_t m = 0; m < g->coutg; m++)
-            {
-              int64_t co = ci * g->coutg + m;
-              dw_backward_plane (g, a->x + (n * g->c + ci) * hw, a->w + co * kk,
-                                 a->dy + (n * g->cout + co) * g->p, dx,
-                                 a->dw ? a->dw + co * kk : NULL);
-            }
-        }
-    }
-}
-
 void
 ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                         const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx, ts_tensor *dw,
@@ -968,7 +484,7 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
     return;
   if (g.cg == 1 && g.groups > 1)
     {
-      ts_cpu_parallel (be, dw_backward_task, &a);
+      ts_cpu_parallel (be, ts_cpu_depthwise_backward_task, &a);
       if (a.failed)
         ts_error (TS_ERR_NOMEM, "conv2d backward: out of memory for scratch");
       return;

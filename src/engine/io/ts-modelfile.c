@@ -57,8 +57,8 @@ ts_modelfile_save (const char *path, ts_model *m, const ts_modelfile_meta *meta)
   ts_st_tensor *tensors = calloc ((size_t) nt + 1, sizeof *tensors);
   float **host = calloc ((size_t) nt + 1, sizeof *host);
   ts_strbuf vocab = { 0 }, size = { 0 }, norm = { 0 }, thr = { 0 }, cthr = { 0 }, ver = { 0 };
-  ts_strbuf ncls = { 0 };
-  const char *kv[2 * 10];
+  ts_strbuf ncls = { 0 }, best = { 0 };
+  const char *kv[2 * 12];
   int n_meta = 0;
   ts_status s = TS_OK;
 
@@ -114,10 +114,12 @@ ts_modelfile_save (const char *path, ts_model *m, const ts_modelfile_meta *meta)
   float_list (&norm, meta->norm.std, 3);
   ts_strbuf_append (&norm, "}", 1);
   append_float (&thr, meta->threshold);
+  if (meta->has_best_threshold)
+    append_float (&best, meta->best_threshold);
   if (meta->class_thresholds)
     float_list (&cthr, meta->class_thresholds, meta->n_vocab);
   if (ver.failed || ncls.failed || vocab.failed || size.failed || norm.failed || thr.failed ||
-      cthr.failed)
+      cthr.failed || best.failed)
     {
       s = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
       goto done;
@@ -131,6 +133,8 @@ ts_modelfile_save (const char *path, ts_model *m, const ts_modelfile_meta *meta)
   META ("input_size", size.data);
   META ("normalization", norm.data);
   META ("threshold", thr.data);
+  if (meta->has_best_threshold)
+    META ("best_threshold", best.data);
   if (meta->class_thresholds)
     META ("class_thresholds", cthr.data);
   if (meta->recipe_json)
@@ -151,6 +155,7 @@ done:
   ts_strbuf_clear (&norm);
   ts_strbuf_clear (&thr);
   ts_strbuf_clear (&cthr);
+  ts_strbuf_clear (&best);
   return s;
 }
 
@@ -283,6 +288,13 @@ read_meta (const ts_safetensors *st, ts_modelfile_meta *meta, ts_model_config *c
   meta->threshold = strtof (v, &end);
   if (*end || !(meta->threshold >= 0.0f && meta->threshold <= 1.0f))
     return ts_error (TS_ERR_FORMAT, "%s: bad threshold '%s'", st->path, v);
+  if ((v = ts_safetensors_meta (st, "best_threshold")) != NULL)
+    {
+      meta->best_threshold = strtof (v, &end);
+      if (*end || end == v || !(meta->best_threshold >= 0.0f && meta->best_threshold <= 1.0f))
+        return ts_error (TS_ERR_FORMAT, "%s: bad best_threshold '%s'", st->path, v);
+      meta->has_best_threshold = 1;
+    }
   if (ts_safetensors_meta (st, "class_thresholds"))
     {
       if ((s = meta_json (st, "class_thresholds", TS_JSON_ARRAY, &j)) != TS_OK)

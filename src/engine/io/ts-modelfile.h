@@ -10,8 +10,10 @@
  *   vocab           ["Platelets", "RBC", "WBC"]
  *   input_size      [height, width] (a single number is read as square)
  *   normalization   {"mean": [..3], "std": [..3]}  (on [0,1] pixels)
- *   threshold       "0.5"
- *   class_thresholds [..n] (optional)
+ *   threshold       "0.5"   (the threshold training reported accuracy_multi at)
+ *   best_threshold  "0.45"  (optional: the sweep's best accuracy_multi threshold on
+ *                            the validation set; what predict uses by default)
+ *   class_thresholds [..n] (optional: the best F1 threshold of each class)
  *   recipe          a JSON object (optional): how the model was trained
  * Saved through a temporary file, fsync and rename: a failed save leaves an
  * existing file intact.
@@ -33,6 +35,8 @@ typedef struct {
   int input_height, input_width;
   ts_normalization norm;
   float threshold;
+  int has_best_threshold;   /* best_threshold present */
+  float best_threshold;
   float *class_thresholds;  /* NULL, or n_vocab values */
   char *recipe_json;        /* NULL, or a JSON object as text */
 } ts_modelfile_meta;

@@ -890,15 +890,56 @@ read_member (ts_pth *p, zip_int64_t index, uint64_t size, uint8_t **out)
   return TS_OK;
 }
 
+/* Runs data.pkl and keeps the state_dict's tensors as entries. */
+static ts_status
+load_pickle (ts_pth *p, const uint8_t *bytes, size_t size)
+{
+  const pv *sd = NULL;
+  pv *root = NULL;
+  vm v = { 0 };
+  ts_status s;
+
+  v.p = p;
+  v.b = bytes;
+  v.size = size;
+  s = run_pickle (&v, &root);
+  if (s == TS_OK)
+    s = find_state_dict (p, root, &sd);
+  if (s == TS_OK)
+    {
+      p->entries = calloc ((size_t) sd->n / 2 + 1, sizeof *p->entries);
+      if (p->entries == NULL)
+        s = ts_error (TS_ERR_NOMEM, "%s: out of memory", p->path);
+    }
+  for (int i = 0; s == TS_OK && i + 1 < sd->n; i += 2)
+    {
+      ts_pth_entry *e = &p->entries[p->n_entries];
+      const char *name = sd->items[i]->s;
+
+      *e = sd->items[i + 1]->t;
+      if (strncmp (name, "module.", 7) == 0)
+        name += 7;
+      e->name = strdup (name);
+      if (e->name == NULL)
+        {
+          s = ts_error (TS_ERR_NOMEM, "%s: out of memory", p->path);
+          break;
+        }
+      p->n_entries++;
+      snprintf (e->dtype_name, sizeof e->dtype_name, "%s", p->storages[e->storage].type_name);
+      e->dtype = p->storages[e->storage].dtype;
+      s = check_entry (p, e);
+    }
+  vm_clear (&v);
+  return s;
+}
+
 static ts_status
 load_archive (ts_pth *p)
 {
   zip_int64_t n = zip_get_num_entries (p->zip, 0), pkl = -1;
   zip_stat_t zs;
   uint8_t *bytes = NULL;
-  const pv *sd = NULL;
-  pv *root = NULL;
-  vm v = { 0 };
   ts_status s;
   int has_code = 0;
 
@@ -949,43 +990,12 @@ load_archive (ts_pth *p)
   if ((s = read_member (p, pkl, zs.size, &bytes)) != TS_OK)
     return s;
 
-  v.p = p;
-  v.b = bytes;
-  v.size = zs.size;
-  s = run_pickle (&v, &root);
-  if (s == TS_OK)
-    s = find_state_dict (p, root, &sd);
-  if (s == TS_OK)
-    {
-      p->entries = calloc ((size_t) sd->n / 2 + 1, sizeof *p->entries);
-      if (p->entries == NULL)
-        s = ts_error (TS_ERR_NOMEM, "%s: out of memory", p->path);
-    }
-  for (int i = 0; s == TS_OK && i + 1 < sd->n; i += 2)
-    {
-      ts_pth_entry *e = &p->entries[p->n_entries];
-      const char *name = sd->items[i]->s;
-
-      *e = sd->items[i + 1]->t;
-      if (strncmp (name, "module.", 7) == 0)
-        name += 7;
-      e->name = strdup (name);
-      if (e->name == NULL)
-        {
-          s = ts_error (TS_ERR_NOMEM, "%s: out of memory", p->path);
-          break;
-        }
-      p->n_entries++;
-      snprintf (e->dtype_name, sizeof e->dtype_name, "%s", p->storages[e->storage].type_name);
-      e->dtype = p->storages[e->storage].dtype;
-      s = check_entry (p, e);
-    }
+  s = load_pickle (p, bytes, zs.size);
   for (int i = 0; s == TS_OK && i < p->n_storages; i++)
     {
       zip_int64_t index;
       s = storage_index (p, &p->storages[i], &index);
     }
-  vm_clear (&v);
   free (bytes);
   return s;
 }
@@ -1104,6 +1114,29 @@ ts_pth_open (const char *path, ts_pth **out)
   return finish_open (p, out);
 }
 
+ts_status
+ts_pth_parse_pickle (const uint8_t *bytes, size_t size, const char *what, ts_pth **out)
+{
+  ts_pth *p = calloc (1, sizeof *p);
+  ts_status s;
+
+  *out = NULL;
+  if (p == NULL || (p->path = strdup (what)) == NULL)
+    {
+      free (p);
+      return ts_error (TS_ERR_NOMEM, "%s: out of memory", what);
+    }
+  p->cached = -1;
+  s = load_pickle (p, bytes, size);
+  if (s != TS_OK)
+    {
+      ts_pth_free (p);
+      return s;
+    }
+  *out = p;
+  return TS_OK;
+}
+
 int
 ts_pth_n_entries (const ts_pth *p)
 {
@@ -1155,6 +1188,9 @@ ts_pth_read_f32 (ts_pth *p, const ts_pth_entry *e, float *dst, int64_t n)
     return ts_error (TS_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s: expected float32, "
                      "float16, bfloat16, float64 or an integer count", p->path, e->name,
                      e->dtype_name);
+  if (p->zip == NULL)
+    return ts_error (TS_ERR_INVALID, "%s: tensor '%s': no archive to read storages from",
+                     p->path, e->name);
   if (p->cached != e->storage)
     {
       zip_int64_t index;

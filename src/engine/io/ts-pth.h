@@ -61,6 +61,10 @@ typedef struct ts_pth ts_pth;
 ts_status ts_pth_open (const char *path, ts_pth **out);
 /* Same over @size bytes in memory (copied). */
 ts_status ts_pth_parse (const uint8_t *bytes, size_t size, const char *what, ts_pth **out);
+/* data.pkl alone (for tests and fuzzing): entries and shapes, no storage data,
+ * so ts_pth_read_f32 refuses. */
+ts_status ts_pth_parse_pickle (const uint8_t *bytes, size_t size, const char *what,
+                               ts_pth **out);
 void ts_pth_free (ts_pth *p);
 
 int ts_pth_n_entries (const ts_pth *p);

@@ -8,18 +8,25 @@ Same recipe as Tagsight: fastai head; parameter groups as Tagsight's splitter
 weight decay 0.01 (not on biases and BN), betas (0.9, 0.99), eps 1e-5;
 fit_one_cycle with cosine annealing, div 25, div_final 1e5, moms 0.95-0.85-0.95;
 fine_tune = freeze, fit_one_cycle(freeze_epochs, slice(lr), pct_start=0.99),
-lr /= 2, unfreeze, fit_one_cycle(epochs, slice(lr/100, lr), pct_start=0.3, div=5),
-optimizer state kept across the phases (as Tagsight's default).
+lr /= 2, unfreeze, fit_one_cycle(epochs, slice(lr/100, lr), pct_start=0.3, div=5).
+freeze and unfreeze clear the Adam state (averages and step counts), as
+fastai's Learner.freeze_to does (opt.clear_state()) and Tagsight's default.
 Data: RandomResizedCrop(size, min_scale, ratio 3/4..4/3) + horizontal flip for
 training; validation squished to size + val_xtra and centre-cropped.
 
+  build/bench/bench-tflite-to-safetensors \
+      ../shared/weights/mobilenet_v2/mobilenet_v2_1.0_224_quant.tflite /tmp/body.safetensors
   /usr/bin/python3 bench/torch_train_reference.py ../shared/data/bccd/train.csv \
-      --arch mobilenet_v2 --weights BODY.safetensors --epochs 3 --freeze-epochs 4 \
+      --arch mobilenet_v2 --weights /tmp/body.safetensors --epochs 3 --freeze-epochs 4 \
       --lr 3e-3 --bs 64 --size 128 --seeds 1 7 42 --threads 2
 
---weights takes a safetensors file of the body with torchvision names (for the
-TFLite weights: the BN-folded body Tagsight loads, exported to safetensors);
-without it the body starts from torchvision's random initialisation.
+--weights takes a safetensors file of the body with torchvision names.  A file
+with BN-folded MobileNetV2 names ("features.0.0.bias": what
+bench-tflite-to-safetensors writes from a TFLite file) builds the folded network
+TFLite runs: conv + bias, ReLU6, TensorFlow SAME padding (stride-2 convs pad
+0 before and 1 after on even sizes), and takes the input normalisation from the
+file's metadata ((p-128)/128 for the uint8 file).  Without --weights the body
+starts from torchvision's random initialisation.
 Prints one JSON line per seed and the mean and spread of mAP and best accuracy_multi.
 """
 import argparse
@@ -102,25 +109,82 @@ def valid_tfm(img, size):
     return img.crop((o, o, o + size, o + size))
 
 
-def to_tensor(imgs):
-    a = np.stack([(np.asarray(i, np.float32) / 255 - MEAN) / STD for i in imgs])
+def to_tensor(imgs, mean=MEAN, std=STD):
+    a = np.stack([(np.asarray(i, np.float32) / 255 - mean) / std for i in imgs])
     return torch.from_numpy(a.transpose(0, 3, 1, 2).copy())
 
 
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's SAME padding: total max((ceil(in/s)-1)*s + k - in, 0),
+    the smaller half before."""
+
+    def forward(self, x):
+        pads = []
+        for dim, k, st in ((3, self.kernel_size[1], self.stride[1]),
+                           (2, self.kernel_size[0], self.stride[0])):
+            n = x.shape[dim]
+            total = max((math.ceil(n / st) - 1) * st + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        if any(pads):
+            x = nn.functional.pad(x, pads)
+        return super().forward(x)
+
+
+def folded_unit(cin, cout, k, stride, groups, act):
+    conv = SameConv2d(cin, cout, k, stride, 0, groups=groups, bias=True)
+    return nn.Sequential(conv, nn.ReLU6(inplace=True)) if act else conv
+
+
+class FoldedBlock(nn.Module):
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        hidden = cin * t
+        layers = []
+        if t != 1:
+            layers.append(folded_unit(cin, hidden, 1, 1, 1, True))
+        layers.append(folded_unit(hidden, hidden, 3, stride, hidden, True))
+        layers.append(folded_unit(hidden, cout, 1, 1, 1, False))
+        self.conv = nn.Sequential(*layers)
+        self.res = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.conv(x) if self.res else self.conv(x)
+
+
+def folded_mobilenet_v2():
+    """MobileNetV2 1.0 as TFLite files carry it: batch norm folded into conv + bias,
+    named as torchvision's convolutions (features.N.conv.M.0.weight / .bias)."""
+    setting = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    feats = [nn.Sequential(SameConv2d(3, 32, 3, 2, 0, bias=True), nn.ReLU6(inplace=True))]
+    cin = 32
+    for t, c, n, s in setting:
+        for i in range(n):
+            feats.append(FoldedBlock(cin, c, s if i == 0 else 1, t))
+            cin = c
+    feats.append(nn.Sequential(SameConv2d(cin, 1280, 1, 1, 0, bias=True), nn.ReLU6(inplace=True)))
+    return nn.Sequential(*feats)
+
+
 def make_model(arch, n_out, weights):
-    if arch.startswith("resnet"):
+    sd = load_safetensors(weights) if weights else None
+    if arch == "mobilenet_v2" and sd is not None and "features.0.0.bias" in sd:
+        body = folded_mobilenet_v2()
+        body.load_state_dict({k[len("features."):]: v for k, v in sd.items()}, strict=True)
+        nf = 1280
+        groups = [list(body[:10].parameters()), list(body[10:].parameters())]
+    elif arch.startswith("resnet"):
         m = getattr(torchvision.models, arch)()
         body = nn.Sequential(*list(m.children())[:-2])
         nf = m.fc.in_features
-        if weights:
-            sd = load_safetensors(weights)
+        if sd is not None:
             m.load_state_dict({k: v for k, v in sd.items() if not k.startswith("fc.")},
                               strict=False)
         groups = [list(body[:6].parameters()), list(body[6:].parameters())]
     else:
         m = torchvision.models.mobilenet_v2()
-        if weights:
-            m.load_state_dict(load_safetensors(weights), strict=False)
+        if sd is not None:
+            m.load_state_dict(sd, strict=False)
         body = m.features
         nf = m.last_channel
         groups = [list(body[:10].parameters()), list(body[10:].parameters())]
@@ -131,6 +195,13 @@ def make_model(arch, n_out, weights):
     model = nn.Sequential(body, head)
     groups.append(list(head.parameters()))
     return model, groups
+
+
+def safetensors_metadata(path):
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n)).get("__metadata__", {})
 
 
 def load_safetensors(path):
@@ -188,6 +259,11 @@ def run(args, seed, items, vocab):
         return cache[path]
 
     model, groups = make_model(args.arch, len(vocab), args.weights)
+    mean, std = MEAN, STD
+    meta = safetensors_metadata(args.weights) if args.weights else {}
+    if "normalization_mean" in meta:
+        mean = np.array(json.loads(meta["normalization_mean"]), np.float32)
+        std = np.array(json.loads(meta["normalization_std"]), np.float32)
     nodecay = is_bn_or_bias(model)
     bn_ids = {id(p) for mod in model.modules()
               if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)) for p in mod.parameters()}
@@ -202,6 +278,8 @@ def run(args, seed, items, vocab):
         for gi, g in enumerate(groups):
             for p in g:
                 p.requires_grad_(not frozen or gi == len(groups) - 1 or id(p) in bn_ids)
+        # fastai's freeze_to ends with opt.clear_state(): averages and step counts
+        opt.state.clear()
 
     def fit_one_cycle(n_epoch, lrs, pct, div):
         nb = len(train) // args.bs
@@ -213,7 +291,7 @@ def run(args, seed, items, vocab):
             for b in range(nb):
                 idx = order[b * args.bs:(b + 1) * args.bs]
                 x = to_tensor([train_tfm(image(train[i][0]), args.size, args.min_scale, rng,
-                                         args.aug != "none") for i in idx])
+                                         args.aug != "none") for i in idx], mean, std)
                 y = torch.from_numpy(np.stack([train[i][1] for i in idx]))
                 pos = step / total
                 mom = combined_cos(pct, 0.95, 0.85, 0.95, pos)
@@ -237,7 +315,7 @@ def run(args, seed, items, vocab):
     with torch.no_grad():
         for b in range(0, len(valid), args.bs):
             chunk = valid[b:b + args.bs]
-            x = to_tensor([valid_tfm(image(p), args.size) for p, _, _ in chunk])
+            x = to_tensor([valid_tfm(image(p), args.size) for p, _, _ in chunk], mean, std)
             probs.append(torch.sigmoid(model(x)).numpy())
             targs.append(np.stack([y for _, y, _ in chunk]))
     p, t = np.concatenate(probs), np.concatenate(targs)

@@ -37,6 +37,7 @@ typedef struct {
   TagsightDataset *dataset;
   ts_loader_config cfg;
   int n, unique, valid;
+  int scale;           /* the monitor's scale: labels stay sharp at 2x */
   /* result */
   GBytes *pixels;      /* Cairo ARGB32, premultiplied */
   int width, height, stride;
@@ -68,8 +69,11 @@ render_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
       return;
     }
   ts_showbatch_layout (grid->n, grid->size, &cols, &rows, &job->width, &job->height);
+  job->width *= job->scale;
+  job->height *= job->scale;
   surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, job->width, job->height);
   cr = cairo_create (surface);
+  cairo_scale (cr, job->scale, job->scale);
   ts_showbatch_draw (grid, cr);
   cairo_destroy (cr);
   cairo_surface_flush (surface);
@@ -123,8 +127,11 @@ on_rendered (GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr (GdkTexture) texture =
       gdk_memory_texture_new (job->width, job->height, GDK_MEMORY_DEFAULT, job->pixels,
                               job->stride);
-    g_autofree char *label = g_strdup_printf (_("A batch of %d images as training sees it"),
-                                              job->n);
+    g_autofree char *label = job->valid
+                             ? g_strdup_printf (_("%d validation images as the model sees them"), job->n)
+                             : job->unique
+                             ? g_strdup_printf (_("One image under %d augmentations"), job->n)
+                             : g_strdup_printf (_("A batch of %d images as training sees it"), job->n);
 
     gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (texture));
     gtk_accessible_update_property (GTK_ACCESSIBLE (self->picture),
@@ -166,6 +173,7 @@ render (TagsightBatchPage *self)
   job->n = gtk_spin_button_get_value_as_int (self->n_spin);
   job->unique = gtk_switch_get_active (self->unique_switch);
   job->valid = gtk_switch_get_active (self->valid_switch);
+  job->scale = MAX (1, gtk_widget_get_scale_factor (GTK_WIDGET (self)));
 
   self->rendering = TRUE;
   gtk_spinner_start (self->spinner);

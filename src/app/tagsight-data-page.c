@@ -10,6 +10,7 @@
 
 #define THUMB_SIDE 112
 #define THUMB_CACHE 2000
+#define MAX_CHIPS 3
 #define RELOAD_DELAY_MS 300
 
 static const char *const delimiters[] = { " ", ";", ",", "|" };
@@ -55,6 +56,25 @@ G_DEFINE_FINAL_TYPE (TagsightDataPage, tagsight_data_page, GTK_TYPE_WIDGET)
 static void start_load (TagsightDataPage *self, const TagsightMapping *mapping);
 
 /* --- the grid ---------------------------------------------------------- */
+
+/* Problems whose rows stay in the data set, so the grid can show them; the
+ * other kinds skip their rows. */
+static gboolean
+problem_keeps_rows (ts_problem_kind kind)
+{
+  return kind == TS_PROBLEM_LABEL_WHITESPACE || kind == TS_PROBLEM_UNKNOWN_LABEL;
+}
+
+/* "missing image files" -> "Missing image files" */
+static char *
+capitalized (const char *text)
+{
+  char *s = g_strdup (text);
+
+  if (s[0] != '\0')
+    s[0] = g_ascii_toupper (s[0]);
+  return s;
+}
 
 static gboolean
 filter_item (gpointer object, gpointer user_data)
@@ -128,6 +148,14 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer 
   gtk_widget_add_css_class (name, "caption");
   gtk_widget_add_css_class (name, "dim-label");
   gtk_widget_set_halign (chips, GTK_ALIGN_CENTER);
+  for (int i = 0; i < MAX_CHIPS + 1; i++)
+    {
+      GtkWidget *chip = gtk_label_new (NULL);
+
+      gtk_label_set_ellipsize (GTK_LABEL (chip), PANGO_ELLIPSIZE_END);
+      gtk_widget_add_css_class (chip, "chip");
+      gtk_box_append (GTK_BOX (chips), chip);
+    }
   gtk_box_append (GTK_BOX (box), frame);
   gtk_box_append (GTK_BOX (box), name);
   gtk_box_append (GTK_BOX (box), chips);
@@ -156,39 +184,45 @@ bind_cell (GtkSignalListItemFactory *factory, GtkListItem *list_item, TagsightDa
   tagsight_thumbnailer_request (self->thumbnailer, item);
 
   gtk_label_set_text (GTK_LABEL (name), tagsight_item_get_fname (item));
-  while ((child = gtk_widget_get_first_child (chips)) != NULL)
-    gtk_box_remove (GTK_BOX (chips), child);
-  /* as many chips as fit under a thumbnail (about 15 characters); the rest
-   * are counted */
+  /* as many chips as fit under a thumbnail (about 17 characters), the rest
+   * counted; the chip labels are made once in setup_cell and reused, so
+   * binding a page of cells while scrolling creates no widgets */
   for (guint i = 0; i < n; i++)
     total_chars += g_utf8_strlen (labels[i], -1) + 2;
-  show = total_chars <= 17 ? n : MIN (n, 2);
-  for (guint i = 0; i < show; i++)
+  show = total_chars <= 17 ? MIN (n, MAX_CHIPS) : MIN (n, 2);
+  child = gtk_widget_get_first_child (chips);
+  for (guint i = 0; i < MAX_CHIPS + 1; i++, child = gtk_widget_get_next_sibling (child))
     {
-      GtkWidget *chip = gtk_label_new (labels[i]);
+      GtkLabel *chip = GTK_LABEL (child);
+      gboolean is_more = i == MAX_CHIPS;
 
-      gtk_label_set_ellipsize (GTK_LABEL (chip), PANGO_ELLIPSIZE_END);
-      gtk_label_set_max_width_chars (GTK_LABEL (chip), show > 1 ? 6 : 14);
-      gtk_widget_add_css_class (chip, "chip");
+      if (is_more)
+        {
+          g_autofree char *more = NULL;
+
+          if (n == 0)
+            {
+              gtk_label_set_text (chip, _("no label"));
+              gtk_widget_add_css_class (child, "dim-label");
+            }
+          else
+            {
+              more = g_strdup_printf ("+%u", n - show);
+              gtk_label_set_text (chip, more);
+              gtk_widget_remove_css_class (child, "dim-label");
+            }
+          gtk_widget_set_visible (child, n == 0 || n > show);
+          continue;
+        }
+      gtk_widget_set_visible (child, i < show);
+      if (i >= show)
+        continue;
+      gtk_label_set_text (chip, labels[i]);
+      gtk_label_set_max_width_chars (chip, show > 1 ? 6 : 14);
       if (tagsight_item_get_is_valid (item))
-        gtk_widget_add_css_class (chip, "valid");
-      gtk_box_append (GTK_BOX (chips), chip);
-    }
-  if (n > show)
-    {
-      g_autofree char *more = g_strdup_printf ("+%u", n - show);
-      GtkWidget *chip = gtk_label_new (more);
-
-      gtk_widget_add_css_class (chip, "chip");
-      gtk_box_append (GTK_BOX (chips), chip);
-    }
-  if (n == 0)
-    {
-      GtkWidget *chip = gtk_label_new (_("no label"));
-
-      gtk_widget_add_css_class (chip, "chip");
-      gtk_widget_add_css_class (chip, "dim-label");
-      gtk_box_append (GTK_BOX (chips), chip);
+        gtk_widget_add_css_class (child, "valid");
+      else
+        gtk_widget_remove_css_class (child, "valid");
     }
   tip = g_strdup_printf (_("%s\nLabels: %s\n%s, CSV line %d%s%s"), tagsight_item_get_fname (item),
                          n > 0 ? joined : _("none"),
@@ -222,6 +256,8 @@ fill_grid (TagsightDataPage *self)
   g_autoptr (GtkStringList) problems = gtk_string_list_new (NULL);
   int n_kinds = 0;
 
+  /* empty the grid first, so the filter changes below refilter nothing */
+  g_list_store_remove_all (self->store);
   tagsight_thumbnailer_reset (self->thumbnailer);
   gtk_string_list_append (labels, _("All labels"));
   gtk_string_list_append (labels, _("No label"));
@@ -235,10 +271,10 @@ fill_grid (TagsightDataPage *self)
       for (int i = 0; i < db->n_vocab; i++)
         gtk_string_list_append (labels, db->vocab[i]);
       for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
-        if (s->problems[k].count > 0)
+        if (s->problems[k].count > 0 && problem_keeps_rows (k))
           {
-            g_autofree char *text = g_strdup_printf ("%s (%d)", ts_problem_kind_name (k),
-                                                     s->problems[k].count);
+            g_autofree char *name = capitalized (ts_problem_kind_name (k));
+            g_autofree char *text = g_strdup_printf ("%s (%d)", name, s->problems[k].count);
 
             gtk_string_list_append (problems, text);
             self->problem_kinds[n_kinds++] = k;
@@ -249,8 +285,7 @@ fill_grid (TagsightDataPage *self)
   gtk_drop_down_set_model (self->problem_filter, G_LIST_MODEL (problems));
   gtk_widget_set_sensitive (GTK_WIDGET (self->problem_filter), n_kinds > 0);
   self->populating = FALSE;
-  g_list_store_splice (self->store, 0, g_list_model_get_n_items (G_LIST_MODEL (self->store)),
-                       items->pdata, items->len);
+  g_list_store_splice (self->store, 0, 0, items->pdata, items->len);
   on_filter_changed (self);
 }
 
@@ -426,27 +461,34 @@ add_problems (TagsightDataPage *self, const ts_summary *s)
     }
   title = g_strdup_printf (_("Problems (%d rows)"), s->n_problem_rows);
   group = group_new (self->summary_box, title,
-                     _("Expand one to see example rows; the button shows them in the grid"));
+                     _("Expand one to see example rows; rows that were kept can be shown in the grid"));
   for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     {
       const ts_problem *p = &s->problems[k];
       g_autofree char *name = NULL;
+      g_autofree char *cap = NULL;
       GtkWidget *row, *button;
 
       if (p->count == 0)
         continue;
-      name = g_strdup_printf ("%s: %d", ts_problem_kind_name (k), p->count);
+      cap = capitalized (ts_problem_kind_name (k));
+      name = g_strdup_printf ("%s: %d", cap, p->count);
       row = adw_expander_row_new ();
       adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
       adw_expander_row_set_subtitle (ADW_EXPANDER_ROW (row), ts_problem_kind_action (k));
-      button = gtk_button_new_from_icon_name ("view-grid-symbolic");
-      gtk_widget_set_tooltip_text (button, _("Show these rows in the grid"));
-      gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
-      gtk_widget_add_css_class (button, "flat");
-      g_object_set_data (G_OBJECT (button), "kind", GINT_TO_POINTER (k));
-      g_signal_connect (button, "clicked", G_CALLBACK (on_show_problem), self);
-      adw_expander_row_add_action (ADW_EXPANDER_ROW (row), button);
+      if (problem_keeps_rows (k))
+        {
+          button = gtk_button_new_from_icon_name ("view-grid-symbolic");
+          gtk_widget_set_tooltip_text (button, _("Show these rows in the grid"));
+          gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                          _("Show these rows in the grid"), -1);
+          gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+          gtk_widget_add_css_class (button, "flat");
+          g_object_set_data (G_OBJECT (button), "kind", GINT_TO_POINTER (k));
+          g_signal_connect (button, "clicked", G_CALLBACK (on_show_problem), self);
+          adw_expander_row_add_action (ADW_EXPANDER_ROW (row), button);
+        }
       for (int i = 0; i < p->n_examples; i++)
         {
           GtkWidget *ex = adw_action_row_new ();
@@ -535,9 +577,20 @@ show_mapping (TagsightDataPage *self)
   else
     adw_combo_row_set_selected (self->split_row, n_cols);
 
-  if (!gtk_widget_has_focus (GTK_WIDGET (self->image_dir_row))
-      && m->image_dir != NULL)
-    gtk_editable_set_text (GTK_EDITABLE (self->image_dir_row), m->image_dir);
+  if (!gtk_widget_has_focus (GTK_WIDGET (self->image_dir_row)) && m->image_dir != NULL)
+    {
+      /* relative to the CSV when inside its folder, as the datablock reads
+       * relative paths: shorter, and it survives moving the folder */
+      g_autofree char *csv_dir = g_path_get_dirname (self->csv_path);
+      g_autofree char *prefix = g_strconcat (csv_dir, G_DIR_SEPARATOR_S, NULL);
+      const char *shown = m->image_dir;
+
+      if (g_strcmp0 (m->image_dir, csv_dir) == 0)
+        shown = ".";
+      else if (g_str_has_prefix (m->image_dir, prefix) && m->image_dir[strlen (prefix)] != '\0')
+        shown = m->image_dir + strlen (prefix);
+      gtk_editable_set_text (GTK_EDITABLE (self->image_dir_row), shown);
+    }
   self->populating = FALSE;
 }
 
@@ -763,6 +816,8 @@ tagsight_data_page_init (TagsightDataPage *self)
   self->filter = gtk_custom_filter_new (filter_item, self, NULL);
   self->filtered = gtk_filter_list_model_new (g_object_ref (G_LIST_MODEL (self->store)),
                                               GTK_FILTER (g_object_ref (self->filter)));
+  /* filter in idle-time chunks: a 10,000-item data set never blocks a frame */
+  gtk_filter_list_model_set_incremental (self->filtered, TRUE);
   selection = gtk_no_selection_new (g_object_ref (G_LIST_MODEL (self->filtered)));
   g_signal_connect (factory, "setup", G_CALLBACK (setup_cell), NULL);
   g_signal_connect (factory, "bind", G_CALLBACK (bind_cell), self);
@@ -773,6 +828,8 @@ tagsight_data_page_init (TagsightDataPage *self)
   g_object_unref (factory);
   g_object_unref (self->filter);  /* the filter model holds it */
 
+  /* the incremental filter delivers its matches over several main loop turns */
+  g_signal_connect_swapped (self->filtered, "items-changed", G_CALLBACK (update_count), self);
   g_signal_connect_swapped (self->label_filter, "notify::selected",
                             G_CALLBACK (on_filter_changed), self);
   g_signal_connect_swapped (self->split_filter, "notify::selected",

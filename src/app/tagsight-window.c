@@ -83,6 +83,8 @@ tagsight_window_open_csv (TagsightWindow *self, const char *path)
   if (uri != NULL)
     gtk_recent_manager_add_item (gtk_recent_manager_get_default (), uri);
   gtk_window_set_title (GTK_WINDOW (self), title);
+  /* shown in the header when the window is too narrow for the switcher */
+  adw_view_switcher_title_set_subtitle (self->switcher_title, base);
   adw_view_stack_page_set_visible (self->data_stack_page, TRUE);
   refresh_switcher (self);
   if (self->wanted_page == NULL || g_strcmp0 (self->wanted_page, "start") == 0)
@@ -152,6 +154,7 @@ on_demo_written (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree char *csv = g_build_filename (dir, "train.csv", NULL);
 
   self->generating = FALSE;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.demo", TRUE);
   g_clear_handle_id (&self->progress_id, g_source_remove);
   tagsight_start_page_set_progress (self->start_page, NULL, 0);
   if (g_task_propagate_boolean (G_TASK (result), &error) && g_rename (self->demo_part, dir) != 0)
@@ -201,6 +204,7 @@ tagsight_window_open_demo (TagsightWindow *self)
   ts_demo_config_init (&cfg);
   self->demo_n = cfg.n;
   self->generating = TRUE;
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.demo", FALSE);
   tagsight_start_page_set_progress (self->start_page, _("Drawing demo images…"), 0);
   self->progress_id = g_timeout_add (150, demo_progress, self);
   task = g_task_new (NULL, NULL, on_demo_written, g_object_ref (self));

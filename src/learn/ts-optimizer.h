@@ -69,6 +69,13 @@ ts_status ts_optimizer_snapshot_new (ts_optimizer *opt, ts_optimizer_snapshot **
 ts_status ts_optimizer_snapshot_restore (ts_optimizer *opt, const ts_optimizer_snapshot *s);
 void ts_optimizer_snapshot_free (ts_optimizer_snapshot *s);
 
+/* The Adam state of parameter @i, for checkpoints (ts-checkpoint.c):
+ * grad_avg and sqr_avg live on the backend, shaped as the parameter. */
+int ts_optimizer_n_params (const ts_optimizer *opt);
+ts_tensor *ts_optimizer_grad_avg (ts_optimizer *opt, int i);
+ts_tensor *ts_optimizer_sqr_avg (ts_optimizer *opt, int i);
+void ts_optimizer_set_param_step (ts_optimizer *opt, int i, int step);
+
 #ifdef __cplusplus
 }
 #endif

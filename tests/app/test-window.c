@@ -53,6 +53,41 @@ batch_changed (gpointer data)
   return p != NULL && p != first_batch;
 }
 
+static GtkWidget *
+find_spin (GtkWidget *widget)
+{
+  if (GTK_IS_SPIN_BUTTON (widget))
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL;
+       c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_spin (c);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static int want_w, want_h;
+
+static gboolean
+batch_has_size (gpointer data)
+{
+  GdkPaintable *p = tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (data));
+
+  return p != NULL && gdk_paintable_get_intrinsic_width (p) == want_w
+         && gdk_paintable_get_intrinsic_height (p) == want_h;
+}
+
+static gboolean
+wait_for_size (TagsightWindow *win, int w, int h)
+{
+  want_w = w;
+  want_h = h;
+  return wait_for (batch_has_size, win, 60);
+}
+
 static void
 on_failed (TagsightDataPage *page, const char *message, char **out)
 {
@@ -60,11 +95,29 @@ on_failed (TagsightDataPage *page, const char *message, char **out)
   *out = g_strdup (message);
 }
 
+static GtkWidget *
+find_row (GtkWidget *widget, GType type, const char *title)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type)
+      && g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL;
+       c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_row (c, type, title);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 static void
 test_open_and_batch (void)
 {
   TagsightWindow *win;
   TagsightDataset *ds;
+  GtkWidget *row, *spin = NULL;
   int cols, rows, w, h;
 
   if (!have_display)
@@ -97,7 +150,64 @@ test_open_and_batch (void)
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.reroll", NULL));
   g_assert_true (wait_for (batch_changed, win, 60));
+  g_set_object (&first_batch, tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (win)));
+
+  /* "Unique" and the image count apply live */
+  row = find_row (GTK_WIDGET (win), ADW_TYPE_ACTION_ROW, "Unique");
+  g_assert_nonnull (row);
+  gtk_switch_set_active (GTK_SWITCH (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row))),
+                         TRUE);
+  row = find_row (GTK_WIDGET (win), ADW_TYPE_ACTION_ROW, "Images");
+  g_assert_nonnull (row);
+  for (GtkWidget *c = gtk_widget_get_first_child (row); c != NULL && spin == NULL;
+       c = gtk_widget_get_next_sibling (c))
+    spin = find_spin (c);
+  g_assert_nonnull (spin);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), 4);
+  /* the render coalesces both changes; its grid has 4 cells */
+  ts_showbatch_layout (4, 128, &cols, &rows, &w, &h);
+  g_assert_true (wait_for_size (win, w, h));
   g_clear_object (&first_batch);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static gboolean
+split_is_none (gpointer data)
+{
+  TagsightDataset *ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (data));
+
+  return data_loaded (data) && ds != NULL && tagsight_dataset_get_mapping (ds)->split == TS_SPLIT_NONE;
+}
+
+static void
+test_mapping_edit (void)
+{
+  TagsightWindow *win;
+  TagsightDataset *ds;
+  GtkWidget *split_row;
+  GListModel *model;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = tagsight_window_new (NULL);
+  gtk_window_present (GTK_WINDOW (win));
+  tagsight_window_open_csv (win, csv);
+  g_assert_true (wait_for (data_loaded, win, 60));
+  ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
+  g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_valid, >, 0);
+
+  /* the user picks "None" in the split row: the summary is rebuilt on a worker */
+  split_row = find_row (GTK_WIDGET (win), ADW_TYPE_COMBO_ROW, "Validation split");
+  g_assert_nonnull (split_row);
+  model = adw_combo_row_get_model (ADW_COMBO_ROW (split_row));
+  adw_combo_row_set_selected (ADW_COMBO_ROW (split_row), g_list_model_get_n_items (model) - 1);
+  g_assert_true (wait_for (split_is_none, win, 60));
+  ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
+  g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_valid, ==, 0);
+  g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_train, ==, 24);
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
@@ -158,6 +268,7 @@ main (int argc, char **argv)
   csv = g_build_filename (tmp, "train.csv", NULL);
 
   g_test_add_func ("/app/window/open-and-batch", test_open_and_batch);
+  g_test_add_func ("/app/window/mapping-edit", test_mapping_edit);
   g_test_add_func ("/app/window/bad-csv", test_bad_csv);
   rc = g_test_run ();
   ts_test_rmdir (tmp);

@@ -183,6 +183,18 @@ test_tensor (void)
   g_assert_cmpint (ts_tensor_to_host (c, back, 4), ==, TS_OK);
   g_assert_cmpmem (back, sizeof back, host, sizeof host);
   ts_tensor_free (u);   /* a view leaves host[] alone */
+  /* large tensors are mapped lazily: still zero, writable, aligned */
+  for (int round = 0; round < 2; round++)
+    {
+      ts_tensor *big = ts_tensor_new_1d (be, (1 << 20) + 3);
+      g_assert_nonnull (big);
+      g_assert_cmpuint ((uintptr_t) big->data % 64, ==, 0);
+      for (int64_t i = 0; i < big->numel; i += 4099)
+        g_assert_cmpfloat (big->data[i], ==, 0.0f);
+      be->i->fill (be, big, 1.5f);
+      g_assert_cmpfloat (big->data[big->numel - 1], ==, 1.5f);
+      ts_tensor_free (big);
+    }
   ts_tensor_free (c);
   ts_tensor_free (t);
   ts_backend_free (be);
@@ -228,6 +240,32 @@ test_threads (void)
   ts_backend_free (be);
 }
 
+/* Thousands of back-to-back parallel regions: the pool's spin-then-sleep
+ * hand-over must never lose a task or a completion. */
+static void
+test_pool_stress (void)
+{
+  ts_backend *be = ts_backend_cpu_new (3);
+  int64_t s[4] = { 4, 9, 4, 4 };
+  ts_tensor *x = rand_tensor (be, 4, s, -1, 1), *y = ts_tensor_new (be, 4, s);
+  ts_tensor *y0 = ts_tensor_new (be, 4, s);
+  ts_tensor *sm = ts_tensor_new_1d (be, 9), *si = ts_tensor_new_1d (be, 9);
+
+  be->i->batchnorm_forward_train (be, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f, y0, sm, si);
+  for (int i = 0; i < 6000; i++)
+    {
+      be->i->fill (be, y, 0.0f);
+      be->i->batchnorm_forward_train (be, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f, y, sm, si);
+      if (i % 500 == 0 || i == 5999)
+        g_assert_cmpmem (y->data, y->numel * 4, y0->data, y0->numel * 4);
+      if (i == 3000)
+        g_usleep (2000);   /* let the workers fall asleep once */
+    }
+  ts_tensor_free (x); ts_tensor_free (y); ts_tensor_free (y0);
+  ts_tensor_free (sm); ts_tensor_free (si);
+  ts_backend_free (be);
+}
+
 /* Shapes that do not fit are reported, never written out of bounds. */
 static void
 test_bad_shapes (void)
@@ -258,6 +296,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* small shapes would otherwise run on one thread: split them anyway */
+  g_setenv ("TS_CPU_MIN_PARALLEL_WORK", "0", TRUE);
   ts_rng_seed (&rng, 7, 0);
   g_test_add_func ("/engine/misc/adam", test_adam);
   g_test_add_func ("/engine/misc/adam-first-step", test_adam_first_step);
@@ -266,5 +306,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/misc/tensor", test_tensor);
   g_test_add_func ("/engine/misc/threads", test_threads);
   g_test_add_func ("/engine/misc/bad-shapes", test_bad_shapes);
+  g_test_add_func ("/engine/misc/pool-stress", test_pool_stress);
   return g_test_run ();
 }

@@ -314,6 +314,8 @@ main (int argc, char **argv)
   const char *threads = g_getenv ("TS_TEST_THREADS");
 
   g_test_init (&argc, &argv, NULL);
+  /* small shapes would otherwise run on one thread: split them anyway */
+  g_setenv ("TS_CPU_MIN_PARALLEL_WORK", "0", TRUE);
   /* each test runs on 1 thread and on 3 (uneven splits); TS_TEST_THREADS picks one */
   for (int nt = 1; nt <= 3; nt += 2)
     {

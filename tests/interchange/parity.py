@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Parity checks run by tests/interchange/test-onnx.c (each exits 77 to skip).
 
-  parity.py onnx MODEL.onnx INPUT.bin PROBS.bin
+  parity.py onnx MODEL.onnx INPUT.bin PROBS.bin [LOGITS.bin]
       onnx.checker (full check), the metadata_props, then ONNX Runtime's
       probabilities and logits against Tagsight's (PROBS.bin) on the same
       preprocessed input (INPUT.bin, float32 [N,3,H,W]).  Needs onnx and
-      onnxruntime (pip).
+      onnxruntime (pip).  With LOGITS.bin the logits are compared too, relative
+      to the largest one (untrained networks saturate the sigmoid).
   parity.py torch MODEL.safetensors INPUT.bin PROBS.bin
       the Tagsight model file loaded into the torchvision architecture with
       fastai's head (strict load_state_dict), eval mode, against PROBS.bin.
@@ -45,7 +46,7 @@ def report(what, got, want, tol=TOL):
         sys.exit("%s: difference %.3g above %.1g" % (what, diff, tol))
 
 
-def check_onnx(model, input_bin, probs_bin):
+def check_onnx(model, input_bin, probs_bin, logits_bin=None):
     try:
         import onnx
         import onnxruntime as ort
@@ -72,6 +73,12 @@ def check_onnx(model, input_bin, probs_bin):
     out = dict(zip(names, sess.run(None, {"input": x})))
     report("ONNX Runtime probabilities vs Tagsight", out["probabilities"], want)
     report("sigmoid(ONNX Runtime logits) vs Tagsight", 1 / (1 + np.exp(-out["logits"])), want)
+    if logits_bin:
+        # untrained networks saturate the sigmoid: compare the logits, relative to their size
+        want_l = read_f32(logits_bin).reshape(want.shape)
+        scale = max(1e-30, float(np.max(np.abs(want_l))))
+        print("logits up to %.3g in magnitude" % scale)
+        report("ONNX Runtime logits / scale vs Tagsight", out["logits"] / scale, want_l / scale)
 
 
 def read_safetensors(path):
@@ -218,7 +225,7 @@ def check_preprocess(meta_json, input_bin, images):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "onnx":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "onnx":
         check_onnx(*sys.argv[2:])
     elif len(sys.argv) == 5 and sys.argv[1] == "torch":
         check_torch(*sys.argv[2:])

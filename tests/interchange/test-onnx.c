@@ -422,6 +422,137 @@ out:
   g_string_free (pngs, TRUE);
 }
 
+/* Untrained networks of every architecture (random weights, so every op's
+ * numbers matter), exported and run by ONNX Runtime on random inputs:
+ * mobilenet_v2 adds Clip (ReLU6) and grouped convolutions, the folded variant
+ * convolution biases, and TS_HEAD_ORIGINAL the plain classifier (Gemm with a
+ * bias after GlobalAveragePool). */
+static void
+test_archs (void)
+{
+  static const struct {
+    const char *arch;
+    ts_head_kind head;
+    int n_classes;
+  } cases[] = {
+    { "tiny", TS_HEAD_FASTAI, 5 },
+    { "tiny", TS_HEAD_ORIGINAL, 7 },
+    { "mobilenet_v2", TS_HEAD_FASTAI, 5 },
+    { "mobilenet_v2_folded", TS_HEAD_FASTAI, 5 },
+  };
+  static const char *const names[] = { "a", "b", "c", "d", "e", "f", "g" };
+  char *py = g_find_program_in_path ("python3");
+  char *dir = ts_test_tmpdir ();
+  ts_backend *be = ts_backend_cpu_new (2);
+
+  for (size_t k = 0; k < G_N_ELEMENTS (cases); k++)
+    {
+      ts_model_config cfg = { cases[k].arch, cases[k].n_classes, cases[k].head, 11 + k };
+      ts_onnx_options o = { 0 };
+      ts_model *m;
+      ts_tensor *x, *logits;
+      float xs[2 * 3 * 64 * 64], probs[2 * 7], lg[2 * 7];
+      char *onnx = g_strdup_printf ("%s/%zu.onnx", dir, k);
+      char *in = g_strdup_printf ("%s/%zu-in.bin", dir, k);
+      char *out = g_strdup_printf ("%s/%zu-probs.bin", dir, k);
+      char *lgf = g_strdup_printf ("%s/%zu-logits.bin", dir, k);
+      char *args = g_strdup_printf ("onnx %s %s %s %s", onnx, in, out, lgf);
+      guint32 seed = 99 + (guint32) k;
+      int n = cases[k].n_classes;
+
+      g_test_message ("%s (%s head)", cases[k].arch,
+                      cases[k].head == TS_HEAD_FASTAI ? "fastai's" : "its own");
+      g_assert_cmpint (ts_model_new (be, &cfg, &m), ==, TS_OK);
+      /* batch norm statistics away from (0, 1), so that eval mode's arithmetic shows */
+      for (int b = 0; b < ts_model_n_buffers (m); b++)
+        {
+          ts_tensor *t = ts_model_buffer (m, b)->value;
+          int var = strstr (ts_model_buffer (m, b)->name, "running_var") != NULL;
+          float *v;
+          if (strstr (ts_model_buffer (m, b)->name, "num_batches") != NULL)
+            continue;
+          v = g_new (float, t->numel);
+          for (int64_t i = 0; i < t->numel; i++)
+            {
+              seed = seed * 1664525u + 1013904223u;
+              v[i] = (float) (seed >> 8) / (float) (1u << 24) * (var ? 1.0f : 0.2f) +
+                     (var ? 0.5f : -0.1f);
+            }
+          g_assert_cmpint (ts_tensor_from_host (t, v, t->numel), ==, TS_OK);
+          g_free (v);
+        }
+      for (size_t i = 0; i < G_N_ELEMENTS (xs); i++)
+        {
+          seed = seed * 1664525u + 1013904223u;
+          xs[i] = (float) (seed >> 8) / (float) (1u << 24) * 4.0f - 2.0f;
+        }
+      x = ts_tensor_new_4d (be, 2, 3, 64, 64);
+      g_assert_cmpint (ts_model_prepare (m, 2, 64, 64), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (x, xs, x->numel), ==, TS_OK);
+      g_assert_cmpint (ts_model_forward (m, x, 0, &logits), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_to_host (logits, lg, 2 * n), ==, TS_OK);
+      for (int i = 0; i < 2 * n; i++)
+        probs[i] = 1.0f / (1.0f + expf (-lg[i]));
+      write_floats (lgf, lg, (gsize) 2 * n);
+      write_floats (in, xs, G_N_ELEMENTS (xs));
+      write_floats (out, probs, (gsize) 2 * n);
+
+      o.sigmoid = 1;
+      o.input_height = o.input_width = 64;
+      o.norm = ts_normalization_imagenet ();
+      o.squish_size = 64 + ts_tfm_val_xtra (64);
+      o.vocab = names;
+      o.n_vocab = n;
+      o.threshold = 0.5f;
+      g_assert_cmpint (ts_onnx_export (m, &o, onnx), ==, TS_OK);
+      run_parity (python_for ("TS_PYTHON_ONNX", py ? py : "python3"), args);
+
+      ts_tensor_free (x);
+      ts_model_free (m);
+      g_free (onnx);
+      g_free (in);
+      g_free (out);
+      g_free (lgf);
+      g_free (args);
+    }
+  ts_backend_free (be);
+  ts_test_rmdir (dir);
+  g_free (dir);
+  g_free (py);
+}
+
+/* Bad command lines and files give a message and a non-zero exit. */
+static void
+test_cli_errors (void)
+{
+  static const struct {
+    const char *args;
+    int rc;
+    const char *needle;
+  } cases[] = {
+    { "export /nonexistent/m.safetensors --out /tmp/x.onnx", 1, "/nonexistent/m.safetensors" },
+    { "export m.safetensors --format tflite --out x.tflite", 2, "onnx is the only format" },
+    { "export m.safetensors", 2, "Usage" },
+    { "export m.safetensors --opset 9 --out x.onnx", 2, "--opset" },
+  };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      char *cmd = g_strdup_printf ("%s %s", ts_test_cli (), cases[i].args);
+      char *out = NULL, *err = NULL;
+      int status;
+
+      g_assert_true (g_spawn_command_line_sync (cmd, &out, &err, &status, NULL));
+      g_test_message ("$ %s -> %s", cases[i].args, err);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, cases[i].rc);
+      g_assert_nonnull (strstr (err, cases[i].needle));
+      g_free (out);
+      g_free (err);
+      g_free (cmd);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -429,6 +560,8 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/onnx/structure", test_structure);
+  g_test_add_func ("/onnx/cli-errors", test_cli_errors);
+  g_test_add_func ("/onnx/archs", test_archs);
   g_test_add_func ("/onnx/parity/predict", test_predict);
   g_test_add_func ("/onnx/parity/onnxruntime", test_onnxruntime);
   g_test_add_func ("/onnx/parity/pytorch", test_pytorch);

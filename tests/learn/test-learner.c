@@ -22,7 +22,7 @@ typedef struct {
 } setup;
 
 static void
-setup_init (setup *s, int n_train, int n_valid)
+setup_init_full (setup *s, int n_train, int n_valid, int clear_state)
 {
   ts_model_config mc = { "tiny", 2, TS_HEAD_FASTAI, 1 };
   ts_learner_config lc;
@@ -39,7 +39,14 @@ setup_init (setup *s, int n_train, int n_valid)
   lc.batch_size = BS;
   lc.height = lc.width = SIZE;
   lc.thresh = 0.5;
+  lc.clear_state_on_freeze = clear_state;
   g_assert_cmpint (ts_learner_new (s->model, &tr, &va, &lc, &s->learner), ==, TS_OK);
+}
+
+static void
+setup_init (setup *s, int n_train, int n_valid)
+{
+  setup_init_full (s, n_train, n_valid, 1);
 }
 
 static void
@@ -166,7 +173,7 @@ rec_finished (void *user, ts_status st)
 }
 
 static void
-test_fine_tune_phases (void)
+check_fine_tune_phases (int clear_state)
 {
   setup s;
   recorder r = { 0 };
@@ -176,7 +183,7 @@ test_fine_tune_phases (void)
   float *conv1_end;
   int64_t n_conv1;
 
-  setup_init (&s, 64, 32);     /* 4 training batches an epoch */
+  setup_init_full (&s, 64, 32, clear_state);     /* 4 training batches an epoch */
   m = s.model;
   r.s = &s;
   ts_learner_set_events (s.learner, &ev);
@@ -215,14 +222,16 @@ test_fine_tune_phases (void)
                                   base * rel);
 
   /* frozen phase: body conv untouched (no steps), BN and head trained;
-   * the optimizer state carries over into phase 1 */
+   * unfreeze clears the optimizer state (fastai's freeze_to -> clear_state),
+   * or, with clear_state_on_freeze 0, the state carries over into phase 1 */
   n_conv1 = ts_model_param (m, param_index (m, "0.conv1.weight"))->value->numel;
   g_assert_cmpmem (r.conv1_at_phase[0], n_conv1 * 4, r.conv1_at_phase[1], n_conv1 * 4);
   g_assert_cmpint (r.conv1_steps_at_phase1, ==, 0);
-  g_assert_cmpint (r.bn_steps_at_phase1, ==, 4);
-  g_assert_cmpint (r.head_steps_at_phase1, ==, 4);
+  g_assert_cmpint (r.bn_steps_at_phase1, ==, clear_state ? 0 : 4);
+  g_assert_cmpint (r.head_steps_at_phase1, ==, clear_state ? 0 : 4);
   g_assert_cmpint (ts_optimizer_param_step (ts_learner_optimizer (s.learner),
-                                            param_index (m, "1.8.weight")), ==, 12);
+                                            param_index (m, "1.8.weight")), ==,
+                   clear_state ? 8 : 12);
   g_assert_cmpint (ts_optimizer_param_step (ts_learner_optimizer (s.learner),
                                             param_index (m, "0.conv1.weight")), ==, 8);
   conv1_end = tensor_copy (ts_model_param (m, param_index (m, "0.conv1.weight"))->value);
@@ -232,6 +241,18 @@ test_fine_tune_phases (void)
   g_free (r.conv1_at_phase[0]);
   g_free (r.conv1_at_phase[1]);
   setup_clear (&s);
+}
+
+static void
+test_fine_tune_phases (void)
+{
+  check_fine_tune_phases (1);
+}
+
+static void
+test_fine_tune_phases_keep_state (void)
+{
+  check_fine_tune_phases (0);
 }
 
 /* --- learning on the synthetic task --- */
@@ -408,6 +429,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/learn/learner/fine-tune-phases", test_fine_tune_phases);
+  g_test_add_func ("/learn/learner/fine-tune-phases-keep-state",
+                   test_fine_tune_phases_keep_state);
   g_test_add_func ("/learn/learner/learns", test_learns);
   g_test_add_func ("/learn/learner/nan-stops", test_nan_stops);
   g_test_add_func ("/learn/learner/cancel", test_cancel);

@@ -1,32 +1,68 @@
 /* ts-cpu-backend.c: the CPU backend's table, memory and per-thread scratch. */
 #include "ts-cpu-private.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cblas.h>
 
 #define TS_CPU_ALIGN 64
 
+/* Tensor memory.  Large buffers come straight from mmap: zero pages that the
+ * kernel fills lazily, so allocating is cheap and pages never written (the
+ * gradients of frozen layers, say) never count towards resident memory.
+ * A 64-byte header in front of every block records how it was obtained. */
+#define TS_CPU_MMAP_MIN (1 << 20)
+
+typedef struct {
+  size_t mapped;   /* bytes mapped including the header; 0 for malloc'ed blocks */
+} alloc_header;
+
 static void *
 cpu_alloc (ts_backend *be, size_t bytes)
 {
-  void *ptr = NULL;
   size_t rounded = (bytes + TS_CPU_ALIGN - 1) / TS_CPU_ALIGN * TS_CPU_ALIGN;
+  char *base;
 
   if (rounded == 0)
     rounded = TS_CPU_ALIGN;
-  if (posix_memalign (&ptr, TS_CPU_ALIGN, rounded) != 0)
+  if (rounded > SIZE_MAX - 2 * TS_CPU_ALIGN)
     return NULL;
-  memset (ptr, 0, rounded);
-  return ptr;
+  if (rounded >= TS_CPU_MMAP_MIN)
+    {
+      size_t total = rounded + TS_CPU_ALIGN;
+      base = mmap (NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (base == MAP_FAILED)
+        return NULL;
+      ((alloc_header *) base)->mapped = total;
+    }
+  else
+    {
+      void *ptr = NULL;
+      if (posix_memalign (&ptr, TS_CPU_ALIGN, rounded + TS_CPU_ALIGN) != 0)
+        return NULL;
+      base = ptr;
+      memset (base, 0, rounded + TS_CPU_ALIGN);
+      ((alloc_header *) base)->mapped = 0;
+    }
+  return base + TS_CPU_ALIGN;
 }
 
 static void
 cpu_free (ts_backend *be, void *ptr)
 {
-  free (ptr);
+  char *base;
+
+  if (ptr == NULL)
+    return;
+  base = (char *) ptr - TS_CPU_ALIGN;
+  if (((alloc_header *) base)->mapped)
+    munmap (base, ((alloc_header *) base)->mapped);
+  else
+    free (base);
 }
 
 static void
@@ -106,6 +142,15 @@ void
 ts_cpu_parallel (ts_backend *be, ts_cpu_task fn, void *arg)
 {
   ts_cpu_pool_run (ts_cpu (be)->pool, fn, arg);
+}
+
+void
+ts_cpu_parallel_sized (ts_backend *be, ts_cpu_task fn, void *arg, int64_t work)
+{
+  if (work < ts_cpu (be)->min_parallel_work)
+    fn (arg, 0, 1);
+  else
+    ts_cpu_pool_run (ts_cpu (be)->pool, fn, arg);
 }
 
 float *
@@ -192,6 +237,9 @@ ts_backend_cpu_new (int n_threads)
   ctx->col_budget = 1 << 18;
   if (getenv ("TS_CPU_COL_BUDGET") != NULL && atoll (getenv ("TS_CPU_COL_BUDGET")) > 0)
     ctx->col_budget = atoll (getenv ("TS_CPU_COL_BUDGET"));
+  ctx->min_parallel_work = 65536;
+  if (getenv ("TS_CPU_MIN_PARALLEL_WORK") != NULL)
+    ctx->min_parallel_work = atoll (getenv ("TS_CPU_MIN_PARALLEL_WORK"));
   if (getenv ("TS_CPU_THREADED_BLAS") != NULL)
     ctx->threaded_blas = atoi (getenv ("TS_CPU_THREADED_BLAS")) != 0;
   ts_cpu_blas_init ();

@@ -123,7 +123,7 @@ ts_cpu_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_ten
 
   if (!bn_dims ("batchnorm", x, y, &a.n, &a.c, &a.plane) || a.n * a.plane == 0)
     return;
-  ts_cpu_parallel (be, bn_train_task, &a);
+  ts_cpu_parallel_sized (be, bn_train_task, &a, x->numel);
 }
 
 static void
@@ -148,7 +148,7 @@ ts_cpu_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_tens
 
   if (!bn_dims ("batchnorm eval", x, y, &a.n, &a.c, &a.plane))
     return;
-  ts_cpu_parallel (be, bn_eval_task, &a);
+  ts_cpu_parallel_sized (be, bn_eval_task, &a, x->numel);
 }
 
 static void
@@ -216,5 +216,5 @@ ts_cpu_batchnorm_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *
 
   if (!bn_dims ("batchnorm backward", x, dy, &a.n, &a.c, &a.plane) || a.n * a.plane == 0)
     return;
-  ts_cpu_parallel (be, bn_backward_task, &a);
+  ts_cpu_parallel_sized (be, bn_backward_task, &a, x->numel);
 }

@@ -267,6 +267,7 @@ ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tenso
                        const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
 {
   conv_geom g;
+  int tiny;
   conv_args a = { .be = be, .g = &g, .x = x->data, .w = w->data,
                   .b = b ? b->data : NULL, .y = y->data };
 
@@ -275,16 +276,21 @@ ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tenso
   g.budget = ts_cpu (be)->col_budget;
   if (g.cg == 1 && g.groups > 1)
     {
-      ts_cpu_parallel (be, ts_cpu_depthwise_forward_task, &a);
+      ts_cpu_parallel_sized (be, ts_cpu_depthwise_forward_task, &a, y->numel * g.kh * g.kw);
       if (a.failed)
         ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
       return;
     }
-  a.serial = g.n < be->n_threads || ts_cpu (be)->threaded_blas;
-  if (a.serial)
+  /* tiny convs (tests, the tiny net) stay on this thread */
+  tiny = g.n * g.cout * g.p * g.k < ts_cpu (be)->min_parallel_work;
+  a.serial = tiny || g.n < be->n_threads || ts_cpu (be)->threaded_blas;
+  if (a.serial && !tiny)
     ts_cpu_blas_threads (be->n_threads);
-  ts_cpu_parallel (be, gemm_forward_task, &a);
   if (a.serial)
+    gemm_forward_task (&a, 0, 1);
+  else
+    ts_cpu_parallel (be, gemm_forward_task, &a);
+  if (a.serial && !tiny)
     ts_cpu_blas_threads (1);
   if (a.failed)
     ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
@@ -471,6 +477,7 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
                         ts_tensor *db)
 {
   conv_geom g;
+  int tiny;
   conv_args a = { .be = be, .g = &g, .x = x->data, .w = w->data, .dy = dy->data,
                   .dx = dx ? dx->data : NULL, .dw = dw ? dw->data : NULL,
                   .db = db ? db->data : NULL };
@@ -479,21 +486,26 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
     return;
   g.budget = ts_cpu (be)->col_budget;
   if (a.db)
-    ts_cpu_parallel (be, bias_grad_task, &a);
+    ts_cpu_parallel_sized (be, bias_grad_task, &a, dy->numel);
   if (!a.dx && !a.dw)
     return;
   if (g.cg == 1 && g.groups > 1)
     {
-      ts_cpu_parallel (be, ts_cpu_depthwise_backward_task, &a);
+      ts_cpu_parallel_sized (be, ts_cpu_depthwise_backward_task, &a, dy->numel * g.kh * g.kw);
       if (a.failed)
         ts_error (TS_ERR_NOMEM, "conv2d backward: out of memory for scratch");
       return;
     }
-  a.serial = g.n < be->n_threads || ts_cpu (be)->threaded_blas;
-  if (a.serial)
+  /* tiny convs (tests, the tiny net) stay on this thread */
+  tiny = g.n * g.cout * g.p * g.k < ts_cpu (be)->min_parallel_work;
+  a.serial = tiny || g.n < be->n_threads || ts_cpu (be)->threaded_blas;
+  if (a.serial && !tiny)
     ts_cpu_blas_threads (be->n_threads);
-  ts_cpu_parallel (be, gemm_backward_task, &a);
   if (a.serial)
+    gemm_backward_task (&a, 0, 1);
+  else
+    ts_cpu_parallel (be, gemm_backward_task, &a);
+  if (a.serial && !tiny)
     ts_cpu_blas_threads (1);
   if (a.failed)
     {
@@ -501,5 +513,5 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
       return;
     }
   if (a.dw && !a.serial && be->n_threads > 1)
-    ts_cpu_parallel (be, dw_reduce_task, &a);
+    ts_cpu_parallel_sized (be, dw_reduce_task, &a, g.cout * g.k * be->n_threads);
 }

@@ -156,7 +156,7 @@ ts_cpu_maxpool2d_forward (ts_backend *be, const ts_pool2d_params *p, const ts_te
                 ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
       return;
     }
-  ts_cpu_parallel (be, maxpool_forward_task, &a);
+  ts_cpu_parallel_sized (be, maxpool_forward_task, &a, x->numel);
 }
 
 /* shared by max pool and adaptive max pool: scatter dy to the recorded winners */
@@ -187,7 +187,7 @@ ts_cpu_maxpool2d_backward (ts_backend *be, const ts_pool2d_params *p, const int3
 
   if (!pool_dims ("maxpool2d backward", dx, dy, &a))
     return;
-  ts_cpu_parallel (be, argmax_backward_task, &a);
+  ts_cpu_parallel_sized (be, argmax_backward_task, &a, dx->numel);
 }
 
 static void
@@ -224,7 +224,7 @@ ts_cpu_adaptive_avgpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor
 
   if (!pool_dims ("adaptive_avgpool2d", x, y, &a))
     return;
-  ts_cpu_parallel (be, adaptive_avg_task, &a);
+  ts_cpu_parallel_sized (be, adaptive_avg_task, &a, x->numel);
 }
 
 static void
@@ -261,7 +261,7 @@ ts_cpu_adaptive_avgpool2d_backward (ts_backend *be, const ts_tensor *dy, ts_tens
 
   if (!pool_dims ("adaptive_avgpool2d backward", dx, dy, &a))
     return;
-  ts_cpu_parallel (be, adaptive_avg_backward_task, &a);
+  ts_cpu_parallel_sized (be, adaptive_avg_backward_task, &a, dx->numel);
 }
 
 static void
@@ -309,7 +309,7 @@ ts_cpu_adaptive_maxpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor
 
   if (!pool_dims ("adaptive_maxpool2d", x, y, &a))
     return;
-  ts_cpu_parallel (be, adaptive_max_task, &a);
+  ts_cpu_parallel_sized (be, adaptive_max_task, &a, x->numel);
 }
 
 void
@@ -320,5 +320,5 @@ ts_cpu_adaptive_maxpool2d_backward (ts_backend *be, const int32_t *argmax, const
 
   if (!pool_dims ("adaptive_maxpool2d backward", dx, dy, &a))
     return;
-  ts_cpu_parallel (be, argmax_backward_task, &a);
+  ts_cpu_parallel_sized (be, argmax_backward_task, &a, dx->numel);
 }

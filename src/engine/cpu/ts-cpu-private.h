@@ -26,6 +26,7 @@ typedef struct {
   ts_cpu_pool *pool;
   int n_threads;
   int64_t col_budget;   /* floats of im2col per GEMM (TS_CPU_COL_BUDGET overrides) */
+  int64_t min_parallel_work; /* TS_CPU_MIN_PARALLEL_WORK overrides (tests: 0) */
   int threaded_blas;    /* TS_CPU_THREADED_BLAS=1: one image at a time, BLAS threads
                            (the other threading model, kept to measure against) */
   ts_cpu_buffer scratch[TS_CPU_MAX_THREADS][TS_CPU_SCRATCH_SLOTS];
@@ -47,6 +48,11 @@ ts_cpu (ts_backend *be)
 
 /* Runs fn on every thread of the backend. */
 void ts_cpu_parallel (ts_backend *be, ts_cpu_task fn, void *arg);
+
+/* Same, but inline on the calling thread, as fn (arg, 0, 1), when @work (about
+ * the number of multiply-adds or elements touched) is below ctx->min_parallel_work:
+ * waking the pool costs more than tiny ops (gradient checks, small heads). */
+void ts_cpu_parallel_sized (ts_backend *be, ts_cpu_task fn, void *arg, int64_t work);
 
 /* Static split of [0, n) for thread tid of nt. */
 static inline void

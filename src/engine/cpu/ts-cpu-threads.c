@@ -1,9 +1,20 @@
 /* ts-cpu-threads.c: a fixed pool of worker threads that all run the same task,
- * each on its own static slice; the calling thread is thread 0. */
+ * each on its own static slice; the calling thread is thread 0.
+ *
+ * A training step issues hundreds of short parallel regions back to back, so
+ * workers spin briefly on the generation counter before sleeping on the
+ * condition variable, and the caller spins briefly for completion: a worker
+ * that is still spinning picks the next op up without a futex wake-up.  The
+ * generation only changes under the mutex, so a worker that checks it under
+ * the mutex and then sleeps can never miss a wake-up.
+ */
 #include "ts-cpu-private.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+
+/* about 30 microseconds of polling (pause is ~14 ns here) before sleeping */
+#define SPIN_ROUNDS 2000
 
 struct ts_cpu_pool {
   int n_threads;
@@ -11,9 +22,11 @@ struct ts_cpu_pool {
   pthread_mutex_t lock;
   pthread_cond_t wake;
   pthread_cond_t done;
-  uint64_t generation;
-  int remaining;
-  int quit;
+  uint64_t generation;   /* atomic; written under lock */
+  int remaining;         /* atomic: workers still running the current task */
+  int sleepers;          /* under lock: workers waiting on wake */
+  int caller_sleeping;   /* under lock */
+  int quit;              /* atomic; written under lock */
   ts_cpu_task fn;
   void *arg;
 };
@@ -22,6 +35,14 @@ typedef struct {
   ts_cpu_pool *pool;
   int tid;
 } worker_start;
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
 
 static void *
 worker_main (void *data)
@@ -32,21 +53,40 @@ worker_main (void *data)
   uint64_t seen = 0;
 
   free (start);
-  pthread_mutex_lock (&pool->lock);
   for (;;)
     {
-      while (!pool->quit && pool->generation == seen)
-        pthread_cond_wait (&pool->wake, &pool->lock);
-      if (pool->quit)
+      uint64_t gen = 0;
+      int spins;
+
+      for (spins = 0; spins < SPIN_ROUNDS; spins++)
+        {
+          gen = __atomic_load_n (&pool->generation, __ATOMIC_ACQUIRE);
+          if (gen != seen || __atomic_load_n (&pool->quit, __ATOMIC_ACQUIRE))
+            break;
+          cpu_relax ();
+        }
+      if (spins == SPIN_ROUNDS)
+        {
+          pthread_mutex_lock (&pool->lock);
+          pool->sleepers++;
+          while (!pool->quit && pool->generation == seen)
+            pthread_cond_wait (&pool->wake, &pool->lock);
+          pool->sleepers--;
+          gen = pool->generation;
+          pthread_mutex_unlock (&pool->lock);
+        }
+      if (__atomic_load_n (&pool->quit, __ATOMIC_ACQUIRE))
         break;
-      seen = pool->generation;
-      pthread_mutex_unlock (&pool->lock);
+      seen = gen;
       pool->fn (pool->arg, tid, pool->n_threads);
-      pthread_mutex_lock (&pool->lock);
-      if (--pool->remaining == 0)
-        pthread_cond_signal (&pool->done);
+      if (__atomic_sub_fetch (&pool->remaining, 1, __ATOMIC_ACQ_REL) == 0)
+        {
+          pthread_mutex_lock (&pool->lock);
+          if (pool->caller_sleeping)
+            pthread_cond_signal (&pool->done);
+          pthread_mutex_unlock (&pool->lock);
+        }
     }
-  pthread_mutex_unlock (&pool->lock);
   return NULL;
 }
 
@@ -96,7 +136,7 @@ ts_cpu_pool_free (ts_cpu_pool *pool)
   if (pool == NULL)
     return;
   pthread_mutex_lock (&pool->lock);
-  pool->quit = 1;
+  __atomic_store_n (&pool->quit, 1, __ATOMIC_RELEASE);
   pthread_cond_broadcast (&pool->wake);
   pthread_mutex_unlock (&pool->lock);
   for (int i = 1; i < pool->n_threads; i++)
@@ -117,23 +157,35 @@ ts_cpu_pool_size (const ts_cpu_pool *pool)
 void
 ts_cpu_pool_run (ts_cpu_pool *pool, ts_cpu_task fn, void *arg)
 {
+  int spins;
+
   if (pool == NULL || pool->n_threads == 1)
     {
       fn (arg, 0, 1);
       return;
     }
-  pthread_mutex_lock (&pool->lock);
   pool->fn = fn;
   pool->arg = arg;
-  pool->remaining = pool->n_threads - 1;
-  pool->generation++;
-  pthread_cond_broadcast (&pool->wake);
+  __atomic_store_n (&pool->remaining, pool->n_threads - 1, __ATOMIC_RELAXED);
+  pthread_mutex_lock (&pool->lock);
+  /* release: fn, arg and remaining are visible to whoever sees the new generation */
+  __atomic_add_fetch (&pool->generation, 1, __ATOMIC_RELEASE);
+  if (pool->sleepers > 0)
+    pthread_cond_broadcast (&pool->wake);
   pthread_mutex_unlock (&pool->lock);
 
   fn (arg, 0, pool->n_threads);
 
+  for (spins = 0; spins < SPIN_ROUNDS; spins++)
+    {
+      if (__atomic_load_n (&pool->remaining, __ATOMIC_ACQUIRE) == 0)
+        return;
+      cpu_relax ();
+    }
   pthread_mutex_lock (&pool->lock);
-  while (pool->remaining > 0)
+  pool->caller_sleeping = 1;
+  while (__atomic_load_n (&pool->remaining, __ATOMIC_ACQUIRE) > 0)
     pthread_cond_wait (&pool->done, &pool->lock);
+  pool->caller_sleeping = 0;
   pthread_mutex_unlock (&pool->lock);
 }

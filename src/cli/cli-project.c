@@ -1,0 +1,411 @@
+/* cli-project.c: `train --project` and `resume`: a training run recorded in
+ * a project, checkpointed each epoch, resumable after a crash. */
+#include "cli-project.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tagsight-project.h"
+#include "ts-checkpoint.h"
+#include "ts-json.h"
+
+static ts_learner *volatile sigint_learner;
+
+static void
+on_sigint (int sig)
+{
+  (void) sig;
+  if (sigint_learner)
+    ts_learner_cancel (sigint_learner);
+}
+
+typedef struct {
+  TagsightProject *project;
+  gint64 run_id;
+  const char *checkpoint;
+  gboolean checkpoint_recorded;
+  GError *db_error;             /* the first failed write; later ones are not reported */
+  int n_batches_recorded;
+} recorder;
+
+static void
+rec_failed_write (recorder *r, GError *error)
+{
+  if (!r->db_error)
+    {
+      fprintf (stderr, "tagsight-cli: recording in the project failed: %s\n", error->message);
+      r->db_error = error;
+    }
+  else
+    g_error_free (error);
+}
+
+static void
+rec_phase (void *user, const ts_phase_event *ev)
+{
+  printf ("%s%s phase (%d epochs)\n%-8s %-12s %-12s %-16s %s\n", ev->phase > 0 ? "\n" : "",
+          ev->name, ev->n_epochs, "epoch", "train_loss", "valid_loss", "accuracy_multi", "time");
+  fflush (stdout);
+}
+
+static void
+rec_batch (void *user, const ts_batch_event *ev)
+{
+  recorder *r = user;
+  GError *error = NULL;
+
+  /* one commit per batch: a SIGKILL loses at most the batch in flight */
+  if (!tagsight_project_add_batch_metrics (r->project, r->run_id, ev->phase, ev->epoch, ev->batch,
+                                           ev->step, ev->loss, ev->smooth_loss,
+                                           ev->lr[ev->n_groups > 0 ? ev->n_groups - 1 : 0],
+                                           ev->mom, &error))
+    rec_failed_write (r, error);
+  else
+    r->n_batches_recorded++;
+}
+
+static void
+rec_epoch (void *user, const ts_epoch_event *ev)
+{
+  recorder *r = user;
+  GError *error = NULL;
+  int t = (int) (ev->seconds + 0.5);
+
+  printf ("%-8d %-12.6f %-12.6f %-16.6f %02d:%02d\n", ev->epoch, ev->train_loss, ev->valid_loss,
+          ev->accuracy_multi, t / 60, t % 60);
+  fflush (stdout);
+  if (!r->checkpoint_recorded)
+    {
+      if (!tagsight_project_set_run_checkpoint (r->project, r->run_id, r->checkpoint, &error))
+        rec_failed_write (r, error);
+      else
+        r->checkpoint_recorded = TRUE;
+      error = NULL;
+    }
+  if (!tagsight_project_add_epoch_metrics (r->project, r->run_id, ev->phase, ev->epoch,
+                                           ev->train_loss, ev->valid_loss, ev->accuracy_multi,
+                                           ev->seconds, &error))
+    rec_failed_write (r, error);
+}
+
+/* "dir/name.tagsight" -> "dir/name-run7.SUFFIX" */
+static char *
+beside_project (const char *project, gint64 run_id, const char *suffix)
+{
+  g_autofree char *base = g_strdup (project);
+  if (g_str_has_suffix (base, ".tagsight"))
+    base[strlen (base) - strlen (".tagsight")] = '\0';
+  return g_strdup_printf ("%s-run%" G_GINT64_FORMAT ".%s", base, run_id, suffix);
+}
+
+static char *
+recipe_json (const cli_train_opts *o, char **args, int n_args, int threads)
+{
+  ts_strbuf b = { 0 };
+  char *out;
+
+  ts_strbuf_printf (&b, "{\"command\": \"fine_tune\", \"csv\": ");
+  ts_strbuf_json_string (&b, o->csv);
+  ts_strbuf_printf (&b, ", \"arch\": ");
+  ts_strbuf_json_string (&b, o->arch);
+  ts_strbuf_printf (&b, ", \"epochs\": %d, \"freeze_epochs\": %d, \"lr\": %.17g, \"bs\": %d, "
+                    "\"size\": %d, \"seed\": %llu, \"threads\": %d, \"args\": [", o->epochs,
+                    o->freeze_epochs, o->lr, o->bs, o->size, o->seed, threads);
+  for (int i = 0; i < n_args; i++)
+    {
+      if (i)
+        ts_strbuf_printf (&b, ", ");
+      ts_strbuf_json_string (&b, args[i]);
+    }
+  ts_strbuf_printf (&b, "]}");
+  out = b.failed ? NULL : g_strndup (b.data, b.len);
+  ts_strbuf_clear (&b);
+  return out;
+}
+
+static gint64
+find_or_add_dataset (TagsightProject *p, const char *csv, GError **error)
+{
+  g_autofree char *abs = g_canonicalize_filename (csv, NULL);
+  g_autoptr (GPtrArray) ds = tagsight_project_list_datasets (p, error);
+  gint64 id = 0;
+
+  if (!ds)
+    return 0;
+  for (guint i = 0; i < ds->len; i++)
+    if (g_strcmp0 (((TagsightDataset *) ds->pdata[i])->csv_path, abs) == 0)
+      id = ((TagsightDataset *) ds->pdata[i])->id;
+  if (id == 0 && !tagsight_project_add_dataset (p, abs, NULL, NULL, NULL, NULL, &id, error))
+    return 0;
+  return id;
+}
+
+/* The shared body of train --project and resume. */
+static int
+run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const char *ckpt,
+              const char *resume_from)
+{
+  cli_session s;
+  recorder rec = { p, run_id, ckpt, FALSE, NULL, 0 };
+  ts_learner_events inner = { &rec, rec_phase, rec_batch, rec_epoch, NULL, NULL };
+  ts_checkpointer ck;
+  ts_checkpoint_resume *res = NULL;
+  ts_checkpoint_pos pos;
+  char run_str[32];
+  const char *meta[2] = { "run", run_str };
+  struct sigaction sa, old_sa;
+  ts_status st, train_st;
+  GError *error = NULL;
+  g_autofree char *model_path = NULL, *sha = NULL, *message = NULL;
+  TagsightRunStatus status;
+  int rc = 0;
+
+  snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, run_id);
+  if ((st = cli_session_open (o, &s)) != TS_OK)
+    {
+      message = g_strdup (ts_last_error ());
+      fprintf (stderr, "tagsight-cli: %s\n", message);
+      cli_session_close (&s);
+      tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
+      return 1;
+    }
+  if ((st = ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 1)) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
+      cli_session_close (&s);
+      return 1;
+    }
+  if (resume_from)
+    {
+      if ((st = ts_checkpoint_load (resume_from, s.learner, &pos, &res)) != TS_OK)
+        {
+          fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
+          ts_checkpointer_clear (&ck);
+          cli_session_close (&s);
+          return 1;
+        }
+      ts_checkpointer_continue_from (&ck, &pos);
+      rec.checkpoint_recorded = TRUE;
+      printf ("resuming run %" G_GINT64_FORMAT " at phase %d, epoch %d\n", run_id, pos.phase,
+              pos.epoch);
+    }
+  printf ("%s: %d training and %d validation images, %d classes; %s, fine_tune(%d, %g, "
+          "freeze_epochs=%d); run %" G_GINT64_FORMAT " in %s\n", o->csv, s.db->n_train,
+          s.db->n_valid, s.db->n_vocab, o->arch, o->epochs, o->lr, o->freeze_epochs, run_id,
+          tagsight_project_get_path (p));
+  fflush (stdout);
+
+  sigint_learner = s.learner;
+  memset (&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, &old_sa);
+  train_st = ts_learner_fine_tune (s.learner, o->epochs, o->lr, o->freeze_epochs);
+  sigaction (SIGINT, &old_sa, NULL);
+  sigint_learner = NULL;
+  if (train_st != TS_OK)
+    message = g_strdup (ts_last_error ());
+  if (ck.save_status != TS_OK)
+    fprintf (stderr, "tagsight-cli: writing the checkpoint failed: %s\n", ck.save_error);
+
+  if (s.db->n_valid > 0 && (train_st == TS_OK || train_st == TS_ERR_CANCELLED))
+    {
+      float *probs = NULL, *targets = NULL;
+      int *items = NULL, n = 0;
+      double valid_loss = NAN;
+
+      st = ts_learner_get_preds (s.learner, NULL, &probs, &targets, &items, &n, &valid_loss);
+      if (st != TS_OK)
+        fprintf (stderr, "tagsight-cli: validation: %s\n", ts_last_error ());
+      else if (!tagsight_project_set_predictions (p, run_id, n, s.db->n_vocab, items, probs,
+                                                  targets, &error))
+        rec_failed_write (&rec, g_steal_pointer (&error));
+      else
+        printf ("valid_loss %.6f on %d images\n", valid_loss, n);
+      free (probs);
+      free (targets);
+      free (items);
+    }
+
+  if (train_st == TS_OK || train_st == TS_ERR_CANCELLED || train_st == TS_ERR_NUMERIC)
+    {
+      model_path = g_strdup (o->out ? o->out : NULL);
+      if (!model_path)
+        model_path = beside_project (tagsight_project_get_path (p), run_id, "safetensors");
+      if ((st = cli_save_model (model_path, &s, o, -1.0, NULL)) != TS_OK)
+        {
+          fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
+          rc = 1;
+        }
+      else if (!tagsight_project_add_model (p, run_id, model_path, &sha, &error))
+        rec_failed_write (&rec, g_steal_pointer (&error));
+      else
+        fprintf (stderr, "tagsight-cli: wrote %s (sha256 %s)\n", model_path, sha);
+    }
+
+  status = train_st == TS_OK ? TAGSIGHT_RUN_FINISHED
+           : train_st == TS_ERR_CANCELLED ? TAGSIGHT_RUN_CANCELLED : TAGSIGHT_RUN_FAILED;
+  if (!tagsight_project_end_run (p, run_id, status, message, &error))
+    rec_failed_write (&rec, g_steal_pointer (&error));
+  if (train_st != TS_OK)
+    fprintf (stderr, "tagsight-cli: %s%s\n", message,
+             train_st == TS_ERR_CANCELLED ? "; resume with tagsight-cli resume" : "");
+  printf ("{\"run\": %" G_GINT64_FORMAT ", \"status\": \"%s\", \"batches_recorded\": %d, "
+          "\"checkpoints\": %d}\n", run_id, tagsight_run_status_to_string (status),
+          rec.n_batches_recorded, ck.n_saved);
+  fflush (stdout);
+
+  ts_checkpoint_resume_free (res);
+  ts_checkpointer_clear (&ck);
+  cli_session_close (&s);
+  if (rec.db_error)
+    {
+      g_error_free (rec.db_error);
+      rc = 1;
+    }
+  if (train_st == TS_ERR_CANCELLED)
+    return 130;
+  return train_st == TS_OK ? rc : 1;
+}
+
+int
+cli_project_train (const cli_train_opts *o, const char *project, char **args, int n_args)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightProject) p = NULL;
+  g_autofree char *recipe = NULL, *ckpt = NULL;
+  cli_train_opts oo = *o;
+  gint64 ds, run_id = 0;
+  long cores = sysconf (_SC_NPROCESSORS_ONLN);
+
+  /* resume must use the same thread count: a CPU reduction order depends on it */
+  if (oo.threads <= 0)
+    oo.threads = cores > 0 ? (int) cores : 1;
+  p = tagsight_project_open (project, TAGSIGHT_PROJECT_OPEN_CREATE, &error);
+  if (!p)
+    {
+      fprintf (stderr, "tagsight-cli train: %s\n", error->message);
+      return 1;
+    }
+  if (!(ds = find_or_add_dataset (p, oo.csv, &error)))
+    {
+      fprintf (stderr, "tagsight-cli train: %s\n", error->message);
+      return 1;
+    }
+  recipe = recipe_json (&oo, args, n_args, oo.threads);
+  if (!recipe || !tagsight_project_begin_run (p, ds, recipe, "cpu", &run_id, &error))
+    {
+      fprintf (stderr, "tagsight-cli train: %s\n", error ? error->message : "out of memory");
+      return 1;
+    }
+  ckpt = beside_project (tagsight_project_get_path (p), run_id, "ckpt");
+  return run_recorded (p, run_id, &oo, ckpt, NULL);
+}
+
+int
+cli_project_resume (const char *project, long long run_id_arg)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightProject) p = NULL;
+  g_autoptr (TagsightRun) run = NULL;
+  ts_json *recipe = NULL;
+  const ts_json *args, *threads;
+  char **argv = NULL;
+  cli_train_opts o;
+  ts_checkpoint_pos pos;
+  gint64 run_id = run_id_arg;
+  int argc, c, rc = 1;
+  char *run_meta = NULL;
+
+  p = tagsight_project_open (project, 0, &error);
+  if (!p)
+    {
+      fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
+      return 1;
+    }
+  if (run_id == 0 && (run_id = tagsight_project_latest_unfinished_run (p, &error)) == 0)
+    {
+      fprintf (stderr, "tagsight-cli resume: %s\n", error ? error->message
+               : "every run of the project has finished; nothing to resume");
+      return error ? 1 : 2;
+    }
+  if (!(run = tagsight_project_get_run (p, run_id, &error)))
+    {
+      fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
+      return 1;
+    }
+  if (run->status == TAGSIGHT_RUN_FINISHED)
+    {
+      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT " has finished\n", run_id);
+      return 2;
+    }
+  if (!run->checkpoint || !g_file_test (run->checkpoint, G_FILE_TEST_EXISTS))
+    {
+      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT " has no checkpoint%s%s "
+               "(it stopped before its first epoch ended); start it again with train\n",
+               run_id, run->checkpoint ? " at " : "", run->checkpoint ? run->checkpoint : "");
+      return 1;
+    }
+  if (ts_checkpoint_read_pos (run->checkpoint, &pos, "run", &run_meta) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
+      return 1;
+    }
+  if (g_strcmp0 (run_meta, g_strdup_printf ("%" G_GINT64_FORMAT, run_id)) != 0)
+    {
+      fprintf (stderr, "tagsight-cli resume: %s belongs to run %s, not %" G_GINT64_FORMAT "\n",
+               run->checkpoint, run_meta ? run_meta : "(none)", run_id);
+      free (run_meta);
+      return 1;
+    }
+  free (run_meta);
+
+  /* the same options as the interrupted run: its recorded arguments again */
+  if (ts_json_parse (run->recipe, strlen (run->recipe), "recipe", &recipe) != TS_OK
+      || !(args = ts_json_get (recipe, "args")) || args->type != TS_JSON_ARRAY)
+    {
+      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT ": the recipe has no "
+               "arguments to rebuild the run from\n", run_id);
+      ts_json_free (recipe);
+      return 1;
+    }
+  argc = (int) args->len + 1;
+  argv = g_new0 (char *, argc + 1);
+  argv[0] = g_strdup ("resume");
+  for (size_t i = 0; i < args->len; i++)
+    argv[i + 1] = g_strdup (args->items[i].type == TS_JSON_STRING ? args->items[i].string : "");
+  cli_train_opts_init (&o);
+  optind = 1;
+  opterr = 1;
+  while ((c = getopt_long (argc, argv, "", cli_train_long_opts, NULL)) != -1)
+    if (cli_train_opt ("resume", &o, c, optarg) != 1)
+      {
+        fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT ": the recorded "
+                 "arguments no longer parse\n", run_id);
+        goto out;
+      }
+  if (optind != argc - 1)
+    {
+      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT ": the recorded arguments "
+               "name no CSV\n", run_id);
+      goto out;
+    }
+  o.csv = argv[optind];
+  threads = ts_json_get (recipe, "threads");
+  if (threads && threads->type == TS_JSON_NUMBER && threads->number >= 1)
+    o.threads = (int) threads->number;
+  if (!tagsight_project_reopen_run (p, run_id, pos.phase, pos.epoch, &error))
+    {
+      fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
+      goto out;
+    }
+  rc = run_recorded (p, run_id, &o, run->checkpoint, run->checkpoint);
+
+out:
+  ts_json_free (recipe);
+  g_strfreev (argv);
+  return rc;
+}

@@ -1,0 +1,518 @@
+/* ts-checkpoint.c: epoch-boundary checkpoints and exact resume. */
+#include "ts-checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts-learner-private.h"
+#include "ts-safetensors.h"
+/* The dropout counter is the model's only RNG state and ts-model.h has no
+ * accessor for it yet; read it from the engine's model struct. */
+#include "../engine/models/ts-model-private.h"
+
+struct ts_checkpoint_resume {
+  ts_optimizer_snapshot *opt;
+};
+
+/* --- names --- */
+
+static char *
+tensor_key (const char *kind, const char *name)
+{
+  size_t n = strlen (kind) + strlen (name) + 2;
+  char *s = malloc (n);
+  if (s)
+    snprintf (s, n, "%s/%s", kind, name);
+  return s;
+}
+
+/* Every tensor of a checkpoint: parameters, buffers, then the Adam state. */
+typedef struct {
+  int n;
+  char **names;
+  ts_tensor **tensors;
+} ckpt_layout;
+
+static void
+layout_clear (ckpt_layout *lay)
+{
+  for (int i = 0; i < lay->n; i++)
+    free (lay->names[i]);
+  free (lay->names);
+  free (lay->tensors);
+  memset (lay, 0, sizeof *lay);
+}
+
+static ts_status
+layout_build (ts_learner *l, ckpt_layout *lay)
+{
+  ts_model *m = l->model;
+  int np = ts_model_n_params (m), nb = ts_model_n_buffers (m);
+  int no = ts_optimizer_n_params (l->opt);
+  int cap = np + nb + 2 * no, k = 0;
+
+  memset (lay, 0, sizeof *lay);
+  if (no != np)
+    return ts_error (TS_ERR_INVALID, "checkpoint: the optimizer has %d parameters, the model %d",
+                     no, np);
+  lay->names = calloc ((size_t) cap + 1, sizeof *lay->names);
+  lay->tensors = calloc ((size_t) cap + 1, sizeof *lay->tensors);
+  if (!lay->names || !lay->tensors)
+    goto nomem;
+  for (int i = 0; i < np; i++, k++)
+    {
+      lay->names[k] = tensor_key ("param", ts_model_param (m, i)->name);
+      lay->tensors[k] = ts_model_param (m, i)->value;
+      lay->n = k + 1;
+      if (!lay->names[k])
+        goto nomem;
+    }
+  for (int i = 0; i < nb; i++, k++)
+    {
+      lay->names[k] = tensor_key ("buffer", ts_model_buffer (m, i)->name);
+      lay->tensors[k] = ts_model_buffer (m, i)->value;
+      lay->n = k + 1;
+      if (!lay->names[k])
+        goto nomem;
+    }
+  for (int i = 0; i < no; i++)
+    {
+      const char *name = ts_model_param (m, i)->name;
+      lay->names[k] = tensor_key ("adam.grad_avg", name);
+      lay->tensors[k] = ts_optimizer_grad_avg (l->opt, i);
+      lay->n = ++k;
+      lay->names[k] = tensor_key ("adam.sqr_avg", name);
+      lay->tensors[k] = ts_optimizer_sqr_avg (l->opt, i);
+      lay->n = ++k;
+      if (!lay->names[k - 1] || !lay->names[k - 2])
+        goto nomem;
+    }
+  return TS_OK;
+
+nomem:
+  layout_clear (lay);
+  return ts_error (TS_ERR_NOMEM, "checkpoint: out of memory");
+}
+
+/* --- saving --- */
+
+ts_status
+ts_checkpoint_save (ts_learner *l, const char *path, const ts_checkpoint_pos *pos,
+                    const char *const *meta_kv, int n_meta)
+{
+  enum { N_OWN = 9 };
+  ckpt_layout lay;
+  ts_st_tensor *st_t = NULL;
+  float **host = NULL;
+  const char **kv = NULL;
+  char vals[N_OWN][64], *steps = NULL;
+  int np = ts_model_n_params (l->model);
+  size_t steps_len = 0, steps_cap = (size_t) np * 12 + 2;
+  ts_status st;
+
+  if ((st = layout_build (l, &lay)) != TS_OK)
+    return ts_error_prefix (st, "%s", path);
+  st_t = calloc ((size_t) lay.n + 1, sizeof *st_t);
+  host = calloc ((size_t) lay.n + 1, sizeof *host);
+  kv = calloc ((size_t) 2 * (N_OWN + 1 + (n_meta > 0 ? n_meta : 0)), sizeof *kv);
+  steps = malloc (steps_cap);
+  if (!st_t || !host || !kv || !steps)
+    {
+      st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+      goto out;
+    }
+  for (int i = 0; i < lay.n; i++)
+    {
+      ts_tensor *t = lay.tensors[i];
+      host[i] = malloc ((size_t) (t->numel > 0 ? t->numel : 1) * sizeof (float));
+      if (!host[i])
+        {
+          st = ts_error (TS_ERR_NOMEM, "%s: out of memory for %s", path, lay.names[i]);
+          goto out;
+        }
+      if ((st = ts_tensor_to_host (t, host[i], t->numel)) != TS_OK)
+        {
+          st = ts_error_prefix (st, "%s: %s", path, lay.names[i]);
+          goto out;
+        }
+      st_t[i].name = lay.names[i];
+      st_t[i].ndim = t->ndim;
+      st_t[i].shape = t->shape;
+      st_t[i].data = host[i];
+    }
+  steps[0] = '\0';
+  for (int i = 0; i < np; i++)
+    steps_len += (size_t) snprintf (steps + steps_len, steps_cap - steps_len, "%s%d",
+                                    i ? " " : "", ts_optimizer_param_step (l->opt, i));
+
+  /* %a keeps the double exact: the resumed smoothed loss is bit for bit the same */
+  snprintf (vals[0], sizeof vals[0], "%s", TS_CHECKPOINT_FORMAT);
+  snprintf (vals[1], sizeof vals[1], "%d", TS_CHECKPOINT_VERSION);
+  snprintf (vals[2], sizeof vals[2], "%d", pos->phase);
+  snprintf (vals[3], sizeof vals[3], "%d", pos->epoch);
+  snprintf (vals[4], sizeof vals[4], "%d", pos->epochs_seen);
+  snprintf (vals[5], sizeof vals[5], "%" PRIu64, pos->dropout_counter);
+  snprintf (vals[6], sizeof vals[6], "%a", pos->smooth_val);
+  snprintf (vals[7], sizeof vals[7], "%d", pos->smooth_count);
+  snprintf (vals[8], sizeof vals[8], "%s", ts_model_arch (l->model));
+  {
+    static const char *const keys[N_OWN] = {
+      "format", "version", "phase", "epoch", "epochs_seen", "dropout_counter", "smooth_val",
+      "smooth_count", "arch",
+    };
+    int k = 0;
+    for (int i = 0; i < N_OWN; i++)
+      {
+        kv[k++] = keys[i];
+        kv[k++] = vals[i];
+      }
+    kv[k++] = "adam_steps";
+    kv[k++] = steps;
+    for (int i = 0; i < n_meta; i++)
+      {
+        kv[k++] = meta_kv[2 * i];
+        kv[k++] = meta_kv[2 * i + 1];
+      }
+    st = ts_safetensors_write (path, st_t, lay.n, kv, k / 2);
+  }
+
+out:
+  if (host)
+    for (int i = 0; i < lay.n; i++)
+      free (host[i]);
+  free (host);
+  free (st_t);
+  free (kv);
+  free (steps);
+  layout_clear (&lay);
+  return st;
+}
+
+/* --- reading --- */
+
+static ts_status
+meta_int64 (const ts_safetensors *sf, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+  const char *v = ts_safetensors_meta (sf, key);
+  char *end;
+  long long x;
+
+  if (!v)
+    return ts_error (TS_ERR_FORMAT, "%s: checkpoint metadata has no \"%s\"", sf->path, key);
+  errno = 0;
+  x = strtoll (v, &end, 10);
+  if (errno || end == v || *end || x < lo || x > hi)
+    return ts_error (TS_ERR_FORMAT, "%s: checkpoint metadata \"%s\" is \"%s\"", sf->path, key, v);
+  *out = x;
+  return TS_OK;
+}
+
+static ts_status
+read_pos (const ts_safetensors *sf, ts_checkpoint_pos *pos)
+{
+  const char *fmt = ts_safetensors_meta (sf, "format"), *sv, *dc;
+  int64_t v;
+  char *end;
+  ts_status st;
+
+  memset (pos, 0, sizeof *pos);
+  if (!fmt || strcmp (fmt, TS_CHECKPOINT_FORMAT) != 0)
+    return ts_error (TS_ERR_FORMAT, "%s: not a Tagsight checkpoint (format \"%s\")", sf->path,
+                     fmt ? fmt : "");
+  if ((st = meta_int64 (sf, "version", 0, INT32_MAX, &v)) != TS_OK)
+    return st;
+  if (v > TS_CHECKPOINT_VERSION)
+    return ts_error (TS_ERR_UNSUPPORTED, "%s: checkpoint version %d is newer than this "
+                     "Tagsight's (%d)", sf->path, (int) v, TS_CHECKPOINT_VERSION);
+  if ((st = meta_int64 (sf, "phase", 0, 64, &v)) != TS_OK)
+    return st;
+  pos->phase = (int) v;
+  if ((st = meta_int64 (sf, "epoch", 0, INT32_MAX, &v)) != TS_OK)
+    return st;
+  pos->epoch = (int) v;
+  if ((st = meta_int64 (sf, "epochs_seen", 0, INT32_MAX, &v)) != TS_OK)
+    return st;
+  pos->epochs_seen = (int) v;
+  if ((st = meta_int64 (sf, "smooth_count", 0, INT32_MAX, &v)) != TS_OK)
+    return st;
+  pos->smooth_count = (int) v;
+  dc = ts_safetensors_meta (sf, "dropout_counter");
+  errno = 0;
+  if (!dc || (pos->dropout_counter = strtoull (dc, &end, 10), errno || end == dc || *end))
+    return ts_error (TS_ERR_FORMAT, "%s: checkpoint metadata \"dropout_counter\" is missing or "
+                     "invalid", sf->path);
+  sv = ts_safetensors_meta (sf, "smooth_val");
+  if (!sv || (pos->smooth_val = strtod (sv, &end), end == sv || *end))
+    return ts_error (TS_ERR_FORMAT, "%s: checkpoint metadata \"smooth_val\" is missing or "
+                     "invalid", sf->path);
+  return TS_OK;
+}
+
+ts_status
+ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos, const char *meta_key,
+                        char **meta_value)
+{
+  ts_safetensors *sf;
+  ts_status st;
+
+  if (meta_value)
+    *meta_value = NULL;
+  if ((st = ts_safetensors_open (path, &sf)) != TS_OK)
+    return st;
+  st = read_pos (sf, pos);
+  if (st == TS_OK && meta_key && meta_value)
+    {
+      const char *v = ts_safetensors_meta (sf, meta_key);
+      if (v && !(*meta_value = strdup (v)))
+        st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+    }
+  ts_safetensors_free (sf);
+  return st;
+}
+
+void
+ts_checkpoint_resume_free (ts_checkpoint_resume *r)
+{
+  if (!r)
+    return;
+  ts_optimizer_snapshot_free (r->opt);
+  free (r);
+}
+
+ts_status
+ts_checkpoint_load (const char *path, ts_learner *l, ts_checkpoint_pos *pos,
+                    ts_checkpoint_resume **out)
+{
+  ts_safetensors *sf = NULL;
+  ckpt_layout lay = { 0 };
+  ts_checkpoint_resume *r = NULL;
+  float *buf = NULL;
+  const char *arch, *steps;
+  int np = ts_model_n_params (l->model);
+  ts_status st;
+
+  *out = NULL;
+  if ((st = ts_safetensors_open (path, &sf)) != TS_OK)
+    return st;
+  if ((st = read_pos (sf, pos)) != TS_OK)
+    goto out;
+  arch = ts_safetensors_meta (sf, "arch");
+  if (!arch || strcmp (arch, ts_model_arch (l->model)) != 0)
+    {
+      st = ts_error (TS_ERR_INVALID, "%s: the checkpoint is of a %s, the model a %s", path,
+                     arch ? arch : "(unknown)", ts_model_arch (l->model));
+      goto out;
+    }
+  if ((st = layout_build (l, &lay)) != TS_OK)
+    goto out;
+  if (sf->n_entries != lay.n)
+    {
+      st = ts_error (TS_ERR_FORMAT, "%s: %d tensors, the learner needs %d", path,
+                     sf->n_entries, lay.n);
+      goto out;
+    }
+  /* check every tensor before touching the model: a bad file changes nothing */
+  for (int i = 0; i < lay.n; i++)
+    {
+      const ts_st_entry *e = ts_safetensors_find (sf, lay.names[i]);
+      if (!e)
+        {
+          st = ts_error (TS_ERR_FORMAT, "%s: tensor %s is missing", path, lay.names[i]);
+          goto out;
+        }
+      if (e->numel != lay.tensors[i]->numel)
+        {
+          st = ts_error (TS_ERR_SHAPE, "%s: tensor %s has %" PRId64 " values, the model %"
+                         PRId64, path, lay.names[i], e->numel, lay.tensors[i]->numel);
+          goto out;
+        }
+    }
+  steps = ts_safetensors_meta (sf, "adam_steps");
+  {
+    const char *p = steps;
+    for (int i = 0; p && i < np; i++)
+      {
+        char *end;
+        long v = strtol (p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX)
+          {
+            p = NULL;
+            break;
+          }
+        p = end;
+      }
+    if (!p || *p)
+      {
+        st = ts_error (TS_ERR_FORMAT, "%s: checkpoint metadata \"adam_steps\" does not hold "
+                       "%d step counts", path, np);
+        goto out;
+      }
+  }
+
+  for (int i = 0; i < lay.n; i++)
+    {
+      const ts_st_entry *e = ts_safetensors_find (sf, lay.names[i]);
+      free (buf);
+      buf = malloc ((size_t) (e->numel > 0 ? e->numel : 1) * sizeof (float));
+      if (!buf)
+        {
+          st = ts_error (TS_ERR_NOMEM, "%s: out of memory for %s", path, lay.names[i]);
+          goto out;
+        }
+      if ((st = ts_safetensors_read_f32 (sf, e, buf, e->numel)) != TS_OK
+          || (st = ts_tensor_from_host (lay.tensors[i], buf, e->numel)) != TS_OK)
+        {
+          st = ts_error_prefix (st, "%s: %s", path, lay.names[i]);
+          goto out;
+        }
+    }
+  {
+    const char *p = steps;
+    for (int i = 0; i < np; i++)
+      {
+        char *end;
+        ts_optimizer_set_param_step (l->opt, i, (int) strtol (p, &end, 10));
+        p = end;
+      }
+  }
+  l->model->dropout_counter = pos->dropout_counter;
+  l->epochs_seen = pos->epochs_seen;
+
+  /* fine_tune's freeze/unfreeze may clear the Adam state (clear_state_on_freeze):
+   * the fit puts this copy back when it reaches the resume point */
+  r = calloc (1, sizeof *r);
+  if (!r)
+    {
+      st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+      goto out;
+    }
+  if ((st = ts_optimizer_snapshot_new (l->opt, &r->opt)) != TS_OK)
+    goto out;
+  l->resume_set = 1;
+  l->resume_phase = pos->phase;
+  l->resume_epoch = pos->epoch;
+  l->resume_smooth_val = pos->smooth_val;
+  l->resume_smooth_count = pos->smooth_count;
+  l->resume_opt = r->opt;
+  *out = r;
+  r = NULL;
+
+out:
+  ts_checkpoint_resume_free (r);
+  free (buf);
+  layout_clear (&lay);
+  ts_safetensors_free (sf);
+  return st;
+}
+
+/* --- the epoch-end writer --- */
+
+static void
+ck_phase_begin (void *user, const ts_phase_event *ev)
+{
+  ts_checkpointer *c = user;
+
+  /* fit_phase resets its AvgSmoothLoss at each phase, except the one resumed */
+  if (!(c->phase == -2 - ev->phase))
+    {
+      c->smooth_val = 0.0;
+      c->smooth_count = 0;
+    }
+  c->phase = ev->phase;
+  if (c->inner.phase_begin)
+    c->inner.phase_begin (c->inner.user, ev);
+}
+
+static void
+ck_batch_end (void *user, const ts_batch_event *ev)
+{
+  ts_checkpointer *c = user;
+
+  /* the same arithmetic as ts_smooth_loss_add, so the saved state is exact */
+  c->smooth_count++;
+  c->smooth_val = ev->loss + c->smooth_beta * (c->smooth_val - ev->loss);
+  if (c->inner.batch_end)
+    c->inner.batch_end (c->inner.user, ev);
+}
+
+static void
+ck_epoch_end (void *user, const ts_epoch_event *ev)
+{
+  ts_checkpointer *c = user;
+  ts_checkpoint_pos pos = { 0 };
+  ts_status st;
+
+  pos.phase = ev->phase;
+  pos.epoch = ev->epoch + 1;
+  pos.epochs_seen = c->learner->epochs_seen;
+  pos.dropout_counter = c->learner->model->dropout_counter;
+  pos.smooth_val = c->smooth_val;
+  pos.smooth_count = c->smooth_count;
+  st = ts_checkpoint_save (c->learner, c->path, &pos, c->meta_kv, c->n_meta);
+  if (st != TS_OK)
+    {
+      c->save_status = st;
+      snprintf (c->save_error, sizeof c->save_error, "%s", ts_last_error ());
+    }
+  else
+    c->n_saved++;
+  if (c->inner.epoch_end)
+    c->inner.epoch_end (c->inner.user, ev);
+}
+
+static void
+ck_finished (void *user, ts_status status)
+{
+  ts_checkpointer *c = user;
+  if (c->inner.finished)
+    c->inner.finished (c->inner.user, status);
+}
+
+static void
+ck_failed (void *user, ts_status status, const char *message)
+{
+  ts_checkpointer *c = user;
+  if (c->inner.failed)
+    c->inner.failed (c->inner.user, status, message);
+}
+
+ts_status
+ts_checkpointer_init (ts_checkpointer *c, ts_learner *l, const char *path,
+                      const ts_learner_events *inner, const char *const *meta_kv, int n_meta)
+{
+  ts_learner_events ev = { c, ck_phase_begin, ck_batch_end, ck_epoch_end, ck_finished,
+                           ck_failed };
+
+  memset (c, 0, sizeof *c);
+  c->learner = l;
+  c->path = strdup (path);
+  if (!c->path)
+    return ts_error (TS_ERR_NOMEM, "checkpoint: out of memory");
+  if (inner)
+    c->inner = *inner;
+  c->meta_kv = meta_kv;
+  c->n_meta = n_meta;
+  c->smooth_beta = 0.98;
+  c->phase = -1;
+  ts_learner_set_events (l, &ev);
+  return TS_OK;
+}
+
+void
+ts_checkpointer_continue_from (ts_checkpointer *c, const ts_checkpoint_pos *pos)
+{
+  c->smooth_val = pos->smooth_val;
+  c->smooth_count = pos->smooth_count;
+  c->phase = -2 - pos->phase;   /* marks the phase whose begin must not reset */
+}
+
+void
+ts_checkpointer_clear (ts_checkpointer *c)
+{
+  free (c->path);
+  c->path = NULL;
+}

@@ -1,0 +1,89 @@
+/* ts-checkpoint.h: the state of a training run at an epoch boundary, written
+ * atomically (a safetensors file: temporary file, fsync, rename), so that an
+ * interrupted fit_one_cycle / fine_tune resumes exactly where it stopped.
+ *
+ * A checkpoint holds every parameter and buffer (BN running statistics), the
+ * Adam state (grad_avg, sqr_avg, step count per parameter), the schedule
+ * position (phase, next epoch; the step is epoch * batches), the smoothed
+ * loss, the dropout counter of the model (its RNG position) and the number of
+ * epochs handed to the training source (the loader derives its shuffle and
+ * augmentation from (seed, epoch, item), so that is the loader position).
+ *
+ * Resuming: build the same learner from the same recipe and seed, call
+ * ts_checkpoint_load, then call the same fit (ts_learner_fine_tune or
+ * ts_learner_fit_one_cycle with the same arguments): it skips the phases and
+ * epochs already done and ends with the weights of an uninterrupted run. */
+#pragma once
+
+#include <stdint.h>
+
+#include "ts-learner.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TS_CHECKPOINT_FORMAT "tagsight-checkpoint"
+#define TS_CHECKPOINT_VERSION 1
+
+typedef struct {
+  int phase;               /* the phase to continue */
+  int epoch;               /* the next epoch of that phase (may equal its n_epochs) */
+  int epochs_seen;         /* epochs handed to the training source so far */
+  uint64_t dropout_counter;
+  double smooth_val;       /* fastai's AvgSmoothLoss state at that point */
+  int smooth_count;
+} ts_checkpoint_pos;
+
+/* Writes the learner's state with @pos to @path atomically.  @meta_kv: extra
+ * metadata (2 * @n_meta strings, e.g. the run id), may be NULL. */
+ts_status ts_checkpoint_save (ts_learner *l, const char *path, const ts_checkpoint_pos *pos,
+                              const char *const *meta_kv, int n_meta);
+
+/* Reads only the position (and checks the format); @meta_key/@meta_value,
+ * when not NULL, receive one metadata value (malloc'ed, NULL when absent). */
+ts_status ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos,
+                                  const char *meta_key, char **meta_value);
+
+/* What a resume needs to keep alive until the fit has started. */
+typedef struct ts_checkpoint_resume ts_checkpoint_resume;
+
+/* Puts the weights, buffers, dropout counter and loader position of @path
+ * into @l's model and makes the next fit start at the checkpoint's phase and
+ * epoch with its Adam state and smoothed loss.  Every tensor is checked by
+ * name and shape; a mismatch names it.  Free *@out after the fit. */
+ts_status ts_checkpoint_load (const char *path, ts_learner *l, ts_checkpoint_pos *pos,
+                              ts_checkpoint_resume **out);
+void ts_checkpoint_resume_free (ts_checkpoint_resume *r);
+
+/* Wraps a learner's events: forwards everything to @inner and writes a
+ * checkpoint to @path at every epoch end (before forwarding it, so a
+ * recorded epoch always has its checkpoint).  A failed write is kept in
+ * save_status / save_error and training goes on. */
+typedef struct {
+  ts_learner *learner;
+  char *path;
+  ts_learner_events inner;
+  const char *const *meta_kv;
+  int n_meta;
+  /* tracked from the batch events: the fit's AvgSmoothLoss */
+  double smooth_val, smooth_beta;
+  int smooth_count;
+  int phase;
+  int n_saved;
+  ts_status save_status;
+  char save_error[512];
+} ts_checkpointer;
+
+/* @meta_kv is borrowed for the checkpointer's lifetime.  Installs itself as
+ * @l's events. */
+ts_status ts_checkpointer_init (ts_checkpointer *c, ts_learner *l, const char *path,
+                                const ts_learner_events *inner,
+                                const char *const *meta_kv, int n_meta);
+void ts_checkpointer_clear (ts_checkpointer *c);
+/* Continue the smoothed loss from a loaded checkpoint's position. */
+void ts_checkpointer_continue_from (ts_checkpointer *c, const ts_checkpoint_pos *pos);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,31 @@
+/* tagsight-project-private.h: what the project's files share. */
+#pragma once
+
+#include <sqlite3.h>
+
+#include "tagsight-project.h"
+#include "tagsight-schema.h"
+
+struct _TagsightProject {
+  GObject parent_instance;
+  char *path;
+  sqlite3 *db;
+  int schema_version;
+};
+
+/* Prepares @sql; on failure sets @error naming @what. */
+sqlite3_stmt *tagsight_project_prepare (TagsightProject *self, const char *sql,
+                                        const char *what, GError **error);
+/* Steps @st to SQLITE_DONE and finalizes it. */
+gboolean tagsight_project_step_done (TagsightProject *self, sqlite3_stmt *st,
+                                     const char *what, GError **error);
+gboolean tagsight_project_begin (TagsightProject *self, const char *what, GError **error);
+gboolean tagsight_project_commit (TagsightProject *self, const char *what, GError **error);
+void tagsight_project_rollback (TagsightProject *self);
+void tagsight_project_sql_error (TagsightProject *self, int rc, const char *what,
+                                 GError **error);
+
+/* Current UTC time as ISO 8601 with milliseconds. */
+char *tagsight_now_iso8601 (void);
+/* A column as a new string (NULL for NULL). */
+char *tagsight_column_dup (sqlite3_stmt *st, int col);

@@ -127,11 +127,14 @@ on_rendered (GObject *source, GAsyncResult *result, gpointer user_data)
     g_autoptr (GdkTexture) texture =
       gdk_memory_texture_new (job->width, job->height, GDK_MEMORY_DEFAULT, job->pixels,
                               job->stride);
-    g_autofree char *label = job->valid
-                             ? g_strdup_printf (_("%d validation images as the model sees them"), job->n)
-                             : job->unique
-                             ? g_strdup_printf (_("One image under %d augmentations"), job->n)
-                             : g_strdup_printf (_("A batch of %d images as training sees it"), job->n);
+    g_autofree char *label = NULL;
+
+    if (job->valid)
+      label = g_strdup_printf (_("%d validation images as the model sees them"), job->n);
+    else if (job->unique)
+      label = g_strdup_printf (_("One image under %d augmentations"), job->n);
+    else
+      label = g_strdup_printf (_("A batch of %d images as training sees it"), job->n);
 
     gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (texture));
     gtk_accessible_update_property (GTK_ACCESSIBLE (self->picture),
@@ -225,8 +228,8 @@ tagsight_batch_page_class_init (TagsightBatchPageClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = tagsight_batch_page_dispose;
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/io/github/tagsight/Tagsight/tagsight-batch-page.ui");
+  gtk_widget_class_set_template_from_resource (
+    widget_class, "/io/github/tagsight/Tagsight/tagsight-batch-page.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightBatchPage, n_spin);
   gtk_widget_class_bind_template_child (widget_class, TagsightBatchPage, unique_switch);
   gtk_widget_class_bind_template_child (widget_class, TagsightBatchPage, valid_switch);

@@ -318,7 +318,8 @@ draw_axes (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
     }
   else
     {
-      double step = nice_step (self->vx1 - self->vx0, MAX (2, (int) ((self->px1 - self->px0) / 80)));
+      int max_ticks = MAX (2, (int) ((self->px1 - self->px0) / 80));
+      double step = nice_step (self->vx1 - self->vx0, max_ticks);
 
       for (double v = ceil (self->vx0 / step) * step; v <= self->vx1 + step * 1e-9; v += step)
         {

@@ -32,6 +32,7 @@ struct _TagsightDataPage
   GtkDropDown *problem_filter;
   GtkLabel *count_label;
   GtkStack *grid_stack;
+  AdwStatusPage *empty_page;
   GtkGridView *grid_view;
 
   char *csv_path;
@@ -113,10 +114,29 @@ update_count (TagsightDataPage *self)
 {
   guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
   guint total = g_list_model_get_n_items (G_LIST_MODEL (self->store));
+  gboolean filtering;
   g_autofree char *text = g_strdup_printf (_("%u of %u items"), shown, total);
 
   gtk_label_set_text (self->count_label, text);
-  gtk_stack_set_visible_child_name (self->grid_stack, shown > 0 || total == 0 ? "grid" : "empty");
+  if (total == 0)
+    {
+      adw_status_page_set_icon_name (self->empty_page, "image-missing-symbolic");
+      adw_status_page_set_title (self->empty_page, _("No Usable Items"));
+      adw_status_page_set_description (self->empty_page,
+                                       self->csv_path != NULL
+                                       ? _("Check the columns and the image folder on the left.")
+                                       : _("Open a CSV to see its images."));
+    }
+  else
+    {
+      adw_status_page_set_icon_name (self->empty_page, "edit-find-symbolic");
+      adw_status_page_set_title (self->empty_page, _("No Matching Items"));
+      adw_status_page_set_description (self->empty_page,
+                                       _("Change the filters above to see more."));
+    }
+  /* while the incremental filter runs, shown can still be 0: not "empty" yet */
+  filtering = total > 0 && gtk_filter_list_model_get_pending (self->filtered) > 0;
+  gtk_stack_set_visible_child_name (self->grid_stack, shown > 0 || filtering ? "grid" : "empty");
 }
 
 static void
@@ -461,7 +481,8 @@ add_problems (TagsightDataPage *self, const ts_summary *s)
     }
   title = g_strdup_printf (_("Problems (%d rows)"), s->n_problem_rows);
   group = group_new (self->summary_box, title,
-                     _("Expand one to see example rows; rows that were kept can be shown in the grid"));
+                     _("Expand one to see example rows; rows that were kept can be "
+                       "shown in the grid"));
   for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     {
       const ts_problem *p = &s->problems[k];
@@ -650,10 +671,12 @@ on_mapping_changed (TagsightDataPage *self)
 static char *
 describe_unusable (const ts_summary *s)
 {
+  g_autofree char *cap = NULL;
+
   for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     if (s->problems[k].count > 0 && s->problems[k].n_examples > 0)
       return g_strdup_printf (_("No training item is usable. %s: %d, e.g. line %d: %s"),
-                              ts_problem_kind_name (k), s->problems[k].count,
+                              cap = capitalized (ts_problem_kind_name (k)), s->problems[k].count,
                               s->problems[k].example_lines[0],
                               s->problems[k].example_text[0] != NULL
                               ? s->problems[k].example_text[0] : "");
@@ -785,8 +808,8 @@ tagsight_data_page_class_init (TagsightDataPageClass *klass)
                   G_TYPE_NONE, 1, G_TYPE_STRING);
 
   g_type_ensure (TAGSIGHT_TYPE_CHART);
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/io/github/tagsight/Tagsight/tagsight-data-page.ui");
+  gtk_widget_class_set_template_from_resource (
+    widget_class, "/io/github/tagsight/Tagsight/tagsight-data-page.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, fname_row);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, labels_row);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, delim_row);
@@ -800,6 +823,7 @@ tagsight_data_page_class_init (TagsightDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, problem_filter);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, count_label);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, grid_stack);
+  gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, empty_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, grid_view);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }

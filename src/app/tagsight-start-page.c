@@ -113,8 +113,8 @@ tagsight_start_page_class_init (TagsightStartPageClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->dispose = tagsight_start_page_dispose;
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/io/github/tagsight/Tagsight/tagsight-start-page.ui");
+  gtk_widget_class_set_template_from_resource (
+    widget_class, "/io/github/tagsight/Tagsight/tagsight-start-page.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightStartPage, status_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightStartPage, progress_box);
   gtk_widget_class_bind_template_child (widget_class, TagsightStartPage, progress_label);

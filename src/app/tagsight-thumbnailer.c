@@ -54,7 +54,8 @@ tagsight_thumbnail_scale (const guint8 *rgb, int w, int h, int side, int *out_w,
 
       for (int x = 0; x < ow; x++)
         {
-          int sx0 = (int) ((gint64) x * w / ow), sx1 = MAX (sx0 + 1, (int) ((gint64) (x + 1) * w / ow));
+          int sx0 = (int) ((gint64) x * w / ow);
+          int sx1 = MAX (sx0 + 1, (int) ((gint64) (x + 1) * w / ow));
           guint sum[3] = { 0, 0, 0 }, n = 0;
 
           for (int sy = sy0; sy < sy1; sy++)

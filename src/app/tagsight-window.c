@@ -59,7 +59,8 @@ tagsight_window_set_page (TagsightWindow *self, const char *name)
   self->wanted_page = wanted;
   /* a page that is not visible yet is shown when its data arrives */
   child = adw_view_stack_get_child_by_name (self->stack, wanted);
-  if (child != NULL && adw_view_stack_page_get_visible (adw_view_stack_get_page (self->stack, child)))
+  if (child != NULL
+      && adw_view_stack_page_get_visible (adw_view_stack_get_page (self->stack, child)))
     adw_view_stack_set_visible_child (self->stack, child);
 }
 
@@ -158,8 +159,8 @@ on_demo_written (GObject *source, GAsyncResult *result, gpointer user_data)
   g_clear_handle_id (&self->progress_id, g_source_remove);
   tagsight_start_page_set_progress (self->start_page, NULL, 0);
   if (g_task_propagate_boolean (G_TASK (result), &error) && g_rename (self->demo_part, dir) != 0)
-    g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno), _("Could not move %s to %s: %s"),
-                 self->demo_part, dir, g_strerror (errno));
+    g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno),
+                 _("Could not move %s to %s: %s"), self->demo_part, dir, g_strerror (errno));
   g_clear_pointer (&self->demo_part, g_free);
   if (error != NULL)
     {

@@ -295,7 +295,20 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
       fprintf (stderr, "tagsight-cli train: %s\n", error->message);
       return 1;
     }
-  recipe = recipe_json (&oo, args, n_args, oo.threads);
+  {
+    /* paths made absolute, so that resume works from any folder */
+    g_autoptr (GPtrArray) abs_args = g_ptr_array_new_with_free_func (g_free);
+    for (int i = 0; i < n_args; i++)
+      if (strcmp (args[i], "--project") == 0)
+        i++;   /* the project is where the recipe lives, not part of it */
+      else if (g_str_has_prefix (args[i], "--project="))
+        continue;
+      else
+        g_ptr_array_add (abs_args, args[i] == o->csv || args[i] == o->out
+                       || args[i] == o->pretrained ? g_canonicalize_filename (args[i], NULL)
+                       : g_strdup (args[i]));
+    recipe = recipe_json (&oo, (char **) abs_args->pdata, (int) abs_args->len, oo.threads);
+  }
   if (!recipe || !tagsight_project_begin_run (p, ds, recipe, "cpu", &run_id, &error))
     {
       fprintf (stderr, "tagsight-cli train: %s\n", error ? error->message : "out of memory");
@@ -318,7 +331,7 @@ cli_project_resume (const char *project, long long run_id_arg)
   ts_checkpoint_pos pos;
   gint64 run_id = run_id_arg;
   int argc, c, rc = 1;
-  char *run_meta = NULL;
+  char *run_meta = NULL, id_str[32];
 
   p = tagsight_project_open (project, 0, &error);
   if (!p)
@@ -354,7 +367,8 @@ cli_project_resume (const char *project, long long run_id_arg)
       fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
       return 1;
     }
-  if (g_strcmp0 (run_meta, g_strdup_printf ("%" G_GINT64_FORMAT, run_id)) != 0)
+  snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
+  if (g_strcmp0 (run_meta, id_str) != 0)
     {
       fprintf (stderr, "tagsight-cli resume: %s belongs to run %s, not %" G_GINT64_FORMAT "\n",
                run->checkpoint, run_meta ? run_meta : "(none)", run_id);

@@ -140,8 +140,8 @@ cmd_bench (int argc, char **argv)
   ts_tensor_from_host (y, hy, y->numel);
 
   printf ("bench: %s + fastai head (%d classes), batch %d, %d px, %d threads, "
-          "%d warm-up + %d timed steps\n", arch, classes, bs, size, be->n_threads, warmup,
-          steps);
+          "%d warm-up + %d timed steps, BLAS kernels %s\n", arch, classes, bs, size,
+          be->n_threads, warmup, steps, ts_backend_cpu_blas_core ());
   fflush (stdout);
   for (int i = 0; i < warmup + steps; i++)
     {

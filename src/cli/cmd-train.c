@@ -11,6 +11,9 @@
 #include "cli-train-common.h"
 #include "ts-metrics.h"
 #include "ts-thresholds.h"
+#ifdef TS_CLI_HAVE_PROJECT
+#include "cli-project.h"
+#endif
 
 static ts_learner *volatile sigint_learner;
 
@@ -111,6 +114,10 @@ usage (FILE *out)
   fprintf (out, "Usage: tagsight-cli train CSV [OPTIONS]\n\n"
            "fastai's fine_tune(epochs, lr, freeze_epochs) on the CSV's images.\n\n");
   cli_train_usage (out);
+#ifdef TS_CLI_HAVE_PROJECT
+  fprintf (out, "  --project P         record the run in project P (created when missing), with a\n"
+           "                      checkpoint each epoch for tagsight-cli resume\n");
+#endif
 }
 
 static void
@@ -133,6 +140,9 @@ cmd_train (int argc, char **argv)
   struct sigaction sa, old_sa;
   ts_status st, train_st;
   int n_long = 0, c, rc = 0;
+#ifdef TS_CLI_HAVE_PROJECT
+  const char *project = NULL;
+#endif
   float *probs = NULL, *targets = NULL;
   int n = 0;
   double valid_loss = NAN, best_thresh = -1.0;
@@ -145,6 +155,9 @@ cmd_train (int argc, char **argv)
       n_long++;
     }
   longopts[n_long++] = (struct option) { "help", no_argument, NULL, 'h' };
+#ifdef TS_CLI_HAVE_PROJECT
+  longopts[n_long++] = (struct option) { "project", required_argument, NULL, CLI_PROJECT_OPT };
+#endif
   longopts[n_long] = (struct option) { NULL, 0, NULL, 0 };
   optind = 1;
   while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
@@ -155,6 +168,13 @@ cmd_train (int argc, char **argv)
           usage (stdout);
           return 0;
         }
+#ifdef TS_CLI_HAVE_PROJECT
+      if (c == CLI_PROJECT_OPT)
+        {
+          project = optarg;
+          continue;
+        }
+#endif
       r = cli_train_opt ("train", &o, c, optarg);
       if (r < 0)
         return 2;
@@ -170,6 +190,11 @@ cmd_train (int argc, char **argv)
       return 2;
     }
   o.csv = argv[optind];
+#ifdef TS_CLI_HAVE_PROJECT
+  /* recorded, checkpointed and resumable: cli-project.c runs it */
+  if (project)
+    return cli_project_train (&o, project, argv + 1, argc - 1);
+#endif
 
   if ((st = cli_session_open (&o, &s)) != TS_OK)
     {

@@ -89,7 +89,8 @@ typedef struct ts_backend_i {
   void (*activation_backward) (ts_backend *be, ts_activation act, const ts_tensor *y,
                                const ts_tensor *dy, ts_tensor *dx);
 
-  /* max pool; argmax [same numel as y] records the winning input index for backward */
+  /* max pool; argmax [same numel as y] records the winning input index for backward
+   * (the CPU backend stores the index inside the input's own [H,W] plane, iy*W + ix) */
   void (*maxpool2d_forward) (ts_backend *be, const ts_pool2d_params *p, const ts_tensor *x,
                              ts_tensor *y, int32_t *argmax);
   void (*maxpool2d_backward) (ts_backend *be, const ts_pool2d_params *p, const int32_t *argmax,
@@ -130,7 +131,7 @@ typedef struct ts_backend_i {
                      ts_tensor *m, ts_tensor *v, float lr, float beta1, float beta2,
                      float eps, float wd, int step);
 
-  /* sum of squares and a finite check, for NaN/Inf detection and grad norms */
+  /* 1 when no element is NaN or infinite, for NaN/Inf detection */
   int (*all_finite) (ts_backend *be, const ts_tensor *t);
   /* optional: sum of squares (in double), for gradient norms */
   double (*sum_squares) (ts_backend *be, const ts_tensor *t);
@@ -147,8 +148,19 @@ struct ts_backend {
   int n_threads;
 };
 
-/* The CPU backend with @n_threads worker threads (0: number of cores). */
+/* The CPU backend with @n_threads worker threads (0: number of cores).
+ * Tuning knobs, read from the environment when the backend is created:
+ *   TS_CPU_COL_BUDGET        im2col floats per GEMM (default 262144)
+ *   TS_CPU_MIN_PARALLEL_WORK ops smaller than this run on the calling thread
+ *                            (default 65536; the tests use 0)
+ *   TS_CPU_THREADED_BLAS=1   one image at a time with OpenBLAS threads instead of
+ *                            images split over our threads (slower here; to compare)
+ *   TS_KEEP_BLAS_CORE        keep the OpenBLAS kernels OpenBLAS chose (see ts-cpu-blas.c)
+ */
 ts_backend *ts_backend_cpu_new (int n_threads);
+/* The BLAS kernels the CPU backend uses ("SkylakeX", "Haswell"...; "reference"
+ * without OpenBLAS), for benchmark reports.  Valid after ts_backend_cpu_new. */
+const char *ts_backend_cpu_blas_core (void);
 void ts_backend_set_threads (ts_backend *be, int n_threads);
 void ts_backend_free (ts_backend *be);
 

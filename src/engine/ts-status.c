@@ -35,7 +35,8 @@ ts_error_prefix (ts_status status, const char *fmt, ...)
   vsnprintf (prefix, sizeof prefix, fmt, ap);
   va_end (ap);
   memcpy (old, ts_error_buf, sizeof old);
-  snprintf (ts_error_buf, sizeof ts_error_buf, "%s: %s", prefix, old);
+  /* both halves bounded so the result always fits: the message is cut, never overrun */
+  snprintf (ts_error_buf, sizeof ts_error_buf, "%.1000s: %.1000s", prefix, old);
   return status;
 }
 

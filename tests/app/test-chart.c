@@ -65,7 +65,8 @@ render (GtkWidget *chart)
 static gboolean
 is_red (cairo_surface_t *s, int x, int y)
 {
-  const guint8 *p = cairo_image_surface_get_data (s) + y * cairo_image_surface_get_stride (s) + x * 4;
+  const guint8 *p = cairo_image_surface_get_data (s) + y * cairo_image_surface_get_stride (s)
+                    + x * 4;
 
   /* ARGB32 little-endian: B G R A; the threshold is #e01b24 */
   return p[2] > 180 && p[1] < 90 && p[0] < 90;

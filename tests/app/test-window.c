@@ -37,6 +37,12 @@ data_loaded (gpointer data)
   return !tagsight_data_page_get_busy (page);
 }
 
+static GdkPaintable *
+batch_paintable (TagsightWindow *win)
+{
+  return tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (win));
+}
+
 static gboolean
 batch_drawn (gpointer data)
 {
@@ -142,7 +148,7 @@ test_open_and_batch (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "batch"));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "batch");
   g_assert_true (wait_for (batch_drawn, win, 60));
-  first_batch = g_object_ref (tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (win)));
+  first_batch = g_object_ref (batch_paintable (win));
   /* the default 9 cells of 128 px, laid out by ts-showbatch itself */
   ts_showbatch_layout (9, 128, &cols, &rows, &w, &h);
   g_assert_cmpint (gdk_paintable_get_intrinsic_width (first_batch), ==, w);
@@ -150,7 +156,7 @@ test_open_and_batch (void)
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.reroll", NULL));
   g_assert_true (wait_for (batch_changed, win, 60));
-  g_set_object (&first_batch, tagsight_batch_page_get_paintable (tagsight_window_get_batch_page (win)));
+  g_set_object (&first_batch, batch_paintable (win));
 
   /* "Unique" and the image count apply live */
   row = find_row (GTK_WIDGET (win), ADW_TYPE_ACTION_ROW, "Unique");
@@ -176,7 +182,8 @@ split_is_none (gpointer data)
 {
   TagsightDataset *ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (data));
 
-  return data_loaded (data) && ds != NULL && tagsight_dataset_get_mapping (ds)->split == TS_SPLIT_NONE;
+  return data_loaded (data) && ds != NULL
+         && tagsight_dataset_get_mapping (ds)->split == TS_SPLIT_NONE;
 }
 
 static void

@@ -2,6 +2,8 @@
 """Runs `meson install` of the build tree into a temporary DESTDIR and checks
 that every file GNOME needs lands where GNOME looks for it."""
 
+import configparser
+import gettext
 import os
 import shutil
 import subprocess
@@ -9,6 +11,39 @@ import sys
 import tempfile
 
 APP_ID = 'io.github.tagsight.Tagsight'
+
+
+def cross_check(dest, under, bindir, datadir, localedir, languages):
+    """The installed files must agree with each other: the desktop file names
+    the installed icon and binary, the metainfo launches that desktop file,
+    and the catalogs really translate the desktop file's comment."""
+    problems = []
+    share = under(dest, datadir)
+    desktop = configparser.ConfigParser(interpolation=None, strict=False)
+    desktop.optionxform = str
+    desktop.read(os.path.join(share, 'applications', APP_ID + '.desktop'), encoding='utf-8')
+    entry = desktop['Desktop Entry'] if desktop.has_section('Desktop Entry') else {}
+    if entry.get('Icon') != APP_ID:
+        problems.append('desktop file: Icon=%s, expected %s' % (entry.get('Icon'), APP_ID))
+    exe = (entry.get('Exec') or '').split(' ')[0]
+    if not os.path.isfile(os.path.join(under(dest, bindir), exe)):
+        problems.append('desktop file: Exec=%s is not an installed binary' % entry.get('Exec'))
+    with open(os.path.join(share, 'metainfo', APP_ID + '.metainfo.xml'), encoding='utf-8') as f:
+        metainfo = f.read()
+    if '<launchable type="desktop-id">%s.desktop</launchable>' % APP_ID not in metainfo:
+        problems.append('metainfo: no launchable for %s.desktop' % APP_ID)
+    comment = entry.get('Comment', '')
+    for lang in languages:
+        try:
+            cat = gettext.translation('tagsight', under(dest, localedir), [lang])
+        except OSError as e:
+            problems.append('%s catalog: %s' % (lang, e))
+            continue
+        if not comment or cat.gettext(comment) == comment:
+            problems.append('%s catalog does not translate "%s"' % (lang, comment))
+        if entry.get('Comment[%s]' % lang) != cat.gettext(comment):
+            problems.append('desktop file: Comment[%s] is not the %s translation' % (lang, lang))
+    return problems
 
 
 def main(argv):
@@ -61,7 +96,12 @@ def main(argv):
         if missing:
             print('%d of %d files missing' % (len(missing), len(expected(dest))))
             return 1
-        print('all %d files installed' % len(expected(dest)))
+        problems = cross_check(dest, under, bindir, datadir, localedir, languages)
+        for p in problems:
+            print(p)
+        if problems:
+            return 1
+        print('all %d files installed and consistent' % len(expected(dest)))
         return 0
     finally:
         shutil.rmtree(dest, ignore_errors=True)

@@ -266,6 +266,27 @@ test_pool_stress (void)
   ts_backend_free (be);
 }
 
+/* OpenBLAS must run kernels this CPU supports at their best: on VMs that report an
+ * unknown model it falls back to Prescott (SSE3) unless the backend corrects it. */
+static void
+test_blas_core (void)
+{
+  ts_backend *be = ts_backend_cpu_new (1);
+  const char *core = ts_backend_cpu_blas_core ();
+
+  g_test_message ("BLAS core: %s", core);
+  g_assert_nonnull (core);
+  __builtin_cpu_init ();
+  if (g_getenv ("OPENBLAS_CORETYPE") == NULL && g_getenv ("TS_KEEP_BLAS_CORE") == NULL
+      && __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma"))
+    {
+      g_assert_true (g_ascii_strcasecmp (core, "Prescott") != 0);
+      g_assert_true (g_ascii_strcasecmp (core, "Core2") != 0);
+      g_assert_true (g_ascii_strcasecmp (core, "Nehalem") != 0);
+    }
+  ts_backend_free (be);
+}
+
 /* Shapes that do not fit are reported, never written out of bounds. */
 static void
 test_bad_shapes (void)
@@ -307,5 +328,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/misc/threads", test_threads);
   g_test_add_func ("/engine/misc/bad-shapes", test_bad_shapes);
   g_test_add_func ("/engine/misc/pool-stress", test_pool_stress);
+  g_test_add_func ("/engine/misc/blas-core", test_blas_core);
   return g_test_run ();
 }

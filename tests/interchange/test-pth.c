@@ -111,6 +111,37 @@ test_refused (void)
   expect_error ("pth/does-not-exist.pth", TS_ERR_IO, missing);
 }
 
+static void
+expect_pickle_error (const char *pkl, size_t n, ts_status want, const char *needle)
+{
+  ts_pth *p = NULL;
+
+  g_assert_cmpint (ts_pth_parse_pickle ((const uint8_t *) pkl, n, "x.pkl", &p), ==, want);
+  g_assert_null (p);
+  g_test_message ("%s", ts_last_error ());
+  if (strstr (ts_last_error (), needle) == NULL)
+    g_error ("'%s' not in: %s", needle, ts_last_error ());
+}
+
+/* Hand-written pickles: an opcode torch.save never writes for a state_dict
+ * (BINBYTES), a training checkpoint without tensors, a REDUCE of something
+ * that is not an allowed function, and STOP on an unbalanced stack. */
+static void
+test_pickle_errors (void)
+{
+  static const char binbytes[] = "\x80\x02}q\x00(X\x01\x00\x00\x00" "aB\x03\x00\x00\x00" "abcu.";
+  static const char no_tensors[] = "\x80\x02}X\x05\x00\x00\x00" "epochK\x03s.";
+  static const char reduce_dict[] = "\x80\x02})R.";
+  static const char two_left[] = "\x80\x02}}.";
+
+  expect_pickle_error (binbytes, sizeof binbytes - 1, TS_ERR_UNSUPPORTED,
+                       "unsupported pickle opcode 'B'");
+  expect_pickle_error (binbytes, sizeof binbytes - 1, TS_ERR_UNSUPPORTED, "at byte 12");
+  expect_pickle_error (no_tensors, sizeof no_tensors - 1, TS_ERR_FORMAT, "'epoch' (int)");
+  expect_pickle_error (reduce_dict, sizeof reduce_dict - 1, TS_ERR_UNSUPPORTED, "REDUCE of a dict");
+  expect_pickle_error (two_left, sizeof two_left - 1, TS_ERR_FORMAT, "STOP with 2 values");
+}
+
 /* Every prefix of a checkpoint and a run of corrupted copies: an error or a
  * valid result, never a crash (ASan checks the memory side). */
 static void
@@ -294,9 +325,28 @@ test_torchvision (gconstpointer data)
   cfg.head = TS_HEAD_FASTAI;
   cfg.n_classes = 3;
   g_assert_cmpint (ts_model_new (be, &cfg, &m), ==, TS_OK);
-  g_assert_cmpint (ts_model_load_pretrained_any (m, pth, NULL), ==, TS_OK);
-  g_assert_cmpint (ts_model_load_pth (m, pth, TS_LOAD_BACKBONE, &r), ==, TS_OK);
+  g_assert_cmpint (ts_model_load_pretrained_any (m, pth, NULL, &r), ==, TS_OK);
   g_assert_cmpint (r.n_unexpected, ==, 2);
+  {
+    /* the body's first convolution holds the checkpoint's values */
+    ts_pth *p;
+    const ts_pth_entry *e;
+    ts_tensor *t = ts_model_find_tensor (m, strcmp (arch, "resnet18") == 0
+                                              ? "0.conv1.weight" : "0.features.0.0.weight");
+    float *want, *got;
+    g_assert_nonnull (t);
+    g_assert_cmpint (ts_pth_open (pth, &p), ==, TS_OK);
+    e = ts_pth_find (p, strcmp (arch, "resnet18") == 0 ? "conv1.weight" : "features.0.0.weight");
+    g_assert_nonnull (e);
+    want = g_new (float, e->numel);
+    got = g_new (float, t->numel);
+    g_assert_cmpint (ts_pth_read_f32 (p, e, want, e->numel), ==, TS_OK);
+    g_assert_cmpint (ts_tensor_to_host (t, got, t->numel), ==, TS_OK);
+    g_assert_cmpint (memcmp (want, got, (size_t) t->numel * sizeof (float)), ==, 0);
+    g_free (want);
+    g_free (got);
+    ts_pth_free (p);
+  }
   g_test_message ("%s under fastai's head: %d loaded, %d missing (head), unexpected %s, %s",
                   arch, r.n_loaded, r.n_missing, r.unexpected[0], r.unexpected[1]);
   ts_load_report_clear (&r);
@@ -322,6 +372,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pth/formats", test_formats);
   g_test_add_func ("/pth/wrapped", test_wrapped);
   g_test_add_func ("/pth/refused", test_refused);
+  g_test_add_func ("/pth/pickle-errors", test_pickle_errors);
   g_test_add_func ("/pth/truncated-and-corrupt", test_truncated_and_corrupt);
   g_test_add_func ("/pth/tiny-logits", test_tiny_logits);
   g_test_add_data_func ("/pth/torchvision/resnet18", "resnet18", test_torchvision);

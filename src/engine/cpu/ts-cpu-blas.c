@@ -89,6 +89,12 @@ ts_cpu_blas_init (void)
 }
 
 const char *
+ts_backend_cpu_blas_core (void)
+{
+  return ts_cpu_blas_core ();
+}
+
+const char *
 ts_cpu_blas_core (void)
 {
 #ifdef TS_HAVE_OPENBLAS

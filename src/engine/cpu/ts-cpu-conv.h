@@ -41,7 +41,11 @@ valid_range (int64_t out, int64_t size, int s, int pad, int64_t k, int64_t *o0, 
 
 /* Rows of small planes are a few floats: inline loops beat memcpy/memset calls
  * (and GCC must not turn them back into those calls). */
+#if defined(__GNUC__) && !defined(__clang__)
 #define TS_NO_LIBCALLS __attribute__ ((optimize ("no-tree-loop-distribute-patterns")))
+#else
+#define TS_NO_LIBCALLS
+#endif
 
 static inline TS_NO_LIBCALLS void
 copy_floats (float *restrict dst, const float *restrict src, int64_t n)

@@ -233,7 +233,8 @@ add_init_raw (graph *g, const char *name, int ndim, const int64_t *shape, const 
       return;
     }
   t->n_dims = (size_t) ndim;
-  memcpy (t->dims, shape, (size_t) ndim * sizeof (int64_t));
+  if (ndim > 0)
+    memcpy (t->dims, shape, (size_t) ndim * sizeof (int64_t));
   /* raw_data is little-endian float32 */
   for (int64_t i = 0; i < numel; i++)
     {

@@ -161,14 +161,37 @@ ts_model_load_pth (ts_model *m, const char *path, ts_load_mode mode, ts_load_rep
   return s;
 }
 
-ts_status
-ts_model_load_pretrained_any (ts_model *m, const char *path, ts_normalization *norm)
+static int
+is_tflite (const char *path)
 {
+  FILE *f = fopen (path, "rb");
+  char head[8];
+  int yes;
+
+  if (f == NULL)
+    return 0;
+  yes = fread (head, 1, 8, f) == 8 && memcmp (head + 4, "TFL3", 4) == 0;
+  fclose (f);
+  return yes;
+}
+
+ts_status
+ts_model_load_pretrained_any (ts_model *m, const char *path, ts_normalization *norm,
+                              ts_load_report *report)
+{
+  if (report)
+    memset (report, 0, sizeof *report);
   if (ts_pth_is_pth (path))
     {
       if (norm)
         *norm = ts_normalization_imagenet ();
-      return ts_model_load_pth (m, path, TS_LOAD_BACKBONE, NULL);
+      return ts_model_load_pth (m, path, TS_LOAD_BACKBONE, report);
+    }
+  if (report && !is_tflite (path))
+    {
+      if (norm)
+        *norm = ts_normalization_imagenet ();
+      return ts_model_load_safetensors (m, path, TS_LOAD_BACKBONE, report);
     }
   return ts_model_load_pretrained (m, path, norm);
 }

@@ -86,8 +86,12 @@ int ts_pth_is_pth (const char *path);
 ts_status ts_model_load_pth (ts_model *m, const char *path, ts_load_mode mode,
                              ts_load_report *report);
 
-/* ts_model_load_pretrained that also takes .pth files (ImageNet statistics). */
-ts_status ts_model_load_pretrained_any (ts_model *m, const char *path, ts_normalization *norm);
+/* ts_model_load_pretrained that also takes .pth files (ImageNet statistics).
+ * @report (may be NULL) lists what was loaded, missing and left unused for
+ * .pth and .safetensors files (TFLite weights map by position: left empty);
+ * clear it with ts_load_report_clear. */
+ts_status ts_model_load_pretrained_any (ts_model *m, const char *path, ts_normalization *norm,
+                                        ts_load_report *report);
 
 #ifdef __cplusplus
 }

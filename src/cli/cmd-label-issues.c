@@ -1,0 +1,359 @@
+/* cmd-label-issues.c: `tagsight-cli label-issues MODEL CSV [--top K]`: the
+ * confident-learning label-issue finder on a model's predictions for a CSV's
+ * items, ranked; optionally accepts suggestions into a project and exports
+ * the corrected CSV. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli-commands.h"
+#include "cli-train-common.h"
+#include "tagsight-project.h"
+#include "ts-image.h"
+#include "ts-label-issues.h"
+#include "ts-transform.h"
+
+#define PRED_BATCH 32
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: tagsight-cli label-issues MODEL.safetensors CSV [OPTIONS]\n\n"
+           "Flags labels that are probably missing or spurious (confident learning:\n"
+           "per-class thresholds from the mean predicted probability), ranked by margin.\n"
+           "Use out-of-sample predictions: by default the CSV's validation items (all\n"
+           "items when it has none).\n\n"
+           "  --top K            print the K best-ranked issues (20; 0: all)\n"
+           "  --split valid|all  the items to inspect\n"
+           "  --threads N        compute threads (1)\n"
+           "  --project P        record the data set in project P (created when missing)\n"
+           "  --accept K         with --project: accept the K best suggestions as label edits\n"
+           "  --export OUT.csv   with --project: write the CSV with the corrected labels\n");
+}
+
+typedef struct {
+  int *items;          /* datablock item of each row */
+  int n;
+  float *probs, *given;
+} preds;
+
+static ts_status
+predict_items (ts_model *m, const ts_modelfile_meta *meta, const ts_datablock *db, int valid_only,
+               ts_backend *be, preds *out)
+{
+  const int c = meta->n_vocab, size = meta->input_height;
+  const size_t px = (size_t) 3 * size * size;
+  ts_loader_config lc;
+  ts_tensor *x = NULL;
+  float *hx = NULL, *logits = NULL;
+  int *map = NULL, n_unknown = 0;
+  ts_status st = TS_OK;
+
+  memset (out, 0, sizeof *out);
+  ts_loader_config_init (&lc);
+  lc.size = size;
+  memcpy (lc.mean, meta->norm.mean, sizeof lc.mean);
+  memcpy (lc.std, meta->norm.std, sizeof lc.std);
+  out->items = malloc ((size_t) (db->n_items + 1) * sizeof (int));
+  map = malloc ((size_t) (db->n_vocab + 1) * sizeof (int));
+  if (!out->items || !map)
+    return ts_error (TS_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < db->n_items; i++)
+    if (!valid_only || db->items[i].is_valid)
+      out->items[out->n++] = i;
+  /* the CSV's labels by the model's vocab (the CSV may lack or add classes) */
+  for (int v = 0; v < db->n_vocab; v++)
+    {
+      map[v] = -1;
+      for (int k = 0; k < c; k++)
+        if (strcmp (db->vocab[v], meta->vocab[k]) == 0)
+          map[v] = k;
+      if (map[v] < 0)
+        n_unknown++;
+    }
+  if (n_unknown)
+    fprintf (stderr, "tagsight-cli label-issues: %d label(s) of the CSV are not in the model's "
+             "vocab and are ignored\n", n_unknown);
+  out->probs = calloc ((size_t) out->n * c + 1, sizeof (float));
+  out->given = calloc ((size_t) out->n * c + 1, sizeof (float));
+  x = ts_tensor_new_4d (be, PRED_BATCH, 3, size, size);
+  hx = malloc (PRED_BATCH * px * sizeof (float));
+  logits = malloc ((size_t) PRED_BATCH * c * sizeof (float));
+  if (!out->probs || !out->given || !x || !hx || !logits)
+    {
+      st = ts_error (TS_ERR_NOMEM, "out of memory for %d items", out->n);
+      goto done;
+    }
+  if ((st = ts_model_prepare (m, PRED_BATCH, size, size)) != TS_OK)
+    goto done;
+  for (int b0 = 0; b0 < out->n; b0 += PRED_BATCH)
+    {
+      int nb = out->n - b0 < PRED_BATCH ? out->n - b0 : PRED_BATCH;
+      ts_tensor xv = *x, *lg;
+
+      for (int r = 0; r < nb; r++)
+        {
+          const ts_item *it = &db->items[out->items[b0 + r]];
+          ts_image img = { 0 };
+          if ((st = ts_image_load (it->path, ts_tfm_decode_min_side (&lc, 1), 0, &img)) != TS_OK)
+            goto done;
+          ts_tfm_item (&img, &lc, 1, NULL, hx + r * px);
+          ts_image_clear (&img);
+          for (int j = 0; j < it->n_labels; j++)
+            if (map[it->labels[j]] >= 0)
+              out->given[(size_t) (b0 + r) * c + map[it->labels[j]]] = 1.0f;
+        }
+      xv.shape[0] = nb;
+      xv.numel = (int64_t) nb * px;
+      xv.owns_data = 0;
+      if ((st = ts_tensor_from_host (&xv, hx, xv.numel)) != TS_OK
+          || (st = ts_model_forward (m, &xv, 0, &lg)) != TS_OK
+          || (st = ts_tensor_to_host (lg, logits, (int64_t) nb * c)) != TS_OK)
+        goto done;
+      for (int i = 0; i < nb * c; i++)
+        out->probs[(size_t) b0 * c + i] = 1.0f / (1.0f + expf (-logits[i]));
+    }
+
+done:
+  ts_tensor_free (x);
+  free (hx);
+  free (logits);
+  free (map);
+  return st;
+}
+
+static gint64
+project_dataset (TagsightProject *p, const char *csv, GError **error)
+{
+  g_autofree char *abs = g_canonicalize_filename (csv, NULL);
+  g_autoptr (GPtrArray) ds = tagsight_project_list_datasets (p, error);
+  gint64 id = 0;
+
+  if (!ds)
+    return 0;
+  for (guint i = 0; i < ds->len; i++)
+    if (g_strcmp0 (((TagsightDataset *) ds->pdata[i])->csv_path, abs) == 0)
+      id = ((TagsightDataset *) ds->pdata[i])->id;
+  if (id == 0 && !tagsight_project_add_dataset (p, abs, NULL, NULL, NULL, NULL, &id, error))
+    return 0;
+  return id;
+}
+
+static int
+apply_to_project (const char *project, const char *csv, const ts_datablock *db,
+                  const ts_modelfile_meta *meta, const preds *pr, const ts_label_report *rep,
+                  int accept, const char *export_path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightProject) p = tagsight_project_open (project, TAGSIGHT_PROJECT_OPEN_CREATE,
+                                                         &error);
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GHashTable) by_fname = NULL;
+  gint64 ds;
+  int n_applied = 0;
+
+  if (!p || !(ds = project_dataset (p, csv, &error))
+      || !(items = tagsight_project_list_items (p, ds, &error)))
+    {
+      fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
+      return 1;
+    }
+  by_fname = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < items->len; i++)
+    g_hash_table_insert (by_fname, ((TagsightItem *) items->pdata[i])->fname, items->pdata[i]);
+  for (int j = 0; j < rep->n_issues && j < accept; j++)
+    {
+      const ts_label_issue *is = &rep->issues[j];
+      const ts_item *it = &db->items[pr->items[is->item]];
+      TagsightItem *ti = g_hash_table_lookup (by_fname, it->fname);
+      gint64 edit = 0;
+
+      if (!ti)
+        {
+          fprintf (stderr, "tagsight-cli label-issues: %s is not in the project's data set\n",
+                   it->fname);
+          return 1;
+        }
+      if (!tagsight_project_toggle_label (p, ti->id, meta->vocab[is->cls],
+                                          is->kind == TS_LABEL_ISSUE_MISSING, "label-issues",
+                                          &edit, &error))
+        {
+          fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
+          return 1;
+        }
+      n_applied += edit > 0;
+    }
+  if (accept > 0)
+    fprintf (stderr, "tagsight-cli label-issues: %d suggestion(s) accepted as label edits in %s\n",
+             n_applied, project);
+  if (export_path)
+    {
+      if (!tagsight_project_export_labels_csv (p, ds, export_path, &error))
+        {
+          fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
+          return 1;
+        }
+      fprintf (stderr, "tagsight-cli label-issues: wrote %s\n", export_path);
+    }
+  return 0;
+}
+
+int
+cmd_label_issues (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "top", required_argument, NULL, 't' },
+    { "split", required_argument, NULL, 's' },
+    { "threads", required_argument, NULL, 'n' },
+    { "project", required_argument, NULL, 'p' },
+    { "accept", required_argument, NULL, 'a' },
+    { "export", required_argument, NULL, 'x' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *project = NULL, *export_path = NULL, *split = NULL;
+  int top = 20, accept = 0, threads = 1, c, rc = 1, valid_only, n_valid = 0;
+  ts_modelfile_meta meta = { 0 };
+  ts_datablock_config dbc;
+  ts_datablock *db = NULL;
+  ts_backend *be = NULL;
+  ts_model *m = NULL;
+  preds pr = { 0 };
+  ts_label_report rep = { 0 };
+  ts_status st;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
+    {
+      char *end = NULL;
+      long v = 0;
+      if (c == 't' || c == 'a' || c == 'n')
+        {
+          errno = 0;
+          v = strtol (optarg, &end, 10);
+          if (errno || *end || end == optarg || v < (c == 'n' ? 1 : 0) || v > 100000000)
+            {
+              fprintf (stderr, "tagsight-cli label-issues: '%s' is not a valid count\n", optarg);
+              return 2;
+            }
+        }
+      switch (c)
+        {
+        case 't': top = (int) v; break;
+        case 'a': accept = (int) v; break;
+        case 'n': threads = (int) v; break;
+        case 's': split = optarg; break;
+        case 'p': project = optarg; break;
+        case 'x': export_path = optarg; break;
+        case 'h': usage (stdout); return 0;
+        default: usage (stderr); return 2;
+        }
+    }
+  if (optind != argc - 2 || (split && strcmp (split, "valid") && strcmp (split, "all")))
+    {
+      usage (stderr);
+      return 2;
+    }
+  if ((accept > 0 || export_path) && !project)
+    {
+      fprintf (stderr, "tagsight-cli label-issues: --accept and --export need --project\n");
+      return 2;
+    }
+  if (!(be = ts_backend_cpu_new (threads)))
+    {
+      fprintf (stderr, "tagsight-cli label-issues: could not start the CPU backend\n");
+      return 1;
+    }
+  if ((st = ts_modelfile_load (argv[optind], be, &m, &meta)) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
+      goto out;
+    }
+  if (meta.input_height != meta.input_width || meta.n_vocab < 1)
+    {
+      fprintf (stderr, "tagsight-cli label-issues: %s: unsupported input %dx%d or empty vocab\n",
+               argv[optind], meta.input_width, meta.input_height);
+      goto out;
+    }
+  ts_datablock_config_init (&dbc);
+  if ((st = ts_datablock_load (argv[optind + 1], &dbc, &db)) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
+      goto out;
+    }
+  for (int i = 0; i < db->n_items; i++)
+    n_valid += db->items[i].is_valid;
+  valid_only = split ? strcmp (split, "valid") == 0 : n_valid > 0;
+  if (valid_only && n_valid == 0)
+    {
+      fprintf (stderr, "tagsight-cli label-issues: %s has no validation items\n",
+               argv[optind + 1]);
+      goto out;
+    }
+  if (!valid_only && n_valid > 0)
+    fprintf (stderr, "tagsight-cli label-issues: warning: training items are in-sample; their "
+             "labels were learnt, so issues among them are under-reported\n");
+  if ((st = predict_items (m, &meta, db, valid_only, be, &pr)) != TS_OK
+      || (st = ts_label_issues_find (pr.probs, pr.given, pr.n, meta.n_vocab, meta.threshold,
+                                     &rep)) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
+      goto out;
+    }
+
+  printf ("%d %s items, %d classes: %d possible label issues\n\n", pr.n,
+          valid_only ? "validation" : "", meta.n_vocab, rep.n_issues);
+  printf ("%-5s %-30s %-40s %8s %8s %8s\n", "rank", "item", "issue", "prob", "thresh", "score");
+  for (int j = 0; j < rep.n_issues && (top == 0 || j < top); j++)
+    {
+      const ts_label_issue *is = &rep.issues[j];
+      char what[128];
+      snprintf (what, sizeof what, "probably %s label %s", is->kind == TS_LABEL_ISSUE_MISSING
+                ? "missing" : "spurious", meta.vocab[is->cls]);
+      printf ("%-5d %-30s %-40s %8.4f %8.4f %8.4f\n", j + 1,
+              db->items[pr.items[is->item]].fname, what, is->prob, is->threshold, is->score);
+    }
+  printf ("\nper class (confusion at threshold %.2f; t_pos / t_neg: mean probability of the "
+          "items with / without it)\n", meta.threshold);
+  printf ("%-16s %8s %8s %6s %6s %6s %6s %8s %8s\n", "class", "t_pos", "t_neg", "tp", "fp", "fn",
+          "tn", "missing", "spurious");
+  for (int k = 0; k < meta.n_vocab; k++)
+    printf ("%-16s %8.4f %8.4f %6lld %6lld %6lld %6lld %8lld %8lld\n", meta.vocab[k],
+            rep.thresh_pos[k], rep.thresh_neg[k], (long long) rep.confusion[k].tp,
+            (long long) rep.confusion[k].fp, (long long) rep.confusion[k].fn,
+            (long long) rep.confusion[k].tn, (long long) rep.joint[k].fp,
+            (long long) rep.joint[k].fn);
+  if (meta.n_vocab <= 24)
+    {
+      printf ("\nlabel co-occurrence (items carrying both)\n%-16s", "");
+      for (int k = 0; k < meta.n_vocab; k++)
+        printf (" %6.6s", meta.vocab[k]);
+      printf ("\n");
+      for (int a = 0; a < meta.n_vocab; a++)
+        {
+          printf ("%-16s", meta.vocab[a]);
+          for (int b = 0; b < meta.n_vocab; b++)
+            printf (" %6lld", (long long) rep.cooccur[(size_t) a * meta.n_vocab + b]);
+          printf ("\n");
+        }
+    }
+  fflush (stdout);
+  rc = 0;
+  if (project)
+    rc = apply_to_project (project, argv[optind + 1], db, &meta, &pr, &rep, accept, export_path);
+
+out:
+  ts_label_report_clear (&rep);
+  free (pr.items);
+  free (pr.probs);
+  free (pr.given);
+  ts_datablock_free (db);
+  ts_model_free (m);
+  ts_modelfile_meta_clear (&meta);
+  if (be)
+    ts_backend_free (be);
+  return rc;
+}

@@ -1,0 +1,52 @@
+/* cmd-resume.c: `tagsight-cli resume P.tagsight [RUN]`: continues an
+ * interrupted run from its last checkpoint. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli-commands.h"
+#include "cli-project.h"
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: tagsight-cli resume PROJECT.tagsight [RUN]\n\n"
+           "Continues an interrupted training run (default: the latest unfinished one)\n"
+           "from its last epoch checkpoint; it ends with the weights an uninterrupted\n"
+           "run would have had.\n");
+}
+
+int
+cmd_resume (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  long long run = 0;
+  int c;
+
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
+    switch (c)
+      {
+      case 'h': usage (stdout); return 0;
+      default: usage (stderr); return 2;
+      }
+  if (argc - optind < 1 || argc - optind > 2)
+    {
+      usage (stderr);
+      return 2;
+    }
+  if (argc - optind == 2)
+    {
+      char *end;
+      run = strtoll (argv[optind + 1], &end, 10);
+      if (*end || run < 1)
+        {
+          fprintf (stderr, "tagsight-cli resume: '%s' is not a run number\n", argv[optind + 1]);
+          return 2;
+        }
+    }
+  return cli_project_resume (argv[optind], run);
+}

@@ -1,0 +1,175 @@
+/* test-cli-project.c: the CLI end to end: `train --project` SIGKILLed after
+ * its first checkpoint, `runs`, `resume`, and the resumed run's final state
+ * bit for bit equal to an uninterrupted run's; then `label-issues` accepting
+ * suggestions into the project and exporting the corrected CSV. */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ts-safetensors.h"
+#include "ts-test.h"
+
+static gboolean
+cli_has (const char *cmd)
+{
+  g_autofree char *out = NULL;
+  const char *argv[] = { ts_test_cli (), "--help", NULL };
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               &out, NULL, NULL, NULL));
+  return strstr (out, cmd) != NULL;
+}
+
+static char *
+run_cli (const char *dir, int expect_rc, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  const char *a;
+  va_list ap;
+  int status;
+  g_autoptr (GError) error = NULL;
+
+  g_ptr_array_add (argv, (char *) ts_test_cli ());
+  va_start (ap, first);
+  for (a = first; a; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (char *) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, 0, NULL, NULL, &out, &err,
+                               &status, &error));
+  g_assert_no_error (error);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != expect_rc)
+    g_error ("tagsight-cli %s: status %d (expected %d)\nstdout:\n%s\nstderr:\n%s", first, status,
+             expect_rc, out, err);
+  return out;
+}
+
+#define TRAIN_ARGS "d/train.csv", "--arch", "tiny", "--epochs", "8", "--freeze-epochs", "1", \
+  "--bs", "16", "--size", "32", "--threads", "1", "--seed", "3"
+
+static void
+test_train_kill_resume (void)
+{
+  g_autofree char *dir = NULL, *ck_full = NULL, *ck_k = NULL, *out = NULL;
+  ts_safetensors *a = NULL, *b = NULL;
+  const char *argv[] = { ts_test_cli (), "train", TRAIN_ARGS, "--project", "k.tagsight", NULL };
+  GPid pid;
+  int status, waited = 0;
+  g_autoptr (GError) error = NULL;
+
+  if (!cli_has ("demo-data") || !cli_has ("resume"))
+    {
+      g_test_skip ("tagsight-cli has no demo-data or resume (no Cairo or no store)");
+      return;
+    }
+  dir = ts_test_tmpdir ();
+  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "160", "--size", "40", NULL));
+  g_free (run_cli (dir, 0, "train", TRAIN_ARGS, "--project", "full.tagsight", NULL));
+
+  /* the same run, killed as soon as its first checkpoint exists */
+  ck_k = g_build_filename (dir, "k-run1.ckpt", NULL);
+  g_assert_true (g_spawn_async (dir, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD
+                                | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                                NULL, &pid, &error));
+  while (!g_file_test (ck_k, G_FILE_TEST_EXISTS) && waited < 60000)
+    {
+      g_usleep (500);
+      waited++;
+    }
+  kill (pid, SIGKILL);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (!WIFSIGNALED (status))
+    {
+      g_test_skip ("the run finished before it could be killed");
+      ts_test_rmdir (dir);
+      return;
+    }
+  out = run_cli (dir, 0, "runs", "k.tagsight", "--json", NULL);
+  g_assert_nonnull (strstr (out, "\"status\": \"running\""));
+  g_clear_pointer (&out, g_free);
+
+  out = run_cli (dir, 0, "resume", "k.tagsight", NULL);
+  g_assert_nonnull (strstr (out, "resuming run 1"));
+  g_assert_nonnull (strstr (out, "\"status\": \"finished\""));
+  g_clear_pointer (&out, g_free);
+  out = run_cli (dir, 0, "runs", "k.tagsight", NULL);
+  g_assert_nonnull (strstr (out, "finished"));
+  g_clear_pointer (&out, g_free);
+  /* a finished run has nothing to resume */
+  g_free (run_cli (dir, 2, "resume", "k.tagsight", NULL));
+
+  /* the final checkpoints hold weights, buffers and Adam state: identical */
+  ck_full = g_build_filename (dir, "full-run1.ckpt", NULL);
+  g_assert_cmpint (ts_safetensors_open (ck_full, &a), ==, TS_OK);
+  g_assert_cmpint (ts_safetensors_open (ck_k, &b), ==, TS_OK);
+  g_assert_cmpstr (ts_safetensors_meta (a, "epoch"), ==, "8");
+  g_assert_cmpstr (ts_safetensors_meta (b, "epoch"), ==, "8");
+  g_assert_cmpint (a->n_entries, ==, b->n_entries);
+  g_assert_cmpuint (a->data_size, ==, b->data_size);
+  if (memcmp (a->data, b->data, a->data_size) != 0)
+    g_error ("the resumed run's final state differs from the uninterrupted run's");
+  ts_safetensors_free (a);
+  ts_safetensors_free (b);
+
+  /* label issues on the validation items, accepted into the project, exported */
+  out = run_cli (dir, 0, "label-issues", "k-run1.safetensors", "d/train.csv", "--top", "5",
+                 "--project", "k.tagsight", "--accept", "3", "--export", "fixed.csv", NULL);
+  g_assert_nonnull (strstr (out, "possible label issues"));
+  g_assert_nonnull (strstr (out, "co-occurrence"));
+  {
+    g_autofree char *orig = NULL, *fixed = NULL, *p1 = g_build_filename (dir, "d/train.csv",
+                                                                          NULL);
+    g_autofree char *p2 = g_build_filename (dir, "fixed.csv", NULL);
+    g_auto (GStrv) l1 = NULL, l2 = NULL;
+    int changed = 0;
+    g_assert_true (g_file_get_contents (p1, &orig, NULL, NULL));
+    g_assert_true (g_file_get_contents (p2, &fixed, NULL, NULL));
+    l1 = g_strsplit (orig, "\n", -1);
+    l2 = g_strsplit (fixed, "\n", -1);
+    g_assert_cmpuint (g_strv_length (l1), ==, g_strv_length (l2));
+    for (int i = 0; l1[i]; i++)
+      changed += strcmp (l1[i], l2[i]) != 0;
+    g_assert_cmpint (changed, >=, 1);
+    g_assert_cmpint (changed, <=, 3);
+  }
+  ts_test_rmdir (dir);
+}
+
+static void
+test_bad_project (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "junk.tagsight", NULL);
+  const char *argv[] = { ts_test_cli (), "runs", path, NULL };
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!cli_has ("runs"))
+    {
+      g_test_skip ("tagsight-cli has no runs (no store)");
+      return;
+    }
+  g_assert_true (g_file_set_contents (path, "this is not a database, but it is long enough to "
+                                      "look like one to a careless reader.............", -1,
+                                      NULL));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                               NULL, &err, &status, NULL));
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+  g_assert_nonnull (strstr (err, "junk.tagsight"));
+  g_assert_nonnull (strstr (err, "corrupt or not a Tagsight project"));
+  ts_test_rmdir (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/store/cli/train-kill-resume", test_train_kill_resume);
+  g_test_add_func ("/store/cli/bad-project", test_bad_project);
+  return g_test_run ();
+}

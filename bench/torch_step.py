@@ -74,35 +74,39 @@ def main():
     y = (torch.rand(a.bs, a.classes) < 0.1).float()
 
     model.train()
-    t_train = []
+    t_train, c_train = [], []
     for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         if i >= a.warmup:
             t_train.append(time.perf_counter() - t0)
+            c_train.append(time.process_time() - c0)
 
     model.eval()
-    t_inf = []
+    t_inf, c_inf = [], []
     with torch.no_grad():
         for i in range(a.warmup + a.steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model(x)
             if i >= a.warmup:
                 t_inf.append(time.perf_counter() - t0)
+                c_inf.append(time.process_time() - c0)
 
     tt, ti = statistics.median(t_train), statistics.median(t_inf)
+    ct, ci = statistics.median(c_train), statistics.median(c_inf)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"torch {torch.__version__}: {a.arch} + fastai head, batch {a.bs}, {a.size} px, "
           f"{a.threads} threads")
-    print(f"training:  {a.bs / tt:.1f} images/s (median step {tt:.3f} s)")
-    print(f"inference: {a.bs / ti:.1f} images/s (median batch {ti:.3f} s)")
+    print(f"training:  {a.bs / tt:.1f} images/s (median step {tt:.3f} s, {ct:.3f} CPU s)")
+    print(f"inference: {a.bs / ti:.1f} images/s (median batch {ti:.3f} s, {ci:.3f} CPU s)")
     print(f"peak memory: {peak:.0f} MiB (maxrss)")
     print(json.dumps({"impl": "torch", "arch": a.arch, "bs": a.bs, "size": a.size,
                       "threads": a.threads, "train_images_per_s": round(a.bs / tt, 2),
-                      "infer_images_per_s": round(a.bs / ti, 2), "peak_mib": round(peak, 1)}))
+                      "infer_images_per_s": round(a.bs / ti, 2), "peak_mib": round(peak, 1),
+                      "train_cpu_s": round(ct, 3), "infer_cpu_s": round(ci, 3)}))
 
 
 if __name__ == "__main__":

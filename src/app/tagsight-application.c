@@ -175,6 +175,7 @@ tagsight_application_init (TagsightApplication *self)
   };
 
   g_application_add_main_option_entries (G_APPLICATION (self), options);
+  g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FILE.csv]"));
 }
 
 TagsightApplication *

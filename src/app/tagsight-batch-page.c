@@ -110,6 +110,8 @@ on_rendered (GObject *source, GAsyncResult *result, gpointer user_data)
   RenderJob *job = g_task_get_task_data (G_TASK (result));
 
   self->rendering = FALSE;
+  if (self->picture == NULL)
+    return;  /* the page was destroyed while the grid was drawn */
   gtk_spinner_stop (self->spinner);
   if (self->dirty || job->dataset != self->dataset)
     {

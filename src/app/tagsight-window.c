@@ -155,8 +155,10 @@ on_demo_written (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree char *csv = g_build_filename (dir, "train.csv", NULL);
 
   self->generating = FALSE;
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.demo", TRUE);
   g_clear_handle_id (&self->progress_id, g_source_remove);
+  if (self->start_page == NULL)
+    return;  /* the window was closed meanwhile */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.demo", TRUE);
   tagsight_start_page_set_progress (self->start_page, NULL, 0);
   if (g_task_propagate_boolean (G_TASK (result), &error) && g_rename (self->demo_part, dir) != 0)
     g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno),

@@ -25,8 +25,6 @@ on_sigint (int sig)
 typedef struct {
   TagsightProject *project;
   gint64 run_id;
-  const char *checkpoint;
-  gboolean checkpoint_recorded;
   GError *db_error;             /* the first failed write; later ones are not reported */
   int n_batches_recorded;
 } recorder;
@@ -77,14 +75,6 @@ rec_epoch (void *user, const ts_epoch_event *ev)
   printf ("%-8d %-12.6f %-12.6f %-16.6f %02d:%02d\n", ev->epoch, ev->train_loss, ev->valid_loss,
           ev->accuracy_multi, t / 60, t % 60);
   fflush (stdout);
-  if (!r->checkpoint_recorded)
-    {
-      if (!tagsight_project_set_run_checkpoint (r->project, r->run_id, r->checkpoint, &error))
-        rec_failed_write (r, error);
-      else
-        r->checkpoint_recorded = TRUE;
-      error = NULL;
-    }
   if (!tagsight_project_add_epoch_metrics (r->project, r->run_id, ev->phase, ev->epoch,
                                            ev->train_loss, ev->valid_loss, ev->accuracy_multi,
                                            ev->seconds, &error))
@@ -149,7 +139,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
               const char *resume_from)
 {
   cli_session s;
-  recorder rec = { p, run_id, ckpt, FALSE, NULL, 0 };
+  recorder rec = { p, run_id, NULL, 0 };
   ts_learner_events inner = { &rec, rec_phase, rec_batch, rec_epoch, NULL, NULL };
   ts_checkpointer ck;
   ts_checkpoint_resume *res = NULL;
@@ -188,7 +178,6 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
           return 1;
         }
       ts_checkpointer_continue_from (&ck, &pos);
-      rec.checkpoint_recorded = TRUE;
       printf ("resuming run %" G_GINT64_FORMAT " at phase %d, epoch %d\n", run_id, pos.phase,
               pos.epoch);
     }
@@ -315,6 +304,13 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
       return 1;
     }
   ckpt = beside_project (tagsight_project_get_path (p), run_id, "ckpt");
+  /* known before the first epoch ends: a kill right after the first
+   * checkpoint's rename must still find it */
+  if (!tagsight_project_set_run_checkpoint (p, run_id, ckpt, &error))
+    {
+      fprintf (stderr, "tagsight-cli train: %s\n", error->message);
+      return 1;
+    }
   return run_recorded (p, run_id, &oo, ckpt, NULL);
 }
 

@@ -446,6 +446,10 @@ ck_epoch_end (void *user, const ts_epoch_event *ev)
   ts_checkpoint_pos pos = { 0 };
   ts_status st;
 
+  /* the epoch is recorded first: a crash in between leaves a checkpoint one
+   * epoch older, and a resume from it deletes and redoes that epoch's rows */
+  if (c->inner.epoch_end)
+    c->inner.epoch_end (c->inner.user, ev);
   pos.phase = ev->phase;
   pos.epoch = ev->epoch + 1;
   pos.epochs_seen = c->learner->epochs_seen;
@@ -460,8 +464,6 @@ ck_epoch_end (void *user, const ts_epoch_event *ev)
     }
   else
     c->n_saved++;
-  if (c->inner.epoch_end)
-    c->inner.epoch_end (c->inner.user, ev);
 }
 
 static void

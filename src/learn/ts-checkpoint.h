@@ -57,9 +57,10 @@ ts_status ts_checkpoint_load (const char *path, ts_learner *l, ts_checkpoint_pos
 void ts_checkpoint_resume_free (ts_checkpoint_resume *r);
 
 /* Wraps a learner's events: forwards everything to @inner and writes a
- * checkpoint to @path at every epoch end (before forwarding it, so a
- * recorded epoch always has its checkpoint).  A failed write is kept in
- * save_status / save_error and training goes on. */
+ * checkpoint to @path at every epoch end, after forwarding the epoch event
+ * (so a recorder sees the epoch before its checkpoint exists: a crash in
+ * between leaves the previous checkpoint, and resuming redoes the epoch).
+ * A failed write is kept in save_status / save_error and training goes on. */
 typedef struct {
   ts_learner *learner;
   char *path;

@@ -78,6 +78,15 @@ test_structure (void)
   g_assert_cmpstr (meta_get (pm, "threshold"), ==, "0.5");
   g_assert_nonnull (strstr (meta_get (pm, "resize"), "\"squish_to\": [40, 40]"));
   g_assert_null (meta_get (pm, "class_thresholds"));
+  onnx__model_proto__free_unpacked (pm, NULL);
+  {
+    static const float per_class[] = { 0.25f, 0.5f, 0.875f };
+    o.class_thresholds = per_class;
+    g_assert_cmpint (ts_onnx_export (m, &o, path), ==, TS_OK);
+    o.class_thresholds = NULL;
+    pm = read_onnx (path);
+    g_assert_cmpstr (meta_get (pm, "class_thresholds"), ==, "[0.25, 0.5, 0.875]");
+  }
   for (int i = 0; i < ts_model_n_params (m); i++)
     n_inits_expected++;
   for (int i = 0; i < ts_model_n_buffers (m); i++)

@@ -5,6 +5,7 @@
  * k = their number.  Needs ../shared's MobileNetV2 weights.  (At 64 px the
  * pretrained MobileNetV2 reaches a mAP of only ~0.6 on the demo shapes and
  * finds ~10% of the flips; 128 px images trained at 96 px reach ~0.95.) */
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -174,6 +175,20 @@ test_planted_noise (void)
       fold_preds (path, model_path, db->vocab, c, probs);
     }
 
+  if (g_getenv ("TS_LABEL_NOISE_DUMP"))
+    {
+      /* for studying the ranking offline: probs, given, planted as float32 */
+      FILE *f = fopen (g_getenv ("TS_LABEL_NOISE_DUMP"), "wb");
+      g_assert_nonnull (f);
+      fwrite (probs, sizeof (float), (size_t) n * c, f);
+      fwrite (given, sizeof (float), (size_t) n * c, f);
+      for (int i = 0; i < n * c; i++)
+        {
+          float v = planted[i];
+          fwrite (&v, sizeof v, 1, f);
+        }
+      fclose (f);
+    }
   g_assert_cmpint (ts_label_issues_find (probs, given, n, c, 0.5, &rep), ==, TS_OK);
   for (int j = 0; j < rep.n_issues; j++)
     {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ts-json.h"
+#include "ts-pth.h"
 #include "ts-transform.h"
 #include "ts-weights.h"
 
@@ -60,7 +61,7 @@ cli_train_usage (FILE *out)
 {
   fprintf (out,
            "  --arch A            resnet18, resnet34 (default), resnet50, mobilenet_v2, tiny\n"
-           "  --pretrained FILE   body weights: .safetensors, or a MobileNetV2 .tflite\n"
+           "  --pretrained FILE   body weights: .safetensors, a PyTorch .pth, or a MobileNetV2 .tflite\n"
            "  --epochs N          unfrozen epochs (3)\n"
            "  --freeze-epochs N   frozen epochs (4)\n"
            "  --lr LR             base learning rate (3e-3)\n"
@@ -198,9 +199,19 @@ cli_session_open (const cli_train_opts *o, cli_session *s)
   if ((st = ts_model_new (s->be, &mc, &s->model)) != TS_OK)
     return st;
   /* the weights' own input statistics, e.g. (p - 128) / 128 for a uint8 TFLite */
-  if (o->pretrained && (st = ts_model_load_pretrained (s->model, o->pretrained,
-                                                        &s->norm)) != TS_OK)
-    return st;
+  if (o->pretrained)
+    {
+      ts_load_report rep = { 0 };
+
+      /* .tflite, .safetensors or a PyTorch .pth, by extension */
+      if ((st = ts_model_load_pretrained_any (s->model, o->pretrained, &s->norm, &rep)) != TS_OK)
+        return st;
+      if (rep.n_unexpected > 0)
+        fprintf (stderr, "note: %s: %d tensors not used (e.g. %s): a classifier of another size "
+                 "is replaced by fastai's head\n", o->pretrained, rep.n_unexpected,
+                 rep.unexpected[0]);
+      ts_load_report_clear (&rep);
+    }
 
   ts_loader_config_init (&lc);
   lc.size = o->size;

@@ -85,6 +85,7 @@ test_structure (void)
     g_assert_cmpint (ts_onnx_export (m, &o, path), ==, TS_OK);
     o.class_thresholds = NULL;
     pm = read_onnx (path);
+    g = pm->graph;
     g_assert_cmpstr (meta_get (pm, "class_thresholds"), ==, "[0.25, 0.5, 0.875]");
   }
   for (int i = 0; i < ts_model_n_params (m); i++)

@@ -512,16 +512,17 @@ ts_tflite_dequantize (const ts_tflite *m, int tensor, float *dst, int64_t n)
           dst[i] = ts_half_to_float ((uint16_t) (p[0] | p[1] << 8));
           break;
         case TS_TFL_UINT8:
-          dst[i] = (float) ((double) ((int64_t) p[0] - t->zero_point[c]) * t->scale[c]);
+          /* in double: a hostile zero point (INT64_MIN) must not overflow */
+          dst[i] = (float) (((double) p[0] - (double) t->zero_point[c]) * t->scale[c]);
           break;
         case TS_TFL_INT8:
-          dst[i] = (float) ((double) ((int64_t) (int8_t) p[0] - t->zero_point[c]) * t->scale[c]);
+          dst[i] = (float) (((double) (int8_t) p[0] - (double) t->zero_point[c]) * t->scale[c]);
           break;
         case TS_TFL_INT32:
           {
             int32_t q;
             memcpy (&q, p, 4);
-            dst[i] = (float) ((double) ((int64_t) q - t->zero_point[c]) * t->scale[c]);
+            dst[i] = (float) (((double) q - (double) t->zero_point[c]) * t->scale[c]);
             break;
           }
         }

@@ -1,0 +1,579 @@
+/* tagsight-training.c: sessions on a worker thread (see tagsight-training.h). */
+#include "tagsight-training.h"
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ts-checkpoint.h"
+
+struct _TagsightTraining
+{
+  GObject parent_instance;
+
+  ts_session session;
+  gboolean open;               /* session holds a model */
+  TagsightTrainSettings settings;   /* what the open session borrows its strings from */
+  ts_datablock_config dbc;
+  gboolean busy;
+  int epochs_done;             /* touched on the main thread only */
+  char *checkpoint;            /* epoch-end weights of the running fine_tune */
+  GThread *thread;
+};
+
+G_DEFINE_FINAL_TYPE (TagsightTraining, tagsight_training, G_TYPE_OBJECT)
+G_DEFINE_QUARK (tagsight-training-error-quark, tagsight_training_error)
+
+enum { SIGNAL_PHASE, SIGNAL_BATCH, SIGNAL_EPOCH, SIGNAL_FINISHED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+/* --- settings ---------------------------------------------------------- */
+
+void
+tagsight_train_settings_init (TagsightTrainSettings *s)
+{
+  ts_session_config c;
+
+  ts_session_config_init (&c);
+  memset (s, 0, sizeof *s);
+  s->arch = g_strdup (c.arch);
+  s->epochs = c.epochs;
+  s->freeze_epochs = c.freeze_epochs;
+  s->bs = c.bs;
+  s->size = c.size;
+  s->lr = c.lr;
+  s->min_scale = c.min_scale;
+  s->thresh = c.thresh;
+  s->aug = c.aug;
+  s->seed = c.seed;
+  s->valid_pct = 0.2;
+}
+
+void
+tagsight_train_settings_clear (TagsightTrainSettings *s)
+{
+  g_free (s->csv);
+  g_free (s->arch);
+  g_free (s->pretrained);
+  g_free (s->model_file);
+  g_free (s->fname_col);
+  g_free (s->labels_col);
+  g_free (s->label_delim);
+  g_free (s->image_dir);
+  g_free (s->split_col);
+  memset (s, 0, sizeof *s);
+}
+
+static void
+settings_copy (const TagsightTrainSettings *src, TagsightTrainSettings *dst)
+{
+  *dst = *src;
+  dst->csv = g_strdup (src->csv);
+  dst->arch = g_strdup (src->arch);
+  dst->pretrained = g_strdup (src->pretrained);
+  dst->model_file = g_strdup (src->model_file);
+  dst->fname_col = g_strdup (src->fname_col);
+  dst->labels_col = g_strdup (src->labels_col);
+  dst->label_delim = g_strdup (src->label_delim);
+  dst->image_dir = g_strdup (src->image_dir);
+  dst->split_col = g_strdup (src->split_col);
+}
+
+void
+tagsight_preds_free (TagsightPreds *p)
+{
+  if (p == NULL)
+    return;
+  free (p->probs);
+  free (p->targets);
+  g_strfreev (p->vocab);
+  g_free (p);
+}
+
+/* --- the session, on the worker thread --------------------------------- */
+
+/* Closes any previous session and opens one from the copied settings.  Runs
+ * while busy, so nothing else touches the session. */
+static ts_status
+reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
+{
+  ts_session_config cfg;
+  const TagsightTrainSettings *s = &self->settings;
+
+  if (self->open)
+    ts_session_close (&self->session);
+  self->open = FALSE;
+  tagsight_train_settings_clear (&self->settings);
+  settings_copy (settings, &self->settings);
+
+  ts_datablock_config_init (&self->dbc);
+  if (s->has_mapping)
+    {
+      self->dbc.fname_col = s->fname_col;
+      self->dbc.labels_col = s->labels_col;
+      self->dbc.label_delim = s->label_delim;
+      self->dbc.image_dir = s->image_dir;
+      self->dbc.split = s->split;
+      self->dbc.split_col = s->split_col;
+      self->dbc.valid_pct = s->valid_pct;
+    }
+  ts_session_config_init (&cfg);
+  cfg.csv = s->csv;
+  cfg.datablock = &self->dbc;
+  cfg.arch = s->arch;
+  cfg.pretrained = s->pretrained && *s->pretrained ? s->pretrained : NULL;
+  cfg.model_file = s->model_file && *s->model_file ? s->model_file : NULL;
+  cfg.epochs = s->epochs;
+  cfg.freeze_epochs = s->freeze_epochs;
+  cfg.lr = s->lr;
+  cfg.bs = s->bs;
+  cfg.size = s->size;
+  cfg.min_scale = s->min_scale;
+  cfg.aug = (ts_aug_preset) s->aug;
+  cfg.thresh = s->thresh;
+  cfg.threads = s->threads;
+  cfg.seed = s->seed;
+  if (ts_session_open (&cfg, &self->session) != TS_OK)
+    {
+      ts_status st = TS_ERR_INVALID;
+      g_autofree char *msg = g_strdup (ts_last_error ());
+
+      ts_session_close (&self->session);
+      ts_error (st, "%s", msg);   /* keep the message across close's frees */
+      return st;
+    }
+  self->open = TRUE;
+  return TS_OK;
+}
+
+/* --- events to the main context ---------------------------------------- */
+
+typedef enum { MSG_PHASE, MSG_BATCH, MSG_EPOCH, MSG_FINISHED } MsgKind;
+
+typedef struct {
+  TagsightTraining *self;
+  MsgKind kind;
+  union {
+    ts_phase_event phase;
+    ts_batch_event batch;
+    ts_epoch_event epoch;
+  } ev;
+  char name[32];
+  ts_status status;
+  char *message;
+} Msg;
+
+static gboolean
+deliver (gpointer data)
+{
+  Msg *m = data;
+  TagsightTraining *self = m->self;
+
+  switch (m->kind)
+    {
+    case MSG_PHASE:
+      m->ev.phase.name = m->name;
+      g_signal_emit (self, signals[SIGNAL_PHASE], 0, &m->ev.phase);
+      break;
+    case MSG_BATCH:
+      g_signal_emit (self, signals[SIGNAL_BATCH], 0, &m->ev.batch);
+      break;
+    case MSG_EPOCH:
+      self->epochs_done++;
+      g_signal_emit (self, signals[SIGNAL_EPOCH], 0, &m->ev.epoch);
+      break;
+    case MSG_FINISHED:
+      if (self->thread != NULL)
+        g_thread_join (g_steal_pointer (&self->thread));
+      self->busy = FALSE;
+      g_signal_emit (self, signals[SIGNAL_FINISHED], 0, (int) m->status, m->message);
+      break;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+msg_free (gpointer data)
+{
+  Msg *m = data;
+
+  g_object_unref (m->self);
+  g_free (m->message);
+  g_free (m);
+}
+
+/* Same priority as GTask's returns, so the events arrive in order and
+ * before anything the run's end triggers. */
+static void
+post (TagsightTraining *self, Msg *m)
+{
+  m->self = g_object_ref (self);
+  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, deliver, m, msg_free);
+}
+
+static void
+on_phase (void *user, const ts_phase_event *ev)
+{
+  Msg *m = g_new0 (Msg, 1);
+
+  m->kind = MSG_PHASE;
+  m->ev.phase = *ev;
+  g_strlcpy (m->name, ev->name ? ev->name : "", sizeof m->name);
+  post (user, m);
+}
+
+static void
+on_batch (void *user, const ts_batch_event *ev)
+{
+  Msg *m = g_new0 (Msg, 1);
+
+  m->kind = MSG_BATCH;
+  m->ev.batch = *ev;
+  post (user, m);
+}
+
+static void
+on_epoch (void *user, const ts_epoch_event *ev)
+{
+  Msg *m = g_new0 (Msg, 1);
+
+  m->kind = MSG_EPOCH;
+  m->ev.epoch = *ev;
+  post (user, m);
+}
+
+typedef struct {
+  TagsightTraining *self;
+  TagsightTrainSettings settings;
+} TrainJob;
+
+static gpointer
+train_thread (gpointer data)
+{
+  TrainJob *job = data;
+  TagsightTraining *self = job->self;
+  ts_learner_events events = { .user = self, .phase_begin = on_phase, .batch_end = on_batch,
+                                .epoch_end = on_epoch };
+  ts_checkpointer ckpt;
+  gboolean have_ckpt = FALSE;
+  ts_status st;
+  Msg *m = g_new0 (Msg, 1);
+
+  if ((st = reopen (self, &job->settings)) == TS_OK)
+    {
+      /* each completed epoch is written out, so Stop can go back to it */
+      have_ckpt = ts_checkpointer_init (&ckpt, self->session.learner, self->checkpoint, &events,
+                                        NULL, 0) == TS_OK;
+      if (!have_ckpt)
+        ts_learner_set_events (self->session.learner, &events);
+      st = ts_learner_fine_tune (self->session.learner, job->settings.epochs,
+                                 job->settings.lr, job->settings.freeze_epochs);
+      if (st == TS_ERR_CANCELLED && have_ckpt && ckpt.n_saved > 0)
+        {
+          ts_checkpoint_pos pos;
+          ts_checkpoint_resume *resume = NULL;
+
+          if (ts_checkpoint_load (self->checkpoint, self->session.learner, &pos, &resume) != TS_OK)
+            m->message = g_strdup_printf (_("Stopped; the last epoch’s weights could not be "
+                                            "restored: %s"), ts_last_error ());
+          ts_checkpoint_resume_free (resume);
+        }
+      else if (st != TS_OK && st != TS_ERR_CANCELLED)
+        m->message = g_strdup (ts_last_error ());
+      ts_learner_set_events (self->session.learner, NULL);
+      if (have_ckpt)
+        ts_checkpointer_clear (&ckpt);
+      g_unlink (self->checkpoint);
+    }
+  else
+    m->message = g_strdup (ts_last_error ());
+  m->kind = MSG_FINISHED;
+  m->status = st;
+  post (self, m);
+  tagsight_train_settings_clear (&job->settings);
+  g_object_unref (job->self);
+  g_free (job);
+  return NULL;
+}
+
+gboolean
+tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *settings)
+{
+  TrainJob *job;
+
+  g_return_val_if_fail (TAGSIGHT_IS_TRAINING (self), FALSE);
+  if (self->busy)
+    return FALSE;
+  self->busy = TRUE;
+  self->epochs_done = 0;
+  job = g_new0 (TrainJob, 1);
+  job->self = g_object_ref (self);
+  settings_copy (settings, &job->settings);
+  self->thread = g_thread_new ("tagsight-train", train_thread, job);
+  return TRUE;
+}
+
+void
+tagsight_training_stop (TagsightTraining *self)
+{
+  /* the learner exists once the run has opened its session; the cancel flag
+   * is a plain store, safe from this thread */
+  if (self->busy && self->open && self->session.learner != NULL)
+    ts_learner_cancel (self->session.learner);
+}
+
+gboolean
+tagsight_training_get_busy (TagsightTraining *self)
+{
+  return self->busy;
+}
+
+gboolean
+tagsight_training_has_model (TagsightTraining *self)
+{
+  return !self->busy && self->open;
+}
+
+int
+tagsight_training_get_epochs_done (TagsightTraining *self)
+{
+  return self->epochs_done;
+}
+
+/* --- one-shot jobs ------------------------------------------------------ */
+
+typedef enum { JOB_OPEN, JOB_LR_FIND, JOB_PREDS, JOB_SAVE } JobKind;
+
+typedef struct {
+  JobKind kind;
+  TagsightTrainSettings settings;
+  ts_lr_find_result lr;
+  char *path;
+  double best_thresh;
+  float *class_thresh;
+} Job;
+
+static void
+job_free (gpointer data)
+{
+  Job *job = data;
+
+  tagsight_train_settings_clear (&job->settings);
+  ts_lr_find_result_clear (&job->lr);
+  g_free (job->path);
+  g_free (job->class_thresh);
+  g_free (job);
+}
+
+static void
+job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
+{
+  TagsightTraining *self = source_object;
+  Job *job = task_data;
+  ts_status st = TS_OK;
+
+  switch (job->kind)
+    {
+    case JOB_OPEN:
+      st = reopen (self, &job->settings);
+      break;
+    case JOB_LR_FIND:
+      if ((st = reopen (self, &job->settings)) == TS_OK)
+        {
+          ts_lr_find_config cfg;
+
+          ts_lr_find_config_init (&cfg);
+          ts_learner_set_events (self->session.learner, NULL);
+          st = ts_learner_lr_find (self->session.learner, &cfg, &job->lr);
+        }
+      break;
+    case JOB_PREDS:
+      {
+        TagsightPreds *p = g_new0 (TagsightPreds, 1);
+        const ts_datablock *db = self->session.db;
+
+        if (!self->open)
+          st = ts_error (TS_ERR_INVALID, "no model");
+        else if (db->n_valid == 0)
+          st = ts_error (TS_ERR_INVALID, "%s: no validation images", self->settings.csv);
+        else
+          st = ts_learner_get_preds (self->session.learner, NULL, &p->probs, &p->targets, NULL,
+                                     &p->n, &p->loss);
+        if (st != TS_OK)
+          {
+            tagsight_preds_free (p);
+            break;
+          }
+        p->n_classes = db->n_vocab;
+        p->vocab = g_new0 (char *, db->n_vocab + 1);
+        for (int k = 0; k < db->n_vocab; k++)
+          p->vocab[k] = g_strdup (db->vocab[k]);
+        p->thresh = self->settings.thresh;
+        g_task_return_pointer (task, p, (GDestroyNotify) tagsight_preds_free);
+        return;
+      }
+    case JOB_SAVE:
+      st = self->open ? ts_session_save_model (&self->session, job->path, job->best_thresh,
+                                               job->class_thresh)
+                      : ts_error (TS_ERR_INVALID, "no model to save");
+      break;
+    }
+  if (st != TS_OK)
+    g_task_return_new_error (task, TAGSIGHT_TRAINING_ERROR, st, "%s", ts_last_error ());
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_job_returned (GObject *source, GParamSpec *pspec, gpointer data)
+{
+  TAGSIGHT_TRAINING (data)->busy = FALSE;
+}
+
+static void
+run_job (TagsightTraining *self, Job *job, GCancellable *cancellable,
+         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_task_data (task, job, job_free);
+  if (self->busy)
+    {
+      g_task_return_new_error (task, TAGSIGHT_TRAINING_ERROR, TS_ERR_INVALID, "%s",
+                               _("Busy: wait for the running job or stop it"));
+      return;
+    }
+  self->busy = TRUE;
+  /* busy ends when the task completes, just before the callback runs */
+  g_signal_connect_object (task, "notify::completed", G_CALLBACK (on_job_returned), self, 0);
+  g_task_set_return_on_cancel (task, FALSE);
+  g_task_run_in_thread (task, job_done);
+}
+
+void
+tagsight_training_open_async (TagsightTraining *self, const TagsightTrainSettings *settings,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = JOB_OPEN;
+  settings_copy (settings, &job->settings);
+  run_job (self, job, cancellable, callback, user_data);
+}
+
+gboolean
+tagsight_training_open_finish (TagsightTraining *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+tagsight_training_lr_find_async (TagsightTraining *self, const TagsightTrainSettings *settings,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = JOB_LR_FIND;
+  settings_copy (settings, &job->settings);
+  run_job (self, job, cancellable, callback, user_data);
+}
+
+const ts_lr_find_result *
+tagsight_training_lr_find_finish (TagsightTraining *self, GAsyncResult *result, GError **error)
+{
+  Job *job = g_task_get_task_data (G_TASK (result));
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return NULL;
+  return &job->lr;
+}
+
+void
+tagsight_training_get_preds_async (TagsightTraining *self, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = JOB_PREDS;
+  run_job (self, job, cancellable, callback, user_data);
+}
+
+TagsightPreds *
+tagsight_training_get_preds_finish (TagsightTraining *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+tagsight_training_save_async (TagsightTraining *self, const char *path, double best_thresh,
+                              const float *class_thresh, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = JOB_SAVE;
+  job->path = g_strdup (path);
+  job->best_thresh = best_thresh;
+  if (class_thresh != NULL && self->open)
+    job->class_thresh = g_memdup2 (class_thresh, sizeof (float) * self->session.db->n_vocab);
+  run_job (self, job, cancellable, callback, user_data);
+}
+
+gboolean
+tagsight_training_save_finish (TagsightTraining *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* --- boilerplate ------------------------------------------------------- */
+
+static void
+tagsight_training_finalize (GObject *object)
+{
+  TagsightTraining *self = TAGSIGHT_TRAINING (object);
+
+  /* every job holds a reference: nothing runs by now */
+  if (self->open)
+    ts_session_close (&self->session);
+  tagsight_train_settings_clear (&self->settings);
+  g_free (self->checkpoint);
+  G_OBJECT_CLASS (tagsight_training_parent_class)->finalize (object);
+}
+
+static void
+tagsight_training_class_init (TagsightTrainingClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = tagsight_training_finalize;
+
+  signals[SIGNAL_PHASE] = g_signal_new ("phase", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                        0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_BATCH] = g_signal_new ("batch", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                        0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_EPOCH] = g_signal_new ("epoch", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                        0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_FINISHED] = g_signal_new ("finished", G_TYPE_FROM_CLASS (klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                           2, G_TYPE_INT, G_TYPE_STRING);
+}
+
+static void
+tagsight_training_init (TagsightTraining *self)
+{
+  static int counter;
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "tagsight", NULL);
+  g_autofree char *name = g_strdup_printf ("epoch-%d-%d.ckpt", (int) getpid (),
+                                           g_atomic_int_add (&counter, 1));
+
+  g_mkdir_with_parents (dir, 0700);
+  self->checkpoint = g_build_filename (dir, name, NULL);
+}
+
+TagsightTraining *
+tagsight_training_new (void)
+{
+  return g_object_new (TAGSIGHT_TYPE_TRAINING, NULL);
+}

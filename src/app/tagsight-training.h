@@ -1,0 +1,104 @@
+/* tagsight-training.h: the app's handle on one ts_session: training, the
+ * LR finder, get_preds and saving run on a worker thread, one at a time; the
+ * learner's events come back on the main context as signals.
+ *
+ * Signals (all on the main thread):
+ *   "phase"    (const ts_phase_event *)
+ *   "batch"    (const ts_batch_event *)
+ *   "epoch"    (const ts_epoch_event *)
+ *   "finished" (int ts_status, const char *message or NULL): the run ended;
+ *              TS_ERR_CANCELLED after a stop, with the last completed epoch's
+ *              weights put back when one completed. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ts-learner.h"
+#include "ts-lr-find.h"
+#include "ts-session.h"
+
+G_BEGIN_DECLS
+
+#define TAGSIGHT_TYPE_TRAINING (tagsight_training_get_type ())
+G_DECLARE_FINAL_TYPE (TagsightTraining, tagsight_training, TAGSIGHT, TRAINING, GObject)
+
+/* Everything a session is built from, with owned strings. */
+typedef struct {
+  char *csv, *arch, *pretrained, *model_file;
+  char *fname_col, *labels_col, *label_delim, *image_dir, *split_col;
+  int split;                   /* ts_split_kind */
+  double valid_pct;
+  int has_mapping;
+  int epochs, freeze_epochs, bs, size, threads;
+  double lr, min_scale, thresh;
+  int aug;                     /* ts_aug_preset */
+  guint64 seed;
+} TagsightTrainSettings;
+
+void tagsight_train_settings_init (TagsightTrainSettings *s);
+void tagsight_train_settings_clear (TagsightTrainSettings *s);
+
+/* Validation predictions, as get_preds gives them. */
+typedef struct {
+  int n, n_classes;
+  float *probs, *targets;      /* [n, n_classes] */
+  char **vocab;                /* n_classes names */
+  double loss;
+  double thresh;               /* the threshold training reported at */
+} TagsightPreds;
+
+void tagsight_preds_free (TagsightPreds *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TagsightPreds, tagsight_preds_free)
+
+TagsightTraining *tagsight_training_new (void);
+
+gboolean tagsight_training_get_busy (TagsightTraining *self);
+/* Whether a session with a model is open (after a run, a stop or an open). */
+gboolean tagsight_training_has_model (TagsightTraining *self);
+/* The number of epochs completed by the last run. */
+int tagsight_training_get_epochs_done (TagsightTraining *self);
+
+/* Opens a fresh session from @settings and runs fine_tune; "finished" tells
+ * the end.  Returns FALSE (and does nothing) when busy. */
+gboolean tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *settings);
+/* Asks the run to stop at the end of the current batch. */
+void tagsight_training_stop (TagsightTraining *self);
+
+/* Opens a fresh session from @settings (a model file in settings->model_file,
+ * or a fresh model) without training. */
+void tagsight_training_open_async (TagsightTraining *self, const TagsightTrainSettings *settings,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean tagsight_training_open_finish (TagsightTraining *self, GAsyncResult *result,
+                                        GError **error);
+
+/* Opens a fresh session from @settings and runs lr_find (the weights are
+ * put back after it); the result is a ts_lr_find_result * owned by the
+ * GTask (valid until the callback returns). */
+void tagsight_training_lr_find_async (TagsightTraining *self,
+                                      const TagsightTrainSettings *settings,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+/* Returns a borrowed result or NULL with @error. */
+const ts_lr_find_result *tagsight_training_lr_find_finish (TagsightTraining *self,
+                                                           GAsyncResult *result,
+                                                           GError **error);
+
+/* get_preds on the validation set of the open session. */
+void tagsight_training_get_preds_async (TagsightTraining *self, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+TagsightPreds *tagsight_training_get_preds_finish (TagsightTraining *self, GAsyncResult *result,
+                                                   GError **error);
+
+/* Writes the model file of the open session.  @best_thresh < 0: none;
+ * @class_thresh: NULL or one per class (copied). */
+void tagsight_training_save_async (TagsightTraining *self, const char *path, double best_thresh,
+                                   const float *class_thresh, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean tagsight_training_save_finish (TagsightTraining *self, GAsyncResult *result,
+                                        GError **error);
+
+#define TAGSIGHT_TRAINING_ERROR (tagsight_training_error_quark ())
+GQuark tagsight_training_error_quark (void);
+
+G_END_DECLS

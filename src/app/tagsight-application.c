@@ -12,6 +12,11 @@ struct _TagsightApplication
   AdwApplication parent_instance;
 
   char *page;       /* --page */
+  gboolean train;   /* --train and the settings it uses */
+  gboolean lr_find; /* --lr-find */
+  char **predict;   /* --predict */
+  char *arch;
+  int epochs, freeze_epochs, bs, size;
   int width, height;/* --window-size */
   gboolean demo;    /* --demo */
 };
@@ -35,6 +40,37 @@ apply_options (TagsightApplication *self, TagsightWindow *window)
     gtk_window_set_default_size (GTK_WINDOW (window), self->width, self->height);
   if (self->page != NULL)
     tagsight_window_set_page (window, self->page);
+  if (self->train || self->arch != NULL || self->epochs >= 0 || self->freeze_epochs >= 0
+      || self->bs > 0 || self->size > 0)
+    {
+      TagsightTrainPage *page = tagsight_window_get_train_page (window);
+      TagsightTrainSettings s;
+
+      tagsight_train_page_get_settings (page, &s);
+      if (self->arch != NULL)
+        {
+          g_free (s.arch);
+          s.arch = g_strdup (self->arch);
+        }
+      if (self->epochs >= 0)
+        s.epochs = self->epochs;
+      if (self->freeze_epochs >= 0)
+        s.freeze_epochs = self->freeze_epochs;
+      if (self->bs > 0)
+        s.bs = self->bs;
+      if (self->size > 0)
+        s.size = self->size;
+      tagsight_train_page_set_settings (page, &s);
+      tagsight_train_settings_clear (&s);
+      tagsight_window_set_autostart (window, self->train);
+      self->train = FALSE;
+    }
+  if (self->lr_find)
+    tagsight_window_set_auto_lr_find (window, TRUE);
+  if (self->predict != NULL)
+    tagsight_window_set_auto_predict (window, (const char *const *) self->predict);
+  self->lr_find = FALSE;
+  g_clear_pointer (&self->predict, g_strfreev);
   if (self->demo)
     tagsight_window_open_demo (window);
   self->demo = FALSE;
@@ -79,10 +115,13 @@ tagsight_application_handle_local_options (GApplication *app, GVariantDict *opti
     }
   if (g_variant_dict_lookup (options, "page", "&s", &page))
     {
-      if (g_strcmp0 (page, "start") != 0 && g_strcmp0 (page, "data") != 0
-          && g_strcmp0 (page, "batch") != 0)
+      static const char *const pages[] = { "start", "data", "batch", "train", "results",
+                                           "export", NULL };
+
+      if (!g_strv_contains (pages, page))
         {
-          g_printerr (_("tagsight: --page expects start, data or batch, got “%s”\n"), page);
+          g_printerr (_("tagsight: --page expects start, data, batch, train, results or "
+                        "export, got “%s”\n"), page);
           return 2;
         }
       self->page = g_strdup (page);
@@ -96,6 +135,25 @@ tagsight_application_handle_local_options (GApplication *app, GVariantDict *opti
       return 2;
     }
   self->demo = g_variant_dict_contains (options, "demo");
+  self->train = g_variant_dict_contains (options, "train");
+  self->lr_find = g_variant_dict_contains (options, "lr-find");
+  g_variant_dict_lookup (options, "predict", "^aay", &self->predict);
+  if (g_variant_dict_lookup (options, "arch", "s", &self->arch))
+    {
+      static const char *const archs[] = { "resnet18", "resnet34", "resnet50", "mobilenet_v2",
+                                           "tiny", NULL };
+
+      if (!g_strv_contains (archs, self->arch))
+        {
+          g_printerr (_("tagsight: --arch expects resnet18, resnet34, resnet50, mobilenet_v2 or "
+                        "tiny, got “%s”\n"), self->arch);
+          return 2;
+        }
+    }
+  g_variant_dict_lookup (options, "epochs", "i", &self->epochs);
+  g_variant_dict_lookup (options, "freeze-epochs", "i", &self->freeze_epochs);
+  g_variant_dict_lookup (options, "batch-size", "i", &self->bs);
+  g_variant_dict_lookup (options, "image-size", "i", &self->size);
   return -1;
 }
 
@@ -132,6 +190,9 @@ tagsight_application_startup (GApplication *app)
     { "app.quit", { "<Control>q", NULL } },
     { "win.open", { "<Control>o", NULL } },
     { "win.reroll", { "<Control>r", NULL } },
+    { "win.train", { "<Control>t", NULL } },
+    { "win.stop", { "<Control>period", NULL } },
+    { "win.export", { "<Control>e", NULL } },
     { "win.show-help-overlay", { "<Control>question", NULL } },
   };
 
@@ -146,6 +207,8 @@ static void
 tagsight_application_finalize (GObject *object)
 {
   g_free (TAGSIGHT_APPLICATION (object)->page);
+  g_free (TAGSIGHT_APPLICATION (object)->arch);
+  g_strfreev (TAGSIGHT_APPLICATION (object)->predict);
   G_OBJECT_CLASS (tagsight_application_parent_class)->finalize (object);
 }
 
@@ -165,8 +228,20 @@ static void
 tagsight_application_init (TagsightApplication *self)
 {
   static const GOptionEntry options[] = {
-    { "page", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Page to show: start, data or batch"),
-      N_("PAGE") },
+    { "page", 0, 0, G_OPTION_ARG_STRING, NULL,
+      N_("Page to show: start, data, batch, train, results or export"), N_("PAGE") },
+    { "train", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Start training as soon as the data is open"),
+      NULL },
+    { "arch", 0, 0, G_OPTION_ARG_STRING, NULL,
+      N_("Architecture: resnet18, resnet34, resnet50, mobilenet_v2 or tiny"), N_("ARCH") },
+    { "epochs", 0, 0, G_OPTION_ARG_INT, NULL, N_("Unfrozen epochs"), N_("N") },
+    { "freeze-epochs", 0, 0, G_OPTION_ARG_INT, NULL, N_("Frozen epochs"), N_("N") },
+    { "batch-size", 0, 0, G_OPTION_ARG_INT, NULL, N_("Batch size"), N_("N") },
+    { "image-size", 0, 0, G_OPTION_ARG_INT, NULL, N_("Image side in pixels"), N_("PX") },
+    { "lr-find", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Run the LR finder as soon as the data is open"),
+      NULL },
+    { "predict", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL,
+      N_("Images to predict once a model is trained (repeatable)"), N_("IMAGE") },
     { "window-size", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Window size, e.g. 1400x900"),
       N_("WxH") },
     { "demo", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Open the demo data set"), NULL },
@@ -174,6 +249,7 @@ tagsight_application_init (TagsightApplication *self)
     { NULL },
   };
 
+  self->epochs = self->freeze_epochs = -1;
   g_application_add_main_option_entries (G_APPLICATION (self), options);
   g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FILE.csv]"));
 }

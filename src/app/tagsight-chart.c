@@ -486,7 +486,7 @@ draw_legend (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
 
 static void
 draw_vline (TagsightChart *self, cairo_t *cr, double x, const char *label, const GdkRGBA *color,
-            double width, gboolean dashed)
+            double width, gboolean dashed, gboolean inside)
 {
   double px = round (tagsight_chart_x_to_pixel (self, x)) + 0.5;
 
@@ -500,8 +500,17 @@ draw_vline (TagsightChart *self, cairo_t *cr, double x, const char *label, const
   cairo_line_to (cr, px, self->py1);
   cairo_stroke (cr);
   cairo_set_dash (cr, NULL, 0, 0);
-  if (label != NULL)
+  if (label != NULL && !inside)
     show_text (GTK_WIDGET (self), cr, label, px, self->py0 - 2, px > self->px1 - 60 ? 1 : 0.5, 1);
+  else if (label != NULL)
+    {
+      /* the threshold's value sits inside the plot, beside the line, so that
+       * a marker at the same x (the best threshold) keeps its label on top */
+      gboolean left = px > self->px1 - 60;
+
+      show_text (GTK_WIDGET (self), cr, label, left ? px - 4 : px + 4, self->py0 + 4,
+                 left ? 1 : 0, 0);
+    }
 }
 
 static void
@@ -541,7 +550,7 @@ tagsight_chart_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
     {
       Marker *m = &g_array_index (self->markers, Marker, i);
 
-      draw_vline (self, cr, m->x, m->label, &m->color, 1, TRUE);
+      draw_vline (self, cr, m->x, m->label, &m->color, 1, TRUE, FALSE);
     }
   if (self->threshold_visible)
     {
@@ -549,8 +558,9 @@ tagsight_chart_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       GdkRGBA accent;
 
       gdk_rgba_parse (&accent, "#e01b24");
-      g_snprintf (buf, sizeof buf, "%.2f", self->threshold);
-      draw_vline (self, cr, self->threshold, buf, &accent, 2, FALSE);
+      /* on a log axis (the LR finder) the picked value spans decades */
+      g_snprintf (buf, sizeof buf, self->log_x ? "%.2g" : "%.2f", self->threshold);
+      draw_vline (self, cr, self->threshold, buf, &accent, 2, FALSE, TRUE);
     }
   cairo_destroy (cr);
 }
@@ -832,4 +842,32 @@ tagsight_chart_get_threshold (TagsightChart *self)
 {
   g_return_val_if_fail (TAGSIGHT_IS_CHART (self), 0);
   return self->threshold;
+}
+
+guint
+tagsight_chart_get_n_series (TagsightChart *self)
+{
+  g_return_val_if_fail (TAGSIGHT_IS_CHART (self), 0);
+  return self->series->len;
+}
+
+const char *
+tagsight_chart_get_series_name (TagsightChart *self, guint series)
+{
+  g_return_val_if_fail (TAGSIGHT_IS_CHART (self) && series < self->series->len, NULL);
+  return ((Series *) g_ptr_array_index (self->series, series))->name;
+}
+
+gsize
+tagsight_chart_get_series_length (TagsightChart *self, guint series)
+{
+  g_return_val_if_fail (TAGSIGHT_IS_CHART (self) && series < self->series->len, 0);
+  return ((Series *) g_ptr_array_index (self->series, series))->y->len;
+}
+
+guint
+tagsight_chart_get_n_markers (TagsightChart *self)
+{
+  g_return_val_if_fail (TAGSIGHT_IS_CHART (self), 0);
+  return self->markers->len;
 }

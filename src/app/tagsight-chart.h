@@ -46,4 +46,10 @@ double tagsight_chart_get_threshold (TagsightChart *self);
 double tagsight_chart_pixel_to_x (TagsightChart *self, double px);
 double tagsight_chart_x_to_pixel (TagsightChart *self, double x);
 
+/* What is drawn, for tests and accessible descriptions. */
+guint       tagsight_chart_get_n_series (TagsightChart *self);
+const char *tagsight_chart_get_series_name (TagsightChart *self, guint series);
+gsize       tagsight_chart_get_series_length (TagsightChart *self, guint series);
+guint       tagsight_chart_get_n_markers (TagsightChart *self);
+
 G_END_DECLS

@@ -8,6 +8,13 @@
 #include <unistd.h>
 
 #include "ts-checkpoint.h"
+#ifdef TAGSIGHT_HAVE_INTERCHANGE
+#include "ts-pth.h"
+#endif
+#ifdef TS_HAVE_ONNX
+#include "ts-onnx.h"
+#include "ts-transform.h"
+#endif
 
 struct _TagsightTraining
 {
@@ -18,8 +25,10 @@ struct _TagsightTraining
   TagsightTrainSettings settings;   /* what the open session borrows its strings from */
   ts_datablock_config dbc;
   gboolean busy;
+  gboolean has_model;          /* main thread's view of open */
   int epochs_done;             /* touched on the main thread only */
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
+  int stop_requested;          /* atomic: read by the training thread at each batch */
   GThread *thread;
 };
 
@@ -94,6 +103,19 @@ tagsight_preds_free (TagsightPreds *p)
 
 /* --- the session, on the worker thread --------------------------------- */
 
+#ifdef TAGSIGHT_HAVE_INTERCHANGE
+/* .pth files too; the unused tensors (an ImageNet classifier) are expected */
+static ts_status
+load_pretrained_any (ts_model *m, const char *path, ts_normalization *norm)
+{
+  ts_load_report rep = { 0 };
+  ts_status st = ts_model_load_pretrained_any (m, path, norm, &rep);
+
+  ts_load_report_clear (&rep);
+  return st;
+}
+#endif
+
 /* Closes any previous session and opens one from the copied settings.  Runs
  * while busy, so nothing else touches the session. */
 static ts_status
@@ -135,6 +157,9 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
   cfg.thresh = s->thresh;
   cfg.threads = s->threads;
   cfg.seed = s->seed;
+#ifdef TAGSIGHT_HAVE_INTERCHANGE
+  cfg.load_pretrained = load_pretrained_any;
+#endif
   if (ts_session_open (&cfg, &self->session) != TS_OK)
     {
       ts_status st = TS_ERR_INVALID;
@@ -188,6 +213,7 @@ deliver (gpointer data)
       if (self->thread != NULL)
         g_thread_join (g_steal_pointer (&self->thread));
       self->busy = FALSE;
+      self->has_model = self->open;
       g_signal_emit (self, signals[SIGNAL_FINISHED], 0, (int) m->status, m->message);
       break;
     }
@@ -204,13 +230,14 @@ msg_free (gpointer data)
   g_free (m);
 }
 
-/* Same priority as GTask's returns, so the events arrive in order and
- * before anything the run's end triggers. */
+/* Always queued (g_main_context_invoke would run it right here when no
+ * thread owns the main context), at GTask's priority, so the events arrive
+ * in order and before anything the run's end triggers. */
 static void
 post (TagsightTraining *self, Msg *m)
 {
   m->self = g_object_ref (self);
-  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, deliver, m, msg_free);
+  g_idle_add_full (G_PRIORITY_DEFAULT, deliver, m, msg_free);
 }
 
 static void
@@ -227,7 +254,12 @@ on_phase (void *user, const ts_phase_event *ev)
 static void
 on_batch (void *user, const ts_batch_event *ev)
 {
+  TagsightTraining *self = user;
   Msg *m = g_new0 (Msg, 1);
+
+  /* the learner is the training thread's: Stop is relayed from here */
+  if (g_atomic_int_get (&self->stop_requested))
+    ts_learner_cancel (self->session.learner);
 
   m->kind = MSG_BATCH;
   m->ev.batch = *ev;
@@ -268,6 +300,8 @@ train_thread (gpointer data)
                                         NULL, 0) == TS_OK;
       if (!have_ckpt)
         ts_learner_set_events (self->session.learner, &events);
+      if (g_atomic_int_get (&self->stop_requested))
+        ts_learner_cancel (self->session.learner);
       st = ts_learner_fine_tune (self->session.learner, job->settings.epochs,
                                  job->settings.lr, job->settings.freeze_epochs);
       if (st == TS_ERR_CANCELLED && have_ckpt && ckpt.n_saved > 0)
@@ -307,7 +341,9 @@ tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *se
   if (self->busy)
     return FALSE;
   self->busy = TRUE;
+  self->has_model = FALSE;
   self->epochs_done = 0;
+  g_atomic_int_set (&self->stop_requested, 0);
   job = g_new0 (TrainJob, 1);
   job->self = g_object_ref (self);
   settings_copy (settings, &job->settings);
@@ -318,10 +354,8 @@ tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *se
 void
 tagsight_training_stop (TagsightTraining *self)
 {
-  /* the learner exists once the run has opened its session; the cancel flag
-   * is a plain store, safe from this thread */
-  if (self->busy && self->open && self->session.learner != NULL)
-    ts_learner_cancel (self->session.learner);
+  if (self->busy && self->thread != NULL)
+    g_atomic_int_set (&self->stop_requested, 1);
 }
 
 gboolean
@@ -333,7 +367,7 @@ tagsight_training_get_busy (TagsightTraining *self)
 gboolean
 tagsight_training_has_model (TagsightTraining *self)
 {
-  return !self->busy && self->open;
+  return self->has_model;
 }
 
 int
@@ -353,6 +387,9 @@ typedef struct {
   char *path;
   double best_thresh;
   float *class_thresh;
+  gboolean onnx;
+  GAsyncReadyCallback callback;
+  gpointer user_data;
 } Job;
 
 static void
@@ -365,6 +402,63 @@ job_free (gpointer data)
   g_free (job->path);
   g_free (job->class_thresh);
   g_free (job);
+}
+
+/* ts_onnx_export prepares the model for one image, which would take the
+ * learner's buffers away: a copy read back from a model file is exported. */
+static ts_status
+export_onnx (TagsightTraining *self, Job *job)
+{
+#ifdef TS_HAVE_ONNX
+  g_autofree char *tmp = g_strconcat (job->path, ".model-tmp.safetensors", NULL);
+  ts_modelfile_meta meta = { 0 };
+  ts_onnx_options o = { 0 };
+  ts_backend *be;
+  ts_model *m = NULL;
+  ts_status st;
+
+  if ((st = ts_session_save_model (&self->session, tmp, job->best_thresh,
+                                   job->class_thresh)) != TS_OK)
+    return st;
+  if ((be = ts_backend_cpu_new (1)) == NULL)
+    {
+      g_unlink (tmp);
+      return ts_error (TS_ERR_NOMEM, "could not start the CPU backend");
+    }
+  if ((st = ts_modelfile_load (tmp, be, &m, &meta)) == TS_OK)
+    {
+      o.sigmoid = 1;
+      o.input_height = meta.input_height;
+      o.input_width = meta.input_width;
+      o.norm = meta.norm;
+      /* fastai's validation transform: squish to size + val_xtra, centre crop */
+      o.squish_size = meta.input_height + ts_tfm_val_xtra (meta.input_height);
+      o.vocab = (const char *const *) meta.vocab;
+      o.n_vocab = meta.n_vocab;
+      o.threshold = meta.has_best_threshold ? meta.best_threshold : meta.threshold;
+      o.class_thresholds = meta.class_thresholds;
+      o.recipe_json = meta.recipe_json;
+      st = ts_onnx_export (m, &o, job->path);
+    }
+  ts_modelfile_meta_clear (&meta);
+  ts_model_free (m);
+  ts_backend_free (be);
+  g_unlink (tmp);
+  return st;
+#else
+  return ts_error (TS_ERR_UNSUPPORTED, "%s: this Tagsight was built without ONNX export",
+                   job->path);
+#endif
+}
+
+gboolean
+tagsight_training_can_export_onnx (void)
+{
+#ifdef TS_HAVE_ONNX
+  return TRUE;
+#else
+  return FALSE;
+#endif
 }
 
 static void
@@ -415,9 +509,13 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
         return;
       }
     case JOB_SAVE:
-      st = self->open ? ts_session_save_model (&self->session, job->path, job->best_thresh,
-                                               job->class_thresh)
-                      : ts_error (TS_ERR_INVALID, "no model to save");
+      if (!self->open)
+        st = ts_error (TS_ERR_INVALID, "no model to save");
+      else if (job->onnx)
+        st = export_onnx (self, job);
+      else
+        st = ts_session_save_model (&self->session, job->path, job->best_thresh,
+                                    job->class_thresh);
       break;
     }
   if (st != TS_OK)
@@ -426,28 +524,39 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
     g_task_return_boolean (task, TRUE);
 }
 
+/* busy ends before the caller's callback, so that it may start the next job */
 static void
-on_job_returned (GObject *source, GParamSpec *pspec, gpointer data)
+on_job_returned (GObject *source, GAsyncResult *result, gpointer data)
 {
-  TAGSIGHT_TRAINING (data)->busy = FALSE;
+  Job *job = g_task_get_task_data (G_TASK (result));
+
+  TAGSIGHT_TRAINING (source)->busy = FALSE;
+  TAGSIGHT_TRAINING (source)->has_model = TAGSIGHT_TRAINING (source)->open;
+  if (job->callback != NULL)
+    job->callback (source, result, job->user_data);
 }
 
 static void
 run_job (TagsightTraining *self, Job *job, GCancellable *cancellable,
          GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr (GTask) task = NULL;
 
-  g_task_set_task_data (task, job, job_free);
+  job->callback = callback;
+  job->user_data = user_data;
   if (self->busy)
     {
+      task = g_task_new (self, cancellable, callback, user_data);
+      g_task_set_task_data (task, job, job_free);
       g_task_return_new_error (task, TAGSIGHT_TRAINING_ERROR, TS_ERR_INVALID, "%s",
                                _("Busy: wait for the running job or stop it"));
       return;
     }
   self->busy = TRUE;
-  /* busy ends when the task completes, just before the callback runs */
-  g_signal_connect_object (task, "notify::completed", G_CALLBACK (on_job_returned), self, 0);
+  if (job->kind == JOB_OPEN || job->kind == JOB_LR_FIND)
+    self->has_model = FALSE;   /* the session is being replaced */
+  task = g_task_new (self, cancellable, on_job_returned, NULL);
+  g_task_set_task_data (task, job, job_free);
   g_task_set_return_on_cancel (task, FALSE);
   g_task_run_in_thread (task, job_done);
 }
@@ -516,6 +625,22 @@ tagsight_training_save_async (TagsightTraining *self, const char *path, double b
   Job *job = g_new0 (Job, 1);
 
   job->kind = JOB_SAVE;
+  job->path = g_strdup (path);
+  job->best_thresh = best_thresh;
+  if (class_thresh != NULL && self->open)
+    job->class_thresh = g_memdup2 (class_thresh, sizeof (float) * self->session.db->n_vocab);
+  run_job (self, job, cancellable, callback, user_data);
+}
+
+void
+tagsight_training_export_onnx_async (TagsightTraining *self, const char *path, double best_thresh,
+                                     const float *class_thresh, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = JOB_SAVE;
+  job->onnx = TRUE;
   job->path = g_strdup (path);
   job->best_thresh = best_thresh;
   if (class_thresh != NULL && self->open)

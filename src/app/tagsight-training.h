@@ -53,7 +53,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TagsightPreds, tagsight_preds_free)
 TagsightTraining *tagsight_training_new (void);
 
 gboolean tagsight_training_get_busy (TagsightTraining *self);
-/* Whether a session with a model is open (after a run, a stop or an open). */
+/* Whether a session with a model is open (after a run, a stop or an open;
+ * FALSE while a run or an open replaces it). */
 gboolean tagsight_training_has_model (TagsightTraining *self);
 /* The number of epochs completed by the last run. */
 int tagsight_training_get_epochs_done (TagsightTraining *self);
@@ -97,6 +98,14 @@ void tagsight_training_save_async (TagsightTraining *self, const char *path, dou
                                    GAsyncReadyCallback callback, gpointer user_data);
 gboolean tagsight_training_save_finish (TagsightTraining *self, GAsyncResult *result,
                                         GError **error);
+
+/* The same as an ONNX file (finish with tagsight_training_save_finish);
+ * fails when the build has no ONNX export. */
+gboolean tagsight_training_can_export_onnx (void);
+void tagsight_training_export_onnx_async (TagsightTraining *self, const char *path,
+                                          double best_thresh, const float *class_thresh,
+                                          GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
 
 #define TAGSIGHT_TRAINING_ERROR (tagsight_training_error_quark ())
 GQuark tagsight_training_error_quark (void);

@@ -8,8 +8,12 @@
 
 #include "tagsight-batch-page.h"
 #include "tagsight-data-page.h"
+#include "tagsight-export-page.h"
 #include "tagsight-resources.h"
+#include "tagsight-results-page.h"
+#include "tagsight-settings.h"
 #include "tagsight-start-page.h"
+#include "tagsight-train-page.h"
 #include "ts-demo.h"
 
 struct _TagsightWindow
@@ -21,14 +25,23 @@ struct _TagsightWindow
   AdwViewSwitcherTitle *switcher_title;
   AdwViewStackPage *data_stack_page;
   AdwViewStackPage *batch_stack_page;
+  AdwViewStackPage *train_stack_page;
+  AdwViewStackPage *results_stack_page;
+  AdwViewStackPage *export_stack_page;
   TagsightStartPage *start_page;
   TagsightDataPage *data_page;
   TagsightBatchPage *batch_page;
+  TagsightTrainPage *train_page;
+  TagsightResultsPage *results_page;
+  TagsightExportPage *export_page;
 
   char *wanted_page;      /* page to show once data arrives */
   gboolean generating;
   guint progress_id;
   char *demo_part;        /* folder the demo is being written into */
+  gboolean autostart;     /* --train: start once the data is open */
+  gboolean auto_lr_find;  /* --lr-find: the same for the LR finder */
+  char **auto_predict;    /* --predict: images to predict once results are in */
   int demo_n;
 };
 
@@ -98,9 +111,24 @@ tagsight_window_open_csv (TagsightWindow *self, const char *path)
 static void
 on_dataset_changed (TagsightDataPage *page, TagsightDataset *dataset, TagsightWindow *self)
 {
+  gboolean usable = dataset != NULL && tagsight_dataset_get_datablock (dataset) != NULL;
+
   adw_view_stack_page_set_visible (self->batch_stack_page, dataset != NULL);
+  adw_view_stack_page_set_visible (self->train_stack_page, usable);
   refresh_switcher (self);
   tagsight_batch_page_set_dataset (self->batch_page, dataset);
+  tagsight_train_page_set_dataset (self->train_page, usable ? dataset : NULL);
+  tagsight_results_page_set_dataset (self->results_page, usable ? dataset : NULL);
+  if (usable && self->auto_lr_find)
+    {
+      self->auto_lr_find = FALSE;
+      gtk_widget_activate_action (GTK_WIDGET (self->train_page), "train.lr-find", NULL);
+    }
+  else if (usable && self->autostart)
+    {
+      self->autostart = FALSE;
+      tagsight_train_page_start (self->train_page);
+    }
   if (self->wanted_page != NULL)
     tagsight_window_set_page (self, self->wanted_page);
 }
@@ -282,6 +310,192 @@ page_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   tagsight_window_set_page (TAGSIGHT_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
+static void
+train_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+
+  if (!adw_view_stack_page_get_visible (self->train_stack_page))
+    {
+      tagsight_window_toast (self, _("Open a data set first"));
+      return;
+    }
+  tagsight_window_set_page (self, "train");
+  tagsight_train_page_start (self->train_page);
+}
+
+static void
+stop_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+
+  if (tagsight_train_page_get_busy (self->train_page))
+    tagsight_train_page_stop (self->train_page);
+}
+
+static void
+on_export_response (GtkNativeDialog *dialog, int response, TagsightWindow *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      G_GNUC_END_IGNORE_DEPRECATIONS
+      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
+
+      if (path != NULL && !g_str_has_suffix (path, ".safetensors"))
+        {
+          char *with = g_strconcat (path, ".safetensors", NULL);
+
+          g_free (path);
+          path = with;
+        }
+      if (path != NULL)
+        tagsight_window_export (self, path);
+      else
+        tagsight_window_toast (self, _("Only local files can be written"));
+    }
+  g_object_unref (dialog);
+}
+
+static void
+export_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+  g_autofree char *folder = tagsight_settings_dup_string ("last-folder", "");
+  GtkFileChooserNative *dialog;
+  GtkFileFilter *filter;
+
+  if (!tagsight_training_has_model (tagsight_train_page_get_training (self->train_page)))
+    {
+      tagsight_window_toast (self, _("No model to export yet: train one first"));
+      return;
+    }
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  dialog = gtk_file_chooser_native_new (_("Export the Model"), GTK_WINDOW (self),
+                                        GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
+  filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, _("Tagsight models (.safetensors)"));
+  gtk_file_filter_add_pattern (filter, "*.safetensors");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), "model.safetensors");
+  if (folder[0] != '\0')
+    {
+      g_autoptr (GFile) dir = g_file_new_for_path (folder);
+
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), dir, NULL);
+    }
+  g_object_unref (filter);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_export_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+void
+tagsight_window_set_autostart (TagsightWindow *self, gboolean autostart)
+{
+  self->autostart = autostart;
+}
+
+void
+tagsight_window_set_auto_lr_find (TagsightWindow *self, gboolean lr_find)
+{
+  self->auto_lr_find = lr_find;
+}
+
+void
+tagsight_window_set_auto_predict (TagsightWindow *self, const char *const *images)
+{
+  g_strfreev (self->auto_predict);
+  self->auto_predict = g_strdupv ((char **) images);
+}
+
+void
+tagsight_window_export (TagsightWindow *self, const char *path)
+{
+  tagsight_export_page_save (self->export_page, path);
+}
+
+/* --- training, results and export talk through the window --------------- */
+
+static void
+on_train_finished (TagsightTrainPage *page, int status, const char *message,
+                   TagsightWindow *self)
+{
+  TagsightTraining *training = tagsight_train_page_get_training (page);
+
+  if (status != TS_OK && status != TS_ERR_CANCELLED)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Training failed: %s"),
+                                              message != NULL ? message : "");
+      tagsight_window_toast (self, msg);
+    }
+  else if (message != NULL)
+    tagsight_window_toast (self, message);
+  if (!tagsight_training_has_model (training))
+    return;
+  adw_view_stack_page_set_visible (self->results_stack_page, TRUE);
+  adw_view_stack_page_set_visible (self->export_stack_page, TRUE);
+  refresh_switcher (self);
+  tagsight_results_page_refresh (self->results_page);
+}
+
+static void
+on_thresholds_changed (TagsightResultsPage *page, TagsightWindow *self)
+{
+  int n = 0;
+  const float *ct = tagsight_results_page_get_class_thresholds (page, &n);
+
+  tagsight_export_page_set_thresholds (self->export_page,
+                                       tagsight_results_page_get_threshold (page), ct, n,
+                                       tagsight_results_page_get_per_class (page));
+}
+
+static void
+on_results_ready (TagsightResultsPage *page, gboolean ok, TagsightWindow *self)
+{
+  if (!ok && tagsight_results_page_get_error (page) != NULL)
+    tagsight_window_toast (self, tagsight_results_page_get_error (page));
+  if (ok)
+    {
+      /* a model opened on the Results page can be exported and used too */
+      adw_view_stack_page_set_visible (self->results_stack_page, TRUE);
+      adw_view_stack_page_set_visible (self->export_stack_page, TRUE);
+      refresh_switcher (self);
+      if (self->wanted_page != NULL)
+        tagsight_window_set_page (self, self->wanted_page);
+      if (self->auto_predict != NULL)
+        {
+          tagsight_export_page_predict (self->export_page,
+                                        (const char *const *) self->auto_predict);
+          g_clear_pointer (&self->auto_predict, g_strfreev);
+        }
+    }
+}
+
+static void
+on_export_saved (TagsightExportPage *page, gboolean ok, const char *message,
+                 TagsightWindow *self)
+{
+  if (message != NULL)
+    tagsight_window_toast (self, message);
+}
+
+/* --- window size --------------------------------------------------------- */
+
+static gboolean
+on_close_request (GtkWindow *window, gpointer data)
+{
+  int w, h;
+
+  gtk_window_get_default_size (window, &w, &h);
+  tagsight_settings_set_int ("window-width", w);
+  tagsight_settings_set_int ("window-height", h);
+  tagsight_settings_set_boolean ("window-is-maximized", gtk_window_is_maximized (window));
+  return FALSE;
+}
+
 /* --- drag and drop ----------------------------------------------------- */
 
 static gboolean
@@ -326,6 +540,7 @@ tagsight_window_finalize (GObject *object)
 
   g_free (self->wanted_page);
   g_free (self->demo_part);
+  g_strfreev (self->auto_predict);
   G_OBJECT_CLASS (tagsight_window_parent_class)->finalize (object);
 }
 
@@ -343,6 +558,9 @@ tagsight_window_class_init (TagsightWindowClass *klass)
   g_type_ensure (TAGSIGHT_TYPE_START_PAGE);
   g_type_ensure (TAGSIGHT_TYPE_DATA_PAGE);
   g_type_ensure (TAGSIGHT_TYPE_BATCH_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_TRAIN_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_RESULTS_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_EXPORT_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/tagsight/Tagsight/tagsight-window.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, toast_overlay);
@@ -353,12 +571,21 @@ tagsight_window_class_init (TagsightWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, start_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, data_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, batch_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, train_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, results_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, export_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, train_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, results_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, export_page);
 
   gtk_widget_class_install_action (widget_class, "win.open", NULL, open_action);
   gtk_widget_class_install_action (widget_class, "win.open-path", "s", open_path_action);
   gtk_widget_class_install_action (widget_class, "win.demo", NULL, demo_action);
   gtk_widget_class_install_action (widget_class, "win.reroll", NULL, reroll_action);
   gtk_widget_class_install_action (widget_class, "win.page", "s", page_action);
+  gtk_widget_class_install_action (widget_class, "win.train", NULL, train_action);
+  gtk_widget_class_install_action (widget_class, "win.stop", NULL, stop_action);
+  gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
 }
 
 static void
@@ -366,7 +593,24 @@ tagsight_window_init (TagsightWindow *self)
 {
   GtkDropTarget *drop = gtk_drop_target_new (G_TYPE_FILE, GDK_ACTION_COPY);
 
+  TagsightTraining *training;
+
   gtk_widget_init_template (GTK_WIDGET (self));
+  gtk_window_set_default_size (GTK_WINDOW (self),
+                               tagsight_settings_get_int ("window-width", 1280),
+                               tagsight_settings_get_int ("window-height", 820));
+  if (tagsight_settings_get_boolean ("window-is-maximized", FALSE))
+    gtk_window_maximize (GTK_WINDOW (self));
+  g_signal_connect (self, "close-request", G_CALLBACK (on_close_request), NULL);
+  /* one session behind Train, Results and Export */
+  training = tagsight_train_page_get_training (self->train_page);
+  tagsight_results_page_set_training (self->results_page, training);
+  tagsight_export_page_set_training (self->export_page, training);
+  g_signal_connect (self->train_page, "finished", G_CALLBACK (on_train_finished), self);
+  g_signal_connect (self->results_page, "thresholds-changed",
+                    G_CALLBACK (on_thresholds_changed), self);
+  g_signal_connect (self->results_page, "ready", G_CALLBACK (on_results_ready), self);
+  g_signal_connect (self->export_page, "saved", G_CALLBACK (on_export_saved), self);
   g_signal_connect (self->data_page, "dataset-changed", G_CALLBACK (on_dataset_changed), self);
   g_signal_connect (self->data_page, "failed", G_CALLBACK (on_data_failed), self);
   g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
@@ -389,6 +633,24 @@ TagsightBatchPage *
 tagsight_window_get_batch_page (TagsightWindow *self)
 {
   return self->batch_page;
+}
+
+TagsightTrainPage *
+tagsight_window_get_train_page (TagsightWindow *self)
+{
+  return self->train_page;
+}
+
+TagsightResultsPage *
+tagsight_window_get_results_page (TagsightWindow *self)
+{
+  return self->results_page;
+}
+
+TagsightExportPage *
+tagsight_window_get_export_page (TagsightWindow *self)
+{
+  return self->export_page;
 }
 
 TagsightWindow *

@@ -23,7 +23,8 @@ usage (FILE *out)
 {
   fprintf (out, "Usage: tagsight-cli label-issues MODEL.safetensors CSV [OPTIONS]\n\n"
            "Flags labels that are probably missing or spurious (confident learning:\n"
-           "per-class thresholds from the mean predicted probability), ranked by margin.\n"
+           "per-class thresholds from the mean predicted probability), ranked by the\n"
+           "model's confidence that the given label is wrong.\n"
            "Use out-of-sample predictions: by default the CSV's validation items (all\n"
            "items when it has none).\n\n"
            "  --top K            print the K best-ranked issues (20; 0: all)\n"
@@ -306,7 +307,7 @@ cmd_label_issues (int argc, char **argv)
 
   printf ("%d %s items, %d classes: %d possible label issues\n\n", pr.n,
           valid_only ? "validation" : "", meta.n_vocab, rep.n_issues);
-  printf ("%-5s %-30s %-40s %8s %8s %8s\n", "rank", "item", "issue", "prob", "thresh", "score");
+  printf ("%-5s %-30s %-40s %8s %8s %8s\n", "rank", "item", "issue", "prob", "thresh", "margin");
   for (int j = 0; j < rep.n_issues && (top == 0 || j < top); j++)
     {
       const ts_label_issue *is = &rep.issues[j];
@@ -314,7 +315,7 @@ cmd_label_issues (int argc, char **argv)
       snprintf (what, sizeof what, "probably %s label %s", is->kind == TS_LABEL_ISSUE_MISSING
                 ? "missing" : "spurious", meta.vocab[is->cls]);
       printf ("%-5d %-30s %-40s %8.4f %8.4f %8.4f\n", j + 1,
-              db->items[pr.items[is->item]].fname, what, is->prob, is->threshold, is->score);
+              db->items[pr.items[is->item]].fname, what, is->prob, is->threshold, is->margin);
     }
   printf ("\nper class (confusion at threshold %.2f; t_pos / t_neg: mean probability of the "
           "items with / without it)\n", meta.threshold);

@@ -114,20 +114,22 @@ ts_label_issues_find (const float *probs, const float *given, int n, int n_class
         double p = probs[(int64_t) i * c + k];
         double tp = out->thresh_pos[k], tn = out->thresh_neg[k];
         int y = given[(int64_t) i * c + k] > 0.5f;
-        ts_label_issue is = { i, k, TS_LABEL_ISSUE_MISSING, (float) p, 0.0, 0.0 };
+        ts_label_issue is = { i, k, TS_LABEL_ISSUE_MISSING, (float) p, 0.0, 0.0, 0.0 };
 
         if (!y && !isnan (tp) && p >= tp)
           {
             is.threshold = tp;
             /* p == t_pos == 1 still flags: a perfect positive, with the smallest margin */
-            is.score = tp < 1.0 ? (p - tp) / (1.0 - tp) : 0.0;
+            is.margin = tp < 1.0 ? (p - tp) / (1.0 - tp) : 0.0;
+            is.score = p;
             out->joint[k].fp++;
           }
         else if (y && !isnan (tn) && p <= tn)
           {
             is.kind = TS_LABEL_ISSUE_SPURIOUS;
             is.threshold = tn;
-            is.score = tn > 0.0 ? (tn - p) / tn : 0.0;
+            is.margin = tn > 0.0 ? (tn - p) / tn : 0.0;
+            is.score = 1.0 - p;
             out->joint[k].fn++;
           }
         else

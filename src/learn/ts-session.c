@@ -92,7 +92,8 @@ build_model (const ts_session_config *cfg, ts_session *s)
     return st;
   /* the weights' own input statistics, e.g. (p - 128) / 128 for a uint8 TFLite */
   if (cfg->pretrained
-      && (st = ts_model_load_pretrained (s->model, cfg->pretrained, &s->norm)) != TS_OK)
+      && (st = (cfg->load_pretrained ? cfg->load_pretrained : ts_model_load_pretrained) (
+            s->model, cfg->pretrained, &s->norm)) != TS_OK)
     return st;
   return TS_OK;
 }

@@ -36,6 +36,11 @@ typedef struct {
   int threads;               /* 0: one per core */
   int valid_workers;         /* loader threads for validation; 0: 1 */
   unsigned long long seed;
+  /* How @pretrained is read; NULL: ts_model_load_pretrained (.safetensors,
+   * .tflite).  The learn layer does not link the optional interchange
+   * library: callers that have it pass a loader that also takes .pth files
+   * (ts_model_load_pretrained_any) and may report unused tensors. */
+  ts_status (*load_pretrained) (ts_model *m, const char *path, ts_normalization *norm);
 } ts_session_config;
 
 /* The chapter's defaults: resnet34, 3 + 4 frozen epochs, lr 3e-3, bs 64, 128 px,

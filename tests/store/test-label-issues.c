@@ -38,10 +38,12 @@ test_by_hand (void)
   g_assert_cmpint (r.n_issues, ==, 3);
   g_assert_cmpint (r.issues[0].item, ==, 2);
   g_assert_cmpint (r.issues[0].kind, ==, TS_LABEL_ISSUE_SPURIOUS);
-  g_assert_cmpfloat_with_epsilon (r.issues[0].score, (0.8 - 0.1) / 0.8, 1e-6);
+  g_assert_cmpfloat_with_epsilon (r.issues[0].score, 1.0 - 0.1, 1e-6);
+  g_assert_cmpfloat_with_epsilon (r.issues[0].margin, (0.8 - 0.1) / 0.8, 1e-6);
   g_assert_cmpint (r.issues[1].item, ==, 3);
   g_assert_cmpint (r.issues[1].kind, ==, TS_LABEL_ISSUE_MISSING);
-  g_assert_cmpfloat_with_epsilon (r.issues[1].score, (0.8 - 1.7 / 3) / (1 - 1.7 / 3), 1e-6);
+  g_assert_cmpfloat_with_epsilon (r.issues[1].score, 0.8, 1e-6);
+  g_assert_cmpfloat_with_epsilon (r.issues[1].margin, (0.8 - 1.7 / 3) / (1 - 1.7 / 3), 1e-6);
   g_assert_cmpint (r.issues[2].item, ==, 1);
   g_assert_cmpstr (ts_label_issue_kind_name (r.issues[1].kind), ==, "missing");
   /* confusion at 0.5, class 0: tp 2 (items 0, 1), fn 1 (item 2), fp 1 (item 3) */

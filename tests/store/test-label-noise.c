@@ -160,8 +160,8 @@ test_planted_noise (void)
       g_autofree char *model_path = g_build_filename (dir, model, NULL);
       g_autofree char *rel = g_build_filename ("d", name, NULL);
       const char *args[] = { "train", rel, "--arch", "mobilenet_v2", "--pretrained", weights,
-                             "--epochs", "6", "--freeze-epochs", "1", "--lr", "1e-2", "--bs",
-                             "32", "--size", "96", "--threads", "2", "--out", model, NULL };
+                             "--epochs", "8", "--freeze-epochs", "1", "--lr", "1e-2", "--bs",
+                             "32", "--size", "128", "--threads", "2", "--out", model, NULL };
 
       for (int i = 0; i < n; i++)
         {

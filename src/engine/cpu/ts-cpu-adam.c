@@ -13,7 +13,7 @@ typedef struct {
   float lr, b1, b2, eps, decay, inv_bc1, inv_bc2;
 } adam_args;
 
-static void
+static TS_CPU_CLONES void
 adam_range (const adam_args *a, int64_t i0, int64_t i1)
 {
 #pragma omp simd

@@ -72,7 +72,7 @@ bn_apply (const bn_args *a, int64_t ch, float mean, float invstd)
     }
 }
 
-static void
+static TS_CPU_CLONES void
 bn_train_task (void *arg, int tid, int nt)
 {
   bn_args *a = arg;
@@ -126,7 +126,7 @@ ts_cpu_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_ten
   ts_cpu_parallel_sized (be, bn_train_task, &a, x->numel);
 }
 
-static void
+static TS_CPU_CLONES void
 bn_eval_task (void *arg, int tid, int nt)
 {
   bn_args *a = arg;
@@ -151,7 +151,7 @@ ts_cpu_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_tens
   ts_cpu_parallel_sized (be, bn_eval_task, &a, x->numel);
 }
 
-static void
+static TS_CPU_CLONES void
 bn_backward_task (void *arg, int tid, int nt)
 {
   bn_args *a = arg;

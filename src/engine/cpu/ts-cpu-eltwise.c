@@ -43,7 +43,7 @@ sigmoidf (float x)
   return e / (1.0f + e);
 }
 
-static void
+static TS_CPU_CLONES void
 ew_range (const ew_args *e, int64_t i0, int64_t i1)
 {
   const float *a = e->a, *b = e->b;

@@ -70,6 +70,8 @@ struct ts_model {
   int prep_batch, prep_h, prep_w, cur_batch;
   ts_tensor *scratch;        /* largest activation: second gradient contributions */
   ts_tensor **grad_pool;     /* activation gradients share these by liveness */
+  ts_tensor *fold_w, *fold_b, *fold_zero; /* eval: one conv's weights and bias with its
+                                             batch norm folded in (NULL: no conv+BN pair) */
   int n_grad_pool;
   uint8_t *grad_ready, *need_grad;
   float dropout_scale;

@@ -189,6 +189,10 @@ free_activations (ts_model *m)
     }
   ts_tensor_free (m->scratch);
   m->scratch = NULL;
+  ts_tensor_free (m->fold_w);
+  ts_tensor_free (m->fold_b);
+  ts_tensor_free (m->fold_zero);
+  m->fold_w = m->fold_b = m->fold_zero = NULL;
   for (int i = 0; i < m->n_grad_pool; i++)
     ts_tensor_free (m->grad_pool[i]);
   free (m->grad_pool);
@@ -425,6 +429,31 @@ done:
   return s;
 }
 
+/* Node i is a conv whose output only feeds the batch norm at node i + 1: in
+ * eval mode the pair runs as one conv with the norm folded into its weights. */
+static int
+bn_foldable (const ts_model *m, int i)
+{
+  const ts_node *c = &m->nodes[i], *n = &m->nodes[i + 1];
+  return c->kind == TS_NODE_CONV && n->kind == TS_NODE_BN && n->in == c->out
+         && m->values[c->out].consumers == 1 && m->values[c->out].h > 0;
+}
+
+/* A residual add may write its sum over its first input (the block's last
+ * batch norm): nothing else reads that value, and neither the add's backward
+ * nor the producer's needs it, so the add's output and gradient share its
+ * memory, saving one activation per block and the copy of dy in backward. */
+static int
+add_in_place_ok (const ts_model *m, int in)
+{
+  if (in == 0 || m->values[in].consumers != 1 || m->values[in].alias >= 0)
+    return 0;
+  for (int i = 0; i < m->n_nodes; i++)
+    if (m->nodes[i].out == in)
+      return m->nodes[i].kind == TS_NODE_BN || m->nodes[i].kind == TS_NODE_CONV;
+  return 0;
+}
+
 ts_status
 ts_model_prepare (ts_model *m, int batch, int height, int width)
 {
@@ -454,6 +483,8 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
       ts_node *n = &m->nodes[i];
       if (n->kind == TS_NODE_FLATTEN ||
           (n->kind == TS_NODE_ACT && n->in != 0 && m->values[n->in].consumers == 1))
+        m->values[n->out].alias = n->in;
+      else if (n->kind == TS_NODE_ADD && add_in_place_ok (m, n->in))
         m->values[n->out].alias = n->in;
     }
 
@@ -526,6 +557,24 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
   m->scratch = ts_tensor_new_1d (m->be, biggest);
   if (m->scratch == NULL)
     goto oom;
+  {
+    int64_t wmax = 0, cmax = 0;
+    for (int i = 0; i + 1 < m->n_nodes; i++)
+      if (bn_foldable (m, i))
+        {
+          int64_t wn = m->params[m->nodes[i].w].value->numel;
+          wmax = wn > wmax ? wn : wmax;
+          cmax = m->values[m->nodes[i].out].c > cmax ? m->values[m->nodes[i].out].c : cmax;
+        }
+    if (wmax > 0)
+      {
+        m->fold_w = ts_tensor_new_1d (m->be, wmax);
+        m->fold_b = ts_tensor_new_1d (m->be, cmax);
+        m->fold_zero = ts_tensor_new_1d (m->be, cmax);
+        if (m->fold_w == NULL || m->fold_b == NULL || m->fold_zero == NULL)
+          goto oom;
+      }
+  }
   free (slot);
   m->prep_batch = m->cur_batch = batch;
   m->prep_h = height;
@@ -540,6 +589,57 @@ oom:
 }
 
 /* ---- forward ---- */
+
+static ts_tensor *P (ts_model *m, int i);
+static ts_tensor *B (ts_model *m, int i);
+
+/* Eval-mode conv (node i) + batch norm (node i + 1) as one conv:
+ *   W' = W * s,  b' = (b - mean) * s + beta,  s = gamma / sqrt(var + eps),
+ * both computed with the backend's own eval batch norm (so a device backend
+ * folds on the device too): W viewed as [1, Cout, K, 1] normalised with zero
+ * mean and zero shift, and the bias (or zeros) as [1, Cout, 1, 1].  Refolded
+ * on every eval forward (about one pass over the weights, ~1% of a batch of
+ * 64), so weights changed by training or loading are always picked up. */
+static void
+forward_conv_bn_folded (ts_model *m, int i)
+{
+  const ts_backend_i *be = BE (m);
+  ts_node *c = &m->nodes[i], *n = &m->nodes[i + 1];
+  ts_tensor *w = P (m, c->w), *cb = P (m, c->b);
+  int64_t cout = w->shape[0], k = w->numel / w->shape[0];
+  ts_tensor wv = *w, fw = *m->fold_w, fb = *m->fold_b, bin = *m->fold_zero;
+  ts_tensor zero = *m->fold_zero, wout = *w;
+
+  wv.owns_data = fw.owns_data = fb.owns_data = bin.owns_data = zero.owns_data = 0;
+  wout.owns_data = 0;
+  wv.ndim = fw.ndim = 4;
+  wv.shape[0] = fw.shape[0] = 1;
+  wv.shape[1] = fw.shape[1] = cout;
+  wv.shape[2] = fw.shape[2] = k;
+  wv.shape[3] = fw.shape[3] = 1;
+  wv.numel = fw.numel = cout * k;
+  zero.ndim = 1;
+  zero.shape[0] = cout;
+  zero.numel = cout;
+  fb.ndim = bin.ndim = 4;
+  fb.shape[0] = bin.shape[0] = 1;
+  fb.shape[1] = bin.shape[1] = cout;
+  fb.shape[2] = fb.shape[3] = bin.shape[2] = bin.shape[3] = 1;
+  fb.numel = bin.numel = cout;
+  if (cb)
+    bin.data = cb->data;
+  be->batchnorm_forward_eval (m->be, &wv, P (m, n->w), &zero, &zero, B (m, n->rvar), 1e-5f,
+                              &fw);
+  be->batchnorm_forward_eval (m->be, &bin, P (m, n->w), P (m, n->b), B (m, n->rmean),
+                              B (m, n->rvar), 1e-5f, &fb);
+  /* the folded weights keep the conv's own shape */
+  wout.data = m->fold_w->data;
+  fb.ndim = 1;
+  fb.shape[0] = cout;
+  fb.shape[1] = 1;
+  be->conv2d_forward (m->be, &c->conv, m->values[c->in].t, &wout, &fb,
+                      m->values[n->out].t);
+}
 
 static ts_tensor *
 P (ts_model *m, int i)
@@ -584,6 +684,12 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
     {
       ts_node *n = &m->nodes[i];
       ts_tensor *in = v[n->in].t, *out = v[n->out].t;
+      if (!train && m->fold_w && i + 1 < m->n_nodes && bn_foldable (m, i))
+        {
+          forward_conv_bn_folded (m, i);
+          i++;
+          continue;
+        }
       switch (n->kind)
         {
         case TS_NODE_CONV:
@@ -737,7 +843,8 @@ ts_model_backward (ts_model *m, const ts_tensor *dlogits)
             be->maxpool2d_backward (m->be, &n->pool, n->argmax, dy, dx);
           break;
         case TS_NODE_ADD:
-          if (dx)
+          /* an in-place add's first input already holds dy (same memory) */
+          if (dx && dx->data != dy->data)
             be->axpby (m->be, 1.0f, dy, 0.0f, dx);
           grad_done (m, n->in, dx, &tmp);
           dx = grad_target (m, n->in2, &tmp);

@@ -1,0 +1,87 @@
+/* test-settings.c: GSettings in the app with the real schema (compiled into
+ * a scratch folder, memory backend): the window opens at the saved size and
+ * saves its size on close; the Train page takes the saved thread count.
+ * Without the schema the app runs on defaults (every other app test runs so).
+ * Needs a display and glib-compile-schemas; skips without them. */
+#include <adwaita.h>
+
+#include "tagsight-settings.h"
+#include "tagsight-window.h"
+#include "ts-test.h"
+
+static void
+test_window_size (void)
+{
+  TagsightWindow *win;
+  TagsightTrainSettings s;
+  int w, h;
+
+  g_assert_nonnull (tagsight_settings_get ());
+  tagsight_settings_set_int ("window-width", 900);
+  tagsight_settings_set_int ("window-height", 700);
+  tagsight_settings_set_int ("threads", 3);
+
+  win = tagsight_window_new (NULL);
+  gtk_window_get_default_size (GTK_WINDOW (win), &w, &h);
+  g_assert_cmpint (w, ==, 900);
+  g_assert_cmpint (h, ==, 700);
+  tagsight_train_page_get_settings (tagsight_window_get_train_page (win), &s);
+  g_assert_cmpint (s.threads, ==, 3);
+  tagsight_train_settings_clear (&s);
+
+  gtk_window_present (GTK_WINDOW (win));
+  gtk_window_set_default_size (GTK_WINDOW (win), 1000, 650);
+  gtk_window_close (GTK_WINDOW (win));
+  g_assert_cmpint (tagsight_settings_get_int ("window-width", 0), ==, 1000);
+  g_assert_cmpint (tagsight_settings_get_int ("window-height", 0), ==, 650);
+  g_assert_false (tagsight_settings_get_boolean ("window-is-maximized", TRUE));
+  /* a key the schema lacks falls back instead of aborting */
+  g_assert_cmpint (tagsight_settings_get_int ("no-such-key", 7), ==, 7);
+}
+
+static const char *skip_reason;
+
+static void
+test_skip (void)
+{
+  g_test_skip (skip_reason);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *tmp = NULL;
+  g_autofree char *data = NULL;
+  g_autofree char *cmd = NULL;
+  const char *why = NULL;
+  int rc, status = -1;
+
+  g_setenv ("GTK_A11Y", "none", TRUE);
+  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
+  g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (&argc, &argv, NULL);
+  tmp = ts_test_tmpdir ();
+  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
+  g_setenv ("XDG_CACHE_HOME", tmp, TRUE);
+  data = g_test_build_filename (G_TEST_DIST, "..", "data", NULL);
+  cmd = g_strdup_printf ("glib-compile-schemas --targetdir='%s' '%s'", tmp, data);
+  if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL) || status != 0)
+    why = "glib-compile-schemas failed or is missing";
+  g_setenv ("GSETTINGS_SCHEMA_DIR", tmp, TRUE);
+  if (why == NULL && !gtk_init_check ())
+    why = "no display";
+  if (why == NULL)
+    {
+      adw_init ();
+      g_test_add_func ("/app/settings/window-size", test_window_size);
+    }
+  else
+    {
+      skip_reason = why;
+      g_test_add_func ("/app/settings/window-size", test_skip);
+    }
+  rc = g_test_run ();
+  ts_test_rmdir (tmp);
+  return rc;
+}

@@ -1,0 +1,558 @@
+/* test-train.c: the Train, Results and Export pages driven through the
+ * window's actions on a small demo data set (40 images of 48 px, the tiny
+ * network): a fine_tune run fills the epoch table and the chart, the Results
+ * page shows the threshold curves and the per-class table, dragging the
+ * threshold updates the values shown, the chosen thresholds go into the
+ * exported model, Predict labels images; Stop keeps a usable model; the LR
+ * finder plots its suggestions.  Needs a display (Xvfb in CI); skips without. */
+#define _GNU_SOURCE   /* memmem */
+#include <adwaita.h>
+#include <math.h>
+#include <string.h>
+
+#include "tagsight-window.h"
+#include "ts-demo.h"
+#include "ts-metrics.h"
+#include "ts-modelfile.h"
+#include "ts-test.h"
+
+static gboolean have_display;
+static char *tmp;
+static char *csv;
+
+typedef struct {
+  gboolean done;
+  int status;
+  char *message;
+} Finished;
+
+static gboolean
+wait_for (gboolean (*done) (gpointer), gpointer data, int seconds)
+{
+  gint64 end = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  while (!done (data))
+    {
+      if (g_get_monotonic_time () > end)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  return TRUE;
+}
+
+static gboolean
+data_loaded (gpointer data)
+{
+  TagsightDataPage *page = tagsight_window_get_data_page (data);
+
+  return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
+}
+
+static gboolean
+is_done (gpointer data)
+{
+  return ((Finished *) data)->done;
+}
+
+static void
+on_finished (GtkWidget *page, int status, const char *message, Finished *f)
+{
+  f->done = TRUE;
+  f->status = status;
+  g_free (f->message);
+  f->message = g_strdup (message);
+}
+
+static gboolean
+results_shown (gpointer data)
+{
+  TagsightResultsPage *page = tagsight_window_get_results_page (data);
+
+  return tagsight_results_page_has_results (page)
+         && !tagsight_training_get_busy (tagsight_train_page_get_training (
+              tagsight_window_get_train_page (data)));
+}
+
+static TagsightWindow *
+open_window (int epochs, int freeze_epochs, int bs)
+{
+  TagsightWindow *win = tagsight_window_new (NULL);
+  TagsightTrainPage *page = tagsight_window_get_train_page (win);
+  TagsightTrainSettings s;
+
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  tagsight_window_open_csv (win, csv);
+  g_assert_true (wait_for (data_loaded, win, 60));
+  tagsight_train_page_get_settings (page, &s);
+  g_free (s.arch);
+  s.arch = g_strdup ("tiny");
+  s.epochs = epochs;
+  s.freeze_epochs = freeze_epochs;
+  s.bs = bs;
+  s.size = 32;
+  s.threads = 2;
+  tagsight_train_page_set_settings (page, &s);
+  tagsight_train_settings_clear (&s);
+  return win;
+}
+
+/* The metrics the Results page shows, computed here from the library. */
+static void
+check_values (TagsightResultsPage *page, const TagsightPreds *p, double thresh)
+{
+  TagsightResultValues v;
+  ts_prf micro, macro;
+
+  tagsight_results_page_get_values (page, &v);
+  ts_prf_at (p->probs, p->targets, p->n, p->n_classes, thresh, NULL, &micro, &macro);
+  g_assert_cmpfloat_with_epsilon (v.accuracy_multi,
+                                  ts_accuracy_multi (p->probs, p->targets, p->n, p->n_classes,
+                                                     thresh, 0), 1e-9);
+  g_assert_cmpfloat_with_epsilon (v.precision, micro.precision, 1e-9);
+  g_assert_cmpfloat_with_epsilon (v.recall, micro.recall, 1e-9);
+  g_assert_cmpfloat_with_epsilon (v.f1, micro.f1, 1e-9);
+}
+
+static TagsightPreds *last_preds;
+
+static void
+on_preds (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  last_preds = tagsight_training_get_preds_finish (TAGSIGHT_TRAINING (source), result, &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+have_preds (gpointer data)
+{
+  return last_preds != NULL;
+}
+
+typedef struct {
+  gboolean done, ok;
+} Saved;
+
+static void
+on_saved (TagsightExportPage *page, gboolean ok, const char *message, Saved *s)
+{
+  s->done = TRUE;
+  s->ok = ok;
+  g_test_message ("saved: %s", message);
+}
+
+static gboolean
+saved (gpointer data)
+{
+  return ((Saved *) data)->done;
+}
+
+static gboolean
+predicted (gpointer data)
+{
+  return tagsight_export_page_get_n_predictions (data) >= 2;
+}
+
+static gboolean
+open_failed (gpointer data)
+{
+  return tagsight_results_page_get_error (data) != NULL;
+}
+
+static void
+test_fine_tune (void)
+{
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  TagsightResultsPage *results;
+  TagsightChart *chart;
+  Finished f = { 0 };
+  Saved sv = { 0 };
+  const ts_datablock *db;
+  int n_batches, n_vocab;
+  double thresh, px;
+  g_autofree char *model = NULL;
+  ts_modelfile_meta meta = { 0 };
+  ts_backend *be;
+  ts_model *m = NULL;
+  int n_ct;
+  const float *ct;
+  const char *images[3];
+  g_autofree char *img0 = NULL, *img1 = NULL;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = open_window (1, 1, 8);
+  page = tagsight_window_get_train_page (win);
+  results = tagsight_window_get_results_page (win);
+  db = tagsight_dataset_get_datablock (
+    tagsight_data_page_get_dataset (tagsight_window_get_data_page (win)));
+  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.train", NULL));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "train");
+  g_assert_true (tagsight_train_page_get_busy (page));
+  g_assert_true (wait_for (is_done, &f, 120));
+  g_assert_cmpint (f.status, ==, TS_OK);
+
+  /* fastai's table: one frozen and one unfrozen epoch, each counted from 0 */
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
+  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, 0, 0), ==, "0");
+  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, 0, 1), ==, "frozen");
+  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, 1, 0), ==, "0");
+  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, 1, 1), ==, "unfrozen");
+  for (int r = 0; r < 2; r++)
+    for (int c = 2; c <= 4; c++)
+      {
+        double v = g_ascii_strtod (tagsight_train_page_get_epoch_cell (page, r, c), NULL);
+
+        g_assert_true (isfinite (v) && v >= 0);
+      }
+
+  /* the chart: raw and smoothed loss per batch, valid loss and the metric per epoch */
+  chart = tagsight_train_page_get_chart (page);
+  n_batches = db->n_train / 8;   /* the training loader drops the last partial batch */
+  g_assert_cmpuint (tagsight_chart_get_n_series (chart), ==, 4);
+  g_assert_cmpuint (tagsight_chart_get_series_length (chart, 0), >=, 2 * (gsize) n_batches);
+  g_assert_cmpuint (tagsight_chart_get_series_length (chart, 0), <=, 2 * (gsize) n_batches + 2);
+  g_assert_cmpuint (tagsight_chart_get_series_length (chart, 1), ==,
+                    tagsight_chart_get_series_length (chart, 0));
+  g_assert_cmpuint (tagsight_chart_get_series_length (chart, 2), ==, 2);
+  g_assert_cmpuint (tagsight_chart_get_series_length (chart, 3), ==, 2);
+  g_assert_cmpuint (tagsight_chart_get_n_markers (chart), ==, 1);   /* unfrozen */
+
+
+  /* Results follow on their own */
+  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "results"));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "results");
+  g_assert_cmpint (tagsight_results_page_get_n_class_rows (results), ==, db->n_vocab);
+  for (int k = 0; k < db->n_vocab; k++)
+    g_assert_cmpstr (tagsight_results_page_get_class_cell (results, k, 0), ==, db->vocab[k]);
+  g_assert_cmpfloat (tagsight_results_page_get_threshold (results), ==,
+                     tagsight_results_page_get_best_threshold (results));
+
+  /* the same predictions, to check what the page shows */
+  tagsight_training_get_preds_async (tagsight_train_page_get_training (page), NULL, on_preds,
+                                     NULL);
+  g_assert_true (wait_for (have_preds, NULL, 60));
+  g_assert_cmpint (last_preds->n, ==, db->n_valid);
+  check_values (results, last_preds, tagsight_results_page_get_threshold (results));
+  for (int k = 0; k < db->n_vocab; k++)
+    {
+      ts_prf *prf = g_new0 (ts_prf, db->n_vocab);
+      ts_prf micro, macro;
+      g_autofree char *support = NULL;
+
+      ts_prf_at (last_preds->probs, last_preds->targets, last_preds->n, db->n_vocab, 0.5, prf,
+                 &micro, &macro);
+      support = g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) prf[k].support);
+      g_assert_cmpstr (tagsight_results_page_get_class_cell (results, k, 5), ==, support);
+      g_free (prf);
+    }
+
+  /* dragging: a pixel on the chart -> a threshold -> the values at it */
+  chart = tagsight_results_page_get_chart (results);
+  px = tagsight_chart_x_to_pixel (chart, 0.3);
+  thresh = tagsight_chart_pixel_to_x (chart, px);
+  g_assert_cmpfloat_with_epsilon (thresh, 0.3, 1e-9);
+  g_signal_emit_by_name (chart, "threshold-changed", thresh);
+  g_assert_cmpfloat_with_epsilon (tagsight_results_page_get_threshold (results), 0.3, 1e-9);
+  g_assert_cmpfloat_with_epsilon (tagsight_chart_get_threshold (chart), 0.3, 1e-9);
+  check_values (results, last_preds, 0.3);
+  g_assert_nonnull (strstr (tagsight_results_page_get_values_text (results),
+                            "accuracy_multi"));
+  /* the spin button moves the line */
+  tagsight_results_page_set_threshold (results, 0.45);
+  g_assert_cmpfloat_with_epsilon (tagsight_chart_get_threshold (chart), 0.45, 1e-9);
+  check_values (results, last_preds, 0.45);
+
+  /* per-class thresholds: each class at its own best F1 */
+  tagsight_results_page_set_per_class (results, TRUE);
+  ct = tagsight_results_page_get_class_thresholds (results, &n_ct);
+  g_assert_nonnull (ct);
+  g_assert_cmpint (n_ct, ==, db->n_vocab);
+  {
+    g_autofree double *th = g_new (double, n_ct);
+    TagsightResultValues want, got;
+
+    for (int k = 0; k < n_ct; k++)
+      th[k] = ct[k];
+    tagsight_results_values_at (last_preds->probs, last_preds->targets, last_preds->n, n_ct, th,
+                                &want);
+    tagsight_results_page_get_values (results, &got);
+    g_assert_cmpfloat (got.accuracy_multi, ==, want.accuracy_multi);
+    g_assert_cmpfloat (got.f1, ==, want.f1);
+  }
+
+  /* the chosen thresholds go into the exported model */
+  model = g_build_filename (tmp, "model.safetensors", NULL);
+  g_signal_connect (tagsight_window_get_export_page (win), "saved", G_CALLBACK (on_saved), &sv);
+  tagsight_window_export (win, model);
+  g_assert_true (wait_for (saved, &sv, 60));
+  g_assert_true (sv.ok);
+  be = ts_backend_cpu_new (1);
+  g_assert_cmpint (ts_modelfile_load (model, be, &m, &meta), ==, TS_OK);
+  g_assert_cmpint (meta.n_vocab, ==, db->n_vocab);
+  g_assert_true (meta.has_best_threshold);
+  g_assert_cmpfloat_with_epsilon (meta.best_threshold, 0.45, 1e-6);
+  g_assert_nonnull (meta.class_thresholds);
+  for (int k = 0; k < n_ct; k++)
+    g_assert_cmpfloat (meta.class_thresholds[k], ==, ct[k]);
+  ts_modelfile_meta_clear (&meta);
+  ts_model_free (m);
+  ts_backend_free (be);
+
+  /* ONNX, when the build has it */
+  if (tagsight_training_can_export_onnx ())
+    {
+      g_autofree char *onnx = g_build_filename (tmp, "model.onnx", NULL);
+      g_autofree char *bytes = NULL;
+      gsize len = 0;
+
+      sv.done = FALSE;
+      tagsight_export_page_save_onnx (tagsight_window_get_export_page (win), onnx);
+      g_assert_true (wait_for (saved, &sv, 60));
+      g_assert_true (sv.ok);
+      g_assert_true (g_file_get_contents (onnx, &bytes, &len, NULL));
+      g_assert_cmpuint (len, >, 1000);
+      /* the vocab travels in the metadata */
+      g_assert_nonnull (memmem (bytes, len, db->vocab[0], strlen (db->vocab[0])));
+    }
+
+  /* Predict: two images, decoded and run off the main thread */
+  img0 = g_strdup (db->items[db->valid_idx[0]].path);
+  img1 = g_strdup (db->items[db->valid_idx[1]].path);
+  images[0] = img0;
+  images[1] = img1;
+  images[2] = NULL;
+  tagsight_export_page_predict (tagsight_window_get_export_page (win), images);
+  g_assert_true (wait_for (predicted, tagsight_window_get_export_page (win), 60));
+  {
+    g_autofree char *base = g_path_get_basename (img0);
+    const char *text = tagsight_export_page_get_prediction (tagsight_window_get_export_page (win),
+                                                            0);
+
+    g_test_message ("predicted: %s", text);
+    g_assert_true (g_str_has_prefix (text, base));
+  }
+  g_clear_pointer (&last_preds, tagsight_preds_free);
+  g_free (f.message);
+  n_vocab = db->n_vocab;   /* db goes with the window */
+  gtk_window_destroy (GTK_WINDOW (win));
+
+  /* a model file and a data set, without training: Results evaluate it */
+  win = open_window (1, 1, 8);
+  results = tagsight_window_get_results_page (win);
+  g_assert_false (tagsight_results_page_has_results (results));
+  tagsight_results_page_open_model (results, model);
+  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_cmpint (tagsight_results_page_get_n_class_rows (results), ==, n_vocab);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "export"));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "export");
+  gtk_window_destroy (GTK_WINDOW (win));
+
+  /* a file that is no model: the reason is shown, nothing breaks */
+  win = open_window (1, 1, 8);
+  results = tagsight_window_get_results_page (win);
+  tagsight_results_page_open_model (results, csv);
+  g_assert_true (wait_for (open_failed, results, 60));
+  g_test_message ("not a model: %s", tagsight_results_page_get_error (results));
+  g_assert_nonnull (strstr (tagsight_results_page_get_error (results), "train.csv"));
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static gboolean
+one_epoch (gpointer data)
+{
+  return tagsight_train_page_get_n_epoch_rows (data) >= 1;
+}
+
+static gboolean
+a_second_passed (gpointer data)
+{
+  return g_get_monotonic_time () > *(gint64 *) data;
+}
+
+static void
+test_stop (void)
+{
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  Finished f = { 0 };
+  int n_frames;
+  double mean_ms, max_ms;
+  gint64 until;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  /* long enough that Stop comes first */
+  win = open_window (2000, 0, 4);
+  page = tagsight_window_get_train_page (win);
+  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.train", NULL));
+  g_assert_true (wait_for (one_epoch, page, 120));
+  /* a second of training with the window drawing: how responsive it stays */
+  until = g_get_monotonic_time () + G_USEC_PER_SEC;
+  g_assert_true (wait_for (a_second_passed, &until, 10));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.stop", NULL));
+  g_assert_true (wait_for (is_done, &f, 60));
+  g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), <, 2000);
+  tagsight_train_page_get_frame_times (page, &n_frames, &mean_ms, &max_ms);
+  g_test_message ("frame times while training: %d frames, mean %.1f ms, max %.1f ms; longest "
+                  "main loop stall %.1f ms", n_frames, mean_ms, max_ms,
+                  tagsight_train_page_get_max_main_loop_gap (page));
+  /* training is on a worker: the main loop keeps running its 10 ms timeout */
+  g_assert_cmpfloat (tagsight_train_page_get_max_main_loop_gap (page), >, 0);
+  g_assert_cmpfloat (tagsight_train_page_get_max_main_loop_gap (page), <, 1000);
+  g_assert_true (tagsight_training_has_model (tagsight_train_page_get_training (page)));
+  /* the app stays usable: Results evaluate the kept weights, those of the
+   * last completed epoch, whose validation loss the table shows */
+  g_assert_true (wait_for (results_shown, win, 60));
+  tagsight_training_get_preds_async (tagsight_train_page_get_training (page), NULL, on_preds,
+                                     NULL);
+  g_assert_true (wait_for (have_preds, NULL, 60));
+  {
+    int last = tagsight_train_page_get_n_epoch_rows (page) - 1;
+    double want = g_ascii_strtod (tagsight_train_page_get_epoch_cell (page, last, 3), NULL);
+
+    g_test_message ("stopped after %d epochs: valid loss %.6f, table %.6f", last + 1,
+                    last_preds->loss, want);
+    g_assert_cmpfloat_with_epsilon (last_preds->loss, want, 2e-6);
+  }
+  g_clear_pointer (&last_preds, tagsight_preds_free);
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static gboolean
+lr_found (gpointer data)
+{
+  TagsightTrainPage *page = data;
+
+  return !tagsight_train_page_get_busy (page)
+         && tagsight_chart_get_n_series (tagsight_train_page_get_lr_chart (page)) > 0;
+}
+
+static void
+test_lr_find (void)
+{
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  TagsightChart *chart;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = open_window (1, 1, 4);
+  page = tagsight_window_get_train_page (win);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.lr-find", NULL));
+  g_assert_true (wait_for (lr_found, page, 120));
+  chart = tagsight_train_page_get_lr_chart (page);
+  g_assert_cmpuint (tagsight_chart_get_series_length (chart, 0), >, 5);
+  /* the suggestions are marked and the valley is taken */
+  g_assert_cmpuint (tagsight_chart_get_n_markers (chart), >=, 1);
+  g_assert_cmpfloat_with_epsilon (tagsight_train_page_get_lr (page),
+                                  tagsight_chart_get_threshold (chart),
+                                  tagsight_chart_get_threshold (chart) * 1e-3 + 1e-6);
+  /* clicking the plot picks a learning rate */
+  g_signal_emit_by_name (chart, "threshold-changed", 0.01);
+  g_assert_cmpfloat_with_epsilon (tagsight_train_page_get_lr (page), 0.01, 1e-6);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static void
+test_bad_settings (void)
+{
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  Finished f = { 0 };
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  /* a batch larger than the training set: reported, not fatal */
+  win = open_window (1, 1, 500);
+  page = tagsight_window_get_train_page (win);
+  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_assert_true (tagsight_train_page_start (page));
+  g_assert_true (wait_for (is_done, &f, 60));
+  g_assert_cmpint (f.status, !=, TS_OK);
+  g_assert_nonnull (f.message);
+  g_assert_nonnull (strstr (f.message, "batch size"));
+  g_assert_false (tagsight_train_page_get_busy (page));
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+/* The values-at-threshold math on a hand-made case (no display needed). */
+static void
+test_values_math (void)
+{
+  /* 3 items x 2 classes */
+  const float probs[] = { 0.9f, 0.2f, 0.4f, 0.6f, 0.1f, 0.05f };
+  const float targets[] = { 1, 0, 1, 1, 0, 0 };
+  const double half[] = { 0.5, 0.5 }, per[] = { 0.3, 0.5 };
+  TagsightResultValues v;
+
+  tagsight_results_values_at (probs, targets, 3, 2, half, &v);
+  /* predicted: (1,0) (0,1) (0,0): right 5 of 6; tp 2, fp 0, fn 1 */
+  g_assert_cmpfloat_with_epsilon (v.accuracy_multi, 5.0 / 6, 1e-12);
+  g_assert_cmpfloat_with_epsilon (v.precision, 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (v.recall, 2.0 / 3, 1e-12);
+  g_assert_cmpfloat_with_epsilon (v.f1, 0.8, 1e-12);
+  tagsight_results_values_at (probs, targets, 3, 2, per, &v);
+  /* class 0 at 0.3: (1) (1) (0): all right */
+  g_assert_cmpfloat_with_epsilon (v.accuracy_multi, 1.0, 1e-12);
+  g_assert_cmpfloat_with_epsilon (v.f1, 1.0, 1e-12);
+}
+
+int
+main (int argc, char **argv)
+{
+  ts_demo_config cfg;
+  int rc;
+
+  g_setenv ("GTK_A11Y", "none", TRUE);
+  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
+  g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (&argc, &argv, NULL);
+  tmp = ts_test_tmpdir ();
+  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
+  g_setenv ("XDG_CACHE_HOME", tmp, TRUE);
+  have_display = gtk_init_check ();
+  if (have_display)
+    adw_init ();
+
+  ts_demo_config_init (&cfg);
+  cfg.n = 40;
+  cfg.size = 48;
+  g_assert_cmpint (ts_demo_write (tmp, &cfg, NULL), ==, TS_OK);
+  csv = g_build_filename (tmp, "train.csv", NULL);
+
+  g_test_add_func ("/app/results/values-math", test_values_math);
+  g_test_add_func ("/app/train/fine-tune-results-export", test_fine_tune);
+  g_test_add_func ("/app/train/stop", test_stop);
+  g_test_add_func ("/app/train/lr-find", test_lr_find);
+  g_test_add_func ("/app/train/bad-settings", test_bad_settings);
+  rc = g_test_run ();
+  ts_test_rmdir (tmp);
+  g_free (tmp);
+  g_free (csv);
+  return rc;
+}

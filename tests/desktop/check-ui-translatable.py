@@ -3,6 +3,8 @@
 or marked translatable="no" (or carry a comments= note saying why it is not
 translated)."""
 
+import glob
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -60,22 +62,33 @@ def check(path):
             continue
         if el.get('comments'):
             continue
-        problems.append('%s: <%s name="%s">%s</%s> is neither translatable="yes" '
-                        'nor translatable="no"'
-                        % (path, el.tag, el.get('name', ''), (el.text or '').strip(), el.tag))
+        name = ' name="%s"' % el.get('name') if el.get('name') else ''
+        problems.append('%s: <%s%s>%s</%s> is neither translatable="yes" nor translatable="no"'
+                        % (path, el.tag, name, (el.text or '').strip(), el.tag))
     return problems
 
 
 def main(argv):
     if len(argv) < 2:
-        print('usage: check-ui-translatable.py FILE.ui...', file=sys.stderr)
+        print('usage: check-ui-translatable.py FILE.ui|DIR...', file=sys.stderr)
         return 2
+    # A folder stands for every .ui file under it, so new files are checked
+    # without reconfiguring.
+    paths = []
+    for arg in argv[1:]:
+        if os.path.isdir(arg):
+            paths += sorted(glob.glob(os.path.join(arg, '**', '*.ui'), recursive=True))
+        else:
+            paths.append(arg)
+    if not paths:
+        print('no .ui files found')
+        return 1
     problems = []
-    for path in argv[1:]:
+    for path in paths:
         problems += check(path)
     for p in problems:
         print(p)
-    print('%d .ui files, %d unmarked strings' % (len(argv) - 1, len(problems)))
+    print('%d .ui files, %d unmarked strings' % (len(paths), len(problems)))
     return 1 if problems else 0
 
 

@@ -86,32 +86,6 @@ max_taps_split (const float *restrict xs, float *restrict yr, int32_t *restrict 
     }
 }
 
-/* Three stride-2 taps of one row at once (ResNet's 3x3/2 pool), in kx order
- * so the first maximum still wins: a third of the loads and stores of yr/ar. */
-static inline __attribute__ ((always_inline)) void
-max_taps3_split (const float *restrict s0, const float *restrict s1, const float *restrict s2,
-                 float *restrict yr, int32_t *restrict ar, int64_t n, int32_t base)
-{
-  for (int64_t i = 0; i < n; i++)
-    {
-      float b = yr[i];
-      int32_t a = ar[i];
-      int32_t cand = base + 2 * (int32_t) i;
-      float v = s0[i];
-      int take = ((v > b) | (v != v)) & (b == b);
-      b = take ? v : b;
-      a = take ? cand : a;
-      v = s1[i];
-      take = ((v > b) | (v != v)) & (b == b);
-      b = take ? v : b;
-      a = take ? cand + 1 : a;
-      v = s2[i];
-      take = ((v > b) | (v != v)) & (b == b);
-      yr[i] = take ? v : b;
-      ar[i] = take ? cand + 2 : a;
-    }
-}
-
 #define SPLIT_MAX_W 1024
 
 static void
@@ -155,24 +129,6 @@ maxpool_forward_task (void *arg, int tid, int nt)
                   for (int64_t j = 0; 2 * j + 1 < a->w; j++)
                     split[1][j] = row[2 * j + 1];
                 }
-              /* fused three taps on the columns where all three are inside */
-              int64_t f0 = 0, f1 = 0;
-              if (split_rows && p->kernel_w == 3)
-                {
-                  f0 = (p->pad_w + 1) / 2;                 /* kx = 0 inside */
-                  f1 = (a->w - 1 + p->pad_w - 2) / 2 + 1;  /* kx = 2 inside */
-                  f1 = f1 < a->ow ? f1 : a->ow;
-                  if (a->w - 1 + p->pad_w - 2 < 0 || f1 <= f0)
-                    f0 = f1 = 0;
-                  else
-                    {
-                      int64_t c0 = 2 * f0 - p->pad_w;
-                      max_taps3_split (split[c0 & 1] + (c0 >> 1), split[(c0 + 1) & 1]
-                                       + ((c0 + 1) >> 1), split[(c0 + 2) & 1] + ((c0 + 2) >> 1),
-                                       yr + f0, ar + f0, f1 - f0,
-                                       (int32_t) (iy * a->w + c0));
-                    }
-                }
               for (int64_t kx = 0; kx < p->kernel_w; kx++)
                 {
                   int64_t lo = p->pad_w - kx, hi = a->w - 1 + p->pad_w - kx;
@@ -188,23 +144,10 @@ maxpool_forward_task (void *arg, int tid, int nt)
                     continue;
                   if (split_rows)
                     {
-                      /* columns [ox0, ox1) minus the fused [f0, f1); the input
-                       * column of output ox is 2*ox - pad + kx */
-                      int64_t ra[2] = { ox0, f1 > ox0 ? f1 : ox0 };
-                      int64_t rb[2] = { f0 < ox1 ? f0 : ox1, ox1 };
-                      if (f1 <= f0)
-                        {
-                          ra[0] = ox0;
-                          rb[0] = ox1;
-                          ra[1] = rb[1] = 0;
-                        }
-                      for (int r = 0; r < 2; r++)
-                        if (ra[r] < rb[r])
-                          {
-                            int64_t c0 = 2 * ra[r] - p->pad_w + kx;
-                            max_taps_split (split[c0 & 1] + (c0 >> 1), yr + ra[r], ar + ra[r],
-                                            rb[r] - ra[r], (int32_t) (iy * a->w + c0));
-                          }
+                      /* input column of the first output: 2*ox0 - pad + kx */
+                      int64_t c0 = 2 * ox0 - p->pad_w + kx;
+                      max_taps_split (split[c0 & 1] + (c0 >> 1), yr + ox0, ar + ox0, ox1 - ox0,
+                                      b0);
                     }
                   else if (p->stride_w == 2)
                     max_taps (xs, yr + ox0, ar + ox0, ox1 - ox0, 2, b0);

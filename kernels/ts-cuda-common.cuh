@@ -1,0 +1,57 @@
+/* ts-cuda-common.cuh: launch geometry and block reductions shared by the kernels. */
+#pragma once
+
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+#define TSK_THREADS 256
+
+/* Enough blocks to fill an H200 with grid-stride loops, never more than needed. */
+static inline unsigned int
+tsk_blocks (int64_t n)
+{
+  int64_t b = (n + TSK_THREADS - 1) / TSK_THREADS;
+  if (b < 1)
+    b = 1;
+  if (b > 4096)
+    b = 4096;
+  return (unsigned int) b;
+}
+
+#define TSK_FOR(i, n) \
+  for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+       i += (int64_t) blockDim.x * gridDim.x)
+
+/* Sum over the block (blockDim.x == TSK_THREADS); the result is valid in thread 0.
+ * A fixed tree, so the result does not depend on scheduling. */
+template <typename T>
+static __device__ T
+tsk_block_sum (T v)
+{
+  __shared__ T buf[TSK_THREADS];
+  buf[threadIdx.x] = v;
+  __syncthreads ();
+  for (int k = TSK_THREADS / 2; k > 0; k >>= 1)
+    {
+      if ((int) threadIdx.x < k)
+        buf[threadIdx.x] += buf[threadIdx.x + k];
+      __syncthreads ();
+    }
+  T r = buf[0];
+  __syncthreads ();
+  return r;
+}
+
+/* The same hash as ts_rng_hash_uniform (src/engine/ts-rng.h), so that CPU and
+ * GPU dropout masks agree bit for bit; keep the two in step. */
+static __device__ __forceinline__ float
+tsk_hash_uniform (uint64_t seed, uint64_t counter)
+{
+  uint64_t z = seed ^ (counter * 0x9e3779b97f4a7c15ULL);
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z = z ^ (z >> 31);
+  return (float) (z >> 40) * (1.0f / 16777216.0f);
+}

@@ -1,0 +1,107 @@
+/* ts-cuda-kernels.h: the C entry points of the CUDA kernels (kernels/*.cu).
+ *
+ * Every launcher enqueues on @s and returns at once; launch errors surface
+ * through cudaGetLastError, which the backend checks after each op.  Shapes
+ * and layouts follow ts-backend.h (NCHW float32, contiguous).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ts-cuda-eltwise.cu */
+void tsk_axpby (cudaStream_t s, int64_t n, float alpha, const float *x, float beta, float *y);
+void tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, float *y);
+void tsk_mul (cudaStream_t s, int64_t n, const float *a, const float *b, float *y);
+void tsk_fill (cudaStream_t s, int64_t n, float value, float *y);
+/* act: 0 relu, 1 relu6, 2 sigmoid (ts_activation's order) */
+void tsk_activation_forward (cudaStream_t s, int act, int64_t n, const float *x, float *y);
+void tsk_activation_backward (cudaStream_t s, int act, int64_t n, const float *y,
+                              const float *dy, float *dx);
+void tsk_dropout_forward (cudaStream_t s, int64_t n, float p, uint64_t seed, uint64_t counter,
+                          const float *x, float *y, float *mask);
+/* y [N, sa+sb] from a [N, sa] and b [N, sb] (sizes per image), and back */
+void tsk_concat (cudaStream_t s, int64_t n, int64_t sa, int64_t sb, const float *a,
+                 const float *b, float *y);
+void tsk_split (cudaStream_t s, int64_t n, int64_t sa, int64_t sb, const float *y, float *a,
+                float *b);
+
+/* ts-cuda-reduce.cu.  @partial holds at least tsk_reduce_blocks (n) + 1 doubles;
+ * the result lands in partial[0]. */
+int tsk_reduce_blocks (int64_t n);
+void tsk_sum_squares (cudaStream_t s, int64_t n, const float *x, double *partial);
+/* partial[0] = number of NaN / infinite elements (as a double) */
+void tsk_count_nonfinite (cudaStream_t s, int64_t n, const float *x, double *partial);
+/* partial[0] = sum of max(x,0) - x*t + log1p(exp(-|x|)); dx (may be NULL) = (sigmoid(x)-t)/n */
+void tsk_bce_with_logits (cudaStream_t s, int64_t n, const float *x, const float *t,
+                          float *dx, double *partial);
+
+/* ts-cuda-adam.cu */
+void tsk_adam (cudaStream_t s, int64_t n, float *p, const float *g, float *m, float *v,
+               float lr, float b1, float b2, float eps, float decay, float inv_bc1,
+               float inv_bc2);
+
+/* ts-cuda-batchnorm.cu: x [n, c, plane] */
+void tsk_bn_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
+                   const float *gamma, const float *beta, float *running_mean,
+                   float *running_var, float momentum, float eps, float *y, float *save_mean,
+                   float *save_invstd);
+void tsk_bn_eval (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
+                  const float *gamma, const float *beta, const float *mean, const float *var,
+                  float eps, float *y);
+void tsk_bn_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
+                      const float *gamma, const float *mean, const float *invstd,
+                      const float *dy, float *dx, float *dgamma, float *dbeta);
+
+/* ts-cuda-pool.cu: planes = N*C */
+void tsk_maxpool_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
+                          int kh, int kw, int sh, int sw, int ph, int pw, const float *x,
+                          float *y, int32_t *argmax);
+void tsk_maxpool_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
+                           int kh, int kw, int sh, int sw, int ph, int pw,
+                           const int32_t *argmax, const float *dy, float *dx);
+void tsk_adaptive_avg_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
+                               const float *x, float *y);
+void tsk_adaptive_avg_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
+                                const float *dy, float *dx);
+void tsk_adaptive_max_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
+                               const float *x, float *y, int32_t *argmax);
+void tsk_adaptive_max_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
+                                const int32_t *argmax, const float *dy, float *dx);
+
+/* ts-cuda-conv.cu */
+typedef struct {
+  int n, c, h, w;          /* input */
+  int cout, cg, kh, kw;    /* weight [cout, cg, kh, kw]; cg = c / groups */
+  int groups, coutg;
+  int sh, sw, pt, pl;      /* strides, top / left padding (bottom / right follow from oh, ow) */
+  int oh, ow;
+} tsk_conv_geom;
+
+/* col [nb][cg*kh*kw][oh*ow] for images n0..n0+nb-1 (groups == 1) */
+void tsk_im2col (cudaStream_t s, const tsk_conv_geom *g, int n0, int nb, const float *x,
+                 float *col);
+/* dx images n0..n0+nb-1 from dcol [nb][k][oh*ow] (overwrites) */
+void tsk_col2im (cudaStream_t s, const tsk_conv_geom *g, int n0, int nb, const float *dcol,
+                 float *dx);
+/* direct grouped convolution (depthwise and any groups > 1) */
+void tsk_conv_grouped_forward (cudaStream_t s, const tsk_conv_geom *g, const float *x,
+                               const float *w, const float *b, float *y);
+void tsk_conv_grouped_backward_data (cudaStream_t s, const tsk_conv_geom *g, const float *dy,
+                                     const float *w, float *dx);
+void tsk_conv_grouped_backward_weight (cudaStream_t s, const tsk_conv_geom *g, const float *x,
+                                       const float *dy, float *dw);
+/* y [n, c, plane] += b[c]; db[c] = sum over n, plane of dy (linear: plane = 1) */
+void tsk_bias_add (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *b,
+                   float *y);
+void tsk_bias_grad (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *dy,
+                    float *db);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,34 @@
+/* ts-backend-cuda.h: the CUDA backend (kernels/ + cuBLAS).
+ *
+ * Built when meson finds nvcc and the CUDA runtime (option `cuda`, auto);
+ * then TS_HAVE_CUDA is defined for users of cuda_dep.  The runtime is linked
+ * statically and cuBLAS is opened with dlopen, so a binary built with CUDA
+ * still starts on a machine without a GPU, driver or toolkit: creating the
+ * backend then fails with a reason.
+ *
+ * Knobs, read when the backend is created:
+ *   TS_CUDA_TF32=1            let cuBLAS use TF32 tensor cores for FP32 GEMMs
+ *                             (faster, ~1e-3 relative error; off by default)
+ *   TS_CUDA_COL_BUDGET        im2col floats per batch of images (default 64M)
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "ts-backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The backend on GPU @device, or NULL with the reason in @err (and
+ * ts_last_error): no driver, no device, no cuBLAS, an unsupported GPU. */
+ts_backend *ts_backend_cuda_new (int device, char *err, size_t errlen);
+/* 1 when at least one CUDA device can be used (driver present). */
+int ts_cuda_available (void);
+/* "NVIDIA H200 (sm_90, 139 GiB)" for the backend's device, for the UI and reports. */
+const char *ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif

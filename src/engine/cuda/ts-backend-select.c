@@ -1,0 +1,110 @@
+/* ts-backend-select.c: backend by name; knows "cuda" only in CUDA builds. */
+#include "ts-backend-select.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef TS_HAVE_CUDA
+#include "ts-backend-cuda.h"
+#endif
+
+int
+ts_backend_have_cuda (void)
+{
+#ifdef TS_HAVE_CUDA
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+static ts_backend *
+fail (char *err, size_t len, const char *msg)
+{
+  ts_error (TS_ERR_DEVICE, "%s", msg);
+  if (err && len)
+    snprintf (err, len, "%s", msg);
+  return NULL;
+}
+
+static ts_backend *
+cpu_new (int threads, char *err, size_t len)
+{
+  ts_backend *be = ts_backend_cpu_new (threads);
+  if (be == NULL)
+    return fail (err, len, ts_last_error ());
+  return be;
+}
+
+ts_backend *
+ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
+{
+  char msg[512];
+
+  if (err && len)
+    err[0] = '\0';
+  if (device == NULL || strcmp (device, "auto") == 0)
+    {
+#ifdef TS_HAVE_CUDA
+      if (ts_cuda_available ())
+        {
+          ts_backend *be = ts_backend_cuda_new (0, msg, sizeof msg);
+          if (be)
+            return be;
+        }
+      ts_clear_error ();
+#endif
+      return cpu_new (threads, err, len);
+    }
+  if (strcmp (device, "cpu") == 0)
+    return cpu_new (threads, err, len);
+  if (strncmp (device, "cuda", 4) == 0 && (device[4] == '\0' || device[4] == ':'))
+    {
+#ifdef TS_HAVE_CUDA
+      int index = 0;
+      if (device[4] == ':')
+        {
+          char *end = NULL;
+          long v = strtol (device + 5, &end, 10);
+          if (end == device + 5 || *end != '\0' || v < 0 || v > 64)
+            {
+              snprintf (msg, sizeof msg, "device \"%s\": expected cuda:N with N a GPU number",
+                        device);
+              return fail (err, len, msg);
+            }
+          index = (int) v;
+        }
+      ts_backend *be = ts_backend_cuda_new (index, msg, sizeof msg);
+      if (be == NULL)
+        {
+          char full[700];
+          snprintf (full, sizeof full, "%s (use --device cpu to train on the CPU)", msg);
+          return fail (err, len, full);
+        }
+      return be;
+#else
+      return fail (err, len, "this build has no CUDA backend (meson -Dcuda=enabled needs nvcc "
+                   "and the CUDA toolkit); use --device cpu");
+#endif
+    }
+  snprintf (msg, sizeof msg, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)",
+            device);
+  return fail (err, len, msg);
+}
+
+const char *
+ts_backend_describe (ts_backend *be, char *buf, size_t len)
+{
+  if (len == 0)
+    return buf;
+#ifdef TS_HAVE_CUDA
+  if (be && strcmp (be->i->name, "cuda") == 0)
+    return ts_backend_cuda_describe (be, buf, len);
+#endif
+  if (be)
+    snprintf (buf, len, "%s (%d threads)", be->i->name, be->n_threads);
+  else
+    snprintf (buf, len, "none");
+  return buf;
+}

@@ -1,0 +1,24 @@
+/* ts-backend-select.h: make a backend from a name, for --device and the app. */
+#pragma once
+
+#include <stddef.h>
+
+#include "ts-backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* @device: "cpu", "cuda" (or "cuda:N"), "auto" or NULL (CUDA when a device is
+ * present, else the CPU).  @threads: CPU worker threads (0: all cores).
+ * NULL with the reason in @err (and ts_last_error) when the device asked for
+ * cannot be used; "auto" falls back to the CPU silently. */
+ts_backend *ts_backend_new_by_name (const char *device, int threads, char *err, size_t len);
+/* Human-readable name of the backend's device: "cpu (8 threads)", "NVIDIA H200 (...)". */
+const char *ts_backend_describe (ts_backend *be, char *buf, size_t len);
+/* 1 when this build has the CUDA backend at all. */
+int ts_backend_have_cuda (void);
+
+#ifdef __cplusplus
+}
+#endif

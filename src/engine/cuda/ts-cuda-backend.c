@@ -1,0 +1,424 @@
+/* ts-cuda-backend.c: the CUDA backend's table, device memory and set-up.
+ *
+ * Memory: cudaMalloc with a cache of freed blocks (never managed memory).
+ * Models allocate once per batch size, so the cache mostly serves re-prepares
+ * (a new batch size, lr_find then fit); a request takes the smallest cached
+ * block that fits without wasting more than half of it.  When cudaMalloc runs
+ * out, the cache is released and the request retried once.
+ * All work goes on one stream; upload and download synchronise with it.
+ */
+#define _GNU_SOURCE
+#include "ts-cuda-private.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN 256
+#define RED_DOUBLES 1025
+
+int
+ts_cuda_ok (cudaError_t e, const char *op)
+{
+  if (e == cudaSuccess)
+    return 1;
+  ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s)%s", op, cudaGetErrorString (e),
+            cudaGetErrorName (e),
+            e == cudaErrorMemoryAllocation ? "; try a smaller batch size or the CPU" : "");
+  return 0;
+}
+
+int
+ts_cuda_check (ts_backend *be, const char *op)
+{
+  return ts_cuda_ok (cudaGetLastError (), op);
+}
+
+int
+ts_cuda_blas_ok (cublasStatus_t st, const char *op)
+{
+  if (st == CUBLAS_STATUS_SUCCESS)
+    return 1;
+  ts_error (TS_ERR_DEVICE, "cuBLAS %s failed: status %d", op, (int) st);
+  return 0;
+}
+
+static int
+push_block (ts_cuda_block **arr, int *n, int *cap, void *ptr, size_t size)
+{
+  if (*n == *cap)
+    {
+      int ncap = *cap ? *cap * 2 : 256;
+      ts_cuda_block *p = realloc (*arr, (size_t) ncap * sizeof **arr);
+      if (p == NULL)
+        return 0;
+      *arr = p;
+      *cap = ncap;
+    }
+  (*arr)[*n].ptr = ptr;
+  (*arr)[*n].size = size;
+  (*n)++;
+  return 1;
+}
+
+static void
+release_cache (ts_cuda_ctx *ctx)
+{
+  for (int i = 0; i < ctx->n_cached; i++)
+    cudaFree (ctx->cached[i].ptr);
+  ctx->n_cached = 0;
+  ctx->cached_bytes = 0;
+}
+
+static void *
+cuda_alloc (ts_backend *be, size_t bytes)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+  size_t size = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+  void *ptr = NULL;
+  int best = -1;
+
+  if (size == 0)
+    size = ALIGN;
+  cudaSetDevice (ctx->device);
+  pthread_mutex_lock (&ctx->lock);
+  for (int i = 0; i < ctx->n_cached; i++)
+    if (ctx->cached[i].size >= size && ctx->cached[i].size / 2 <= size
+        && (best < 0 || ctx->cached[i].size < ctx->cached[best].size))
+      best = i;
+  if (best >= 0)
+    {
+      ptr = ctx->cached[best].ptr;
+      size = ctx->cached[best].size;
+      ctx->cached_bytes -= size;
+      ctx->cached[best] = ctx->cached[--ctx->n_cached];
+    }
+  else
+    {
+      if (cudaMalloc (&ptr, size) != cudaSuccess)
+        {
+          cudaGetLastError ();
+          release_cache (ctx);
+          if (cudaMalloc (&ptr, size) != cudaSuccess)
+            {
+              cudaGetLastError ();
+              ptr = NULL;
+            }
+        }
+    }
+  if (ptr && !push_block (&ctx->live, &ctx->n_live, &ctx->cap_live, ptr, size))
+    {
+      cudaFree (ptr);
+      ptr = NULL;
+    }
+  pthread_mutex_unlock (&ctx->lock);
+  if (ptr == NULL)
+    {
+      ts_error (TS_ERR_NOMEM, "CUDA: out of GPU memory allocating %zu bytes; try a smaller "
+                "batch size or the CPU", bytes);
+      return NULL;
+    }
+  /* zero-filled, as the table promises; ordered before any later op on the stream */
+  if (!ts_cuda_ok (cudaMemsetAsync (ptr, 0, size, ctx->stream), "memset"))
+    return NULL;
+  return ptr;
+}
+
+static void
+cuda_free (ts_backend *be, void *ptr)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  if (ptr == NULL)
+    return;
+  pthread_mutex_lock (&ctx->lock);
+  for (int i = ctx->n_live - 1; i >= 0; i--)
+    if (ctx->live[i].ptr == ptr)
+      {
+        ts_cuda_block b = ctx->live[i];
+        ctx->live[i] = ctx->live[--ctx->n_live];
+        /* work still queued on the stream may read the block; the next user
+         * queues on the same stream, so it runs after */
+        if (push_block (&ctx->cached, &ctx->n_cached, &ctx->cap_cached, b.ptr, b.size))
+          ctx->cached_bytes += b.size;
+        else
+          cudaFree (b.ptr);
+        break;
+      }
+  pthread_mutex_unlock (&ctx->lock);
+}
+
+static void
+cuda_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  if (n == 0)
+    return;
+  cudaSetDevice (ctx->device);
+  if (ts_cuda_ok (cudaMemcpyAsync (dst, host_src, n * sizeof (float), cudaMemcpyHostToDevice,
+                                   ctx->stream), "upload"))
+    ts_cuda_ok (cudaStreamSynchronize (ctx->stream), "upload");
+}
+
+static void
+cuda_download (ts_backend *be, float *host_dst, const float *src, size_t n)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  if (n == 0)
+    return;
+  cudaSetDevice (ctx->device);
+  if (ts_cuda_ok (cudaMemcpyAsync (host_dst, src, n * sizeof (float), cudaMemcpyDeviceToHost,
+                                   ctx->stream), "download"))
+    ts_cuda_ok (cudaStreamSynchronize (ctx->stream), "download");
+}
+
+static void
+cuda_synchronize (ts_backend *be)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  cudaSetDevice (ctx->device);
+  ts_cuda_ok (cudaStreamSynchronize (ctx->stream), "synchronize");
+}
+
+float *
+ts_cuda_scratch (ts_backend *be, size_t n)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+  void *ptr = NULL;
+
+  if (ctx->scratch_floats >= n)
+    return ctx->scratch;
+  /* cudaFree waits for the device, so queued users of the old buffer finish first */
+  cudaFree (ctx->scratch);
+  ctx->scratch = NULL;
+  ctx->scratch_floats = 0;
+  if (cudaMalloc (&ptr, n * sizeof (float)) != cudaSuccess)
+    {
+      cudaGetLastError ();
+      pthread_mutex_lock (&ctx->lock);
+      release_cache (ctx);
+      pthread_mutex_unlock (&ctx->lock);
+      if (!ts_cuda_ok (cudaMalloc (&ptr, n * sizeof (float)), "scratch allocation"))
+        return NULL;
+    }
+  ctx->scratch = ptr;
+  ctx->scratch_floats = n;
+  return ctx->scratch;
+}
+
+static void
+cuda_destroy (ts_backend *be)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  cudaSetDevice (ctx->device);
+  cudaStreamSynchronize (ctx->stream);
+  if (ctx->blas.handle)
+    ctx->blas.destroy (ctx->blas.handle);
+  if (ctx->blas.lib)
+    dlclose (ctx->blas.lib);
+  release_cache (ctx);
+  for (int i = 0; i < ctx->n_live; i++)
+    cudaFree (ctx->live[i].ptr);
+  cudaFree (ctx->scratch);
+  cudaFree (ctx->red);
+  cudaStreamDestroy (ctx->stream);
+  pthread_mutex_destroy (&ctx->lock);
+  free (ctx->live);
+  free (ctx->cached);
+  free (ctx);
+  free (be);
+}
+
+static const ts_backend_i cuda_backend_i = {
+  .name = "cuda",
+  .alloc = cuda_alloc,
+  .free = cuda_free,
+  .upload = cuda_upload,
+  .download = cuda_download,
+  .synchronize = cuda_synchronize,
+  .axpby = ts_cuda_axpby,
+  .add = ts_cuda_add,
+  .fill = ts_cuda_fill,
+  .conv2d_forward = ts_cuda_conv2d_forward,
+  .conv2d_backward = ts_cuda_conv2d_backward,
+  .batchnorm_forward_train = ts_cuda_batchnorm_forward_train,
+  .batchnorm_forward_eval = ts_cuda_batchnorm_forward_eval,
+  .batchnorm_backward = ts_cuda_batchnorm_backward,
+  .activation_forward = ts_cuda_activation_forward,
+  .activation_backward = ts_cuda_activation_backward,
+  .maxpool2d_forward = ts_cuda_maxpool2d_forward,
+  .maxpool2d_backward = ts_cuda_maxpool2d_backward,
+  .adaptive_avgpool2d_forward = ts_cuda_adaptive_avgpool2d_forward,
+  .adaptive_avgpool2d_backward = ts_cuda_adaptive_avgpool2d_backward,
+  .adaptive_maxpool2d_forward = ts_cuda_adaptive_maxpool2d_forward,
+  .adaptive_maxpool2d_backward = ts_cuda_adaptive_maxpool2d_backward,
+  .linear_forward = ts_cuda_linear_forward,
+  .linear_backward = ts_cuda_linear_backward,
+  .dropout_forward = ts_cuda_dropout_forward,
+  .dropout_backward = ts_cuda_dropout_backward,
+  .concat_channels = ts_cuda_concat_channels,
+  .split_channels = ts_cuda_split_channels,
+  .bce_with_logits = ts_cuda_bce_with_logits,
+  .adam_step = ts_cuda_adam_step,
+  .all_finite = ts_cuda_all_finite,
+  .sum_squares = ts_cuda_sum_squares,
+  .set_threads = NULL,
+  .destroy = cuda_destroy,
+};
+
+int
+ts_cuda_available (void)
+{
+  int count = 0;
+
+  if (cudaGetDeviceCount (&count) != cudaSuccess)
+    {
+      cudaGetLastError ();
+      return 0;
+    }
+  return count > 0;
+}
+
+static int
+open_cublas (ts_cuda_blas *b, char *why, size_t len)
+{
+  static const char *names[] = { "libcublas.so.13", "libcublas.so.12", "libcublas.so" };
+
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && b->lib == NULL; i++)
+    b->lib = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
+  if (b->lib == NULL)
+    {
+      snprintf (why, len, "cuBLAS (libcublas.so) not found: %s", dlerror ());
+      return 0;
+    }
+#define SYM(field, name)                                                   \
+  do {                                                                     \
+    *(void **) &b->field = dlsym (b->lib, name);                           \
+    if (b->field == NULL)                                                  \
+      {                                                                    \
+        snprintf (why, len, "cuBLAS has no %s", name);                     \
+        return 0;                                                          \
+      }                                                                    \
+  } while (0)
+  SYM (create, "cublasCreate_v2");
+  SYM (destroy, "cublasDestroy_v2");
+  SYM (set_stream, "cublasSetStream_v2");
+  SYM (set_math_mode, "cublasSetMathMode");
+  SYM (sgemm, "cublasSgemm_v2");
+  SYM (sgemm_strided, "cublasSgemmStridedBatched");
+#undef SYM
+  return 1;
+}
+
+static ts_backend *
+fail_new (ts_backend *be, char *err, size_t errlen, const char *why)
+{
+  ts_error (TS_ERR_DEVICE, "%s", why);
+  if (err && errlen)
+    snprintf (err, errlen, "%s", why);
+  if (be)
+    cuda_destroy (be);
+  return NULL;
+}
+
+ts_backend *
+ts_backend_cuda_new (int device, char *err, size_t errlen)
+{
+  char why[512];
+  int count = 0;
+  cudaError_t e;
+  struct cudaDeviceProp prop;
+  ts_backend *be;
+  ts_cuda_ctx *ctx;
+
+  e = cudaGetDeviceCount (&count);
+  if (e != cudaSuccess)
+    {
+      snprintf (why, sizeof why, "no CUDA device: %s (%s)", cudaGetErrorString (e),
+                cudaGetErrorName (e));
+      cudaGetLastError ();
+      return fail_new (NULL, err, errlen, why);
+    }
+  if (count == 0 || device < 0 || device >= count)
+    {
+      snprintf (why, sizeof why, "no CUDA device %d (%d found)", device, count);
+      return fail_new (NULL, err, errlen, why);
+    }
+  if (cudaGetDeviceProperties (&prop, device) != cudaSuccess)
+    {
+      cudaGetLastError ();
+      return fail_new (NULL, err, errlen, "no CUDA device: cannot read its properties");
+    }
+
+  be = calloc (1, sizeof *be);
+  ctx = calloc (1, sizeof *ctx);
+  if (be == NULL || ctx == NULL)
+    {
+      free (be);
+      free (ctx);
+      return fail_new (NULL, err, errlen, "cuda backend: out of memory");
+    }
+  be->i = &cuda_backend_i;
+  be->ctx = ctx;
+  be->n_threads = 1;
+  ctx->device = device;
+  pthread_mutex_init (&ctx->lock, NULL);
+  snprintf (ctx->name, sizeof ctx->name, "%s", prop.name);
+  ctx->cc_major = prop.major;
+  ctx->cc_minor = prop.minor;
+  ctx->total_mem = prop.totalGlobalMem;
+  ctx->col_budget = (int64_t) 64 << 20;
+  if (getenv ("TS_CUDA_COL_BUDGET") && atoll (getenv ("TS_CUDA_COL_BUDGET")) > 0)
+    ctx->col_budget = atoll (getenv ("TS_CUDA_COL_BUDGET"));
+
+  if ((e = cudaSetDevice (device)) != cudaSuccess
+      || (e = cudaStreamCreateWithFlags (&ctx->stream, cudaStreamNonBlocking)) != cudaSuccess
+      || (e = cudaMalloc ((void **) &ctx->red, RED_DOUBLES * sizeof (double))) != cudaSuccess)
+    {
+      snprintf (why, sizeof why, "CUDA device %d (%s): %s", device, prop.name,
+                cudaGetErrorString (e));
+      cudaGetLastError ();
+      return fail_new (be, err, errlen, why);
+    }
+  /* a first kernel: fails here, not mid-training, when our binary has no code
+   * for this GPU (built for sm_90 + compute_90 PTX) */
+  tsk_fill (ctx->stream, 2, 0.0f, (float *) ctx->red);
+  e = cudaGetLastError ();
+  if (e == cudaSuccess)
+    e = cudaStreamSynchronize (ctx->stream);
+  if (e != cudaSuccess)
+    {
+      snprintf (why, sizeof why, "CUDA device %d (%s, sm_%d%d) cannot run our kernels: %s",
+                device, prop.name, prop.major, prop.minor, cudaGetErrorString (e));
+      cudaGetLastError ();
+      return fail_new (be, err, errlen, why);
+    }
+  if (!open_cublas (&ctx->blas, why, sizeof why))
+    return fail_new (be, err, errlen, why);
+  if (ctx->blas.create (&ctx->blas.handle) != CUBLAS_STATUS_SUCCESS)
+    {
+      ctx->blas.handle = NULL;
+      return fail_new (be, err, errlen, "cuBLAS: cannot create a handle");
+    }
+  ctx->blas.set_stream (ctx->blas.handle, ctx->stream);
+  if (getenv ("TS_CUDA_TF32") && atoi (getenv ("TS_CUDA_TF32")) != 0)
+    ctx->blas.set_math_mode (ctx->blas.handle, CUBLAS_TF32_TENSOR_OP_MATH);
+  else
+    ctx->blas.set_math_mode (ctx->blas.handle, CUBLAS_PEDANTIC_MATH);
+  return be;
+}
+
+const char *
+ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  snprintf (buf, len, "%s (sm_%d%d, %.0f GiB, cuda:%d)", ctx->name, ctx->cc_major,
+            ctx->cc_minor, (double) ctx->total_mem / (1024.0 * 1024.0 * 1024.0), ctx->device);
+  return buf;
+}

@@ -1,0 +1,124 @@
+/* ts-cuda-private.h: the CUDA backend's state, shared by its source files. */
+#pragma once
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "ts-backend.h"
+#include "ts-backend-cuda.h"
+#include "ts-cuda-kernels.h"
+
+typedef struct {
+  void *ptr;
+  size_t size;
+} ts_cuda_block;
+
+/* cuBLAS entry points, opened with dlopen so that the binary never needs libcublas to start */
+typedef struct {
+  void *lib;
+  cublasStatus_t (*create) (cublasHandle_t *);
+  cublasStatus_t (*destroy) (cublasHandle_t);
+  cublasStatus_t (*set_stream) (cublasHandle_t, cudaStream_t);
+  cublasStatus_t (*set_math_mode) (cublasHandle_t, cublasMath_t);
+  cublasStatus_t (*sgemm) (cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                           const float *, const float *, int, const float *, int, const float *,
+                           float *, int);
+  cublasStatus_t (*sgemm_strided) (cublasHandle_t, cublasOperation_t, cublasOperation_t, int,
+                                   int, int, const float *, const float *, int, long long,
+                                   const float *, int, long long, const float *, float *, int,
+                                   long long, int);
+  cublasHandle_t handle;
+} ts_cuda_blas;
+
+typedef struct {
+  int device;
+  char name[256];
+  int cc_major, cc_minor;
+  size_t total_mem;
+  cudaStream_t stream;
+  ts_cuda_blas blas;
+
+  /* caching allocator: blocks handed out, and freed blocks kept for reuse */
+  pthread_mutex_t lock;
+  ts_cuda_block *live, *cached;
+  int n_live, cap_live, n_cached, cap_cached;
+  size_t cached_bytes;
+
+  float *scratch;        /* im2col columns and their gradients */
+  size_t scratch_floats;
+  double *red;           /* reduction partials (1025 doubles) */
+  int64_t col_budget;
+} ts_cuda_ctx;
+
+static inline ts_cuda_ctx *
+ts_cuda (ts_backend *be)
+{
+  return be->ctx;
+}
+
+/* Records a CUDA failure as TS_ERR_DEVICE in ts_last_error; 1 when @e is success. */
+int ts_cuda_ok (cudaError_t e, const char *op);
+/* After launching the kernels of @op: checks for launch errors. */
+int ts_cuda_check (ts_backend *be, const char *op);
+int ts_cuda_blas_ok (cublasStatus_t st, const char *op);
+/* Scratch of at least @n floats (grows; old contents lost). NULL on failure. */
+float *ts_cuda_scratch (ts_backend *be, size_t n);
+
+/* ts-cuda-ops.c */
+void ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);
+void ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y);
+void ts_cuda_fill (ts_backend *be, ts_tensor *t, float value);
+void ts_cuda_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                      const ts_tensor *beta, ts_tensor *running_mean,
+                                      ts_tensor *running_var, float momentum, float eps,
+                                      ts_tensor *y, ts_tensor *save_mean,
+                                      ts_tensor *save_invstd);
+void ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                     const ts_tensor *beta, const ts_tensor *running_mean,
+                                     const ts_tensor *running_var, float eps, ts_tensor *y);
+void ts_cuda_batchnorm_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                 const ts_tensor *save_mean, const ts_tensor *save_invstd,
+                                 const ts_tensor *dy, ts_tensor *dx, ts_tensor *dgamma,
+                                 ts_tensor *dbeta);
+void ts_cuda_activation_forward (ts_backend *be, ts_activation act, const ts_tensor *x,
+                                 ts_tensor *y);
+void ts_cuda_activation_backward (ts_backend *be, ts_activation act, const ts_tensor *y,
+                                  const ts_tensor *dy, ts_tensor *dx);
+void ts_cuda_maxpool2d_forward (ts_backend *be, const ts_pool2d_params *p, const ts_tensor *x,
+                                ts_tensor *y, int32_t *argmax);
+void ts_cuda_maxpool2d_backward (ts_backend *be, const ts_pool2d_params *p,
+                                 const int32_t *argmax, const ts_tensor *dy, ts_tensor *dx);
+void ts_cuda_adaptive_avgpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor *y);
+void ts_cuda_adaptive_avgpool2d_backward (ts_backend *be, const ts_tensor *dy, ts_tensor *dx);
+void ts_cuda_adaptive_maxpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor *y,
+                                         int32_t *argmax);
+void ts_cuda_adaptive_maxpool2d_backward (ts_backend *be, const int32_t *argmax,
+                                          const ts_tensor *dy, ts_tensor *dx);
+void ts_cuda_dropout_forward (ts_backend *be, float p, uint64_t seed, uint64_t counter,
+                              const ts_tensor *x, ts_tensor *y, ts_tensor *mask);
+void ts_cuda_dropout_backward (ts_backend *be, const ts_tensor *mask, const ts_tensor *dy,
+                               ts_tensor *dx);
+void ts_cuda_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
+                              ts_tensor *y);
+void ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_tensor *db);
+float ts_cuda_bce_with_logits (ts_backend *be, const ts_tensor *logits,
+                               const ts_tensor *targets, ts_tensor *dlogits);
+void ts_cuda_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad, ts_tensor *m,
+                        ts_tensor *v, float lr, float beta1, float beta2, float eps, float wd,
+                        int step);
+int ts_cuda_all_finite (ts_backend *be, const ts_tensor *t);
+double ts_cuda_sum_squares (ts_backend *be, const ts_tensor *t);
+
+/* ts-cuda-gemm.c */
+void ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
+                             const ts_tensor *w, const ts_tensor *b, ts_tensor *y);
+void ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
+                              const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
+                              ts_tensor *dw, ts_tensor *db);
+void ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
+                             const ts_tensor *b, ts_tensor *y);
+void ts_cuda_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
+                              const ts_tensor *dy, ts_tensor *dx, ts_tensor *dw, ts_tensor *db);

@@ -26,6 +26,6 @@ tsk_adam (cudaStream_t s, int64_t n, float *p, const float *g, float *m, float *
           float b1, float b2, float eps, float decay, float inv_bc1, float inv_bc2)
 {
   if (n > 0)
-    adam_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (n, p, g, m, v, lr, b1, b2, eps, decay,
+    TSK_LAUNCH (adam_kernel, tsk_blocks (n), s) (n, p, g, m, v, lr, b1, b2, eps, decay,
                                                         inv_bc1, inv_bc2);
 }

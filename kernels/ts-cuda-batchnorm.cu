@@ -109,7 +109,7 @@ tsk_bn_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *
               float momentum, float eps, float *y, float *save_mean, float *save_invstd)
 {
   if (n * c * plane > 0)
-    bn_train_kernel<<<(unsigned int) c, TSK_THREADS, 0, s>>> (n, c, plane, x, gamma, beta,
+    TSK_LAUNCH (bn_train_kernel, (unsigned int) c, s) (n, c, plane, x, gamma, beta,
                                                               running_mean, running_var,
                                                               momentum, eps, y, save_mean,
                                                               save_invstd);
@@ -121,7 +121,7 @@ tsk_bn_eval (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x
              float eps, float *y)
 {
   if (n * c * plane > 0)
-    bn_eval_kernel<<<tsk_blocks (n * c * plane), TSK_THREADS, 0, s>>> (n, c, plane, x, gamma,
+    TSK_LAUNCH (bn_eval_kernel, tsk_blocks (n * c * plane), s) (n, c, plane, x, gamma,
                                                                        beta, mean, var, eps, y);
 }
 
@@ -131,6 +131,6 @@ tsk_bn_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const floa
                  float *dx, float *dgamma, float *dbeta)
 {
   if (n * c * plane > 0)
-    bn_backward_kernel<<<(unsigned int) c, TSK_THREADS, 0, s>>> (n, c, plane, x, gamma, mean,
+    TSK_LAUNCH (bn_backward_kernel, (unsigned int) c, s) (n, c, plane, x, gamma, mean,
                                                                  invstd, dy, dx, dgamma, dbeta);
 }

@@ -3,9 +3,46 @@
 
 #include <stdint.h>
 
+#define TSK_THREADS 256
+
+#ifndef TSK_HOST_EMULATION
 #include <cuda_runtime.h>
 
-#define TSK_THREADS 256
+/* kernel<<<blocks, TSK_THREADS, 0, stream>>> (args) */
+#define TSK_LAUNCH(kernel, blocks, stream) kernel<<<(blocks), TSK_THREADS, 0, (stream)>>>
+
+#else
+/* Host emulation (tests/cuda/emu, for machines without a GPU): the kernels
+ * compile as plain C++ and each launch runs its blocks one after another
+ * with ONE thread per block.  Every kernel here is written for any blockDim
+ * (grid-stride and block-stride loops), so this checks the index arithmetic
+ * and the results, not the parallel behaviour (races, barriers). */
+#include <math.h>
+
+#include <cuda_runtime_api.h>
+
+#undef __global__
+#undef __device__
+#undef __forceinline__
+#undef __shared__
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+typedef struct { unsigned int x, y, z; } tsk_emu_dim;
+extern tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
+static inline void __syncthreads (void) {}
+static inline unsigned int
+tsk_emu_begin (unsigned int blocks)
+{
+  gridDim.x = blocks;
+  blockDim.x = 1;
+  threadIdx.x = 0;
+  return 0;
+}
+#define TSK_LAUNCH(kernel, blocks, stream) \
+  for (blockIdx.x = tsk_emu_begin (blocks); blockIdx.x < gridDim.x; blockIdx.x++) kernel
+#endif
 
 /* Enough blocks to fill an H200 with grid-stride loops, never more than needed. */
 static inline unsigned int
@@ -29,6 +66,9 @@ template <typename T>
 static __device__ T
 tsk_block_sum (T v)
 {
+#ifdef TSK_HOST_EMULATION
+  return v;   /* one thread per block */
+#endif
   __shared__ T buf[TSK_THREADS];
   buf[threadIdx.x] = v;
   __syncthreads ();

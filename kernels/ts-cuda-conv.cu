@@ -178,7 +178,7 @@ tsk_im2col (cudaStream_t s, const tsk_conv_geom *g, int n0, int nb, const float 
 {
   int64_t total = (int64_t) nb * g->cg * g->kh * g->kw * g->oh * g->ow;
   if (total > 0)
-    im2col_kernel<<<tsk_blocks (total), TSK_THREADS, 0, s>>> (*g, n0, nb, x, col);
+    TSK_LAUNCH (im2col_kernel, tsk_blocks (total), s) (*g, n0, nb, x, col);
 }
 
 extern "C" void
@@ -187,7 +187,7 @@ tsk_col2im (cudaStream_t s, const tsk_conv_geom *g, int n0, int nb, const float 
 {
   int64_t total = (int64_t) nb * g->c * g->h * g->w;
   if (total > 0)
-    col2im_kernel<<<tsk_blocks (total), TSK_THREADS, 0, s>>> (*g, n0, nb, dcol, dx);
+    TSK_LAUNCH (col2im_kernel, tsk_blocks (total), s) (*g, n0, nb, dcol, dx);
 }
 
 extern "C" void
@@ -196,7 +196,7 @@ tsk_conv_grouped_forward (cudaStream_t s, const tsk_conv_geom *g, const float *x
 {
   int64_t total = (int64_t) g->n * g->cout * g->oh * g->ow;
   if (total > 0)
-    grouped_forward_kernel<<<tsk_blocks (total), TSK_THREADS, 0, s>>> (*g, x, w, b, y);
+    TSK_LAUNCH (grouped_forward_kernel, tsk_blocks (total), s) (*g, x, w, b, y);
 }
 
 extern "C" void
@@ -205,7 +205,7 @@ tsk_conv_grouped_backward_data (cudaStream_t s, const tsk_conv_geom *g, const fl
 {
   int64_t total = (int64_t) g->n * g->c * g->h * g->w;
   if (total > 0)
-    grouped_backward_data_kernel<<<tsk_blocks (total), TSK_THREADS, 0, s>>> (*g, dy, w, dx);
+    TSK_LAUNCH (grouped_backward_data_kernel, tsk_blocks (total), s) (*g, dy, w, dx);
 }
 
 extern "C" void
@@ -214,19 +214,19 @@ tsk_conv_grouped_backward_weight (cudaStream_t s, const tsk_conv_geom *g, const 
 {
   int64_t total = (int64_t) g->cout * g->cg * g->kh * g->kw;
   if (total > 0)
-    grouped_backward_weight_kernel<<<(unsigned int) total, TSK_THREADS, 0, s>>> (*g, x, dy, dw);
+    TSK_LAUNCH (grouped_backward_weight_kernel, (unsigned int) total, s) (*g, x, dy, dw);
 }
 
 extern "C" void
 tsk_bias_add (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *b, float *y)
 {
   if (n * c * plane > 0)
-    bias_add_kernel<<<tsk_blocks (n * c * plane), TSK_THREADS, 0, s>>> (n, c, plane, b, y);
+    TSK_LAUNCH (bias_add_kernel, tsk_blocks (n * c * plane), s) (n, c, plane, b, y);
 }
 
 extern "C" void
 tsk_bias_grad (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *dy, float *db)
 {
   if (c > 0)
-    bias_grad_kernel<<<(unsigned int) c, TSK_THREADS, 0, s>>> (n, c, plane, dy, db);
+    TSK_LAUNCH (bias_grad_kernel, (unsigned int) c, s) (n, c, plane, dy, db);
 }

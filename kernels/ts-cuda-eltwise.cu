@@ -106,35 +106,35 @@ extern "C" void
 tsk_axpby (cudaStream_t s, int64_t n, float alpha, const float *x, float beta, float *y)
 {
   if (n > 0)
-    axpby_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (n, alpha, x, beta, y);
+    TSK_LAUNCH (axpby_kernel, tsk_blocks (n), s) (n, alpha, x, beta, y);
 }
 
 extern "C" void
 tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, float *y)
 {
   if (n > 0)
-    add_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (n, a, b, y);
+    TSK_LAUNCH (add_kernel, tsk_blocks (n), s) (n, a, b, y);
 }
 
 extern "C" void
 tsk_mul (cudaStream_t s, int64_t n, const float *a, const float *b, float *y)
 {
   if (n > 0)
-    mul_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (n, a, b, y);
+    TSK_LAUNCH (mul_kernel, tsk_blocks (n), s) (n, a, b, y);
 }
 
 extern "C" void
 tsk_fill (cudaStream_t s, int64_t n, float value, float *y)
 {
   if (n > 0)
-    fill_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (n, value, y);
+    TSK_LAUNCH (fill_kernel, tsk_blocks (n), s) (n, value, y);
 }
 
 extern "C" void
 tsk_activation_forward (cudaStream_t s, int act, int64_t n, const float *x, float *y)
 {
   if (n > 0)
-    act_forward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (act, n, x, y);
+    TSK_LAUNCH (act_forward_kernel, tsk_blocks (n), s) (act, n, x, y);
 }
 
 extern "C" void
@@ -142,7 +142,7 @@ tsk_activation_backward (cudaStream_t s, int act, int64_t n, const float *y, con
                          float *dx)
 {
   if (n > 0)
-    act_backward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (act, n, y, dy, dx);
+    TSK_LAUNCH (act_backward_kernel, tsk_blocks (n), s) (act, n, y, dy, dx);
 }
 
 extern "C" void
@@ -151,7 +151,7 @@ tsk_dropout_forward (cudaStream_t s, int64_t n, float p, uint64_t seed, uint64_t
 {
   float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   if (n > 0)
-    dropout_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (n, p, keep, seed, counter, x, y,
+    TSK_LAUNCH (dropout_kernel, tsk_blocks (n), s) (n, p, keep, seed, counter, x, y,
                                                            mask);
 }
 
@@ -160,7 +160,7 @@ tsk_concat (cudaStream_t s, int64_t n, int64_t sa, int64_t sb, const float *a, c
             float *y)
 {
   if (n * (sa + sb) > 0)
-    concat_kernel<<<tsk_blocks (n * (sa + sb)), TSK_THREADS, 0, s>>> (0, n, sa, sb, (float *) a,
+    TSK_LAUNCH (concat_kernel, tsk_blocks (n * (sa + sb)), s) (0, n, sa, sb, (float *) a,
                                                                       (float *) b, y);
 }
 
@@ -169,6 +169,6 @@ tsk_split (cudaStream_t s, int64_t n, int64_t sa, int64_t sb, const float *y, fl
            float *b)
 {
   if (n * (sa + sb) > 0)
-    concat_kernel<<<tsk_blocks (n * (sa + sb)), TSK_THREADS, 0, s>>> (1, n, sa, sb, a, b,
+    TSK_LAUNCH (concat_kernel, tsk_blocks (n * (sa + sb)), s) (1, n, sa, sb, a, b,
                                                                       (float *) y);
 }

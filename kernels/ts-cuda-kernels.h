@@ -1,4 +1,4 @@
-/* ts-cuda-kernels.h: the C entry points of the CUDA kernels (kernels/*.cu).
+/* ts-cuda-kernels.h: the C entry points of the CUDA kernels (the .cu files in kernels/).
  *
  * Every launcher enqueues on @s and returns at once; launch errors surface
  * through cudaGetLastError, which the backend checks after each op.  Shapes

@@ -203,7 +203,7 @@ tsk_maxpool_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int o
 {
   int64_t n = planes * oh * ow;
   if (n > 0)
-    maxpool_forward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (planes, h, w, oh, ow, kh, kw,
+    TSK_LAUNCH (maxpool_forward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow, kh, kw,
                                                                    sh, sw, ph, pw, x, y, argmax);
 }
 
@@ -214,7 +214,7 @@ tsk_maxpool_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int 
 {
   int64_t n = planes * h * w;
   if (n > 0)
-    maxpool_backward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (planes, h, w, oh, ow, kh,
+    TSK_LAUNCH (maxpool_backward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow, kh,
                                                                     kw, sh, sw, ph, pw, argmax,
                                                                     dy, dx);
 }
@@ -225,7 +225,7 @@ tsk_adaptive_avg_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, 
 {
   int64_t n = planes * oh * ow;
   if (n > 0)
-    adaptive_avg_forward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (planes, h, w, oh, ow, x,
+    TSK_LAUNCH (adaptive_avg_forward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow, x,
                                                                         y);
 }
 
@@ -235,7 +235,7 @@ tsk_adaptive_avg_backward (cudaStream_t s, int64_t planes, int h, int w, int oh,
 {
   int64_t n = planes * h * w;
   if (n > 0)
-    adaptive_avg_backward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (planes, h, w, oh, ow,
+    TSK_LAUNCH (adaptive_avg_backward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow,
                                                                          dy, dx);
 }
 
@@ -245,7 +245,7 @@ tsk_adaptive_max_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, 
 {
   int64_t n = planes * oh * ow;
   if (n > 0)
-    adaptive_max_forward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (planes, h, w, oh, ow, x,
+    TSK_LAUNCH (adaptive_max_forward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow, x,
                                                                         y, argmax);
 }
 
@@ -255,6 +255,6 @@ tsk_adaptive_max_backward (cudaStream_t s, int64_t planes, int h, int w, int oh,
 {
   int64_t n = planes * h * w;
   if (n > 0)
-    adaptive_max_backward_kernel<<<tsk_blocks (n), TSK_THREADS, 0, s>>> (planes, h, w, oh, ow,
+    TSK_LAUNCH (adaptive_max_backward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow,
                                                                          argmax, dy, dx);
 }

@@ -59,8 +59,8 @@ reduce (cudaStream_t s, int kind, int64_t n, const float *x, const float *t, flo
         double *partial)
 {
   int blocks = tsk_reduce_blocks (n);
-  partial_kernel<<<blocks, TSK_THREADS, 0, s>>> (kind, n, x, t, dx, partial);
-  final_kernel<<<1, TSK_THREADS, 0, s>>> (blocks, partial);
+  TSK_LAUNCH (partial_kernel, blocks, s) (kind, n, x, t, dx, partial);
+  TSK_LAUNCH (final_kernel, 1, s) (blocks, partial);
 }
 
 extern "C" void

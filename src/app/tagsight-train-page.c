@@ -53,6 +53,9 @@ struct _TagsightTrainPage
   guint probe_id;              /* a 10 ms timeout: how late the main loop runs it */
   gint64 last_probe_us;
   double max_gap_ms;
+  double max_gap_at_s;         /* when, from the start */
+  double setup_gap_ms;         /* the longest before the first batch (set-up, page loads) */
+  gboolean measuring;          /* the first batch has come: training proper */
 };
 
 G_DEFINE_FINAL_TYPE (TagsightTrainPage, tagsight_train_page, GTK_TYPE_WIDGET)
@@ -239,8 +242,11 @@ on_probe (gpointer data)
   TagsightTrainPage *self = data;
   gint64 now = g_get_monotonic_time ();
 
-  if (self->last_probe_us > 0)
-    self->max_gap_ms = MAX (self->max_gap_ms, (now - self->last_probe_us) / 1000.0);
+  if (self->last_probe_us > 0 && (now - self->last_probe_us) / 1000.0 > self->max_gap_ms)
+    {
+      self->max_gap_ms = (now - self->last_probe_us) / 1000.0;
+      self->max_gap_at_s = (now - self->started_us) / 1e6;
+    }
   self->last_probe_us = now;
   return G_SOURCE_CONTINUE;
 }
@@ -321,6 +327,16 @@ on_batch (TagsightTraining *training, const ts_batch_event *ev, TagsightTrainPag
   double elapsed = (g_get_monotonic_time () - self->started_us) / 1e6;
   char left[32], text[128];
 
+  /* frame times count from the first batch: before it, the session is being
+   * set up and the pages that just got data lay themselves out */
+  if (!self->measuring)
+    {
+      self->measuring = TRUE;
+      self->setup_gap_ms = self->max_gap_ms;
+      self->n_frames = 0;
+      self->sum_frame_ms = self->max_frame_ms = 0;
+      self->max_gap_ms = 0;
+    }
   if (isfinite (ev->loss))
     tagsight_chart_append_point (self->chart, self->raw_series, x, ev->loss);
   if (isfinite (ev->smooth_loss))
@@ -368,7 +384,9 @@ on_finished (TagsightTraining *training, int status, const char *message,
   stop_ticks (self);
   tagsight_train_page_get_frame_times (self, &n, &mean_ms, &max_ms);
   g_debug ("frame times while training: %d frames, mean %.1f ms, max %.1f ms; longest main "
-           "loop stall %.1f ms", n, mean_ms, max_ms, self->max_gap_ms);
+           "loop stall %.1f ms, %.1f s into the run (%.1f s; %.1f ms before the first batch)",
+           n, mean_ms, max_ms, self->max_gap_ms, self->max_gap_at_s,
+           (g_get_monotonic_time () - self->started_us) / 1e6, self->setup_gap_ms);
   if (status == TS_OK)
     {
       text = g_strdup_printf (ngettext ("Finished: %d epoch", "Finished: %d epochs", done), done);
@@ -420,6 +438,8 @@ tagsight_train_page_start (TagsightTrainPage *self)
   stop_ticks (self);
   self->tick_id = gtk_widget_add_tick_callback (GTK_WIDGET (self), on_tick, NULL, NULL);
   self->max_gap_ms = 0;
+  self->setup_gap_ms = 0;
+  self->measuring = FALSE;
   self->last_probe_us = 0;
   self->probe_id = g_timeout_add (10, on_probe, self);
   gtk_progress_bar_set_fraction (self->progress, 0);

@@ -33,8 +33,8 @@ void tagsight_train_page_stop (TagsightTrainPage *self);
 gboolean tagsight_train_page_get_busy (TagsightTrainPage *self);
 
 /* For tests and the report: the epoch table, the charts, the frame times
- * measured while the last run trained (milliseconds between frame clock
- * ticks). */
+ * measured while the last run trained, from its first batch on
+ * (milliseconds between frame clock ticks). */
 int tagsight_train_page_get_n_epoch_rows (TagsightTrainPage *self);
 const char *tagsight_train_page_get_epoch_cell (TagsightTrainPage *self, int row, int column);
 TagsightChart *tagsight_train_page_get_chart (TagsightTrainPage *self);

@@ -116,23 +116,6 @@ recipe_json (const cli_train_opts *o, char **args, int n_args, int threads)
   return out;
 }
 
-static gint64
-find_or_add_dataset (TagsightProject *p, const char *csv, GError **error)
-{
-  g_autofree char *abs = g_canonicalize_filename (csv, NULL);
-  g_autoptr (GPtrArray) ds = tagsight_project_list_datasets (p, error);
-  gint64 id = 0;
-
-  if (!ds)
-    return 0;
-  for (guint i = 0; i < ds->len; i++)
-    if (g_strcmp0 (((TagsightDataset *) ds->pdata[i])->csv_path, abs) == 0)
-      id = ((TagsightDataset *) ds->pdata[i])->id;
-  if (id == 0 && !tagsight_project_add_dataset (p, abs, NULL, NULL, NULL, NULL, &id, error))
-    return 0;
-  return id;
-}
-
 /* The shared body of train --project and resume. */
 static int
 run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const char *ckpt,
@@ -279,7 +262,7 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
       fprintf (stderr, "tagsight-cli train: %s\n", error->message);
       return 1;
     }
-  if (!(ds = find_or_add_dataset (p, oo.csv, &error)))
+  if (!(ds = tagsight_project_find_or_add_dataset (p, oo.csv, &error)))
     {
       fprintf (stderr, "tagsight-cli train: %s\n", error->message);
       return 1;

@@ -1,6 +1,6 @@
-/* cli-train-common.h: what train, lr-find, thresholds and predict share:
- * building the datablock, loaders, model and learner from common options,
- * and saving / loading the model file. */
+/* cli-train-common.h: what train and lr-find share: the common options,
+ * building the datablock, model, loaders and learner from them, and saving
+ * the model file (ts_modelfile, which predict and thresholds load). */
 #pragma once
 
 #include <getopt.h>

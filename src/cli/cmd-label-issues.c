@@ -12,9 +12,8 @@
 #include "cli-commands.h"
 #include "cli-train-common.h"
 #include "tagsight-project.h"
-#include "ts-image.h"
 #include "ts-label-issues.h"
-#include "ts-transform.h"
+#include "ts-loader.h"
 
 #define PRED_BATCH 32
 
@@ -41,30 +40,43 @@ typedef struct {
   float *probs, *given;
 } preds;
 
+/* The model's probabilities for the chosen items, through the data loader
+ * (fastai's validation transform, @threads decoding workers); images that
+ * cannot be read are skipped and counted, as thresholds and training do. */
 static ts_status
 predict_items (ts_model *m, const ts_modelfile_meta *meta, const ts_datablock *db, int valid_only,
-               ts_backend *be, preds *out)
+               int threads, preds *out)
 {
   const int c = meta->n_vocab, size = meta->input_height;
-  const size_t px = (size_t) 3 * size * size;
   ts_loader_config lc;
+  ts_loader *loader = NULL;
+  ts_datablock all;
+  int *all_idx = NULL;
   ts_tensor *x = NULL;
-  float *hx = NULL, *logits = NULL;
-  int *map = NULL, n_unknown = 0;
+  float *logits = NULL;
+  int *map = NULL, n_unknown = 0, cap;
   ts_status st = TS_OK;
+  ts_batch *b;
 
   memset (out, 0, sizeof *out);
   ts_loader_config_init (&lc);
   lc.size = size;
+  lc.batch_size = PRED_BATCH;
+  lc.n_workers = threads;
   memcpy (lc.mean, meta->norm.mean, sizeof lc.mean);
   memcpy (lc.std, meta->norm.std, sizeof lc.std);
-  out->items = malloc ((size_t) (db->n_items + 1) * sizeof (int));
+  cap = valid_only ? db->n_valid : db->n_items;
+  out->items = malloc ((size_t) (cap + 1) * sizeof (int));
   map = malloc ((size_t) (db->n_vocab + 1) * sizeof (int));
-  if (!out->items || !map)
-    return ts_error (TS_ERR_NOMEM, "out of memory");
-  for (int i = 0; i < db->n_items; i++)
-    if (!valid_only || db->items[i].is_valid)
-      out->items[out->n++] = i;
+  out->probs = calloc ((size_t) cap * c + 1, sizeof (float));
+  out->given = calloc ((size_t) cap * c + 1, sizeof (float));
+  logits = malloc ((size_t) PRED_BATCH * c * sizeof (float));
+  x = ts_tensor_new_4d (ts_model_backend (m), PRED_BATCH, 3, size, size);
+  if (!out->items || !map || !out->probs || !out->given || !logits || !x)
+    {
+      st = ts_error (TS_ERR_NOMEM, "out of memory for %d items", cap);
+      goto done;
+    }
   /* the CSV's labels by the model's vocab (the CSV may lack or add classes) */
   for (int v = 0; v < db->n_vocab; v++)
     {
@@ -78,69 +90,72 @@ predict_items (ts_model *m, const ts_modelfile_meta *meta, const ts_datablock *d
   if (n_unknown)
     fprintf (stderr, "tagsight-cli label-issues: %d label(s) of the CSV are not in the model's "
              "vocab and are ignored\n", n_unknown);
-  out->probs = calloc ((size_t) out->n * c + 1, sizeof (float));
-  out->given = calloc ((size_t) out->n * c + 1, sizeof (float));
-  x = ts_tensor_new_4d (be, PRED_BATCH, 3, size, size);
-  hx = malloc (PRED_BATCH * px * sizeof (float));
-  logits = malloc ((size_t) PRED_BATCH * c * sizeof (float));
-  if (!out->probs || !out->given || !x || !hx || !logits)
+  if (valid_only)
+    st = ts_loader_new (db, &lc, 1, &loader);
+  else
     {
-      st = ts_error (TS_ERR_NOMEM, "out of memory for %d items", out->n);
-      goto done;
+      /* every item with the validation transform: a copy of the datablock
+       * whose validation list is all of them (the loader keeps the copy) */
+      if ((all_idx = malloc ((size_t) (db->n_items + 1) * sizeof (int))) == NULL)
+        {
+          st = ts_error (TS_ERR_NOMEM, "out of memory for %d items", cap);
+          goto done;
+        }
+      for (int i = 0; i < db->n_items; i++)
+        all_idx[i] = i;
+      all = *db;
+      all.valid_idx = all_idx;
+      all.n_valid = db->n_items;
+      st = ts_loader_new (&all, &lc, 1, &loader);
     }
-  if ((st = ts_model_prepare (m, PRED_BATCH, size, size)) != TS_OK)
+  if (st != TS_OK
+      || (st = ts_model_prepare (m, PRED_BATCH, size, size)) != TS_OK
+      || (st = ts_loader_start_epoch (loader, 0)) != TS_OK)
     goto done;
-  for (int b0 = 0; b0 < out->n; b0 += PRED_BATCH)
+  while ((st = ts_loader_next (loader, &b)) == TS_OK && b)
     {
-      int nb = out->n - b0 < PRED_BATCH ? out->n - b0 : PRED_BATCH;
       ts_tensor xv = *x, *lg;
 
-      for (int r = 0; r < nb; r++)
+      /* a view of the first b->n rows: the last batch may be short */
+      xv.shape[0] = b->n;
+      xv.numel = (int64_t) b->n * 3 * size * size;
+      xv.owns_data = 0;
+      if ((st = ts_tensor_from_host (&xv, b->x, xv.numel)) == TS_OK
+          && (st = ts_model_forward (m, &xv, 0, &lg)) == TS_OK)
+        st = ts_tensor_to_host (lg, logits, (int64_t) b->n * c);
+      for (int r = 0; r < b->n && st == TS_OK && out->n < cap; r++, out->n++)
         {
-          const ts_item *it = &db->items[out->items[b0 + r]];
-          ts_image img = { 0 };
-          if ((st = ts_image_load (it->path, ts_tfm_decode_min_side (&lc, 1), 0, &img)) != TS_OK)
-            goto done;
-          ts_tfm_item (&img, &lc, 1, NULL, hx + r * px);
-          ts_image_clear (&img);
+          const ts_item *it = &db->items[b->items[r]];
+
+          out->items[out->n] = b->items[r];
           for (int j = 0; j < it->n_labels; j++)
             if (map[it->labels[j]] >= 0)
-              out->given[(size_t) (b0 + r) * c + map[it->labels[j]]] = 1.0f;
+              out->given[(size_t) out->n * c + map[it->labels[j]]] = 1.0f;
+          for (int k = 0; k < c; k++)
+            out->probs[(size_t) out->n * c + k] = 1.0f / (1.0f + expf (-logits[r * c + k]));
         }
-      xv.shape[0] = nb;
-      xv.numel = (int64_t) nb * px;
-      xv.owns_data = 0;
-      if ((st = ts_tensor_from_host (&xv, hx, xv.numel)) != TS_OK
-          || (st = ts_model_forward (m, &xv, 0, &lg)) != TS_OK
-          || (st = ts_tensor_to_host (lg, logits, (int64_t) nb * c)) != TS_OK)
-        goto done;
-      for (int i = 0; i < nb * c; i++)
-        out->probs[(size_t) b0 * c + i] = 1.0f / (1.0f + expf (-logits[i]));
+      ts_loader_release (loader, b);
+      if (st != TS_OK)
+        {
+          while (ts_loader_next (loader, &b) == TS_OK && b)
+            ts_loader_release (loader, b);
+          break;
+        }
     }
+  if (st == TS_OK && ts_loader_n_skipped (loader) > 0)
+    fprintf (stderr, "tagsight-cli label-issues: note: %d unreadable image%s skipped (first: "
+             "%s)\n", ts_loader_n_skipped (loader), ts_loader_n_skipped (loader) == 1 ? "" : "s",
+             ts_loader_skip_message (loader));
+  if (st == TS_OK && out->n == 0)
+    st = ts_error (TS_ERR_INVALID, "%s: no image could be read", db->csv_path);
 
 done:
+  ts_loader_free (loader);
+  free (all_idx);
   ts_tensor_free (x);
-  free (hx);
   free (logits);
   free (map);
   return st;
-}
-
-static gint64
-project_dataset (TagsightProject *p, const char *csv, GError **error)
-{
-  g_autofree char *abs = g_canonicalize_filename (csv, NULL);
-  g_autoptr (GPtrArray) ds = tagsight_project_list_datasets (p, error);
-  gint64 id = 0;
-
-  if (!ds)
-    return 0;
-  for (guint i = 0; i < ds->len; i++)
-    if (g_strcmp0 (((TagsightDataset *) ds->pdata[i])->csv_path, abs) == 0)
-      id = ((TagsightDataset *) ds->pdata[i])->id;
-  if (id == 0 && !tagsight_project_add_dataset (p, abs, NULL, NULL, NULL, NULL, &id, error))
-    return 0;
-  return id;
 }
 
 static int
@@ -156,7 +171,7 @@ apply_to_project (const char *project, const char *csv, const ts_datablock *db,
   gint64 ds;
   int n_applied = 0;
 
-  if (!p || !(ds = project_dataset (p, csv, &error))
+  if (!p || !(ds = tagsight_project_find_or_add_dataset (p, csv, &error))
       || !(items = tagsight_project_list_items (p, ds, &error)))
     {
       fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
@@ -297,7 +312,7 @@ cmd_label_issues (int argc, char **argv)
   if (!valid_only && n_valid > 0)
     fprintf (stderr, "tagsight-cli label-issues: warning: training items are in-sample; their "
              "labels were learnt, so issues among them are under-reported\n");
-  if ((st = predict_items (m, &meta, db, valid_only, be, &pr)) != TS_OK
+  if ((st = predict_items (m, &meta, db, valid_only, threads, &pr)) != TS_OK
       || (st = ts_label_issues_find (pr.probs, pr.given, pr.n, meta.n_vocab, meta.threshold,
                                      &rep)) != TS_OK)
     {

@@ -86,6 +86,7 @@ ts_csv_open (const char *path, ts_csv **out)
   FILE *f;
   ts_csv *csv;
   size_t cap = 0;
+  ts_status s;
 
   *out = NULL;
   f = fopen (path, "rb");
@@ -101,7 +102,7 @@ ts_csv_open (const char *path, ts_csv **out)
     {
       size_t got;
 
-      if (grow ((void **) &csv->data, &cap, csv->size + 65536 + 1, 1) != TS_OK)
+      if ((s = grow ((void **) &csv->data, &cap, csv->size + 65536 + 1, 1)) != TS_OK)
         goto fail;
       got = fread (csv->data + csv->size, 1, cap - csv->size - 1, f);
       csv->size += got;
@@ -110,7 +111,7 @@ ts_csv_open (const char *path, ts_csv **out)
     }
   if (ferror (f))
     {
-      ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
+      s = ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
       goto fail;
     }
   fclose (f);
@@ -125,7 +126,7 @@ ts_csv_open (const char *path, ts_csv **out)
 fail:
   fclose (f);
   ts_csv_free (csv);
-  return ts_last_error ()[0] ? TS_ERR_IO : TS_ERR_NOMEM;
+  return s;
 }
 
 void
@@ -379,8 +380,8 @@ ts_csv_defect_describe (const ts_csv_record *rec, char *buf, size_t size)
       break;
     case TS_CSV_DEFECT_UNTERMINATED_QUOTE:
       snprintf (buf, size,
-                "quote opened at line %d, column %d never closes: the rest of the file "
-                "was read as one field", rec->defect_line, rec->defect_column);
+                "unterminated quote: the quote at line %d, column %d never closes, so the "
+                "rest of the file was read as one field", rec->defect_line, rec->defect_column);
       break;
     }
   return buf;

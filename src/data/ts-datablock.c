@@ -648,7 +648,9 @@ finalize (ts_datablock *db)
   return TS_OK;
 }
 
-/* "no usable rows: 3 malformed rows (first on line 2), ..." */
+/* "no usable rows (malformed rows: 3, first on line 2 [wrong field count:
+ * expected 3, found 2]; ...)": the first example names the defect, so a
+ * failed load says what to fix without a separate summary run. */
 static ts_status
 nothing_usable (const ts_datablock *db, ts_status status, const char *what)
 {
@@ -660,9 +662,15 @@ nothing_usable (const ts_datablock *db, ts_status status, const char *what)
   len += (size_t) snprintf (msg, sizeof msg, "%s: %s", db->csv_path, what);
   for (int k = 0; k < TS_PROBLEM_N_KINDS && len < sizeof msg; k++)
     if (db->problems[k].count > 0)
-      len += (size_t) snprintf (msg + len, sizeof msg - len, "%s%s: %d, first on line %d",
-                                n++ ? "; " : " (", ts_problem_kind_name (k),
-                                db->problems[k].count, db->problems[k].example_lines[0]);
+      {
+        const ts_problem *p = &db->problems[k];
+        const char *why = p->n_examples > 0 && p->example_text[0] ? p->example_text[0] : "";
+
+        len += (size_t) snprintf (msg + len, sizeof msg - len, "%s%s: %d, first on line %d%s%s%s",
+                                  n++ ? "; " : " (", ts_problem_kind_name (k), p->count,
+                                  p->example_lines[0], why[0] ? " [" : "", why,
+                                  why[0] ? "]" : "");
+      }
   if (n > 0 && len < sizeof msg)
     snprintf (msg + len, sizeof msg - len, ")");
   return ts_error (status, "%s", msg);
@@ -729,8 +737,8 @@ read_rows (ts_datablock *db, ts_csv *csv)
       if (rec.n_fields != db->n_columns)
         {
           problem_add (db, TS_PROBLEM_MALFORMED_ROW, rec.line,
-                       "%d field%s where the header has %d columns", rec.n_fields,
-                       rec.n_fields == 1 ? "" : "s", db->n_columns);
+                       "wrong field count: expected %d (the header's columns), found %d",
+                       db->n_columns, rec.n_fields);
           continue;
         }
       fname = rec.fields[col_fname];

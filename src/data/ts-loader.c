@@ -227,7 +227,7 @@ ts_status
 ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, ts_loader **out)
 {
   ts_loader *l;
-  int bs = cfg->batch_size;
+  int bs = cfg->batch_size, n_slots;
 
   *out = NULL;
   if (cfg->size < 1 || cfg->size > 4096)
@@ -296,6 +296,8 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
   return TS_OK;
 
 nomem:
+  /* the real slot count: cfg->prefetch may be 0 (two per worker) */
+  n_slots = l->n_slots;
   if (l->slots)
     for (int i = 0; i < l->n_slots; i++)
       {
@@ -310,7 +312,7 @@ nomem:
   free (l->threads);
   free (l);
   return ts_error (TS_ERR_NOMEM, "loader: out of memory for %d slots of %d images",
-                   cfg->prefetch, bs);
+                   n_slots, bs);
 }
 
 void

@@ -257,6 +257,34 @@ tagsight_project_list_datasets (TagsightProject *self, GError **error)
   return out;
 }
 
+gint64
+tagsight_project_find_or_add_dataset (TagsightProject *self, const char *csv_path,
+                                      GError **error)
+{
+  g_autofree char *abs = g_canonicalize_filename (csv_path, NULL);
+  sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT id FROM datasets WHERE csv_path = ?1 "
+                                               "ORDER BY id DESC LIMIT 1", "finding a data set",
+                                               error);
+  gint64 id = 0;
+  int rc;
+
+  if (!st)
+    return 0;
+  sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step (st);
+  if (rc == SQLITE_ROW)
+    id = sqlite3_column_int64 (st, 0);
+  sqlite3_finalize (st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    {
+      tagsight_project_sql_error (self, rc, "finding a data set", error);
+      return 0;
+    }
+  if (id == 0 && !tagsight_project_add_dataset (self, abs, NULL, NULL, NULL, NULL, &id, error))
+    return 0;
+  return id;
+}
+
 TagsightDataset *
 tagsight_project_get_dataset (TagsightProject *self, gint64 id, GError **error)
 {

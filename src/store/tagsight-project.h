@@ -74,6 +74,11 @@ gboolean tagsight_project_add_dataset (TagsightProject *self, const char *csv_pa
                                        const char *fname_col, const char *labels_col,
                                        const char *valid_col, const char *label_delim,
                                        gint64 *id, GError **error);
+/* The data set recorded for @csv_path (canonicalised; the newest when there
+ * are several), or a new one added with fastai's default columns.  Returns
+ * its id, 0 on error. */
+gint64 tagsight_project_find_or_add_dataset (TagsightProject *self, const char *csv_path,
+                                             GError **error);
 /* The data sets, oldest first (a GPtrArray of TagsightDataset). */
 GPtrArray *tagsight_project_list_datasets (TagsightProject *self, GError **error);
 TagsightDataset *tagsight_project_get_dataset (TagsightProject *self, gint64 id,

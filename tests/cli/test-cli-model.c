@@ -165,6 +165,34 @@ test_model_round_trip (void)
     g_strfreev (lines);
   }
 
+  /* --per-class: each class against its own threshold from the model file */
+  {
+    char **all, **lines;
+
+    args = g_strdup_printf ("predict %s --all %s/train/00002.jpg", model, dir);
+    out = run_cli (args, &status);
+    g_free (args);
+    g_assert_true (ok (status));
+    all = g_strsplit (g_strstrip (strchr (out, ':') + 2), " ", -1);
+    g_free (out);
+    args = g_strdup_printf ("predict %s --per-class %s/train/00002.jpg", model, dir);
+    out = run_cli (args, &status);
+    g_free (args);
+    g_assert_true (ok (status));
+    lines = g_strsplit (out, "\n", -1);
+    for (int k = 0; all[k] && all[k + 1]; k += 2)
+      {
+        double p = g_ascii_strtod (all[k + 1], NULL), t = meta.class_thresholds[k / 2];
+        char *shown = g_strdup_printf (" %s %s", all[k], all[k + 1]);
+        if (fabs (p - t) >= 1e-3)
+          g_assert_true ((strstr (lines[0], shown) != NULL) == (p > t));
+        g_free (shown);
+      }
+    g_strfreev (lines);
+    g_strfreev (all);
+    g_free (out);
+  }
+
   /* a CSV without is_valid: every row, unless --valid-only */
   csv2 = g_build_filename (dir, "nosplit.csv", NULL);
   {

@@ -268,8 +268,21 @@ test_nothing_usable (fixture *f, gconstpointer data)
   write_csv (f, "fname,labels,is_valid\na.jpg,x\nb.jpg,y,maybe\n");
   msg = load_error (f, NULL, TS_ERR_FORMAT);
   g_assert_nonnull (strstr (msg, "no usable rows"));
-  g_assert_nonnull (strstr (msg, "malformed rows: 1, first on line 2"));
-  g_assert_nonnull (strstr (msg, "bad split values: 1, first on line 3"));
+  /* each kind names its first defect, not just where it is */
+  g_assert_nonnull (strstr (msg, "malformed rows: 1, first on line 2 [wrong field count: "
+                                 "expected 3 (the header's columns), found 2]"));
+  g_assert_nonnull (strstr (msg, "bad split values: 1, first on line 3 ["));
+  g_free (msg);
+
+  write_csv (f, "fname,labels,is_valid\n\"a.jpg,x,False\nb.jpg,y,False\n");
+  msg = load_error (f, NULL, TS_ERR_FORMAT);
+  g_assert_nonnull (strstr (msg, "malformed rows: 1, first on line 2 [unterminated quote: the "
+                                 "quote at line 2, column 1 never closes"));
+  g_free (msg);
+
+  write_csv (f, "fname,labels,is_valid\nb\xe9.jpg,x,False\n");
+  msg = load_error (f, NULL, TS_ERR_FORMAT);
+  g_assert_nonnull (strstr (msg, "first on line 2 [invalid UTF-8 at line 2, column 2"));
   g_free (msg);
 }
 
@@ -475,9 +488,10 @@ test_duplicates_and_malformed (fixture *f, gconstpointer data)
 
   assert_problem (db, TS_PROBLEM_MALFORMED_ROW, 3, bad_lines, 3);
   p = &db->problems[TS_PROBLEM_MALFORMED_ROW];
-  g_assert_nonnull (strstr (p->example_text[0], "2 fields where the header has 3 columns"));
-  g_assert_nonnull (strstr (p->example_text[1], "4 fields"));
-  g_assert_nonnull (strstr (p->example_text[2], "never closes"));
+  g_assert_cmpstr (p->example_text[0], ==,
+                   "wrong field count: expected 3 (the header's columns), found 2");
+  g_assert_nonnull (strstr (p->example_text[1], "found 4"));
+  g_assert_nonnull (strstr (p->example_text[2], "unterminated quote"));
   g_assert_cmpint (db->problems[TS_PROBLEM_EMPTY_FNAME].count, ==, 1);
   g_assert_cmpint (db->problems[TS_PROBLEM_EMPTY_FNAME].example_lines[0], ==, 10);
   ts_datablock_free (db);

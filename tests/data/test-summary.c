@@ -181,6 +181,20 @@ test_nothing_usable (void)
   g_free (text);
   ts_summary_free (s);
 
+  /* malformed rows: the text says what is wrong with each, not only where */
+  g_assert_true (g_file_set_contents (csv, "fname,labels,is_valid\nx.jpg,a,False\n"
+                                      "y.jpg,b\nz\xff.jpg,c,True\n\"w.jpg,d,True\n", -1, NULL));
+  g_assert_cmpint (ts_summary_run (csv, NULL, NULL, &s), ==, TS_OK);
+  text = ts_summary_render_text (s, 0);
+  g_test_message ("%s", text);
+  g_assert_nonnull (strstr (text, "line 3      wrong field count: expected 3 (the header's "
+                                  "columns), found 2"));
+  g_assert_nonnull (strstr (text, "line 4      invalid UTF-8 at line 4, column 2"));
+  g_assert_nonnull (strstr (text, "line 5      unterminated quote: the quote at line 5, "
+                                  "column 1 never closes"));
+  g_free (text);
+  ts_summary_free (s);
+
   g_free (csv);
   ts_test_rmdir (dir);
   g_free (dir);

@@ -364,6 +364,33 @@ test_bad_config (void)
   fixture_clear (&f);
 }
 
+/* The out-of-memory message counts the slots really asked for: with
+ * prefetch 0 that is two per worker, not "0 slots".  Sanitizer allocators
+ * abort on such requests instead of returning NULL, so not under them. */
+static void
+test_oom_message (void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  g_test_skip ("sanitizer allocators abort on impossible requests");
+#else
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l = (ts_loader *) 1;
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 1);
+  cfg.prefetch = 0;
+  cfg.n_workers = 1;
+  cfg.size = 4096;
+  cfg.batch_size = 1 << 22; /* 4096 x 4096 x 3 floats x 4 M rows per slot: 800 TB */
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_ERR_NOMEM);
+  g_assert_null (l);
+  g_assert_cmpstr (ts_last_error (), ==,
+                   "loader: out of memory for 2 slots of 4194304 images");
+  fixture_clear (&f);
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
@@ -374,5 +401,6 @@ main (int argc, char **argv)
   g_test_add_func ("/loader/skipped", test_skipped);
   g_test_add_func ("/loader/cache-bounded", test_cache_bounded);
   g_test_add_func ("/loader/bad-config", test_bad_config);
+  g_test_add_func ("/loader/oom-message", test_oom_message);
   return g_test_run ();
 }

@@ -43,6 +43,24 @@ test_json (void)
     }
   memset (deep, '[', sizeof deep);
   g_assert_cmpint (ts_json_parse (deep, sizeof deep, "deep", &j), ==, TS_ERR_FORMAT);
+  /* duplicate keys: the error names the key and where its second copy starts */
+  {
+    const char *dup = "{\"a\":1,\"b\":{\"x\":1,\"y\":2,\"x\":3},\"c\":2}";
+    const char *dup2 = "{\"k\":1,\"z\":0,\"k\":2,\"z\":1}";
+    const char *nul = "{\"a\":1,\"a\\u0000\":2}";
+    const char *twins = "{\"ab\":1,\"a\":{\"b\":1},\"b\":{\"a\":1,\"b\":2}}";
+    g_assert_cmpint (ts_json_parse (dup, strlen (dup), "dup", &j), ==, TS_ERR_FORMAT);
+    g_assert_null (j);
+    g_assert_cmpstr (ts_last_error (), ==, "dup: invalid JSON: duplicate key \"x\" at byte 24");
+    g_assert_cmpint (ts_json_parse (dup2, strlen (dup2), "dup2", &j), ==, TS_ERR_FORMAT);
+    g_assert_cmpstr (ts_last_error (), ==, "dup2: invalid JSON: duplicate key \"k\" at byte 13");
+    /* lookups compare C strings, so an embedded NUL does not make a new key */
+    g_assert_cmpint (ts_json_parse (nul, strlen (nul), "nul", &j), ==, TS_ERR_FORMAT);
+    /* same key in different objects, and keys that are prefixes of each other, are fine */
+    g_assert_cmpint (ts_json_parse (twins, strlen (twins), "twins", &j), ==, TS_OK);
+    g_assert_cmpint (j->len, ==, 3);
+    ts_json_free (j);
+  }
   {
     ts_strbuf b = { 0 };
     ts_strbuf_json_string (&b, "a\"b\\c\n\x01");
@@ -192,6 +210,10 @@ test_safetensors_corrupt (void)
     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}",                              /* no offsets */
     "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,8]}}",
     "{\"__metadata__\":{\"k\":1}}",                                           /* non-string */
+    /* two metadata blocks once overflowed the metadata arrays (ASan) */
+    "{\"__metadata__\":{\"a\":\"1\",\"b\":\"2\"},\"__metadata__\":{\"c\":\"3\"}}",
+    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",       /* same name */
     "[1, 2]",
     "{garbage",
   };
@@ -332,6 +354,64 @@ test_weights_by_name (void)
   g_assert_cmpint (ts_model_new (be, &fa, &b), ==, TS_OK);
   g_assert_cmpint (ts_model_load_safetensors (b, path, TS_LOAD_BACKBONE, NULL), ==, TS_ERR_FORMAT);
   g_assert_nonnull (strstr (ts_last_error (), "0.features.0.0.weight"));
+  ts_model_free (b);
+  ts_model_free (a);
+  ts_test_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+/* Fine-tuning a Tagsight model on another class list: the body loads, the
+ * classifier of the other size is dropped and reported, and the new model
+ * keeps its own freshly initialised classifier. */
+static void
+test_weights_other_head (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = g_build_filename (dir, "eight.safetensors", NULL);
+  ts_model_config c8 = { "tiny", 8, TS_HEAD_FASTAI, 3 }, c2 = { "tiny", 2, TS_HEAD_FASTAI, 4 };
+  ts_model *a, *b;
+  ts_modelfile_meta meta = { 0 };
+  ts_load_report rep;
+  ts_param *last;
+  float *before, *after, *x, *y;
+
+  g_assert_cmpint (ts_model_new (be, &c8, &a), ==, TS_OK);
+  randomise (a, 11);
+  meta.threshold = 0.5f;
+  meta.input_height = meta.input_width = 32;
+  meta.n_vocab = 8;
+  meta.vocab = (char *[]) { "a", "b", "c", "d", "e", "f", "g", "h" };
+  g_assert_cmpint (ts_modelfile_save (path, a, &meta), ==, TS_OK);
+
+  g_assert_cmpint (ts_model_new (be, &c2, &b), ==, TS_OK);
+  last = ts_model_param (b, ts_model_n_params (b) - 1);
+  before = tensor_host (last->value);
+  g_assert_cmpint (ts_model_load_safetensors (b, path, TS_LOAD_BACKBONE, &rep), ==, TS_OK);
+  /* the final linear (fastai's has no bias), nothing else */
+  g_assert_cmpint (rep.n_dropped, ==, 1);
+  g_assert_cmpstr (rep.dropped[0], ==, last->name);
+  g_assert_true (g_str_has_suffix (last->name, ".weight"));
+  g_assert_cmpint (rep.n_missing, ==, 1);
+  g_assert_cmpint (rep.n_unexpected, ==, 1);
+  g_assert_cmpint (rep.n_loaded, ==, ts_model_n_params (b) + ts_model_n_buffers (b) - 1);
+  after = tensor_host (last->value);
+  g_assert_cmpmem (before, 2 * sizeof (float), after, 2 * sizeof (float));
+  x = tensor_host (ts_model_find_tensor (a, "0.conv2.weight"));
+  y = tensor_host (ts_model_find_tensor (b, "0.conv2.weight"));
+  g_assert_cmpmem (x, 16 * 8 * 9 * 4, y, 16 * 8 * 9 * 4);
+  g_free (x);
+  g_free (y);
+  g_free (before);
+  g_free (after);
+  ts_load_report_clear (&rep);
+  g_assert_cmpint (rep.n_dropped, ==, 0);
+  g_assert_null (rep.dropped);
+  /* strict loading still refuses the other classifier, naming it */
+  g_assert_cmpint (ts_model_load_safetensors (b, path, TS_LOAD_STRICT, NULL), ==, TS_ERR_SHAPE);
+  g_assert_nonnull (strstr (ts_last_error (), "expected [2, "));
+  /* and what `train --pretrained` calls */
+  g_assert_cmpint (ts_model_load_pretrained (b, path, NULL), ==, TS_OK);
   ts_model_free (b);
   ts_model_free (a);
   ts_test_rmdir (dir);
@@ -513,6 +593,7 @@ main (int argc, char **argv)
   g_test_add_func ("/models/safetensors/dtypes", test_safetensors_dtypes);
   g_test_add_func ("/models/safetensors/corrupt", test_safetensors_corrupt);
   g_test_add_func ("/models/weights/by-name", test_weights_by_name);
+  g_test_add_func ("/models/weights/other-head", test_weights_other_head);
   g_test_add_func ("/models/modelfile", test_modelfile);
   rc = g_test_run ();
   ts_backend_free (be);

@@ -348,6 +348,34 @@ test_labels (void)
   g_assert_true (tagsight_project_relocate_dataset (p, ds, moved, &error));
   g_assert_true (tagsight_project_export_labels_csv (p, ds, out, &error));
   g_assert_no_error (error);
+
+  /* by path: the relocated set is found (through a relative, uncanonical
+   * path too); an unknown CSV is added once; a missing one is an error */
+  {
+    g_autofree char *cwd = g_get_current_dir ();
+    g_autofree char *rel = NULL, *csv2 = NULL;
+    gint64 other;
+
+    g_assert_cmpint (tagsight_project_find_or_add_dataset (p, moved, &error), ==, ds);
+    g_assert_cmpint (g_chdir (dir), ==, 0);
+    rel = g_strdup ("./sub/../moved.csv");
+    g_assert_cmpint (tagsight_project_find_or_add_dataset (p, rel, &error), ==, ds);
+    g_assert_cmpint (g_chdir (cwd), ==, 0);
+    g_assert_no_error (error);
+    csv2 = g_build_filename (dir, "second.csv", NULL);
+    g_assert_true (g_file_set_contents (csv2, "fname,labels\nx.jpg,cat\n", -1, NULL));
+    other = tagsight_project_find_or_add_dataset (p, csv2, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (other, >, ds);
+    g_assert_cmpint (tagsight_project_find_or_add_dataset (p, csv2, &error), ==, other);
+    g_clear_pointer (&items, g_ptr_array_unref);
+    items = tagsight_project_list_datasets (p, &error);
+    g_assert_cmpuint (items->len, ==, 2);
+    g_assert_cmpint (tagsight_project_find_or_add_dataset (p, "/nonexistent/none.csv", &error),
+                     ==, 0);
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+  }
   g_object_unref (p);
   ts_test_rmdir (dir);
 }

@@ -11,10 +11,23 @@
 #include "ts-cpu-private.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
-/* about 30 microseconds of polling (pause is ~14 ns here) before sleeping */
-#define SPIN_ROUNDS 2000
+/* How long a waiting thread polls before it sleeps.  Measured on the 2-core
+ * machine with other processes running: with 30 us, a worker slept in most of
+ * the gaps between ops (the optimizer's small tensors, the head, the model's
+ * bookkeeping), lost its core to another process and came back milliseconds
+ * later, so a step used only ~1.3 of the 2 cores while PyTorch (whose OpenMP
+ * threads poll for longer) used ~1.9.  After the first SPIN_PAUSE_NS the
+ * polling yields between reads, so that when the cores are oversubscribed
+ * (loader threads, parallel test runs) the others still get to run.
+ * TS_CPU_SPIN_US overrides the total. */
+#define SPIN_US_DEFAULT 2000
+#define SPIN_PAUSE_NS 50000
+/* pauses between clock reads while polling */
+#define SPIN_CHECK 64
 
 struct ts_cpu_pool {
   int n_threads;
@@ -27,6 +40,7 @@ struct ts_cpu_pool {
   int sleepers;          /* under lock: workers waiting on wake */
   int caller_sleeping;   /* under lock */
   int quit;              /* atomic; written under lock */
+  int64_t spin_ns;       /* polling time before sleeping */
   ts_cpu_task fn;
   void *arg;
 };
@@ -44,6 +58,71 @@ cpu_relax (void)
 #endif
 }
 
+static int64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Poll for a new task (or quit) / for the workers to finish, until the spin
+ * time runs out; 1 when it came. */
+static int
+spin_wait_generation (ts_cpu_pool *pool, uint64_t seen, uint64_t *gen)
+{
+  int64_t t0 = 0;
+  int yielding = 0;
+
+  for (uint64_t spins = 1;; spins++)
+    {
+      *gen = __atomic_load_n (&pool->generation, __ATOMIC_ACQUIRE);
+      if (*gen != seen || __atomic_load_n (&pool->quit, __ATOMIC_ACQUIRE))
+        return 1;
+      if (yielding)
+        sched_yield ();
+      else
+        cpu_relax ();
+      if (yielding || spins % SPIN_CHECK == 0)
+        {
+          int64_t t = now_ns ();
+          if (t0 == 0)
+            t0 = t;
+          else if (t - t0 >= pool->spin_ns)
+            return 0;
+          else if (t - t0 >= SPIN_PAUSE_NS)
+            yielding = 1;
+        }
+    }
+}
+
+static int
+spin_wait_done (ts_cpu_pool *pool)
+{
+  int64_t t0 = 0;
+  int yielding = 0;
+
+  for (uint64_t spins = 1;; spins++)
+    {
+      if (__atomic_load_n (&pool->remaining, __ATOMIC_ACQUIRE) == 0)
+        return 1;
+      if (yielding)
+        sched_yield ();
+      else
+        cpu_relax ();
+      if (yielding || spins % SPIN_CHECK == 0)
+        {
+          int64_t t = now_ns ();
+          if (t0 == 0)
+            t0 = t;
+          else if (t - t0 >= pool->spin_ns)
+            return 0;
+          else if (t - t0 >= SPIN_PAUSE_NS)
+            yielding = 1;
+        }
+    }
+}
+
 static void *
 worker_main (void *data)
 {
@@ -56,16 +135,8 @@ worker_main (void *data)
   for (;;)
     {
       uint64_t gen = 0;
-      int spins;
 
-      for (spins = 0; spins < SPIN_ROUNDS; spins++)
-        {
-          gen = __atomic_load_n (&pool->generation, __ATOMIC_ACQUIRE);
-          if (gen != seen || __atomic_load_n (&pool->quit, __ATOMIC_ACQUIRE))
-            break;
-          cpu_relax ();
-        }
-      if (spins == SPIN_ROUNDS)
+      if (!spin_wait_generation (pool, seen, &gen))
         {
           pthread_mutex_lock (&pool->lock);
           pool->sleepers++;
@@ -100,6 +171,9 @@ ts_cpu_pool_new (int n_threads)
   if (n_threads < 1)
     n_threads = 1;
   pool->n_threads = n_threads;
+  pool->spin_ns = (int64_t) SPIN_US_DEFAULT * 1000;
+  if (getenv ("TS_CPU_SPIN_US") != NULL)
+    pool->spin_ns = (int64_t) atoll (getenv ("TS_CPU_SPIN_US")) * 1000;
   pthread_mutex_init (&pool->lock, NULL);
   pthread_cond_init (&pool->wake, NULL);
   pthread_cond_init (&pool->done, NULL);
@@ -157,8 +231,6 @@ ts_cpu_pool_size (const ts_cpu_pool *pool)
 void
 ts_cpu_pool_run (ts_cpu_pool *pool, ts_cpu_task fn, void *arg)
 {
-  int spins;
-
   if (pool == NULL || pool->n_threads == 1)
     {
       fn (arg, 0, 1);
@@ -176,12 +248,8 @@ ts_cpu_pool_run (ts_cpu_pool *pool, ts_cpu_task fn, void *arg)
 
   fn (arg, 0, pool->n_threads);
 
-  for (spins = 0; spins < SPIN_ROUNDS; spins++)
-    {
-      if (__atomic_load_n (&pool->remaining, __ATOMIC_ACQUIRE) == 0)
-        return;
-      cpu_relax ();
-    }
+  if (spin_wait_done (pool))
+    return;
   pthread_mutex_lock (&pool->lock);
   pool->caller_sleeping = 1;
   while (__atomic_load_n (&pool->remaining, __ATOMIC_ACQUIRE) > 0)

@@ -187,8 +187,66 @@ push_item (parser *p, ts_json *v, size_t *cap)
   return TS_OK;
 }
 
+typedef struct {
+  const char *key;
+  size_t offset;
+} key_pos;
+
+static int
+key_pos_cmp (const void *a, const void *b)
+{
+  const key_pos *x = a, *y = b;
+  int c = strcmp (x->key, y->key);
+
+  if (c != 0)
+    return c;
+  return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* A repeated key makes a reader pick one of the values while another reader
+ * (or a counting pass) picks the other, so duplicates are an error, reported
+ * at the second occurrence.  Keys compare as C strings, as every lookup does,
+ * so "a" and "a\u0000" are the same key.  Sorting keeps a hostile header
+ * with millions of keys from going quadratic. */
+static ts_status
+check_duplicate_keys (parser *p, const ts_json *v, key_pos *kp)
+{
+  const key_pos *dup = NULL;
+
+  if (v->len < 2)
+    return TS_OK;
+  qsort (kp, v->len, sizeof *kp, key_pos_cmp);
+  for (size_t i = 1; i < v->len; i++)
+    if (strcmp (kp[i].key, kp[i - 1].key) == 0 &&
+        (dup == NULL || kp[i].offset < dup->offset))
+      dup = &kp[i];
+  if (dup == NULL)
+    return TS_OK;
+  p->pos = dup->offset;
+  if (p->status == TS_OK)
+    p->status = ts_error (TS_ERR_FORMAT, "%s: invalid JSON: duplicate key \"%.*s\" at byte %zu",
+                          p->what, 64, dup->key, dup->offset);
+  return p->status;
+}
+
+static ts_status parse_container_items (parser *p, ts_json *v, int depth, key_pos **kp,
+                                        size_t *kcap);
+
 static ts_status
 parse_container (parser *p, ts_json *v, int depth)
+{
+  key_pos *kp = NULL;
+  size_t kcap = 0;
+  ts_status s = parse_container_items (p, v, depth, &kp, &kcap);
+
+  if (s == TS_OK && v->type == TS_JSON_OBJECT)
+    s = check_duplicate_keys (p, v, kp);
+  free (kp);
+  return s;
+}
+
+static ts_status
+parse_container_items (parser *p, ts_json *v, int depth, key_pos **kp, size_t *kcap)
 {
   int object = p->s[p->pos] == '{';
   char close = object ? '}' : ']';
@@ -210,10 +268,21 @@ parse_container (parser *p, ts_json *v, int depth)
       if (object)
         {
           size_t klen;
+          size_t kstart = p->pos;
           if (p->pos >= p->len || p->s[p->pos] != '"')
             return fail (p, "expected a key");
           if (parse_string (p, &v->keys[v->len - 1], &klen) != TS_OK)
             return p->status;
+          if (v->len > *kcap)
+            {
+              size_t ncap = *kcap ? *kcap * 2 : 8;
+              key_pos *nkp = realloc (*kp, ncap * sizeof *nkp);
+              if (nkp == NULL)
+                return p->status = ts_error (TS_ERR_NOMEM, "%s: out of memory", p->what);
+              *kp = nkp;
+              *kcap = ncap;
+            }
+          (*kp)[v->len - 1] = (key_pos) { v->keys[v->len - 1], kstart };
           skip_ws (p);
           if (p->pos >= p->len || p->s[p->pos] != ':')
             return fail (p, "expected ':'");

@@ -82,7 +82,7 @@ int ts_pth_is_pth (const char *path);
  * (torchvision names for the body under fastai's "0."; report lists missing
  * and unexpected names).  With TS_LOAD_BACKBONE a head tensor whose shape
  * differs (a 1000-way fc for a 5-way model) is dropped and listed as
- * unexpected instead of failing. */
+ * dropped and unexpected instead of failing (ts_model_load_named). */
 ts_status ts_model_load_pth (ts_model *m, const char *path, ts_load_mode mode,
                              ts_load_report *report);
 

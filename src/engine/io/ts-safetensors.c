@@ -183,6 +183,13 @@ parse_header (ts_safetensors *st)
               s = ts_error (TS_ERR_FORMAT, "%s: __metadata__ is not an object", st->path);
               break;
             }
+          /* The JSON reader rejects duplicate keys; this guard keeps the arrays
+           * and n_meta from disagreeing should a second block ever get here. */
+          if (st->meta_keys != NULL)
+            {
+              s = ts_error (TS_ERR_FORMAT, "%s: more than one __metadata__ object", st->path);
+              break;
+            }
           st->meta_keys = calloc (v->len + 1, sizeof (char *));
           st->meta_values = calloc (v->len + 1, sizeof (char *));
           if (st->meta_keys == NULL || st->meta_values == NULL)

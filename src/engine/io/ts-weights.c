@@ -25,8 +25,11 @@ ts_load_report_clear (ts_load_report *r)
     free (r->missing[i]);
   for (int i = 0; i < r->n_unexpected; i++)
     free (r->unexpected[i]);
+  for (int i = 0; i < r->n_dropped; i++)
+    free (r->dropped[i]);
   free (r->missing);
   free (r->unexpected);
+  free (r->dropped);
   memset (r, 0, sizeof *r);
 }
 
@@ -43,34 +46,33 @@ shape_str (char *buf, size_t size, int ndim, const int64_t *shape)
 
 /* [] and [1] are the same scalar (torch's num_batches_tracked) */
 static int
-same_shape (const ts_tensor *t, const ts_st_entry *e)
+same_shape (const ts_tensor *t, const ts_weight_info *e)
 {
-  int nd = e->ndim;
   if (t->numel != e->numel)
     return 0;
-  if (nd == 0)
+  if (e->ndim == 0)
     return t->numel == 1;
-  if (nd != t->ndim)
+  if (e->ndim != t->ndim)
     return 0;
-  for (int i = 0; i < nd; i++)
+  for (int i = 0; i < e->ndim; i++)
     if (t->shape[i] != e->shape[i])
       return 0;
   return 1;
 }
 
-static const ts_st_entry *
-find_entry (const ts_safetensors *st, const char *name)
+/* fastai model from torchvision names, or torchvision model from fastai names */
+static int
+find_entry (const ts_weight_source *src, const char *name)
 {
-  const ts_st_entry *e = ts_safetensors_find (st, name);
+  int i = src->lookup (src->data, name);
   char alt[512];
 
-  if (e != NULL)
-    return e;
-  /* fastai model from torchvision names, or torchvision model from fastai names */
+  if (i >= 0)
+    return i;
   if (strncmp (name, "0.", 2) == 0)
-    return ts_safetensors_find (st, name + 2);
+    return src->lookup (src->data, name + 2);
   snprintf (alt, sizeof alt, "0.%s", name);
-  return ts_safetensors_find (st, alt);
+  return src->lookup (src->data, alt);
 }
 
 static int
@@ -87,24 +89,27 @@ push_name (char ***list, int *n, const char *name)
   return 1;
 }
 
-static ts_status
-load_one (ts_safetensors *st, const ts_st_entry *e, const char *name, ts_tensor *t)
+/* The classifier: the last parameter group, the fastai head's buffers, or a
+ * torchvision classifier's names. */
+static int
+is_head (ts_model *m, int i, int n_params, const char *name)
 {
-  char want[96], got[96];
-  float *host;
+  if (i < n_params && ts_model_param (m, i)->group == ts_model_n_groups (m) - 1)
+    return 1;
+  if (ts_model_head (m) == TS_HEAD_FASTAI)
+    return strncmp (name, "0.", 2) != 0;
+  return strncmp (name, "fc.", 3) == 0 || strncmp (name, "classifier.", 11) == 0;
+}
+
+static ts_status
+load_one (const ts_weight_source *src, int e, ts_tensor *t)
+{
+  float *host = malloc ((size_t) t->numel * sizeof (float) + 1);
   ts_status s;
 
-  if (!same_shape (t, e))
-    {
-      shape_str (want, sizeof want, t->ndim, t->shape);
-      shape_str (got, sizeof got, e->ndim, e->shape);
-      return ts_error (TS_ERR_SHAPE, "%s: tensor '%s' does not fit the model: expected %s, "
-                       "found %s", st->path, name, want, got);
-    }
-  host = malloc ((size_t) t->numel * sizeof (float));
   if (host == NULL)
-    return ts_error (TS_ERR_NOMEM, "%s: out of memory", st->path);
-  s = ts_safetensors_read_f32 (st, e, host, t->numel);
+    return ts_error (TS_ERR_NOMEM, "%s: out of memory", src->path);
+  s = src->read_f32 (src->data, e, host, t->numel);
   if (s == TS_OK)
     s = ts_tensor_from_host (t, host, t->numel);
   free (host);
@@ -112,69 +117,129 @@ load_one (ts_safetensors *st, const ts_st_entry *e, const char *name, ts_tensor 
 }
 
 ts_status
-ts_model_load_safetensors (ts_model *m, const char *path, ts_load_mode mode,
-                           ts_load_report *report)
+ts_model_load_named (ts_model *m, const ts_weight_source *src, ts_load_mode mode,
+                     ts_load_report *report)
 {
-  ts_safetensors *st;
   ts_load_report local = { 0 }, *r = report ? report : &local;
   int n_params = ts_model_n_params (m), n_total = n_params + ts_model_n_buffers (m);
-  int fastai = ts_model_head (m) == TS_HEAD_FASTAI;
-  char *used = NULL;
+  const char *path = src->path;
+  char *used;
   ts_status s = TS_OK;
 
   memset (r, 0, sizeof *r);
-  s = ts_safetensors_open (path, &st);
-  if (s != TS_OK)
-    return s;
-  used = calloc ((size_t) st->n_entries + 1, 1);
+  used = calloc ((size_t) src->n_entries + 1, 1);
   if (used == NULL)
-    {
-      ts_safetensors_free (st);
-      return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-    }
+    return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
   for (int i = 0; i < n_total && s == TS_OK; i++)
     {
       const char *name = i < n_params ? ts_model_param (m, i)->name
                                       : ts_model_buffer (m, i - n_params)->name;
       ts_tensor *t = i < n_params ? ts_model_param (m, i)->value
                                   : ts_model_buffer (m, i - n_params)->value;
-      const ts_st_entry *e = find_entry (st, name);
-      int head = i < n_params ? ts_model_param (m, i)->group == ts_model_n_groups (m) - 1
-                              : fastai && strncmp (name, "0.", 2) != 0;
+      int e = find_entry (src, name);
+      int head = is_head (m, i, n_params, name);
       int optional = strstr (name, "num_batches_tracked") != NULL ||
                      (mode == TS_LOAD_BACKBONE && head);
+      ts_weight_info info = { 0 };
+      char want[96], got[96];
 
-      if (e == NULL)
+      if (e >= 0)
+        src->info (src->data, e, &info);
+      if (e >= 0 && !same_shape (t, &info) && mode == TS_LOAD_BACKBONE && head)
         {
-          if (!push_name (&r->missing, &r->n_missing, name))
+          /* a classifier for another class list: left unused (so also
+           * reported as unexpected); the model keeps its initialised head */
+          if (!push_name (&r->dropped, &r->n_dropped, info.name))
             s = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-          else if (!optional)
+          e = -1;
+        }
+      if (e < 0)
+        {
+          if (s == TS_OK && !push_name (&r->missing, &r->n_missing, name))
+            s = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+          else if (s == TS_OK && !optional)
             s = ts_error (TS_ERR_FORMAT, "%s: no tensor '%s' (%s needs it)", path, name,
                           ts_model_arch (m));
           continue;
         }
-      s = load_one (st, e, e->name, t);
-      if (s == TS_OK)
+      if (!same_shape (t, &info))
         {
-          used[e - st->entries] = 1;
-          r->n_loaded++;
+          shape_str (want, sizeof want, t->ndim, t->shape);
+          shape_str (got, sizeof got, info.ndim, info.shape);
+          s = ts_error (TS_ERR_SHAPE, "%s: tensor '%s' does not fit the model: expected %s, "
+                        "found %s", path, info.name, want, got);
+          break;
         }
+      if ((s = load_one (src, e, t)) != TS_OK)
+        break;
+      used[e] = 1;
+      r->n_loaded++;
     }
-  for (int i = 0; i < st->n_entries && s == TS_OK; i++)
+  for (int i = 0; i < src->n_entries && s == TS_OK; i++)
     if (!used[i])
       {
-        if (!push_name (&r->unexpected, &r->n_unexpected, st->entries[i].name))
+        ts_weight_info info;
+        src->info (src->data, i, &info);
+        if (!push_name (&r->unexpected, &r->n_unexpected, info.name))
           s = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
         else if (mode == TS_LOAD_STRICT)
-          s = ts_error (TS_ERR_FORMAT, "%s: unexpected tensor '%s' for %s", path,
-                        st->entries[i].name, ts_model_arch (m));
+          s = ts_error (TS_ERR_FORMAT, "%s: unexpected tensor '%s' for %s", path, info.name,
+                        ts_model_arch (m));
       }
   if (s == TS_OK && r->n_loaded == 0)
     s = ts_error (TS_ERR_FORMAT, "%s: no tensor matches %s", path, ts_model_arch (m));
   free (used);
-  ts_safetensors_free (st);
   if (report == NULL)
     ts_load_report_clear (&local);
+  return s;
+}
+
+/* ---- safetensors ---- */
+
+static int
+st_lookup (void *data, const char *name)
+{
+  ts_safetensors *st = data;
+  const ts_st_entry *e = ts_safetensors_find (st, name);
+
+  return e ? (int) (e - st->entries) : -1;
+}
+
+static void
+st_info (void *data, int i, ts_weight_info *out)
+{
+  const ts_st_entry *e = &((ts_safetensors *) data)->entries[i];
+
+  out->name = e->name;
+  out->ndim = e->ndim;
+  out->shape = e->shape;
+  out->numel = e->numel;
+}
+
+static ts_status
+st_read (void *data, int i, float *dst, int64_t n)
+{
+  ts_safetensors *st = data;
+
+  return ts_safetensors_read_f32 (st, &st->entries[i], dst, n);
+}
+
+ts_status
+ts_model_load_safetensors (ts_model *m, const char *path, ts_load_mode mode,
+                           ts_load_report *report)
+{
+  ts_safetensors *st;
+  ts_weight_source src = { path, NULL, 0, st_lookup, st_info, st_read };
+  ts_status s;
+
+  if (report)
+    memset (report, 0, sizeof *report);
+  if ((s = ts_safetensors_open (path, &st)) != TS_OK)
+    return s;
+  src.data = st;
+  src.n_entries = st->n_entries;
+  s = ts_model_load_named (m, &src, mode, report);
+  ts_safetensors_free (st);
   return s;
 }
 

@@ -19,6 +19,11 @@ typedef struct {
   int n_unexpected;     /* file tensors the model has no place for */
   char **missing;       /* names, n_missing of them */
   char **unexpected;
+  /* head tensors of the file whose shape differs from the model's (a
+   * classifier for another number of classes): not loaded, the model keeps
+   * its fresh head; listed here and among the unexpected */
+  int n_dropped;
+  char **dropped;
 } ts_load_report;
 
 typedef enum {
@@ -26,8 +31,38 @@ typedef enum {
   TS_LOAD_STRICT = 1,   /* every model tensor must be present, nothing unexpected */
 } ts_load_mode;
 
+/* One tensor of a weight file, as the loader sees it. */
+typedef struct {
+  const char *name;
+  int ndim;
+  const int64_t *shape;
+  int64_t numel;
+} ts_weight_info;
+
+/* A weight file of any format, for ts_model_load_named. */
+typedef struct {
+  const char *path;   /* for messages */
+  void *data;
+  int n_entries;
+  /* index of the tensor called @name, or -1 */
+  int (*lookup) (void *data, const char *name);
+  void (*info) (void *data, int i, ts_weight_info *out);
+  /* @n == numel; errors name the file and the tensor */
+  ts_status (*read_f32) (void *data, int i, float *dst, int64_t n);
+} ts_weight_source;
+
+/* Loads every model tensor from @src by name, torchvision names accepted for
+ * the body under fastai's "0." and the other way round.  TS_LOAD_BACKBONE:
+ * head tensors may be missing, and a head tensor of another shape is dropped
+ * (report->dropped) so the model keeps its fresh head; a body tensor of
+ * another shape fails.  TS_LOAD_STRICT: every tensor present and fitting,
+ * nothing unexpected.  @report may be NULL; clear it after. */
+ts_status ts_model_load_named (ts_model *m, const ts_weight_source *src, ts_load_mode mode,
+                               ts_load_report *report);
+
 /* Shape mismatches fail naming the tensor, expected and found shapes; so
- * does a missing required tensor.  @report may be NULL; clear it after. */
+ * does a missing required tensor.  As ts_model_load_named.  @report may be
+ * NULL; clear it after. */
 ts_status ts_model_load_safetensors (ts_model *m, const char *path, ts_load_mode mode,
                                      ts_load_report *report);
 void ts_load_report_clear (ts_load_report *report);

@@ -1,0 +1,389 @@
+/* ts-cuda-ops.c: every op but the GEMM-based ones: shape checks as the CPU
+ * backend (same messages), then one launcher from kernels/. */
+#include "ts-cuda-private.h"
+
+#include <math.h>
+
+#define S(be) (ts_cuda (be)->stream)
+
+static int
+same_numel (const char *op, const ts_tensor *a, const ts_tensor *b)
+{
+  char ba[96], bb[96];
+
+  if (a->numel == b->numel)
+    return 1;
+  ts_error (TS_ERR_SHAPE, "%s: %s and %s differ in size", op,
+            ts_tensor_shape_str (a, ba, sizeof ba), ts_tensor_shape_str (b, bb, sizeof bb));
+  return 0;
+}
+
+void
+ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y)
+{
+  if (!same_numel ("axpby", x, y))
+    return;
+  tsk_axpby (S (be), y->numel, alpha, x->data, beta, y->data);
+  ts_cuda_check (be, "axpby");
+}
+
+void
+ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y)
+{
+  if (!same_numel ("add", a, y) || !same_numel ("add", b, y))
+    return;
+  tsk_add (S (be), y->numel, a->data, b->data, y->data);
+  ts_cuda_check (be, "add");
+}
+
+void
+ts_cuda_fill (ts_backend *be, ts_tensor *t, float value)
+{
+  tsk_fill (S (be), t->numel, value, t->data);
+  ts_cuda_check (be, "fill");
+}
+
+void
+ts_cuda_activation_forward (ts_backend *be, ts_activation act, const ts_tensor *x,
+                            ts_tensor *y)
+{
+  if (!same_numel ("activation", x, y))
+    return;
+  tsk_activation_forward (S (be), (int) act, y->numel, x->data, y->data);
+  ts_cuda_check (be, "activation");
+}
+
+void
+ts_cuda_activation_backward (ts_backend *be, ts_activation act, const ts_tensor *y,
+                             const ts_tensor *dy, ts_tensor *dx)
+{
+  if (!same_numel ("activation backward", y, dx) || !same_numel ("activation backward", dy, dx))
+    return;
+  tsk_activation_backward (S (be), (int) act, dx->numel, y->data, dy->data, dx->data);
+  ts_cuda_check (be, "activation backward");
+}
+
+void
+ts_cuda_dropout_forward (ts_backend *be, float p, uint64_t seed, uint64_t counter,
+                         const ts_tensor *x, ts_tensor *y, ts_tensor *mask)
+{
+  if (mask == NULL)
+    {
+      ts_error (TS_ERR_INVALID, "dropout: no mask tensor");
+      return;
+    }
+  if (!same_numel ("dropout", x, y) || !same_numel ("dropout", mask, y))
+    return;
+  tsk_dropout_forward (S (be), y->numel, p, seed, counter, x->data, y->data, mask->data);
+  ts_cuda_check (be, "dropout");
+}
+
+void
+ts_cuda_dropout_backward (ts_backend *be, const ts_tensor *mask, const ts_tensor *dy,
+                          ts_tensor *dx)
+{
+  if (!same_numel ("dropout backward", mask, dx) || !same_numel ("dropout backward", dy, dx))
+    return;
+  tsk_mul (S (be), dx->numel, dy->data, mask->data, dx->data);
+  ts_cuda_check (be, "dropout backward");
+}
+
+static int
+nchw_ok (const char *op, const ts_tensor *a, const ts_tensor *b, const ts_tensor *y)
+{
+  char ba[96], bb[96], by[96];
+
+  if (a->shape[0] == y->shape[0] && b->shape[0] == y->shape[0]
+      && a->shape[2] == y->shape[2] && b->shape[2] == y->shape[2]
+      && a->shape[3] == y->shape[3] && b->shape[3] == y->shape[3]
+      && a->shape[1] + b->shape[1] == y->shape[1])
+    return 1;
+  ts_error (TS_ERR_SHAPE, "%s: %s and %s do not make %s", op,
+            ts_tensor_shape_str (a, ba, sizeof ba), ts_tensor_shape_str (b, bb, sizeof bb),
+            ts_tensor_shape_str (y, by, sizeof by));
+  return 0;
+}
+
+void
+ts_cuda_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y)
+{
+  int64_t plane = y->shape[2] * y->shape[3];
+
+  if (!nchw_ok ("concat_channels", a, b, y))
+    return;
+  tsk_concat (S (be), y->shape[0], a->shape[1] * plane, b->shape[1] * plane, a->data, b->data,
+              y->data);
+  ts_cuda_check (be, "concat_channels");
+}
+
+void
+ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_tensor *db)
+{
+  int64_t plane = dy->shape[2] * dy->shape[3];
+
+  if (!nchw_ok ("split_channels", da, db, dy))
+    return;
+  tsk_split (S (be), dy->shape[0], da->shape[1] * plane, db->shape[1] * plane, dy->data,
+             da->data, db->data);
+  ts_cuda_check (be, "split_channels");
+}
+
+/* ---- batch norm ---- */
+
+static int
+bn_dims (const char *op, const ts_tensor *x, const ts_tensor *y, int64_t *n, int64_t *c,
+         int64_t *plane)
+{
+  char bx[96], by[96];
+
+  *n = x->shape[0];
+  *c = x->ndim >= 2 ? x->shape[1] : 1;
+  *plane = (*n > 0 && *c > 0) ? x->numel / (*n * *c) : 0;
+  if (x->ndim < 2 || !(y->numel == x->numel && y->shape[0] == *n && y->shape[1] == *c))
+    {
+      ts_error (TS_ERR_SHAPE, "%s: x %s and output %s do not fit", op,
+                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
+      return 0;
+    }
+  return 1;
+}
+
+#define DATA(t) ((t) ? (t)->data : NULL)
+
+void
+ts_cuda_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                 const ts_tensor *beta, ts_tensor *running_mean,
+                                 ts_tensor *running_var, float momentum, float eps,
+                                 ts_tensor *y, ts_tensor *save_mean, ts_tensor *save_invstd)
+{
+  int64_t n, c, plane;
+
+  if (!bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0)
+    return;
+  tsk_bn_train (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), DATA (running_mean),
+                DATA (running_var), momentum, eps, y->data, DATA (save_mean),
+                DATA (save_invstd));
+  ts_cuda_check (be, "batchnorm");
+}
+
+void
+ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                const ts_tensor *beta, const ts_tensor *running_mean,
+                                const ts_tensor *running_var, float eps, ts_tensor *y)
+{
+  int64_t n, c, plane;
+
+  if (!bn_dims ("batchnorm eval", x, y, &n, &c, &plane))
+    return;
+  tsk_bn_eval (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), running_mean->data,
+               running_var->data, eps, y->data);
+  ts_cuda_check (be, "batchnorm eval");
+}
+
+void
+ts_cuda_batchnorm_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                            const ts_tensor *save_mean, const ts_tensor *save_invstd,
+                            const ts_tensor *dy, ts_tensor *dx, ts_tensor *dgamma,
+                            ts_tensor *dbeta)
+{
+  int64_t n, c, plane;
+
+  if (!bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0)
+    return;
+  tsk_bn_backward (S (be), n, c, plane, x->data, DATA (gamma), save_mean->data,
+                   save_invstd->data, dy->data, DATA (dx), DATA (dgamma), DATA (dbeta));
+  ts_cuda_check (be, "batchnorm backward");
+}
+
+/* ---- pooling ---- */
+
+static int
+pool_dims (const char *op, const ts_tensor *x, const ts_tensor *y, int64_t *planes, int *h,
+           int *w, int *oh, int *ow)
+{
+  char bx[96], by[96];
+
+  if (x->ndim != 4 || y->ndim != 4 || x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1])
+    {
+      ts_error (TS_ERR_SHAPE, "%s: input %s and output %s do not fit", op,
+                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
+      return 0;
+    }
+  *planes = x->shape[0] * x->shape[1];
+  *h = (int) x->shape[2];
+  *w = (int) x->shape[3];
+  *oh = (int) y->shape[2];
+  *ow = (int) y->shape[3];
+  return 1;
+}
+
+void
+ts_cuda_maxpool2d_forward (ts_backend *be, const ts_pool2d_params *p, const ts_tensor *x,
+                           ts_tensor *y, int32_t *argmax)
+{
+  int64_t planes;
+  int h, w, oh, ow;
+  char bx[96], by[96];
+
+  if (!pool_dims ("maxpool2d", x, y, &planes, &h, &w, &oh, &ow))
+    return;
+  if (p->stride_h < 1 || p->stride_w < 1
+      || oh != (h + 2 * p->pad_h - p->kernel_h) / p->stride_h + 1
+      || ow != (w + 2 * p->pad_w - p->kernel_w) / p->stride_w + 1)
+    {
+      ts_error (TS_ERR_SHAPE, "maxpool2d: %dx%d stride %d pad %d does not take %s to %s",
+                p->kernel_h, p->kernel_w, p->stride_h, p->pad_h,
+                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
+      return;
+    }
+  tsk_maxpool_forward (S (be), planes, h, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h,
+                       p->stride_w, p->pad_h, p->pad_w, x->data, y->data, argmax);
+  ts_cuda_check (be, "maxpool2d");
+}
+
+void
+ts_cuda_maxpool2d_backward (ts_backend *be, const ts_pool2d_params *p, const int32_t *argmax,
+                            const ts_tensor *dy, ts_tensor *dx)
+{
+  int64_t planes;
+  int h, w, oh, ow;
+
+  if (!pool_dims ("maxpool2d backward", dx, dy, &planes, &h, &w, &oh, &ow))
+    return;
+  if (p->stride_h < 1 || p->stride_w < 1)
+    {
+      ts_error (TS_ERR_SHAPE, "maxpool2d backward: stride %dx%d", p->stride_h, p->stride_w);
+      return;
+    }
+  tsk_maxpool_backward (S (be), planes, h, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h,
+                        p->stride_w, p->pad_h, p->pad_w, argmax, dy->data, dx->data);
+  ts_cuda_check (be, "maxpool2d backward");
+}
+
+void
+ts_cuda_adaptive_avgpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor *y)
+{
+  int64_t planes;
+  int h, w, oh, ow;
+
+  if (!pool_dims ("adaptive_avgpool2d", x, y, &planes, &h, &w, &oh, &ow))
+    return;
+  tsk_adaptive_avg_forward (S (be), planes, h, w, oh, ow, x->data, y->data);
+  ts_cuda_check (be, "adaptive_avgpool2d");
+}
+
+void
+ts_cuda_adaptive_avgpool2d_backward (ts_backend *be, const ts_tensor *dy, ts_tensor *dx)
+{
+  int64_t planes;
+  int h, w, oh, ow;
+
+  if (!pool_dims ("adaptive_avgpool2d backward", dx, dy, &planes, &h, &w, &oh, &ow))
+    return;
+  tsk_adaptive_avg_backward (S (be), planes, h, w, oh, ow, dy->data, dx->data);
+  ts_cuda_check (be, "adaptive_avgpool2d backward");
+}
+
+void
+ts_cuda_adaptive_maxpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tensor *y,
+                                    int32_t *argmax)
+{
+  int64_t planes;
+  int h, w, oh, ow;
+
+  if (!pool_dims ("adaptive_maxpool2d", x, y, &planes, &h, &w, &oh, &ow))
+    return;
+  tsk_adaptive_max_forward (S (be), planes, h, w, oh, ow, x->data, y->data, argmax);
+  ts_cuda_check (be, "adaptive_maxpool2d");
+}
+
+void
+ts_cuda_adaptive_maxpool2d_backward (ts_backend *be, const int32_t *argmax, const ts_tensor *dy,
+                                     ts_tensor *dx)
+{
+  int64_t planes;
+  int h, w, oh, ow;
+
+  if (!pool_dims ("adaptive_maxpool2d backward", dx, dy, &planes, &h, &w, &oh, &ow))
+    return;
+  tsk_adaptive_max_backward (S (be), planes, h, w, oh, ow, argmax, dy->data, dx->data);
+  ts_cuda_check (be, "adaptive_maxpool2d backward");
+}
+
+/* ---- loss, optimizer, reductions ---- */
+
+/* Runs the queued reduction and brings partial[0] back; NAN on a device error. */
+static double
+reduction_result (ts_backend *be, const char *op)
+{
+  double v = NAN;
+
+  if (!ts_cuda_check (be, op)
+      || !ts_cuda_ok (cudaMemcpyAsync (&v, ts_cuda (be)->red, sizeof v, cudaMemcpyDeviceToHost,
+                                       S (be)), op)
+      || !ts_cuda_ok (cudaStreamSynchronize (S (be)), op))
+    return NAN;
+  return v;
+}
+
+float
+ts_cuda_bce_with_logits (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
+                         ts_tensor *dlogits)
+{
+  int64_t n = logits->numel;
+  char bl[96], bt[96];
+
+  if (targets->numel != n || (dlogits && dlogits->numel != n))
+    {
+      ts_error (TS_ERR_SHAPE, "bce_with_logits: logits %s and targets %s differ",
+                ts_tensor_shape_str (logits, bl, sizeof bl),
+                ts_tensor_shape_str (targets, bt, sizeof bt));
+      return NAN;
+    }
+  if (n == 0)
+    return 0.0f;
+  tsk_bce_with_logits (S (be), n, logits->data, targets->data, DATA (dlogits),
+                       ts_cuda (be)->red);
+  return (float) (reduction_result (be, "bce_with_logits") / (double) n);
+}
+
+void
+ts_cuda_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad, ts_tensor *m,
+                   ts_tensor *v, float lr, float beta1, float beta2, float eps, float wd,
+                   int step)
+{
+  char bp[96], bg[96];
+
+  if (grad->numel != param->numel || m->numel != param->numel || v->numel != param->numel)
+    {
+      ts_error (TS_ERR_SHAPE, "adam_step: parameter %s and gradient/state %s differ",
+                ts_tensor_shape_str (param, bp, sizeof bp),
+                ts_tensor_shape_str (grad, bg, sizeof bg));
+      return;
+    }
+  if (step < 1)
+    step = 1;
+  tsk_adam (S (be), param->numel, param->data, grad->data, m->data, v->data, lr, beta1, beta2,
+            eps, (float) (1.0 - (double) lr * (double) wd),
+            (float) (1.0 / (1.0 - pow (beta1, step))), (float) (1.0 / (1.0 - pow (beta2, step))));
+  ts_cuda_check (be, "adam_step");
+}
+
+int
+ts_cuda_all_finite (ts_backend *be, const ts_tensor *t)
+{
+  if (t->numel == 0)
+    return 1;
+  tsk_count_nonfinite (S (be), t->numel, t->data, ts_cuda (be)->red);
+  /* a device error counts as "not finite": the caller stops the step */
+  return reduction_result (be, "all_finite") == 0.0;
+}
+
+double
+ts_cuda_sum_squares (ts_backend *be, const ts_tensor *t)
+{
+  if (t->numel == 0)
+    return 0.0;
+  tsk_sum_squares (S (be), t->numel, t->data, ts_cuda (be)->red);
+  return reduction_result (be, "sum_squares");
+}

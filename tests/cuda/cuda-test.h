@@ -1,0 +1,120 @@
+/* cuda-test.h: the few GLib test calls the CUDA tests use, either from GLib
+ * (the meson suite) or, with -DTS_CUDA_TEST_NO_GLIB, from this tiny TAP
+ * harness so that scripts/gpu-check can build the tests on a machine that
+ * has a compiler and the CUDA toolkit but no GLib. */
+#pragma once
+
+#ifndef TS_CUDA_TEST_NO_GLIB
+#include <glib.h>
+#else
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRUE 1
+#define FALSE 0
+
+typedef void (*ts_mini_fn) (void);
+
+static struct {
+  const char *path[64];
+  ts_mini_fn fn[64];
+  int n;
+  int skipped, failed;
+  char skip_msg[1024];
+  jmp_buf abort_test;
+} ts_mini;
+
+static inline void
+g_test_init (int *argc, char ***argv, ...)
+{
+  (void) argc;
+  (void) argv;
+}
+
+static inline void
+g_test_add_func (const char *path, ts_mini_fn fn)
+{
+  if (ts_mini.n < 64)
+    {
+      ts_mini.path[ts_mini.n] = path;
+      ts_mini.fn[ts_mini.n++] = fn;
+    }
+}
+
+static inline void
+g_test_skip (const char *msg)
+{
+  ts_mini.skipped = 1;
+  snprintf (ts_mini.skip_msg, sizeof ts_mini.skip_msg, "%s", msg);
+}
+
+static inline void
+g_test_fail (void)
+{
+  ts_mini.failed = 1;
+}
+
+static inline void __attribute__ ((format (printf, 1, 2)))
+g_test_message (const char *fmt, ...)
+{
+  va_list ap;
+  printf ("# ");
+  va_start (ap, fmt);
+  vprintf (fmt, ap);
+  va_end (ap);
+  printf ("\n");
+  fflush (stdout);
+}
+
+static inline const char *
+g_getenv (const char *name)
+{
+  return getenv (name);
+}
+
+static inline void
+ts_mini_assert_failed (const char *file, int line, const char *expr)
+{
+  printf ("# %s:%d: assertion failed: %s\n", file, line, expr);
+  ts_mini.failed = 1;
+  longjmp (ts_mini.abort_test, 1);
+}
+
+#define g_assert_true(e) \
+  do { if (!(e)) ts_mini_assert_failed (__FILE__, __LINE__, #e); } while (0)
+#define g_assert_nonnull(e) g_assert_true ((e) != NULL)
+#define g_assert_cmpint(a, op, b) g_assert_true ((long long) (a) op (long long) (b))
+#define g_assert_cmpfloat(a, op, b) g_assert_true ((double) (a) op (double) (b))
+
+static inline int
+g_test_run (void)
+{
+  volatile int failures = 0;
+
+  printf ("1..%d\n", ts_mini.n);
+  for (int i = 0; i < ts_mini.n; i++)
+    {
+      ts_mini.skipped = ts_mini.failed = 0;
+      printf ("# Start of %s\n", ts_mini.path[i]);
+      fflush (stdout);
+      if (setjmp (ts_mini.abort_test) == 0)
+        ts_mini.fn[i] ();
+      if (ts_mini.failed)
+        {
+          printf ("not ok %d %s\n", i + 1, ts_mini.path[i]);
+          failures++;
+        }
+      else if (ts_mini.skipped)
+        printf ("ok %d %s # SKIP %s\n", i + 1, ts_mini.path[i], ts_mini.skip_msg);
+      else
+        printf ("ok %d %s\n", i + 1, ts_mini.path[i]);
+      fflush (stdout);
+    }
+  return failures ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,125 @@
+/* fake-cudart.c: the CUDA runtime calls the backend makes, on host memory,
+ * so that the backend and the kernels (compiled as C++ with
+ * -DTSK_HOST_EMULATION, see kernels/ts-cuda-common.cuh) run on a machine
+ * without a GPU.  "Device" pointers are malloc'ed; streams do nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+/* the emulated launch geometry of kernels/ts-cuda-common.cuh */
+typedef struct { unsigned int x, y, z; } tsk_emu_dim;
+tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
+
+static cudaError_t last_error = cudaSuccess;
+
+static cudaError_t
+set (cudaError_t e)
+{
+  if (e != cudaSuccess)
+    last_error = e;
+  return e;
+}
+
+cudaError_t
+cudaGetLastError (void)
+{
+  cudaError_t e = last_error;
+  last_error = cudaSuccess;
+  return e;
+}
+
+const char *
+cudaGetErrorString (cudaError_t e)
+{
+  return e == cudaSuccess ? "no error" : e == cudaErrorMemoryAllocation ? "out of memory"
+                                                                         : "emulated error";
+}
+
+const char *
+cudaGetErrorName (cudaError_t e)
+{
+  return e == cudaSuccess ? "cudaSuccess" : e == cudaErrorMemoryAllocation
+                                              ? "cudaErrorMemoryAllocation" : "cudaErrorUnknown";
+}
+
+cudaError_t
+cudaGetDeviceCount (int *count)
+{
+  *count = getenv ("TS_FAKE_CUDA_NO_DEVICE") ? 0 : 1;
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaGetDeviceProperties (struct cudaDeviceProp *prop, int device)
+{
+  if (device != 0)
+    return set (cudaErrorInvalidDevice);
+  memset (prop, 0, sizeof *prop);
+  strcpy (prop->name, "emulated GPU (host)");
+  prop->major = 9;
+  prop->minor = 0;
+  prop->totalGlobalMem = (size_t) 1 << 30;
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaSetDevice (int device)
+{
+  return device == 0 ? cudaSuccess : set (cudaErrorInvalidDevice);
+}
+
+cudaError_t
+cudaMalloc (void **ptr, size_t size)
+{
+  /* a limit, so that out-of-memory paths can be tested */
+  const char *lim = getenv ("TS_FAKE_CUDA_MAX_ALLOC");
+  if (lim && size > (size_t) atoll (lim))
+    {
+      *ptr = NULL;
+      return set (cudaErrorMemoryAllocation);
+    }
+  *ptr = malloc (size ? size : 1);
+  return *ptr ? cudaSuccess : set (cudaErrorMemoryAllocation);
+}
+
+cudaError_t
+cudaFree (void *ptr)
+{
+  free (ptr);
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaMemsetAsync (void *ptr, int value, size_t count, cudaStream_t stream)
+{
+  memset (ptr, value, count);
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaMemcpyAsync (void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
+                 cudaStream_t stream)
+{
+  memmove (dst, src, count);
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaStreamCreateWithFlags (cudaStream_t *stream, unsigned int flags)
+{
+  *stream = NULL;
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaStreamDestroy (cudaStream_t stream)
+{
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaStreamSynchronize (cudaStream_t stream)
+{
+  return cudaSuccess;
+}

@@ -1,0 +1,519 @@
+/* test-cuda-ops.c: every op of the backend table, forward and backward, on
+ * the CUDA backend against the CPU backend (the reference), same random
+ * inputs, compared by normalized error ||gpu - cpu|| / ||cpu|| with a
+ * tolerance per op.  Skipped when there is no CUDA device. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda-test.h"
+#include "ts-backend-cuda.h"
+#include "ts-backend.h"
+#include "ts-rng.h"
+
+static ts_backend *cpu, *gpu;
+static ts_rng rng;
+static char skip_reason[512];
+static double worst_err;
+static char worst_op[128];
+
+/* 1 when the GPU backend exists; else the test is skipped with the reason */
+static int
+have_gpu (void)
+{
+  if (gpu == NULL)
+    {
+      char msg[600];
+      snprintf (msg, sizeof msg, "%s%s",
+                strncmp (skip_reason, "no CUDA device", 14) ? "no CUDA device: " : "",
+                skip_reason);
+      g_test_skip (msg);
+      return 0;
+    }
+  ts_rng_seed (&rng, 42, 7);
+  return 1;
+}
+
+static float *
+rnd (int64_t n, float lo, float hi)
+{
+  float *h = malloc ((size_t) (n > 0 ? n : 1) * sizeof (float));
+  for (int64_t i = 0; i < n; i++)
+    h[i] = (float) ts_rng_uniform_range (&rng, lo, hi);
+  return h;
+}
+
+typedef struct {
+  ts_tensor *c, *g;
+} pair;
+
+static pair
+mk (int ndim, const int64_t *shape, const float *host)
+{
+  pair p = { ts_tensor_new (cpu, ndim, shape), ts_tensor_new (gpu, ndim, shape) };
+  g_assert_nonnull (p.c);
+  g_assert_nonnull (p.g);
+  if (host)
+    {
+      g_assert_cmpint (ts_tensor_from_host (p.c, host, p.c->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (p.g, host, p.g->numel), ==, TS_OK);
+    }
+  else
+    {
+      /* garbage, so that an op that forgets to overwrite its output is caught */
+      cpu->i->fill (cpu, p.c, 123.25f);
+      gpu->i->fill (gpu, p.g, 123.25f);
+    }
+  return p;
+}
+
+static pair
+mk_rand (int ndim, const int64_t *shape, float lo, float hi)
+{
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  float *h = rnd (n, lo, hi);
+  pair p = mk (ndim, shape, h);
+  free (h);
+  return p;
+}
+
+static void
+pfree (pair p)
+{
+  ts_tensor_free (p.c);
+  ts_tensor_free (p.g);
+}
+
+static double
+compare_floats (const char *what, const float *c, const float *g, int64_t n, double tol)
+{
+  double num = 0.0, den = 0.0, err;
+  int64_t bad = -1;
+
+  for (int64_t i = 0; i < n; i++)
+    {
+      double d = (double) g[i] - (double) c[i];
+      if (isnan (c[i]) != isnan (g[i]) && bad < 0)
+        bad = i;
+      if (!isnan (d))
+        num += d * d;
+      den += (double) c[i] * (double) c[i];
+    }
+  err = sqrt (num) / (sqrt (den) + 1e-30);
+  if (den == 0.0)
+    err = sqrt (num);
+  if (err > worst_err)
+    {
+      worst_err = err;
+      snprintf (worst_op, sizeof worst_op, "%s", what);
+    }
+  if (err > tol || bad >= 0)
+    {
+      g_test_message ("%s: normalized error %.3g (tolerance %.1g)%s", what, err, tol,
+                      bad >= 0 ? ", NaN mismatch" : "");
+      for (int64_t i = 0; i < n && i < 4; i++)
+        g_test_message ("  [%lld] cpu %.8g gpu %.8g", (long long) i, c[i], g[i]);
+      g_test_fail ();
+    }
+  return err;
+}
+
+static void
+cmp (const char *what, pair p, double tol)
+{
+  int64_t n = p.c->numel;
+  float *hc = malloc ((size_t) n * sizeof (float)), *hg = malloc ((size_t) n * sizeof (float));
+
+  g_assert_cmpint (ts_tensor_to_host (p.c, hc, n), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_to_host (p.g, hg, n), ==, TS_OK);
+  g_assert_true (strcmp (ts_last_error (), "") == 0 || strstr (ts_last_error (), "CUDA") == NULL);
+  compare_floats (what, hc, hg, n, tol);
+  free (hc);
+  free (hg);
+}
+
+/* argmax buffers are backend memory of int32; download moves 4-byte words */
+static void
+cmp_argmax (const char *what, const int32_t *ac, const int32_t *ag, int64_t n)
+{
+  int32_t *hc = malloc ((size_t) n * 4), *hg = malloc ((size_t) n * 4);
+  int64_t diff = 0;
+
+  cpu->i->download (cpu, (float *) hc, (const float *) ac, (size_t) n);
+  gpu->i->download (gpu, (float *) hg, (const float *) ag, (size_t) n);
+  for (int64_t i = 0; i < n; i++)
+    diff += hc[i] != hg[i];
+  if (diff)
+    {
+      g_test_message ("%s: %lld of %lld argmax differ", what, (long long) diff, (long long) n);
+      g_test_fail ();
+    }
+  free (hc);
+  free (hg);
+}
+
+#define TOL_EXACT 1e-6
+#define TOL_EW 1e-6
+#define TOL_RED 1e-5
+#define TOL_GEMM 2e-5   /* FP32 GEMMs summing in another order; TF32 needs ~5e-3 */
+
+static double
+tol_gemm (void)
+{
+  const char *tf32 = g_getenv ("TS_CUDA_TF32");
+  return tf32 && atoi (tf32) ? 5e-3 : TOL_GEMM;
+}
+
+static void
+test_elementwise (void)
+{
+  int64_t s[4] = { 3, 5, 7, 11 };
+
+  if (!have_gpu ())
+    return;
+  pair x = mk_rand (4, s, -3, 3), y = mk_rand (4, s, -3, 3), z = mk (4, s, NULL);
+  cpu->i->axpby (cpu, 0.5f, x.c, -2.0f, y.c);
+  gpu->i->axpby (gpu, 0.5f, x.g, -2.0f, y.g);
+  cmp ("axpby", y, TOL_EW);
+  cpu->i->axpby (cpu, 1.5f, x.c, 0.0f, z.c);
+  gpu->i->axpby (gpu, 1.5f, x.g, 0.0f, z.g);
+  cmp ("axpby beta=0", z, TOL_EW);
+  cpu->i->add (cpu, x.c, y.c, z.c);
+  gpu->i->add (gpu, x.g, y.g, z.g);
+  cmp ("add", z, TOL_EW);
+  cpu->i->fill (cpu, z.c, -0.75f);
+  gpu->i->fill (gpu, z.g, -0.75f);
+  cmp ("fill", z, TOL_EXACT);
+
+  static const char *names[] = { "relu", "relu6", "sigmoid" };
+  for (int a = 0; a < 3; a++)
+    {
+      char what[64];
+      pair xx = mk_rand (4, s, -8, 8), yy = mk (4, s, NULL), dy = mk_rand (4, s, -1, 1);
+      pair dx = mk (4, s, NULL);
+      cpu->i->activation_forward (cpu, (ts_activation) a, xx.c, yy.c);
+      gpu->i->activation_forward (gpu, (ts_activation) a, xx.g, yy.g);
+      snprintf (what, sizeof what, "%s forward", names[a]);
+      cmp (what, yy, TOL_EW);
+      cpu->i->activation_backward (cpu, (ts_activation) a, yy.c, dy.c, dx.c);
+      gpu->i->activation_backward (gpu, (ts_activation) a, yy.g, dy.g, dx.g);
+      snprintf (what, sizeof what, "%s backward", names[a]);
+      cmp (what, dx, TOL_EW);
+      /* in place, as the models run relu */
+      cpu->i->activation_forward (cpu, (ts_activation) a, xx.c, xx.c);
+      gpu->i->activation_forward (gpu, (ts_activation) a, xx.g, xx.g);
+      snprintf (what, sizeof what, "%s in place", names[a]);
+      cmp (what, xx, TOL_EW);
+      pfree (xx);
+      pfree (yy);
+      pfree (dy);
+      pfree (dx);
+    }
+
+  pair mask = mk (4, s, NULL), dd = mk (4, s, NULL);
+  cpu->i->dropout_forward (cpu, 0.3f, 1234, 99, x.c, z.c, mask.c);
+  gpu->i->dropout_forward (gpu, 0.3f, 1234, 99, x.g, z.g, mask.g);
+  cmp ("dropout mask (same hash)", mask, TOL_EXACT);
+  cmp ("dropout forward", z, TOL_EW);
+  cpu->i->dropout_backward (cpu, mask.c, y.c, dd.c);
+  gpu->i->dropout_backward (gpu, mask.g, y.g, dd.g);
+  cmp ("dropout backward", dd, TOL_EW);
+
+  int64_t sa[4] = { 3, 2, 4, 5 }, sb[4] = { 3, 6, 4, 5 }, sy[4] = { 3, 8, 4, 5 };
+  pair a = mk_rand (4, sa, -1, 1), b = mk_rand (4, sb, -1, 1), cat = mk (4, sy, NULL);
+  pair da = mk (4, sa, NULL), db = mk (4, sb, NULL);
+  cpu->i->concat_channels (cpu, a.c, b.c, cat.c);
+  gpu->i->concat_channels (gpu, a.g, b.g, cat.g);
+  cmp ("concat_channels", cat, TOL_EXACT);
+  cpu->i->split_channels (cpu, cat.c, da.c, db.c);
+  gpu->i->split_channels (gpu, cat.g, da.g, db.g);
+  cmp ("split_channels a", da, TOL_EXACT);
+  cmp ("split_channels b", db, TOL_EXACT);
+
+  pfree (x), pfree (y), pfree (z), pfree (mask), pfree (dd);
+  pfree (a), pfree (b), pfree (cat), pfree (da), pfree (db);
+}
+
+typedef struct {
+  const char *name;
+  int n, c, h, w, cout, kh, kw;
+  ts_conv2d_params p;
+  int bias;
+} conv_case;
+
+static void
+run_conv (const conv_case *cc)
+{
+  const ts_conv2d_params *p = &cc->p;
+  int groups = p->groups > 0 ? p->groups : 1;
+  int oh = (cc->h + p->pad_top + p->pad_bottom - cc->kh) / p->stride_h + 1;
+  int ow = (cc->w + p->pad_left + p->pad_right - cc->kw) / p->stride_w + 1;
+  int64_t sx[4] = { cc->n, cc->c, cc->h, cc->w };
+  int64_t sw[4] = { cc->cout, cc->c / groups, cc->kh, cc->kw };
+  int64_t sy[4] = { cc->n, cc->cout, oh, ow }, sb[1] = { cc->cout };
+  char what[128];
+  pair x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f);
+  pair b = mk_rand (1, sb, -1, 1), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1);
+  pair dx = mk (4, sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+
+  cpu->i->conv2d_forward (cpu, p, x.c, w.c, cc->bias ? b.c : NULL, y.c);
+  gpu->i->conv2d_forward (gpu, p, x.g, w.g, cc->bias ? b.g : NULL, y.g);
+  snprintf (what, sizeof what, "conv2d %s forward", cc->name);
+  cmp (what, y, tol_gemm ());
+  cpu->i->conv2d_backward (cpu, p, x.c, w.c, dy.c, dx.c, dw.c, db.c);
+  gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx.g, dw.g, db.g);
+  snprintf (what, sizeof what, "conv2d %s dx", cc->name);
+  cmp (what, dx, tol_gemm ());
+  snprintf (what, sizeof what, "conv2d %s dw", cc->name);
+  cmp (what, dw, tol_gemm ());
+  snprintf (what, sizeof what, "conv2d %s db", cc->name);
+  cmp (what, db, TOL_RED);
+  /* NULL gradients are skipped; the others still overwrite */
+  cpu->i->fill (cpu, dw.c, 7.0f);
+  gpu->i->fill (gpu, dw.g, 7.0f);
+  cpu->i->conv2d_backward (cpu, p, x.c, w.c, dy.c, NULL, dw.c, NULL);
+  gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, NULL, dw.g, NULL);
+  snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
+  cmp (what, dw, tol_gemm ());
+  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+}
+
+static void
+test_conv (void)
+{
+  static const conv_case cases[] = {
+    { "3x3 s1 p1 bias", 2, 3, 9, 8, 4, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 },
+    { "7x7 s2 p3", 2, 3, 17, 15, 8, 7, 7, { 2, 2, 3, 3, 3, 3, 1 }, 0 },
+    { "1x1 s1 (direct)", 3, 6, 5, 7, 4, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 1 },
+    { "1x1 s2", 2, 6, 9, 9, 5, 1, 1, { 2, 2, 0, 0, 0, 0, 1 }, 0 },
+    { "3x3 s2 SAME (asymmetric)", 2, 4, 8, 8, 6, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 },
+    { "depthwise 3x3 s2", 2, 8, 9, 9, 8, 3, 3, { 2, 2, 1, 1, 1, 1, 8 }, 1 },
+    { "depthwise 3x3 s1 x2", 2, 4, 6, 6, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 4 }, 0 },
+    { "grouped 3x3 g2", 2, 4, 6, 5, 6, 3, 3, { 1, 1, 1, 1, 1, 1, 2 }, 1 },
+  };
+
+  if (!have_gpu ())
+    return;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_conv (&cases[i]);
+}
+
+static void
+run_bn (int ndim, const int64_t *s)
+{
+  int64_t sc[1] = { s[1] };
+  pair x = mk_rand (ndim, s, -2, 3), y = mk (ndim, s, NULL), dy = mk_rand (ndim, s, -1, 1);
+  pair g = mk_rand (1, sc, 0.5f, 1.5f), b = mk_rand (1, sc, -1, 1);
+  pair rm = mk_rand (1, sc, -0.1f, 0.1f), rv = mk_rand (1, sc, 0.9f, 1.1f);
+  pair sm = mk (1, sc, NULL), si = mk (1, sc, NULL);
+  pair dx = mk (ndim, s, NULL), dg = mk (1, sc, NULL), db = mk (1, sc, NULL);
+  const char *d = ndim == 2 ? "1d" : "2d";
+  char what[64];
+
+  cpu->i->batchnorm_forward_train (cpu, x.c, g.c, b.c, rm.c, rv.c, 0.1f, 1e-5f, y.c, sm.c, si.c);
+  gpu->i->batchnorm_forward_train (gpu, x.g, g.g, b.g, rm.g, rv.g, 0.1f, 1e-5f, y.g, sm.g, si.g);
+#define CMP(name, t, tol) snprintf (what, sizeof what, "batchnorm%s %s", d, name), cmp (what, t, tol)
+  CMP ("train y", y, TOL_RED);
+  CMP ("save_mean", sm, TOL_RED);
+  CMP ("save_invstd", si, TOL_RED);
+  CMP ("running_mean", rm, TOL_RED);
+  CMP ("running_var", rv, TOL_RED);
+  cpu->i->batchnorm_backward (cpu, x.c, g.c, sm.c, si.c, dy.c, dx.c, dg.c, db.c);
+  gpu->i->batchnorm_backward (gpu, x.g, g.g, sm.g, si.g, dy.g, dx.g, dg.g, db.g);
+  CMP ("dx", dx, 1e-4);
+  CMP ("dgamma", dg, TOL_RED);
+  CMP ("dbeta", db, TOL_RED);
+  cpu->i->batchnorm_forward_eval (cpu, x.c, g.c, b.c, rm.c, rv.c, 1e-5f, y.c);
+  gpu->i->batchnorm_forward_eval (gpu, x.g, g.g, b.g, rm.g, rv.g, 1e-5f, y.g);
+  CMP ("eval y", y, TOL_RED);
+#undef CMP
+  pfree (x), pfree (y), pfree (dy), pfree (g), pfree (b), pfree (rm), pfree (rv);
+  pfree (sm), pfree (si), pfree (dx), pfree (dg), pfree (db);
+}
+
+static void
+test_batchnorm (void)
+{
+  int64_t s4[4] = { 4, 5, 6, 7 }, s2[2] = { 16, 12 };
+
+  if (!have_gpu ())
+    return;
+  run_bn (4, s4);
+  run_bn (2, s2);
+}
+
+static void
+test_pool (void)
+{
+  int64_t sx[4] = { 2, 3, 11, 10 }, sy[4] = { 2, 3, 6, 5 };
+  int64_t sa[4] = { 2, 3, 3, 3 }, s1[4] = { 2, 3, 1, 1 };
+  ts_pool2d_params pp = { 3, 3, 2, 2, 1, 1 };
+
+  if (!have_gpu ())
+    return;
+  pair x = mk_rand (4, sx, -2, 2), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1);
+  pair dx = mk (4, sx, NULL);
+  int32_t *ac = cpu->i->alloc (cpu, (size_t) y.c->numel * 4);
+  int32_t *ag = gpu->i->alloc (gpu, (size_t) y.c->numel * 4);
+  g_assert_nonnull (ac);
+  g_assert_nonnull (ag);
+  cpu->i->maxpool2d_forward (cpu, &pp, x.c, y.c, ac);
+  gpu->i->maxpool2d_forward (gpu, &pp, x.g, y.g, ag);
+  cmp ("maxpool2d forward", y, TOL_EXACT);
+  cmp_argmax ("maxpool2d argmax", ac, ag, y.c->numel);
+  cpu->i->maxpool2d_backward (cpu, &pp, ac, dy.c, dx.c);
+  gpu->i->maxpool2d_backward (gpu, &pp, ag, dy.g, dx.g);
+  cmp ("maxpool2d backward", dx, TOL_EW);
+  cpu->i->free (cpu, ac);
+  gpu->i->free (gpu, ag);
+
+  for (int k = 0; k < 2; k++)
+    {
+      const int64_t *so = k ? s1 : sa;
+      const char *nm = k ? "1x1" : "3x3";
+      char what[96];
+      pair yo = mk (4, so, NULL), dyo = mk_rand (4, so, -1, 1);
+      int64_t no = yo.c->numel;
+      int32_t *amc = cpu->i->alloc (cpu, (size_t) no * 4), *amg = gpu->i->alloc (gpu, (size_t) no * 4);
+      cpu->i->adaptive_avgpool2d_forward (cpu, x.c, yo.c);
+      gpu->i->adaptive_avgpool2d_forward (gpu, x.g, yo.g);
+      snprintf (what, sizeof what, "adaptive_avgpool2d %s forward", nm);
+      cmp (what, yo, TOL_RED);
+      cpu->i->adaptive_avgpool2d_backward (cpu, dyo.c, dx.c);
+      gpu->i->adaptive_avgpool2d_backward (gpu, dyo.g, dx.g);
+      snprintf (what, sizeof what, "adaptive_avgpool2d %s backward", nm);
+      cmp (what, dx, TOL_EW);
+      cpu->i->adaptive_maxpool2d_forward (cpu, x.c, yo.c, amc);
+      gpu->i->adaptive_maxpool2d_forward (gpu, x.g, yo.g, amg);
+      snprintf (what, sizeof what, "adaptive_maxpool2d %s forward", nm);
+      cmp (what, yo, TOL_EXACT);
+      cmp_argmax (what, amc, amg, no);
+      cpu->i->adaptive_maxpool2d_backward (cpu, amc, dyo.c, dx.c);
+      gpu->i->adaptive_maxpool2d_backward (gpu, amg, dyo.g, dx.g);
+      snprintf (what, sizeof what, "adaptive_maxpool2d %s backward", nm);
+      cmp (what, dx, TOL_EW);
+      cpu->i->free (cpu, amc);
+      gpu->i->free (gpu, amg);
+      pfree (yo), pfree (dyo);
+    }
+  pfree (x), pfree (y), pfree (dy), pfree (dx);
+}
+
+static void
+test_linear_loss_adam (void)
+{
+  int64_t sx[2] = { 6, 20 }, sw[2] = { 9, 20 }, sy[2] = { 6, 9 }, sb[1] = { 9 };
+
+  if (!have_gpu ())
+    return;
+  pair x = mk_rand (2, sx, -1, 1), w = mk_rand (2, sw, -0.5f, 0.5f), b = mk_rand (1, sb, -1, 1);
+  pair y = mk (2, sy, NULL), dy = mk_rand (2, sy, -1, 1);
+  pair dx = mk (2, sx, NULL), dw = mk (2, sw, NULL), db = mk (1, sb, NULL);
+  cpu->i->linear_forward (cpu, x.c, w.c, b.c, y.c);
+  gpu->i->linear_forward (gpu, x.g, w.g, b.g, y.g);
+  cmp ("linear forward", y, tol_gemm ());
+  cpu->i->linear_backward (cpu, x.c, w.c, dy.c, dx.c, dw.c, db.c);
+  gpu->i->linear_backward (gpu, x.g, w.g, dy.g, dx.g, dw.g, db.g);
+  cmp ("linear dx", dx, tol_gemm ());
+  cmp ("linear dw", dw, tol_gemm ());
+  cmp ("linear db", db, TOL_RED);
+
+  /* targets of 0 / 1, logits wide enough to reach the stable form's branches */
+  float *t = rnd (y.c->numel, 0, 1);
+  for (int64_t i = 0; i < y.c->numel; i++)
+    t[i] = t[i] < 0.5f ? 0.0f : 1.0f;
+  pair tg = mk (2, sy, t), dl = mk (2, sy, NULL), lg = mk_rand (2, sy, -30, 30);
+  float lc = cpu->i->bce_with_logits (cpu, lg.c, tg.c, dl.c);
+  float lgpu = gpu->i->bce_with_logits (gpu, lg.g, tg.g, dl.g);
+  compare_floats ("bce_with_logits loss", &lc, &lgpu, 1, TOL_RED);
+  cmp ("bce_with_logits dlogits", dl, TOL_EW);
+  free (t);
+
+  pair m = mk (2, sw, NULL), v = mk (2, sw, NULL);
+  cpu->i->fill (cpu, m.c, 0.0f), gpu->i->fill (gpu, m.g, 0.0f);
+  cpu->i->fill (cpu, v.c, 0.0f), gpu->i->fill (gpu, v.g, 0.0f);
+  for (int step = 1; step <= 5; step++)
+    {
+      cpu->i->adam_step (cpu, w.c, dw.c, m.c, v.c, 1e-2f, 0.9f, 0.99f, 1e-5f, 0.01f, step);
+      gpu->i->adam_step (gpu, w.g, dw.g, m.g, v.g, 1e-2f, 0.9f, 0.99f, 1e-5f, 0.01f, step);
+    }
+  cmp ("adam param", w, TOL_EW);
+  cmp ("adam m", m, TOL_EW);
+  cmp ("adam v", v, TOL_EW);
+
+  double sc = cpu->i->sum_squares (cpu, w.c), sg = gpu->i->sum_squares (gpu, w.g);
+  float fc = (float) sc, fg = (float) sg;
+  compare_floats ("sum_squares", &fc, &fg, 1, TOL_RED);
+  g_assert_cmpint (gpu->i->all_finite (gpu, w.g), ==, 1);
+  float bad[2] = { NAN, INFINITY };
+  for (int k = 0; k < 2; k++)
+    {
+      float *h = malloc ((size_t) w.c->numel * sizeof (float));
+      g_assert_cmpint (ts_tensor_to_host (w.g, h, w.g->numel), ==, TS_OK);
+      h[w.c->numel / 2] = bad[k];
+      g_assert_cmpint (ts_tensor_from_host (w.g, h, w.g->numel), ==, TS_OK);
+      g_assert_cmpint (gpu->i->all_finite (gpu, w.g), ==, 0);
+      free (h);
+    }
+  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+  pfree (tg), pfree (dl), pfree (lg), pfree (m), pfree (v);
+}
+
+/* bad shapes are errors with a message, never a crash, on the GPU as on the CPU */
+static void
+test_bad_input (void)
+{
+  int64_t s1[2] = { 2, 3 }, s2[2] = { 3, 2 }, s3[2] = { 4, 4 };
+
+  if (!have_gpu ())
+    return;
+  ts_tensor *a = ts_tensor_new (gpu, 2, s1), *b = ts_tensor_new (gpu, 2, s3);
+  ts_tensor *w = ts_tensor_new (gpu, 2, s2);
+  ts_clear_error ();
+  gpu->i->add (gpu, a, b, b);
+  g_assert_true (strstr (ts_last_error (), "add") != NULL);
+  ts_clear_error ();
+  gpu->i->linear_forward (gpu, a, w, NULL, b);
+  g_assert_true (strstr (ts_last_error (), "linear") != NULL);
+  g_test_message ("error as expected: %s", ts_last_error ());
+  ts_tensor_free (a);
+  ts_tensor_free (b);
+  ts_tensor_free (w);
+}
+
+static void
+test_summary (void)
+{
+  if (!have_gpu ())
+    return;
+  g_test_message ("worst normalized error: %.3g (%s)", worst_err, worst_op);
+}
+
+int
+main (int argc, char **argv)
+{
+  char desc[256];
+
+  g_test_init (&argc, &argv, NULL);
+  cpu = ts_backend_cpu_new (1);
+  gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
+  if (gpu)
+    g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
+  else
+    g_test_message ("%s", skip_reason);
+  g_test_add_func ("/cuda/ops/elementwise", test_elementwise);
+  g_test_add_func ("/cuda/ops/conv2d", test_conv);
+  g_test_add_func ("/cuda/ops/batchnorm", test_batchnorm);
+  g_test_add_func ("/cuda/ops/pool", test_pool);
+  g_test_add_func ("/cuda/ops/linear-loss-adam", test_linear_loss_adam);
+  g_test_add_func ("/cuda/ops/bad-input", test_bad_input);
+  g_test_add_func ("/cuda/ops/summary", test_summary);
+  int rc = g_test_run ();
+  if (gpu)
+    ts_backend_free (gpu);
+  ts_backend_free (cpu);
+  return rc;
+}

@@ -1,0 +1,306 @@
+/* test-cuda-train.c: N Adam steps of resnet18 (fastai head, small images) on
+ * the CPU and on the GPU from the same seed, weights and batches: the losses
+ * must track.  With TS_CUDA_BENCH=1 it also times training and inference
+ * steps of resnet18 / resnet50 at 128 px on the GPU (images/s), for
+ * scripts/gpu-check.  Skipped when there is no CUDA device. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cuda-test.h"
+#include "ts-backend-cuda.h"
+#include "ts-backend.h"
+#include "ts-model.h"
+#include "ts-rng.h"
+
+#define N_CLASSES 5
+
+static ts_backend *cpu, *gpu;
+static char skip_reason[512];
+
+typedef struct {
+  ts_backend *be;
+  ts_model *m;
+  ts_tensor *x, *t, *dl;
+  ts_tensor **mom, **var;
+  int step;
+} trainer;
+
+static void
+trainer_init (trainer *tr, ts_backend *be, const char *arch, int batch, int size)
+{
+  ts_model_config cfg = { .arch = arch, .n_classes = N_CLASSES, .head = TS_HEAD_FASTAI,
+                          .seed = 2024 };
+  int np;
+
+  memset (tr, 0, sizeof *tr);
+  tr->be = be;
+  g_assert_cmpint (ts_model_new (be, &cfg, &tr->m), ==, TS_OK);
+  g_assert_cmpint (ts_model_prepare (tr->m, batch, size, size), ==, TS_OK);
+  tr->x = ts_tensor_new_4d (be, batch, 3, size, size);
+  tr->t = ts_tensor_new_2d (be, batch, N_CLASSES);
+  tr->dl = ts_tensor_new_2d (be, batch, N_CLASSES);
+  g_assert_nonnull (tr->x);
+  g_assert_nonnull (tr->t);
+  g_assert_nonnull (tr->dl);
+  np = ts_model_n_params (tr->m);
+  tr->mom = calloc ((size_t) np, sizeof (ts_tensor *));
+  tr->var = calloc ((size_t) np, sizeof (ts_tensor *));
+  for (int i = 0; i < np; i++)
+    {
+      ts_param *p = ts_model_param (tr->m, i);
+      tr->mom[i] = ts_tensor_new (be, p->value->ndim, p->value->shape);
+      tr->var[i] = ts_tensor_new (be, p->value->ndim, p->value->shape);
+      g_assert_nonnull (tr->mom[i]);
+      g_assert_nonnull (tr->var[i]);
+    }
+}
+
+static void
+trainer_free (trainer *tr)
+{
+  int np = ts_model_n_params (tr->m);
+  for (int i = 0; i < np; i++)
+    {
+      ts_tensor_free (tr->mom[i]);
+      ts_tensor_free (tr->var[i]);
+    }
+  free (tr->mom);
+  free (tr->var);
+  ts_tensor_free (tr->x);
+  ts_tensor_free (tr->t);
+  ts_tensor_free (tr->dl);
+  ts_model_free (tr->m);
+}
+
+static float
+trainer_forward_backward (trainer *tr)
+{
+  ts_tensor *logits = NULL;
+  float loss;
+
+  g_assert_cmpint (ts_model_forward (tr->m, tr->x, 1, &logits), ==, TS_OK);
+  loss = tr->be->i->bce_with_logits (tr->be, logits, tr->t, tr->dl);
+  g_assert_cmpint (ts_model_backward (tr->m, tr->dl), ==, TS_OK);
+  return loss;
+}
+
+static void
+trainer_adam (trainer *tr, float lr)
+{
+  const ts_backend_i *be = tr->be->i;
+
+  tr->step++;
+  for (int i = 0; i < ts_model_n_params (tr->m); i++)
+    {
+      ts_param *p = ts_model_param (tr->m, i);
+      if (!p->trainable)
+        continue;
+      be->adam_step (tr->be, p->value, p->grad, tr->mom[i], tr->var[i], lr, 0.9f, 0.99f, 1e-5f,
+                     p->kind == TS_PARAM_WEIGHT ? 0.01f : 0.0f, tr->step);
+    }
+}
+
+/* one fastai Adam step; the batch is already in tr->x / tr->t */
+static float
+trainer_step (trainer *tr, float lr)
+{
+  float loss = trainer_forward_backward (tr);
+  trainer_adam (tr, lr);
+  return loss;
+}
+
+static double
+tensor_error (const ts_tensor *c, const ts_tensor *g)
+{
+  float *hc = malloc ((size_t) c->numel * sizeof (float));
+  float *hg = malloc ((size_t) c->numel * sizeof (float));
+  double num = 0.0, den = 0.0;
+
+  g_assert_cmpint (ts_tensor_to_host (c, hc, c->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_to_host (g, hg, g->numel), ==, TS_OK);
+  for (int64_t i = 0; i < c->numel; i++)
+    {
+      double d = (double) hg[i] - hc[i];
+      num += d * d;
+      den += (double) hc[i] * hc[i];
+    }
+  free (hc);
+  free (hg);
+  return den > 0.0 ? sqrt (num / den) : sqrt (num);
+}
+
+/* every parameter gradient of the last backward, CPU against GPU */
+static double
+compare_grads (trainer *tc, trainer *tg)
+{
+  double worst = 0.0;
+  const char *worst_name = "";
+
+  for (int i = 0; i < ts_model_n_params (tc->m); i++)
+    {
+      ts_param *pc = ts_model_param (tc->m, i), *pg = ts_model_param (tg->m, i);
+      double e;
+      if (!pc->trainable)
+        continue;
+      e = tensor_error (pc->grad, pg->grad);
+      if (e > 1e-4 && g_getenv ("TS_CUDA_VERBOSE"))
+        g_test_message ("  %s: %.3g", pc->name, e);
+      if (e > worst)
+        {
+          worst = e;
+          worst_name = pc->name;
+        }
+    }
+  g_test_message ("gradients: worst normalized error %.3g (%s)", worst, worst_name);
+  return worst;
+}
+
+static void
+make_batch (uint64_t seed, int batch, int size, float *x, float *t)
+{
+  ts_rng r;
+  ts_rng_seed (&r, seed, 1);
+  for (int64_t i = 0; i < (int64_t) batch * 3 * size * size; i++)
+    x[i] = (float) ts_rng_normal (&r);
+  for (int i = 0; i < batch * N_CLASSES; i++)
+    t[i] = ts_rng_uniform (&r) < 0.4 ? 1.0f : 0.0f;
+}
+
+static void
+test_resnet18_parity (void)
+{
+  const int batch = 4, size = 64, steps = 6;
+  trainer tc, tg;
+  float *x, *t;
+  double worst = 0.0;
+
+  if (gpu == NULL)
+    {
+      char msg[600];
+      snprintf (msg, sizeof msg, "%s%s",
+                strncmp (skip_reason, "no CUDA device", 14) ? "no CUDA device: " : "",
+                skip_reason);
+      g_test_skip (msg);
+      return;
+    }
+  trainer_init (&tc, cpu, "resnet18", batch, size);
+  trainer_init (&tg, gpu, "resnet18", batch, size);
+  x = malloc ((size_t) batch * 3 * size * size * sizeof (float));
+  t = malloc ((size_t) batch * N_CLASSES * sizeof (float));
+  for (int s = 0; s < steps; s++)
+    {
+      float lc, lg, rel;
+      make_batch (100 + (uint64_t) s, batch, size, x, t);
+      g_assert_cmpint (ts_tensor_from_host (tc.x, x, tc.x->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (tc.t, t, tc.t->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (tg.x, x, tg.x->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (tg.t, t, tg.t->numel), ==, TS_OK);
+      lc = trainer_forward_backward (&tc);
+      lg = trainer_forward_backward (&tg);
+      if (s == 0)
+        {
+          double ge = compare_grads (&tc, &tg);
+          g_assert_cmpfloat (ge, <, 1e-3);
+        }
+      trainer_adam (&tc, 1e-3f);
+      trainer_adam (&tg, 1e-3f);
+      rel = fabsf (lc - lg) / fabsf (lc);
+      g_test_message ("step %d: loss cpu %.6f gpu %.6f (relative difference %.2e)", s + 1, lc,
+                      lg, rel);
+      g_assert_true (isfinite (lg));
+      if (rel > worst)
+        worst = rel;
+    }
+  /* dropout masks and init are shared bit for bit; what differs is the order
+   * of FP32 sums (GEMMs, batch-norm reductions), amplified a little per step */
+  g_assert_cmpfloat (worst, <, 2e-3);
+  free (x);
+  free (t);
+  trainer_free (&tc);
+  trainer_free (&tg);
+}
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+}
+
+static void
+bench_one (const char *arch, int batch, int size)
+{
+  trainer tr;
+  float *x, *t;
+  double t0, train_s, infer_s;
+  const int iters = 10;
+  ts_tensor *logits;
+
+  trainer_init (&tr, gpu, arch, batch, size);
+  x = malloc ((size_t) batch * 3 * size * size * sizeof (float));
+  t = malloc ((size_t) batch * N_CLASSES * sizeof (float));
+  make_batch (7, batch, size, x, t);
+  g_assert_cmpint (ts_tensor_from_host (tr.x, x, tr.x->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (tr.t, t, tr.t->numel), ==, TS_OK);
+  trainer_step (&tr, 1e-3f);   /* warm-up: scratch grows to its high-water mark */
+  gpu->i->synchronize (gpu);
+  t0 = now_s ();
+  for (int i = 0; i < iters; i++)
+    trainer_step (&tr, 1e-3f);  /* the loss readback synchronises every step, as training does */
+  gpu->i->synchronize (gpu);
+  train_s = (now_s () - t0) / iters;
+  t0 = now_s ();
+  for (int i = 0; i < iters; i++)
+    g_assert_cmpint (ts_model_forward (tr.m, tr.x, 0, &logits), ==, TS_OK);
+  gpu->i->synchronize (gpu);
+  infer_s = (now_s () - t0) / iters;
+  g_test_message ("BENCH %s %dpx batch %d: train %.1f img/s (%.1f ms/step), "
+                  "inference %.1f img/s", arch, size, batch, batch / train_s, 1e3 * train_s,
+                  batch / infer_s);
+  free (x);
+  free (t);
+  trainer_free (&tr);
+}
+
+static void
+test_bench (void)
+{
+  const char *want = g_getenv ("TS_CUDA_BENCH");
+
+  if (gpu == NULL)
+    {
+      g_test_skip ("no CUDA device");
+      return;
+    }
+  if (want == NULL || atoi (want) == 0)
+    {
+      g_test_skip ("set TS_CUDA_BENCH=1 to time training on the GPU");
+      return;
+    }
+  bench_one ("resnet18", 64, 128);
+  bench_one ("resnet50", 64, 128);
+  if (atoi (want) > 1)
+    {
+      bench_one ("resnet18", 256, 128);
+      bench_one ("resnet50", 256, 128);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  cpu = ts_backend_cpu_new (0);
+  gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
+  g_test_add_func ("/cuda/train/resnet18-parity", test_resnet18_parity);
+  g_test_add_func ("/cuda/train/bench", test_bench);
+  int rc = g_test_run ();
+  if (gpu)
+    ts_backend_free (gpu);
+  ts_backend_free (cpu);
+  return rc;
+}

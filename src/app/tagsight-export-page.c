@@ -301,22 +301,28 @@ prediction_row (PredictJob *job, guint i, char **text_out)
       g_string_append_printf (plain, " %s", job->errors[i]);
     }
   else
-    for (int k = 0; k < job->n_classes; k++)
-      {
-        float p = job->probs[(gsize) i * job->n_classes + k];
-        gboolean on = p > job->thresh[k];
-        g_autofree char *esc = g_markup_escape_text (job->vocab[k], -1);
+    {
+      GString *all = g_string_new (NULL);
 
-        /* every class with its probability; the ones over the threshold stand out */
-        g_string_append_printf (markup, "%s%s%s %.3f%s", markup->len ? "   " : "",
-                                on ? "<b>" : "<span alpha='55%'>", esc, p,
-                                on ? "</b>" : "</span>");
-        if (on)
-          {
-            g_string_append_printf (plain, " %s %.3f", job->vocab[k], p);
-            any = TRUE;
-          }
-      }
+      /* the labels over the threshold first, then every class's probability */
+      for (int k = 0; k < job->n_classes; k++)
+        {
+          float p = job->probs[(gsize) i * job->n_classes + k];
+          g_autofree char *esc = g_markup_escape_text (job->vocab[k], -1);
+
+          g_string_append_printf (all, "%s%s %.3f", all->len ? "   " : "", esc, p);
+          if (p > job->thresh[k])
+            {
+              g_string_append_printf (markup, "%s<b>%s %.3f</b>", any ? ", " : "", esc, p);
+              g_string_append_printf (plain, " %s %.3f", job->vocab[k], p);
+              any = TRUE;
+            }
+        }
+      if (!any)
+        g_string_append_printf (markup, "<i>%s</i>", _("no label over the threshold"));
+      g_string_append_printf (markup, "\n<span alpha='60%%'>%s</span>", all->str);
+      g_string_free (all, TRUE);
+    }
   if (job->errors[i] == NULL && !any)
     g_string_append (plain, _(" (no label)"));
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), markup->str);

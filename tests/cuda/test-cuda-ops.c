@@ -293,6 +293,11 @@ test_conv (void)
     { "depthwise 3x3 s2", 2, 8, 9, 9, 8, 3, 3, { 2, 2, 1, 1, 1, 1, 8 }, 1 },
     { "depthwise 3x3 s1 x2", 2, 4, 6, 6, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 4 }, 0 },
     { "grouped 3x3 g2", 2, 4, 6, 5, 6, 3, 3, { 1, 1, 1, 1, 1, 1, 2 }, 1 },
+    /* resnet's own shapes at 64 px: stem, layer2.0.conv1, its downsample */
+    { "resnet stem 7x7 s2 p3", 2, 3, 64, 64, 16, 7, 7, { 2, 2, 3, 3, 3, 3, 1 }, 0 },
+    { "resnet 3x3 s2 p1 even", 4, 32, 16, 16, 48, 3, 3, { 2, 2, 1, 1, 1, 1, 1 }, 0 },
+    { "resnet 1x1 s2 even", 4, 32, 16, 16, 48, 1, 1, { 2, 2, 0, 0, 0, 0, 1 }, 0 },
+    { "resnet 3x3 s1 p1 wide", 4, 64, 8, 8, 64, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 },
   };
 
   if (!have_gpu ())

@@ -370,7 +370,14 @@ test_bad_config (void)
 static void
 test_oom_message (void)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define TS_TEST_SANITIZED_ALLOCATOR 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || \
+    defined(TS_TEST_SANITIZED_ALLOCATOR)
   g_test_skip ("sanitizer allocators abort on impossible requests");
 #else
   fixture f;

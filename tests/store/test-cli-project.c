@@ -196,6 +196,8 @@ test_train_kill_resume (void)
     g_assert_cmpint (changed, <=, 3);
   }
 
+  g_clear_pointer (&out, g_free);
+
   /* an unreadable validation image is skipped and counted, not fatal */
   {
     g_autofree char *csv = NULL, *bad = NULL, *err = NULL, *bad_path = NULL;

@@ -37,6 +37,7 @@ struct _TagsightTrainPage
   TagsightTraining *training;
   char *pretrained;
   gboolean lr_finding;
+  guint pulse_id;              /* the progress bar pulses while the LR finder runs */
 
   /* the run in progress */
   guint raw_series, smooth_series, valid_series, metric_series;
@@ -481,6 +482,11 @@ on_lr_found (GObject *source, GAsyncResult *result, gpointer data)
   GdkRGBA valley, steep;
 
   self->lr_finding = FALSE;
+  g_clear_handle_id (&self->pulse_id, g_source_remove);
+  if (self->progress == NULL)
+    return;   /* disposed meanwhile */
+  gtk_progress_bar_set_fraction (self->progress, 0);
+  gtk_progress_bar_set_text (self->progress, "");
   update_actions (self);
   if (r == NULL)
     {
@@ -510,6 +516,13 @@ on_lr_found (GObject *source, GAsyncResult *result, gpointer data)
   gtk_label_set_text (self->lr_label, text);
 }
 
+static gboolean
+pulse (gpointer data)
+{
+  gtk_progress_bar_pulse (TAGSIGHT_TRAIN_PAGE (data)->progress);
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 lr_find_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
@@ -521,6 +534,9 @@ lr_find_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   tagsight_train_page_get_settings (self, &s);
   self->lr_finding = TRUE;
   gtk_label_set_text (self->lr_label, _("Running the LR finder…"));
+  gtk_progress_bar_set_text (self->progress, _("Running the LR finder…"));
+  g_clear_handle_id (&self->pulse_id, g_source_remove);
+  self->pulse_id = g_timeout_add (120, pulse, self);
   gtk_stack_set_visible_child_name (self->chart_stack, "lr-find");
   tagsight_training_lr_find_async (self->training, &s, NULL, on_lr_found, g_object_ref (self));
   tagsight_train_settings_clear (&s);
@@ -596,6 +612,7 @@ tagsight_train_page_dispose (GObject *object)
   GtkWidget *child;
 
   stop_ticks (self);
+  g_clear_handle_id (&self->pulse_id, g_source_remove);
   if (self->training != NULL)
     {
       /* a run in progress keeps the training alive and finishes on its own */

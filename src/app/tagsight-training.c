@@ -116,59 +116,74 @@ load_pretrained_any (ts_model *m, const char *path, ts_normalization *norm)
 }
 #endif
 
+/* The session config for @s (whose strings it borrows). */
+static void
+make_config (const TagsightTrainSettings *s, ts_datablock_config *dbc, ts_session_config *cfg)
+{
+  ts_datablock_config_init (dbc);
+  if (s->has_mapping)
+    {
+      dbc->fname_col = s->fname_col;
+      dbc->labels_col = s->labels_col;
+      dbc->label_delim = s->label_delim;
+      dbc->image_dir = s->image_dir;
+      dbc->split = s->split;
+      dbc->split_col = s->split_col;
+      dbc->valid_pct = s->valid_pct;
+    }
+  ts_session_config_init (cfg);
+  cfg->csv = s->csv;
+  cfg->datablock = dbc;
+  cfg->arch = s->arch;
+  cfg->pretrained = s->pretrained && *s->pretrained ? s->pretrained : NULL;
+  cfg->model_file = s->model_file && *s->model_file ? s->model_file : NULL;
+  cfg->epochs = s->epochs;
+  cfg->freeze_epochs = s->freeze_epochs;
+  cfg->lr = s->lr;
+  cfg->bs = s->bs;
+  cfg->size = s->size;
+  cfg->min_scale = s->min_scale;
+  cfg->aug = (ts_aug_preset) s->aug;
+  cfg->thresh = s->thresh;
+  cfg->threads = s->threads;
+  cfg->seed = s->seed;
+#ifdef TAGSIGHT_HAVE_INTERCHANGE
+  cfg->load_pretrained = load_pretrained_any;
+#endif
+}
+
+/* ts_session_open, leaving @session closed on failure with the message kept. */
+static ts_status
+open_session (const ts_session_config *cfg, ts_session *session)
+{
+  ts_status st = ts_session_open (cfg, session);
+
+  if (st != TS_OK)
+    {
+      g_autofree char *msg = g_strdup (ts_last_error ());
+
+      ts_session_close (session);
+      ts_error (st, "%s", msg);   /* close may have set another message */
+    }
+  return st;
+}
+
 /* Closes any previous session and opens one from the copied settings.  Runs
  * while busy, so nothing else touches the session. */
 static ts_status
 reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
 {
   ts_session_config cfg;
-  const TagsightTrainSettings *s = &self->settings;
+  ts_status st;
 
   if (self->open)
     ts_session_close (&self->session);
   self->open = FALSE;
   tagsight_train_settings_clear (&self->settings);
   settings_copy (settings, &self->settings);
-
-  ts_datablock_config_init (&self->dbc);
-  if (s->has_mapping)
-    {
-      self->dbc.fname_col = s->fname_col;
-      self->dbc.labels_col = s->labels_col;
-      self->dbc.label_delim = s->label_delim;
-      self->dbc.image_dir = s->image_dir;
-      self->dbc.split = s->split;
-      self->dbc.split_col = s->split_col;
-      self->dbc.valid_pct = s->valid_pct;
-    }
-  ts_session_config_init (&cfg);
-  cfg.csv = s->csv;
-  cfg.datablock = &self->dbc;
-  cfg.arch = s->arch;
-  cfg.pretrained = s->pretrained && *s->pretrained ? s->pretrained : NULL;
-  cfg.model_file = s->model_file && *s->model_file ? s->model_file : NULL;
-  cfg.epochs = s->epochs;
-  cfg.freeze_epochs = s->freeze_epochs;
-  cfg.lr = s->lr;
-  cfg.bs = s->bs;
-  cfg.size = s->size;
-  cfg.min_scale = s->min_scale;
-  cfg.aug = (ts_aug_preset) s->aug;
-  cfg.thresh = s->thresh;
-  cfg.threads = s->threads;
-  cfg.seed = s->seed;
-#ifdef TAGSIGHT_HAVE_INTERCHANGE
-  cfg.load_pretrained = load_pretrained_any;
-#endif
-  if (ts_session_open (&cfg, &self->session) != TS_OK)
-    {
-      ts_status st = TS_ERR_INVALID;
-      g_autofree char *msg = g_strdup (ts_last_error ());
-
-      ts_session_close (&self->session);
-      ts_error (st, "%s", msg);   /* keep the message across close's frees */
-      return st;
-    }
+  make_config (&self->settings, &self->dbc, &cfg);
+  if ((st = open_session (&cfg, &self->session)) != TS_OK)
+    return st;
   self->open = TRUE;
   return TS_OK;
 }
@@ -474,15 +489,31 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
       st = reopen (self, &job->settings);
       break;
     case JOB_LR_FIND:
-      if ((st = reopen (self, &job->settings)) == TS_OK)
-        {
-          ts_lr_find_config cfg;
+      {
+        /* a session of its own: the trained one, if any, stays as it is */
+        ts_datablock_config dbc;
+        ts_session_config cfg;
+        ts_session session;
 
-          ts_lr_find_config_init (&cfg);
-          ts_learner_set_events (self->session.learner, NULL);
-          st = ts_learner_lr_find (self->session.learner, &cfg, &job->lr);
-        }
-      break;
+        make_config (&job->settings, &dbc, &cfg);
+        if ((st = open_session (&cfg, &session)) == TS_OK)
+          {
+            ts_lr_find_config lcfg;
+
+            ts_lr_find_config_init (&lcfg);
+            st = ts_learner_lr_find (session.learner, &lcfg, &job->lr);
+            if (st != TS_OK)
+              {
+                g_autofree char *msg = g_strdup (ts_last_error ());
+
+                ts_session_close (&session);
+                ts_error (st, "%s", msg);
+              }
+            else
+              ts_session_close (&session);
+          }
+        break;
+      }
     case JOB_PREDS:
       {
         TagsightPreds *p = g_new0 (TagsightPreds, 1);
@@ -553,7 +584,7 @@ run_job (TagsightTraining *self, Job *job, GCancellable *cancellable,
       return;
     }
   self->busy = TRUE;
-  if (job->kind == JOB_OPEN || job->kind == JOB_LR_FIND)
+  if (job->kind == JOB_OPEN)
     self->has_model = FALSE;   /* the session is being replaced */
   task = g_task_new (self, cancellable, on_job_returned, NULL);
   g_task_set_task_data (task, job, job_free);

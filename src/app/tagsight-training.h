@@ -73,8 +73,8 @@ void tagsight_training_open_async (TagsightTraining *self, const TagsightTrainSe
 gboolean tagsight_training_open_finish (TagsightTraining *self, GAsyncResult *result,
                                         GError **error);
 
-/* Opens a fresh session from @settings and runs lr_find (the weights are
- * put back after it); the result is a ts_lr_find_result * owned by the
+/* Runs lr_find on a session of its own built from @settings (the open
+ * session, a trained model say, is left alone); the result is a ts_lr_find_result * owned by the
  * GTask (valid until the callback returns). */
 void tagsight_training_lr_find_async (TagsightTraining *self,
                                       const TagsightTrainSettings *settings,

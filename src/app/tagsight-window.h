@@ -19,8 +19,9 @@ TagsightWindow *tagsight_window_new (AdwApplication *app);
 void tagsight_window_open_csv (TagsightWindow *self, const char *path);
 /* Generates the demo data set on first use (with progress), then opens it. */
 void tagsight_window_open_demo (TagsightWindow *self);
-/* Shows page @name ("start", "data", "batch", "train", "results", "export"); a page is shown as soon
- * as data is loaded. */
+/* Shows page @name ("start", "data", "batch", "train", "results", "export");
+ * a page that is not available yet is shown as soon as it is (data loaded,
+ * results in). */
 void tagsight_window_set_page (TagsightWindow *self, const char *name);
 const char *tagsight_window_get_page (TagsightWindow *self);
 TagsightDataPage *tagsight_window_get_data_page (TagsightWindow *self);

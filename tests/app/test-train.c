@@ -450,6 +450,7 @@ test_lr_find (void)
   TagsightWindow *win;
   TagsightTrainPage *page;
   TagsightChart *chart;
+  Finished f = { 0 };
 
   if (!have_display)
     {
@@ -458,6 +459,12 @@ test_lr_find (void)
     }
   win = open_window (1, 1, 4);
   page = tagsight_window_get_train_page (win);
+  /* a trained model first: the LR finder must leave it alone */
+  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_assert_true (tagsight_train_page_start (page));
+  g_assert_true (wait_for (is_done, &f, 120));
+  g_assert_cmpint (f.status, ==, TS_OK);
+  g_assert_true (wait_for (results_shown, win, 60));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.lr-find", NULL));
   g_assert_true (wait_for (lr_found, page, 120));
   chart = tagsight_train_page_get_lr_chart (page);
@@ -470,6 +477,9 @@ test_lr_find (void)
   /* clicking the plot picks a learning rate */
   g_signal_emit_by_name (chart, "threshold-changed", 0.01);
   g_assert_cmpfloat_with_epsilon (tagsight_train_page_get_lr (page), 0.01, 1e-6);
+  g_assert_true (tagsight_training_has_model (tagsight_train_page_get_training (page)));
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
+  g_free (f.message);
   gtk_window_destroy (GTK_WINDOW (win));
 }
 

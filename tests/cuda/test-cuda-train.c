@@ -112,52 +112,6 @@ trainer_step (trainer *tr, float lr)
   return loss;
 }
 
-static double
-tensor_error (const ts_tensor *c, const ts_tensor *g)
-{
-  float *hc = malloc ((size_t) c->numel * sizeof (float));
-  float *hg = malloc ((size_t) c->numel * sizeof (float));
-  double num = 0.0, den = 0.0;
-
-  g_assert_cmpint (ts_tensor_to_host (c, hc, c->numel), ==, TS_OK);
-  g_assert_cmpint (ts_tensor_to_host (g, hg, g->numel), ==, TS_OK);
-  for (int64_t i = 0; i < c->numel; i++)
-    {
-      double d = (double) hg[i] - hc[i];
-      num += d * d;
-      den += (double) hc[i] * hc[i];
-    }
-  free (hc);
-  free (hg);
-  return den > 0.0 ? sqrt (num / den) : sqrt (num);
-}
-
-/* every parameter gradient of the last backward, CPU against GPU */
-static double
-compare_grads (trainer *tc, trainer *tg)
-{
-  double worst = 0.0;
-  const char *worst_name = "";
-
-  for (int i = 0; i < ts_model_n_params (tc->m); i++)
-    {
-      ts_param *pc = ts_model_param (tc->m, i), *pg = ts_model_param (tg->m, i);
-      double e;
-      if (!pc->trainable)
-        continue;
-      e = tensor_error (pc->grad, pg->grad);
-      if (e > 1e-4 && g_getenv ("TS_CUDA_VERBOSE"))
-        g_test_message ("  %s: %.3g", pc->name, e);
-      if (e > worst)
-        {
-          worst = e;
-          worst_name = pc->name;
-        }
-    }
-  g_test_message ("gradients: worst normalized error %.3g (%s)", worst, worst_name);
-  return worst;
-}
-
 static void
 make_batch (uint64_t seed, int batch, int size, float *x, float *t)
 {
@@ -169,13 +123,67 @@ make_batch (uint64_t seed, int batch, int size, float *x, float *t)
     t[i] = ts_rng_uniform (&r) < 0.4 ? 1.0f : 0.0f;
 }
 
+/* adds ||g - c||^2 to *num and ||c||^2 to *den */
+static void
+tensor_error (const ts_tensor *c, const ts_tensor *g, double *num, double *den)
+{
+  float *hc = malloc ((size_t) c->numel * sizeof (float));
+  float *hg = malloc ((size_t) c->numel * sizeof (float));
+
+  g_assert_cmpint (ts_tensor_to_host (c, hc, c->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_to_host (g, hg, g->numel), ==, TS_OK);
+  for (int64_t i = 0; i < c->numel; i++)
+    {
+      double d = (double) hg[i] - hc[i];
+      *num += d * d;
+      *den += (double) hc[i] * hc[i];
+    }
+  free (hc);
+  free (hg);
+}
+
+/* normalized error of all parameter gradients of the last backward together */
+static double
+compare_grads (const char *what, trainer *tc, trainer *tg)
+{
+  double num = 0.0, den = 0.0, worst = 0.0;
+  const char *worst_name = "";
+
+  for (int i = 0; i < ts_model_n_params (tc->m); i++)
+    {
+      ts_param *pc = ts_model_param (tc->m, i), *pg = ts_model_param (tg->m, i);
+      double n1 = 0.0, d1 = 0.0, e;
+      if (!pc->trainable)
+        continue;
+      tensor_error (pc->grad, pg->grad, &n1, &d1);
+      e = d1 > 0.0 ? sqrt (n1 / d1) : sqrt (n1);
+      if (e > 1e-4 && g_getenv ("TS_CUDA_VERBOSE"))
+        g_test_message ("  %s %s: %.3g", what, pc->name, e);
+      if (e > worst)
+        {
+          worst = e;
+          worst_name = pc->name;
+        }
+      num += n1;
+      den += d1;
+    }
+  g_test_message ("%s gradients: normalized error %.3g over all parameters, worst tensor %.3g "
+                  "(%s)", what, sqrt (num / den), worst, worst_name);
+  return sqrt (num / den);
+}
+
+/* The CPU run on inputs perturbed by ~1e-6 (relative) is the yardstick: ReLU
+ * masks and max-pool winners flip under any rounding change, and Adam's first
+ * steps (update ~ lr * sign(g)) amplify that, so CPU against GPU can be held
+ * only to "no worse than the model's own sensitivity", with a floor for the
+ * case where that is tiny.  A real kernel bug gives errors of order 1. */
 static void
 test_resnet18_parity (void)
 {
-  const int batch = 4, size = 64, steps = 6;
-  trainer tc, tg;
+  const int batch = 8, size = 32, steps = 5;
+  trainer tc, tg, tp;
   float *x, *t;
-  double worst = 0.0;
+  double yard = 0.0;
 
   if (gpu == NULL)
     {
@@ -187,39 +195,48 @@ test_resnet18_parity (void)
       return;
     }
   trainer_init (&tc, cpu, "resnet18", batch, size);
+  trainer_init (&tp, cpu, "resnet18", batch, size);
   trainer_init (&tg, gpu, "resnet18", batch, size);
   x = malloc ((size_t) batch * 3 * size * size * sizeof (float));
   t = malloc ((size_t) batch * N_CLASSES * sizeof (float));
   for (int s = 0; s < steps; s++)
     {
-      float lc, lg, rel;
+      float lc, lg, lp, rg, rp;
       make_batch (100 + (uint64_t) s, batch, size, x, t);
       g_assert_cmpint (ts_tensor_from_host (tc.x, x, tc.x->numel), ==, TS_OK);
-      g_assert_cmpint (ts_tensor_from_host (tc.t, t, tc.t->numel), ==, TS_OK);
       g_assert_cmpint (ts_tensor_from_host (tg.x, x, tg.x->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (tc.t, t, tc.t->numel), ==, TS_OK);
       g_assert_cmpint (ts_tensor_from_host (tg.t, t, tg.t->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (tp.t, t, tp.t->numel), ==, TS_OK);
+      for (int64_t q = 0; q < tp.x->numel; q++)
+        x[q] *= 1.0f + 1e-6f * (float) (q % 7 - 3);
+      g_assert_cmpint (ts_tensor_from_host (tp.x, x, tp.x->numel), ==, TS_OK);
       lc = trainer_forward_backward (&tc);
       lg = trainer_forward_backward (&tg);
+      lp = trainer_forward_backward (&tp);
+      g_assert_true (isfinite (lg));
       if (s == 0)
         {
-          double ge = compare_grads (&tc, &tg);
-          g_assert_cmpfloat (ge, <, 1e-3);
+          double ge = compare_grads ("gpu", &tc, &tg);
+          double pe = compare_grads ("perturbed cpu", &tc, &tp);
+          g_assert_cmpfloat (fabsf (lg - lc) / fabsf (lc), <, 1e-4);
+          g_assert_cmpfloat (ge, <, fmax (10.0 * pe, 1e-3));
         }
       trainer_adam (&tc, 1e-3f);
       trainer_adam (&tg, 1e-3f);
-      rel = fabsf (lc - lg) / fabsf (lc);
-      g_test_message ("step %d: loss cpu %.6f gpu %.6f (relative difference %.2e)", s + 1, lc,
-                      lg, rel);
-      g_assert_true (isfinite (lg));
-      if (rel > worst)
-        worst = rel;
+      trainer_adam (&tp, 1e-3f);
+      rg = fabsf (lg - lc) / fabsf (lc);
+      rp = fabsf (lp - lc) / fabsf (lc);
+      g_test_message ("step %d: loss cpu %.6f gpu %.6f (difference %.2e), perturbed cpu %.6f "
+                      "(difference %.2e)", s + 1, lc, lg, rg, lp, rp);
+      /* the yardstick is the largest perturbed difference so far: chaos grows */
+      yard = fmax (yard, rp);
+      g_assert_cmpfloat (rg, <=, fmax (10.0 * yard, 1e-3));
     }
-  /* dropout masks and init are shared bit for bit; what differs is the order
-   * of FP32 sums (GEMMs, batch-norm reductions), amplified a little per step */
-  g_assert_cmpfloat (worst, <, 2e-3);
   free (x);
   free (t);
   trainer_free (&tc);
+  trainer_free (&tp);
   trainer_free (&tg);
 }
 

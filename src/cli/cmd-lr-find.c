@@ -82,7 +82,9 @@ cmd_lr_find (int argc, char **argv)
       cli_session_close (&s);
       return 1;
     }
-  ts_learner_freeze (s.learner);
+  /* vision_learner freezes a pretrained body; a model from scratch sweeps unfrozen */
+  if (o.pretrained)
+    ts_learner_freeze (s.learner);
   st = ts_learner_lr_find (s.learner, &cfg, &r);
   if (st != TS_OK && st != TS_ERR_CANCELLED)
     {

@@ -315,5 +315,8 @@ cmd_train (int argc, char **argv)
   free (targets);
   free (class_thresh);
   cli_session_close (&s);
-  return train_st == TS_ERR_CANCELLED ? 130 : rc;
+  /* a failed save outranks the interruption: the user must learn the model is not there */
+  if (rc != 0)
+    return rc;
+  return train_st == TS_ERR_CANCELLED ? 130 : 0;
 }

@@ -510,8 +510,9 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
   if (n_epoch < 0)
     return ts_error (TS_ERR_INVALID, "fit_one_cycle: %d epochs", n_epoch);
   if (nb < 1)
-    return ts_error (TS_ERR_INVALID, "fit_one_cycle: the training set yields no batch "
-                     "(fewer images than the batch size?)");
+    return ts_error (TS_ERR_INVALID, "the training set has %d images, fewer than one batch "
+                     "of %d (an incomplete last batch is dropped, as fastai does): use a "
+                     "smaller batch size", l->train.n_items (l->train.self), l->cfg.batch_size);
   ts_lr_slice_spread (lr, ng, lr_max);
   ts_one_cycle_init (&sched, ng, lr_max, n_epoch * nb);
   sched.pct_start = o->pct_start;

@@ -2,6 +2,7 @@
  * JSON line, the model file, and errors for bad input. */
 #include <string.h>
 
+#include "ts-config.h"
 #include "ts-test.h"
 
 static char *
@@ -35,15 +36,19 @@ make_demo (void)
   int status;
   char *out = run_cli (args, &status);
 
-  g_free (out);
   g_free (args);
   if (!g_spawn_check_wait_status (status, NULL))
     {
+#ifdef TS_HAVE_CAIRO
+      g_error ("demo-data failed, though Cairo was found at configure time:\n%s", out);
+#endif
+      g_free (out);
       g_test_skip ("demo-data is not available in this build");
       ts_test_rmdir (dir);
       g_free (dir);
       return NULL;
     }
+  g_free (out);
   return dir;
 }
 

@@ -489,6 +489,34 @@ test_bad_input (void)
   ts_tensor_free (w);
 }
 
+/* out of GPU memory: NULL with a message that suggests a way out; the backend
+ * keeps working afterwards */
+static void
+test_out_of_memory (void)
+{
+  int64_t huge[4] = { 1024, 1024, 1024, 256 };   /* 1 TiB of floats */
+  int64_t s[1] = { 1000 };
+
+  if (!have_gpu ())
+    return;
+  setenv ("TS_FAKE_CUDA_MAX_ALLOC", "1073741824", 1);   /* the host emulation's limit */
+  ts_clear_error ();
+  g_assert_true (ts_tensor_new (gpu, 4, huge) == NULL);
+  g_test_message ("as expected: %s", ts_last_error ());
+  g_assert_true (strstr (ts_last_error (), "out of") != NULL);
+  /* the backend's own message names the way out (ts_tensor_new replaces it) */
+  ts_clear_error ();
+  g_assert_true (gpu->i->alloc (gpu, (size_t) 1 << 40) == NULL);
+  g_test_message ("backend: %s", ts_last_error ());
+  g_assert_true (strstr (ts_last_error (), "smaller batch") != NULL);
+  ts_clear_error ();
+  pair a = mk_rand (1, s, -1, 1), b = mk_rand (1, s, -1, 1), y = mk (1, s, NULL);
+  cpu->i->add (cpu, a.c, b.c, y.c);
+  gpu->i->add (gpu, a.g, b.g, y.g);
+  cmp ("add after out of memory", y, TOL_EW);
+  pfree (a), pfree (b), pfree (y);
+}
+
 static void
 test_summary (void)
 {
@@ -515,6 +543,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/ops/pool", test_pool);
   g_test_add_func ("/cuda/ops/linear-loss-adam", test_linear_loss_adam);
   g_test_add_func ("/cuda/ops/bad-input", test_bad_input);
+  g_test_add_func ("/cuda/ops/out-of-memory", test_out_of_memory);
   g_test_add_func ("/cuda/ops/summary", test_summary);
   int rc = g_test_run ();
   if (gpu)

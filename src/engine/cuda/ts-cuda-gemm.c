@@ -15,7 +15,7 @@
  */
 #include "ts-cuda-private.h"
 
-#define S(be) (ts_cuda (be)->stream)
+#define S(be) ts_cuda_stream (be)
 
 static int
 conv_geom (const ts_conv2d_params *p, const ts_tensor *x, const ts_tensor *w,
@@ -85,6 +85,7 @@ ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
 
   if (!conv_geom (p, x, w, y, &g) || g.n == 0)
     return;
+  ts_cuda_stream (be);
   if (g.groups > 1)
     {
       tsk_conv_grouped_forward (S (be), &g, x->data, w->data, b ? b->data : NULL, y->data);
@@ -137,6 +138,7 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
 
   if (!conv_geom (p, x, w, dy, &g))
     return;
+  ts_cuda_stream (be);
   k = (int64_t) g.cg * g.kh * g.kw;
   pl = (int64_t) g.oh * g.ow;
   if (db)
@@ -244,6 +246,7 @@ ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
 
   if (!linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
     return;
+  ts_cuda_stream (be);
   /* y^T [Out,N] = W [Out,In] x^T [In,N] */
   if (!ts_cuda_blas_ok (bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one,
                                    w->data, in, x->data, in, &zero, y->data, out), "linear"))
@@ -263,6 +266,7 @@ ts_cuda_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
 
   if (!linear_dims ("linear backward", x, w, dy, &n, &in, &out))
     return;
+  ts_cuda_stream (be);
   if (n == 0)
     {
       /* the CPU's GEMM with k = 0 writes zeros */

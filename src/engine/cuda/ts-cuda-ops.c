@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#define S(be) (ts_cuda (be)->stream)
+#define S(be) ts_cuda_stream (be)
 
 static int
 same_numel (const char *op, const ts_tensor *a, const ts_tensor *b)

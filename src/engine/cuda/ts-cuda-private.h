@@ -59,6 +59,15 @@ ts_cuda (ts_backend *be)
   return be->ctx;
 }
 
+/* The backend's stream, with its device made current for the calling thread
+ * (training may run on a worker thread; cudaSetDevice is per thread and cheap). */
+static inline cudaStream_t
+ts_cuda_stream (ts_backend *be)
+{
+  cudaSetDevice (ts_cuda (be)->device);
+  return ts_cuda (be)->stream;
+}
+
 /* Records a CUDA failure as TS_ERR_DEVICE in ts_last_error; 1 when @e is success. */
 int ts_cuda_ok (cudaError_t e, const char *op);
 /* After launching the kernels of @op: checks for launch errors. */

@@ -268,11 +268,13 @@ read_meta (const ts_safetensors *st, ts_modelfile_meta *meta, ts_model_config *c
       if (s != TS_OK)
         return s;
     }
+  /* range-checked as floats: casting 1e30 or NaN to int is undefined */
+  for (int i = 0; i < 2; i++)
+    if (!(size[i] >= 1 && size[i] <= 8192))
+      return ts_error (TS_ERR_FORMAT, "%s: input_size %g is outside 1..8192", st->path,
+                       (double) size[i]);
   meta->input_height = (int) size[0];
   meta->input_width = (int) size[1];
-  if (meta->input_height < 1 || meta->input_width < 1 || meta->input_height > 8192 ||
-      meta->input_width > 8192)
-    return ts_error (TS_ERR_FORMAT, "%s: bad input_size", st->path);
 
   if ((s = meta_json (st, "normalization", TS_JSON_OBJECT, &j)) != TS_OK)
     return s;

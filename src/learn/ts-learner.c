@@ -306,14 +306,19 @@ upload_batch (ts_learner *l, const ts_batch *b, ts_tensor *xv, ts_tensor *yv)
   return ts_tensor_from_host (yv, b->y, yv->numel);
 }
 
-static void
-restore_buffers (ts_learner *l)
+/* Puts back the running statistics saved before a failed step; returns @st, the
+ * step's own failure, unless restoring itself fails (then that is the news). */
+static ts_status
+restore_buffers (ts_learner *l, ts_status st)
 {
   for (int i = 0; i < ts_model_n_buffers (l->model); i++)
     {
       ts_tensor *t = ts_model_buffer (l->model, i)->value;
-      ts_tensor_from_host (t, l->buffer_mirror[i], t->numel);
+      ts_status rs = ts_tensor_from_host (t, l->buffer_mirror[i], t->numel);
+      if (rs != TS_OK)
+        return ts_error_prefix (rs, "restoring the batch norm statistics after a failed step");
     }
+  return st;
 }
 
 ts_status
@@ -335,26 +340,22 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
         return st;
     }
   if ((st = ts_model_forward (l->model, &xv, 1, &logits)) != TS_OK)
-    return st;
+    return restore_buffers (l, st);
   lossf = be->i->bce_with_logits (be, logits, &yv, &dv);
   *loss = lossf;
   if (!isfinite (lossf))
-    {
-      restore_buffers (l);
-      return ts_error (TS_ERR_NUMERIC, "the loss is %s; training stopped with the weights "
-                       "of the last good batch", isnan (lossf) ? "NaN" : "infinite");
-    }
+    return restore_buffers (l, ts_error (TS_ERR_NUMERIC, "the loss is %s; training stopped "
+                                         "with the weights of the last good batch",
+                                         isnan (lossf) ? "NaN" : "infinite"));
   if ((st = ts_model_backward (l->model, &dv)) != TS_OK)
-    return st;
+    return restore_buffers (l, st);
   for (int i = 0; i < ts_model_n_params (l->model); i++)
     {
       ts_param *p = ts_model_param (l->model, i);
       if (p->trainable && p->grad && !be->i->all_finite (be, p->grad))
-        {
-          restore_buffers (l);
-          return ts_error (TS_ERR_NUMERIC, "the gradient of %s is not finite; training "
-                           "stopped with the weights of the last good batch", p->name);
-        }
+        return restore_buffers (l, ts_error (TS_ERR_NUMERIC, "the gradient of %s is not "
+                                             "finite; training stopped with the weights of "
+                                             "the last good batch", p->name));
     }
   ts_optimizer_step (l->opt);
   return TS_OK;

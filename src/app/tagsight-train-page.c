@@ -388,6 +388,9 @@ on_finished (TagsightTraining *training, int status, const char *message,
            "loop stall %.1f ms, %.1f s into the run (%.1f s; %.1f ms before the first batch)",
            n, mean_ms, max_ms, self->max_gap_ms, self->max_gap_at_s,
            (g_get_monotonic_time () - self->started_us) / 1e6, self->setup_gap_ms);
+  if (status != TS_OK)
+    gtk_progress_bar_set_text (self->progress, status == TS_ERR_CANCELLED ? _("Stopped")
+                                                                          : _("Failed"));
   if (status == TS_OK)
     {
       text = g_strdup_printf (ngettext ("Finished: %d epoch", "Finished: %d epochs", done), done);
@@ -692,6 +695,15 @@ tagsight_train_page_init (TagsightTrainPage *self)
   g_signal_connect (self->training, "finished", G_CALLBACK (on_finished), self);
   g_signal_connect (self->lr_chart, "threshold-changed", G_CALLBACK (on_lr_picked), self);
   gtk_spin_button_set_value (self->threads_spin, tagsight_settings_get_int ("threads", 0));
+  {
+    g_autofree char *device = tagsight_settings_dup_string ("default-device", "auto");
+
+    /* there is no CUDA backend yet: "auto" and "cpu" both mean the CPU */
+    if (g_strcmp0 (device, "cuda") == 0)
+      gtk_label_set_text (self->status_label,
+                          _("CUDA is the preferred device, but this Tagsight has no CUDA "
+                            "backend: training runs on the CPU"));
+  }
   clear_table (self);
   self->total_epochs = 7;
   reset_chart (self);

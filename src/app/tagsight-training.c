@@ -501,6 +501,10 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
             ts_lr_find_config lcfg;
 
             ts_lr_find_config_init (&lcfg);
+            /* as the CLI: vision_learner freezes a pretrained body; a model
+             * from scratch sweeps unfrozen */
+            if (cfg.pretrained != NULL)
+              ts_learner_freeze (session.learner);
             st = ts_learner_lr_find (session.learner, &lcfg, &job->lr);
             if (st != TS_OK)
               {

@@ -94,8 +94,11 @@ tagsight_window_open_csv (TagsightWindow *self, const char *path)
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *title = g_strdup_printf ("%s — %s", base, _("Tagsight"));
 
+  g_autofree char *folder = g_path_get_dirname (path);
+
   if (uri != NULL)
     gtk_recent_manager_add_item (gtk_recent_manager_get_default (), uri);
+  tagsight_settings_set_string ("last-folder", folder);
   gtk_window_set_title (GTK_WINDOW (self), title);
   /* shown in the header when the window is too narrow for the switcher */
   adw_view_switcher_title_set_subtitle (self->switcher_title, base);
@@ -267,6 +270,7 @@ static void
 open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+  g_autofree char *folder = tagsight_settings_dup_string ("last-folder", "");
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   GtkFileChooserNative *dialog =
     gtk_file_chooser_native_new (_("Open a CSV"), GTK_WINDOW (self),
@@ -278,6 +282,12 @@ open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   gtk_file_filter_add_pattern (filter, "*.csv");
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
   g_object_unref (filter);
+  if (folder[0] != '\0')
+    {
+      g_autoptr (GFile) dir = g_file_new_for_path (folder);
+
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), dir, NULL);
+    }
   G_GNUC_END_IGNORE_DEPRECATIONS
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
   g_signal_connect (dialog, "response", G_CALLBACK (on_open_response), self);

@@ -509,6 +509,44 @@ test_bad_settings (void)
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
+/* Pretrained weights chosen on the page (a TFLite MobileNetV2 from
+ * ../shared): the model is built as the file says and trains; the LR
+ * finder runs on the frozen body.  Skips without ../shared. */
+static void
+test_pretrained (void)
+{
+  g_autofree char *weights = NULL;
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  TagsightTrainSettings s;
+  Finished f = { 0 };
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  weights = ts_test_shared_path ("weights/mobilenet_v2/mobilenet_v2_1.0_224_quant.tflite");
+  if (weights == NULL)
+    return;
+  win = open_window (1, 1, 8);
+  page = tagsight_window_get_train_page (win);
+  tagsight_train_page_get_settings (page, &s);
+  g_free (s.arch);
+  s.arch = g_strdup ("mobilenet_v2");
+  tagsight_train_page_set_settings (page, &s);
+  tagsight_train_settings_clear (&s);
+  tagsight_train_page_set_pretrained (page, weights);
+  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_assert_true (tagsight_train_page_start (page));
+  g_assert_true (wait_for (is_done, &f, 240));
+  g_assert_cmpint (f.status, ==, TS_OK);
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
+  g_assert_true (wait_for (results_shown, win, 60));
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 /* The values-at-threshold math on a hand-made case (no display needed). */
 static void
 test_values_math (void)
@@ -560,6 +598,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/train/stop", test_stop);
   g_test_add_func ("/app/train/lr-find", test_lr_find);
   g_test_add_func ("/app/train/bad-settings", test_bad_settings);
+  g_test_add_func ("/app/train/pretrained-tflite", test_pretrained);
   rc = g_test_run ();
   ts_test_rmdir (tmp);
   g_free (tmp);

@@ -20,12 +20,13 @@
  * the gaps between ops (the optimizer's small tensors, the head, the model's
  * bookkeeping), lost its core to another process and came back milliseconds
  * later, so a step used only ~1.3 of the 2 cores while PyTorch (whose OpenMP
- * threads poll for longer) used ~1.9.  After the first SPIN_PAUSE_NS the
+ * threads poll for longer) used ~1.9.  After the first SPIN_YIELD_NS the
  * polling yields between reads, so that when the cores are oversubscribed
  * (loader threads, parallel test runs) the others still get to run.
- * TS_CPU_SPIN_US overrides the total. */
+ * TS_CPU_SPIN_US overrides the total, TS_CPU_SPIN_YIELD_US when yielding starts
+ * (-1: never yield). */
 #define SPIN_US_DEFAULT 2000
-#define SPIN_PAUSE_NS 50000
+#define SPIN_YIELD_NS 50000
 /* pauses between clock reads while polling */
 #define SPIN_CHECK 64
 
@@ -41,6 +42,7 @@ struct ts_cpu_pool {
   int caller_sleeping;   /* under lock */
   int quit;              /* atomic; written under lock */
   int64_t spin_ns;       /* polling time before sleeping */
+  int64_t yield_ns;      /* polling time before yielding between reads; < 0: never */
   ts_cpu_task fn;
   void *arg;
 };
@@ -90,7 +92,7 @@ spin_wait_generation (ts_cpu_pool *pool, uint64_t seen, uint64_t *gen)
             t0 = t;
           else if (t - t0 >= pool->spin_ns)
             return 0;
-          else if (t - t0 >= SPIN_PAUSE_NS)
+          else if (pool->yield_ns >= 0 && t - t0 >= pool->yield_ns)
             yielding = 1;
         }
     }
@@ -117,7 +119,7 @@ spin_wait_done (ts_cpu_pool *pool)
             t0 = t;
           else if (t - t0 >= pool->spin_ns)
             return 0;
-          else if (t - t0 >= SPIN_PAUSE_NS)
+          else if (pool->yield_ns >= 0 && t - t0 >= pool->yield_ns)
             yielding = 1;
         }
     }
@@ -174,6 +176,9 @@ ts_cpu_pool_new (int n_threads)
   pool->spin_ns = (int64_t) SPIN_US_DEFAULT * 1000;
   if (getenv ("TS_CPU_SPIN_US") != NULL)
     pool->spin_ns = (int64_t) atoll (getenv ("TS_CPU_SPIN_US")) * 1000;
+  pool->yield_ns = SPIN_YIELD_NS;
+  if (getenv ("TS_CPU_SPIN_YIELD_US") != NULL)
+    pool->yield_ns = (int64_t) atoll (getenv ("TS_CPU_SPIN_YIELD_US")) * 1000;
   pthread_mutex_init (&pool->lock, NULL);
   pthread_cond_init (&pool->wake, NULL);
   pthread_cond_init (&pool->done, NULL);

@@ -10,6 +10,9 @@
  *   TS_CUDA_TF32=1            let cuBLAS use TF32 tensor cores for FP32 GEMMs
  *                             (faster, ~1e-3 relative error; off by default)
  *   TS_CUDA_COL_BUDGET        im2col floats per batch of images (default 64M)
+ *   TS_CUDA_CUDNN=1           convolutions through cuDNN (libcudnn.so.9) instead of
+ *                             im2col + cuBLAS; creating the backend fails when
+ *                             cuDNN cannot be loaded
  *   TS_CUDA_CUBLAS            path of the cuBLAS library to open (default
  *                             libcublas.so.13, .12, then libcublas.so)
  */

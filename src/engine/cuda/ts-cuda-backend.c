@@ -217,6 +217,7 @@ cuda_destroy (ts_backend *be)
 
   cudaSetDevice (ctx->device);
   cudaStreamSynchronize (ctx->stream);
+  ts_cuda_dnn_close (be);
   if (ctx->blas.handle)
     ctx->blas.destroy (ctx->blas.handle);
   if (ctx->blas.lib)
@@ -430,6 +431,9 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
     ctx->blas.set_math_mode (ctx->blas.handle, CUBLAS_TF32_TENSOR_OP_MATH);
   else
     ctx->blas.set_math_mode (ctx->blas.handle, CUBLAS_DEFAULT_MATH);
+  if (getenv ("TS_CUDA_CUDNN") && atoi (getenv ("TS_CUDA_CUDNN")) != 0
+      && !ts_cuda_dnn_open (be, why, sizeof why))
+    return fail_new (be, err, errlen, why);
   return be;
 }
 
@@ -438,7 +442,8 @@ ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len)
 {
   ts_cuda_ctx *ctx = ts_cuda (be);
 
-  snprintf (buf, len, "%s (sm_%d%d, %.0f GiB, cuda:%d)", ctx->name, ctx->cc_major,
-            ctx->cc_minor, (double) ctx->total_mem / (1024.0 * 1024.0 * 1024.0), ctx->device);
+  snprintf (buf, len, "%s (sm_%d%d, %.0f GiB, cuda:%d%s)", ctx->name, ctx->cc_major,
+            ctx->cc_minor, (double) ctx->total_mem / (1024.0 * 1024.0 * 1024.0), ctx->device,
+            ctx->dnn ? ", cuDNN" : "");
   return buf;
 }

@@ -86,6 +86,13 @@ ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
   if (!conv_geom (p, x, w, y, &g) || g.n == 0)
     return;
   ts_cuda_stream (be);
+  if (ts_cuda_dnn_conv_forward (be, &g, x->data, w->data, y->data))
+    {
+      if (b)
+        tsk_bias_add (S (be), g.n, g.cout, (int64_t) g.oh * g.ow, b->data, y->data);
+      ts_cuda_check (be, "conv2d (cuDNN)");
+      return;
+    }
   if (g.groups > 1)
     {
       tsk_conv_grouped_forward (S (be), &g, x->data, w->data, b ? b->data : NULL, y->data);
@@ -148,6 +155,12 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
       if (dw)
         tsk_fill (S (be), dw->numel, 0.0f, dw->data);
       ts_cuda_check (be, "conv2d backward");
+      return;
+    }
+  if (ts_cuda_dnn_conv_backward (be, &g, x->data, w->data, dy->data, dx ? dx->data : NULL,
+                                 dw ? dw->data : NULL))
+    {
+      ts_cuda_check (be, "conv2d backward (cuDNN)");
       return;
     }
   if (g.groups > 1)

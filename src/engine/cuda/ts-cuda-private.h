@@ -33,6 +33,8 @@ typedef struct {
   cublasHandle_t handle;
 } ts_cuda_blas;
 
+typedef struct ts_cuda_dnn ts_cuda_dnn;   /* ts-cuda-cudnn.c */
+
 typedef struct {
   int device;
   char name[256];
@@ -40,6 +42,7 @@ typedef struct {
   size_t total_mem;
   cudaStream_t stream;
   ts_cuda_blas blas;
+  ts_cuda_dnn *dnn;      /* NULL unless TS_CUDA_CUDNN=1 and cuDNN loaded */
 
   /* caching allocator: blocks handed out, and freed blocks kept for reuse */
   pthread_mutex_t lock;
@@ -75,6 +78,15 @@ int ts_cuda_check (ts_backend *be, const char *op);
 int ts_cuda_blas_ok (cublasStatus_t st, const char *op);
 /* Scratch of at least @n floats (grows; old contents lost). NULL on failure. */
 float *ts_cuda_scratch (ts_backend *be, size_t n);
+
+/* ts-cuda-cudnn.c: 1 when cuDNN took the convolution (errors recorded), 0 to
+ * fall back to im2col + cuBLAS / the direct kernels */
+int ts_cuda_dnn_open (ts_backend *be, char *why, size_t len);
+void ts_cuda_dnn_close (ts_backend *be);
+int ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
+                              const float *w, float *y);
+int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *x,
+                               const float *w, const float *dy, float *dx, float *dw);
 
 /* ts-cuda-ops.c */
 void ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);

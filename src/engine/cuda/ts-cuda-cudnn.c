@@ -1,0 +1,332 @@
+/* ts-cuda-cudnn.c: convolutions through cuDNN (opt-in: TS_CUDA_CUDNN=1).
+ *
+ * cuDNN is opened with dlopen like cuBLAS.  Each conv geometry gets its
+ * descriptors and algorithms once (cuDNN's heuristics, preferring
+ * deterministic algorithms, workspace from the backend's scratch), kept in a
+ * small cache.  TFLite's asymmetric SAME padding, when it changes the output
+ * size, is left to the im2col path (cuDNN pads symmetrically).
+ * Off by default until checked on a GPU against the im2col path and the CPU
+ * (scripts/gpu-check runs the parity test both ways).
+ */
+#define _GNU_SOURCE
+#include "ts-cuda-private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TS_HAVE_CUDNN
+
+int
+ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
+{
+  snprintf (why, len, "built without cudnn.h");
+  return 0;
+}
+
+void
+ts_cuda_dnn_close (ts_backend *be)
+{
+}
+
+int
+ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
+                          const float *w, float *y)
+{
+  return 0;
+}
+
+int
+ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *x,
+                           const float *w, const float *dy, float *dx, float *dw)
+{
+  return 0;
+}
+
+#else
+
+#include <dlfcn.h>
+
+#include <cudnn.h>
+
+#define DNN_CACHE 512
+#define DNN_MAX_WORKSPACE ((size_t) 1 << 30)
+
+typedef struct {
+  tsk_conv_geom g;
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd;
+  cudnnConvolutionFwdAlgo_t fwd;
+  cudnnConvolutionBwdDataAlgo_t bwd_data;
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+  size_t ws_fwd, ws_data, ws_filter;
+} dnn_entry;
+
+struct ts_cuda_dnn {
+  void *lib;
+  cudnnHandle_t handle;
+  int tf32;
+  dnn_entry cache[DNN_CACHE];
+  int n_cache;
+#define F(ret, name, args) ret (*name) args
+  F (cudnnStatus_t, create, (cudnnHandle_t *));
+  F (cudnnStatus_t, destroy, (cudnnHandle_t));
+  F (cudnnStatus_t, set_stream, (cudnnHandle_t, cudaStream_t));
+  F (const char *, error_string, (cudnnStatus_t));
+  F (cudnnStatus_t, create_tensor, (cudnnTensorDescriptor_t *));
+  F (cudnnStatus_t, set_tensor4d, (cudnnTensorDescriptor_t, cudnnTensorFormat_t, cudnnDataType_t,
+                                   int, int, int, int));
+  F (cudnnStatus_t, destroy_tensor, (cudnnTensorDescriptor_t));
+  F (cudnnStatus_t, create_filter, (cudnnFilterDescriptor_t *));
+  F (cudnnStatus_t, set_filter4d, (cudnnFilterDescriptor_t, cudnnDataType_t, cudnnTensorFormat_t,
+                                   int, int, int, int));
+  F (cudnnStatus_t, destroy_filter, (cudnnFilterDescriptor_t));
+  F (cudnnStatus_t, create_conv, (cudnnConvolutionDescriptor_t *));
+  F (cudnnStatus_t, set_conv2d, (cudnnConvolutionDescriptor_t, int, int, int, int, int, int,
+                                 cudnnConvolutionMode_t, cudnnDataType_t));
+  F (cudnnStatus_t, set_groups, (cudnnConvolutionDescriptor_t, int));
+  F (cudnnStatus_t, set_math, (cudnnConvolutionDescriptor_t, cudnnMathType_t));
+  F (cudnnStatus_t, destroy_conv, (cudnnConvolutionDescriptor_t));
+  F (cudnnStatus_t, get_fwd, (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+                              cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+                              cudnnConvolutionFwdAlgoPerf_t *));
+  F (cudnnStatus_t, get_bwd_data, (cudnnHandle_t, cudnnFilterDescriptor_t,
+                                   cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                   cudnnTensorDescriptor_t, int, int *,
+                                   cudnnConvolutionBwdDataAlgoPerf_t *));
+  F (cudnnStatus_t, get_bwd_filter, (cudnnHandle_t, cudnnTensorDescriptor_t,
+                                     cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                     cudnnFilterDescriptor_t, int, int *,
+                                     cudnnConvolutionBwdFilterAlgoPerf_t *));
+  F (cudnnStatus_t, forward, (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,
+                              cudnnFilterDescriptor_t, const void *, cudnnConvolutionDescriptor_t,
+                              cudnnConvolutionFwdAlgo_t, void *, size_t, const void *,
+                              cudnnTensorDescriptor_t, void *));
+  F (cudnnStatus_t, backward_data, (cudnnHandle_t, const void *, cudnnFilterDescriptor_t,
+                                    const void *, cudnnTensorDescriptor_t, const void *,
+                                    cudnnConvolutionDescriptor_t, cudnnConvolutionBwdDataAlgo_t,
+                                    void *, size_t, const void *, cudnnTensorDescriptor_t,
+                                    void *));
+  F (cudnnStatus_t, backward_filter, (cudnnHandle_t, const void *, cudnnTensorDescriptor_t,
+                                      const void *, cudnnTensorDescriptor_t, const void *,
+                                      cudnnConvolutionDescriptor_t,
+                                      cudnnConvolutionBwdFilterAlgo_t, void *, size_t,
+                                      const void *, cudnnFilterDescriptor_t, void *));
+#undef F
+};
+
+static int
+dnn_ok (ts_cuda_dnn *d, cudnnStatus_t st, const char *op)
+{
+  if (st == CUDNN_STATUS_SUCCESS)
+    return 1;
+  ts_error (TS_ERR_DEVICE, "cuDNN %s failed: %s", op, d->error_string (st));
+  return 0;
+}
+
+int
+ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
+{
+  static const char *names[] = { "libcudnn.so.9", "libcudnn.so" };
+  ts_cuda_dnn *d = calloc (1, sizeof *d);
+
+  if (d == NULL)
+    {
+      snprintf (why, len, "out of memory");
+      return 0;
+    }
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && d->lib == NULL; i++)
+    d->lib = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
+  if (d->lib == NULL)
+    {
+      snprintf (why, len, "cuDNN (libcudnn.so.9) not found: %s", dlerror ());
+      free (d);
+      return 0;
+    }
+#define SYM(field, name)                                         \
+  do {                                                           \
+    *(void **) &d->field = dlsym (d->lib, name);                 \
+    if (d->field == NULL)                                        \
+      {                                                          \
+        snprintf (why, len, "cuDNN has no %s", name);            \
+        dlclose (d->lib);                                        \
+        free (d);                                                \
+        return 0;                                                \
+      }                                                          \
+  } while (0)
+  SYM (create, "cudnnCreate");
+  SYM (destroy, "cudnnDestroy");
+  SYM (set_stream, "cudnnSetStream");
+  SYM (error_string, "cudnnGetErrorString");
+  SYM (create_tensor, "cudnnCreateTensorDescriptor");
+  SYM (set_tensor4d, "cudnnSetTensor4dDescriptor");
+  SYM (destroy_tensor, "cudnnDestroyTensorDescriptor");
+  SYM (create_filter, "cudnnCreateFilterDescriptor");
+  SYM (set_filter4d, "cudnnSetFilter4dDescriptor");
+  SYM (destroy_filter, "cudnnDestroyFilterDescriptor");
+  SYM (create_conv, "cudnnCreateConvolutionDescriptor");
+  SYM (set_conv2d, "cudnnSetConvolution2dDescriptor");
+  SYM (set_groups, "cudnnSetConvolutionGroupCount");
+  SYM (set_math, "cudnnSetConvolutionMathType");
+  SYM (destroy_conv, "cudnnDestroyConvolutionDescriptor");
+  SYM (get_fwd, "cudnnGetConvolutionForwardAlgorithm_v7");
+  SYM (get_bwd_data, "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+  SYM (get_bwd_filter, "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+  SYM (forward, "cudnnConvolutionForward");
+  SYM (backward_data, "cudnnConvolutionBackwardData");
+  SYM (backward_filter, "cudnnConvolutionBackwardFilter");
+#undef SYM
+  if (d->create (&d->handle) != CUDNN_STATUS_SUCCESS
+      || d->set_stream (d->handle, ts_cuda (be)->stream) != CUDNN_STATUS_SUCCESS)
+    {
+      snprintf (why, len, "cuDNN: cannot create a handle");
+      dlclose (d->lib);
+      free (d);
+      return 0;
+    }
+  d->tf32 = getenv ("TS_CUDA_TF32") && atoi (getenv ("TS_CUDA_TF32")) != 0;
+  ts_cuda (be)->dnn = d;
+  return 1;
+}
+
+void
+ts_cuda_dnn_close (ts_backend *be)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+
+  if (d == NULL)
+    return;
+  for (int i = 0; i < d->n_cache; i++)
+    {
+      d->destroy_tensor (d->cache[i].xd);
+      d->destroy_tensor (d->cache[i].yd);
+      d->destroy_filter (d->cache[i].wd);
+      d->destroy_conv (d->cache[i].cd);
+    }
+  d->destroy (d->handle);
+  dlclose (d->lib);
+  free (d);
+  ts_cuda (be)->dnn = NULL;
+}
+
+/* the heuristics' best algorithm that fits, deterministic ones first */
+#define PICK(perf, n, out, ws)                                                          \
+  do {                                                                                  \
+    int found_ = -1;                                                                    \
+    for (int pass_ = 0; pass_ < 2 && found_ < 0; pass_++)                               \
+      for (int i_ = 0; i_ < (n) && found_ < 0; i_++)                                    \
+        if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= DNN_MAX_WORKSPACE \
+            && (pass_ == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC))          \
+          found_ = i_;                                                                  \
+    if (found_ < 0)                                                                     \
+      return NULL;                                                                      \
+    (out) = (perf)[found_].algo;                                                        \
+    (ws) = (perf)[found_].memory;                                                       \
+  } while (0)
+
+static dnn_entry *
+dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g)
+{
+  cudnnConvolutionFwdAlgoPerf_t pf[8];
+  cudnnConvolutionBwdDataAlgoPerf_t pd[8];
+  cudnnConvolutionBwdFilterAlgoPerf_t pw[8];
+  dnn_entry *e;
+  int n = 0;
+
+  for (int i = 0; i < d->n_cache; i++)
+    if (memcmp (&d->cache[i].g, g, sizeof *g) == 0)
+      return &d->cache[i];
+  if (d->n_cache == DNN_CACHE)
+    return NULL;
+  e = &d->cache[d->n_cache];
+  memset (e, 0, sizeof *e);
+  e->g = *g;
+  if (d->create_tensor (&e->xd) || d->create_tensor (&e->yd) || d->create_filter (&e->wd)
+      || d->create_conv (&e->cd)
+      || d->set_tensor4d (e->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g->n, g->c, g->h, g->w)
+      || d->set_tensor4d (e->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g->n, g->cout, g->oh, g->ow)
+      || d->set_filter4d (e->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g->cout, g->cg, g->kh, g->kw)
+      || d->set_conv2d (e->cd, g->pt, g->pl, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
+                        CUDNN_DATA_FLOAT)
+      || d->set_groups (e->cd, g->groups)
+      || d->set_math (e->cd, d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH))
+    return NULL;
+  if (d->get_fwd (d->handle, e->xd, e->wd, e->cd, e->yd, 8, &n, pf))
+    return NULL;
+  PICK (pf, n, e->fwd, e->ws_fwd);
+  if (d->get_bwd_data (d->handle, e->wd, e->yd, e->cd, e->xd, 8, &n, pd))
+    return NULL;
+  PICK (pd, n, e->bwd_data, e->ws_data);
+  if (d->get_bwd_filter (d->handle, e->xd, e->yd, e->cd, e->wd, 8, &n, pw))
+    return NULL;
+  PICK (pw, n, e->bwd_filter, e->ws_filter);
+  d->n_cache++;
+  return e;
+}
+
+/* cuDNN pads symmetrically: usable when that gives our output size */
+static int
+dnn_fits (const tsk_conv_geom *g)
+{
+  return g->n > 0 && (g->h + 2 * g->pt - g->kh) / g->sh + 1 == g->oh
+         && (g->w + 2 * g->pl - g->kw) / g->sw + 1 == g->ow
+         && g->h + 2 * g->pt >= g->kh && g->w + 2 * g->pl >= g->kw;
+}
+
+static void *
+workspace (ts_backend *be, size_t bytes)
+{
+  return ts_cuda_scratch (be, bytes / sizeof (float) + 1);
+}
+
+int
+ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
+                          const float *w, float *y)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+  const float one = 1.0f, zero = 0.0f;
+  dnn_entry *e;
+  void *ws;
+
+  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g)) == NULL)
+    return 0;
+  if ((ws = workspace (be, e->ws_fwd)) == NULL)
+    return 1;   /* the error is recorded */
+  dnn_ok (d, d->forward (d->handle, &one, e->xd, x, e->wd, w, e->cd, e->fwd, ws, e->ws_fwd,
+                         &zero, e->yd, y), "convolution forward");
+  return 1;
+}
+
+int
+ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *x,
+                           const float *w, const float *dy, float *dx, float *dw)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+  const float one = 1.0f, zero = 0.0f;
+  dnn_entry *e;
+  void *ws;
+
+  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g)) == NULL)
+    return 0;
+  if (dx)
+    {
+      if ((ws = workspace (be, e->ws_data)) == NULL)
+        return 1;
+      if (!dnn_ok (d, d->backward_data (d->handle, &one, e->wd, w, e->yd, dy, e->cd,
+                                        e->bwd_data, ws, e->ws_data, &zero, e->xd, dx),
+                   "convolution backward data"))
+        return 1;
+    }
+  if (dw)
+    {
+      if ((ws = workspace (be, e->ws_filter)) == NULL)
+        return 1;
+      dnn_ok (d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, e->bwd_filter,
+                                     ws, e->ws_filter, &zero, e->wd, dw),
+              "convolution backward filter");
+    }
+  return 1;
+}
+
+#endif

@@ -1,18 +1,15 @@
-/* cli-train-common.h: what train and lr-find share: the common options,
- * building the datablock, model, loaders and learner from them, and saving
- * the model file (ts_modelfile, which predict and thresholds load). */
+/* cli-train-common.h: what train, lr-find and resume share: the common
+ * options, turned into the ts_session config the app fills too (the set-up
+ * itself is ts_session, src/learn/ts-session.h), and the SIGINT handler that
+ * stops a running learner. */
 #pragma once
 
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 
-#include "ts-backend.h"
-#include "ts-datablock.h"
-#include "ts-learner.h"
-#include "ts-loader.h"
-#include "ts-model.h"
-#include "ts-modelfile.h"
+#include "cli-datablock-opts.h"
+#include "ts-session.h"
 
 typedef struct {
   const char *csv;
@@ -27,38 +24,28 @@ typedef struct {
   int threads;
   unsigned long long seed;
   const char *out;
+  cli_datablock_opts db;    /* which columns, delimiter, images and split */
 } cli_train_opts;
 
 void cli_train_opts_init (cli_train_opts *o);
-/* Parses one common option (getopt_long code @c, optarg @arg); returns 1 when
- * handled, 0 when not one of ours, -1 on a bad value (message printed). */
+/* Parses one common option (getopt_long code @c, optarg @arg), the DataBlock
+ * ones included; returns 1 when handled, 0 when not one of ours, -1 on a bad
+ * value (message printed). */
 int cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg);
-/* The getopt_long table entries for the common options (terminated by a zero row). */
+/* The getopt_long table of train's options (terminated by a zero row). */
 extern const struct option cli_train_long_opts[];
-#define CLI_TRAIN_SHORT_OPTS ""
+/* lr-find's: the same less what only training uses (--epochs,
+ * --freeze-epochs, --thresh, --out). */
+extern const struct option cli_lr_find_long_opts[];
 void cli_train_usage (FILE *out);
+void cli_lr_find_usage (FILE *out);
 
-typedef struct {
-  ts_backend *be;
-  ts_datablock *db;
-  ts_loader *train_loader, *valid_loader;
-  ts_data_source train, valid;
-  ts_model *model;
-  ts_learner *learner;
-  ts_normalization norm;     /* what the loaders use: the pretrained weights' own */
-} cli_session;
+/* The session config for @o (its strings and datablock config borrowed from @o). */
+void cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg);
+/* ts_session_config.load_pretrained for the CLI: .tflite, .safetensors or a
+ * PyTorch .pth (ts_model_load_pretrained_any), noting unused tensors on stderr. */
+ts_status cli_load_pretrained (ts_model *m, const char *path, ts_normalization *norm);
 
-/* Loads the CSV, builds the model (with --pretrained weights: .tflite or
- * .safetensors; the architecture and input normalisation follow the file),
- * the loaders (the validation one with a single worker) and the learner. */
-ts_status cli_session_open (const cli_train_opts *o, cli_session *s);
-void cli_session_close (cli_session *s);
-
-/* Writes the model file (ts_modelfile_save): every parameter and buffer plus
- * the vocab, input size, normalisation, thresholds and the training recipe.
- * @best_thresh < 0: none; @class_thresh (may be NULL): one per class. */
-ts_status cli_save_model (const char *path, const cli_session *s, const cli_train_opts *o,
-                          double best_thresh, const float *class_thresh);
-
-/* "none", "flip" or "fastai" */
-const char *cli_aug_name (ts_aug_preset aug);
+/* Ctrl-C cancels @learner (ts_learner_cancel) until cli_sigint_release. */
+void cli_sigint_catch (ts_learner *learner);
+void cli_sigint_release (void);

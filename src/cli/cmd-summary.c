@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli-commands.h"
+#include "cli-datablock-opts.h"
 #include "ts-summary.h"
 
 static void
@@ -20,22 +21,15 @@ summary_usage (FILE *out)
            "and shows what it found: items, train/valid split, vocab, one sample traced\n"
            "through the pipeline, items per label, and every problem with its CSV lines.\n"
            "\n"
-           "Options:\n"
-           "  --fname-col C      column with the image file names (default fname)\n"
-           "  --labels-col C     column with the labels (default labels)\n"
-           "  --delim D          label delimiter (default: a space)\n"
-           "  --images DIR       image folder (default: train/ beside the CSV when it\n"
-           "                     exists, else the CSV's folder)\n"
-           "  --split-col C      boolean column marking validation rows (default is_valid\n"
-           "                     when present)\n"
-           "  --valid-pct P      random split instead: a fraction P (0..1) of the items\n"
-           "  --no-split         everything trains\n"
-           "  --seed K           seed of the random split (default 42)\n"
-           "  --size S           item transform size shown in the pipeline (default 128)\n"
-           "  --min-scale M      RandomResizedCrop min_scale shown (default 0.35)\n"
-           "  --no-check-images  do not open every image (faster on big sets)\n"
-           "  --color WHEN       auto, always or never (default auto)\n"
-           "  -h, --help         show this help\n"
+           "Options:\n");
+  cli_datablock_usage (out);
+  fprintf (out,
+           "  --seed K            seed of the random split (default 42)\n"
+           "  --size S            item transform size shown in the pipeline (default 128)\n"
+           "  --min-scale M       RandomResizedCrop min_scale shown (default 0.35)\n"
+           "  --no-check-images   do not open every image (faster on big sets)\n"
+           "  --color WHEN        auto, always or never (default auto)\n"
+           "  -h, --help          show this help\n"
            "\n"
            "Exit status: 0 when there is something to train on, 1 when nothing is\n"
            "usable, 2 on a usage error.\n");
@@ -62,16 +56,9 @@ parse_u64 (const char *s, unsigned long long *out)
 int
 cmd_summary (int argc, char **argv)
 {
-  enum { OPT_FNAME = 256, OPT_LABELS, OPT_DELIM, OPT_IMAGES, OPT_SPLIT_COL, OPT_VALID_PCT,
-         OPT_NO_SPLIT, OPT_SEED, OPT_SIZE, OPT_MIN_SCALE, OPT_NO_CHECK, OPT_COLOR };
+  enum { OPT_SEED = 256, OPT_SIZE, OPT_MIN_SCALE, OPT_NO_CHECK, OPT_COLOR };
   static const struct option options[] = {
-    { "fname-col", required_argument, NULL, OPT_FNAME },
-    { "labels-col", required_argument, NULL, OPT_LABELS },
-    { "delim", required_argument, NULL, OPT_DELIM },
-    { "images", required_argument, NULL, OPT_IMAGES },
-    { "split-col", required_argument, NULL, OPT_SPLIT_COL },
-    { "valid-pct", required_argument, NULL, OPT_VALID_PCT },
-    { "no-split", no_argument, NULL, OPT_NO_SPLIT },
+    CLI_DATABLOCK_LONG_OPTS,
     { "seed", required_argument, NULL, OPT_SEED },
     { "size", required_argument, NULL, OPT_SIZE },
     { "min-scale", required_argument, NULL, OPT_MIN_SCALE },
@@ -80,76 +67,23 @@ cmd_summary (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  ts_datablock_config cfg;
+  cli_datablock_opts dbo;
+  ts_datablock_config *cfg = &dbo.cfg;
   ts_summary_options opt;
   ts_summary *summary = NULL;
-  char images[PATH_MAX];
-  int n_split_opts = 0;
   int color = isatty (STDOUT_FILENO);
   unsigned long long seed;
   double value;
   char *text;
   int c, rc;
 
-  ts_datablock_config_init (&cfg);
+  cli_datablock_opts_init (&dbo);
   ts_summary_options_init (&opt);
   optind = 1;
   while ((c = getopt_long (argc, argv, "h", options, NULL)) != -1)
     {
       switch (c)
         {
-        case OPT_FNAME:
-          cfg.fname_col = optarg;
-          break;
-        case OPT_LABELS:
-          cfg.labels_col = optarg;
-          break;
-        case OPT_DELIM:
-          if (optarg[0] == '\0')
-            {
-              fprintf (stderr, "tagsight-cli summary: --delim must not be empty\n");
-              return 2;
-            }
-          cfg.label_delim = optarg;
-          break;
-        case OPT_IMAGES:
-          /* the library resolves relative folders against the CSV's; on the
-           * command line they mean the current directory */
-          if (optarg[0] != '/')
-            {
-              char cwd[PATH_MAX];
-              if (getcwd (cwd, sizeof cwd) == NULL
-                  || snprintf (images, sizeof images, "%s/%s", cwd, optarg)
-                       >= (int) sizeof images)
-                {
-                  fprintf (stderr, "tagsight-cli summary: --images %s: path too long\n", optarg);
-                  return 2;
-                }
-              cfg.image_dir = images;
-            }
-          else
-            cfg.image_dir = optarg;
-          break;
-        case OPT_SPLIT_COL:
-          cfg.split = TS_SPLIT_COLUMN;
-          cfg.split_col = optarg;
-          n_split_opts++;
-          break;
-        case OPT_VALID_PCT:
-          if (!parse_double (optarg, &value) || value < 0 || value > 1)
-            {
-              fprintf (stderr, "tagsight-cli summary: --valid-pct wants a fraction between "
-                       "0 and 1, not '%s'\n", optarg);
-              return 2;
-            }
-          cfg.split = TS_SPLIT_RANDOM;
-          cfg.valid_pct = value;
-          n_split_opts++;
-          break;
-        case OPT_NO_SPLIT:
-          cfg.split = TS_SPLIT_NONE;
-          n_split_opts++;
-          break;
         case OPT_SEED:
           if (!parse_u64 (optarg, &seed))
             {
@@ -157,7 +91,7 @@ cmd_summary (int argc, char **argv)
                        optarg);
               return 2;
             }
-          cfg.seed = seed;
+          cfg->seed = seed;
           break;
         case OPT_SIZE:
           if (!parse_double (optarg, &value) || value < 8 || value > 4096
@@ -196,16 +130,20 @@ cmd_summary (int argc, char **argv)
           summary_usage (stdout);
           return 0;
         default:
-          summary_usage (stderr);
-          return 2;
+          {
+            int r = cli_datablock_opt ("summary", &dbo, c, optarg);
+            if (r < 0)
+              return 2;
+            if (r == 0)
+              {
+                summary_usage (stderr);
+                return 2;
+              }
+          }
         }
     }
-  if (n_split_opts > 1)
-    {
-      fprintf (stderr, "tagsight-cli summary: use one of --split-col, --valid-pct and "
-               "--no-split\n");
-      return 2;
-    }
+  if (cli_datablock_opts_check ("summary", &dbo) < 0)
+    return 2;
   if (optind != argc - 1)
     {
       fprintf (stderr, optind == argc ? "tagsight-cli summary: which CSV? (see --help)\n"
@@ -213,7 +151,7 @@ cmd_summary (int argc, char **argv)
       return 2;
     }
 
-  if (ts_summary_run (argv[optind], &cfg, &opt, &summary) != TS_OK)
+  if (ts_summary_run (argv[optind], cfg, &opt, &summary) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli summary: %s\n", ts_last_error ());
       return 1;

@@ -5,7 +5,6 @@
 
 #include "ts-csv.h"
 
-#define N_SAMPLE_ROWS 20
 
 struct _TagsightDataset
 {
@@ -80,39 +79,21 @@ set_ts_error (GError **error, ts_status st)
 static gboolean
 detect (TagsightDataset *self, GError **error)
 {
-  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
-  TagsightColumnGuess guess;
-  ts_csv_record rec;
-  ts_csv *csv = NULL;
+  ts_column_detection d;
+  ts_column_guess guess;
   ts_status st;
-  int n_cols, r;
 
-  st = ts_csv_open (self->path, &csv);
-  if (st != TS_OK)
-    return set_ts_error (error, st);
-  if (ts_csv_next (csv, &rec) != 1)
+  if ((st = ts_columns_detect_csv (self->path, &d)) != TS_OK)
     {
-      ts_csv_free (csv);
-      g_set_error (error, TAGSIGHT_DATASET_ERROR, TS_ERR_FORMAT, _("%s: the file is empty"),
-                   self->path);
-      return FALSE;
+      ts_column_detection_clear (&d);
+      return set_ts_error (error, st);
     }
-  n_cols = rec.n_fields;
-  self->columns = g_new0 (char *, n_cols + 1);
-  for (int i = 0; i < n_cols; i++)
-    self->columns[i] = g_strdup (rec.fields[i]);
-  for (r = 0; r < N_SAMPLE_ROWS && ts_csv_next (csv, &rec) == 1; r++)
-    {
-      char **row = g_new0 (char *, n_cols + 1);
+  guess = d.guess;
+  self->columns = g_new0 (char *, d.n_columns + 1);
+  for (int i = 0; i < d.n_columns; i++)
+    self->columns[i] = g_strdup (d.columns[i]);
+  ts_column_detection_clear (&d);
 
-      for (int i = 0; i < n_cols && i < rec.n_fields; i++)
-        row[i] = g_strdup (rec.fields[i]);
-      g_ptr_array_add (rows, row);
-    }
-  ts_csv_free (csv);
-
-  tagsight_columns_detect ((const char *const *) self->columns, n_cols,
-                           (const char *const *const *) rows->pdata, (int) rows->len, &guess);
   if (self->mapping.fname_col == NULL)
     self->mapping.fname_col = g_strdup (self->columns[guess.fname]);
   if (self->mapping.labels_col == NULL && guess.labels >= 0)

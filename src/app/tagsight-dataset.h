@@ -5,7 +5,7 @@
 
 #include <gio/gio.h>
 
-#include "tagsight-columns.h"
+#include "ts-columns.h"
 #include "ts-datablock.h"
 #include "ts-summary.h"
 
@@ -29,7 +29,7 @@ void tagsight_mapping_clear (TagsightMapping *m);
 void tagsight_mapping_copy (const TagsightMapping *src, TagsightMapping *dst);
 
 /* Reads the header and a few rows, fills in what @mapping leaves open from
- * tagsight_columns_detect, loads the datablock and builds the summary.
+ * ts_columns_detect_csv, loads the datablock and builds the summary.
  * Blocking: call it from a worker thread.  Fails (NULL, @error) only when
  * the file cannot be read or is empty. */
 TagsightDataset *tagsight_dataset_load (const char *csv_path, const TagsightMapping *mapping,

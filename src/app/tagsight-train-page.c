@@ -36,7 +36,6 @@ struct _TagsightTrainPage
   TagsightDataset *dataset;
   TagsightTraining *training;
   char *pretrained;
-  gboolean lr_finding;
   guint pulse_id;              /* the progress bar pulses while the LR finder runs */
 
   /* the run in progress */
@@ -73,7 +72,8 @@ update_actions (TagsightTrainPage *self)
 
   gtk_widget_action_set_enabled (w, "train.start", usable && !busy);
   gtk_widget_action_set_enabled (w, "train.lr-find", usable && !busy);
-  gtk_widget_action_set_enabled (w, "train.stop", busy && !self->lr_finding);
+  /* the LR finder stops at its next step too */
+  gtk_widget_action_set_enabled (w, "train.stop", busy);
   gtk_widget_action_set_enabled (w, "train.choose-weights", !busy);
   gtk_widget_action_set_enabled (w, "train.clear-weights", !busy);
 }
@@ -484,7 +484,6 @@ on_lr_found (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *text = NULL;
   GdkRGBA valley, steep;
 
-  self->lr_finding = FALSE;
   g_clear_handle_id (&self->pulse_id, g_source_remove);
   if (self->progress == NULL)
     return;   /* disposed meanwhile */
@@ -493,7 +492,10 @@ on_lr_found (GObject *source, GAsyncResult *result, gpointer data)
   update_actions (self);
   if (r == NULL)
     {
-      text = g_strdup_printf (_("The LR finder failed: %s"), error->message);
+      if (g_error_matches (error, TAGSIGHT_TRAINING_ERROR, TS_ERR_CANCELLED))
+        text = g_strdup (_("The LR finder was stopped."));
+      else
+        text = g_strdup_printf (_("The LR finder failed: %s"), error->message);
       gtk_label_set_text (self->lr_label, text);
       return;
     }
@@ -535,7 +537,6 @@ lr_find_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   if (tagsight_training_get_busy (self->training) || self->dataset == NULL)
     return;
   tagsight_train_page_get_settings (self, &s);
-  self->lr_finding = TRUE;
   gtk_label_set_text (self->lr_label, _("Running the LR finder…"));
   gtk_progress_bar_set_text (self->progress, _("Running the LR finder…"));
   g_clear_handle_id (&self->pulse_id, g_source_remove);

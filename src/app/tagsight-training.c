@@ -26,10 +26,13 @@ struct _TagsightTraining
   ts_datablock_config dbc;
   gboolean busy;
   gboolean has_model;          /* main thread's view of open */
+  int n_classes;               /* main thread's copy of the session's vocab size */
   int epochs_done;             /* touched on the main thread only */
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
   int stop_requested;          /* atomic: read by the training thread at each batch */
   GThread *thread;
+  GMutex job_lock;
+  ts_learner *job_learner;     /* the running one-shot job's, under job_lock */
 };
 
 G_DEFINE_FINAL_TYPE (TagsightTraining, tagsight_training, G_TYPE_OBJECT)
@@ -188,6 +191,16 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
   return TS_OK;
 }
 
+/* Main thread, once no job runs: what the main thread may read without
+ * touching the session, which a job's thread may be replacing. */
+static void
+sync_main_view (TagsightTraining *self)
+{
+  self->busy = FALSE;
+  self->has_model = self->open;
+  self->n_classes = self->open ? self->session.db->n_vocab : 0;
+}
+
 /* --- events to the main context ---------------------------------------- */
 
 typedef enum { MSG_PHASE, MSG_BATCH, MSG_EPOCH, MSG_FINISHED } MsgKind;
@@ -227,8 +240,7 @@ deliver (gpointer data)
     case MSG_FINISHED:
       if (self->thread != NULL)
         g_thread_join (g_steal_pointer (&self->thread));
-      self->busy = FALSE;
-      self->has_model = self->open;
+      sync_main_view (self);
       g_signal_emit (self, signals[SIGNAL_FINISHED], 0, (int) m->status, m->message);
       break;
     }
@@ -357,6 +369,7 @@ tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *se
     return FALSE;
   self->busy = TRUE;
   self->has_model = FALSE;
+  self->n_classes = 0;
   self->epochs_done = 0;
   g_atomic_int_set (&self->stop_requested, 0);
   job = g_new0 (TrainJob, 1);
@@ -369,8 +382,14 @@ tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *se
 void
 tagsight_training_stop (TagsightTraining *self)
 {
-  if (self->busy && self->thread != NULL)
-    g_atomic_int_set (&self->stop_requested, 1);
+  if (!self->busy)
+    return;
+  g_atomic_int_set (&self->stop_requested, 1);
+  /* a one-shot job (the LR finder, predictions) stops at its next batch */
+  g_mutex_lock (&self->job_lock);
+  if (self->job_learner != NULL)
+    ts_learner_cancel (self->job_learner);
+  g_mutex_unlock (&self->job_lock);
 }
 
 gboolean
@@ -477,6 +496,36 @@ tagsight_training_can_export_onnx (void)
 }
 
 static void
+on_job_cancelled (GCancellable *cancellable, gpointer data)
+{
+  TagsightTraining *self = data;
+
+  g_mutex_lock (&self->job_lock);
+  if (self->job_learner != NULL)
+    ts_learner_cancel (self->job_learner);
+  g_mutex_unlock (&self->job_lock);
+}
+
+/* Makes @learner the one Stop and @cancellable cancel while the job runs;
+ * NULL ends that.  Returns the handler to pass back when ending. */
+static gulong
+watch_learner (TagsightTraining *self, ts_learner *learner, GCancellable *cancellable,
+               gulong handler)
+{
+  if (learner == NULL && cancellable != NULL && handler != 0)
+    g_cancellable_disconnect (cancellable, handler);   /* waits for a running handler */
+  g_mutex_lock (&self->job_lock);
+  self->job_learner = learner;
+  /* a Stop that came before the learner existed */
+  if (learner != NULL && g_atomic_int_get (&self->stop_requested))
+    ts_learner_cancel (learner);
+  g_mutex_unlock (&self->job_lock);
+  if (learner != NULL && cancellable != NULL)
+    return g_cancellable_connect (cancellable, G_CALLBACK (on_job_cancelled), self, NULL);
+  return 0;
+}
+
+static void
 job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
 {
   TagsightTraining *self = source_object;
@@ -499,13 +548,16 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
         if ((st = open_session (&cfg, &session)) == TS_OK)
           {
             ts_lr_find_config lcfg;
+            gulong handler;
 
             ts_lr_find_config_init (&lcfg);
             /* as the CLI: vision_learner freezes a pretrained body; a model
              * from scratch sweeps unfrozen */
             if (cfg.pretrained != NULL)
               ts_learner_freeze (session.learner);
+            handler = watch_learner (self, session.learner, cancellable, 0);
             st = ts_learner_lr_find (session.learner, &lcfg, &job->lr);
+            watch_learner (self, NULL, cancellable, handler);
             if (st != TS_OK)
               {
                 g_autofree char *msg = g_strdup (ts_last_error ());
@@ -528,8 +580,18 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
         else if (db->n_valid == 0)
           st = ts_error (TS_ERR_INVALID, "%s: no validation images", self->settings.csv);
         else
-          st = ts_learner_get_preds (self->session.learner, NULL, &p->probs, &p->targets, NULL,
-                                     &p->n, &p->loss);
+          {
+            gulong handler;
+
+            /* the cancel of a stopped training run is not this job's */
+            ts_learner_reset_cancel (self->session.learner);
+            handler = watch_learner (self, self->session.learner, cancellable, 0);
+            st = ts_learner_get_preds (self->session.learner, NULL, &p->probs, &p->targets,
+                                       NULL, &p->n, &p->loss);
+            watch_learner (self, NULL, cancellable, handler);
+            /* a stopped get_preds must not leave the learner cancelled */
+            ts_learner_reset_cancel (self->session.learner);
+          }
         if (st != TS_OK)
           {
             tagsight_preds_free (p);
@@ -565,8 +627,7 @@ on_job_returned (GObject *source, GAsyncResult *result, gpointer data)
 {
   Job *job = g_task_get_task_data (G_TASK (result));
 
-  TAGSIGHT_TRAINING (source)->busy = FALSE;
-  TAGSIGHT_TRAINING (source)->has_model = TAGSIGHT_TRAINING (source)->open;
+  sync_main_view (TAGSIGHT_TRAINING (source));
   if (job->callback != NULL)
     job->callback (source, result, job->user_data);
 }
@@ -588,8 +649,12 @@ run_job (TagsightTraining *self, Job *job, GCancellable *cancellable,
       return;
     }
   self->busy = TRUE;
+  g_atomic_int_set (&self->stop_requested, 0);
   if (job->kind == JOB_OPEN)
-    self->has_model = FALSE;   /* the session is being replaced */
+    {
+      self->has_model = FALSE;   /* the session is being replaced */
+      self->n_classes = 0;
+    }
   task = g_task_new (self, cancellable, on_job_returned, NULL);
   g_task_set_task_data (task, job, job_free);
   g_task_set_return_on_cancel (task, FALSE);
@@ -652,19 +717,31 @@ tagsight_training_get_preds_finish (TagsightTraining *self, GAsyncResult *result
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* Save and ONNX export differ by one flag.  Only main-thread state is read
+ * here: while busy, a job's thread may be replacing the session (run_job
+ * then answers Busy). */
+static void
+save_job (TagsightTraining *self, const char *path, gboolean onnx, double best_thresh,
+          const float *class_thresh, GCancellable *cancellable, GAsyncReadyCallback callback,
+          gpointer user_data)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = JOB_SAVE;
+  job->onnx = onnx;
+  job->path = g_strdup (path);
+  job->best_thresh = best_thresh;
+  if (class_thresh != NULL && !self->busy && self->has_model)
+    job->class_thresh = g_memdup2 (class_thresh, sizeof (float) * self->n_classes);
+  run_job (self, job, cancellable, callback, user_data);
+}
+
 void
 tagsight_training_save_async (TagsightTraining *self, const char *path, double best_thresh,
                               const float *class_thresh, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data)
 {
-  Job *job = g_new0 (Job, 1);
-
-  job->kind = JOB_SAVE;
-  job->path = g_strdup (path);
-  job->best_thresh = best_thresh;
-  if (class_thresh != NULL && self->open)
-    job->class_thresh = g_memdup2 (class_thresh, sizeof (float) * self->session.db->n_vocab);
-  run_job (self, job, cancellable, callback, user_data);
+  save_job (self, path, FALSE, best_thresh, class_thresh, cancellable, callback, user_data);
 }
 
 void
@@ -672,15 +749,7 @@ tagsight_training_export_onnx_async (TagsightTraining *self, const char *path, d
                                      const float *class_thresh, GCancellable *cancellable,
                                      GAsyncReadyCallback callback, gpointer user_data)
 {
-  Job *job = g_new0 (Job, 1);
-
-  job->kind = JOB_SAVE;
-  job->onnx = TRUE;
-  job->path = g_strdup (path);
-  job->best_thresh = best_thresh;
-  if (class_thresh != NULL && self->open)
-    job->class_thresh = g_memdup2 (class_thresh, sizeof (float) * self->session.db->n_vocab);
-  run_job (self, job, cancellable, callback, user_data);
+  save_job (self, path, TRUE, best_thresh, class_thresh, cancellable, callback, user_data);
 }
 
 gboolean
@@ -701,6 +770,7 @@ tagsight_training_finalize (GObject *object)
     ts_session_close (&self->session);
   tagsight_train_settings_clear (&self->settings);
   g_free (self->checkpoint);
+  g_mutex_clear (&self->job_lock);
   G_OBJECT_CLASS (tagsight_training_parent_class)->finalize (object);
 }
 
@@ -728,6 +798,7 @@ tagsight_training_init (TagsightTraining *self)
   g_autofree char *name = g_strdup_printf ("epoch-%d-%d.ckpt", (int) getpid (),
                                            g_atomic_int_add (&counter, 1));
 
+  g_mutex_init (&self->job_lock);
   g_mkdir_with_parents (dir, 0700);
   self->checkpoint = g_build_filename (dir, name, NULL);
 }

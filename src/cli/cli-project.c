@@ -3,7 +3,6 @@
 #include "cli-project.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,16 +10,6 @@
 #include "tagsight-project.h"
 #include "ts-checkpoint.h"
 #include "ts-json.h"
-
-static ts_learner *volatile sigint_learner;
-
-static void
-on_sigint (int sig)
-{
-  (void) sig;
-  if (sigint_learner)
-    ts_learner_cancel (sigint_learner);
-}
 
 typedef struct {
   TagsightProject *project;
@@ -121,7 +110,8 @@ static int
 run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const char *ckpt,
               const char *resume_from)
 {
-  cli_session s;
+  ts_session_config sc;
+  ts_session s;
   recorder rec = { p, run_id, NULL, 0 };
   ts_learner_events inner = { &rec, rec_phase, rec_batch, rec_epoch, NULL, NULL };
   ts_checkpointer ck;
@@ -129,7 +119,6 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   ts_checkpoint_pos pos;
   char run_str[32];
   const char *meta[2] = { "run", run_str };
-  struct sigaction sa, old_sa;
   ts_status st, train_st;
   GError *error = NULL;
   g_autofree char *model_path = NULL, *sha = NULL, *message = NULL;
@@ -137,18 +126,19 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   int rc = 0;
 
   snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, run_id);
-  if ((st = cli_session_open (o, &s)) != TS_OK)
+  cli_train_session_config (o, &sc);
+  if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
       message = g_strdup (ts_last_error ());
       fprintf (stderr, "tagsight-cli: %s\n", message);
-      cli_session_close (&s);
+      ts_session_close (&s);
       tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
       return 1;
     }
   if ((st = ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 1)) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
-      cli_session_close (&s);
+      ts_session_close (&s);
       return 1;
     }
   if (resume_from)
@@ -157,7 +147,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
         {
           fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
           ts_checkpointer_clear (&ck);
-          cli_session_close (&s);
+          ts_session_close (&s);
           return 1;
         }
       ts_checkpointer_continue_from (&ck, &pos);
@@ -170,14 +160,9 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
           tagsight_project_get_path (p));
   fflush (stdout);
 
-  sigint_learner = s.learner;
-  memset (&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
-  sigemptyset (&sa.sa_mask);
-  sigaction (SIGINT, &sa, &old_sa);
+  cli_sigint_catch (s.learner);
   train_st = ts_learner_fine_tune (s.learner, o->epochs, o->lr, o->freeze_epochs);
-  sigaction (SIGINT, &old_sa, NULL);
-  sigint_learner = NULL;
+  cli_sigint_release ();
   if (train_st != TS_OK)
     message = g_strdup (ts_last_error ());
   if (ck.save_status != TS_OK)
@@ -189,6 +174,8 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       int *items = NULL, n = 0;
       double valid_loss = NAN;
 
+      /* a Ctrl-C that stopped training must not stop the evaluation too */
+      ts_learner_reset_cancel (s.learner);
       st = ts_learner_get_preds (s.learner, NULL, &probs, &targets, &items, &n, &valid_loss);
       if (st != TS_OK)
         fprintf (stderr, "tagsight-cli: validation: %s\n", ts_last_error ());
@@ -207,7 +194,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       model_path = g_strdup (o->out ? o->out : NULL);
       if (!model_path)
         model_path = beside_project (tagsight_project_get_path (p), run_id, "safetensors");
-      if ((st = cli_save_model (model_path, &s, o, -1.0, NULL)) != TS_OK)
+      if ((st = ts_session_save_model (&s, model_path, -1.0, NULL)) != TS_OK)
         {
           fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
           rc = 1;
@@ -232,7 +219,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
 
   ts_checkpoint_resume_free (res);
   ts_checkpointer_clear (&ck);
-  cli_session_close (&s);
+  ts_session_close (&s);
   if (rec.db_error)
     {
       g_error_free (rec.db_error);

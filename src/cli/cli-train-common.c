@@ -1,17 +1,13 @@
-/* cli-train-common.c: options, session set-up and model files for the
- * training subcommands. */
+/* cli-train-common.c: the training subcommands' options, their session
+ * config and the SIGINT handler (see cli-train-common.h). */
 #include "cli-train-common.h"
 
 #include <errno.h>
-#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "ts-json.h"
 #include "ts-pth.h"
-#include "ts-transform.h"
-#include "ts-weights.h"
 
 #ifndef CLI_VALID_WORKERS
 #define CLI_VALID_WORKERS 1
@@ -36,6 +32,20 @@ const struct option cli_train_long_opts[] = {
   { "threads", required_argument, NULL, OPT_THREADS },
   { "seed", required_argument, NULL, OPT_SEED },
   { "out", required_argument, NULL, OPT_OUT },
+  CLI_DATABLOCK_LONG_OPTS,
+  { NULL, 0, NULL, 0 },
+};
+
+const struct option cli_lr_find_long_opts[] = {
+  { "arch", required_argument, NULL, OPT_ARCH },
+  { "pretrained", required_argument, NULL, OPT_PRETRAINED },
+  { "bs", required_argument, NULL, OPT_BS },
+  { "size", required_argument, NULL, OPT_SIZE },
+  { "min-scale", required_argument, NULL, OPT_MIN_SCALE },
+  { "aug", required_argument, NULL, OPT_AUG },
+  { "threads", required_argument, NULL, OPT_THREADS },
+  { "seed", required_argument, NULL, OPT_SEED },
+  CLI_DATABLOCK_LONG_OPTS,
   { NULL, 0, NULL, 0 },
 };
 
@@ -54,25 +64,48 @@ cli_train_opts_init (cli_train_opts *o)
   o->thresh = 0.2;
   o->threads = 0;
   o->seed = 42;
+  cli_datablock_opts_init (&o->db);
+}
+
+static void
+model_usage (FILE *out)
+{
+  fprintf (out,
+           "  --arch A            resnet18, resnet34 (default), resnet50, mobilenet_v2, tiny\n"
+           "  --pretrained FILE   body weights: .safetensors, a PyTorch .pth, or a MobileNetV2 .tflite\n");
+}
+
+static void
+loader_usage (FILE *out)
+{
+  fprintf (out,
+           "  --bs N              batch size (64)\n"
+           "  --size S            image side in pixels (128)\n"
+           "  --min-scale F       RandomResizedCrop min_scale (0.35)\n"
+           "  --aug none|flip|fastai  batch augmentation (fastai)\n"
+           "  --threads N         compute and loader threads (number of cores)\n"
+           "  --seed K            seed for initialisation, shuffling and augmentation (42)\n");
+  cli_datablock_usage (out);
 }
 
 void
 cli_train_usage (FILE *out)
 {
+  model_usage (out);
   fprintf (out,
-           "  --arch A            resnet18, resnet34 (default), resnet50, mobilenet_v2, tiny\n"
-           "  --pretrained FILE   body weights: .safetensors, a PyTorch .pth, or a MobileNetV2 .tflite\n"
            "  --epochs N          unfrozen epochs (3)\n"
            "  --freeze-epochs N   frozen epochs (4)\n"
            "  --lr LR             base learning rate (3e-3)\n"
-           "  --bs N              batch size (64)\n"
-           "  --size S            image side in pixels (128)\n"
-           "  --min-scale F       RandomResizedCrop min_scale (0.35)\n"
-           "  --aug none|flip|fastai  batch augmentation (fastai)\n"
            "  --thresh T          accuracy_multi threshold (0.2)\n"
-           "  --threads N         compute and loader threads (number of cores)\n"
-           "  --seed K            seed for initialisation, shuffling and augmentation (42)\n"
            "  --out FILE          model file to write (.safetensors)\n");
+  loader_usage (out);
+}
+
+void
+cli_lr_find_usage (FILE *out)
+{
+  model_usage (out);
+  loader_usage (out);
 }
 
 static int
@@ -154,159 +187,80 @@ cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg)
         }
       return 1;
     default:
-      return 0;
+      return cli_datablock_opt (cmd, &o->db, c, arg);
     }
-}
-
-static int
-n_cores (void)
-{
-  long n = sysconf (_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int) n : 1;
-}
-
-ts_status
-cli_session_open (const cli_train_opts *o, cli_session *s)
-{
-  ts_datablock_config dbc;
-  ts_loader_config lc;
-  ts_model_config mc;
-  ts_learner_config lrc;
-  ts_status st;
-  int threads = o->threads > 0 ? o->threads : n_cores ();
-
-  memset (s, 0, sizeof *s);
-  s->norm = ts_normalization_imagenet ();
-  ts_datablock_config_init (&dbc);
-  dbc.seed = o->seed;
-  if ((st = ts_datablock_load (o->csv, &dbc, &s->db)) != TS_OK)
-    return st;
-  if (s->db->n_vocab < 1)
-    return ts_error (TS_ERR_INVALID, "%s: no labels in the CSV, nothing to learn", o->csv);
-  if (s->db->n_train < o->bs)
-    return ts_error (TS_ERR_INVALID, "%s: %d training images, fewer than the batch size %d "
-                     "(use a smaller --bs)", o->csv, s->db->n_train, o->bs);
-
-  s->be = ts_backend_cpu_new (threads);
-  if (!s->be)
-    return ts_error (TS_ERR_NOMEM, "could not start the CPU backend");
-
-  /* TFLite MobileNetV2 carries batch norm folded: the architecture follows the file */
-  mc.arch = o->pretrained ? ts_pretrained_arch (o->arch, o->pretrained) : o->arch;
-  mc.n_classes = s->db->n_vocab;
-  mc.head = TS_HEAD_FASTAI;
-  mc.seed = o->seed;
-  if ((st = ts_model_new (s->be, &mc, &s->model)) != TS_OK)
-    return st;
-  /* the weights' own input statistics, e.g. (p - 128) / 128 for a uint8 TFLite */
-  if (o->pretrained)
-    {
-      ts_load_report rep = { 0 };
-
-      /* .tflite, .safetensors or a PyTorch .pth, by extension */
-      if ((st = ts_model_load_pretrained_any (s->model, o->pretrained, &s->norm, &rep)) != TS_OK)
-        return st;
-      if (rep.n_unexpected > 0)
-        fprintf (stderr, "note: %s: %d tensors not used (e.g. %s): a classifier of another size "
-                 "is replaced by fastai's head\n", o->pretrained, rep.n_unexpected,
-                 rep.unexpected[0]);
-      ts_load_report_clear (&rep);
-    }
-
-  ts_loader_config_init (&lc);
-  lc.size = o->size;
-  lc.min_scale = o->min_scale;
-  ts_aug_params_preset (&lc.aug, o->aug);
-  lc.batch_size = o->bs;
-  lc.n_workers = threads;
-  lc.seed = o->seed;
-  memcpy (lc.mean, s->norm.mean, sizeof lc.mean);
-  memcpy (lc.std, s->norm.std, sizeof lc.std);
-  if ((st = ts_loader_new (s->db, &lc, 0, &s->train_loader)) != TS_OK)
-    return st;
-  ts_data_source_from_loader (s->train_loader, &s->train);
-  if (s->db->n_valid > 0)
-    {
-      /* validation decodes a squish + centre crop per image (cached after the
-       * first epoch) while the model evaluates: one worker keeps up and leaves
-       * the cores to the GEMMs.  Measured on bccd, mobilenet_v2 at 128 px,
-       * --threads 2: warm epochs 7.3 and 7.9 s with 1 worker, 7.2 and 13.8 s
-       * with 2 (a loaded 2-core machine: no gain from the second worker). */
-      lc.n_workers = CLI_VALID_WORKERS;
-      lc.prefetch = 0;
-      if ((st = ts_loader_new (s->db, &lc, 1, &s->valid_loader)) != TS_OK)
-        return st;
-      ts_data_source_from_loader (s->valid_loader, &s->valid);
-    }
-
-  ts_learner_config_init (&lrc);
-  lrc.batch_size = o->bs;
-  lrc.height = lrc.width = o->size;
-  lrc.thresh = o->thresh;
-  return ts_learner_new (s->model, &s->train, s->valid_loader ? &s->valid : NULL, &lrc,
-                         &s->learner);
 }
 
 void
-cli_session_close (cli_session *s)
+cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg)
 {
-  ts_learner_free (s->learner);
-  ts_loader_free (s->train_loader);
-  ts_loader_free (s->valid_loader);
-  ts_model_free (s->model);
-  ts_datablock_free (s->db);
-  if (s->be)
-    ts_backend_free (s->be);
-  memset (s, 0, sizeof *s);
-}
-
-/* --- model files --- */
-
-const char *
-cli_aug_name (ts_aug_preset aug)
-{
-  return aug == TS_AUG_NONE ? "none" : aug == TS_AUG_FLIP ? "flip" : "fastai";
+  ts_session_config_init (cfg);
+  cfg->csv = o->csv;
+  cfg->datablock = &o->db.cfg;
+  cfg->arch = o->arch;
+  cfg->pretrained = o->pretrained;
+  cfg->epochs = o->epochs;
+  cfg->freeze_epochs = o->freeze_epochs;
+  cfg->lr = o->lr;
+  cfg->bs = o->bs;
+  cfg->size = o->size;
+  cfg->min_scale = o->min_scale;
+  cfg->aug = o->aug;
+  cfg->thresh = o->thresh;
+  cfg->threads = o->threads;
+  cfg->seed = o->seed;
+  /* validation decodes a squish + centre crop per image (cached after the
+   * first epoch) while the model evaluates: one worker keeps up and leaves
+   * the cores to the GEMMs.  Measured on bccd, mobilenet_v2 at 128 px,
+   * --threads 2: warm epochs 7.3 and 7.9 s with 1 worker, 7.2 and 13.8 s
+   * with 2 (a loaded 2-core machine: no gain from the second worker). */
+  cfg->valid_workers = CLI_VALID_WORKERS;
+  cfg->load_pretrained = cli_load_pretrained;
 }
 
 ts_status
-cli_save_model (const char *path, const cli_session *s, const cli_train_opts *o,
-                double best_thresh, const float *class_thresh)
+cli_load_pretrained (ts_model *m, const char *path, ts_normalization *norm)
 {
-  ts_modelfile_meta meta = { 0 };
-  ts_strbuf recipe = { 0 };
+  ts_load_report rep = { 0 };
   ts_status st;
 
-  meta.vocab = s->db->vocab;
-  meta.n_vocab = s->db->n_vocab;
-  meta.input_height = meta.input_width = o->size;
-  meta.norm = s->norm;
-  meta.threshold = (float) o->thresh;
-  if (best_thresh >= 0.0)
-    {
-      meta.has_best_threshold = 1;
-      meta.best_threshold = (float) best_thresh;
-    }
-  meta.class_thresholds = (float *) class_thresh;
-  ts_strbuf_printf (&recipe,
-                    "{\"fine_tune\": {\"epochs\": %d, \"base_lr\": %.6g, \"freeze_epochs\": %d}, "
-                    "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"min_scale\": %.6g, "
-                    "\"aug\": \"%s\", \"seed\": %llu, ",
-                    o->epochs, o->lr, o->freeze_epochs, o->arch, o->bs, o->size, o->min_scale,
-                    cli_aug_name (o->aug), o->seed);
-  ts_strbuf_append (&recipe, "\"pretrained\": ", 14);
-  if (o->pretrained)
-    ts_strbuf_json_string (&recipe, o->pretrained);
-  else
-    ts_strbuf_append (&recipe, "null", 4);
-  ts_strbuf_printf (&recipe, ", \"valid_transform\": {\"resize\": \"squish\", \"size\": %d, "
-                    "\"centre_crop\": %d}}", o->size + ts_tfm_val_xtra (o->size), o->size);
-  if (recipe.failed)
-    st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-  else
-    {
-      meta.recipe_json = recipe.data;
-      st = ts_modelfile_save (path, s->model, &meta);
-    }
-  ts_strbuf_clear (&recipe);
+  /* .tflite, .safetensors or a PyTorch .pth, by extension */
+  if ((st = ts_model_load_pretrained_any (m, path, norm, &rep)) == TS_OK && rep.n_unexpected > 0)
+    fprintf (stderr, "note: %s: %d tensors not used (e.g. %s): a classifier of another size "
+             "is replaced by fastai's head\n", path, rep.n_unexpected, rep.unexpected[0]);
+  ts_load_report_clear (&rep);
   return st;
+}
+
+/* --- Ctrl-C --- */
+
+static ts_learner *volatile sigint_learner;
+static struct sigaction sigint_old;
+
+static void
+on_sigint (int sig)
+{
+  (void) sig;
+  /* only sets a flag the learner polls: async-signal-safe */
+  if (sigint_learner)
+    ts_learner_cancel (sigint_learner);
+}
+
+void
+cli_sigint_catch (ts_learner *learner)
+{
+  struct sigaction sa;
+
+  sigint_learner = learner;
+  memset (&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, &sigint_old);
+}
+
+void
+cli_sigint_release (void)
+{
+  sigaction (SIGINT, &sigint_old, NULL);
+  sigint_learner = NULL;
 }

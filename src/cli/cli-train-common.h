@@ -35,7 +35,7 @@ int cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg);
 /* The getopt_long table of train's options (terminated by a zero row). */
 extern const struct option cli_train_long_opts[];
 /* lr-find's: the same less what only training uses (--epochs,
- * --freeze-epochs, --thresh, --out). */
+ * --freeze-epochs, --lr, --thresh, --out): the sweep sets its own rates. */
 extern const struct option cli_lr_find_long_opts[];
 void cli_train_usage (FILE *out);
 void cli_lr_find_usage (FILE *out);

@@ -16,7 +16,7 @@ usage (FILE *out)
   fprintf (out, "Usage: tagsight-cli lr-find CSV [OPTIONS]\n\n"
            "fastai's lr_find: lr from 1e-7 to 10 over 100 steps on the frozen model.\n\n"
            "  --num-it N          steps (100)\n");
-  cli_train_usage (out);
+  cli_lr_find_usage (out);
 }
 
 int
@@ -24,7 +24,8 @@ cmd_lr_find (int argc, char **argv)
 {
   struct option longopts[40];
   cli_train_opts o;
-  cli_session s;
+  ts_session_config sc;
+  ts_session s;
   ts_lr_find_config cfg;
   ts_lr_find_result r;
   ts_status st;
@@ -32,9 +33,9 @@ cmd_lr_find (int argc, char **argv)
 
   cli_train_opts_init (&o);
   ts_lr_find_config_init (&cfg);
-  while (cli_train_long_opts[n_long].name)
+  while (cli_lr_find_long_opts[n_long].name)
     {
-      longopts[n_long] = cli_train_long_opts[n_long];
+      longopts[n_long] = cli_lr_find_long_opts[n_long];
       n_long++;
     }
   longopts[n_long++] = (struct option) { "num-it", required_argument, NULL, 'n' };
@@ -75,23 +76,30 @@ cmd_lr_find (int argc, char **argv)
       usage (stderr);
       return 2;
     }
+  if (cli_datablock_opts_check ("lr-find", &o.db) < 0)
+    return 2;
   o.csv = argv[optind];
-  if ((st = cli_session_open (&o, &s)) != TS_OK)
+  cli_train_session_config (&o, &sc);
+  if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli lr-find: %s\n", ts_last_error ());
-      cli_session_close (&s);
+      ts_session_close (&s);
       return 1;
     }
   /* vision_learner freezes a pretrained body; a model from scratch sweeps unfrozen */
   if (o.pretrained)
     ts_learner_freeze (s.learner);
+  cli_sigint_catch (s.learner);
   st = ts_learner_lr_find (s.learner, &cfg, &r);
+  cli_sigint_release ();
   if (st != TS_OK && st != TS_ERR_CANCELLED)
     {
       fprintf (stderr, "tagsight-cli lr-find: %s\n", ts_last_error ());
-      cli_session_close (&s);
+      ts_session_close (&s);
       return 1;
     }
+  if (st == TS_ERR_CANCELLED)
+    fprintf (stderr, "tagsight-cli lr-find: %s; the curve so far:\n", ts_last_error ());
   printf ("%-6s %-12s %s\n", "step", "lr", "smoothed_loss");
   for (int i = 0; i < r.n; i++)
     printf ("%-6d %-12.4e %.6f\n", i, r.lrs[i], r.losses[i]);
@@ -106,6 +114,6 @@ cmd_lr_find (int argc, char **argv)
           isfinite (r.valley) ? r.valley : 0.0, isfinite (r.steep) ? r.steep : 0.0, r.n,
           r.diverged ? "true" : "false");
   ts_lr_find_result_clear (&r);
-  cli_session_close (&s);
-  return 0;
+  ts_session_close (&s);
+  return st == TS_ERR_CANCELLED ? 130 : 0;
 }

@@ -1,7 +1,6 @@
 /* cmd-train.c: `tagsight-cli train CSV ...`: fastai's fine_tune with its
  * table, a threshold-sweep summary and one final JSON line. */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +13,6 @@
 #ifdef TS_CLI_HAVE_PROJECT
 #include "cli-project.h"
 #endif
-
-static ts_learner *volatile sigint_learner;
-
-static void
-on_sigint (int sig)
-{
-  (void) sig;
-  if (sigint_learner)
-    ts_learner_cancel (sigint_learner);
-}
 
 typedef struct {
   int tty;
@@ -132,12 +121,12 @@ json_num (const char *key, double v, int last)
 int
 cmd_train (int argc, char **argv)
 {
-  struct option longopts[32];
+  struct option longopts[40];
   cli_train_opts o;
-  cli_session s;
+  ts_session_config sc;
+  ts_session s;
   train_ui ui = { 0 };
   ts_learner_events ev = { &ui, ui_phase, ui_batch, ui_epoch, ui_finished, ui_failed };
-  struct sigaction sa, old_sa;
   ts_status st, train_st;
   int n_long = 0, c, rc = 0;
 #ifdef TS_CLI_HAVE_PROJECT
@@ -189,6 +178,8 @@ cmd_train (int argc, char **argv)
       usage (stderr);
       return 2;
     }
+  if (cli_datablock_opts_check ("train", &o.db) < 0)
+    return 2;
   o.csv = argv[optind];
 #ifdef TS_CLI_HAVE_PROJECT
   /* recorded, checkpointed and resumable: cli-project.c runs it */
@@ -196,10 +187,11 @@ cmd_train (int argc, char **argv)
     return cli_project_train (&o, project, argv + 1, argc - 1);
 #endif
 
-  if ((st = cli_session_open (&o, &s)) != TS_OK)
+  cli_train_session_config (&o, &sc);
+  if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
-      cli_session_close (&s);
+      ts_session_close (&s);
       return 1;
     }
   ui.tty = isatty (STDOUT_FILENO);
@@ -208,14 +200,9 @@ cmd_train (int argc, char **argv)
           o.arch, o.epochs, o.lr, o.freeze_epochs);
   ts_learner_set_events (s.learner, &ev);
 
-  sigint_learner = s.learner;
-  memset (&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
-  sigemptyset (&sa.sa_mask);
-  sigaction (SIGINT, &sa, &old_sa);
+  cli_sigint_catch (s.learner);
   train_st = ts_learner_fine_tune (s.learner, o.epochs, o.lr, o.freeze_epochs);
-  sigaction (SIGINT, &old_sa, NULL);
-  sigint_learner = NULL;
+  cli_sigint_release ();
 
   if (train_st == TS_ERR_CANCELLED)
     fprintf (stderr, "tagsight-cli train: %s; keeping the model as it is\n", ts_last_error ());
@@ -232,6 +219,8 @@ cmd_train (int argc, char **argv)
       ts_threshold_sweep sw = { 0 }, swf = { 0 };
       double coarse[TS_SWEEP_COARSE_N], fine[TS_SWEEP_FINE_N];
 
+      /* a Ctrl-C that stopped training must not stop the evaluation too */
+      ts_learner_reset_cancel (s.learner);
       st = ts_learner_get_preds (s.learner, NULL, &probs, &targets, NULL, &n, &valid_loss);
       if (st == TS_OK)
         st = ts_metrics_compute (probs, targets, n, s.db->n_vocab, o.thresh, &rep);
@@ -303,7 +292,7 @@ cmd_train (int argc, char **argv)
   /* a cancelled run is still saved; a failed one keeps its last good weights too */
   if (o.out && (train_st == TS_OK || train_st == TS_ERR_CANCELLED || train_st == TS_ERR_NUMERIC))
     {
-      if ((st = cli_save_model (o.out, &s, &o, best_thresh, class_thresh)) != TS_OK)
+      if ((st = ts_session_save_model (&s, o.out, best_thresh, class_thresh)) != TS_OK)
         {
           fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
           rc = 1;
@@ -314,7 +303,7 @@ cmd_train (int argc, char **argv)
   free (probs);
   free (targets);
   free (class_thresh);
-  cli_session_close (&s);
+  ts_session_close (&s);
   /* a failed save outranks the interruption: the user must learn the model is not there */
   if (rc != 0)
     return rc;

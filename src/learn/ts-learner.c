@@ -364,10 +364,11 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
 /* --- evaluation --- */
 
 /* Runs @src in eval mode.  Any of the outputs may be NULL; @cap bounds the rows
- * written to @probs/@targets/@items. */
+ * written to @probs/@targets/@items.  @stoppable: ts_learner_cancel ends it
+ * (get_preds; the validation inside fit ends with its epoch instead). */
 static ts_status
 run_eval (ts_learner *l, const ts_data_source *src, float *probs, float *targets, int *items,
-          int cap, int *n_out, double *loss_out, double *acc_out)
+          int cap, int *n_out, double *loss_out, double *acc_out, int stoppable)
 {
   ts_backend *be = l->be;
   const int c = l->n_classes;
@@ -388,6 +389,13 @@ run_eval (ts_learner *l, const ts_data_source *src, float *probs, float *targets
         return st;
       if (!b)
         break;
+      if (stoppable && atomic_load (&l->cancel))
+        {
+          src->release (src->self, b);
+          while (src->next (src->self, &b) == TS_OK && b)
+            src->release (src->self, b);
+          return ts_error (TS_ERR_CANCELLED, "get_preds cancelled after %d images", n);
+        }
       if ((st = upload_batch (l, b, &xv, &yv)) != TS_OK
           || (st = ts_model_forward (l->model, &xv, 0, &logits)) != TS_OK)
         {
@@ -437,7 +445,7 @@ ts_learner_validate (ts_learner *l, double *loss, double *accuracy)
       *loss = *accuracy = NAN;
       return TS_OK;
     }
-  return run_eval (l, &l->valid, NULL, NULL, NULL, 0, NULL, loss, accuracy);
+  return run_eval (l, &l->valid, NULL, NULL, NULL, 0, NULL, loss, accuracy, 0);
 }
 
 ts_status
@@ -472,7 +480,7 @@ ts_learner_get_preds (ts_learner *l, const ts_data_source *src, float **probs,
       free (it);
       return ts_error (TS_ERR_NOMEM, "get_preds: out of memory for %d items", cap);
     }
-  st = run_eval (l, src, p, t, it, cap, n, loss, NULL);
+  st = run_eval (l, src, p, t, it, cap, n, loss, NULL, 1);
   if (st != TS_OK)
     {
       free (p);

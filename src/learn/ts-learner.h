@@ -137,7 +137,9 @@ ts_status ts_learner_validate (ts_learner *l, double *loss, double *accuracy);
 
 /* fastai get_preds: sigmoid probabilities and targets, [n, n_classes] each,
  * in the source's order (malloc'ed; free them).  @src NULL: the validation set.
- * @items (may be NULL) receives the datablock item index of each row. */
+ * @items (may be NULL) receives the datablock item index of each row.
+ * ts_learner_cancel stops it (TS_ERR_CANCELLED, nothing returned); a cancel
+ * left over from a stopped fit stops it too: ts_learner_reset_cancel first. */
 ts_status ts_learner_get_preds (ts_learner *l, const ts_data_source *src, float **probs,
                                 float **targets, int **items, int *n, double *loss);
 

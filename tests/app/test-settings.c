@@ -7,7 +7,7 @@
 
 #include "tagsight-settings.h"
 #include "tagsight-window.h"
-#include "ts-test.h"
+#include "app-test.h"
 
 static void
 test_window_size (void)
@@ -56,14 +56,8 @@ main (int argc, char **argv)
   const char *why = NULL;
   int rc, status = -1;
 
-  g_setenv ("GTK_A11Y", "none", TRUE);
-  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
-  g_setenv ("GSK_RENDERER", "cairo", FALSE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-  g_test_init (&argc, &argv, NULL);
-  tmp = ts_test_tmpdir ();
-  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
-  g_setenv ("XDG_CACHE_HOME", tmp, TRUE);
+  /* GTK starts after the schemas are in place */
+  tmp = app_test_init (&argc, &argv, NULL);
   data = g_test_build_filename (G_TEST_DIST, "..", "data", NULL);
   cmd = g_strdup_printf ("glib-compile-schemas --targetdir='%s' '%s'", tmp, data);
   if (!g_spawn_command_line_sync (cmd, NULL, NULL, &status, NULL) || status != 0)

@@ -11,10 +11,9 @@
 #include <string.h>
 
 #include "tagsight-window.h"
-#include "ts-demo.h"
 #include "ts-metrics.h"
 #include "ts-modelfile.h"
-#include "ts-test.h"
+#include "app-test.h"
 
 static gboolean have_display;
 static char *tmp;
@@ -25,21 +24,6 @@ typedef struct {
   int status;
   char *message;
 } Finished;
-
-static gboolean
-wait_for (gboolean (*done) (gpointer), gpointer data, int seconds)
-{
-  gint64 end = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > end)
-        return FALSE;
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-  return TRUE;
-}
 
 static gboolean
 data_loaded (gpointer data)
@@ -84,7 +68,7 @@ open_window (int epochs, int freeze_epochs, int bs)
   gtk_window_set_default_size (GTK_WINDOW (win), 1200, 800);
   gtk_window_present (GTK_WINDOW (win));
   tagsight_window_open_csv (win, csv);
-  g_assert_true (wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
   tagsight_train_page_get_settings (page, &s);
   g_free (s.arch);
   s.arch = g_strdup ("tiny");
@@ -198,7 +182,7 @@ test_fine_tune (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.train", NULL));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "train");
   g_assert_true (tagsight_train_page_get_busy (page));
-  g_assert_true (wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
 
   /* fastai's table: one frozen and one unfrozen epoch, each counted from 0 */
@@ -229,7 +213,7 @@ test_fine_tune (void)
 
 
   /* Results follow on their own */
-  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "results"));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "results");
   g_assert_cmpint (tagsight_results_page_get_n_class_rows (results), ==, db->n_vocab);
@@ -241,7 +225,7 @@ test_fine_tune (void)
   /* the same predictions, to check what the page shows */
   tagsight_training_get_preds_async (tagsight_train_page_get_training (page), NULL, on_preds,
                                      NULL);
-  g_assert_true (wait_for (have_preds, NULL, 60));
+  g_assert_true (app_test_wait_for (have_preds, NULL, 60));
   g_assert_cmpint (last_preds->n, ==, db->n_valid);
   check_values (results, last_preds, tagsight_results_page_get_threshold (results));
   for (int k = 0; k < db->n_vocab; k++)
@@ -295,7 +279,7 @@ test_fine_tune (void)
   model = g_build_filename (tmp, "model.safetensors", NULL);
   g_signal_connect (tagsight_window_get_export_page (win), "saved", G_CALLBACK (on_saved), &sv);
   tagsight_window_export (win, model);
-  g_assert_true (wait_for (saved, &sv, 60));
+  g_assert_true (app_test_wait_for (saved, &sv, 60));
   g_assert_true (sv.ok);
   be = ts_backend_cpu_new (1);
   g_assert_cmpint (ts_modelfile_load (model, be, &m, &meta), ==, TS_OK);
@@ -318,7 +302,7 @@ test_fine_tune (void)
 
       sv.done = FALSE;
       tagsight_export_page_save_onnx (tagsight_window_get_export_page (win), onnx);
-      g_assert_true (wait_for (saved, &sv, 60));
+      g_assert_true (app_test_wait_for (saved, &sv, 60));
       g_assert_true (sv.ok);
       g_assert_true (g_file_get_contents (onnx, &bytes, &len, NULL));
       g_assert_cmpuint (len, >, 1000);
@@ -333,7 +317,7 @@ test_fine_tune (void)
   images[1] = img1;
   images[2] = NULL;
   tagsight_export_page_predict (tagsight_window_get_export_page (win), images);
-  g_assert_true (wait_for (predicted, tagsight_window_get_export_page (win), 60));
+  g_assert_true (app_test_wait_for (predicted, tagsight_window_get_export_page (win), 60));
   {
     g_autofree char *base = g_path_get_basename (img0);
     const char *text = tagsight_export_page_get_prediction (tagsight_window_get_export_page (win),
@@ -352,7 +336,7 @@ test_fine_tune (void)
   results = tagsight_window_get_results_page (win);
   g_assert_false (tagsight_results_page_has_results (results));
   tagsight_results_page_open_model (results, model);
-  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_assert_cmpint (tagsight_results_page_get_n_class_rows (results), ==, n_vocab);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "export"));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "export");
@@ -362,7 +346,7 @@ test_fine_tune (void)
   win = open_window (1, 1, 8);
   results = tagsight_window_get_results_page (win);
   tagsight_results_page_open_model (results, csv);
-  g_assert_true (wait_for (open_failed, results, 60));
+  g_assert_true (app_test_wait_for (open_failed, results, 60));
   g_test_message ("not a model: %s", tagsight_results_page_get_error (results));
   g_assert_nonnull (strstr (tagsight_results_page_get_error (results), "train.csv"));
   gtk_window_destroy (GTK_WINDOW (win));
@@ -400,12 +384,12 @@ test_stop (void)
   page = tagsight_window_get_train_page (win);
   g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.train", NULL));
-  g_assert_true (wait_for (one_epoch, page, 120));
+  g_assert_true (app_test_wait_for (one_epoch, page, 120));
   /* a second of training with the window drawing: how responsive it stays */
   until = g_get_monotonic_time () + G_USEC_PER_SEC;
-  g_assert_true (wait_for (a_second_passed, &until, 10));
+  g_assert_true (app_test_wait_for (a_second_passed, &until, 10));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.stop", NULL));
-  g_assert_true (wait_for (is_done, &f, 60));
+  g_assert_true (app_test_wait_for (is_done, &f, 60));
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), <, 2000);
   tagsight_train_page_get_frame_times (page, &n_frames, &mean_ms, &max_ms);
@@ -418,10 +402,10 @@ test_stop (void)
   g_assert_true (tagsight_training_has_model (tagsight_train_page_get_training (page)));
   /* the app stays usable: Results evaluate the kept weights, those of the
    * last completed epoch, whose validation loss the table shows */
-  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
   tagsight_training_get_preds_async (tagsight_train_page_get_training (page), NULL, on_preds,
                                      NULL);
-  g_assert_true (wait_for (have_preds, NULL, 60));
+  g_assert_true (app_test_wait_for (have_preds, NULL, 60));
   {
     int last = tagsight_train_page_get_n_epoch_rows (page) - 1;
     double want = g_ascii_strtod (tagsight_train_page_get_epoch_cell (page, last, 3), NULL);
@@ -462,11 +446,11 @@ test_lr_find (void)
   /* a trained model first: the LR finder must leave it alone */
   g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
-  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.lr-find", NULL));
-  g_assert_true (wait_for (lr_found, page, 120));
+  g_assert_true (app_test_wait_for (lr_found, page, 120));
   chart = tagsight_train_page_get_lr_chart (page);
   g_assert_cmpuint (tagsight_chart_get_series_length (chart, 0), >, 5);
   /* the suggestions are marked and the valley is taken */
@@ -500,7 +484,7 @@ test_bad_settings (void)
   page = tagsight_window_get_train_page (win);
   g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (wait_for (is_done, &f, 60));
+  g_assert_true (app_test_wait_for (is_done, &f, 60));
   g_assert_cmpint (f.status, !=, TS_OK);
   g_assert_nonnull (f.message);
   g_assert_nonnull (strstr (f.message, "batch size"));
@@ -539,10 +523,10 @@ test_pretrained (void)
   tagsight_train_page_set_pretrained (page, weights);
   g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (wait_for (is_done, &f, 240));
+  g_assert_true (app_test_wait_for (is_done, &f, 240));
   g_assert_cmpint (f.status, ==, TS_OK);
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
-  g_assert_true (wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_free (f.message);
   gtk_window_destroy (GTK_WINDOW (win));
 }
@@ -572,26 +556,10 @@ test_values_math (void)
 int
 main (int argc, char **argv)
 {
-  ts_demo_config cfg;
   int rc;
 
-  g_setenv ("GTK_A11Y", "none", TRUE);
-  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
-  g_setenv ("GSK_RENDERER", "cairo", FALSE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-  g_test_init (&argc, &argv, NULL);
-  tmp = ts_test_tmpdir ();
-  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
-  g_setenv ("XDG_CACHE_HOME", tmp, TRUE);
-  have_display = gtk_init_check ();
-  if (have_display)
-    adw_init ();
-
-  ts_demo_config_init (&cfg);
-  cfg.n = 40;
-  cfg.size = 48;
-  g_assert_cmpint (ts_demo_write (tmp, &cfg, NULL), ==, TS_OK);
-  csv = g_build_filename (tmp, "train.csv", NULL);
+  tmp = app_test_init (&argc, &argv, &have_display);
+  csv = app_test_demo_csv (tmp, 40, 48);
 
   g_test_add_func ("/app/results/values-math", test_values_math);
   g_test_add_func ("/app/train/fine-tune-results-export", test_fine_tune);

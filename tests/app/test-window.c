@@ -6,28 +6,12 @@
 #include <glib/gstdio.h>
 
 #include "tagsight-window.h"
-#include "ts-demo.h"
 #include "ts-showbatch.h"
-#include "ts-test.h"
+#include "app-test.h"
 
 static gboolean have_display;
 static char *tmp;
 static char *csv;
-
-static gboolean
-wait_for (gboolean (*done) (gpointer), gpointer data, int seconds)
-{
-  gint64 end = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > end)
-        return FALSE;
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (2000);
-    }
-  return TRUE;
-}
 
 static gboolean
 data_loaded (gpointer data)
@@ -91,7 +75,7 @@ wait_for_size (TagsightWindow *win, int w, int h)
 {
   want_w = w;
   want_h = h;
-  return wait_for (batch_has_size, win, 60);
+  return app_test_wait_for (batch_has_size, win, 60);
 }
 
 static void
@@ -136,7 +120,7 @@ test_open_and_batch (void)
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "start");
 
   tagsight_window_open_csv (win, csv);
-  g_assert_true (wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
   ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
   g_assert_nonnull (ds);
   g_assert_cmpint (tagsight_dataset_get_datablock (ds)->n_items, ==, 24);
@@ -147,7 +131,7 @@ test_open_and_batch (void)
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "batch"));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "batch");
-  g_assert_true (wait_for (batch_drawn, win, 60));
+  g_assert_true (app_test_wait_for (batch_drawn, win, 60));
   first_batch = g_object_ref (batch_paintable (win));
   /* the default 9 cells of 128 px, laid out by ts-showbatch itself */
   ts_showbatch_layout (9, 128, &cols, &rows, &w, &h);
@@ -155,7 +139,7 @@ test_open_and_batch (void)
   g_assert_cmpint (gdk_paintable_get_intrinsic_height (first_batch), ==, h);
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.reroll", NULL));
-  g_assert_true (wait_for (batch_changed, win, 60));
+  g_assert_true (app_test_wait_for (batch_changed, win, 60));
   g_set_object (&first_batch, batch_paintable (win));
 
   /* "Unique" and the image count apply live */
@@ -202,7 +186,7 @@ test_mapping_edit (void)
   win = tagsight_window_new (NULL);
   gtk_window_present (GTK_WINDOW (win));
   tagsight_window_open_csv (win, csv);
-  g_assert_true (wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
   ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
   g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_valid, >, 0);
 
@@ -211,7 +195,7 @@ test_mapping_edit (void)
   g_assert_nonnull (split_row);
   model = adw_combo_row_get_model (ADW_COMBO_ROW (split_row));
   adw_combo_row_set_selected (ADW_COMBO_ROW (split_row), g_list_model_get_n_items (model) - 1);
-  g_assert_true (wait_for (split_is_none, win, 60));
+  g_assert_true (app_test_wait_for (split_is_none, win, 60));
   ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
   g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_valid, ==, 0);
   g_assert_cmpint (tagsight_dataset_get_summary (ds)->n_train, ==, 24);
@@ -236,14 +220,14 @@ test_bad_csv (void)
                     &message);
   gtk_window_present (GTK_WINDOW (win));
   tagsight_window_open_csv (win, bad);
-  g_assert_true (wait_for (data_loaded, win, 30));
+  g_assert_true (app_test_wait_for (data_loaded, win, 30));
   /* detected: name -> file names, tags -> labels; but a.jpg is missing */
   g_assert_nonnull (message);
   g_test_message ("bad CSV: %s", message);
 
   g_clear_pointer (&message, g_free);
   tagsight_window_open_csv (win, "/nonexistent/x.csv");
-  g_assert_true (wait_for (data_loaded, win, 30));
+  g_assert_true (app_test_wait_for (data_loaded, win, 30));
   g_assert_nonnull (message);
   g_assert_nonnull (strstr (message, "/nonexistent/x.csv"));
   g_assert_null (tagsight_data_page_get_dataset (tagsight_window_get_data_page (win)));
@@ -253,26 +237,10 @@ test_bad_csv (void)
 int
 main (int argc, char **argv)
 {
-  ts_demo_config cfg;
   int rc;
 
-  g_setenv ("GTK_A11Y", "none", TRUE);
-  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
-  g_setenv ("GSK_RENDERER", "cairo", FALSE);
-  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
-  g_test_init (&argc, &argv, NULL);
-  tmp = ts_test_tmpdir ();
-  /* recent files go to a scratch data folder, not the user's */
-  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
-  have_display = gtk_init_check ();
-  if (have_display)
-    adw_init ();
-
-  ts_demo_config_init (&cfg);
-  cfg.n = 24;
-  cfg.size = 64;
-  g_assert_cmpint (ts_demo_write (tmp, &cfg, NULL), ==, TS_OK);
-  csv = g_build_filename (tmp, "train.csv", NULL);
+  tmp = app_test_init (&argc, &argv, &have_display);
+  csv = app_test_demo_csv (tmp, 24, 64);
 
   g_test_add_func ("/app/window/open-and-batch", test_open_and_batch);
   g_test_add_func ("/app/window/mapping-edit", test_mapping_edit);

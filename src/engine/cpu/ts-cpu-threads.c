@@ -26,7 +26,7 @@
  * TS_CPU_SPIN_US overrides the total, TS_CPU_SPIN_YIELD_US when yielding starts
  * (-1: never yield). */
 #define SPIN_US_DEFAULT 2000
-#define SPIN_YIELD_NS 50000
+#define SPIN_YIELD_NS 500000
 /* pauses between clock reads while polling */
 #define SPIN_CHECK 64
 

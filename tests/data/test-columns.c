@@ -1,15 +1,16 @@
-/* test-columns.c: guessing the column mapping from a CSV header. */
+/* test-columns.c: guessing the column mapping from a CSV header (ts-columns.h). */
 #include <glib.h>
 #include <string.h>
 
-#include "tagsight-columns.h"
+#include "ts-columns.h"
+#include "ts-test.h"
 
 static void
 detect (const char *const *cols, int n_cols, const char *const *const *rows, int n_rows,
-        TagsightColumnGuess *g)
+        ts_column_guess *g)
 {
   memset (g, 0x55, sizeof *g);
-  tagsight_columns_detect (cols, n_cols, rows, n_rows, g);
+  ts_columns_detect (cols, n_cols, rows, n_rows, g);
 }
 
 static void
@@ -19,7 +20,7 @@ test_fastai_layout (void)
   const char *r0[] = { "000005.jpg", "chair", "True" };
   const char *r1[] = { "000007.jpg", "car person", "False" };
   const char *const *rows[] = { r0, r1 };
-  TagsightColumnGuess g;
+  ts_column_guess g;
 
   detect (cols, 3, rows, 2, &g);
   g_assert_cmpint (g.fname, ==, 0);
@@ -36,7 +37,7 @@ test_other_names (void)
   const char *r0[] = { "traffic light;car", "x", "a.png", "0" };
   const char *r1[] = { "car", "y", "b.png", "1" };
   const char *const *rows[] = { r0, r1 };
-  TagsightColumnGuess g;
+  ts_column_guess g;
 
   detect (cols, 4, rows, 2, &g);
   g_assert_cmpint (g.fname, ==, 2);
@@ -54,7 +55,7 @@ test_by_content (void)
   const char *r0[] = { "yes", "cat|dog", "img/1.JPG" };
   const char *r1[] = { "no", "dog", "img/2.jpg" };
   const char *const *rows[] = { r0, r1 };
-  TagsightColumnGuess g;
+  ts_column_guess g;
 
   detect (cols, 3, rows, 2, &g);
   g_assert_cmpint (g.fname, ==, 2);
@@ -72,7 +73,7 @@ test_named_split_not_boolean (void)
   const char *r0[] = { "a.jpg", "x", "train" };
   const char *r1[] = { "b.jpg", "y", "test" };
   const char *const *rows[] = { r0, r1 };
-  TagsightColumnGuess g;
+  ts_column_guess g;
 
   detect (cols, 3, rows, 2, &g);
   g_assert_cmpint (g.split, ==, -1);
@@ -83,7 +84,7 @@ static void
 test_header_only (void)
 {
   const char *cols[] = { "fname" };
-  TagsightColumnGuess g;
+  ts_column_guess g;
 
   detect (cols, 1, NULL, 0, &g);
   g_assert_cmpint (g.fname, ==, 0);
@@ -100,7 +101,7 @@ test_short_rows (void)
   const char *r0[] = { "a.jpg", NULL, NULL };
   const char *r1[] = { "b.jpg", "x,y", "False" };
   const char *const *rows[] = { r0, r1 };
-  TagsightColumnGuess g;
+  ts_column_guess g;
 
   detect (cols, 3, rows, 2, &g);
   g_assert_cmpint (g.labels, ==, 1);
@@ -112,24 +113,59 @@ test_short_rows (void)
 static void
 test_is_boolean (void)
 {
-  g_assert_true (tagsight_columns_is_boolean ("True"));
-  g_assert_true (tagsight_columns_is_boolean (" no "));
-  g_assert_true (tagsight_columns_is_boolean ("0"));
-  g_assert_false (tagsight_columns_is_boolean ("2"));
-  g_assert_false (tagsight_columns_is_boolean (""));
-  g_assert_false (tagsight_columns_is_boolean (NULL));
+  g_assert_true (ts_columns_is_boolean ("True"));
+  g_assert_true (ts_columns_is_boolean (" no "));
+  g_assert_true (ts_columns_is_boolean ("0"));
+  g_assert_false (ts_columns_is_boolean ("2"));
+  g_assert_false (ts_columns_is_boolean (""));
+  g_assert_false (ts_columns_is_boolean (NULL));
+}
+
+/* From a file: the header and sample rows read with the CSV reader. */
+static void
+test_from_csv (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = g_build_filename (dir, "t.csv", NULL);
+  char *empty = g_build_filename (dir, "empty.csv", NULL);
+  ts_column_detection d;
+
+  g_assert_true (g_file_set_contents (path, "\"Image ID\",notes,Tags,valid\n"
+                                      "a.png,\"x, y\",\"car;traffic light\",0\n"
+                                      "b.png,z,car,1\n", -1, NULL));
+  g_assert_cmpint (ts_columns_detect_csv (path, &d), ==, TS_OK);
+  g_assert_cmpint (d.n_columns, ==, 4);
+  g_assert_cmpstr (d.columns[0], ==, "Image ID");
+  g_assert_cmpint (d.guess.fname, ==, 0);
+  g_assert_cmpint (d.guess.labels, ==, 2);
+  g_assert_cmpint (d.guess.split, ==, 3);
+  g_assert_cmpstr (d.guess.delim, ==, ";");
+  ts_column_detection_clear (&d);
+
+  g_assert_true (g_file_set_contents (empty, "", -1, NULL));
+  g_assert_cmpint (ts_columns_detect_csv (empty, &d), ==, TS_ERR_FORMAT);
+  g_assert_nonnull (strstr (ts_last_error (), "empty"));
+  ts_column_detection_clear (&d);
+  g_assert_cmpint (ts_columns_detect_csv ("/nonexistent/x.csv", &d), !=, TS_OK);
+  ts_column_detection_clear (&d);
+
+  ts_test_rmdir (dir);
+  g_free (empty);
+  g_free (path);
+  g_free (dir);
 }
 
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/app/columns/fastai", test_fastai_layout);
-  g_test_add_func ("/app/columns/other-names", test_other_names);
-  g_test_add_func ("/app/columns/by-content", test_by_content);
-  g_test_add_func ("/app/columns/named-split-not-boolean", test_named_split_not_boolean);
-  g_test_add_func ("/app/columns/header-only", test_header_only);
-  g_test_add_func ("/app/columns/short-rows", test_short_rows);
-  g_test_add_func ("/app/columns/is-boolean", test_is_boolean);
+  g_test_add_func ("/data/columns/fastai", test_fastai_layout);
+  g_test_add_func ("/data/columns/other-names", test_other_names);
+  g_test_add_func ("/data/columns/by-content", test_by_content);
+  g_test_add_func ("/data/columns/named-split-not-boolean", test_named_split_not_boolean);
+  g_test_add_func ("/data/columns/header-only", test_header_only);
+  g_test_add_func ("/data/columns/short-rows", test_short_rows);
+  g_test_add_func ("/data/columns/is-boolean", test_is_boolean);
+  g_test_add_func ("/data/columns/from-csv", test_from_csv);
   return g_test_run ();
 }

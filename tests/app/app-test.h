@@ -1,0 +1,63 @@
+/* app-test.h: what the app tests share: a GTK set-up that touches nothing of
+ * the user's (memory GSettings, scratch XDG folders, no accessibility bus),
+ * a main-loop wait with a deadline, and a demo data set. */
+#pragma once
+
+#include <adwaita.h>
+
+#include "ts-demo.h"
+#include "ts-test.h"
+
+/* g_test_init plus the environment; returns the scratch folder (free it with
+ * ts_test_rmdir + g_free) and sets *have_display when GTK could start. */
+static inline char *
+app_test_init (int *argc, char ***argv, gboolean *have_display)
+{
+  char *tmp;
+
+  g_setenv ("GTK_A11Y", "none", TRUE);
+  g_setenv ("NO_AT_BRIDGE", "1", TRUE);
+  g_setenv ("GSK_RENDERER", "cairo", FALSE);
+  g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  g_test_init (argc, argv, NULL);
+  tmp = ts_test_tmpdir ();
+  /* recent files and epoch checkpoints go to the scratch folder, not the user's */
+  g_setenv ("XDG_DATA_HOME", tmp, TRUE);
+  g_setenv ("XDG_CACHE_HOME", tmp, TRUE);
+  if (have_display != NULL)
+    {
+      *have_display = gtk_init_check ();
+      if (*have_display)
+        adw_init ();
+    }
+  return tmp;
+}
+
+/* Iterates the main context until @done (data) or @seconds pass. */
+static inline gboolean
+app_test_wait_for (gboolean (*done) (gpointer), gpointer data, int seconds)
+{
+  gint64 end = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+
+  while (!done (data))
+    {
+      if (g_get_monotonic_time () > end)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  return TRUE;
+}
+
+/* @n demo images of @size px in @dir; returns the path of its train.csv. */
+static inline char *
+app_test_demo_csv (const char *dir, int n, int size)
+{
+  ts_demo_config cfg;
+
+  ts_demo_config_init (&cfg);
+  cfg.n = n;
+  cfg.size = size;
+  g_assert_cmpint (ts_demo_write (dir, &cfg, NULL), ==, TS_OK);
+  return g_build_filename (dir, "train.csv", NULL);
+}

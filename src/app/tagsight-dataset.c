@@ -3,8 +3,6 @@
 
 #include <glib/gi18n.h>
 
-#include "ts-csv.h"
-
 
 struct _TagsightDataset
 {

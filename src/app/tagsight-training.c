@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ts-checkpoint.h"
+#include "ts-preds.h"
 #ifdef TAGSIGHT_HAVE_INTERCHANGE
 #include "ts-pth.h"
 #endif
@@ -29,7 +30,7 @@ struct _TagsightTraining
   int n_classes;               /* main thread's copy of the session's vocab size */
   int epochs_done;             /* touched on the main thread only */
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
-  int stop_requested;          /* atomic: read by the training thread at each batch */
+  int stop_requested;          /* atomic: read by the running thread at each batch */
   GThread *thread;
   GMutex job_lock;
   ts_learner *job_learner;     /* the running one-shot job's, under job_lock */
@@ -500,6 +501,7 @@ on_job_cancelled (GCancellable *cancellable, gpointer data)
 {
   TagsightTraining *self = data;
 
+  g_atomic_int_set (&self->stop_requested, 1);
   g_mutex_lock (&self->job_lock);
   if (self->job_learner != NULL)
     ts_learner_cancel (self->job_learner);
@@ -523,6 +525,51 @@ watch_learner (TagsightTraining *self, ts_learner *learner, GCancellable *cancel
   if (learner != NULL && cancellable != NULL)
     return g_cancellable_connect (cancellable, G_CALLBACK (on_job_cancelled), self, NULL);
   return 0;
+}
+
+/* A session opened from a model file (Results, Open Model…): the file is read
+ * again and run over the validation items the way the CLI's thresholds does
+ * (ts_model_get_preds), leaving the session's model and learner untouched. */
+static ts_status
+model_file_preds (TagsightTraining *self, GCancellable *cancellable, TagsightPreds *p)
+{
+  int threads = self->settings.threads > 0 ? self->settings.threads
+                                           : (int) g_get_num_processors ();
+  ts_modelfile_meta meta = { 0 };
+  ts_preds pr = { 0 };
+  ts_backend *be;
+  ts_model *m = NULL;
+  ts_status st;
+  gulong handler = 0;
+
+  if ((be = ts_backend_cpu_new (threads)) == NULL)
+    return ts_error (TS_ERR_NOMEM, "could not start the CPU backend");
+  if ((st = ts_modelfile_load (self->settings.model_file, be, &m, &meta)) == TS_OK)
+    {
+      if (cancellable != NULL)
+        handler = g_cancellable_connect (cancellable, G_CALLBACK (on_job_cancelled), self, NULL);
+      st = ts_model_get_preds (m, &meta, self->session.db, TS_PREDS_VALID, self->settings.bs,
+                               threads, &self->stop_requested, &pr);
+      if (cancellable != NULL)
+        g_cancellable_disconnect (cancellable, handler);
+    }
+  if (st == TS_OK)
+    {
+      p->probs = g_steal_pointer (&pr.probs);
+      p->targets = g_steal_pointer (&pr.targets);
+      p->n = pr.n;
+      p->loss = pr.loss;
+      p->n_classes = meta.n_vocab;
+      p->vocab = g_new0 (char *, meta.n_vocab + 1);
+      for (int k = 0; k < meta.n_vocab; k++)
+        p->vocab[k] = g_strdup (meta.vocab[k]);
+      p->thresh = meta.threshold;
+    }
+  ts_preds_clear (&pr);
+  ts_modelfile_meta_clear (&meta);
+  ts_model_free (m);
+  ts_backend_free (be);
+  return st;
 }
 
 static void
@@ -579,6 +626,14 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
           st = ts_error (TS_ERR_INVALID, "no model");
         else if (db->n_valid == 0)
           st = ts_error (TS_ERR_INVALID, "%s: no validation images", self->settings.csv);
+        else if (self->settings.model_file != NULL && *self->settings.model_file)
+          {
+            if ((st = model_file_preds (self, cancellable, p)) == TS_OK)
+              {
+                g_task_return_pointer (task, p, (GDestroyNotify) tagsight_preds_free);
+                return;
+              }
+          }
         else
           {
             gulong handler;

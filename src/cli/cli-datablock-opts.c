@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ts-columns.h"
+
 void
 cli_datablock_opts_init (cli_datablock_opts *d)
 {
@@ -109,5 +111,60 @@ cli_datablock_opts_check (const char *cmd, const cli_datablock_opts *d)
                cmd);
       return -1;
     }
+  return 0;
+}
+
+/* Copies @src into @buf; 0 when it does not fit (the option then keeps its default). */
+static int
+copy_name (char *buf, size_t size, const char *src)
+{
+  if (src == NULL || strlen (src) >= size)
+    return 0;
+  memcpy (buf, src, strlen (src) + 1);
+  return 1;
+}
+
+int
+cli_datablock_detect (const char *cmd, cli_datablock_opts *d, const char *csv, FILE *log)
+{
+  ts_column_detection det;
+  const ts_column_guess *g = &det.guess;
+
+  if (d->n_column_opts > 0)
+    return 0;
+  if (ts_columns_detect_csv (csv, &det) != TS_OK)
+    {
+      fprintf (stderr, "tagsight-cli %s: %s\n", cmd, ts_last_error ());
+      ts_column_detection_clear (&det);
+      return -1;
+    }
+  if (copy_name (d->fname_col, sizeof d->fname_col, det.columns[g->fname]))
+    d->cfg.fname_col = d->fname_col;
+  if (g->labels >= 0 && copy_name (d->labels_col, sizeof d->labels_col, det.columns[g->labels]))
+    d->cfg.labels_col = d->labels_col;
+  copy_name (d->delim, sizeof d->delim, g->delim);
+  d->cfg.label_delim = d->delim;
+  if (g->split >= 0 && copy_name (d->split_col, sizeof d->split_col, det.columns[g->split]))
+    {
+      d->cfg.split = TS_SPLIT_COLUMN;
+      d->cfg.split_col = d->split_col;
+    }
+  else
+    {
+      d->cfg.split = TS_SPLIT_RANDOM;
+      d->cfg.valid_pct = 0.2;
+    }
+  if (log != NULL)
+    {
+      fprintf (log, "columns (detected; --fname-col, --labels-col, --delim and --split-col "
+               "override): file names '%s', labels '%s' split on '%s', ",
+               d->cfg.fname_col ? d->cfg.fname_col : "fname",
+               d->cfg.labels_col ? d->cfg.labels_col : "labels", d->delim);
+      if (d->cfg.split == TS_SPLIT_COLUMN)
+        fprintf (log, "validation column '%s'\n", d->cfg.split_col);
+      else
+        fprintf (log, "no validation column: a random 20%% split\n");
+    }
+  ts_column_detection_clear (&det);
   return 0;
 }

@@ -29,6 +29,8 @@ typedef struct {
   char images[PATH_MAX];
   int n_split_opts;
   int n_column_opts;         /* --fname-col, --labels-col, --delim or a split option given */
+  /* what cli_datablock_detect found, which cfg points into */
+  char fname_col[256], labels_col[256], split_col[256], delim[4];
 } cli_datablock_opts;
 
 void cli_datablock_opts_init (cli_datablock_opts *d);
@@ -37,4 +39,9 @@ void cli_datablock_opts_init (cli_datablock_opts *d);
 int cli_datablock_opt (const char *cmd, cli_datablock_opts *d, int c, const char *arg);
 /* After parsing: 0, or -1 with a message when the options contradict each other. */
 int cli_datablock_opts_check (const char *cmd, const cli_datablock_opts *d);
+/* When no column option was given: the mapping guessed from the CSV's header
+ * and first rows (ts_columns_detect_csv, as the app does; no split column
+ * means a random 20% split, as there), said on @log.  Returns 0, or -1 with
+ * a message printed when the CSV cannot be read. */
+int cli_datablock_detect (const char *cmd, cli_datablock_opts *d, const char *csv, FILE *log);
 void cli_datablock_usage (FILE *out);

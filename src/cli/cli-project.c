@@ -374,6 +374,8 @@ cli_project_resume (const char *project, long long run_id_arg)
       goto out;
     }
   o.csv = argv[optind];
+  if (cli_datablock_detect ("resume", &o.db, o.csv, stderr) < 0)
+    goto out;
   threads = ts_json_get (recipe, "threads");
   if (threads && threads->type == TS_JSON_NUMBER && threads->number >= 1)
     o.threads = (int) threads->number;

@@ -13,7 +13,7 @@
 #include "cli-train-common.h"
 #include "tagsight-project.h"
 #include "ts-label-issues.h"
-#include "ts-loader.h"
+#include "ts-preds.h"
 
 #define PRED_BATCH 32
 
@@ -34,133 +34,9 @@ usage (FILE *out)
            "  --export OUT.csv   with --project: write the CSV with the corrected labels\n");
 }
 
-typedef struct {
-  int *items;          /* datablock item of each row */
-  int n;
-  float *probs, *given;
-} preds;
-
-/* The model's probabilities for the chosen items, through the data loader
- * (fastai's validation transform, @threads decoding workers); images that
- * cannot be read are skipped and counted, as thresholds and training do. */
-static ts_status
-predict_items (ts_model *m, const ts_modelfile_meta *meta, const ts_datablock *db, int valid_only,
-               int threads, preds *out)
-{
-  const int c = meta->n_vocab, size = meta->input_height;
-  ts_loader_config lc;
-  ts_loader *loader = NULL;
-  ts_datablock all;
-  int *all_idx = NULL;
-  ts_tensor *x = NULL;
-  float *logits = NULL;
-  int *map = NULL, n_unknown = 0, cap;
-  ts_status st = TS_OK;
-  ts_batch *b;
-
-  memset (out, 0, sizeof *out);
-  ts_loader_config_init (&lc);
-  lc.size = size;
-  lc.batch_size = PRED_BATCH;
-  lc.n_workers = threads;
-  memcpy (lc.mean, meta->norm.mean, sizeof lc.mean);
-  memcpy (lc.std, meta->norm.std, sizeof lc.std);
-  cap = valid_only ? db->n_valid : db->n_items;
-  out->items = malloc ((size_t) (cap + 1) * sizeof (int));
-  map = malloc ((size_t) (db->n_vocab + 1) * sizeof (int));
-  out->probs = calloc ((size_t) cap * c + 1, sizeof (float));
-  out->given = calloc ((size_t) cap * c + 1, sizeof (float));
-  logits = malloc ((size_t) PRED_BATCH * c * sizeof (float));
-  x = ts_tensor_new_4d (ts_model_backend (m), PRED_BATCH, 3, size, size);
-  if (!out->items || !map || !out->probs || !out->given || !logits || !x)
-    {
-      st = ts_error (TS_ERR_NOMEM, "out of memory for %d items", cap);
-      goto done;
-    }
-  /* the CSV's labels by the model's vocab (the CSV may lack or add classes) */
-  for (int v = 0; v < db->n_vocab; v++)
-    {
-      map[v] = -1;
-      for (int k = 0; k < c; k++)
-        if (strcmp (db->vocab[v], meta->vocab[k]) == 0)
-          map[v] = k;
-      if (map[v] < 0)
-        n_unknown++;
-    }
-  if (n_unknown)
-    fprintf (stderr, "tagsight-cli label-issues: %d label(s) of the CSV are not in the model's "
-             "vocab and are ignored\n", n_unknown);
-  if (valid_only)
-    st = ts_loader_new (db, &lc, 1, &loader);
-  else
-    {
-      /* every item with the validation transform: a copy of the datablock
-       * whose validation list is all of them (the loader keeps the copy) */
-      if ((all_idx = malloc ((size_t) (db->n_items + 1) * sizeof (int))) == NULL)
-        {
-          st = ts_error (TS_ERR_NOMEM, "out of memory for %d items", cap);
-          goto done;
-        }
-      for (int i = 0; i < db->n_items; i++)
-        all_idx[i] = i;
-      all = *db;
-      all.valid_idx = all_idx;
-      all.n_valid = db->n_items;
-      st = ts_loader_new (&all, &lc, 1, &loader);
-    }
-  if (st != TS_OK
-      || (st = ts_model_prepare (m, PRED_BATCH, size, size)) != TS_OK
-      || (st = ts_loader_start_epoch (loader, 0)) != TS_OK)
-    goto done;
-  while ((st = ts_loader_next (loader, &b)) == TS_OK && b)
-    {
-      ts_tensor xv = *x, *lg;
-
-      /* a view of the first b->n rows: the last batch may be short */
-      xv.shape[0] = b->n;
-      xv.numel = (int64_t) b->n * 3 * size * size;
-      xv.owns_data = 0;
-      if ((st = ts_tensor_from_host (&xv, b->x, xv.numel)) == TS_OK
-          && (st = ts_model_forward (m, &xv, 0, &lg)) == TS_OK)
-        st = ts_tensor_to_host (lg, logits, (int64_t) b->n * c);
-      for (int r = 0; r < b->n && st == TS_OK && out->n < cap; r++, out->n++)
-        {
-          const ts_item *it = &db->items[b->items[r]];
-
-          out->items[out->n] = b->items[r];
-          for (int j = 0; j < it->n_labels; j++)
-            if (map[it->labels[j]] >= 0)
-              out->given[(size_t) out->n * c + map[it->labels[j]]] = 1.0f;
-          for (int k = 0; k < c; k++)
-            out->probs[(size_t) out->n * c + k] = 1.0f / (1.0f + expf (-logits[r * c + k]));
-        }
-      ts_loader_release (loader, b);
-      if (st != TS_OK)
-        {
-          while (ts_loader_next (loader, &b) == TS_OK && b)
-            ts_loader_release (loader, b);
-          break;
-        }
-    }
-  if (st == TS_OK && ts_loader_n_skipped (loader) > 0)
-    fprintf (stderr, "tagsight-cli label-issues: note: %d unreadable image%s skipped (first: "
-             "%s)\n", ts_loader_n_skipped (loader), ts_loader_n_skipped (loader) == 1 ? "" : "s",
-             ts_loader_skip_message (loader));
-  if (st == TS_OK && out->n == 0)
-    st = ts_error (TS_ERR_INVALID, "%s: no image could be read", db->csv_path);
-
-done:
-  ts_loader_free (loader);
-  free (all_idx);
-  ts_tensor_free (x);
-  free (logits);
-  free (map);
-  return st;
-}
-
 static int
 apply_to_project (const char *project, const char *csv, const ts_datablock *db,
-                  const ts_modelfile_meta *meta, const preds *pr, const ts_label_report *rep,
+                  const ts_modelfile_meta *meta, const ts_preds *pr, const ts_label_report *rep,
                   int accept, const char *export_path)
 {
   g_autoptr (GError) error = NULL;
@@ -237,7 +113,7 @@ cmd_label_issues (int argc, char **argv)
   ts_datablock *db = NULL;
   ts_backend *be = NULL;
   ts_model *m = NULL;
-  preds pr = { 0 };
+  ts_preds pr = { 0 };
   ts_label_report rep = { 0 };
   ts_status st;
 
@@ -300,8 +176,7 @@ cmd_label_issues (int argc, char **argv)
       fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
       goto out;
     }
-  for (int i = 0; i < db->n_items; i++)
-    n_valid += db->items[i].is_valid;
+  n_valid = db->n_valid;
   valid_only = split ? strcmp (split, "valid") == 0 : n_valid > 0;
   if (valid_only && n_valid == 0)
     {
@@ -312,13 +187,20 @@ cmd_label_issues (int argc, char **argv)
   if (!valid_only && n_valid > 0)
     fprintf (stderr, "tagsight-cli label-issues: warning: training items are in-sample; their "
              "labels were learnt, so issues among them are under-reported\n");
-  if ((st = predict_items (m, &meta, db, valid_only, threads, &pr)) != TS_OK
-      || (st = ts_label_issues_find (pr.probs, pr.given, pr.n, meta.n_vocab, meta.threshold,
+  if ((st = ts_model_get_preds (m, &meta, db, valid_only ? TS_PREDS_VALID : TS_PREDS_ALL,
+                                PRED_BATCH, threads, NULL, &pr)) != TS_OK
+      || (st = ts_label_issues_find (pr.probs, pr.targets, pr.n, meta.n_vocab, meta.threshold,
                                      &rep)) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
       goto out;
     }
+  if (pr.n_unknown_classes)
+    fprintf (stderr, "tagsight-cli label-issues: %d label(s) of the CSV are not in the model's "
+             "vocab and are ignored\n", pr.n_unknown_classes);
+  if (pr.n_skipped > 0)
+    fprintf (stderr, "tagsight-cli label-issues: note: %d unreadable image%s skipped (first: "
+             "%s)\n", pr.n_skipped, pr.n_skipped == 1 ? "" : "s", pr.skip_message);
 
   printf ("%d %s items, %d classes: %d possible label issues\n\n", pr.n,
           valid_only ? "validation" : "", meta.n_vocab, rep.n_issues);
@@ -363,9 +245,7 @@ cmd_label_issues (int argc, char **argv)
 
 out:
   ts_label_report_clear (&rep);
-  free (pr.items);
-  free (pr.probs);
-  free (pr.given);
+  ts_preds_clear (&pr);
   ts_datablock_free (db);
   ts_model_free (m);
   ts_modelfile_meta_clear (&meta);

@@ -79,6 +79,8 @@ cmd_lr_find (int argc, char **argv)
   if (cli_datablock_opts_check ("lr-find", &o.db) < 0)
     return 2;
   o.csv = argv[optind];
+  if (cli_datablock_detect ("lr-find", &o.db, o.csv, stderr) < 0)
+    return 1;
   cli_train_session_config (&o, &sc);
   if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {

@@ -151,6 +151,8 @@ cmd_summary (int argc, char **argv)
       return 2;
     }
 
+  if (cli_datablock_detect ("summary", &dbo, argv[optind], stderr) < 0)
+    return 1;
   if (ts_summary_run (argv[optind], cfg, &opt, &summary) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli summary: %s\n", ts_last_error ());

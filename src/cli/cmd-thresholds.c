@@ -17,6 +17,7 @@
 
 #include "cli-commands.h"
 #include "cli-train-common.h"
+#include "ts-preds.h"
 #include "ts-metrics.h"
 #include "ts-thresholds.h"
 
@@ -30,94 +31,6 @@ usage (FILE *out)
            "  --bs N         batch size (64)\n"
            "  --threads N    compute and loader threads (number of cores)\n"
            "  --save         write the best threshold and per-class thresholds into MODEL\n");
-}
-
-typedef struct {
-  int n, c;
-  float *probs, *targets;
-  double loss;
-  int n_unmatched;         /* CSV labels the model does not know */
-} preds;
-
-/* Runs the model over @loader's items; targets follow the model's vocab. */
-static ts_status
-get_preds (ts_model *m, const ts_modelfile_meta *meta, const ts_datablock *db,
-           ts_loader *loader, int bs, preds *out)
-{
-  const int c = meta->n_vocab, size = meta->input_height;
-  int *map = NULL, cap = ts_loader_n_items (loader);
-  float *logits = NULL;
-  double loss_sum = 0.0;
-  ts_tensor *x = NULL;
-  ts_status st;
-  ts_batch *b;
-
-  memset (out, 0, sizeof *out);
-  out->c = c;
-  map = malloc ((size_t) (db->n_vocab + 1) * sizeof (int));
-  out->probs = malloc ((size_t) (cap + 1) * c * sizeof (float));
-  out->targets = calloc ((size_t) (cap + 1) * c, sizeof (float));
-  logits = malloc ((size_t) bs * c * sizeof (float));
-  x = ts_tensor_new_4d (ts_model_backend (m), bs, 3, size, size);
-  if (!map || !out->probs || !out->targets || !logits || !x)
-    {
-      st = ts_error (TS_ERR_NOMEM, "thresholds: out of memory for %d images", cap);
-      goto done;
-    }
-  for (int j = 0; j < db->n_vocab; j++)
-    {
-      map[j] = -1;
-      for (int k = 0; k < c; k++)
-        if (strcmp (db->vocab[j], meta->vocab[k]) == 0)
-          map[j] = k;
-    }
-  if ((st = ts_model_prepare (m, bs, size, size)) != TS_OK
-      || (st = ts_loader_start_epoch (loader, 0)) != TS_OK)
-    goto done;
-  while ((st = ts_loader_next (loader, &b)) == TS_OK && b)
-    {
-      ts_tensor xv = *x, *y;
-
-      /* a view of the first b->n rows: the last batch may be short */
-      xv.shape[0] = b->n;
-      xv.numel = (int64_t) b->n * 3 * size * size;
-      xv.owns_data = 0;
-      if ((st = ts_tensor_from_host (&xv, b->x, xv.numel)) == TS_OK
-          && (st = ts_model_forward (m, &xv, 0, &y)) == TS_OK)
-        st = ts_tensor_to_host (y, logits, (int64_t) b->n * c);
-      for (int r = 0; r < b->n && st == TS_OK && out->n < cap; r++, out->n++)
-        {
-          const ts_item *it = &db->items[b->items[r]];
-          float *t = out->targets + (int64_t) out->n * c;
-
-          for (int l = 0; l < it->n_labels; l++)
-            if (map[it->labels[l]] >= 0)
-              t[map[it->labels[l]]] = 1.0f;
-            else
-              out->n_unmatched++;
-          for (int k = 0; k < c; k++)
-            {
-              double z = logits[r * c + k];
-              out->probs[(int64_t) out->n * c + k] = (float) (1.0 / (1.0 + exp (-z)));
-              /* BCEWithLogits, the stable form */
-              loss_sum += fmax (z, 0.0) - z * t[k] + log1p (exp (-fabs (z)));
-            }
-        }
-      ts_loader_release (loader, b);
-      if (st != TS_OK)
-        {
-          while (ts_loader_next (loader, &b) == TS_OK && b)
-            ts_loader_release (loader, b);
-          break;
-        }
-    }
-  out->loss = out->n ? loss_sum / ((double) out->n * c) : NAN;
-
-done:
-  ts_tensor_free (x);
-  free (logits);
-  free (map);
-  return st;
 }
 
 static void
@@ -144,10 +57,10 @@ json_str (const char *s)
 }
 
 static void
-report (const char *model, const char *csv, const ts_modelfile_meta *meta, const preds *p,
+report (const char *model, const char *csv, const ts_modelfile_meta *meta, const ts_preds *p,
         const char *rows)
 {
-  const int n = p->n, c = p->c;
+  const int n = p->n, c = p->n_classes;
   double coarse[TS_SWEEP_COARSE_N], fine[TS_SWEEP_FINE_N];
   ts_threshold_sweep sw = { 0 }, swf = { 0 };
   ts_metrics_report rep = { 0 };
@@ -194,9 +107,9 @@ report (const char *model, const char *csv, const ts_modelfile_meta *meta, const
             pc[k].recall, (long long) pc[k].support);
   printf ("(F1, precision and recall per class at the best accuracy_multi threshold %.3f)\n",
           sw.best_accuracy.thresh);
-  if (p->n_unmatched)
+  if (p->n_unmatched_labels)
     printf ("note: %d labels in the CSV are not in the model's vocab and were ignored\n",
-            p->n_unmatched);
+            p->n_unmatched_labels);
 
   printf ("{\"n\": %d, ", n);
   json_num ("valid_loss", p->loss);
@@ -232,23 +145,23 @@ out:
 
 /* the sweep's best thresholds into the model file (rewritten atomically) */
 static ts_status
-save_thresholds (const char *path, ts_model *m, ts_modelfile_meta *meta, const preds *p)
+save_thresholds (const char *path, ts_model *m, ts_modelfile_meta *meta, const ts_preds *p)
 {
   double coarse[TS_SWEEP_COARSE_N];
   ts_threshold_sweep sw = { 0 };
   ts_status st;
 
   ts_sweep_coarse (coarse);
-  if ((st = ts_threshold_sweep_run (p->probs, p->targets, p->n, p->c, coarse,
+  if ((st = ts_threshold_sweep_run (p->probs, p->targets, p->n, p->n_classes, coarse,
                                     TS_SWEEP_COARSE_N, &sw)) != TS_OK)
     return st;
   free (meta->class_thresholds);
-  meta->class_thresholds = malloc ((size_t) p->c * sizeof (float));
+  meta->class_thresholds = malloc ((size_t) p->n_classes * sizeof (float));
   if (!meta->class_thresholds)
     st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
   else
     {
-      for (int k = 0; k < p->c; k++)
+      for (int k = 0; k < p->n_classes; k++)
         meta->class_thresholds[k] = (float) sw.best_class_f1[k].thresh;
       meta->has_best_threshold = 1;
       meta->best_threshold = (float) sw.best_accuracy.thresh;
@@ -287,16 +200,14 @@ cmd_thresholds (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  int valid_only = 0, save = 0, bs = 64, threads = 0, c, rc = 1, use_valid;
+  int valid_only = 0, save = 0, bs = 64, threads = 0, c, rc = 1;
   const char *model_path, *csv;
   ts_modelfile_meta meta = { 0 };
   ts_datablock_config dbc;
   ts_datablock *db = NULL;
-  ts_loader_config lc;
-  ts_loader *loader = NULL;
   ts_backend *be = NULL;
   ts_model *m = NULL;
-  preds p = { 0 };
+  ts_preds p = { 0 };
   ts_status st;
 
   optind = 1;
@@ -339,47 +250,13 @@ cmd_thresholds (int argc, char **argv)
   ts_datablock_config_init (&dbc);
   if ((st = ts_datablock_load (csv, &dbc, &db)) != TS_OK)
     goto fail;
-  use_valid = db->n_valid > 0;
-  if (!use_valid && valid_only)
-    {
-      st = ts_error (TS_ERR_INVALID, "%s: no validation rows (is_valid) to sweep on", csv);
-      goto fail;
-    }
-  if (!use_valid && db->n_train == 0)
-    {
-      st = ts_error (TS_ERR_INVALID, "%s: no usable rows", csv);
-      goto fail;
-    }
-
-  ts_loader_config_init (&lc);
-  lc.size = meta.input_height;
-  lc.batch_size = bs;
-  lc.n_workers = threads;
-  memcpy (lc.mean, meta.norm.mean, sizeof lc.mean);
-  memcpy (lc.std, meta.norm.std, sizeof lc.std);
-  if (use_valid)
-    st = ts_loader_new (db, &lc, 1, &loader);
-  else
-    {
-      /* no split: every row, with the validation transform (the loader keeps
-       * the index array it is given, not the datablock's fields) */
-      int *valid_idx = db->valid_idx;
-      db->valid_idx = db->train_idx;
-      db->n_valid = db->n_train;
-      st = ts_loader_new (db, &lc, 1, &loader);
-      db->valid_idx = valid_idx;
-      db->n_valid = 0;
-    }
-  if (st != TS_OK)
+  if ((st = ts_model_get_preds (m, &meta, db, valid_only ? TS_PREDS_VALID : TS_PREDS_AUTO, bs,
+                                threads, NULL, &p)) != TS_OK)
     goto fail;
-  if ((st = get_preds (m, &meta, db, loader, bs, &p)) != TS_OK)
-    goto fail;
-  if (p.n == 0)
-    {
-      st = ts_error (TS_ERR_INVALID, "%s: no image could be read", csv);
-      goto fail;
-    }
-  report (model_path, csv, &meta, &p, use_valid ? "validation images" : "images (every row)");
+  if (p.n_skipped > 0)
+    fprintf (stderr, "tagsight-cli thresholds: note: %d unreadable image%s skipped (first: %s)\n",
+             p.n_skipped, p.n_skipped == 1 ? "" : "s", p.skip_message);
+  report (model_path, csv, &meta, &p, p.valid_rows ? "validation images" : "images (every row)");
   fflush (stdout);
   if (save)
     {
@@ -393,9 +270,7 @@ cmd_thresholds (int argc, char **argv)
 fail:
   fprintf (stderr, "tagsight-cli thresholds: %s\n", ts_last_error ());
 out:
-  free (p.probs);
-  free (p.targets);
-  ts_loader_free (loader);
+  ts_preds_clear (&p);
   ts_datablock_free (db);
   ts_model_free (m);
   ts_modelfile_meta_clear (&meta);

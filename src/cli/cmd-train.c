@@ -181,6 +181,8 @@ cmd_train (int argc, char **argv)
   if (cli_datablock_opts_check ("train", &o.db) < 0)
     return 2;
   o.csv = argv[optind];
+  if (cli_datablock_detect ("train", &o.db, o.csv, stderr) < 0)
+    return 1;
 #ifdef TS_CLI_HAVE_PROJECT
   /* recorded, checkpointed and resumable: cli-project.c runs it */
   if (project)

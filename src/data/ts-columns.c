@@ -157,9 +157,12 @@ ts_columns_detect (const char *const *columns, int n_columns,
   if (out->fname < 0)
     out->fname = 0;
 
+  /* a column named like a split is one when most of its values are booleans:
+   * the odd bad value is a data problem the datablock reports by line, but a
+   * column of other values ("train", "test") would drop every row */
   out->split = find_named (columns, n_columns, split_names, out->fname, -1);
   if (out->split >= 0 && n_rows > 0
-      && share (rows, n_rows, out->split, n_columns, ts_columns_is_boolean) < 1.0)
+      && share (rows, n_rows, out->split, n_columns, ts_columns_is_boolean) <= 0.5)
     out->split = -1;
 
   out->labels = find_named (columns, n_columns, label_names, out->fname, out->split);

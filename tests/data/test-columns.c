@@ -81,6 +81,22 @@ test_named_split_not_boolean (void)
 }
 
 static void
+test_named_split_one_bad_value (void)
+{
+  /* mostly booleans: still the split; the bad row is the datablock's to report */
+  const char *cols[] = { "fname", "labels", "is_valid" };
+  const char *r0[] = { "a.jpg", "x", "True" };
+  const char *r1[] = { "b.jpg", "y", "perhaps" };
+  const char *r2[] = { "c.jpg", "y", "False" };
+  const char *const *rows[] = { r0, r1, r2 };
+  ts_column_guess g;
+
+  detect (cols, 3, rows, 3, &g);
+  g_assert_cmpint (g.split, ==, 2);
+  g_assert_cmpint (g.labels, ==, 1);
+}
+
+static void
 test_header_only (void)
 {
   const char *cols[] = { "fname" };
@@ -163,6 +179,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/columns/other-names", test_other_names);
   g_test_add_func ("/data/columns/by-content", test_by_content);
   g_test_add_func ("/data/columns/named-split-not-boolean", test_named_split_not_boolean);
+  g_test_add_func ("/data/columns/named-split-one-bad-value", test_named_split_one_bad_value);
   g_test_add_func ("/data/columns/header-only", test_header_only);
   g_test_add_func ("/data/columns/short-rows", test_short_rows);
   g_test_add_func ("/data/columns/is-boolean", test_is_boolean);

@@ -23,6 +23,7 @@ struct _TagsightTraining
 
   ts_session session;
   gboolean open;               /* session holds a model */
+  gboolean evaluating_file;    /* opened from a model file and not trained since */
   TagsightTrainSettings settings;   /* what the open session borrows its strings from */
   ts_datablock_config dbc;
   gboolean busy;
@@ -183,6 +184,7 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
   if (self->open)
     ts_session_close (&self->session);
   self->open = FALSE;
+  self->evaluating_file = FALSE;
   tagsight_train_settings_clear (&self->settings);
   settings_copy (settings, &self->settings);
   make_config (&self->settings, &self->dbc, &cfg);
@@ -583,6 +585,8 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
     {
     case JOB_OPEN:
       st = reopen (self, &job->settings);
+      self->evaluating_file = st == TS_OK && self->settings.model_file != NULL
+                              && *self->settings.model_file;
       break;
     case JOB_LR_FIND:
       {
@@ -626,7 +630,7 @@ job_done (GTask *task, gpointer source_object, gpointer task_data, GCancellable 
           st = ts_error (TS_ERR_INVALID, "no model");
         else if (db->n_valid == 0)
           st = ts_error (TS_ERR_INVALID, "%s: no validation images", self->settings.csv);
-        else if (self->settings.model_file != NULL && *self->settings.model_file)
+        else if (self->evaluating_file)
           {
             if ((st = model_file_preds (self, cancellable, p)) == TS_OK)
               {

@@ -531,6 +531,74 @@ test_pretrained (void)
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
+typedef struct {
+  gboolean done;
+  GError *error;
+  int n_points;
+} LrDone;
+
+static void
+on_lr_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  LrDone *d = data;
+  const ts_lr_find_result *r =
+    tagsight_training_lr_find_finish (TAGSIGHT_TRAINING (source), result, &d->error);
+
+  d->n_points = r != NULL ? r->n : -1;
+  d->done = TRUE;
+}
+
+static gboolean
+lr_done (gpointer data)
+{
+  return ((LrDone *) data)->done;
+}
+
+/* Stop and a cancelled GCancellable end the LR finder too (no display needed):
+ * both asked for before its first step, so it cannot finish first. */
+static void
+test_lr_find_stop (void)
+{
+  g_autoptr (TagsightTraining) training = tagsight_training_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  TagsightTrainSettings s;
+  LrDone d = { 0 };
+
+  tagsight_train_settings_init (&s);
+  s.csv = g_strdup (csv);
+  g_free (s.arch);
+  s.arch = g_strdup ("tiny");
+  s.bs = 8;
+  s.size = 32;
+  s.threads = 1;
+
+  tagsight_training_lr_find_async (training, &s, NULL, on_lr_done, &d);
+  g_assert_true (tagsight_training_get_busy (training));
+  tagsight_training_stop (training);
+  g_assert_true (app_test_wait_for (lr_done, &d, 60));
+  g_assert_error (d.error, TAGSIGHT_TRAINING_ERROR, TS_ERR_CANCELLED);
+  g_assert_false (tagsight_training_get_busy (training));
+  g_clear_error (&d.error);
+
+  /* a stop belongs to its job: the next one runs to the end */
+  memset (&d, 0, sizeof d);
+  tagsight_training_lr_find_async (training, &s, NULL, on_lr_done, &d);
+  g_assert_true (app_test_wait_for (lr_done, &d, 120));
+  g_assert_no_error (d.error);
+  g_assert_cmpint (d.n_points, >, 5);
+
+  memset (&d, 0, sizeof d);
+  tagsight_training_lr_find_async (training, &s, cancellable, on_lr_done, &d);
+  g_cancellable_cancel (cancellable);
+  /* the job stops at its next step (within the deadline); GTask reports it
+   * as cancelled */
+  g_assert_true (app_test_wait_for (lr_done, &d, 60));
+  g_assert_error (d.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_false (tagsight_training_get_busy (training));
+  g_clear_error (&d.error);
+  tagsight_train_settings_clear (&s);
+}
+
 /* The values-at-threshold math on a hand-made case (no display needed). */
 static void
 test_values_math (void)
@@ -565,6 +633,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/train/fine-tune-results-export", test_fine_tune);
   g_test_add_func ("/app/train/stop", test_stop);
   g_test_add_func ("/app/train/lr-find", test_lr_find);
+  g_test_add_func ("/app/train/lr-find-stop", test_lr_find_stop);
   g_test_add_func ("/app/train/bad-settings", test_bad_settings);
   g_test_add_func ("/app/train/pretrained-tflite", test_pretrained);
   rc = g_test_run ();

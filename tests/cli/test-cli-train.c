@@ -167,11 +167,97 @@ test_bad_input (void)
   g_free (dir);
 }
 
+/* The CSV the app reads, the CLI reads: other column names found by
+ * themselves (and said), or named with the DataBlock options summary has;
+ * lr-find refuses the options that only training uses. */
+static void
+test_columns (void)
+{
+  char *dir = make_demo (), *args, *out, *text = NULL, *csv, **lines;
+  GString *renamed;
+  int status;
+
+  if (!dir)
+    return;
+  renamed = g_string_new (NULL);
+  csv = g_build_filename (dir, "train.csv", NULL);
+  g_assert_true (g_file_get_contents (csv, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  g_free (csv);
+  /* fname,labels,is_valid renamed */
+  g_string_append (renamed, "Image ID,tags,valid\n");
+  for (int i = 1; lines[i] != NULL && lines[i][0] != '\0'; i++)
+    g_string_append_printf (renamed, "%s\n", lines[i]);
+  csv = g_build_filename (dir, "renamed.csv", NULL);
+  g_assert_true (g_file_set_contents (csv, renamed->str, -1, NULL));
+
+  args = g_strdup_printf ("train %s --arch tiny --bs 16 --size 32 --threads 1 --epochs 1 "
+                          "--freeze-epochs 0", csv);
+  out = run_cli (args, &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "file names 'Image ID', labels 'tags'"));
+  g_assert_nonnull (strstr (out, "validation column 'valid'"));
+  g_assert_nonnull (strstr (out, "\"completed\": true"));
+  g_free (out);
+  g_free (args);
+
+  /* named: no detection; a wrong name is an error naming the column */
+  args = g_strdup_printf ("lr-find %s --arch tiny --bs 16 --size 32 --threads 1 --num-it 8 "
+                          "--fname-col 'Image ID' --labels-col nope --split-col valid", csv);
+  out = run_cli (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_null (strstr (out, "(detected"));
+  g_assert_nonnull (strstr (out, "nope"));
+  g_free (out);
+  g_free (args);
+
+  args = g_strdup_printf ("lr-find %s --arch tiny --bs 16 --size 32 --threads 1 --num-it 8 "
+                          "--fname-col 'Image ID' --labels-col tags --valid-pct 0.25", csv);
+  out = run_cli (args, &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "{\"valley\": "));
+  g_free (out);
+  g_free (args);
+
+  args = g_strdup_printf ("lr-find %s --valid-pct 0.2 --no-split", csv);
+  out = run_cli (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "use one of"));
+  g_free (out);
+  g_free (args);
+
+  for (int i = 0; i < 4; i++)
+    {
+      static const char *const train_only[] = { "--epochs 2", "--freeze-epochs 1", "--thresh 0.5",
+                                                "--out x.safetensors" };
+      args = g_strdup_printf ("lr-find %s %s", csv, train_only[i]);
+      out = run_cli (args, &status);
+      g_assert_false (g_spawn_check_wait_status (status, NULL));
+      g_assert_nonnull (strstr (out, "unrecognized option"));
+      g_free (out);
+      g_free (args);
+    }
+  out = run_cli ("lr-find --help", &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_null (strstr (out, "--epochs"));
+  g_assert_null (strstr (out, "--out"));
+  g_assert_nonnull (strstr (out, "--labels-col"));
+  g_free (out);
+
+  g_strfreev (lines);
+  g_string_free (renamed, TRUE);
+  g_free (text);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cli/train/demo", test_train);
   g_test_add_func ("/cli/train/bad-input", test_bad_input);
+  g_test_add_func ("/cli/train/columns", test_columns);
   return g_test_run ();
 }

@@ -84,7 +84,11 @@ detect (TagsightDataset *self, GError **error)
   if ((st = ts_columns_detect_csv (self->path, &d)) != TS_OK)
     {
       ts_column_detection_clear (&d);
-      return set_ts_error (error, st);
+      if (st != TS_ERR_FORMAT)
+        return set_ts_error (error, st);
+      g_set_error (error, TAGSIGHT_DATASET_ERROR, TS_ERR_FORMAT, _("%s: the file is empty"),
+                   self->path);
+      return FALSE;
     }
   guess = d.guess;
   self->columns = g_new0 (char *, d.n_columns + 1);

@@ -26,6 +26,7 @@ struct _TagsightTrainPage
   GtkSpinButton *bs_spin;
   GtkSpinButton *size_spin;
   GtkLabel *status_label;
+  gboolean lr_finding;
   GtkProgressBar *progress;
   GtkStack *chart_stack;
   TagsightChart *chart;
@@ -457,7 +458,9 @@ void
 tagsight_train_page_stop (TagsightTrainPage *self)
 {
   tagsight_training_stop (self->training);
-  gtk_label_set_text (self->status_label, _("Stopping at the end of this batch…"));
+  /* the LR finder says so under its own plot; training in the status line */
+  gtk_label_set_text (self->lr_finding ? self->lr_label : self->status_label,
+                      _("Stopping at the end of this batch…"));
 }
 
 gboolean
@@ -484,6 +487,7 @@ on_lr_found (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *text = NULL;
   GdkRGBA valley, steep;
 
+  self->lr_finding = FALSE;
   g_clear_handle_id (&self->pulse_id, g_source_remove);
   if (self->progress == NULL)
     return;   /* disposed meanwhile */
@@ -537,6 +541,7 @@ lr_find_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   if (tagsight_training_get_busy (self->training) || self->dataset == NULL)
     return;
   tagsight_train_page_get_settings (self, &s);
+  self->lr_finding = TRUE;
   gtk_label_set_text (self->lr_label, _("Running the LR finder…"));
   gtk_progress_bar_set_text (self->progress, _("Running the LR finder…"));
   g_clear_handle_id (&self->pulse_id, g_source_remove);

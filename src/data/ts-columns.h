@@ -36,8 +36,9 @@ typedef struct {
 } ts_column_detection;
 
 /* Reads the header and the first TS_COLUMNS_SAMPLE_ROWS rows of @csv_path and
- * guesses.  Fails when the file cannot be read or is empty.  Clear @out with
- * ts_column_detection_clear (also after a failure). */
+ * guesses.  Fails when the file cannot be read, or with TS_ERR_FORMAT (and
+ * only then) when it is empty.  Clear @out with ts_column_detection_clear
+ * (also after a failure). */
 ts_status ts_columns_detect_csv (const char *csv_path, ts_column_detection *out);
 void ts_column_detection_clear (ts_column_detection *d);
 

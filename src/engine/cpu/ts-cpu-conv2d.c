@@ -378,12 +378,31 @@ gemm_forward_task (void *arg, int tid, int nt)
     }
 }
 
+/* Runs a per-image GEMM task: tiny convs (tests, the tiny net) stay on this
+ * thread; batches smaller than the pool (or TS_CPU_THREADED_BLAS) run the
+ * images one after another with OpenBLAS's own threads; the rest split the
+ * images across our pool with single-threaded BLAS. */
+static void
+run_gemm_task (ts_backend *be, const conv_geom *g, conv_args *a, ts_cpu_task task)
+{
+  int tiny = g->n * g->cout * g->p * g->k < ts_cpu (be)->min_parallel_work;
+
+  a->serial = tiny || g->n < be->n_threads || ts_cpu (be)->threaded_blas;
+  if (a->serial && !tiny)
+    ts_cpu_blas_threads (be->n_threads);
+  if (a->serial)
+    task (a, 0, 1);
+  else
+    ts_cpu_parallel (be, task, a);
+  if (a->serial && !tiny)
+    ts_cpu_blas_threads (1);
+}
+
 void
 ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                        const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
 {
   conv_geom g;
-  int tiny;
   conv_args a = { .be = be, .g = &g, .x = x->data, .w = w->data,
                   .b = b ? b->data : NULL, .y = y->data };
 
@@ -397,17 +416,7 @@ ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tenso
         ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
       return;
     }
-  /* tiny convs (tests, the tiny net) stay on this thread */
-  tiny = g.n * g.cout * g.p * g.k < ts_cpu (be)->min_parallel_work;
-  a.serial = tiny || g.n < be->n_threads || ts_cpu (be)->threaded_blas;
-  if (a.serial && !tiny)
-    ts_cpu_blas_threads (be->n_threads);
-  if (a.serial)
-    gemm_forward_task (&a, 0, 1);
-  else
-    ts_cpu_parallel (be, gemm_forward_task, &a);
-  if (a.serial && !tiny)
-    ts_cpu_blas_threads (1);
+  run_gemm_task (be, &g, &a, gemm_forward_task);
   if (a.failed)
     ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
 }
@@ -593,7 +602,6 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
                         ts_tensor *db)
 {
   conv_geom g;
-  int tiny;
   conv_args a = { .be = be, .g = &g, .x = x->data, .w = w->data, .dy = dy->data,
                   .dx = dx ? dx->data : NULL, .dw = dw ? dw->data : NULL,
                   .db = db ? db->data : NULL };
@@ -612,17 +620,7 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
         ts_error (TS_ERR_NOMEM, "conv2d backward: out of memory for scratch");
       return;
     }
-  /* tiny convs (tests, the tiny net) stay on this thread */
-  tiny = g.n * g.cout * g.p * g.k < ts_cpu (be)->min_parallel_work;
-  a.serial = tiny || g.n < be->n_threads || ts_cpu (be)->threaded_blas;
-  if (a.serial && !tiny)
-    ts_cpu_blas_threads (be->n_threads);
-  if (a.serial)
-    gemm_backward_task (&a, 0, 1);
-  else
-    ts_cpu_parallel (be, gemm_backward_task, &a);
-  if (a.serial && !tiny)
-    ts_cpu_blas_threads (1);
+  run_gemm_task (be, &g, &a, gemm_backward_task);
   if (a.failed)
     {
       ts_error (TS_ERR_NOMEM, "conv2d backward: out of memory for scratch");

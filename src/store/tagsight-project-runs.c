@@ -308,32 +308,51 @@ tagsight_project_add_batch_metrics (TagsightProject *self, gint64 run_id, int ph
   return tagsight_project_step_done (self, st, "recording batch metrics", error);
 }
 
-GArray *
-tagsight_project_get_epoch_metrics (TagsightProject *self, gint64 run_id, GError **error)
+static void
+read_epoch_row (sqlite3_stmt *st, void *row)
 {
-  sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT phase, epoch, train_loss, "
-                                               "valid_loss, accuracy, seconds FROM epoch_metrics "
-                                               "WHERE run_id = ?1 ORDER BY phase, epoch",
-                                               "reading epoch metrics", error);
+  TagsightEpochMetrics m = {
+    sqlite3_column_int (st, 0), sqlite3_column_int (st, 1), column_double_or_nan (st, 2),
+    column_double_or_nan (st, 3), column_double_or_nan (st, 4), column_double_or_nan (st, 5),
+  };
+  *(TagsightEpochMetrics *) row = m;
+}
+
+static void
+read_batch_row (sqlite3_stmt *st, void *row)
+{
+  TagsightBatchMetrics m = {
+    sqlite3_column_int (st, 0), sqlite3_column_int (st, 1), sqlite3_column_int (st, 2),
+    sqlite3_column_int (st, 3), column_double_or_nan (st, 4), column_double_or_nan (st, 5),
+    column_double_or_nan (st, 6), column_double_or_nan (st, 7),
+  };
+  *(TagsightBatchMetrics *) row = m;
+}
+
+/* Runs @sql (one parameter: the run id) and collects one @elem_size struct a
+ * row, filled by @read_row; NULL with @error set when the query fails. */
+static GArray *
+get_run_rows (TagsightProject *self, gint64 run_id, const char *sql, const char *what,
+              guint elem_size, void (*read_row) (sqlite3_stmt *st, void *row), GError **error)
+{
+  sqlite3_stmt *st = tagsight_project_prepare (self, sql, what, error);
+  g_autofree guint8 *row = g_malloc0 (elem_size);
   GArray *out;
   int rc;
 
   if (!st)
     return NULL;
   sqlite3_bind_int64 (st, 1, run_id);
-  out = g_array_new (FALSE, FALSE, sizeof (TagsightEpochMetrics));
+  out = g_array_new (FALSE, FALSE, elem_size);
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
-      TagsightEpochMetrics m = {
-        sqlite3_column_int (st, 0), sqlite3_column_int (st, 1), column_double_or_nan (st, 2),
-        column_double_or_nan (st, 3), column_double_or_nan (st, 4), column_double_or_nan (st, 5),
-      };
-      g_array_append_val (out, m);
+      read_row (st, row);
+      g_array_append_vals (out, row, 1);
     }
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "reading epoch metrics", error);
+      tagsight_project_sql_error (self, rc, what, error);
       g_array_unref (out);
       return NULL;
     }
@@ -341,36 +360,23 @@ tagsight_project_get_epoch_metrics (TagsightProject *self, gint64 run_id, GError
 }
 
 GArray *
+tagsight_project_get_epoch_metrics (TagsightProject *self, gint64 run_id, GError **error)
+{
+  return get_run_rows (self, run_id,
+                       "SELECT phase, epoch, train_loss, valid_loss, accuracy, seconds "
+                       "FROM epoch_metrics WHERE run_id = ?1 ORDER BY phase, epoch",
+                       "reading epoch metrics", sizeof (TagsightEpochMetrics), read_epoch_row,
+                       error);
+}
+
+GArray *
 tagsight_project_get_batch_metrics (TagsightProject *self, gint64 run_id, GError **error)
 {
-  sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT phase, epoch, batch, step, loss, "
-                                               "smooth_loss, lr, mom FROM batch_metrics WHERE "
-                                               "run_id = ?1 ORDER BY phase, epoch, batch",
-                                               "reading batch metrics", error);
-  GArray *out;
-  int rc;
-
-  if (!st)
-    return NULL;
-  sqlite3_bind_int64 (st, 1, run_id);
-  out = g_array_new (FALSE, FALSE, sizeof (TagsightBatchMetrics));
-  while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-    {
-      TagsightBatchMetrics m = {
-        sqlite3_column_int (st, 0), sqlite3_column_int (st, 1), sqlite3_column_int (st, 2),
-        sqlite3_column_int (st, 3), column_double_or_nan (st, 4), column_double_or_nan (st, 5),
-        column_double_or_nan (st, 6), column_double_or_nan (st, 7),
-      };
-      g_array_append_val (out, m);
-    }
-  sqlite3_finalize (st);
-  if (rc != SQLITE_DONE)
-    {
-      tagsight_project_sql_error (self, rc, "reading batch metrics", error);
-      g_array_unref (out);
-      return NULL;
-    }
-  return out;
+  return get_run_rows (self, run_id,
+                       "SELECT phase, epoch, batch, step, loss, smooth_loss, lr, mom "
+                       "FROM batch_metrics WHERE run_id = ?1 ORDER BY phase, epoch, batch",
+                       "reading batch metrics", sizeof (TagsightBatchMetrics), read_batch_row,
+                       error);
 }
 
 gboolean

@@ -5,6 +5,7 @@
  * batches keep their precision.  The variance is two-pass (mean first).
  */
 #include "ts-cpu-private.h"
+#include "ts-op-shapes.h"
 
 #include <math.h>
 
@@ -16,24 +17,6 @@ typedef struct {
   float *running_mean, *running_var, *save_mean, *save_invstd;
   float momentum, eps;
 } bn_args;
-
-static int
-bn_dims (const char *op, const ts_tensor *x, const ts_tensor *y, int64_t *n, int64_t *c,
-         int64_t *plane)
-{
-  char bx[96], by[96];
-
-  *n = x->shape[0];
-  *c = x->ndim >= 2 ? x->shape[1] : 1;
-  *plane = (*n > 0 && *c > 0) ? x->numel / (*n * *c) : 0;
-  if (x->ndim < 2 || !(y->numel == x->numel && y->shape[0] == *n && y->shape[1] == *c))
-    {
-      ts_error (TS_ERR_SHAPE, "%s: x %s and output %s do not fit", op,
-                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
-      return 0;
-    }
-  return 1;
-}
 
 static inline float
 plane_sum (const float *x, int64_t n)
@@ -121,7 +104,7 @@ ts_cpu_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_ten
                 .save_invstd = save_invstd ? save_invstd->data : NULL,
                 .momentum = momentum, .eps = eps };
 
-  if (!bn_dims ("batchnorm", x, y, &a.n, &a.c, &a.plane) || a.n * a.plane == 0)
+  if (!ts_op_bn_dims ("batchnorm", x, y, &a.n, &a.c, &a.plane) || a.n * a.plane == 0)
     return;
   ts_cpu_parallel_sized (be, bn_train_task, &a, x->numel);
 }
@@ -146,7 +129,7 @@ ts_cpu_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_tens
                 .beta = beta ? beta->data : NULL, .y = y->data,
                 .mean_in = running_mean->data, .running_var = running_var->data, .eps = eps };
 
-  if (!bn_dims ("batchnorm eval", x, y, &a.n, &a.c, &a.plane))
+  if (!ts_op_bn_dims ("batchnorm eval", x, y, &a.n, &a.c, &a.plane))
     return;
   ts_cpu_parallel_sized (be, bn_eval_task, &a, x->numel);
 }
@@ -214,7 +197,7 @@ ts_cpu_batchnorm_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *
                 .dx = dx ? dx->data : NULL, .dgamma = dgamma ? dgamma->data : NULL,
                 .dbeta = dbeta ? dbeta->data : NULL };
 
-  if (!bn_dims ("batchnorm backward", x, dy, &a.n, &a.c, &a.plane) || a.n * a.plane == 0)
+  if (!ts_op_bn_dims ("batchnorm backward", x, dy, &a.n, &a.c, &a.plane) || a.n * a.plane == 0)
     return;
   ts_cpu_parallel_sized (be, bn_backward_task, &a, x->numel);
 }

@@ -1,6 +1,7 @@
 /* ts-cpu-eltwise.c: elementwise ops (axpby, add, fill, activations, dropout),
  * channel concat/split and the finite check. */
 #include "ts-cpu-private.h"
+#include "ts-op-shapes.h"
 
 #include <math.h>
 #include <string.h>
@@ -157,24 +158,12 @@ ew_run (ts_backend *be, ew_args *e)
     ts_cpu_parallel (be, ew_task, e);
 }
 
-static int
-same_numel (const char *op, const ts_tensor *a, const ts_tensor *b)
-{
-  char ba[96], bb[96];
-
-  if (a->numel == b->numel)
-    return 1;
-  ts_error (TS_ERR_SHAPE, "%s: %s and %s differ in size", op,
-            ts_tensor_shape_str (a, ba, sizeof ba), ts_tensor_shape_str (b, bb, sizeof bb));
-  return 0;
-}
-
 void
 ts_cpu_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y)
 {
   ew_args e = { .kind = beta == 0.0f ? EW_AXPY_OVERWRITE : EW_AXPBY, .a = x->data,
                 .y = y->data, .alpha = alpha, .beta = beta, .n = y->numel };
-  if (!same_numel ("axpby", x, y))
+  if (!ts_op_same_numel ("axpby", x, y))
     return;
   ew_run (be, &e);
 }
@@ -183,7 +172,7 @@ void
 ts_cpu_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y)
 {
   ew_args e = { .kind = EW_ADD, .a = a->data, .b = b->data, .y = y->data, .n = y->numel };
-  if (!same_numel ("add", a, y) || !same_numel ("add", b, y))
+  if (!ts_op_same_numel ("add", a, y) || !ts_op_same_numel ("add", b, y))
     return;
   ew_run (be, &e);
 }
@@ -200,7 +189,7 @@ ts_cpu_activation_forward (ts_backend *be, ts_activation act, const ts_tensor *x
                            ts_tensor *y)
 {
   ew_args e = { .a = x->data, .y = y->data, .n = y->numel };
-  if (!same_numel ("activation", x, y))
+  if (!ts_op_same_numel ("activation", x, y))
     return;
   e.kind = act == TS_ACT_RELU ? EW_RELU : act == TS_ACT_RELU6 ? EW_RELU6 : EW_SIGMOID;
   ew_run (be, &e);
@@ -211,7 +200,7 @@ ts_cpu_activation_backward (ts_backend *be, ts_activation act, const ts_tensor *
                             const ts_tensor *dy, ts_tensor *dx)
 {
   ew_args e = { .a = y->data, .b = dy->data, .y = dx->data, .n = dx->numel };
-  if (!same_numel ("activation backward", y, dx) || !same_numel ("activation backward", dy, dx))
+  if (!ts_op_same_numel ("activation backward", y, dx) || !ts_op_same_numel ("activation backward", dy, dx))
     return;
   e.kind = act == TS_ACT_RELU ? EW_RELU_BACK
          : act == TS_ACT_RELU6 ? EW_RELU6_BACK : EW_SIGMOID_BACK;
@@ -230,7 +219,7 @@ ts_cpu_dropout_forward (ts_backend *be, float p, uint64_t seed, uint64_t counter
       return;
     }
   e.m = mask->data;
-  if (!same_numel ("dropout", x, y) || !same_numel ("dropout", mask, y))
+  if (!ts_op_same_numel ("dropout", x, y) || !ts_op_same_numel ("dropout", mask, y))
     return;
   ew_run (be, &e);
 }
@@ -241,26 +230,9 @@ ts_cpu_dropout_backward (ts_backend *be, const ts_tensor *mask, const ts_tensor 
 {
   ew_args e = { .kind = EW_MUL, .a = dy->data, .b = mask->data, .y = dx->data,
                 .n = dx->numel };
-  if (!same_numel ("dropout backward", mask, dx) || !same_numel ("dropout backward", dy, dx))
+  if (!ts_op_same_numel ("dropout backward", mask, dx) || !ts_op_same_numel ("dropout backward", dy, dx))
     return;
   ew_run (be, &e);
-}
-
-/* [N,C,H,W] with ndim 2 ([N,C]) treated as H = W = 1 */
-static int
-nchw_ok (const char *op, const ts_tensor *a, const ts_tensor *b, const ts_tensor *y)
-{
-  char ba[96], bb[96], by[96];
-
-  if (a->shape[0] == y->shape[0] && b->shape[0] == y->shape[0]
-      && a->shape[2] == y->shape[2] && b->shape[2] == y->shape[2]
-      && a->shape[3] == y->shape[3] && b->shape[3] == y->shape[3]
-      && a->shape[1] + b->shape[1] == y->shape[1])
-    return 1;
-  ts_error (TS_ERR_SHAPE, "%s: %s and %s do not make %s", op,
-            ts_tensor_shape_str (a, ba, sizeof ba), ts_tensor_shape_str (b, bb, sizeof bb),
-            ts_tensor_shape_str (y, by, sizeof by));
-  return 0;
 }
 
 void
@@ -270,7 +242,7 @@ ts_cpu_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tensor *b, 
   int64_t plane = y->shape[2] * y->shape[3];
   int64_t sa = a->shape[1] * plane, sb = b->shape[1] * plane;
 
-  if (!nchw_ok ("concat_channels", a, b, y))
+  if (!ts_op_concat_ok ("concat_channels", a, b, y))
     return;
   for (int64_t i = 0; i < n; i++)
     {
@@ -286,7 +258,7 @@ ts_cpu_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_te
   int64_t plane = dy->shape[2] * dy->shape[3];
   int64_t sa = da->shape[1] * plane, sb = db->shape[1] * plane;
 
-  if (!nchw_ok ("split_channels", da, db, dy))
+  if (!ts_op_concat_ok ("split_channels", da, db, dy))
     return;
   for (int64_t i = 0; i < n; i++)
     {

@@ -1,27 +1,8 @@
 /* ts-cpu-linear.c: fully connected layer, y = x W^T + b (GEMM through BLAS). */
 #include "ts-cpu-private.h"
+#include "ts-op-shapes.h"
 
 #include <cblas.h>
-
-static int
-linear_dims (const char *op, const ts_tensor *x, const ts_tensor *w, const ts_tensor *y,
-             int *n, int *in, int *out)
-{
-  char bx[96], bw[96], by[96];
-
-  *n = (int) x->shape[0];
-  *in = (int) w->shape[1];
-  *out = (int) w->shape[0];
-  if (x->ndim != 2 || w->ndim != 2 || y->ndim != 2 || x->shape[1] != *in
-      || y->shape[0] != *n || y->shape[1] != *out)
-    {
-      ts_error (TS_ERR_SHAPE, "%s: x %s, weight %s and y %s do not fit", op,
-                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (w, bw, sizeof bw),
-                ts_tensor_shape_str (y, by, sizeof by));
-      return 0;
-    }
-  return 1;
-}
 
 void
 ts_cpu_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
@@ -29,7 +10,7 @@ ts_cpu_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
 {
   int n, in, out;
 
-  if (!linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
+  if (!ts_op_linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
     return;
   /* x [N,In] * W^T [In,Out] */
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x->data, in,
@@ -46,7 +27,7 @@ ts_cpu_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
 {
   int n, in, out;
 
-  if (!linear_dims ("linear backward", x, w, dy, &n, &in, &out))
+  if (!ts_op_linear_dims ("linear backward", x, w, dy, &n, &in, &out))
     return;
   if (dx)
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy->data, out,

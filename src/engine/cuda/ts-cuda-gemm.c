@@ -14,6 +14,7 @@
  * step for speed; this is the straightforward version to check it against.
  */
 #include "ts-cuda-private.h"
+#include "ts-op-shapes.h"
 
 #define S(be) ts_cuda_stream (be)
 
@@ -229,26 +230,6 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
   ts_cuda_check (be, "conv2d backward");
 }
 
-static int
-linear_dims (const char *op, const ts_tensor *x, const ts_tensor *w, const ts_tensor *y,
-             int *n, int *in, int *out)
-{
-  char bx[96], bw[96], by[96];
-
-  *n = (int) x->shape[0];
-  *in = (int) w->shape[1];
-  *out = (int) w->shape[0];
-  if (x->ndim != 2 || w->ndim != 2 || y->ndim != 2 || x->shape[1] != *in
-      || y->shape[0] != *n || y->shape[1] != *out)
-    {
-      ts_error (TS_ERR_SHAPE, "%s: x %s, weight %s and y %s do not fit", op,
-                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (w, bw, sizeof bw),
-                ts_tensor_shape_str (y, by, sizeof by));
-      return 0;
-    }
-  return 1;
-}
-
 void
 ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
                         const ts_tensor *b, ts_tensor *y)
@@ -257,7 +238,7 @@ ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
   const float one = 1.0f, zero = 0.0f;
   int n, in, out;
 
-  if (!linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
+  if (!ts_op_linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
     return;
   ts_cuda_stream (be);
   /* y^T [Out,N] = W [Out,In] x^T [In,N] */
@@ -277,7 +258,7 @@ ts_cuda_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
   const float one = 1.0f, zero = 0.0f;
   int n, in, out;
 
-  if (!linear_dims ("linear backward", x, w, dy, &n, &in, &out))
+  if (!ts_op_linear_dims ("linear backward", x, w, dy, &n, &in, &out))
     return;
   ts_cuda_stream (be);
   if (n == 0)

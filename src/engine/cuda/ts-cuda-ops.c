@@ -1,27 +1,16 @@
 /* ts-cuda-ops.c: every op but the GEMM-based ones: shape checks as the CPU
  * backend (same messages), then one launcher from kernels/. */
 #include "ts-cuda-private.h"
+#include "ts-op-shapes.h"
 
 #include <math.h>
 
 #define S(be) ts_cuda_stream (be)
 
-static int
-same_numel (const char *op, const ts_tensor *a, const ts_tensor *b)
-{
-  char ba[96], bb[96];
-
-  if (a->numel == b->numel)
-    return 1;
-  ts_error (TS_ERR_SHAPE, "%s: %s and %s differ in size", op,
-            ts_tensor_shape_str (a, ba, sizeof ba), ts_tensor_shape_str (b, bb, sizeof bb));
-  return 0;
-}
-
 void
 ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y)
 {
-  if (!same_numel ("axpby", x, y))
+  if (!ts_op_same_numel ("axpby", x, y))
     return;
   tsk_axpby (S (be), y->numel, alpha, x->data, beta, y->data);
   ts_cuda_check (be, "axpby");
@@ -30,7 +19,7 @@ ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_t
 void
 ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y)
 {
-  if (!same_numel ("add", a, y) || !same_numel ("add", b, y))
+  if (!ts_op_same_numel ("add", a, y) || !ts_op_same_numel ("add", b, y))
     return;
   tsk_add (S (be), y->numel, a->data, b->data, y->data);
   ts_cuda_check (be, "add");
@@ -47,7 +36,7 @@ void
 ts_cuda_activation_forward (ts_backend *be, ts_activation act, const ts_tensor *x,
                             ts_tensor *y)
 {
-  if (!same_numel ("activation", x, y))
+  if (!ts_op_same_numel ("activation", x, y))
     return;
   tsk_activation_forward (S (be), (int) act, y->numel, x->data, y->data);
   ts_cuda_check (be, "activation");
@@ -57,7 +46,7 @@ void
 ts_cuda_activation_backward (ts_backend *be, ts_activation act, const ts_tensor *y,
                              const ts_tensor *dy, ts_tensor *dx)
 {
-  if (!same_numel ("activation backward", y, dx) || !same_numel ("activation backward", dy, dx))
+  if (!ts_op_same_numel ("activation backward", y, dx) || !ts_op_same_numel ("activation backward", dy, dx))
     return;
   tsk_activation_backward (S (be), (int) act, dx->numel, y->data, dy->data, dx->data);
   ts_cuda_check (be, "activation backward");
@@ -72,7 +61,7 @@ ts_cuda_dropout_forward (ts_backend *be, float p, uint64_t seed, uint64_t counte
       ts_error (TS_ERR_INVALID, "dropout: no mask tensor");
       return;
     }
-  if (!same_numel ("dropout", x, y) || !same_numel ("dropout", mask, y))
+  if (!ts_op_same_numel ("dropout", x, y) || !ts_op_same_numel ("dropout", mask, y))
     return;
   tsk_dropout_forward (S (be), y->numel, p, seed, counter, x->data, y->data, mask->data);
   ts_cuda_check (be, "dropout");
@@ -82,26 +71,10 @@ void
 ts_cuda_dropout_backward (ts_backend *be, const ts_tensor *mask, const ts_tensor *dy,
                           ts_tensor *dx)
 {
-  if (!same_numel ("dropout backward", mask, dx) || !same_numel ("dropout backward", dy, dx))
+  if (!ts_op_same_numel ("dropout backward", mask, dx) || !ts_op_same_numel ("dropout backward", dy, dx))
     return;
   tsk_mul (S (be), dx->numel, dy->data, mask->data, dx->data);
   ts_cuda_check (be, "dropout backward");
-}
-
-static int
-nchw_ok (const char *op, const ts_tensor *a, const ts_tensor *b, const ts_tensor *y)
-{
-  char ba[96], bb[96], by[96];
-
-  if (a->shape[0] == y->shape[0] && b->shape[0] == y->shape[0]
-      && a->shape[2] == y->shape[2] && b->shape[2] == y->shape[2]
-      && a->shape[3] == y->shape[3] && b->shape[3] == y->shape[3]
-      && a->shape[1] + b->shape[1] == y->shape[1])
-    return 1;
-  ts_error (TS_ERR_SHAPE, "%s: %s and %s do not make %s", op,
-            ts_tensor_shape_str (a, ba, sizeof ba), ts_tensor_shape_str (b, bb, sizeof bb),
-            ts_tensor_shape_str (y, by, sizeof by));
-  return 0;
 }
 
 void
@@ -109,7 +82,7 @@ ts_cuda_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
 {
   int64_t plane = y->shape[2] * y->shape[3];
 
-  if (!nchw_ok ("concat_channels", a, b, y))
+  if (!ts_op_concat_ok ("concat_channels", a, b, y))
     return;
   tsk_concat (S (be), y->shape[0], a->shape[1] * plane, b->shape[1] * plane, a->data, b->data,
               y->data);
@@ -121,7 +94,7 @@ ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_t
 {
   int64_t plane = dy->shape[2] * dy->shape[3];
 
-  if (!nchw_ok ("split_channels", da, db, dy))
+  if (!ts_op_concat_ok ("split_channels", da, db, dy))
     return;
   tsk_split (S (be), dy->shape[0], da->shape[1] * plane, db->shape[1] * plane, dy->data,
              da->data, db->data);
@@ -129,24 +102,6 @@ ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_t
 }
 
 /* ---- batch norm ---- */
-
-static int
-bn_dims (const char *op, const ts_tensor *x, const ts_tensor *y, int64_t *n, int64_t *c,
-         int64_t *plane)
-{
-  char bx[96], by[96];
-
-  *n = x->shape[0];
-  *c = x->ndim >= 2 ? x->shape[1] : 1;
-  *plane = (*n > 0 && *c > 0) ? x->numel / (*n * *c) : 0;
-  if (x->ndim < 2 || !(y->numel == x->numel && y->shape[0] == *n && y->shape[1] == *c))
-    {
-      ts_error (TS_ERR_SHAPE, "%s: x %s and output %s do not fit", op,
-                ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
-      return 0;
-    }
-  return 1;
-}
 
 #define DATA(t) ((t) ? (t)->data : NULL)
 
@@ -158,7 +113,7 @@ ts_cuda_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_te
 {
   int64_t n, c, plane;
 
-  if (!bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0)
+  if (!ts_op_bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0)
     return;
   tsk_bn_train (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), DATA (running_mean),
                 DATA (running_var), momentum, eps, y->data, DATA (save_mean),
@@ -173,7 +128,7 @@ ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_ten
 {
   int64_t n, c, plane;
 
-  if (!bn_dims ("batchnorm eval", x, y, &n, &c, &plane))
+  if (!ts_op_bn_dims ("batchnorm eval", x, y, &n, &c, &plane))
     return;
   tsk_bn_eval (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), running_mean->data,
                running_var->data, eps, y->data);
@@ -188,7 +143,7 @@ ts_cuda_batchnorm_backward (ts_backend *be, const ts_tensor *x, const ts_tensor 
 {
   int64_t n, c, plane;
 
-  if (!bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0)
+  if (!ts_op_bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0)
     return;
   tsk_bn_backward (S (be), n, c, plane, x->data, DATA (gamma), save_mean->data,
                    save_invstd->data, dy->data, DATA (dx), DATA (dgamma), DATA (dbeta));

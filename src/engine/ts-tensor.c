@@ -62,12 +62,18 @@ ts_tensor_new (ts_backend *be, int ndim, const int64_t *shape)
   if (t == NULL)
     return NULL;
   bytes = (size_t) (t->numel > 0 ? t->numel : 1) * sizeof (float);
+  ts_clear_error ();
   t->data = be->i->alloc (be, bytes);
   if (t->data == NULL)
     {
       char buf[96];
-      ts_error (TS_ERR_NOMEM, "tensor %s: out of memory (%zu bytes)",
-                ts_tensor_shape_str (t, buf, sizeof buf), bytes);
+      /* keep the backend's own reason (the CUDA one says what to try) */
+      if (ts_last_error ()[0] != '\0')
+        ts_error_prefix (TS_ERR_NOMEM, "tensor %s (%zu bytes)",
+                         ts_tensor_shape_str (t, buf, sizeof buf), bytes);
+      else
+        ts_error (TS_ERR_NOMEM, "tensor %s: out of memory (%zu bytes)",
+                  ts_tensor_shape_str (t, buf, sizeof buf), bytes);
       free (t);
       return NULL;
     }

@@ -15,7 +15,7 @@
 
 enum {
   OPT_ARCH = 1000, OPT_PRETRAINED, OPT_EPOCHS, OPT_FREEZE_EPOCHS, OPT_LR, OPT_BS, OPT_SIZE,
-  OPT_MIN_SCALE, OPT_AUG, OPT_THRESH, OPT_THREADS, OPT_SEED, OPT_OUT,
+  OPT_MIN_SCALE, OPT_AUG, OPT_THRESH, OPT_THREADS, OPT_SEED, OPT_OUT, OPT_DEVICE,
 };
 
 const struct option cli_train_long_opts[] = {
@@ -30,6 +30,7 @@ const struct option cli_train_long_opts[] = {
   { "aug", required_argument, NULL, OPT_AUG },
   { "thresh", required_argument, NULL, OPT_THRESH },
   { "threads", required_argument, NULL, OPT_THREADS },
+  { "device", required_argument, NULL, OPT_DEVICE },
   { "seed", required_argument, NULL, OPT_SEED },
   { "out", required_argument, NULL, OPT_OUT },
   CLI_DATABLOCK_LONG_OPTS,
@@ -44,6 +45,7 @@ const struct option cli_lr_find_long_opts[] = {
   { "min-scale", required_argument, NULL, OPT_MIN_SCALE },
   { "aug", required_argument, NULL, OPT_AUG },
   { "threads", required_argument, NULL, OPT_THREADS },
+  { "device", required_argument, NULL, OPT_DEVICE },
   { "seed", required_argument, NULL, OPT_SEED },
   CLI_DATABLOCK_LONG_OPTS,
   { NULL, 0, NULL, 0 },
@@ -84,6 +86,7 @@ loader_usage (FILE *out)
            "  --min-scale F       RandomResizedCrop min_scale (0.35)\n"
            "  --aug none|flip|fastai  batch augmentation (fastai)\n"
            "  --threads N         compute and loader threads (number of cores)\n"
+           "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU is there)\n"
            "  --seed K            seed for initialisation, shuffling and augmentation (42)\n");
   cli_datablock_usage (out);
 }
@@ -161,6 +164,7 @@ cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg)
     case OPT_THRESH: return parse_double (cmd, "thresh", arg, 0.0, 1.0, &o->thresh);
     case OPT_THREADS: return parse_int (cmd, "threads", arg, 0, &o->threads);
     case OPT_OUT: o->out = arg; return 1;
+    case OPT_DEVICE: o->device = arg; return 1;
     case OPT_SEED:
       {
         char *end;
@@ -208,6 +212,7 @@ cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg)
   cfg->aug = o->aug;
   cfg->thresh = o->thresh;
   cfg->threads = o->threads;
+  cfg->device = o->device;
   cfg->seed = o->seed;
   /* validation decodes a squish + centre crop per image (cached after the
    * first epoch) while the model evaluates: one worker keeps up and leaves

@@ -22,6 +22,7 @@ typedef struct {
   ts_aug_preset aug;
   double thresh;
   int threads;
+  const char *device;       /* --device: cpu, cuda, cuda:N, auto (default) */
   unsigned long long seed;
   const char *out;
   cli_datablock_opts db;    /* which columns, delimiter, images and split */

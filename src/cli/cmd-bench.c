@@ -10,6 +10,7 @@
 #include "cli-commands.h"
 #include "cli-train-common.h"
 #include "ts-backend.h"
+#include "ts-backend-select.h"
 #include "ts-learner-private.h"
 #include "ts-optimizer.h"
 #include "ts-rng.h"
@@ -59,9 +60,11 @@ static void
 usage (FILE *out)
 {
   fprintf (out, "Usage: tagsight-cli bench [--arch A] [--bs 64] [--size 128] [--threads N]\n"
-           "                          [--classes 20] [--steps 6] [--warmup 2]\n\n"
+           "                          [--classes 20] [--steps 6] [--warmup 2] [--device D]\n\n"
            "Times fastai-head training steps (forward, BCEWithLogits, backward, Adam) and\n"
-           "inference on random data; prints medians and peak memory (VmHWM).\n");
+           "inference on random data; prints medians and peak memory (VmHWM; on a GPU\n"
+           "also the device memory in use at the end).  --device: cpu, cuda, cuda:N or auto\n"
+           "(default: CUDA when a GPU is there).\n");
 }
 
 int
@@ -75,10 +78,12 @@ cmd_bench (int argc, char **argv)
     { "classes", required_argument, NULL, 'c' },
     { "steps", required_argument, NULL, 'n' },
     { "warmup", required_argument, NULL, 'w' },
+    { "device", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *arch = "resnet18";
+  const char *arch = "resnet18", *device = NULL;
+  char devname[160];
   int bs = 64, size = 128, threads = 0, classes = 20, steps = 6, warmup = 2, c;
   ts_backend *be;
   ts_model *m = NULL;
@@ -102,6 +107,7 @@ cmd_bench (int argc, char **argv)
         case 'c': classes = atoi (optarg); break;
         case 'n': steps = atoi (optarg); break;
         case 'w': warmup = atoi (optarg); break;
+        case 'd': device = optarg; break;
         case 'h': usage (stdout); return 0;
         default: usage (stderr); return 2;
         }
@@ -111,7 +117,11 @@ cmd_bench (int argc, char **argv)
       fprintf (stderr, "tagsight-cli bench: bad --bs, --size, --classes, --steps or --warmup\n");
       return 2;
     }
-  be = ts_backend_cpu_new (threads);
+  if (!(be = ts_backend_new_by_name (device, threads, NULL, 0)))
+    {
+      fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
+      return 1;
+    }
   mc.arch = arch;
   mc.n_classes = classes;
   mc.head = TS_HEAD_FASTAI;
@@ -152,9 +162,14 @@ cmd_bench (int argc, char **argv)
   ts_tensor_from_host (x, hx, x->numel);
   ts_tensor_from_host (y, hy, y->numel);
 
-  printf ("bench: %s + fastai head (%d classes), batch %d, %d px, %d threads, "
-          "%d warm-up + %d timed steps, BLAS kernels %s\n", arch, classes, bs, size,
-          be->n_threads, warmup, steps, ts_backend_cpu_blas_core ());
+  ts_backend_describe (be, devname, sizeof devname);
+  if (strcmp (be->i->name, "cpu") == 0)
+    printf ("bench: %s + fastai head (%d classes), batch %d, %d px, %d threads, "
+            "%d warm-up + %d timed steps, BLAS kernels %s\n", arch, classes, bs, size,
+            be->n_threads, warmup, steps, ts_backend_cpu_blas_core ());
+  else
+    printf ("bench: %s + fastai head (%d classes), batch %d, %d px, on %s, "
+            "%d warm-up + %d timed steps\n", arch, classes, bs, size, devname, warmup, steps);
   fflush (stdout);
   for (int i = 0; i < warmup + steps; i++)
     {
@@ -193,10 +208,10 @@ cmd_bench (int argc, char **argv)
       printf ("training:  %.1f images/s (median step %.3f s, %.3f CPU s)\n", bs / tt, tt, ct);
       printf ("inference: %.1f images/s (median batch %.3f s, %.3f CPU s)\n", bs / ti, ti, ci);
       printf ("peak memory: %.0f MiB (VmHWM)\n", mem);
-      printf ("{\"impl\": \"tagsight\", \"arch\": \"%s\", \"bs\": %d, \"size\": %d, "
-              "\"threads\": %d, \"train_images_per_s\": %.2f, \"infer_images_per_s\": %.2f, "
-              "\"peak_mib\": %.1f, \"train_cpu_s\": %.3f, \"infer_cpu_s\": %.3f}\n", arch, bs, size,
-              be->n_threads, bs / tt, bs / ti, mem, ct, ci);
+      printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"arch\": \"%s\", "
+              "\"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
+              "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "
+              "\"infer_cpu_s\": %.3f}\n", be->i->name, arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci);
     }
   free (hx);
   free (hy);

@@ -8,6 +8,7 @@
 
 #include "cli-commands.h"
 #include "cli-train-common.h"
+#include "ts-backend-select.h"
 #include "ts-metrics.h"
 #include "ts-thresholds.h"
 #ifdef TS_CLI_HAVE_PROJECT
@@ -129,6 +130,7 @@ cmd_train (int argc, char **argv)
   ts_learner_events ev = { &ui, ui_phase, ui_batch, ui_epoch, ui_finished, ui_failed };
   ts_status st, train_st;
   int n_long = 0, c, rc = 0;
+  char devname[160];
 #ifdef TS_CLI_HAVE_PROJECT
   const char *project = NULL;
 #endif
@@ -198,8 +200,9 @@ cmd_train (int argc, char **argv)
     }
   ui.tty = isatty (STDOUT_FILENO);
   printf ("%s: %d training and %d validation images, %d classes; %s, fine_tune(%d, %g, "
-          "freeze_epochs=%d)\n", o.csv, s.db->n_train, s.db->n_valid, s.db->n_vocab,
-          o.arch, o.epochs, o.lr, o.freeze_epochs);
+          "freeze_epochs=%d) on %s\n", o.csv, s.db->n_train, s.db->n_valid, s.db->n_vocab,
+          o.arch, o.epochs, o.lr, o.freeze_epochs,
+          ts_backend_describe (s.be, devname, sizeof devname));
   ts_learner_set_events (s.learner, &ev);
 
   cli_sigint_catch (s.learner);

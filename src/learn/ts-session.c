@@ -2,6 +2,8 @@
  * (see ts-session.h). */
 #include "ts-session.h"
 
+#include "ts-backend-select.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,9 +135,9 @@ ts_session_open (const ts_session_config *cfg, ts_session *s)
     return ts_error (TS_ERR_INVALID, "%s: %d training images, fewer than the batch size %d "
                      "(use a smaller batch size)", cfg->csv, s->db->n_train, cfg->bs);
 
-  s->be = ts_backend_cpu_new (threads);
-  if (!s->be)
-    return ts_error (TS_ERR_NOMEM, "could not start the CPU backend");
+  /* ts_backend_new_by_name records the reason (e.g. "no CUDA device: ...") */
+  if (!(s->be = ts_backend_new_by_name (cfg->device, threads, NULL, 0)))
+    return TS_ERR_DEVICE;
   if ((st = build_model (cfg, s)) != TS_OK)
     return st;
 

@@ -34,6 +34,9 @@ typedef struct {
   ts_aug_preset aug;
   double thresh;
   int threads;               /* 0: one per core */
+  /* "cpu", "cuda", "cuda:N" or "auto"/NULL (CUDA when a usable GPU is
+   * there, else the CPU; see ts_backend_new_by_name) */
+  const char *device;
   int valid_workers;         /* loader threads for validation; 0: 1 */
   unsigned long long seed;
   /* How @pretrained is read; NULL: ts_model_load_pretrained (.safetensors,

@@ -1,0 +1,78 @@
+#!/bin/sh
+# gpu-side-by-side.sh: tagsight-cli bench --device cuda next to PyTorch's
+# same step (bench/torch_step.py) on the same GPU in one run, and optionally
+# the end-to-end epoch (JPEG decode to predictions) of both.
+#
+#   bench/gpu-side-by-side.sh CLI [--big] [--epoch DIR] [--steps N]
+#     CLI          a tagsight-cli built with the CUDA backend
+#     --big        also batch 256 (default: batch 64 only)
+#     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
+#                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing)
+# PyTorch runs twice per shape: plain fp32 (NCHW, no TF32) and what its users
+# run for speed (channels_last + bf16 autocast).  Prints one JSON line per run
+# (grep '^{') and a summary with ratios.
+set -u
+CLI=$1; shift
+BIG=0; EPOCH=""; STEPS=10
+while [ $# -gt 0 ]; do
+  case $1 in
+    --big) BIG=1;;
+    --epoch) EPOCH=$2; shift;;
+    --steps) STEPS=$2; shift;;
+    *) echo "unknown option $1" >&2; exit 2;;
+  esac
+  shift
+done
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=${PYTHON:-python3}
+BS_LIST="64"; [ $BIG = 1 ] && BS_LIST="64 256"
+LOG=$(mktemp)
+
+one () {  # label, command...: its output indented, its JSON line labelled in $LOG
+  label=$1; shift
+  echo "-- $label"
+  timeout 120 "$@" > "$LOG.run" 2>&1 || echo "   (exit status $?)"
+  grep -v '^{' "$LOG.run" | sed 's/^/   /'
+  grep '^{' "$LOG.run" | tail -1 | sed "s/^{/{\"label\": \"$label\", /" >> "$LOG"
+}
+
+for arch in resnet18 resnet50; do
+  for bs in $BS_LIST; do
+    common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
+    one "ours-fp32 $arch $bs" "$CLI" bench --device cuda $common
+    one "ours-cudnn $arch $bs" env TS_CUDA_CUDNN=1 "$CLI" bench --device cuda $common
+    one "ours-cudnn-tf32 $arch $bs" env TS_CUDA_CUDNN=1 TS_CUDA_TF32=1 "$CLI" bench --device cuda $common
+    one "torch-fp32 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda $common
+    one "torch-cl-bf16 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --channels-last --amp bf16 --tf32 $common
+  done
+done
+
+if [ -n "$EPOCH" ]; then
+  [ -f "$EPOCH/train.csv" ] || "$PY" "$HERE/make_jpeg_set.py" "$EPOCH"
+  echo "-- ours: fine_tune(2, freeze_epochs=0), resnet50, 128 px, bs 64, aug flip"
+  timeout 150 env TS_CUDA_CUDNN=1 "$CLI" train "$EPOCH/train.csv" --device cuda --arch resnet50 \
+    --epochs 2 --freeze-epochs 0 --bs 64 --size 128 --aug flip --threads "$(nproc)" \
+    --out /tmp/gpu-epoch.tsmodel 2>&1 | tail -25
+  echo "-- torch: 2 epochs, DataLoader with $(nproc) workers, channels_last + bf16"
+  timeout 150 "$PY" "$HERE/torch_gpu_epoch.py" "$EPOCH/train.csv" --arch resnet50 --epochs 2 \
+    --workers "$(nproc)" 2>&1 | tail -5
+fi
+
+echo "-- summary (images/s; ratio = ours / torch)"
+"$PY" - "$LOG" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {r["label"]: r for r in rows}
+for r in rows:
+    if not r["label"].startswith("ours"):
+        continue
+    kind, arch, bs = r["label"].split()
+    for t in ("torch-fp32", "torch-cl-bf16"):
+        o = by.get(f"{t} {arch} {bs}")
+        if o:
+            print(f"{kind:16s} vs {t:14s} {arch} bs {bs}: train {r['train_images_per_s']:8.1f} vs "
+                  f"{o['train_images_per_s']:8.1f} ({r['train_images_per_s'] / o['train_images_per_s']:.2f}x)"
+                  f"  infer {r['infer_images_per_s']:8.1f} vs {o['infer_images_per_s']:8.1f} "
+                  f"({r['infer_images_per_s'] / o['infer_images_per_s']:.2f}x)")
+PYEOF
+rm -f "$LOG" "$LOG.run"

@@ -8,9 +8,10 @@
 #     --big        also batch 256 (default: batch 64 only)
 #     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
 #                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing)
-# PyTorch runs twice per shape: plain fp32 (NCHW, no TF32) and what its users
-# run for speed (channels_last + bf16 autocast).  Prints one JSON line per run
-# (grep '^{') and a summary with ratios.
+# Each shape runs five times: ours in exact FP32 (TS_CUDA_TF32=0) and with our
+# defaults (cuDNN, TF32 convolutions), PyTorch in exact FP32, with its defaults
+# (TF32 convolutions) and as its users run for speed (channels_last + bf16
+# autocast).  Prints one JSON line per run (grep '^{') and a summary with ratios.
 set -u
 CLI=$1; shift
 BIG=0; EPOCH=""; STEPS=10
@@ -39,18 +40,18 @@ one () {  # label, command...: its output indented, its JSON line labelled in $L
 for arch in resnet18 resnet50; do
   for bs in $BS_LIST; do
     common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
-    one "ours-fp32 $arch $bs" "$CLI" bench --device cuda $common
-    one "ours-cudnn $arch $bs" env TS_CUDA_CUDNN=1 "$CLI" bench --device cuda $common
-    one "ours-cudnn-tf32 $arch $bs" env TS_CUDA_CUDNN=1 TS_CUDA_TF32=1 "$CLI" bench --device cuda $common
-    one "torch-fp32 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda $common
-    one "torch-cl-bf16 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --channels-last --amp bf16 --tf32 $common
+    one "ours-exact $arch $bs" env TS_CUDA_TF32=0 "$CLI" bench --device cuda $common
+    one "ours-default $arch $bs" "$CLI" bench --device cuda $common
+    one "torch-exact $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --tf32 off $common
+    one "torch-default $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda $common
+    one "torch-cl-bf16 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --channels-last --amp bf16 $common
   done
 done
 
 if [ -n "$EPOCH" ]; then
   [ -f "$EPOCH/train.csv" ] || "$PY" "$HERE/make_jpeg_set.py" "$EPOCH"
   echo "-- ours: fine_tune(2, freeze_epochs=0), resnet50, 128 px, bs 64, aug flip"
-  timeout 150 env TS_CUDA_CUDNN=1 "$CLI" train "$EPOCH/train.csv" --device cuda --arch resnet50 \
+  timeout 150 "$CLI" train "$EPOCH/train.csv" --device cuda --arch resnet50 \
     --epochs 2 --freeze-epochs 0 --bs 64 --size 128 --aug flip --threads "$(nproc)" \
     --out /tmp/gpu-epoch.tsmodel 2>&1 | tail -25
   echo "-- torch: 2 epochs, DataLoader with $(nproc) workers, channels_last + bf16"
@@ -67,7 +68,8 @@ for r in rows:
     if not r["label"].startswith("ours"):
         continue
     kind, arch, bs = r["label"].split()
-    for t in ("torch-fp32", "torch-cl-bf16"):
+    against = ["torch-exact"] if kind == "ours-exact" else ["torch-default", "torch-cl-bf16"]
+    for t in against:
         o = by.get(f"{t} {arch} {bs}")
         if o:
             print(f"{kind:16s} vs {t:14s} {arch} bs {bs}: train {r['train_images_per_s']:8.1f} vs "

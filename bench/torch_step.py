@@ -5,7 +5,7 @@ decay 0.01, betas (0.9, 0.99), eps 1e-5) and inference on the same shapes of
 random data, timed the same way (median of the timed steps after warm-up).
 
 Run with Debian's PyTorch: /usr/bin/python3 bench/torch_step.py --arch resnet18 --threads 2
-On a GPU: --device cuda [--channels-last] [--amp bf16|fp16] [--tf32] (what
+On a GPU: --device cuda [--channels-last] [--amp bf16|fp16] [--tf32 off|conv|all] (what
 PyTorch users run for speed: channels_last memory format and autocast).
 Prints a human summary and one JSON line like tagsight-cli bench.
 """
@@ -65,7 +65,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
-    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--tf32", choices=["off", "conv", "all"], default="conv",
+                    help="TF32 tensor cores: conv is PyTorch's default (cuDNN yes, matmul no)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -74,8 +75,8 @@ def main():
     gpu = dev.type == "cuda"
     if gpu:
         torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = a.tf32
-        torch.backends.cudnn.allow_tf32 = a.tf32
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "all"
+        torch.backends.cudnn.allow_tf32 = a.tf32 != "off"
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = make_model(a.arch, a.classes).to(dev, memory_format=fmt)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.amp)
@@ -129,7 +130,7 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     where = (f"{torch.cuda.get_device_name(dev)}, "
              f"{'channels_last' if a.channels_last else 'NCHW'}, amp {a.amp}, "
-             f"tf32 {'on' if a.tf32 else 'off'}") if gpu else f"{a.threads} threads"
+             f"tf32 {a.tf32}") if gpu else f"{a.threads} threads"
     print(f"torch {torch.__version__}: {a.arch} + fastai head, batch {a.bs}, {a.size} px, {where}")
     print(f"training:  {a.bs / tt:.1f} images/s (median step {tt:.3f} s, {ct:.3f} CPU s)")
     print(f"inference: {a.bs / ti:.1f} images/s (median batch {ti:.3f} s, {ci:.3f} CPU s)")

@@ -18,7 +18,7 @@ struct ts_learner {
   int n_classes;
   ts_tensor *x, *y, *dlogits;   /* [bs,3,H,W], [bs,C], [bs,C] on the backend */
   float *host_logits;           /* [bs,C] */
-  float **buffer_mirror;        /* host copies of the BN buffers before each step */
+  ts_tensor **buffer_mirror;    /* copies of the BN buffers before each step */
   int epochs_seen;              /* epochs handed to the train source so far (shuffle seeds) */
   double train_images, train_seconds;
   /* A resume point set by ts_checkpoint_apply (ts-checkpoint.c): the next

@@ -178,8 +178,8 @@ ts_learner_new (ts_model *model, const ts_data_source *train, const ts_data_sour
     }
   for (int i = 0; i < nb; i++)
     {
-      l->buffer_mirror[i] = malloc ((size_t) ts_model_buffer (model, i)->value->numel
-                                    * sizeof (float));
+      const ts_tensor *t = ts_model_buffer (model, i)->value;
+      l->buffer_mirror[i] = ts_tensor_new (l->be, t->ndim, t->shape);
       if (!l->buffer_mirror[i])
         {
           st = ts_error (TS_ERR_NOMEM, "learner: out of memory");
@@ -206,7 +206,7 @@ ts_learner_free (ts_learner *l)
   free (l->host_logits);
   if (l->buffer_mirror)
     for (int i = 0; i < ts_model_n_buffers (l->model); i++)
-      free (l->buffer_mirror[i]);
+      ts_tensor_free (l->buffer_mirror[i]);
   free (l->buffer_mirror);
   free (l);
 }
@@ -306,17 +306,14 @@ upload_batch (ts_learner *l, const ts_batch *b, ts_tensor *xv, ts_tensor *yv)
   return ts_tensor_from_host (yv, b->y, yv->numel);
 }
 
-/* Puts back the running statistics saved before a failed step; returns @st, the
- * step's own failure, unless restoring itself fails (then that is the news). */
+/* Puts back the running statistics saved before a failed step; returns @st. */
 static ts_status
 restore_buffers (ts_learner *l, ts_status st)
 {
   for (int i = 0; i < ts_model_n_buffers (l->model); i++)
     {
       ts_tensor *t = ts_model_buffer (l->model, i)->value;
-      ts_status rs = ts_tensor_from_host (t, l->buffer_mirror[i], t->numel);
-      if (rs != TS_OK)
-        return ts_error_prefix (rs, "restoring the batch norm statistics after a failed step");
+      l->be->i->axpby (l->be, 1.0f, l->buffer_mirror[i], 0.0f, t);
     }
   return st;
 }
@@ -332,13 +329,10 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
   if ((st = upload_batch (l, b, &xv, &yv)) != TS_OK)
     return st;
   dv = rows_view (l->dlogits, b->n);
-  /* a NaN batch would poison the running statistics: keep them to put back */
+  /* a NaN batch would poison the running statistics: keep them to put back
+   * (a copy on the device: no transfer, no wait for the GPU each step) */
   for (int i = 0; i < ts_model_n_buffers (l->model); i++)
-    {
-      ts_tensor *t = ts_model_buffer (l->model, i)->value;
-      if ((st = ts_tensor_to_host (t, l->buffer_mirror[i], t->numel)) != TS_OK)
-        return st;
-    }
+    be->i->axpby (be, 1.0f, ts_model_buffer (l->model, i)->value, 0.0f, l->buffer_mirror[i]);
   if ((st = ts_model_forward (l->model, &xv, 1, &logits)) != TS_OK)
     return restore_buffers (l, st);
   lossf = be->i->bce_with_logits (be, logits, &yv, &dv);

@@ -159,6 +159,11 @@ ts_session_open (const ts_session_config *cfg, ts_session *s)
        * model evaluates: one worker keeps up and leaves the cores to the GEMMs */
       lc.n_workers = cfg->valid_workers > 0 ? cfg->valid_workers : 1;
       lc.prefetch = 0;
+      if (strcmp (s->be->i->name, "cpu") != 0)
+        {
+          /* on a GPU the cores only decode: validation gets all of them */
+          lc.n_workers = threads;
+        }
       if ((st = ts_loader_new (s->db, &lc, 1, &s->valid_loader)) != TS_OK)
         return st;
       ts_data_source_from_loader (s->valid_loader, &s->valid);

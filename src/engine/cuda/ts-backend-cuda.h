@@ -6,13 +6,16 @@
  * still starts on a machine without a GPU, driver or toolkit: creating the
  * backend then fails with a reason.
  *
- * Knobs, read when the backend is created:
- *   TS_CUDA_TF32=1            let cuBLAS use TF32 tensor cores for FP32 GEMMs
- *                             (faster, ~1e-3 relative error; off by default)
+ * Knobs, read when the backend is created.  The defaults are PyTorch's:
+ * cuDNN for convolutions with TF32 tensor cores allowed, GEMMs in full FP32;
+ * weights, gradients and the optimizer's state are FP32 throughout.
+ *   TS_CUDA_TF32              unset: TF32 for cuDNN's convolutions only;
+ *                             1: also cuBLAS's GEMMs; 0: nowhere (exact FP32,
+ *                             ~1.5x slower training; TF32 is ~1e-3 relative error)
  *   TS_CUDA_COL_BUDGET        im2col floats per batch of images (default 64M)
- *   TS_CUDA_CUDNN=1           convolutions through cuDNN (libcudnn.so.9) instead of
- *                             im2col + cuBLAS; creating the backend fails when
- *                             cuDNN cannot be loaded
+ *   TS_CUDA_CUDNN             unset: convolutions through cuDNN (libcudnn.so.9)
+ *                             when it can be loaded, else im2col + cuBLAS;
+ *                             0: never cuDNN; 1: cuDNN or creating the backend fails
  *   TS_CUDA_CUBLAS            path of the cuBLAS library to open (default
  *                             libcublas.so.13, .12, then libcublas.so)
  */

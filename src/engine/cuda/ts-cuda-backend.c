@@ -347,11 +347,19 @@ fail_new (ts_backend *be, char *err, size_t errlen, const char *why)
   return NULL;
 }
 
+/* An environment knob: @unset when absent or empty, else its number. */
+static int
+env_flag (const char *name, int unset)
+{
+  const char *v = getenv (name);
+  return v && *v ? atoi (v) : unset;
+}
+
 ts_backend *
 ts_backend_cuda_new (int device, char *err, size_t errlen)
 {
   char why[512];
-  int count = 0;
+  int count = 0, tf32, dnn;
   cudaError_t e;
   struct cudaDeviceProp prop;
   ts_backend *be;
@@ -427,13 +435,19 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
       return fail_new (be, err, errlen, "cuBLAS: cannot create a handle");
     }
   ctx->blas.set_stream (ctx->blas.handle, ctx->stream);
-  if (getenv ("TS_CUDA_TF32") && atoi (getenv ("TS_CUDA_TF32")) != 0)
-    ctx->blas.set_math_mode (ctx->blas.handle, CUBLAS_TF32_TENSOR_OP_MATH);
-  else
-    ctx->blas.set_math_mode (ctx->blas.handle, CUBLAS_DEFAULT_MATH);
-  if (getenv ("TS_CUDA_CUDNN") && atoi (getenv ("TS_CUDA_CUDNN")) != 0
-      && !ts_cuda_dnn_open (be, why, sizeof why))
-    return fail_new (be, err, errlen, why);
+  /* PyTorch's defaults: TF32 for cuDNN's convolutions, not for GEMMs */
+  tf32 = env_flag ("TS_CUDA_TF32", -1);
+  ctx->tf32_conv = tf32 != 0;
+  ctx->tf32_gemm = tf32 == 1;
+  ctx->blas.set_math_mode (ctx->blas.handle,
+                           ctx->tf32_gemm ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+  dnn = env_flag ("TS_CUDA_CUDNN", -1);
+  if (dnn != 0 && !ts_cuda_dnn_open (be, why, sizeof why))
+    {
+      if (dnn == 1)
+        return fail_new (be, err, errlen, why);
+      ts_clear_error ();   /* no cuDNN here: our im2col + cuBLAS convolutions */
+    }
   return be;
 }
 
@@ -442,8 +456,9 @@ ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len)
 {
   ts_cuda_ctx *ctx = ts_cuda (be);
 
-  snprintf (buf, len, "%s (sm_%d%d, %.0f GiB, cuda:%d%s)", ctx->name, ctx->cc_major,
+  snprintf (buf, len, "%s (sm_%d%d, %.0f GiB, cuda:%d, %s, %s)", ctx->name, ctx->cc_major,
             ctx->cc_minor, (double) ctx->total_mem / (1024.0 * 1024.0 * 1024.0), ctx->device,
-            ctx->dnn ? ", cuDNN" : "");
+            ctx->dnn ? "cuDNN" : "im2col + cuBLAS",
+            ctx->tf32_gemm ? "TF32" : ctx->dnn && ctx->tf32_conv ? "TF32 convolutions" : "FP32");
   return buf;
 }

@@ -1,4 +1,4 @@
-/* ts-cuda-cudnn.c: convolutions through cuDNN (opt-in: TS_CUDA_CUDNN=1).
+/* ts-cuda-cudnn.c: convolutions through cuDNN (when loadable; TS_CUDA_CUDNN=0 turns it off).
  *
  * cuDNN is opened with dlopen like cuBLAS.  Each conv geometry gets its
  * descriptors and algorithms once (cuDNN's heuristics, preferring
@@ -185,7 +185,7 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
       free (d);
       return 0;
     }
-  d->tf32 = getenv ("TS_CUDA_TF32") && atoi (getenv ("TS_CUDA_TF32")) != 0;
+  d->tf32 = ts_cuda (be)->tf32_conv;
   ts_cuda (be)->dnn = d;
   return 1;
 }

@@ -42,7 +42,8 @@ typedef struct {
   size_t total_mem;
   cudaStream_t stream;
   ts_cuda_blas blas;
-  ts_cuda_dnn *dnn;      /* NULL unless TS_CUDA_CUDNN=1 and cuDNN loaded */
+  ts_cuda_dnn *dnn;      /* NULL when cuDNN is off or could not be loaded */
+  int tf32_conv, tf32_gemm;  /* TF32 tensor cores allowed (TS_CUDA_TF32) */
 
   /* caching allocator: blocks handed out, and freed blocks kept for reuse */
   pthread_mutex_t lock;

@@ -1,6 +1,8 @@
 /* tagsight-train-page.c: the Train page (see tagsight-train-page.h). */
 #include "tagsight-train-page.h"
 
+#include "ts-backend-select.h"
+
 #include <glib/gi18n.h>
 #include <math.h>
 
@@ -17,6 +19,8 @@ struct _TagsightTrainPage
   GtkWidget parent_instance;
 
   AdwComboRow *arch_row;
+  AdwActionRow *device_row;
+  GtkToggleButton *auto_button, *cpu_button, *cuda_button;
   AdwActionRow *weights_row;
   GtkWidget *weights_clear_button;
   GtkSpinButton *threads_spin;
@@ -121,6 +125,7 @@ tagsight_train_page_get_settings (TagsightTrainPage *self, TagsightTrainSettings
   out->bs = gtk_spin_button_get_value_as_int (self->bs_spin);
   out->size = gtk_spin_button_get_value_as_int (self->size_spin);
   out->threads = gtk_spin_button_get_value_as_int (self->threads_spin);
+  out->device = tagsight_settings_dup_string ("default-device", "auto");
   if (self->dataset != NULL)
     {
       const TagsightMapping *m = tagsight_dataset_get_mapping (self->dataset);
@@ -308,6 +313,16 @@ on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightTrainPag
     self->phase_offset += self->cur_phase_epochs;
   self->cur_phase_epochs = ev->n_epochs;
   self->cur_frozen = ev->frozen;
+  if (ev->phase == 0)
+    {
+      g_autofree char *device = tagsight_training_dup_device_name (training);
+      g_autofree char *text = g_strdup_printf (_("Training on %s…"), device ? device : "?");
+
+      g_autofree char *used = g_strdup_printf (_("This run: %s"), device ? device : "?");
+
+      gtk_label_set_text (self->status_label, text);
+      adw_action_row_set_subtitle (self->device_row, used);
+    }
   /* fine_tune's boundary: the body starts learning here */
   if (ev->phase > 0 && !ev->frozen)
     tagsight_chart_add_marker (self->chart, self->phase_offset, _("unfrozen"), NULL);
@@ -402,6 +417,12 @@ on_finished (TagsightTraining *training, int status, const char *message,
     text = done > 0 ? g_strdup_printf (_("Stopped: the model has the weights of the last "
                                          "completed epoch (%d)"), done)
                     : g_strdup (_("Stopped before the first epoch ended"));
+  else if (status == TS_ERR_DEVICE)
+    /* the GPU failed (out of memory, a lost device): the app goes on; the
+     * user can train again on the CPU or with a smaller batch */
+    text = g_strdup_printf (_("Training failed on the GPU: %s. Train again with a smaller "
+                              "batch size, or choose the CPU in Preferences."),
+                            message != NULL ? message : "");
   else
     text = g_strdup_printf (_("Training failed: %s"), message != NULL ? message : "");
   if (status == TS_ERR_CANCELLED && message != NULL)
@@ -659,6 +680,10 @@ tagsight_train_page_class_init (TagsightTrainPageClass *klass)
   gtk_widget_class_set_template_from_resource (
     widget_class, "/io/github/tagsight/Tagsight/tagsight-train-page.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, arch_row);
+  gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, device_row);
+  gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, auto_button);
+  gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, cpu_button);
+  gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, cuda_button);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, weights_row);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, weights_clear_button);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, threads_spin);
@@ -689,6 +714,17 @@ tagsight_train_page_class_init (TagsightTrainPageClass *klass)
                                            2, G_TYPE_INT, G_TYPE_STRING);
 }
 
+/* The device buttons write the setting that the next run reads. */
+static void
+on_device_toggled (GtkToggleButton *button, TagsightTrainPage *self)
+{
+  if (!gtk_toggle_button_get_active (button))
+    return;
+  tagsight_settings_set_string ("default-device",
+                                button == self->cpu_button ? "cpu"
+                                : button == self->cuda_button ? "cuda" : "auto");
+}
+
 static void
 tagsight_train_page_init (TagsightTrainPage *self)
 {
@@ -704,11 +740,21 @@ tagsight_train_page_init (TagsightTrainPage *self)
   {
     g_autofree char *device = tagsight_settings_dup_string ("default-device", "auto");
 
-    /* there is no CUDA backend yet: "auto" and "cpu" both mean the CPU */
-    if (g_strcmp0 (device, "cuda") == 0)
-      gtk_label_set_text (self->status_label,
-                          _("CUDA is the preferred device, but this Tagsight has no CUDA "
-                            "backend: training runs on the CPU"));
+    if (!ts_backend_have_cuda ())
+      {
+        gtk_widget_set_sensitive (GTK_WIDGET (self->cuda_button), FALSE);
+        gtk_widget_set_tooltip_text (GTK_WIDGET (self->cuda_button),
+                                     _("Not built: this Tagsight has no CUDA backend"));
+      }
+    if (g_strcmp0 (device, "cpu") == 0)
+      gtk_toggle_button_set_active (self->cpu_button, TRUE);
+    else if (g_strcmp0 (device, "cuda") == 0 && ts_backend_have_cuda ())
+      gtk_toggle_button_set_active (self->cuda_button, TRUE);
+    else
+      gtk_toggle_button_set_active (self->auto_button, TRUE);
+    g_signal_connect (self->auto_button, "toggled", G_CALLBACK (on_device_toggled), self);
+    g_signal_connect (self->cpu_button, "toggled", G_CALLBACK (on_device_toggled), self);
+    g_signal_connect (self->cuda_button, "toggled", G_CALLBACK (on_device_toggled), self);
   }
   clear_table (self);
   self->total_epochs = 7;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ts-backend-select.h"
 #include "ts-checkpoint.h"
 #include "ts-preds.h"
 #ifdef TAGSIGHT_HAVE_INTERCHANGE
@@ -35,6 +36,7 @@ struct _TagsightTraining
   GThread *thread;
   GMutex job_lock;
   ts_learner *job_learner;     /* the running one-shot job's, under job_lock */
+  char *device_name;           /* the open session's backend, under job_lock */
 };
 
 G_DEFINE_FINAL_TYPE (TagsightTraining, tagsight_training, G_TYPE_OBJECT)
@@ -77,6 +79,7 @@ tagsight_train_settings_clear (TagsightTrainSettings *s)
   g_free (s->label_delim);
   g_free (s->image_dir);
   g_free (s->split_col);
+  g_free (s->device);
   memset (s, 0, sizeof *s);
 }
 
@@ -93,6 +96,7 @@ settings_copy (const TagsightTrainSettings *src, TagsightTrainSettings *dst)
   dst->label_delim = g_strdup (src->label_delim);
   dst->image_dir = g_strdup (src->image_dir);
   dst->split_col = g_strdup (src->split_col);
+  dst->device = g_strdup (src->device);
 }
 
 void
@@ -151,6 +155,7 @@ make_config (const TagsightTrainSettings *s, ts_datablock_config *dbc, ts_sessio
   cfg->aug = (ts_aug_preset) s->aug;
   cfg->thresh = s->thresh;
   cfg->threads = s->threads;
+  cfg->device = s->device;
   cfg->seed = s->seed;
 #ifdef TAGSIGHT_HAVE_INTERCHANGE
   cfg->load_pretrained = load_pretrained_any;
@@ -191,6 +196,15 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
   if ((st = open_session (&cfg, &self->session)) != TS_OK)
     return st;
   self->open = TRUE;
+  {
+    char name[256];
+
+    ts_backend_describe (self->session.be, name, sizeof name);
+    g_mutex_lock (&self->job_lock);
+    g_free (self->device_name);
+    self->device_name = g_strdup (name);
+    g_mutex_unlock (&self->job_lock);
+  }
   return TS_OK;
 }
 
@@ -411,6 +425,17 @@ int
 tagsight_training_get_epochs_done (TagsightTraining *self)
 {
   return self->epochs_done;
+}
+
+char *
+tagsight_training_dup_device_name (TagsightTraining *self)
+{
+  char *name;
+
+  g_mutex_lock (&self->job_lock);
+  name = g_strdup (self->device_name);
+  g_mutex_unlock (&self->job_lock);
+  return name;
 }
 
 /* --- one-shot jobs ------------------------------------------------------ */
@@ -829,6 +854,7 @@ tagsight_training_finalize (GObject *object)
     ts_session_close (&self->session);
   tagsight_train_settings_clear (&self->settings);
   g_free (self->checkpoint);
+  g_free (self->device_name);
   g_mutex_clear (&self->job_lock);
   G_OBJECT_CLASS (tagsight_training_parent_class)->finalize (object);
 }

@@ -26,6 +26,7 @@ G_DECLARE_FINAL_TYPE (TagsightTraining, tagsight_training, TAGSIGHT, TRAINING, G
 typedef struct {
   char *csv, *arch, *pretrained, *model_file;
   char *fname_col, *labels_col, *label_delim, *image_dir, *split_col;
+  char *device;                /* "auto" (NULL), "cpu", "cuda", "cuda:N" */
   int split;                   /* ts_split_kind */
   double valid_pct;
   int has_mapping;
@@ -58,6 +59,9 @@ gboolean tagsight_training_get_busy (TagsightTraining *self);
 gboolean tagsight_training_has_model (TagsightTraining *self);
 /* The number of epochs completed by the last run. */
 int tagsight_training_get_epochs_done (TagsightTraining *self);
+/* What the last opened session computes on, e.g. "NVIDIA H200 (sm_90, ...)"
+ * or "CPU (8 threads)"; NULL before any.  Safe while a job runs. */
+char *tagsight_training_dup_device_name (TagsightTraining *self);
 
 /* Opens a fresh session from @settings and runs fine_tune; "finished" tells
  * the end.  Returns FALSE (and does nothing) when busy. */

@@ -13,7 +13,7 @@ test_names (void)
   be = ts_backend_new_by_name ("cpu", 1, err, sizeof err);
   g_assert_nonnull (be);
   g_assert_true (strcmp (be->i->name, "cpu") == 0);
-  g_assert_true (strstr (ts_backend_describe (be, desc, sizeof desc), "cpu") != NULL);
+  g_assert_true (strstr (ts_backend_describe (be, desc, sizeof desc), "CPU") != NULL);
   ts_backend_free (be);
 
   /* auto always gives a backend: CUDA when a device is there, else the CPU */

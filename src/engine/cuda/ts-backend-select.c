@@ -79,7 +79,7 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
       if (be == NULL)
         {
           char full[700];
-          snprintf (full, sizeof full, "%s (use --device cpu to train on the CPU)", msg);
+          snprintf (full, sizeof full, "%s; the CPU trains without a GPU (--device cpu)", msg);
           return fail (err, len, full);
         }
       return be;
@@ -103,7 +103,8 @@ ts_backend_describe (ts_backend *be, char *buf, size_t len)
     return ts_backend_cuda_describe (be, buf, len);
 #endif
   if (be)
-    snprintf (buf, len, "%s (%d threads)", be->i->name, be->n_threads);
+    snprintf (buf, len, "%s (%d thread%s)", strcmp (be->i->name, "cpu") == 0 ? "CPU"
+              : be->i->name, be->n_threads, be->n_threads == 1 ? "" : "s");
   else
     snprintf (buf, len, "none");
   return buf;

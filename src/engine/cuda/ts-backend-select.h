@@ -14,7 +14,7 @@ extern "C" {
  * NULL with the reason in @err (and ts_last_error) when the device asked for
  * cannot be used; "auto" falls back to the CPU silently. */
 ts_backend *ts_backend_new_by_name (const char *device, int threads, char *err, size_t len);
-/* Human-readable name of the backend's device: "cpu (8 threads)", "NVIDIA H200 (...)". */
+/* Human-readable name of the backend's device: "CPU (8 threads)", "NVIDIA H200 (sm_90, ...)". */
 const char *ts_backend_describe (ts_backend *be, char *buf, size_t len);
 /* 1 when this build has the CUDA backend at all. */
 int ts_backend_have_cuda (void);

@@ -44,6 +44,10 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
 
   if (err && len)
     err[0] = '\0';
+  /* TAGSIGHT_DEVICE picks for "auto" (the test suite pins the CPU with it) */
+  if ((device == NULL || strcmp (device, "auto") == 0) && getenv ("TAGSIGHT_DEVICE")
+      && *getenv ("TAGSIGHT_DEVICE") && strcmp (getenv ("TAGSIGHT_DEVICE"), "auto") != 0)
+    device = getenv ("TAGSIGHT_DEVICE");
   if (device == NULL || strcmp (device, "auto") == 0)
     {
 #ifdef TS_HAVE_CUDA

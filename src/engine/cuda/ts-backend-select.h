@@ -12,7 +12,8 @@ extern "C" {
 /* @device: "cpu", "cuda" (or "cuda:N"), "auto" or NULL (CUDA when a device is
  * present, else the CPU).  @threads: CPU worker threads (0: all cores).
  * NULL with the reason in @err (and ts_last_error) when the device asked for
- * cannot be used; "auto" falls back to the CPU silently. */
+ * cannot be used; "auto" falls back to the CPU silently.  The environment
+ * variable TAGSIGHT_DEVICE, when set (and not "auto"), replaces "auto"/NULL. */
 ts_backend *ts_backend_new_by_name (const char *device, int threads, char *err, size_t len);
 /* Human-readable name of the backend's device: "CPU (8 threads)", "NVIDIA H200 (sm_90, ...)". */
 const char *ts_backend_describe (ts_backend *be, char *buf, size_t len);

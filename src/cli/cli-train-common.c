@@ -86,7 +86,8 @@ loader_usage (FILE *out)
            "  --min-scale F       RandomResizedCrop min_scale (0.35)\n"
            "  --aug none|flip|fastai  batch augmentation (fastai)\n"
            "  --threads N         compute and loader threads (number of cores)\n"
-           "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU is there)\n"
+           "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU works,\n"
+           "                      else the CPU; the variable TAGSIGHT_DEVICE sets it)\n"
            "  --seed K            seed for initialisation, shuffling and augmentation (42)\n");
   cli_datablock_usage (out);
 }

@@ -24,6 +24,8 @@ struct _TagsightDataPage
   AdwComboRow *delim_row;
   AdwEntryRow *image_dir_row;
   AdwComboRow *split_row;
+  GtkWidget *folder_box;
+  GtkLabel *folder_label;
   GtkWidget *busy_box;
   GtkLabel *error_label;
   GtkBox *summary_box;
@@ -36,6 +38,9 @@ struct _TagsightDataPage
   GtkGridView *grid_view;
 
   char *csv_path;
+  char *data_folder;            /* granted through the folder chooser */
+  char *asked_for;              /* the CSV the sandbox prompt was shown for */
+  GtkFileChooserNative *chooser;
   TagsightDataset *dataset;
   GCancellable *cancellable;
   guint reload_id;
@@ -115,7 +120,8 @@ update_count (TagsightDataPage *self)
   guint shown = g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
   guint total = g_list_model_get_n_items (G_LIST_MODEL (self->store));
   gboolean filtering;
-  g_autofree char *text = g_strdup_printf (_("%u of %u items"), shown, total);
+  g_autofree char *text = g_strdup_printf (ngettext ("%u of %u item", "%u of %u items", total),
+                                           shown, total);
 
   gtk_label_set_text (self->count_label, text);
   if (total == 0)
@@ -346,10 +352,15 @@ add_counts (TagsightDataPage *self, const ts_summary *s)
   AdwPreferencesGroup *g = ADW_PREFERENCES_GROUP (group);
   g_autofree char *rows = g_strdup_printf ("%d", s->n_rows);
   g_autofree char *items = g_strdup_printf ("%d", s->n_items);
-  g_autofree char *train = g_strdup_printf (_("%d (%d without labels)"), s->n_train,
-                                            s->n_no_label_train);
-  g_autofree char *valid = g_strdup_printf (_("%d (%d without labels)"), s->n_valid,
-                                            s->n_no_label_valid);
+  /* TRANSLATORS: items of a split, the plural for those without labels */
+  g_autofree char *train = g_strdup_printf (ngettext ("%d (%d without labels)",
+                                                      "%d (%d without labels)",
+                                                      s->n_no_label_train),
+                                            s->n_train, s->n_no_label_train);
+  g_autofree char *valid = g_strdup_printf (ngettext ("%d (%d without labels)",
+                                                      "%d (%d without labels)",
+                                                      s->n_no_label_valid),
+                                            s->n_valid, s->n_no_label_valid);
   g_autofree char *per_item = g_strdup_printf ("%.2f", s->n_items > 0
                                                ? (double) s->n_labels_total / s->n_items : 0.0);
   g_autoptr (GString) shapes = g_string_new (NULL);
@@ -364,7 +375,8 @@ add_counts (TagsightDataPage *self, const ts_summary *s)
     g_string_append_printf (shapes, "%s%d × %d %s (%d)", i > 0 ? "\n" : "", s->shapes[i].width,
                             s->shapes[i].height, s->shapes[i].mode, s->shapes[i].count);
   if (s->n_shapes > 3)
-    g_string_append_printf (shapes, _("\n… %d more sizes"), s->n_shapes - 3);
+    g_string_append_printf (shapes, ngettext ("\n… %d more size", "\n… %d more sizes",
+                                              s->n_shapes - 3), s->n_shapes - 3);
   if (s->n_shapes > 0)
     adw_preferences_group_add (g, value_row (_("Image sizes"), shapes->str));
   if (!s->image_dir_exists)
@@ -374,7 +386,8 @@ add_counts (TagsightDataPage *self, const ts_summary *s)
 static void
 add_vocab (TagsightDataPage *self, const ts_summary *s)
 {
-  g_autofree char *title = g_strdup_printf (_("Vocab (%d labels)"), s->n_vocab);
+  g_autofree char *title = g_strdup_printf (ngettext ("Vocab (%d label)", "Vocab (%d labels)",
+                                                     s->n_vocab), s->n_vocab);
   GtkWidget *group = group_new (self->summary_box, title,
                                 _("Labels seen in the training set, in sorted order"));
   GtkWidget *flow = gtk_flow_box_new ();
@@ -439,8 +452,11 @@ add_trace (TagsightDataPage *self, const ts_summary *s)
 
   if (s->sample_item < 0)
     return;
-  desc = g_strdup_printf (_("CSV line %d, a %s item, through every step"), s->sample_line,
-                          s->sample_is_valid ? _("validation") : _("training"));
+  /* whole sentences, so each language can inflect "validation item" */
+  desc = g_strdup_printf (s->sample_is_valid
+                          ? _("CSV line %d, a validation item, through every step")
+                          : _("CSV line %d, a training item, through every step"),
+                          s->sample_line);
   group = group_new (self->summary_box, _("Pipeline for One Item"), desc);
   add_steps (group, s->steps, s->n_steps);
   if (s->n_tfm_steps > 0)
@@ -479,7 +495,8 @@ add_problems (TagsightDataPage *self, const ts_summary *s)
                                  value_row (_("None found"), "✓"));
       return;
     }
-  title = g_strdup_printf (_("Problems (%d rows)"), s->n_problem_rows);
+  title = g_strdup_printf (ngettext ("Problems (%d row)", "Problems (%d rows)",
+                                     s->n_problem_rows), s->n_problem_rows);
   group = group_new (self->summary_box, title,
                      _("Expand one to see example rows; rows that were kept can be "
                        "shown in the grid"));
@@ -523,7 +540,9 @@ add_problems (TagsightDataPage *self, const ts_summary *s)
         }
       if (p->count > p->n_examples)
         {
-          g_autofree char *more = g_strdup_printf (_("and %d more"), p->count - p->n_examples);
+          int rest = p->count - p->n_examples;
+          g_autofree char *more = g_strdup_printf (ngettext ("and %d more", "and %d more", rest),
+                                                   rest);
 
           adw_expander_row_add_row (ADW_EXPANDER_ROW (row), value_row (more, ""));
         }
@@ -602,7 +621,7 @@ show_mapping (TagsightDataPage *self)
     {
       /* relative to the CSV when inside its folder, as the datablock reads
        * relative paths: shorter, and it survives moving the folder */
-      g_autofree char *csv_dir = g_path_get_dirname (self->csv_path);
+      g_autofree char *csv_dir = g_path_get_dirname (tagsight_dataset_get_path (self->dataset));
       g_autofree char *prefix = g_strconcat (csv_dir, G_DIR_SEPARATOR_S, NULL);
       const char *shown = m->image_dir;
 
@@ -665,6 +684,188 @@ on_mapping_changed (TagsightDataPage *self)
   self->reload_id = g_timeout_add (RELOAD_DELAY_MS, reload_now, self);
 }
 
+/* --- file access ------------------------------------------------------ */
+
+/* The images are out of reach rather than a few of them missing: the folder
+ * is not there, or at least half the rows name a file that is not.  A CSV
+ * opened through the file chooser portal looks exactly like this. */
+static gboolean
+images_unreadable (const ts_summary *s)
+{
+  int missing = s->problems[TS_PROBLEM_MISSING_FILE].count;
+
+  return !s->image_dir_exists || (missing > 0 && missing >= s->n_items);
+}
+
+static void
+on_folder_response (GtkNativeDialog *dialog, int response, TagsightDataPage *self)
+{
+  g_autofree char *path = NULL;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      G_GNUC_END_IGNORE_DEPRECATIONS
+
+      path = file != NULL ? g_file_get_path (file) : NULL;
+    }
+  g_clear_object (&self->chooser);
+  if (path != NULL)
+    tagsight_data_page_set_data_folder (self, path);
+  g_object_unref (self);
+}
+
+/* @start: where the chooser opens; NULL leaves it to the chooser. */
+static void
+show_folder_chooser (TagsightDataPage *self, const char *start)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  if (self->chooser != NULL)
+    return;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  self->chooser = gtk_file_chooser_native_new (_("Choose the Data Folder"),
+                                               GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
+                                               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+                                               _("_Select"), _("_Cancel"));
+  if (start != NULL)
+    {
+      g_autoptr (GFile) dir = g_file_new_for_path (start);
+
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (self->chooser), dir, NULL);
+    }
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
+  g_signal_connect (self->chooser, "response", G_CALLBACK (on_folder_response),
+                    g_object_ref (self));
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+/* The document portal knows where a document lives on the host; the
+ * chooser then opens in the CSV's real folder and granting it is one click. */
+static void
+on_host_paths (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (TagsightDataPage) self = user_data;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source),
+                                                              result, NULL);
+  g_autofree char *doc_id = NULL;
+  g_autofree char *host_dir = NULL;
+
+  if (reply != NULL && self->csv_path != NULL
+      && tagsight_is_portal_document (self->csv_path, &doc_id))
+    {
+      g_autoptr (GVariant) paths = g_variant_get_child_value (reply, 0);
+      g_autoptr (GVariant) path = g_variant_lookup_value (paths, doc_id,
+                                                          G_VARIANT_TYPE_BYTESTRING);
+
+      if (path != NULL)
+        host_dir = g_path_get_dirname (g_variant_get_bytestring (path));
+    }
+  /* the window may have closed while the portal answered */
+  if (gtk_widget_get_root (GTK_WIDGET (self)) != NULL)
+    show_folder_chooser (self, host_dir);
+}
+
+static void
+choose_folder (TagsightDataPage *self)
+{
+  g_autoptr (GDBusConnection) bus = NULL;
+  g_autofree char *doc_id = NULL;
+  g_autofree char *csv_dir = NULL;
+
+  if (self->csv_path == NULL)
+    {
+      show_folder_chooser (self, NULL);
+      return;
+    }
+  if (!tagsight_is_portal_document (self->csv_path, &doc_id))
+    {
+      csv_dir = g_path_get_dirname (self->csv_path);
+      show_folder_chooser (self, csv_dir);
+      return;
+    }
+  /* GetHostPaths is new (xdg-desktop-portal 1.17): without it, no start */
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  if (bus == NULL)
+    {
+      show_folder_chooser (self, NULL);
+      return;
+    }
+  g_dbus_connection_call (bus, "org.freedesktop.portal.Documents",
+                          "/org/freedesktop/portal/documents",
+                          "org.freedesktop.portal.Documents", "GetHostPaths",
+                          g_variant_new ("(^as)", (const char *const[]) { doc_id, NULL }),
+                          G_VARIANT_TYPE ("(a{say})"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL,
+                          on_host_paths, g_object_ref (self));
+}
+
+static void
+choose_folder_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  choose_folder (TAGSIGHT_DATA_PAGE (widget));
+}
+
+/* Offers the folder chooser when the images are out of reach; in a sandbox
+ * it opens by itself, once per CSV, since there that is the only way on. */
+static void
+update_folder_box (TagsightDataPage *self)
+{
+  const ts_summary *s = self->dataset != NULL
+                        ? tagsight_dataset_get_summary (self->dataset) : NULL;
+  gboolean sandboxed = tagsight_in_sandbox ();
+  g_autofree char *text = NULL;
+
+  if (s == NULL || !images_unreadable (s))
+    {
+      gtk_widget_set_visible (self->folder_box, FALSE);
+      return;
+    }
+  if (self->data_folder != NULL)
+    text = g_strdup_printf (_("None of the images this CSV names are in “%s”. Choose the "
+                              "folder that holds the CSV and its images."), self->data_folder);
+  else if (sandboxed)
+    text = g_strdup (_("Tagsight can read this CSV but not the images beside it: in its "
+                       "sandbox it sees only the files you choose. Choose the folder that "
+                       "holds the CSV and its images."));
+  else
+    text = g_strdup_printf (_("The images this CSV names cannot be read from “%s”. Choose "
+                              "the folder that holds them."), s->image_dir);
+  gtk_label_set_text (self->folder_label, text);
+  gtk_widget_set_visible (self->folder_box, TRUE);
+  if (sandboxed && self->data_folder == NULL && g_strcmp0 (self->asked_for, self->csv_path) != 0)
+    {
+      g_free (self->asked_for);
+      self->asked_for = g_strdup (self->csv_path);
+      choose_folder (self);
+    }
+}
+
+void
+tagsight_data_page_set_data_folder (TagsightDataPage *self, const char *folder)
+{
+  TagsightMapping m;
+
+  g_return_if_fail (TAGSIGHT_IS_DATA_PAGE (self));
+  g_return_if_fail (folder != NULL);
+  if (self->csv_path == NULL)
+    return;
+  g_free (self->data_folder);
+  self->data_folder = g_strdup (folder);
+  g_clear_handle_id (&self->reload_id, g_source_remove);
+  read_mapping (self, &m);
+  m.data_folder = g_strdup (folder);
+  start_load (self, &m);
+  tagsight_mapping_clear (&m);
+}
+
+const char *
+tagsight_data_page_get_data_folder (TagsightDataPage *self)
+{
+  return self->data_folder;
+}
+
 /* --- loading ----------------------------------------------------------- */
 
 /* The first problem with its first example: the likely reason nothing is usable. */
@@ -705,6 +906,13 @@ on_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (ds != NULL)
     {
+      /* the copy found in a granted folder is the one that can be read
+       * from now on, its images beside it */
+      if (tagsight_dataset_get_mapping (ds)->data_folder != NULL)
+        {
+          g_free (self->csv_path);
+          self->csv_path = g_strdup (tagsight_dataset_get_path (ds));
+        }
       g_set_object (&self->dataset, ds);
       show_mapping (self);
     }
@@ -714,6 +922,7 @@ on_loaded (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_widget_set_visible (GTK_WIDGET (self->error_label), message != NULL);
   show_summary (self);
   fill_grid (self);
+  update_folder_box (self);
   g_signal_emit (self, signals[SIGNAL_DATASET_CHANGED], 0, self->dataset);
   if (message != NULL)
     g_signal_emit (self, signals[SIGNAL_FAILED], 0, message);
@@ -739,6 +948,7 @@ tagsight_data_page_open (TagsightDataPage *self, const char *csv_path)
   g_return_if_fail (TAGSIGHT_IS_DATA_PAGE (self));
   g_free (self->csv_path);
   self->csv_path = g_strdup (csv_path);
+  g_clear_pointer (&self->data_folder, g_free);
   g_clear_handle_id (&self->reload_id, g_source_remove);
   self->populating = TRUE;
   gtk_editable_set_text (GTK_EDITABLE (self->image_dir_row), "");
@@ -770,6 +980,14 @@ tagsight_data_page_dispose (GObject *object)
     g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   g_clear_handle_id (&self->reload_id, g_source_remove);
+  if (self->chooser != NULL)
+    {
+      /* destroying answers nothing: drop the reference the answer would */
+      g_signal_handlers_disconnect_by_func (self->chooser, on_folder_response, self);
+      gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+      g_clear_object (&self->chooser);
+      g_object_unref (self);
+    }
   gtk_widget_dispose_template (GTK_WIDGET (self), TAGSIGHT_TYPE_DATA_PAGE);
   /* the template's root is not a bound child: unparent it by hand */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
@@ -787,6 +1005,8 @@ tagsight_data_page_finalize (GObject *object)
   TagsightDataPage *self = TAGSIGHT_DATA_PAGE (object);
 
   g_free (self->csv_path);
+  g_free (self->data_folder);
+  g_free (self->asked_for);
   g_strfreev (self->columns);
   G_OBJECT_CLASS (tagsight_data_page_parent_class)->finalize (object);
 }
@@ -815,6 +1035,8 @@ tagsight_data_page_class_init (TagsightDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, delim_row);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, image_dir_row);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, split_row);
+  gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, folder_box);
+  gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, folder_label);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, busy_box);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, error_label);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, summary_box);
@@ -826,6 +1048,8 @@ tagsight_data_page_class_init (TagsightDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, empty_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightDataPage, grid_view);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  gtk_widget_class_install_action (widget_class, "data.choose-folder", NULL,
+                                   choose_folder_action);
 }
 
 static void

@@ -14,6 +14,11 @@ G_DECLARE_FINAL_TYPE (TagsightDataPage, tagsight_data_page, TAGSIGHT, DATA_PAGE,
  * "dataset-changed" (TagsightDataset or NULL) fires when a load finishes
  * usable or not; "failed" (a message) when it gives nothing usable. */
 void tagsight_data_page_open (TagsightDataPage *self, const char *csv_path);
+/* Reloads the open CSV with @folder granted (the folder chooser's answer,
+ * also "data.choose-folder"): the CSV and its images are looked for there
+ * (tagsight_dataset_resolve_folder).  Opening another CSV forgets it. */
+void tagsight_data_page_set_data_folder (TagsightDataPage *self, const char *folder);
+const char *tagsight_data_page_get_data_folder (TagsightDataPage *self);
 TagsightDataset *tagsight_data_page_get_dataset (TagsightDataPage *self);
 gboolean tagsight_data_page_get_busy (TagsightDataPage *self);
 

@@ -2,7 +2,12 @@
 #include "tagsight-dataset.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
+#include "ts-csv.h"
+
+/* File names sampled from the CSV to tell which folder holds the images */
+#define RESOLVE_SAMPLES 16
 
 struct _TagsightDataset
 {
@@ -27,6 +32,7 @@ tagsight_mapping_clear (TagsightMapping *m)
   g_clear_pointer (&m->label_delim, g_free);
   g_clear_pointer (&m->image_dir, g_free);
   g_clear_pointer (&m->split_col, g_free);
+  g_clear_pointer (&m->data_folder, g_free);
 }
 
 void
@@ -39,6 +45,7 @@ tagsight_mapping_copy (const TagsightMapping *src, TagsightMapping *dst)
   dst->split = src->split;
   dst->split_col = g_strdup (src->split_col);
   dst->valid_pct = src->valid_pct;
+  dst->data_folder = g_strdup (src->data_folder);
 }
 
 static void
@@ -71,6 +78,145 @@ set_ts_error (GError **error, ts_status st)
 {
   g_set_error_literal (error, TAGSIGHT_DATASET_ERROR, st, ts_last_error ());
   return FALSE;
+}
+
+gboolean
+tagsight_in_sandbox (void)
+{
+  return g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS);
+}
+
+/* @path's part below @dir ("." when equal), or NULL when it is not inside. */
+static const char *
+path_below (const char *path, const char *dir)
+{
+  size_t n = strlen (dir);
+
+  while (n > 1 && dir[n - 1] == G_DIR_SEPARATOR)
+    n--;
+  if (strncmp (path, dir, n) != 0)
+    return NULL;
+  if (path[n] == '\0')
+    return ".";
+  if (path[n] != G_DIR_SEPARATOR)
+    return NULL;
+  while (path[n] == G_DIR_SEPARATOR)
+    n++;
+  return path[n] != '\0' ? path + n : ".";
+}
+
+gboolean
+tagsight_is_portal_document (const char *path, char **doc_id)
+{
+  g_autofree char *user_mount = g_build_filename (g_get_user_runtime_dir (), "doc", NULL);
+  const char *mounts[] = { user_mount, "/run/flatpak/doc" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (mounts); i++)
+    {
+      const char *rest = path_below (path, mounts[i]);
+      const char *slash;
+
+      if (rest == NULL || strcmp (rest, ".") == 0)
+        continue;
+      /* DOC_ID/NAME: the id alone is the portal's folder, not a document */
+      slash = strchr (rest, G_DIR_SEPARATOR);
+      if (slash == NULL || slash[1] == '\0')
+        continue;
+      if (doc_id != NULL)
+        *doc_id = g_strndup (rest, slash - rest);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static int
+count_existing (const char *dir, const char *const *fnames)
+{
+  int n = 0;
+
+  for (int i = 0; fnames != NULL && fnames[i] != NULL; i++)
+    {
+      g_autofree char *path = g_path_is_absolute (fnames[i])
+                              ? g_strdup (fnames[i])
+                              : g_build_filename (dir, fnames[i], NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        n++;
+    }
+  return n;
+}
+
+int
+tagsight_dataset_resolve_folder (const char *folder, const char *csv_path,
+                                 const char *image_dir, const char *const *fnames,
+                                 char **csv_out, char **image_dir_out)
+{
+  g_autofree char *csv_dir = g_path_get_dirname (csv_path);
+  g_autofree char *base = g_path_get_basename (csv_path);
+  g_autofree char *copy = g_build_filename (folder, base, NULL);
+  g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
+  int best = -1, best_count = 0;
+
+  g_return_val_if_fail (folder != NULL && csv_path != NULL, 0);
+
+  if (image_dir != NULL && image_dir[0] != '\0')
+    {
+      if (!g_path_is_absolute (image_dir))
+        g_ptr_array_add (candidates, g_canonicalize_filename (image_dir, folder));
+      else
+        {
+          /* a path into the CSV's old folder, which the sandbox cannot
+           * read, is looked for at the same place in the granted one */
+          const char *rel = path_below (image_dir, csv_dir);
+
+          if (rel != NULL)
+            g_ptr_array_add (candidates, g_canonicalize_filename (rel, folder));
+          g_ptr_array_add (candidates, g_canonicalize_filename (image_dir, NULL));
+        }
+    }
+  g_ptr_array_add (candidates, g_canonicalize_filename ("train", folder));
+  g_ptr_array_add (candidates, g_canonicalize_filename (folder, NULL));
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      int n = count_existing (candidates->pdata[i], fnames);
+
+      if (n > best_count)
+        {
+          best = (int) i;
+          best_count = n;
+        }
+    }
+  /* nothing found anywhere: the folder the user chose, so the summary
+   * reports the images missing where they were asked to be */
+  if (best < 0)
+    best = (int) candidates->len - 1;
+  *csv_out = g_file_test (copy, G_FILE_TEST_IS_REGULAR) ? g_steal_pointer (&copy)
+                                                        : g_strdup (csv_path);
+  *image_dir_out = g_strdup (candidates->pdata[best]);
+  return best_count;
+}
+
+/* The first RESOLVE_SAMPLES file names of @fname_col (NULL-terminated). */
+static GStrv
+sample_fnames (const char *csv_path, const char *fname_col)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  ts_csv *csv = NULL;
+  ts_csv_record rec;
+  int col = -1;
+
+  if (ts_csv_open (csv_path, &csv) != TS_OK)
+    return g_new0 (char *, 1);
+  if (ts_csv_next (csv, &rec) == 1)
+    for (int i = 0; i < rec.n_fields; i++)
+      if (g_strcmp0 (rec.fields[i], fname_col) == 0)
+        col = i;
+  while (col >= 0 && names->len < RESOLVE_SAMPLES && ts_csv_next (csv, &rec) == 1)
+    if (rec.defect == TS_CSV_DEFECT_NONE && col < rec.n_fields && rec.fields[col][0] != '\0')
+      g_ptr_array_add (names, g_strstrip (g_strdup (rec.fields[col])));
+  ts_csv_free (csv);
+  g_ptr_array_add (names, NULL);
+  return (GStrv) g_ptr_array_free (g_steal_pointer (&names), FALSE);
 }
 
 /* Header and sample rows, then the guess for every field the user left open. */
@@ -128,6 +274,19 @@ tagsight_dataset_load (const char *csv_path, const TagsightMapping *mapping,
     return NULL;
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
+  if (self->mapping.data_folder != NULL)
+    {
+      g_auto (GStrv) fnames = sample_fnames (self->path, self->mapping.fname_col);
+      char *resolved_csv = NULL, *resolved_dir = NULL;
+
+      tagsight_dataset_resolve_folder (self->mapping.data_folder, self->path,
+                                       self->mapping.image_dir, (const char *const *) fnames,
+                                       &resolved_csv, &resolved_dir);
+      g_free (self->path);
+      self->path = resolved_csv;
+      g_free (self->mapping.image_dir);
+      self->mapping.image_dir = resolved_dir;
+    }
 
   ts_datablock_config_init (&cfg);
   cfg.fname_col = self->mapping.fname_col;
@@ -137,7 +296,7 @@ tagsight_dataset_load (const char *csv_path, const TagsightMapping *mapping,
   cfg.split = self->mapping.split;
   cfg.split_col = self->mapping.split_col;
   cfg.valid_pct = self->mapping.valid_pct;
-  st = ts_datablock_load (csv_path, &cfg, &self->db);
+  st = ts_datablock_load (self->path, &cfg, &self->db);
   if (st != TS_OK)
     {
       /* the header is known: the user can fix the mapping from here */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli-i18n.h"
 #include "ts-columns.h"
 
 void
@@ -18,15 +19,16 @@ cli_datablock_opts_init (cli_datablock_opts *d)
 void
 cli_datablock_usage (FILE *out)
 {
-  fprintf (out,
-           "  --fname-col C       column with the image file names (fname)\n"
-           "  --labels-col C      column with the labels (labels)\n"
-           "  --delim D           label delimiter (a space)\n"
-           "  --images DIR        image folder (train/ beside the CSV when it exists, else\n"
-           "                      the CSV's folder)\n"
-           "  --split-col C       boolean column marking validation rows (is_valid when present)\n"
-           "  --valid-pct P       random split instead: a fraction P (0..1) of the items\n"
-           "  --no-split          everything trains\n");
+  fprintf (out, "%s",
+           _("  --fname-col C       column with the image file names (fname)\n"
+             "  --labels-col C      column with the labels (labels)\n"
+             "  --delim D           label delimiter (a space)\n"
+             "  --images DIR        image folder (train/ beside the CSV when it exists, else\n"
+             "                      the CSV's folder)\n"
+             "  --split-col C       boolean column marking validation rows (is_valid when "
+             "present)\n"
+             "  --valid-pct P       random split instead: a fraction P (0..1) of the items\n"
+             "  --no-split          everything trains\n"));
 }
 
 int
@@ -48,7 +50,7 @@ cli_datablock_opt (const char *cmd, cli_datablock_opts *d, int c, const char *ar
     case CLI_OPT_DELIM:
       if (arg[0] == '\0')
         {
-          fprintf (stderr, "tagsight-cli %s: --delim must not be empty\n", cmd);
+          fprintf (stderr, _("tagsight-cli %s: --delim must not be empty\n"), cmd);
           return -1;
         }
       d->cfg.label_delim = arg;
@@ -64,7 +66,7 @@ cli_datablock_opt (const char *cmd, cli_datablock_opts *d, int c, const char *ar
               || snprintf (d->images, sizeof d->images, "%s/%s", cwd, arg)
                    >= (int) sizeof d->images)
             {
-              fprintf (stderr, "tagsight-cli %s: --images %s: path too long\n", cmd, arg);
+              fprintf (stderr, _("tagsight-cli %s: --images %s: path too long\n"), cmd, arg);
               return -1;
             }
           d->cfg.image_dir = d->images;
@@ -83,8 +85,8 @@ cli_datablock_opt (const char *cmd, cli_datablock_opts *d, int c, const char *ar
       v = strtod (arg, &end);
       if (errno || end == arg || *end || !(v >= 0.0 && v <= 1.0))
         {
-          fprintf (stderr, "tagsight-cli %s: --valid-pct wants a fraction between 0 and 1, "
-                   "not '%s'\n", cmd, arg);
+          fprintf (stderr, _("tagsight-cli %s: --valid-pct wants a fraction between 0 and 1, "
+                             "not '%s'\n"), cmd, arg);
           return -1;
         }
       d->cfg.split = TS_SPLIT_RANDOM;
@@ -107,7 +109,7 @@ cli_datablock_opts_check (const char *cmd, const cli_datablock_opts *d)
 {
   if (d->n_split_opts > 1)
     {
-      fprintf (stderr, "tagsight-cli %s: use one of --split-col, --valid-pct and --no-split\n",
+      fprintf (stderr, _("tagsight-cli %s: use one of --split-col, --valid-pct and --no-split\n"),
                cmd);
       return -1;
     }
@@ -156,14 +158,14 @@ cli_datablock_detect (const char *cmd, cli_datablock_opts *d, const char *csv, F
     }
   if (log != NULL)
     {
-      fprintf (log, "columns (detected; --fname-col, --labels-col, --delim and --split-col "
-               "override): file names '%s', labels '%s' split on '%s', ",
+      fprintf (log, _("columns (detected; --fname-col, --labels-col, --delim and --split-col "
+                      "override): file names '%s', labels '%s' split on '%s', "),
                d->cfg.fname_col ? d->cfg.fname_col : "fname",
                d->cfg.labels_col ? d->cfg.labels_col : "labels", d->delim);
       if (d->cfg.split == TS_SPLIT_COLUMN)
-        fprintf (log, "validation column '%s'\n", d->cfg.split_col);
+        fprintf (log, _("validation column '%s'\n"), d->cfg.split_col);
       else
-        fprintf (log, "no validation column: a random 20%% split\n");
+        fprintf (log, _("no validation column: a random 20%% split\n"));
     }
   ts_column_detection_clear (&det);
   return 0;

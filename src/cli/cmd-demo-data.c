@@ -5,22 +5,24 @@
 #include <string.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "ts-demo.h"
 
 static void
 usage (FILE *out)
 {
   fprintf (out,
-           "Usage: tagsight-cli demo-data DIR [--n N] [--size S] [--seed K]\n"
-           "\n"
-           "Writes a synthetic multi-label data set in fastai's layout: DIR/train/*.jpg\n"
-           "and DIR/train.csv (fname,labels,is_valid).  Each image shows 0 to 4 shapes\n"
-           "(circle, cross, diamond, heart, ring, square, star, triangle); about 15%%\n"
-           "show none and about 20%% are marked is_valid.  The same seed gives the same files.\n"
-           "\n"
-           "  --n N       number of images (default 500)\n"
-           "  --size S    side of the square images in pixels (default 160)\n"
-           "  --seed K    random seed (default 42)\n");
+           _("Usage: tagsight-cli demo-data DIR [--n N] [--size S] [--seed K]\n"
+             "\n"
+             "Writes a synthetic multi-label data set in fastai's layout: DIR/train/*.jpg\n"
+             "and DIR/train.csv (fname,labels,is_valid).  Each image shows 0 to 4 shapes\n"
+             "(circle, cross, diamond, heart, ring, square, star, triangle); about 15%%\n"
+             "show none and about 20%% are marked is_valid.  The same seed gives the same "
+             "files.\n"
+             "\n"
+             "  --n N       number of images (default 500)\n"
+             "  --size S    side of the square images in pixels (default 160)\n"
+             "  --seed K    random seed (default 42)\n"));
 }
 
 static int
@@ -31,8 +33,8 @@ parse_int (const char *opt, const char *s, long lo, long hi, long *out)
 
   if (*s == '\0' || *end != '\0' || v < lo || v > hi)
     {
-      fprintf (stderr, "tagsight-cli demo-data: %s expects a whole number from %ld to %ld, got '%s'\n",
-               opt, lo, hi, s);
+      fprintf (stderr, _("tagsight-cli demo-data: %s expects a whole number from %ld to %ld, "
+                         "got '%s'\n"), opt, lo, hi, s);
       return 0;
     }
   *out = v;
@@ -75,8 +77,8 @@ cmd_demo_data (int argc, char **argv)
           unsigned long long k = strtoull (optarg, &end, 10);
           if (*optarg == '\0' || *end != '\0' || optarg[0] == '-')
             {
-              fprintf (stderr, "tagsight-cli demo-data: --seed expects a whole number, got '%s'\n",
-                       optarg);
+              fprintf (stderr, _("tagsight-cli demo-data: --seed expects a whole number, "
+                                 "got '%s'\n"), optarg);
               return 2;
             }
           cfg.seed = k;
@@ -99,9 +101,11 @@ cmd_demo_data (int argc, char **argv)
       fprintf (stderr, "tagsight-cli demo-data: %s\n", ts_last_error ());
       return 1;
     }
-  printf ("wrote %d images (%dx%d) to %s/train and their labels to %s/train.csv\n",
+  printf (ngettext ("wrote %d image (%dx%d) to %s/train and its label to %s/train.csv\n",
+                    "wrote %d images (%dx%d) to %s/train and their labels to %s/train.csv\n",
+                    sum.n_images),
           sum.n_images, cfg.size, cfg.size, argv[optind], argv[optind]);
-  printf ("%d train, %d valid, %d with no label;", sum.n_images - sum.n_valid, sum.n_valid,
+  printf (_("%d train, %d valid, %d with no label;"), sum.n_images - sum.n_valid, sum.n_valid,
           sum.n_empty);
   for (int i = 0; i < TS_DEMO_N_CLASSES; i++)
     printf (" %s %d", ts_demo_classes[i], sum.class_images[i]);

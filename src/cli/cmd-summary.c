@@ -9,30 +9,31 @@
 
 #include "cli-commands.h"
 #include "cli-datablock-opts.h"
+#include "cli-i18n.h"
 #include "ts-summary.h"
 
 static void
 summary_usage (FILE *out)
 {
-  fprintf (out,
-           "Usage: tagsight-cli summary CSV [OPTIONS]\n"
-           "\n"
-           "Reads a CSV of image file names and labels the way fastai's DataBlock does\n"
-           "and shows what it found: items, train/valid split, vocab, one sample traced\n"
-           "through the pipeline, items per label, and every problem with its CSV lines.\n"
-           "\n"
-           "Options:\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli summary CSV [OPTIONS]\n"
+             "\n"
+             "Reads a CSV of image file names and labels the way fastai's DataBlock does\n"
+             "and shows what it found: items, train/valid split, vocab, one sample traced\n"
+             "through the pipeline, items per label, and every problem with its CSV lines.\n"
+             "\n"
+             "Options:\n"));
   cli_datablock_usage (out);
-  fprintf (out,
-           "  --seed K            seed of the random split (default 42)\n"
-           "  --size S            item transform size shown in the pipeline (default 128)\n"
-           "  --min-scale M       RandomResizedCrop min_scale shown (default 0.35)\n"
-           "  --no-check-images   do not open every image (faster on big sets)\n"
-           "  --color WHEN        auto, always or never (default auto)\n"
-           "  -h, --help          show this help\n"
-           "\n"
-           "Exit status: 0 when there is something to train on, 1 when nothing is\n"
-           "usable, 2 on a usage error.\n");
+  fprintf (out, "%s",
+           _("  --seed K            seed of the random split (default 42)\n"
+             "  --size S            item transform size shown in the pipeline (default 128)\n"
+             "  --min-scale M       RandomResizedCrop min_scale shown (default 0.35)\n"
+             "  --no-check-images   do not open every image (faster on big sets)\n"
+             "  --color WHEN        auto, always or never (default auto)\n"
+             "  -h, --help          show this help\n"
+             "\n"
+             "Exit status: 0 when there is something to train on, 1 when nothing is\n"
+             "usable, 2 on a usage error.\n"));
 }
 
 static int
@@ -87,7 +88,7 @@ cmd_summary (int argc, char **argv)
         case OPT_SEED:
           if (!parse_u64 (optarg, &seed))
             {
-              fprintf (stderr, "tagsight-cli summary: --seed wants a whole number, not '%s'\n",
+              fprintf (stderr, _("tagsight-cli summary: --seed wants a whole number, not '%s'\n"),
                        optarg);
               return 2;
             }
@@ -97,8 +98,8 @@ cmd_summary (int argc, char **argv)
           if (!parse_double (optarg, &value) || value < 8 || value > 4096
               || value != (int) value)
             {
-              fprintf (stderr, "tagsight-cli summary: --size wants a whole number from 8 to "
-                       "4096, not '%s'\n", optarg);
+              fprintf (stderr, _("tagsight-cli summary: --size wants a whole number from 8 to "
+                                 "4096, not '%s'\n"), optarg);
               return 2;
             }
           opt.size = (int) value;
@@ -106,8 +107,8 @@ cmd_summary (int argc, char **argv)
         case OPT_MIN_SCALE:
           if (!parse_double (optarg, &value) || value <= 0 || value > 1)
             {
-              fprintf (stderr, "tagsight-cli summary: --min-scale wants a number in (0, 1], "
-                       "not '%s'\n", optarg);
+              fprintf (stderr, _("tagsight-cli summary: --min-scale wants a number in (0, 1], "
+                                 "not '%s'\n"), optarg);
               return 2;
             }
           opt.min_scale = value;
@@ -122,7 +123,7 @@ cmd_summary (int argc, char **argv)
             color = 0;
           else if (strcmp (optarg, "auto") != 0)
             {
-              fprintf (stderr, "tagsight-cli summary: --color is auto, always or never\n");
+              fprintf (stderr, "%s", _("tagsight-cli summary: --color is auto, always or never\n"));
               return 2;
             }
           break;
@@ -146,8 +147,8 @@ cmd_summary (int argc, char **argv)
     return 2;
   if (optind != argc - 1)
     {
-      fprintf (stderr, optind == argc ? "tagsight-cli summary: which CSV? (see --help)\n"
-                                      : "tagsight-cli summary: one CSV at a time\n");
+      fprintf (stderr, "%s", optind == argc ? _("tagsight-cli summary: which CSV? (see --help)\n")
+                                            : _("tagsight-cli summary: one CSV at a time\n"));
       return 2;
     }
 
@@ -161,7 +162,7 @@ cmd_summary (int argc, char **argv)
   text = ts_summary_render_text (summary, color);
   if (text == NULL)
     {
-      fprintf (stderr, "tagsight-cli summary: out of memory\n");
+      fprintf (stderr, "%s", _("tagsight-cli summary: out of memory\n"));
       ts_summary_free (summary);
       return 1;
     }

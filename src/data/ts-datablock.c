@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ts-csv.h"
+#include "ts-i18n.h"
 #include "ts-image.h"
 #include "ts-rng.h"
 
@@ -47,18 +48,18 @@ ts_problem_kind_name (ts_problem_kind kind)
 {
   switch (kind)
     {
-    case TS_PROBLEM_MISSING_FILE: return "missing image files";
-    case TS_PROBLEM_UNREADABLE_IMAGE: return "unreadable images";
-    case TS_PROBLEM_BAD_SPLIT_VALUE: return "bad split values";
-    case TS_PROBLEM_DUPLICATE_FNAME: return "duplicate file names";
-    case TS_PROBLEM_LABEL_WHITESPACE: return "labels with stray whitespace";
-    case TS_PROBLEM_EMPTY_FNAME: return "empty file names";
-    case TS_PROBLEM_MALFORMED_ROW: return "malformed rows";
-    case TS_PROBLEM_INVALID_UTF8: return "rows with invalid UTF-8";
-    case TS_PROBLEM_UNKNOWN_LABEL: return "validation labels not in the training set";
+    case TS_PROBLEM_MISSING_FILE: return TS_("missing image files");
+    case TS_PROBLEM_UNREADABLE_IMAGE: return TS_("unreadable images");
+    case TS_PROBLEM_BAD_SPLIT_VALUE: return TS_("bad split values");
+    case TS_PROBLEM_DUPLICATE_FNAME: return TS_("duplicate file names");
+    case TS_PROBLEM_LABEL_WHITESPACE: return TS_("labels with stray whitespace");
+    case TS_PROBLEM_EMPTY_FNAME: return TS_("empty file names");
+    case TS_PROBLEM_MALFORMED_ROW: return TS_("malformed rows");
+    case TS_PROBLEM_INVALID_UTF8: return TS_("rows with invalid UTF-8");
+    case TS_PROBLEM_UNKNOWN_LABEL: return TS_("validation labels not in the training set");
     case TS_PROBLEM_N_KINDS: break;
     }
-  return "unknown problem";
+  return TS_("unknown problem");
 }
 
 const char *
@@ -71,15 +72,15 @@ ts_problem_kind_action (ts_problem_kind kind)
     case TS_PROBLEM_MALFORMED_ROW:
     case TS_PROBLEM_INVALID_UTF8:
     case TS_PROBLEM_EMPTY_FNAME:
-      return "these rows are skipped";
+      return TS_("these rows are skipped");
     case TS_PROBLEM_BAD_SPLIT_VALUE:
-      return "these rows are skipped: neither train nor valid is a safe guess";
+      return TS_("these rows are skipped: neither train nor valid is a safe guess");
     case TS_PROBLEM_DUPLICATE_FNAME:
-      return "the first row of each file is used, the later ones are skipped";
+      return TS_("the first row of each file is used, the later ones are skipped");
     case TS_PROBLEM_LABEL_WHITESPACE:
-      return "the labels were trimmed and empty ones dropped; the rows are used";
+      return TS_("the labels were trimmed and empty ones dropped; the rows are used");
     case TS_PROBLEM_UNKNOWN_LABEL:
-      return "these labels are left out of the items' targets";
+      return TS_("these labels are left out of the items' targets");
     case TS_PROBLEM_N_KINDS:
       break;
     }
@@ -284,13 +285,13 @@ split_labels (const char *field, const char *delim, raw_labels *out, char *why, 
   }
 
   if (out->n == 0)
-    snprintf (why, why_size, "labels field \"%s\" has only whitespace or delimiters", field);
+    snprintf (why, why_size, TS_("labels field \"%s\" has only whitespace or delimiters"), field);
   else if (n_empty > 0 || n_trimmed > 0 || n_control > 0)
-    snprintf (why, why_size, "labels \"%s\": %s%s%s", field,
-              n_empty ? "empty label from a doubled, leading or trailing delimiter" : "",
+    snprintf (why, why_size, TS_("labels \"%s\": %s%s%s"), field,
+              n_empty ? TS_("empty label from a doubled, leading or trailing delimiter") : "",
               n_empty && (n_trimmed || n_control) ? "; " : "",
-              n_control ? "tab or line break inside a label"
-                        : n_trimmed ? "whitespace around a label" : "");
+              n_control ? TS_("tab or line break inside a label")
+                        : n_trimmed ? TS_("whitespace around a label") : "");
   return TS_OK;
 
 nomem:
@@ -516,7 +517,7 @@ drop_duplicates (ts_datablock *db)
         }
       keep[refs[i].index] = 0;
       problem_add (db, TS_PROBLEM_DUPLICATE_FNAME, refs[i].line,
-                   "\"%s\" was already listed on line %d", refs[i].fname, refs[first].line);
+                   TS_("\"%s\" was already listed on line %d"), refs[i].fname, refs[first].line);
     }
   compact_items (db, keep);
   free (refs);
@@ -636,7 +637,7 @@ finalize (ts_datablock *db)
             it->labels[it->n_labels++] = v;
           else
             problem_add (db, TS_PROBLEM_UNKNOWN_LABEL, it->csv_line,
-                         "\"%s\" (validation item %s) is on no training item", r->names[j],
+                         TS_("\"%s\" (validation item %s) is on no training item"), r->names[j],
                          it->fname);
         }
       qsort (it->labels, (size_t) it->n_labels, sizeof *it->labels, cmp_int);
@@ -737,14 +738,14 @@ read_rows (ts_datablock *db, ts_csv *csv)
       if (rec.n_fields != db->n_columns)
         {
           problem_add (db, TS_PROBLEM_MALFORMED_ROW, rec.line,
-                       "wrong field count: expected %d (the header's columns), found %d",
+                       TS_("wrong field count: expected %d (the header's columns), found %d"),
                        db->n_columns, rec.n_fields);
           continue;
         }
       fname = rec.fields[col_fname];
       if (fname[0] == '\0')
         {
-          problem_add (db, TS_PROBLEM_EMPTY_FNAME, rec.line, "the %s field is empty",
+          problem_add (db, TS_PROBLEM_EMPTY_FNAME, rec.line, TS_("the %s field is empty"),
                        db->cfg.fname_col);
           continue;
         }
@@ -754,7 +755,7 @@ read_rows (ts_datablock *db, ts_csv *csv)
           if (is_valid < 0)
             {
               problem_add (db, TS_PROBLEM_BAD_SPLIT_VALUE, rec.line,
-                           "%s is \"%.100s\", not True/False/1/0/yes/no", db->cfg.split_col,
+                           TS_("%s is \"%.100s\", not True/False/1/0/yes/no"), db->cfg.split_col,
                            rec.fields[col_split]);
               continue;
             }
@@ -860,7 +861,7 @@ ts_datablock_check_images (ts_datablock *db)
         }
       if (S_ISDIR (st.st_mode))
         {
-          problem_add (db, TS_PROBLEM_UNREADABLE_IMAGE, it->csv_line, "%s: is a folder",
+          problem_add (db, TS_PROBLEM_UNREADABLE_IMAGE, it->csv_line, TS_("%s: is a folder"),
                        it->path);
           continue;
         }

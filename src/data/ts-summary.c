@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "ts-csv.h"
+#include "ts-i18n.h"
 #include "ts-image.h"
 
 /* A growing string; after a failed allocation it stays failed. */
@@ -131,7 +132,7 @@ row_text (const ts_datablock *db, int line, sbuf *b)
 
   if (ts_csv_open (db->csv_path, &csv) != TS_OK)
     {
-      sb_printf (b, "(cannot reread the CSV: %s)", ts_last_error ());
+      sb_printf (b, TS_("(cannot reread the CSV: %s)"), ts_last_error ());
       return;
     }
   while ((r = ts_csv_next (csv, &rec)) > 0 && rec.line < line)
@@ -143,7 +144,7 @@ row_text (const ts_datablock *db, int line, sbuf *b)
         sb_quoted (b, rec.fields[i], 60);
       }
   else
-    sb_printf (b, "(line %d not found)", line);
+    sb_printf (b, TS_("(line %d not found)"), line);
   ts_csv_free (csv);
 }
 
@@ -159,7 +160,6 @@ static int
 trace_sample (ts_summary *s, const ts_datablock *db, const ts_summary_options *opt)
 {
   const ts_item *it = &db->items[s->sample_item];
-  static char what_path[] = "ColReader (fname column, prefixed with the image folder)";
   sbuf b = { 0 };
   ts_image_info info;
   int have_info = 0, w = 0, h = 0;
@@ -167,11 +167,12 @@ trace_sample (ts_summary *s, const ts_datablock *db, const ts_summary_options *o
   float *onehot;
 
   row_text (db, it->csv_line, &b);
-  if (add_step (&s->steps, &s->n_steps, "row", "the CSV record", &b))
+  if (add_step (&s->steps, &s->n_steps, TS_("row"), TS_("the CSV record"), &b))
     return -1;
 
-  sb_printf (&b, "%s%s", it->path, stat (it->path, &st) != 0 ? "  (missing)" : "");
-  if (add_step (&s->steps, &s->n_steps, "path", what_path, &b))
+  sb_printf (&b, "%s%s", it->path, stat (it->path, &st) != 0 ? TS_("  (missing)") : "");
+  if (add_step (&s->steps, &s->n_steps, TS_("path"),
+                TS_("ColReader (fname column, prefixed with the image folder)"), &b))
     return -1;
 
   if (ts_image_probe (it->path, &info) == TS_OK)
@@ -180,12 +181,12 @@ trace_sample (ts_summary *s, const ts_datablock *db, const ts_summary_options *o
       w = info.width;
       h = info.height;
       sb_printf (&b, "PILImage mode=%s size=%dx%d (%s%s)", info.mode ? info.mode : "?",
-                 info.width, info.height, info.format ? info.format : "image",
-                 info.orientation > 1 ? ", EXIF-rotated on load" : "");
+                 info.width, info.height, info.format ? info.format : TS_("image"),
+                 info.orientation > 1 ? TS_(", EXIF-rotated on load") : "");
     }
   else
-    sb_printf (&b, "cannot read it: %s", ts_last_error ());
-  if (add_step (&s->steps, &s->n_steps, "image", "PILImage.create", &b))
+    sb_printf (&b, TS_("cannot read it: %s"), ts_last_error ());
+  if (add_step (&s->steps, &s->n_steps, TS_("image"), "PILImage.create", &b))
     return -1;
 
   sb_printf (&b, "[");
@@ -194,16 +195,17 @@ trace_sample (ts_summary *s, const ts_datablock *db, const ts_summary_options *o
       sb_printf (&b, "%s", j ? ", " : "");
       sb_quoted (&b, db->vocab[it->labels[j]], 40);
     }
-  sb_printf (&b, "]%s", it->n_labels ? "" : "  (no label: an all-zero target)");
-  if (add_step (&s->steps, &s->n_steps, "labels", "ColReader (labels column, split on the delimiter)",
-                &b))
+  sb_printf (&b, "]%s", it->n_labels ? "" : TS_("  (no label: an all-zero target)"));
+  if (add_step (&s->steps, &s->n_steps, TS_("labels"),
+                TS_("ColReader (labels column, split on the delimiter)"), &b))
     return -1;
 
   sb_printf (&b, "TensorMultiCategory([");
   for (int j = 0; j < it->n_labels; j++)
     sb_printf (&b, "%s%d", j ? ", " : "", it->labels[j]);
   sb_printf (&b, "])");
-  if (add_step (&s->steps, &s->n_steps, "indices", "MultiCategorize (positions in the vocab)", &b))
+  if (add_step (&s->steps, &s->n_steps, TS_("indices"),
+                TS_("MultiCategorize (positions in the vocab)"), &b))
     return -1;
 
   onehot = calloc ((size_t) (db->n_vocab ? db->n_vocab : 1), sizeof *onehot);
@@ -214,31 +216,31 @@ trace_sample (ts_summary *s, const ts_datablock *db, const ts_summary_options *o
   for (int j = 0; j < db->n_vocab && j < 24; j++)
     sb_printf (&b, "%s%g.", j ? ", " : "", onehot[j]);
   if (db->n_vocab > 24)
-    sb_printf (&b, ", ... (%d values)", db->n_vocab);
+    sb_printf (&b, TS_(", ... (%d values)"), db->n_vocab);
   sb_printf (&b, "])");
   free (onehot);
-  if (add_step (&s->steps, &s->n_steps, "one-hot", "OneHotEncode (one float per vocab entry)",
-                &b))
+  if (add_step (&s->steps, &s->n_steps, TS_("one-hot"),
+                TS_("OneHotEncode (one float per vocab entry)"), &b))
     return -1;
 
   if (have_info)
-    sb_printf (&b, "random crop of %.0f-100%% of the %dx%d area, aspect 3/4 to 4/3, "
-               "resized to %dx%d", opt->min_scale * 100, w, h, opt->size, opt->size);
+    sb_printf (&b, TS_("random crop of %.0f-100%% of the %dx%d area, aspect 3/4 to 4/3, "
+                       "resized to %dx%d"), opt->min_scale * 100, w, h, opt->size, opt->size);
   else
-    sb_printf (&b, "random crop of %.0f-100%% of the area, aspect 3/4 to 4/3, resized to %dx%d",
-               opt->min_scale * 100, opt->size, opt->size);
-  if (add_step (&s->tfm_steps, &s->n_tfm_steps, "train item",
-                "RandomResizedCrop (item transform, a new crop every epoch)", &b))
+    sb_printf (&b, TS_("random crop of %.0f-100%% of the area, aspect 3/4 to 4/3, "
+                       "resized to %dx%d"), opt->min_scale * 100, opt->size, opt->size);
+  if (add_step (&s->tfm_steps, &s->n_tfm_steps, TS_("train item"),
+                TS_("RandomResizedCrop (item transform, a new crop every epoch)"), &b))
     return -1;
-  sb_printf (&b, "the whole image squished to %dx%d (aspect ratio not kept), centre crop %dx%d",
+  sb_printf (&b, TS_("the whole image squished to %dx%d (aspect ratio not kept), "
+                     "centre crop %dx%d"),
              val_size (opt->size), val_size (opt->size), opt->size, opt->size);
-  if (add_step (&s->tfm_steps, &s->n_tfm_steps, "valid item",
-                "RandomResizedCrop on the validation set (fastai's val_xtra)",
-                &b))
+  if (add_step (&s->tfm_steps, &s->n_tfm_steps, TS_("valid item"),
+                TS_("RandomResizedCrop on the validation set (fastai's val_xtra)"), &b))
     return -1;
-  sb_printf (&b, "x float32 [bs, 3, %d, %d] in [0, 1], augmented (training only), "
-             "normalised; y float32 [bs, %d]", opt->size, opt->size, db->n_vocab);
-  if (add_step (&s->tfm_steps, &s->n_tfm_steps, "batch",
+  sb_printf (&b, TS_("x float32 [bs, 3, %d, %d] in [0, 1], augmented (training only), "
+                     "normalised; y float32 [bs, %d]"), opt->size, opt->size, db->n_vocab);
+  if (add_step (&s->tfm_steps, &s->n_tfm_steps, TS_("batch"),
                 "IntToFloatTensor, aug_transforms, Normalize", &b))
     return -1;
   return 0;
@@ -323,12 +325,12 @@ ts_summary_build (ts_datablock *db, const ts_summary_options *opt, ts_summary **
   s->label_delim = strdup (db->cfg.label_delim);
   s->split_kind = db->cfg.split;
   if (db->cfg.split == TS_SPLIT_COLUMN)
-    sb_printf (&b, "column \"%s\"", db->cfg.split_col);
+    sb_printf (&b, TS_("column \"%s\""), db->cfg.split_col);
   else if (db->cfg.split == TS_SPLIT_RANDOM)
-    sb_printf (&b, "random %g%% (seed %llu)", db->cfg.valid_pct * 100,
+    sb_printf (&b, TS_("random %g%% (seed %llu)"), db->cfg.valid_pct * 100,
                (unsigned long long) db->cfg.seed);
   else
-    sb_printf (&b, "none (every item trains)");
+    sb_printf (&b, TS_("none (every item trains)"));
   s->split = sb_steal (&b);
 
   s->n_rows = db->n_rows;
@@ -506,6 +508,8 @@ render_counts (sbuf *b, const ts_summary *s, const palette *c)
   for (int v = 0; v < s->n_vocab; v++)
     if (text_width (s->classes[v].name) > name_w)
       name_w = text_width (s->classes[v].name);
+  if (text_width (TS_("(no label)")) > name_w)
+    name_w = text_width (TS_("(no label)"));
   if (name_w > 32)
     name_w = 32;
 
@@ -524,12 +528,14 @@ render_counts (sbuf *b, const ts_summary *s, const palette *c)
   if (top <= 0)
     top = 1;
 
-  sb_printf (b, "\n%sItems per label%s (count and share of the split's items)\n", c->bold,
+  sb_printf (b, TS_("\n%sItems per label%s (count and share of the split's items)\n"), c->bold,
              c->reset);
-  sb_printf (b, "  %*s  %-*s  %s\n", name_w, "", bar_w + 12, "train", "valid");
+  sb_printf (b, "  %*s  ", name_w, "");
+  sb_pad (b, TS_("train"), bar_w + 12);
+  sb_printf (b, "  %s\n", TS_("valid"));
   for (int v = 0; v <= s->n_vocab; v++)
     {
-      const char *name = v < s->n_vocab ? s->classes[v].name : "(no label)";
+      const char *name = v < s->n_vocab ? s->classes[v].name : TS_("(no label)");
       int nt = v < s->n_vocab ? s->classes[v].n_train : s->n_no_label_train;
       int nv = v < s->n_vocab ? s->classes[v].n_valid : s->n_no_label_valid;
       double ft = s->n_train ? (double) nt / s->n_train : 0;
@@ -564,12 +570,14 @@ render_problems (sbuf *b, const ts_summary *s, const palette *c)
     kinds += s->problems[k].count > 0;
   if (kinds == 0)
     {
-      sb_printf (b, "\n%sProblems%s: %snone found%s%s\n", c->bold, c->reset, c->green, c->reset,
-                 s->images_checked ? "" : " (images not checked)");
+      sb_printf (b, TS_("\n%sProblems%s: %snone found%s%s\n"), c->bold, c->reset, c->green,
+                 c->reset, s->images_checked ? "" : TS_(" (images not checked)"));
       return;
     }
-  sb_printf (b, "\n%sProblems%s: %s%d found, of %d kind%s%s\n", c->bold, c->reset, c->yellow,
-             s->n_problem_rows, kinds, kinds == 1 ? "" : "s", c->reset);
+  /* TRANSLATORS: "%4$d found" counts rows; the plural is for "%5$d kinds" */
+  sb_printf (b, TS_NG ("\n%1$sProblems%2$s: %3$s%4$d found, of %5$d kind%6$s\n",
+                       "\n%1$sProblems%2$s: %3$s%4$d found, of %5$d kinds%6$s\n", kinds),
+             c->bold, c->reset, c->yellow, s->n_problem_rows, kinds, c->reset);
   for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     {
       const ts_problem *p = &s->problems[k];
@@ -578,10 +586,17 @@ render_problems (sbuf *b, const ts_summary *s, const palette *c)
       sb_printf (b, "  %s%s: %d%s \u2014 %s\n", c->yellow, ts_problem_kind_name ((ts_problem_kind) k),
                  p->count, c->reset, ts_problem_kind_action ((ts_problem_kind) k));
       for (int e = 0; e < p->n_examples; e++)
-        sb_printf (b, "    line %-6d %s\n", p->example_lines[e],
-                   p->example_text[e] ? p->example_text[e] : "");
+        {
+          char line[32];
+
+          snprintf (line, sizeof line, TS_("line %d"), p->example_lines[e]);
+          sb_printf (b, "    ");
+          sb_pad (b, line, 11);
+          sb_printf (b, " %s\n", p->example_text[e] ? p->example_text[e] : "");
+        }
       if (p->count > p->n_examples)
-        sb_printf (b, "    %s... and %d more%s\n", c->dim, p->count - p->n_examples, c->reset);
+        sb_printf (b, TS_("    %s... and %d more%s\n"), c->dim, p->count - p->n_examples,
+                   c->reset);
     }
 }
 
@@ -592,28 +607,43 @@ ts_summary_render_text (const ts_summary *s, int color)
   static const palette ansi = { "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m",
                                 "\033[0m" };
   const palette *c = color ? &ansi : &plain;
+  const char *labels[] = { TS_("Items"), TS_("Split"), TS_("Images"), TS_("Labels"),
+                           TS_("No label"), TS_("Vocab") };
+  enum { L_ITEMS, L_SPLIT, L_IMAGES, L_LABELS, L_NO_LABEL, L_VOCAB, L_N };
   sbuf b = { 0 };
   int label_w = 9;
+  int n_no_label = s->n_no_label_train + s->n_no_label_valid;
 
-  sb_printf (&b, "%sDataBlock summary%s of %s\n\n", c->bold, c->reset, s->csv_path);
+  /* the row titles line up however long their translations are */
+  for (int i = 0; i < L_N; i++)
+    if (text_width (labels[i]) > label_w)
+      label_w = text_width (labels[i]);
+
+  sb_printf (&b, TS_("%sDataBlock summary%s of %s\n\n"), c->bold, c->reset, s->csv_path);
+  sb_printf (&b, "  ");
+  sb_pad (&b, labels[L_ITEMS], label_w);
   if (s->n_items == s->n_rows)
-    sb_printf (&b, "  %-*s %d (every row usable)", label_w, "Items", s->n_items);
+    sb_printf (&b, TS_(" %d (every row usable)"), s->n_items);
   else
-    sb_printf (&b, "  %-*s %d of %d rows usable (%s%d skipped, see Problems%s)", label_w,
-               "Items", s->n_items, s->n_rows, c->yellow, s->n_rows - s->n_items, c->reset);
-  sb_printf (&b, "\n  %-*s %s%d train%s, %s%d valid%s  (split: %s", label_w, "Split", c->bold,
-             s->n_train, c->reset, c->bold, s->n_valid, c->reset, s->split);
+    sb_printf (&b, TS_NG (" %d of %d row usable (%s%d skipped, see Problems%s)",
+                          " %d of %d rows usable (%s%d skipped, see Problems%s)", s->n_rows),
+               s->n_items, s->n_rows, c->yellow, s->n_rows - s->n_items, c->reset);
+  sb_printf (&b, "\n  ");
+  sb_pad (&b, labels[L_SPLIT], label_w);
+  sb_printf (&b, TS_(" %s%d train%s, %s%d valid%s  (split: %s"), c->bold, s->n_train, c->reset,
+             c->bold, s->n_valid, c->reset, s->split);
   if (s->n_items > 0 && s->n_valid > 0)
-    sb_printf (&b, ", %.1f%% valid", 100.0 * s->n_valid / s->n_items);
-  sb_printf (&b, ")\n");
-  sb_printf (&b, "  %-*s %s%s%s%s\n", label_w, "Images", s->image_dir,
-             s->image_dir_exists ? "" : c->red, s->image_dir_exists ? "" : "  (no such folder)",
+    sb_printf (&b, TS_(", %.1f%% valid"), 100.0 * s->n_valid / s->n_items);
+  sb_printf (&b, ")\n  ");
+  sb_pad (&b, labels[L_IMAGES], label_w);
+  sb_printf (&b, " %s%s%s%s\n", s->image_dir, s->image_dir_exists ? "" : c->red,
+             s->image_dir_exists ? "" : TS_("  (no such folder)"),
              s->image_dir_exists ? "" : c->reset);
   if (s->images_checked)
     {
       sb_printf (&b, "  %-*s ", label_w, "");
       if (s->n_shapes == 0)
-        sb_printf (&b, "none readable");
+        sb_printf (&b, "%s", TS_("none readable"));
       for (int k = 0; k < s->n_shapes && k < 3; k++)
         sb_printf (&b, "%s%d %s %dx%d", k ? ", " : "", s->shapes[k].count, s->shapes[k].mode,
                    s->shapes[k].width, s->shapes[k].height);
@@ -622,22 +652,28 @@ ts_summary_render_text (const ts_summary *s, int color)
           int rest = 0;
           for (int k = 3; k < s->n_shapes; k++)
             rest += s->shapes[k].count;
-          sb_printf (&b, ", %d of other sizes", rest);
+          sb_printf (&b, TS_(", %d of other sizes"), rest);
         }
       sb_printf (&b, "\n");
     }
   else
-    sb_printf (&b, "  %-*s %simages not checked: missing or unreadable ones are not found%s\n",
+    sb_printf (&b, TS_("  %-*s %simages not checked: missing or unreadable ones are not found%s\n"),
                label_w, "", c->dim, c->reset);
-  sb_printf (&b, "  %-*s column \"%s\" split on ", label_w, "Labels", s->labels_col);
+  sb_printf (&b, "  ");
+  sb_pad (&b, labels[L_LABELS], label_w);
+  sb_printf (&b, TS_(" column \"%s\" split on "), s->labels_col);
   sb_quoted (&b, s->label_delim, 10);
   if (s->n_items > 0)
-    sb_printf (&b, ", %.2f labels per item on average", (double) s->n_labels_total / s->n_items);
-  sb_printf (&b, "\n  %-*s %d item%s (%d train, %d valid): all-zero targets\n", label_w,
-             "No label", s->n_no_label_train + s->n_no_label_valid,
-             s->n_no_label_train + s->n_no_label_valid == 1 ? "" : "s", s->n_no_label_train,
-             s->n_no_label_valid);
-  sb_printf (&b, "  %-*s %s(%d)%s", label_w, "Vocab", c->dim, s->n_vocab, c->reset);
+    sb_printf (&b, TS_(", %.2f labels per item on average"),
+               (double) s->n_labels_total / s->n_items);
+  sb_printf (&b, "\n  ");
+  sb_pad (&b, labels[L_NO_LABEL], label_w);
+  sb_printf (&b, TS_NG (" %d item (%d train, %d valid): all-zero targets\n",
+                        " %d items (%d train, %d valid): all-zero targets\n", n_no_label),
+             n_no_label, s->n_no_label_train, s->n_no_label_valid);
+  sb_printf (&b, "  ");
+  sb_pad (&b, labels[L_VOCAB], label_w);
+  sb_printf (&b, " %s(%d)%s", c->dim, s->n_vocab, c->reset);
   {
     int col = label_w + 4 + 2 + (s->n_vocab > 9) + (s->n_vocab > 99);
     for (int v = 0; v < s->n_vocab; v++)
@@ -654,33 +690,40 @@ ts_summary_render_text (const ts_summary *s, int color)
   }
   sb_printf (&b, "\n");
   if (!s->usable)
-    sb_printf (&b, "\n  %sNothing to train on: no usable training item.%s\n", c->red, c->reset);
+    sb_printf (&b, TS_("\n  %sNothing to train on: no usable training item.%s\n"), c->red,
+               c->reset);
 
   if (s->sample_item >= 0)
     {
       int name_w = 0;
       for (int i = 0; i < s->n_steps; i++)
-        if ((int) strlen (s->steps[i].name) > name_w)
-          name_w = (int) strlen (s->steps[i].name);
+        if (text_width (s->steps[i].name) > name_w)
+          name_w = text_width (s->steps[i].name);
       for (int i = 0; i < s->n_tfm_steps; i++)
-        if ((int) strlen (s->tfm_steps[i].name) > name_w)
-          name_w = (int) strlen (s->tfm_steps[i].name);
+        if (text_width (s->tfm_steps[i].name) > name_w)
+          name_w = text_width (s->tfm_steps[i].name);
 
-      sb_printf (&b, "\n%sBuilding one sample%s (%s item, CSV line %d)\n", c->bold, c->reset,
-                 s->sample_is_valid ? "validation" : "training", s->sample_line);
+      sb_printf (&b, s->sample_is_valid
+                     ? TS_("\n%sBuilding one sample%s (validation item, CSV line %d)\n")
+                     : TS_("\n%sBuilding one sample%s (training item, CSV line %d)\n"),
+                 c->bold, c->reset, s->sample_line);
       for (int i = 0; i < s->n_steps; i++)
         {
-          sb_printf (&b, "  %s%-*s%s %s\n", c->bold, name_w, s->steps[i].name, c->reset,
-                     s->steps[i].value);
+          sb_printf (&b, "  %s", c->bold);
+          sb_pad (&b, s->steps[i].name, name_w);
+          sb_printf (&b, "%s %s\n", c->reset, s->steps[i].value);
           if (i + 1 < s->n_steps)
             sb_printf (&b, "  %*s %s| %s%s\n", name_w, "", c->dim, s->steps[i + 1].what,
                        c->reset);
         }
-      sb_printf (&b, "\n%sThen, in the data loader%s\n", c->bold, c->reset);
+      sb_printf (&b, TS_("\n%sThen, in the data loader%s\n"), c->bold, c->reset);
       for (int i = 0; i < s->n_tfm_steps; i++)
-        sb_printf (&b, "  %s%-*s%s %s%s%s\n  %*s %s\n", c->bold, name_w, s->tfm_steps[i].name,
-                   c->reset, c->dim, s->tfm_steps[i].what, c->reset, name_w, "",
-                   s->tfm_steps[i].value);
+        {
+          sb_printf (&b, "  %s", c->bold);
+          sb_pad (&b, s->tfm_steps[i].name, name_w);
+          sb_printf (&b, "%s %s%s%s\n  %*s %s\n", c->reset, c->dim, s->tfm_steps[i].what,
+                     c->reset, name_w, "", s->tfm_steps[i].value);
+        }
     }
 
   if (s->n_items > 0)

@@ -8,7 +8,7 @@ import re
 import sys
 
 C_MARK = re.compile(r'(?<![A-Za-z0-9_])(?:_|N_|C_|NC_|g_dngettext|ngettext|g_dpgettext2|'
-                    r'g_dcgettext|dgettext)\s*\(')
+                    r'g_dcgettext|dgettext|TS_|TS_NG)\s*\(')
 
 
 def wanted(root):

@@ -146,6 +146,11 @@ struct ts_backend {
   const ts_backend_i *i;
   void *ctx;        /* backend private state */
   int n_threads;
+  /* Sticky: the first failure an op could not return (the ops return void;
+   * a GPU's launch failure or lost device shows at a later transfer).  Set by
+   * ts_backend_record_failure, read by ts_backend_check. */
+  ts_status failed;
+  char failed_msg[256];
 };
 
 /* The CPU backend with @n_threads worker threads (0: number of cores).
@@ -163,6 +168,12 @@ ts_backend *ts_backend_cpu_new (int n_threads);
 const char *ts_backend_cpu_blas_core (void);
 void ts_backend_set_threads (ts_backend *be, int n_threads);
 void ts_backend_free (ts_backend *be);
+/* Keeps @status with the thread's last message (ts_last_error) as @be's
+ * failure, unless one is kept already. */
+void ts_backend_record_failure (ts_backend *be, ts_status status);
+/* TS_OK, or the kept failure (its message made the thread's last error again):
+ * every op since it may have produced garbage. */
+ts_status ts_backend_check (ts_backend *be);
 
 #ifdef __cplusplus
 }

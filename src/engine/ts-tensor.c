@@ -169,7 +169,7 @@ ts_tensor_from_host (ts_tensor *t, const float *src, int64_t n)
                      ts_tensor_shape_str (t, buf, sizeof buf), (long long) t->numel,
                      (long long) n);
   t->be->i->upload (t->be, t->data, src, (size_t) n);
-  return TS_OK;
+  return ts_backend_check (t->be);
 }
 
 ts_status
@@ -182,5 +182,5 @@ ts_tensor_to_host (const ts_tensor *t, float *dst, int64_t n)
                      ts_tensor_shape_str (t, buf, sizeof buf), (long long) t->numel,
                      (long long) n);
   t->be->i->download (t->be, dst, t->data, (size_t) n);
-  return TS_OK;
+  return ts_backend_check (t->be);
 }

@@ -336,6 +336,9 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
   if ((st = ts_model_forward (l->model, &xv, 1, &logits)) != TS_OK)
     return restore_buffers (l, st);
   lossf = be->i->bce_with_logits (be, logits, &yv, &dv);
+  /* a GPU failure in any op so far (the ops cannot return it) */
+  if ((st = ts_backend_check (be)) != TS_OK)
+    return st;
   *loss = lossf;
   if (!isfinite (lossf))
     return restore_buffers (l, ts_error (TS_ERR_NUMERIC, "the loss is %s; training stopped "
@@ -352,10 +355,20 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
                                              "the last good batch", p->name));
     }
   ts_optimizer_step (l->opt);
-  return TS_OK;
+  return ts_backend_check (be);
 }
 
 /* --- evaluation --- */
+
+/* Releases @b and the rest of the epoch, so a loader is left at a clean
+ * epoch boundary after an evaluation stops early. */
+static void
+drain (const ts_data_source *src, ts_batch *b)
+{
+  src->release (src->self, b);
+  while (src->next (src->self, &b) == TS_OK && b)
+    src->release (src->self, b);
+}
 
 /* Runs @src in eval mode.  Any of the outputs may be NULL; @cap bounds the rows
  * written to @probs/@targets/@items.  @stoppable: ts_learner_cancel ends it
@@ -385,23 +398,22 @@ run_eval (ts_learner *l, const ts_data_source *src, float *probs, float *targets
         break;
       if (stoppable && atomic_load (&l->cancel))
         {
-          src->release (src->self, b);
-          while (src->next (src->self, &b) == TS_OK && b)
-            src->release (src->self, b);
+          drain (src, b);
           return ts_error (TS_ERR_CANCELLED, "get_preds cancelled after %d images", n);
         }
       if ((st = upload_batch (l, b, &xv, &yv)) != TS_OK
           || (st = ts_model_forward (l->model, &xv, 0, &logits)) != TS_OK)
         {
-          src->release (src->self, b);
-          /* drain so a loader is left at a clean epoch boundary */
-          while (src->next (src->self, &b) == TS_OK && b)
-            src->release (src->self, b);
+          drain (src, b);
           return st;
         }
       lossf = be->i->bce_with_logits (be, logits, &yv, NULL);
       loss_sum += (double) lossf * b->n;
-      ts_tensor_to_host (logits, l->host_logits, (int64_t) b->n * c);
+      if ((st = ts_tensor_to_host (logits, l->host_logits, (int64_t) b->n * c)) != TS_OK)
+        {
+          drain (src, b);
+          return st;
+        }
       for (int r = 0; r < b->n; r++)
         for (int k = 0; k < c; k++)
           {

@@ -362,6 +362,41 @@ test_nan_stops (void)
   setup_clear (&s);
 }
 
+/* A failure the backend could not return from an op (a GPU's launch failure,
+ * a lost device) stops training with its message, never a silent garbage step. */
+static void
+test_device_failure (void)
+{
+  setup s;
+  watcher w = { 0 };
+  ts_learner_events ev = { &w, NULL, watch_batch, NULL, watch_finished, watch_failed };
+  float v;
+  ts_tensor *t;
+
+  setup_init (&s, 64, 16);
+  w.s = &s;
+  w.cancel_at = -1;
+  ts_learner_set_events (s.learner, &ev);
+  g_assert_cmpint (ts_backend_check (s.be), ==, TS_OK);
+  ts_error (TS_ERR_DEVICE, "CUDA convolution failed: unspecified launch failure");
+  ts_backend_record_failure (s.be, TS_ERR_DEVICE);
+  ts_error (TS_ERR_IO, "a later, unrelated message");
+  ts_backend_record_failure (s.be, TS_ERR_IO);   /* the first failure is kept */
+  t = ts_tensor_new_1d (s.be, 1);
+  g_assert_cmpint (ts_tensor_to_host (t, &v, 1), ==, TS_ERR_DEVICE);
+  g_assert_nonnull (strstr (ts_last_error (), "unspecified launch failure"));
+  ts_tensor_free (t);
+  g_assert_cmpint (ts_learner_fit_one_cycle (s.learner, 1, ts_lr_plain (1e-3), NULL), ==,
+                   TS_ERR_DEVICE);
+  g_assert_cmpint (w.n_batch, ==, 0);
+  g_assert_nonnull (w.failed);
+  g_test_message ("%s", w.failed);
+  g_assert_nonnull (strstr (w.failed, "unspecified launch failure"));
+  g_free (w.after_batch);
+  g_free (w.failed);
+  setup_clear (&s);
+}
+
 static void
 test_cancel (void)
 {
@@ -433,6 +468,7 @@ main (int argc, char **argv)
                    test_fine_tune_phases_keep_state);
   g_test_add_func ("/learn/learner/learns", test_learns);
   g_test_add_func ("/learn/learner/nan-stops", test_nan_stops);
+  g_test_add_func ("/learn/learner/device-failure", test_device_failure);
   g_test_add_func ("/learn/learner/cancel", test_cancel);
   g_test_add_func ("/learn/learner/lr-find", test_lr_find);
   return g_test_run ();

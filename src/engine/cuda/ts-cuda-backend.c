@@ -18,29 +18,33 @@
 #define ALIGN 256
 #define RED_DOUBLES 1025
 
+/* The CUDA checks record a failure on @be too (ts_backend_check), so that
+ * one an op could not return (the ops return void) is not lost. */
 int
-ts_cuda_ok (cudaError_t e, const char *op)
+ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op)
 {
   if (e == cudaSuccess)
     return 1;
   ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s)%s", op, cudaGetErrorString (e),
             cudaGetErrorName (e),
             e == cudaErrorMemoryAllocation ? "; try a smaller batch size or the CPU" : "");
+  ts_backend_record_failure (be, TS_ERR_DEVICE);
   return 0;
 }
 
 int
 ts_cuda_check (ts_backend *be, const char *op)
 {
-  return ts_cuda_ok (cudaGetLastError (), op);
+  return ts_cuda_ok (be, cudaGetLastError (), op);
 }
 
 int
-ts_cuda_blas_ok (cublasStatus_t st, const char *op)
+ts_cuda_blas_ok (ts_backend *be, cublasStatus_t st, const char *op)
 {
   if (st == CUBLAS_STATUS_SUCCESS)
     return 1;
   ts_error (TS_ERR_DEVICE, "cuBLAS %s failed: status %d", op, (int) st);
+  ts_backend_record_failure (be, TS_ERR_DEVICE);
   return 0;
 }
 
@@ -120,7 +124,7 @@ cuda_alloc (ts_backend *be, size_t bytes)
       return NULL;
     }
   /* zero-filled, as the table promises; ordered before any later op on the stream */
-  if (!ts_cuda_ok (cudaMemsetAsync (ptr, 0, size, ctx->stream), "memset"))
+  if (!ts_cuda_ok (be, cudaMemsetAsync (ptr, 0, size, ctx->stream), "memset"))
     return NULL;
   return ptr;
 }
@@ -157,9 +161,9 @@ cuda_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
   if (n == 0)
     return;
   cudaSetDevice (ctx->device);
-  if (ts_cuda_ok (cudaMemcpyAsync (dst, host_src, n * sizeof (float), cudaMemcpyHostToDevice,
+  if (ts_cuda_ok (be, cudaMemcpyAsync (dst, host_src, n * sizeof (float), cudaMemcpyHostToDevice,
                                    ctx->stream), "upload"))
-    ts_cuda_ok (cudaStreamSynchronize (ctx->stream), "upload");
+    ts_cuda_ok (be, cudaStreamSynchronize (ctx->stream), "upload");
 }
 
 static void
@@ -170,9 +174,9 @@ cuda_download (ts_backend *be, float *host_dst, const float *src, size_t n)
   if (n == 0)
     return;
   cudaSetDevice (ctx->device);
-  if (ts_cuda_ok (cudaMemcpyAsync (host_dst, src, n * sizeof (float), cudaMemcpyDeviceToHost,
+  if (ts_cuda_ok (be, cudaMemcpyAsync (host_dst, src, n * sizeof (float), cudaMemcpyDeviceToHost,
                                    ctx->stream), "download"))
-    ts_cuda_ok (cudaStreamSynchronize (ctx->stream), "download");
+    ts_cuda_ok (be, cudaStreamSynchronize (ctx->stream), "download");
 }
 
 static void
@@ -181,7 +185,7 @@ cuda_synchronize (ts_backend *be)
   ts_cuda_ctx *ctx = ts_cuda (be);
 
   cudaSetDevice (ctx->device);
-  ts_cuda_ok (cudaStreamSynchronize (ctx->stream), "synchronize");
+  ts_cuda_ok (be, cudaStreamSynchronize (ctx->stream), "synchronize");
 }
 
 float *
@@ -202,7 +206,7 @@ ts_cuda_scratch (ts_backend *be, size_t n)
       pthread_mutex_lock (&ctx->lock);
       release_cache (ctx);
       pthread_mutex_unlock (&ctx->lock);
-      if (!ts_cuda_ok (cudaMalloc (&ptr, n * sizeof (float)), "scratch allocation"))
+      if (!ts_cuda_ok (be, cudaMalloc (&ptr, n * sizeof (float)), "scratch allocation"))
         return NULL;
     }
   ctx->scratch = ptr;

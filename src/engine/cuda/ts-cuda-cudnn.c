@@ -280,6 +280,17 @@ workspace (ts_backend *be, size_t bytes)
   return ts_cuda_scratch (be, bytes / sizeof (float) + 1);
 }
 
+/* dnn_ok for a convolution that ran: a failure there is the backend's (the
+ * op cannot return it); one while planning falls back to im2col instead. */
+static int
+dnn_run_ok (ts_backend *be, ts_cuda_dnn *d, cudnnStatus_t st, const char *op)
+{
+  if (dnn_ok (d, st, op))
+    return 1;
+  ts_backend_record_failure (be, TS_ERR_DEVICE);
+  return 0;
+}
+
 int
 ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
                           const float *w, float *y)
@@ -293,7 +304,7 @@ ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x
     return 0;
   if ((ws = workspace (be, e->ws_fwd)) == NULL)
     return 1;   /* the error is recorded */
-  dnn_ok (d, d->forward (d->handle, &one, e->xd, x, e->wd, w, e->cd, e->fwd, ws, e->ws_fwd,
+  dnn_run_ok (be, d, d->forward (d->handle, &one, e->xd, x, e->wd, w, e->cd, e->fwd, ws, e->ws_fwd,
                          &zero, e->yd, y), "convolution forward");
   return 1;
 }
@@ -313,7 +324,7 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
     {
       if ((ws = workspace (be, e->ws_data)) == NULL)
         return 1;
-      if (!dnn_ok (d, d->backward_data (d->handle, &one, e->wd, w, e->yd, dy, e->cd,
+      if (!dnn_run_ok (be, d, d->backward_data (d->handle, &one, e->wd, w, e->yd, dy, e->cd,
                                         e->bwd_data, ws, e->ws_data, &zero, e->xd, dx),
                    "convolution backward data"))
         return 1;
@@ -322,7 +333,7 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
     {
       if ((ws = workspace (be, e->ws_filter)) == NULL)
         return 1;
-      dnn_ok (d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, e->bwd_filter,
+      dnn_run_ok (be, d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, e->bwd_filter,
                                      ws, e->ws_filter, &zero, e->wd, dw),
               "convolution backward filter");
     }

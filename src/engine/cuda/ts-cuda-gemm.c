@@ -104,7 +104,7 @@ ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
   pl = (int64_t) g.oh * g.ow;
   if (is_direct (p, &g))
     {
-      if (!ts_cuda_blas_ok (bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
+      if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
                                                g.cout, (int) k, &one, x->data, (int) pl, k * pl,
                                                w->data, (int) k, 0, &zero, y->data, (int) pl,
                                                (long long) g.cout * pl, g.n), "conv2d"))
@@ -120,7 +120,7 @@ ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
         {
           int cnt = g.n - n0 < nb ? g.n - n0 : nb;
           tsk_im2col (S (be), &g, n0, cnt, x->data, col);
-          if (!ts_cuda_blas_ok (bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
+          if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
                                                    g.cout, (int) k, &one, col, (int) pl, k * pl,
                                                    w->data, (int) k, 0, &zero,
                                                    y->data + (int64_t) n0 * g.cout * pl,
@@ -178,14 +178,14 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
       /* col is x itself, dcol is dx itself */
       if (dw)
         for (int n = 0; n < g.n; n++)
-          if (!ts_cuda_blas_ok (bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k, g.cout,
+          if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k, g.cout,
                                            (int) pl, &one, x->data + n * k * pl, (int) pl,
                                            dy->data + (int64_t) n * g.cout * pl, (int) pl,
                                            n == 0 ? &zero : &one, dw->data, (int) k),
                                 "conv2d backward (weights)"))
             return;
       if (dx
-          && !ts_cuda_blas_ok (bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T, (int) pl,
+          && !ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T, (int) pl,
                                                   (int) k, g.cout, &one, dy->data, (int) pl,
                                                   (long long) g.cout * pl, w->data, (int) k, 0,
                                                   &zero, dx->data, (int) pl, k * pl, g.n),
@@ -207,7 +207,7 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
           {
             tsk_im2col (S (be), &g, n0, cnt, x->data, col);
             for (int j = 0; j < cnt; j++)
-              if (!ts_cuda_blas_ok (bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k,
+              if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k,
                                                g.cout, (int) pl, &one, col + j * k * pl, (int) pl,
                                                dy->data + (int64_t) (n0 + j) * g.cout * pl,
                                                (int) pl, n0 + j == 0 ? &zero : &one, dw->data,
@@ -216,7 +216,7 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
           }
         if (dx)
           {
-            if (!ts_cuda_blas_ok (bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T,
+            if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T,
                                                      (int) pl, (int) k, g.cout, &one,
                                                      dy->data + (int64_t) n0 * g.cout * pl,
                                                      (int) pl, (long long) g.cout * pl, w->data,
@@ -242,7 +242,7 @@ ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
     return;
   ts_cuda_stream (be);
   /* y^T [Out,N] = W [Out,In] x^T [In,N] */
-  if (!ts_cuda_blas_ok (bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one,
+  if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one,
                                    w->data, in, x->data, in, &zero, y->data, out), "linear"))
     return;
   if (b)
@@ -272,12 +272,12 @@ ts_cuda_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
       return;
     }
   /* dx^T [In,N] = W^T [In,Out] dy^T [Out,N] */
-  if (dx && !ts_cuda_blas_ok (bl->sgemm (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one,
+  if (dx && !ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one,
                                          w->data, in, dy->data, out, &zero, dx->data, in),
                               "linear backward (data)"))
     return;
   /* dW^T [In,Out] = x^T [In,N] dy [N,Out] */
-  if (dw && !ts_cuda_blas_ok (bl->sgemm (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one,
+  if (dw && !ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one,
                                          x->data, in, dy->data, out, &zero, dw->data, in),
                               "linear backward (weights)"))
     return;

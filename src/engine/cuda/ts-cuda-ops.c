@@ -274,9 +274,9 @@ reduction_result (ts_backend *be, const char *op)
   double v = NAN;
 
   if (!ts_cuda_check (be, op)
-      || !ts_cuda_ok (cudaMemcpyAsync (&v, ts_cuda (be)->red, sizeof v, cudaMemcpyDeviceToHost,
+      || !ts_cuda_ok (be, cudaMemcpyAsync (&v, ts_cuda (be)->red, sizeof v, cudaMemcpyDeviceToHost,
                                        S (be)), op)
-      || !ts_cuda_ok (cudaStreamSynchronize (S (be)), op))
+      || !ts_cuda_ok (be, cudaStreamSynchronize (S (be)), op))
     return NAN;
   return v;
 }

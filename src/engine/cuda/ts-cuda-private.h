@@ -73,10 +73,10 @@ ts_cuda_stream (ts_backend *be)
 }
 
 /* Records a CUDA failure as TS_ERR_DEVICE in ts_last_error; 1 when @e is success. */
-int ts_cuda_ok (cudaError_t e, const char *op);
+int ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op);
 /* After launching the kernels of @op: checks for launch errors. */
 int ts_cuda_check (ts_backend *be, const char *op);
-int ts_cuda_blas_ok (cublasStatus_t st, const char *op);
+int ts_cuda_blas_ok (ts_backend *be, cublasStatus_t st, const char *op);
 /* Scratch of at least @n floats (grows; old contents lost). NULL on failure. */
 float *ts_cuda_scratch (ts_backend *be, size_t n);
 

@@ -94,11 +94,12 @@ tagsight_application_open (GApplication *app, GFile **files, int n_files, const 
   TagsightWindow *window = get_window (self);
   g_autofree char *path = g_file_get_path (files[0]);
 
+  /* the file first: a project restores its page, and --page wins over it */
+  if (path != NULL)
+    tagsight_window_open (window, path);
   apply_options (self, window);
   gtk_window_present (GTK_WINDOW (window));
-  if (path != NULL)
-    tagsight_window_open_csv (window, path);
-  else
+  if (path == NULL)
     tagsight_window_toast (window, _("Only local files can be opened"));
 }
 
@@ -116,12 +117,12 @@ tagsight_application_handle_local_options (GApplication *app, GVariantDict *opti
   if (g_variant_dict_lookup (options, "page", "&s", &page))
     {
       static const char *const pages[] = { "start", "data", "batch", "train", "results",
-                                           "export", NULL };
+                                           "export", "runs", "labels", NULL };
 
       if (!g_strv_contains (pages, page))
         {
-          g_printerr (_("tagsight: --page expects start, data, batch, train, results or "
-                        "export, got “%s”\n"), page);
+          g_printerr (_("tagsight: --page expects start, data, batch, train, results, export, "
+                        "runs or labels, got “%s”\n"), page);
           return 2;
         }
       self->page = g_strdup (page);
@@ -189,6 +190,8 @@ tagsight_application_startup (GApplication *app)
   static const struct { const char *action; const char *accels[2]; } accels[] = {
     { "app.quit", { "<Control>q", NULL } },
     { "win.open", { "<Control>o", NULL } },
+    { "win.save", { "<Control>s", NULL } },
+    { "win.save-as", { "<Control><Shift>s", NULL } },
     { "win.reroll", { "<Control>r", NULL } },
     { "win.train", { "<Control>t", NULL } },
     { "win.stop", { "<Control>period", NULL } },
@@ -229,7 +232,8 @@ tagsight_application_init (TagsightApplication *self)
 {
   static const GOptionEntry options[] = {
     { "page", 0, 0, G_OPTION_ARG_STRING, NULL,
-      N_("Page to show: start, data, batch, train, results or export"), N_("PAGE") },
+      N_("Page to show: start, data, batch, train, results, export, runs or labels"),
+      N_("PAGE") },
     { "train", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Start training as soon as the data is open"),
       NULL },
     { "arch", 0, 0, G_OPTION_ARG_STRING, NULL,
@@ -251,7 +255,8 @@ tagsight_application_init (TagsightApplication *self)
 
   self->epochs = self->freeze_epochs = -1;
   g_application_add_main_option_entries (G_APPLICATION (self), options);
-  g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FILE.csv]"));
+  g_application_set_option_context_parameter_string (G_APPLICATION (self),
+                                                     _("[FILE.csv|PROJECT.tagsight]"));
 }
 
 TagsightApplication *

@@ -3,7 +3,7 @@
 
 #include <glib/gi18n.h>
 
-#define MAX_RECENT 5
+#define MAX_RECENT 6
 
 struct _TagsightStartPage
 {
@@ -42,7 +42,8 @@ tagsight_start_page_reload_recent (TagsightStartPage *self)
     gtk_list_box_remove (self->recent_list, child);
   for (GList *l = items; l != NULL; l = l->next)
     if (gtk_recent_info_has_application (l->data, g_get_application_name ())
-        && g_str_has_suffix (gtk_recent_info_get_uri (l->data), ".csv"))
+        && (g_str_has_suffix (gtk_recent_info_get_uri (l->data), ".csv")
+            || g_str_has_suffix (gtk_recent_info_get_uri (l->data), ".tagsight")))
       g_ptr_array_add (mine, l->data);
   g_ptr_array_sort (mine, newest_first);
   for (guint i = 0; i < mine->len && shown < MAX_RECENT; i++)
@@ -62,6 +63,12 @@ tagsight_start_page_reload_recent (TagsightStartPage *self)
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), base);
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), parent);
       adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+      /* a project (runs, label edits) and a bare data set look different */
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row),
+                                 gtk_image_new_from_icon_name (
+                                   g_str_has_suffix (path, ".tagsight")
+                                   ? "document-open-recent-symbolic"
+                                   : "x-office-spreadsheet-symbolic"));
       gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), TRUE);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row),
                                  gtk_image_new_from_icon_name ("go-next-symbolic"));

@@ -1,4 +1,5 @@
-/* tagsight-start-page.h: the first page: open a CSV, try the demo, recent files. */
+/* tagsight-start-page.h: the first page: open a CSV or a project, try the demo,
+ * recent data sets and projects. */
 #pragma once
 
 #include <adwaita.h>
@@ -11,7 +12,7 @@ G_DECLARE_FINAL_TYPE (TagsightStartPage, tagsight_start_page, TAGSIGHT, START_PA
 /* @text NULL hides the progress; @fraction < 0 pulses. */
 void tagsight_start_page_set_progress (TagsightStartPage *self, const char *text,
                                        double fraction);
-/* Re-reads the recently opened CSVs. */
+/* Re-reads the recently opened CSVs and projects. */
 void tagsight_start_page_reload_recent (TagsightStartPage *self);
 
 G_END_DECLS

@@ -1,5 +1,5 @@
 /* tagsight-window.c: the main window (see tagsight-window.h). */
-#include "tagsight-window.h"
+#include "tagsight-window-private.h"
 
 #include <glib/gi18n.h>
 #include <errno.h>
@@ -15,35 +15,6 @@
 #include "tagsight-start-page.h"
 #include "tagsight-train-page.h"
 #include "ts-demo.h"
-
-struct _TagsightWindow
-{
-  AdwApplicationWindow parent_instance;
-
-  AdwToastOverlay *toast_overlay;
-  AdwViewStack *stack;
-  AdwViewSwitcherTitle *switcher_title;
-  AdwViewStackPage *data_stack_page;
-  AdwViewStackPage *batch_stack_page;
-  AdwViewStackPage *train_stack_page;
-  AdwViewStackPage *results_stack_page;
-  AdwViewStackPage *export_stack_page;
-  TagsightStartPage *start_page;
-  TagsightDataPage *data_page;
-  TagsightBatchPage *batch_page;
-  TagsightTrainPage *train_page;
-  TagsightResultsPage *results_page;
-  TagsightExportPage *export_page;
-
-  char *wanted_page;      /* page to show once data arrives */
-  gboolean generating;
-  guint progress_id;
-  char *demo_part;        /* folder the demo is being written into */
-  gboolean autostart;     /* --train: start once the data is open */
-  gboolean auto_lr_find;  /* --lr-find: the same for the LR finder */
-  char **auto_predict;    /* --predict: images to predict once results are in */
-  int demo_n;
-};
 
 G_DEFINE_FINAL_TYPE (TagsightWindow, tagsight_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -79,8 +50,8 @@ tagsight_window_set_page (TagsightWindow *self, const char *name)
 
 /* AdwViewSwitcherTitle 1.2 keeps showing the plain title when pages turn
  * visible after it was laid out; switching it off and on re-measures it. */
-static void
-refresh_switcher (TagsightWindow *self)
+void
+tagsight_window_refresh_switcher (TagsightWindow *self)
 {
   adw_view_switcher_title_set_view_switcher_enabled (self->switcher_title, FALSE);
   adw_view_switcher_title_set_view_switcher_enabled (self->switcher_title, TRUE);
@@ -103,7 +74,7 @@ tagsight_window_open_csv (TagsightWindow *self, const char *path)
   /* shown in the header when the window is too narrow for the switcher */
   adw_view_switcher_title_set_subtitle (self->switcher_title, base);
   adw_view_stack_page_set_visible (self->data_stack_page, TRUE);
-  refresh_switcher (self);
+  tagsight_window_refresh_switcher (self);
   if (self->wanted_page == NULL || g_strcmp0 (self->wanted_page, "start") == 0)
     tagsight_window_set_page (self, "data");
   else
@@ -118,10 +89,11 @@ on_dataset_changed (TagsightDataPage *page, TagsightDataset *dataset, TagsightWi
 
   adw_view_stack_page_set_visible (self->batch_stack_page, dataset != NULL);
   adw_view_stack_page_set_visible (self->train_stack_page, usable);
-  refresh_switcher (self);
+  tagsight_window_refresh_switcher (self);
   tagsight_batch_page_set_dataset (self->batch_page, dataset);
   tagsight_train_page_set_dataset (self->train_page, usable ? dataset : NULL);
   tagsight_results_page_set_dataset (self->results_page, usable ? dataset : NULL);
+  tagsight_window_project_dataset_changed (self, usable ? dataset : NULL);
   if (usable && self->auto_lr_find)
     {
       self->auto_lr_find = FALSE;
@@ -259,7 +231,7 @@ on_open_response (GtkNativeDialog *dialog, int response, TagsightWindow *self)
       g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
 
       if (path != NULL)
-        tagsight_window_open_csv (self, path);
+        tagsight_window_open (self, path);
       else
         tagsight_window_toast (self, _("Only local files can be opened"));
     }
@@ -273,10 +245,22 @@ open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   g_autofree char *folder = tagsight_settings_dup_string ("last-folder", "");
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (_("Open a CSV"), GTK_WINDOW (self),
+    gtk_file_chooser_native_new (_("Open a Data Set or a Project"), GTK_WINDOW (self),
                                  GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
   GtkFileFilter *filter = gtk_file_filter_new ();
 
+  gtk_file_filter_set_name (filter, _("CSV files and Tagsight projects"));
+  gtk_file_filter_add_mime_type (filter, "text/csv");
+  gtk_file_filter_add_pattern (filter, "*.csv");
+  gtk_file_filter_add_pattern (filter, "*.tagsight");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
+  g_object_unref (filter);
+  filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, _("Tagsight projects"));
+  gtk_file_filter_add_pattern (filter, "*.tagsight");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
+  g_object_unref (filter);
+  filter = gtk_file_filter_new ();
   gtk_file_filter_set_name (filter, _("CSV files"));
   gtk_file_filter_add_mime_type (filter, "text/csv");
   gtk_file_filter_add_pattern (filter, "*.csv");
@@ -297,7 +281,7 @@ open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 static void
 open_path_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  tagsight_window_open_csv (TAGSIGHT_WINDOW (widget), g_variant_get_string (parameter, NULL));
+  tagsight_window_open (TAGSIGHT_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
 static void
@@ -434,6 +418,9 @@ on_train_finished (TagsightTrainPage *page, int status, const char *message,
                    TagsightWindow *self)
 {
   TagsightTraining *training = tagsight_train_page_get_training (page);
+  /* with a project open, the run's end is recorded and its predictions
+   * come from there */
+  gboolean recorded = tagsight_window_project_train_finished (self, status, message);
 
   if (status != TS_OK && status != TS_ERR_CANCELLED)
     {
@@ -447,8 +434,9 @@ on_train_finished (TagsightTrainPage *page, int status, const char *message,
     return;
   adw_view_stack_page_set_visible (self->results_stack_page, TRUE);
   adw_view_stack_page_set_visible (self->export_stack_page, TRUE);
-  refresh_switcher (self);
-  tagsight_results_page_refresh (self->results_page);
+  tagsight_window_refresh_switcher (self);
+  if (!recorded)
+    tagsight_results_page_refresh (self->results_page);
 }
 
 static void
@@ -472,7 +460,7 @@ on_results_ready (TagsightResultsPage *page, gboolean ok, TagsightWindow *self)
       /* a model opened on the Results page can be exported and used too */
       adw_view_stack_page_set_visible (self->results_stack_page, TRUE);
       adw_view_stack_page_set_visible (self->export_stack_page, TRUE);
-      refresh_switcher (self);
+      tagsight_window_refresh_switcher (self);
       if (self->wanted_page != NULL)
         tagsight_window_set_page (self, self->wanted_page);
       if (self->auto_predict != NULL)
@@ -519,15 +507,17 @@ on_drop (GtkDropTarget *target, const GValue *value, double x, double y, Tagsigh
       tagsight_window_toast (self, _("Only local files can be opened"));
       return FALSE;
     }
-  if (!g_str_has_suffix (path, ".csv") && !g_str_has_suffix (path, ".CSV"))
+  if (!g_str_has_suffix (path, ".csv") && !g_str_has_suffix (path, ".CSV")
+      && !g_str_has_suffix (path, ".tagsight"))
     {
       g_autofree char *base = g_path_get_basename (path);
-      g_autofree char *msg = g_strdup_printf (_("“%s” is not a CSV file"), base);
+      g_autofree char *msg = g_strdup_printf (_("“%s” is not a CSV file or a Tagsight project"),
+                                              base);
 
       tagsight_window_toast (self, msg);
       return FALSE;
     }
-  tagsight_window_open_csv (self, path);
+  tagsight_window_open (self, path);
   return TRUE;
 }
 
@@ -539,6 +529,7 @@ tagsight_window_dispose (GObject *object)
   TagsightWindow *self = TAGSIGHT_WINDOW (object);
 
   g_clear_handle_id (&self->progress_id, g_source_remove);
+  tagsight_window_project_dispose (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), TAGSIGHT_TYPE_WINDOW);
   G_OBJECT_CLASS (tagsight_window_parent_class)->dispose (object);
 }
@@ -571,6 +562,8 @@ tagsight_window_class_init (TagsightWindowClass *klass)
   g_type_ensure (TAGSIGHT_TYPE_TRAIN_PAGE);
   g_type_ensure (TAGSIGHT_TYPE_RESULTS_PAGE);
   g_type_ensure (TAGSIGHT_TYPE_EXPORT_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_RUNS_PAGE);
+  g_type_ensure (TAGSIGHT_TYPE_INSPECT_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/tagsight/Tagsight/tagsight-window.ui");
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, toast_overlay);
@@ -587,6 +580,10 @@ tagsight_window_class_init (TagsightWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, train_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, results_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightWindow, export_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, runs_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, inspect_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, runs_page);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, inspect_page);
 
   gtk_widget_class_install_action (widget_class, "win.open", NULL, open_action);
   gtk_widget_class_install_action (widget_class, "win.open-path", "s", open_path_action);
@@ -596,6 +593,7 @@ tagsight_window_class_init (TagsightWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.train", NULL, train_action);
   gtk_widget_class_install_action (widget_class, "win.stop", NULL, stop_action);
   gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
+  tagsight_window_project_class_init (widget_class);
 }
 
 static void
@@ -624,6 +622,7 @@ tagsight_window_init (TagsightWindow *self)
   g_signal_connect (self->data_page, "dataset-changed", G_CALLBACK (on_dataset_changed), self);
   g_signal_connect (self->data_page, "failed", G_CALLBACK (on_data_failed), self);
   g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  tagsight_window_project_init (self);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
 }
 

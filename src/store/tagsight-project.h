@@ -47,6 +47,11 @@ int tagsight_project_get_schema_version (TagsightProject *self);
 gboolean tagsight_project_check_integrity (TagsightProject *self, char **report,
                                            GError **error);
 
+/* Save As: writes a compacted copy of the project to @path, which must not
+ * exist (G_IO_ERROR_EXISTS).  The open project stays as it is; open the copy
+ * to continue there. */
+gboolean tagsight_project_save_copy (TagsightProject *self, const char *path, GError **error);
+
 /* Key/value settings (where the user was: page, selected run, ...). */
 gboolean tagsight_project_set_setting (TagsightProject *self, const char *key,
                                        const char *value, GError **error);
@@ -86,6 +91,11 @@ TagsightDataset *tagsight_project_get_dataset (TagsightProject *self, gint64 id,
 /* The CSV moved: point the data set at its new location, keeping everything. */
 gboolean tagsight_project_relocate_dataset (TagsightProject *self, gint64 id,
                                             const char *new_csv_path, GError **error);
+/* The images moved, or live in another folder than the default: @image_dir
+ * (made absolute) becomes the data set's image folder; NULL means the
+ * default again (beside the CSV).  Keeps everything else. */
+gboolean tagsight_project_set_dataset_image_dir (TagsightProject *self, gint64 id,
+                                                 const char *image_dir, GError **error);
 
 typedef struct {
   gint64 id;

@@ -458,6 +458,70 @@ test_runs (void)
   ts_test_rmdir (dir);
 }
 
+/* The images moved; Save As writes a copy that opens with every row. */
+static void
+test_image_dir_and_copy (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "p.tagsight", NULL);
+  g_autofree char *copy = g_build_filename (dir, "copy.tagsight", NULL);
+  g_autofree char *images = g_build_filename (dir, "pictures", NULL);
+  g_autofree char *csv = write_csv (dir);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightDataset) d = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GPtrArray) runs = NULL;
+  g_autoptr (TagsightItem) b = NULL;
+  TagsightProject *p, *q;
+  gint64 ds = 0, run = 0, edit = 0;
+
+  p = tagsight_project_open (path, TAGSIGHT_PROJECT_OPEN_CREATE, &error);
+  g_assert_no_error (error);
+  g_assert_true (tagsight_project_add_dataset (p, csv, NULL, NULL, NULL, NULL, &ds, &error));
+  b = tagsight_project_get_item (p, ds, 1, &error);
+  g_assert_true (tagsight_project_toggle_label (p, b->id, "dog", TRUE, "user", &edit, &error));
+  g_assert_true (tagsight_project_begin_run (p, ds, "{}", "cpu", &run, &error));
+  g_assert_true (tagsight_project_set_setting (p, "page", "runs", &error));
+
+  g_assert_true (tagsight_project_set_dataset_image_dir (p, ds, images, &error));
+  d = tagsight_project_get_dataset (p, ds, &error);
+  g_assert_cmpstr (d->image_dir, ==, images);
+  g_assert_cmpint (d->n_items, ==, 4);
+  g_clear_pointer (&d, tagsight_dataset_free);
+  g_assert_true (tagsight_project_set_dataset_image_dir (p, ds, NULL, &error));
+  d = tagsight_project_get_dataset (p, ds, &error);
+  g_assert_null (d->image_dir);
+  g_assert_false (tagsight_project_set_dataset_image_dir (p, 99, images, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  g_assert_true (tagsight_project_save_copy (p, copy, &error));
+  g_assert_no_error (error);
+  /* never over an existing file, nor over the project itself */
+  g_assert_false (tagsight_project_save_copy (p, copy, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  g_clear_error (&error);
+  g_assert_false (tagsight_project_save_copy (p, path, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_object_unref (p);
+
+  q = tagsight_project_open (copy, 0, &error);
+  g_assert_no_error (error);
+  items = tagsight_project_list_items (q, ds, &error);
+  g_assert_cmpuint (items->len, ==, 4);
+  g_assert_cmpstr (((TagsightItem *) items->pdata[1])->labels, ==, "cat dog");
+  g_assert_true (tagsight_project_can_undo (q));
+  runs = tagsight_project_list_runs (q, &error);
+  g_assert_cmpuint (runs->len, ==, 1);
+  {
+    g_autofree char *page = tagsight_project_dup_setting (q, "page");
+    g_assert_cmpstr (page, ==, "runs");
+  }
+  g_object_unref (q);
+  ts_test_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -468,5 +532,6 @@ main (int argc, char **argv)
   g_test_add_func ("/store/project/migrations", test_migrations);
   g_test_add_func ("/store/project/labels", test_labels);
   g_test_add_func ("/store/project/runs", test_runs);
+  g_test_add_func ("/store/project/image-dir-and-copy", test_image_dir_and_copy);
   return g_test_run ();
 }

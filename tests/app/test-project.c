@@ -1,0 +1,358 @@
+/* test-project.c: projects in the window, on a small demo data set and the
+ * tiny network: Save As makes a project holding the open data set; training
+ * from the app records the run as the CLI does (recipe, device, metrics per
+ * epoch and batch, validation predictions, model, status); the Runs page
+ * lists the runs and overlays two; reopening the project restores the data
+ * set and the page; accepting a label-issue suggestion writes a label edit,
+ * Undo reverts it, Redo applies it again, a rejection is kept; a project
+ * whose data set moved is pointed at the new folder and keeps its runs and
+ * edits.  Needs a display (Xvfb in CI); skips without. */
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "tagsight-window.h"
+#include "app-test.h"
+
+static gboolean have_display;
+static char *tmp;
+static char *data_dir;
+static char *csv;
+static char *project_path;
+
+static gboolean
+data_loaded (gpointer data)
+{
+  TagsightDataPage *page = tagsight_window_get_data_page (data);
+
+  return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
+}
+
+static TagsightWindow *
+new_window (void)
+{
+  TagsightWindow *win = tagsight_window_new (NULL);
+
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 800);
+  gtk_window_present (GTK_WINDOW (win));
+  return win;
+}
+
+static void
+set_tiny (TagsightWindow *win, int epochs)
+{
+  TagsightTrainPage *page = tagsight_window_get_train_page (win);
+  TagsightTrainSettings s;
+
+  tagsight_train_page_get_settings (page, &s);
+  g_free (s.arch);
+  s.arch = g_strdup ("tiny");
+  s.epochs = epochs;
+  s.freeze_epochs = 1;
+  s.bs = 8;
+  s.size = 32;
+  s.threads = 1;
+  tagsight_train_page_set_settings (page, &s);
+  tagsight_train_settings_clear (&s);
+}
+
+static guint want_runs;
+
+/* the run's end is recorded (predictions, model, status) and shown */
+static gboolean
+run_recorded (gpointer data)
+{
+  TagsightWindow *win = data;
+
+  return tagsight_window_get_recording_run (win) == 0
+         && tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win)) == want_runs
+         && tagsight_results_page_has_results (tagsight_window_get_results_page (win))
+         && !tagsight_train_page_get_busy (tagsight_window_get_train_page (win));
+}
+
+static void
+train_once (TagsightWindow *win, int epochs)
+{
+  set_tiny (win, epochs);
+  want_runs++;
+  g_assert_true (tagsight_train_page_start (tagsight_window_get_train_page (win)));
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+}
+
+static void
+test_record_runs (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) runs = NULL, datasets = NULL;
+  g_autoptr (GArray) em = NULL, bm = NULL, selected = NULL;
+  TagsightWindow *win;
+  TagsightProject *p;
+  const ts_datablock *db;
+  TagsightRunsPage *runs_page;
+  int n, c, *rows;
+  float *probs, *targets;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = new_window ();
+  tagsight_window_open_csv (win, csv);
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  db = tagsight_dataset_get_datablock (tagsight_data_page_get_dataset (
+         tagsight_window_get_data_page (win)));
+  g_assert_null (tagsight_window_get_project (win));
+
+  /* Save As with no project: a new one, holding the open data set */
+  g_assert_true (tagsight_window_save_project_as (win, project_path));
+  p = tagsight_window_get_project (win);
+  g_assert_nonnull (p);
+  datasets = tagsight_project_list_datasets (p, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (datasets->len, ==, 1);
+  g_assert_cmpint (((TagsightStoreDataset *) datasets->pdata[0])->n_items, ==, db->n_items);
+
+  train_once (win, 1);
+  train_once (win, 2);
+
+  runs = tagsight_project_list_runs (p, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (runs->len, ==, 2);
+  for (guint i = 0; i < runs->len; i++)
+    {
+      TagsightRun *r = runs->pdata[i];
+
+      g_assert_cmpint (r->status, ==, TAGSIGHT_RUN_FINISHED);
+      /* the session's own name for it, e.g. "CPU (1 thread)" */
+      g_assert_true (g_str_has_prefix (r->device, "CPU"));
+      g_assert_nonnull (strstr (r->recipe, "\"source\": \"app\""));
+      g_assert_nonnull (strstr (r->recipe, "\"arch\": \"tiny\""));
+      g_assert_cmpint (r->dataset_id, ==, ((TagsightStoreDataset *) datasets->pdata[0])->id);
+      /* frozen 1 + unfrozen 1 or 2 */
+      g_assert_cmpint (r->n_epochs_done, ==, 2 + (int) i);
+      g_assert_nonnull (r->ended);
+      g_assert_nonnull (r->model_path);
+      g_assert_true (g_file_test (r->model_path, G_FILE_TEST_IS_REGULAR));
+      em = tagsight_project_get_epoch_metrics (p, r->id, &error);
+      bm = tagsight_project_get_batch_metrics (p, r->id, &error);
+      g_assert_cmpuint (em->len, ==, 2 + i);
+      /* every batch of every epoch, one row each */
+      g_assert_cmpuint (bm->len, ==, (2 + i) * (db->n_train / 8));
+      g_clear_pointer (&em, g_array_unref);
+      g_clear_pointer (&bm, g_array_unref);
+      g_assert_true (tagsight_project_get_predictions (p, r->id, &n, &c, &rows, &probs, &targets,
+                                                       &error));
+      g_assert_cmpint (n, ==, db->n_valid);
+      g_assert_cmpint (c, ==, db->n_vocab);
+      g_assert_cmpint (rows[0], ==, db->valid_idx[0]);
+      g_free (rows);
+      g_free (probs);
+      g_free (targets);
+    }
+
+  /* the Runs page: newest first, with its metrics; two selected overlay */
+  runs_page = tagsight_window_get_runs_page (win);
+  g_assert_cmpuint (tagsight_runs_page_get_n_runs (runs_page), ==, 2);
+  g_assert_cmpint (tagsight_runs_page_get_run_id (runs_page, 0), ==,
+                   ((TagsightRun *) runs->pdata[1])->id);
+  {
+    g_autofree char *status = tagsight_runs_page_dup_cell (runs_page, 0, 1);
+    g_autofree char *epochs = tagsight_runs_page_dup_cell (runs_page, 0, 6);
+    g_autofree char *valid = tagsight_runs_page_dup_cell (runs_page, 0, 8);
+
+    g_assert_cmpstr (status, ==, "Finished");
+    g_assert_cmpstr (epochs, ==, "3");
+    g_assert_cmpstr (valid, !=, "—");
+  }
+  {
+    gint64 both[2] = { ((TagsightRun *) runs->pdata[0])->id,
+                       ((TagsightRun *) runs->pdata[1])->id };
+
+    tagsight_runs_page_select_runs (runs_page, both, 2);
+  }
+  selected = tagsight_runs_page_get_selected (runs_page);
+  g_assert_cmpuint (selected->len, ==, 2);
+  /* a training curve and a validation curve per run */
+  g_assert_cmpuint (tagsight_chart_get_n_series (tagsight_runs_page_get_chart (runs_page)), ==, 4);
+  /* the newest run is the one to inspect */
+  g_assert_cmpint (tagsight_inspect_page_get_run (tagsight_window_get_inspect_page (win)), ==,
+                   ((TagsightRun *) runs->pdata[1])->id);
+  g_assert_nonnull (tagsight_inspect_page_get_report (tagsight_window_get_inspect_page (win)));
+  tagsight_window_set_page (win, "runs");
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static GPtrArray *
+edits (TagsightProject *p)
+{
+  g_autoptr (GError) error = NULL;
+  GPtrArray *all = tagsight_project_list_label_edits (p, 1, &error);
+
+  g_assert_no_error (error);
+  return all;
+}
+
+static void
+test_reopen_and_inspect (void)
+{
+  g_autoptr (GPtrArray) e = NULL;
+  TagsightWindow *win;
+  TagsightInspectPage *page;
+  TagsightLabelReport *r;
+  TagsightProject *p;
+  const ts_label_issue *is;
+  g_autofree char *before = NULL;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_true (g_file_test (project_path, G_FILE_TEST_EXISTS));
+  win = new_window ();
+  tagsight_window_open_project (win, project_path);
+  p = tagsight_window_get_project (win);
+  g_assert_nonnull (p);
+  /* where the user was: the data set opened again, on the Runs page */
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "runs");
+  g_assert_cmpuint (tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win)), ==, 2);
+  page = tagsight_window_get_inspect_page (win);
+  r = tagsight_inspect_page_get_report (page);
+  g_assert_nonnull (r);
+  g_assert_cmpint (r->n, >, 0);
+  g_assert_cmpint (r->report.n_issues, >, 1);
+  g_assert_cmpint (tagsight_inspect_page_get_n_shown (page), ==, MIN (r->report.n_issues, 200));
+
+  /* Accept: one label edit, from the label-issue finder */
+  is = &r->report.issues[0];
+  before = g_strdup (r->labels[is->item]);
+  g_assert_cmpint (tagsight_label_report_get_state (r, 0), ==, TAGSIGHT_SUGGESTION_OPEN);
+  g_assert_true (tagsight_inspect_page_accept (page, 0));
+  r = tagsight_inspect_page_get_report (page);
+  g_assert_cmpint (tagsight_label_report_get_state (r, 0), ==, TAGSIGHT_SUGGESTION_ACCEPTED);
+  g_assert_cmpint (tagsight_label_report_has_label (r, is->item, is->cls), ==,
+                   is->kind == TS_LABEL_ISSUE_MISSING);
+  e = edits (p);
+  g_assert_cmpuint (e->len, ==, 1);
+  g_assert_cmpstr (((TagsightLabelEdit *) e->pdata[0])->source, ==, "label-issues");
+  g_assert_cmpstr (((TagsightLabelEdit *) e->pdata[0])->state, ==, "applied");
+  g_assert_cmpstr (((TagsightLabelEdit *) e->pdata[0])->old_labels, ==, before);
+  g_clear_pointer (&e, g_ptr_array_unref);
+
+  /* Undo (Ctrl+Z's action) reverts it; Redo applies it again */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "inspect.undo", NULL));
+  g_assert_cmpstr (r->labels[is->item], ==, before);
+  g_assert_cmpint (tagsight_label_report_get_state (r, 0), ==, TAGSIGHT_SUGGESTION_OPEN);
+  e = edits (p);
+  g_assert_cmpstr (((TagsightLabelEdit *) e->pdata[0])->state, ==, "undone");
+  g_clear_pointer (&e, g_ptr_array_unref);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "inspect.redo", NULL));
+  g_assert_cmpint (tagsight_label_report_get_state (r, 0), ==, TAGSIGHT_SUGGESTION_ACCEPTED);
+  e = edits (p);
+  g_assert_cmpstr (((TagsightLabelEdit *) e->pdata[0])->state, ==, "applied");
+
+  /* Reject is kept in the project */
+  g_assert_true (tagsight_inspect_page_reject (page, 1));
+  g_assert_cmpint (tagsight_label_report_get_state (r, 1), ==, TAGSIGHT_SUGGESTION_REJECTED);
+  tagsight_window_set_page (win, "labels");
+  gtk_window_destroy (GTK_WINDOW (win));
+
+  win = new_window ();
+  tagsight_window_open_project (win, project_path);
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_cmpstr (tagsight_window_get_page (win), ==, "labels");
+  r = tagsight_inspect_page_get_report (tagsight_window_get_inspect_page (win));
+  g_assert_nonnull (r);
+  g_assert_cmpint (tagsight_label_report_get_state (r, 0), ==, TAGSIGHT_SUGGESTION_ACCEPTED);
+  g_assert_cmpint (tagsight_label_report_get_state (r, 1), ==, TAGSIGHT_SUGGESTION_REJECTED);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static GtkWindow *
+find_message_dialog (void)
+{
+  GListModel *tops = gtk_window_get_toplevels ();   /* borrowed */
+
+  for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
+    {
+      g_autoptr (GObject) w = g_list_model_get_item (tops, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (w) && gtk_widget_get_visible (GTK_WIDGET (w)))
+        return GTK_WINDOW (w);
+    }
+  return NULL;
+}
+
+static gboolean
+dialog_shown (gpointer data)
+{
+  return find_message_dialog () != NULL;
+}
+
+static void
+test_moved (void)
+{
+  g_autofree char *moved = g_build_filename (tmp, "moved-data", NULL);
+  g_autofree char *moved_csv = g_build_filename (moved, "train.csv", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) runs = NULL, e = NULL;
+  g_autoptr (TagsightStoreDataset) d = NULL;
+  TagsightWindow *win;
+  TagsightProject *p;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_cmpint (g_rename (data_dir, moved), ==, 0);
+  win = new_window ();
+  tagsight_window_open_project (win, project_path);
+  p = tagsight_window_get_project (win);
+  /* asked where the data set is now */
+  g_assert_true (app_test_wait_for (dialog_shown, NULL, 10));
+  gtk_window_destroy (find_message_dialog ());
+  g_assert_false (tagsight_window_relocate_dataset (win, 1, tmp, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_true (tagsight_window_relocate_dataset (win, 1, moved, &error));
+  g_assert_no_error (error);
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_cmpstr (tagsight_dataset_get_path (tagsight_data_page_get_dataset (
+                     tagsight_window_get_data_page (win))), ==, moved_csv);
+  /* everything else kept */
+  d = tagsight_project_get_dataset (p, 1, &error);
+  g_assert_cmpstr (d->csv_path, ==, moved_csv);
+  runs = tagsight_project_list_runs (p, &error);
+  g_assert_cmpuint (runs->len, ==, 2);
+  e = edits (p);
+  g_assert_cmpuint (e->len, ==, 1);
+  g_assert_nonnull (tagsight_inspect_page_get_report (tagsight_window_get_inspect_page (win)));
+  gtk_window_destroy (GTK_WINDOW (win));
+  g_assert_cmpint (g_rename (moved, data_dir), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  int rc;
+
+  tmp = app_test_init (&argc, &argv, &have_display);
+  data_dir = g_build_filename (tmp, "data", NULL);
+  csv = app_test_demo_csv (data_dir, 40, 48);
+  project_path = g_build_filename (tmp, "p.tagsight", NULL);
+
+  /* in order: each uses the project the one before left */
+  g_test_add_func ("/app/project/record-runs", test_record_runs);
+  g_test_add_func ("/app/project/reopen-and-inspect", test_reopen_and_inspect);
+  g_test_add_func ("/app/project/moved", test_moved);
+  rc = g_test_run ();
+  ts_test_rmdir (tmp);
+  g_free (tmp);
+  g_free (data_dir);
+  g_free (csv);
+  g_free (project_path);
+  return rc;
+}

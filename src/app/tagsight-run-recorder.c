@@ -15,7 +15,7 @@ struct _TagsightRunRecorder
 
   TagsightTrainPage *page;        /* borrowed: the window owns both */
   TagsightTraining *training;
-  gulong handlers[3];
+  gulong handlers[4];
 
   /* where the next run goes */
   TagsightProject *project;
@@ -27,6 +27,8 @@ struct _TagsightRunRecorder
   TagsightProject *run_project;
   TagsightDataset *run_dataset;
   gboolean write_failed;          /* reported once per run */
+  gboolean device_known;          /* the session's device name recorded */
+  gint64 continue_run;            /* the next start continues this run */
 };
 
 G_DEFINE_FINAL_TYPE (TagsightRunRecorder, tagsight_run_recorder, G_TYPE_OBJECT)
@@ -121,6 +123,119 @@ tagsight_run_recipe_json (const TagsightTrainSettings *s)
   return out;
 }
 
+/* The value of option @name in @a at @i: "--name value" or "--name=value";
+ * NULL when @a[@i] is not that option.  Moves @i past the value. */
+static const char *
+opt_value (char **a, int n, int *i, const char *name)
+{
+  size_t len = strlen (name);
+
+  if (strncmp (a[*i], name, len) != 0)
+    return NULL;
+  if (a[*i][len] == '=')
+    return a[*i] + len + 1;
+  if (a[*i][len] == '\0' && *i + 1 < n)
+    return a[++*i];
+  return NULL;
+}
+
+gboolean
+tagsight_train_settings_from_recipe (const char *recipe_json, TagsightTrainSettings *s,
+                                     GError **error)
+{
+  ts_json *recipe = NULL;
+  const ts_json *args;
+  g_autoptr (GPtrArray) a = g_ptr_array_new_with_free_func (g_free);
+  const char *v, *bad = NULL;
+  int n;
+
+  tagsight_train_settings_init (s);
+  if (ts_json_parse (recipe_json, strlen (recipe_json), "recipe", &recipe) != TS_OK
+      || (args = ts_json_get (recipe, "args")) == NULL || args->type != TS_JSON_ARRAY)
+    {
+      ts_json_free (recipe);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("The run’s recipe has no arguments to rebuild it from"));
+      return FALSE;
+    }
+  for (size_t i = 0; i < args->len; i++)
+    g_ptr_array_add (a, g_strdup (args->items[i].type == TS_JSON_STRING
+                                  ? args->items[i].string : ""));
+  ts_json_free (recipe);
+  n = (int) a->len;
+  /* the inverse of cli_args (the CLI's train options, which a CLI run
+   * records as typed) */
+  for (int i = 0; i < n && bad == NULL; i++)
+    {
+      char **p = (char **) a->pdata;
+
+#define STR(opt, field) if ((v = opt_value (p, n, &i, opt)) != NULL) { g_free (s->field); s->field = g_strdup (v); continue; }
+#define NUM(opt, field, conv) if ((v = opt_value (p, n, &i, opt)) != NULL) { s->field = conv; continue; }
+      STR ("--arch", arch);
+      STR ("--pretrained", pretrained);
+      STR ("--device", device);
+      NUM ("--epochs", epochs, atoi (v));
+      NUM ("--freeze-epochs", freeze_epochs, atoi (v));
+      NUM ("--lr", lr, g_ascii_strtod (v, NULL));
+      NUM ("--bs", bs, atoi (v));
+      NUM ("--size", size, atoi (v));
+      NUM ("--min-scale", min_scale, g_ascii_strtod (v, NULL));
+      NUM ("--thresh", thresh, g_ascii_strtod (v, NULL));
+      NUM ("--threads", threads, atoi (v));
+      NUM ("--seed", seed, g_ascii_strtoull (v, NULL, 10));
+      if ((v = opt_value (p, n, &i, "--aug")) != NULL)
+        {
+          bad = v;
+          for (int k = TS_AUG_NONE; k <= TS_AUG_FASTAI; k++)
+            if (strcmp (v, ts_aug_preset_name ((ts_aug_preset) k)) == 0)
+              s->aug = k, bad = NULL;
+          continue;
+        }
+      /* the column mapping: any of these means the run had one */
+#define MAP(opt, field) if ((v = opt_value (p, n, &i, opt)) != NULL) { s->has_mapping = TRUE; g_free (s->field); s->field = g_strdup (v); continue; }
+      MAP ("--fname-col", fname_col);
+      MAP ("--labels-col", labels_col);
+      MAP ("--delim", label_delim);
+      MAP ("--images", image_dir);
+      MAP ("--split-col", split_col);
+#undef MAP
+      if ((v = opt_value (p, n, &i, "--valid-pct")) != NULL)
+        {
+          s->has_mapping = TRUE;
+          s->split = TS_SPLIT_RANDOM;
+          s->valid_pct = g_ascii_strtod (v, NULL);
+          continue;
+        }
+      if (strcmp (p[i], "--no-split") == 0)
+        {
+          s->has_mapping = TRUE;
+          s->split = TS_SPLIT_NONE;
+          continue;
+        }
+#undef STR
+#undef NUM
+      if (p[i][0] == '-')
+        bad = p[i];
+      else
+        {
+          g_free (s->csv);
+          s->csv = g_strdup (p[i]);
+        }
+    }
+  if (s->split_col != NULL)
+    s->split = TS_SPLIT_COLUMN;
+  if (bad != NULL || s->csv == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   bad != NULL ? _("The run’s recipe has an option the app does not know "
+                                   "(%s): resume it with tagsight-cli resume")
+                               : _("The run’s recipe names no CSV"), bad);
+      tagsight_train_settings_clear (s);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* --- recording ----------------------------------------------------------- */
 
 static void
@@ -134,31 +249,39 @@ write_failed (TagsightRunRecorder *self, GError *error)
   g_error_free (error);
 }
 
-/* Begins the run at its first event (the Train page has no "started"
- * signal: the first event is the first sign of a run). */
+/* The run in flight, begun at "starting"; FALSE when none is recorded. */
 static gboolean
 ensure_run (TagsightRunRecorder *self)
 {
-  TagsightTrainSettings s;
-  g_autofree char *recipe = NULL, *device = NULL;
-  GError *error = NULL;
+  return self->run_id != 0;
+}
 
-  if (self->run_id != 0)
-    return TRUE;
+/* A run is starting (main thread, before its session opens): record it, or
+ * reopen the run it continues, and send its epoch checkpoints beside the
+ * project so that it can be resumed after a crash (`tagsight-cli resume`
+ * and the Runs page's Resume). */
+static void
+on_starting (TagsightTraining *training, const TagsightTrainSettings *s,
+             TagsightRunRecorder *self)
+{
+  g_autofree char *recipe = NULL, *ckpt = NULL;
+  GError *error = NULL;
+  gint64 run_id = 0;
+
+  self->run_id = 0;
+  self->device_known = FALSE;
   if (self->project == NULL)
-    return FALSE;
-  tagsight_train_page_get_settings (self->page, &s);
-  recipe = tagsight_run_recipe_json (&s);
-  /* what the session computes on, e.g. "CPU (8 threads)": known once it is
-   * open, which the first event follows; else the device asked for */
-  device = tagsight_training_dup_device_name (self->training);
-  if (device == NULL)
-    device = g_strdup (s.device != NULL && *s.device ? s.device : "auto");
-  tagsight_train_settings_clear (&s);
-  if (recipe == NULL
-      || !tagsight_project_begin_run (self->project, self->dataset_id > 0 ? self->dataset_id : 0,
-                                      recipe, device, &self->run_id,
-                                      &error))
+    return;
+  if (self->continue_run != 0)
+    {
+      run_id = self->continue_run;
+      self->continue_run = 0;
+    }
+  else if ((recipe = tagsight_run_recipe_json (s)) == NULL
+           || !tagsight_project_begin_run (self->project,
+                                           self->dataset_id > 0 ? self->dataset_id : 0, recipe,
+                                           s->device != NULL && *s->device ? s->device : "auto",
+                                           &run_id, &error))
     {
       if (error != NULL)
         {
@@ -166,19 +289,37 @@ ensure_run (TagsightRunRecorder *self)
                      tagsight_project_get_path (self->project), error->message);
           g_error_free (error);
         }
-      return FALSE;
+      return;
     }
+  ckpt = tagsight_project_run_file (self->project, run_id, "ckpt");
+  /* known before the first epoch ends, as the CLI does: a kill right after
+   * the first checkpoint's rename must still find it */
+  if (!tagsight_project_set_run_checkpoint (self->project, run_id, ckpt, &error))
+    g_clear_error (&error);   /* recorded as failed writes go: training goes on */
+  else
+    tagsight_training_set_run_checkpoint (training, ckpt, run_id);
+  self->run_id = run_id;
   self->run_project = g_object_ref (self->project);
   g_set_object (&self->run_dataset, self->dataset);
   self->write_failed = FALSE;
   g_signal_emit (self, signals[SIGNAL_RUN_CHANGED], 0, self->run_id);
-  return TRUE;
 }
 
 static void
 on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightRunRecorder *self)
 {
-  ensure_run (self);
+  g_autofree char *device = NULL;
+  GError *error = NULL;
+
+  if (!ensure_run (self) || self->device_known)
+    return;
+  /* the session is open by its first event: record what it computes on,
+   * e.g. "CPU (8 threads)" (a resumed run records where it continued) */
+  self->device_known = TRUE;
+  device = tagsight_training_dup_device_name (training);
+  if (device != NULL
+      && !tagsight_project_set_run_device (self->run_project, self->run_id, device, &error))
+    write_failed (self, error);
 }
 
 static void
@@ -238,11 +379,7 @@ ending_free (gpointer data)
 static char *
 model_path_for (TagsightProject *project, gint64 run_id)
 {
-  g_autofree char *base = g_strdup (tagsight_project_get_path (project));
-
-  if (g_str_has_suffix (base, ".tagsight"))
-    base[strlen (base) - strlen (".tagsight")] = '\0';
-  return g_strdup_printf ("%s-run%" G_GINT64_FORMAT ".safetensors", base, run_id);
+  return tagsight_project_run_file (project, run_id, "safetensors");
 }
 
 static void
@@ -382,6 +519,12 @@ tagsight_run_recorder_get_run (TagsightRunRecorder *self)
   return self->run_id;
 }
 
+void
+tagsight_run_recorder_continue_run (TagsightRunRecorder *self, gint64 run_id)
+{
+  self->continue_run = run_id;
+}
+
 static void
 tagsight_run_recorder_dispose (GObject *object)
 {
@@ -422,5 +565,7 @@ tagsight_run_recorder_new (TagsightTrainPage *page)
   self->handlers[0] = g_signal_connect (self->training, "phase", G_CALLBACK (on_phase), self);
   self->handlers[1] = g_signal_connect (self->training, "batch", G_CALLBACK (on_batch), self);
   self->handlers[2] = g_signal_connect (self->training, "epoch", G_CALLBACK (on_epoch), self);
+  self->handlers[3] = g_signal_connect (self->training, "starting", G_CALLBACK (on_starting),
+                                        self);
   return self;
 }

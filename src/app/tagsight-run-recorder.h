@@ -6,10 +6,11 @@
  * validation predictions, the model file (P-runN.safetensors beside the
  * project) and the status.
  *
- * It listens to the Train page's TagsightTraining.  A run begins at the
- * first event of a fine_tune while a project is set; the window hands the
- * run's end to tagsight_run_recorder_finish_async, which fetches the
- * predictions (and returns them, for the Results page).
+ * It listens to the Train page's TagsightTraining.  A run begins when a
+ * fine_tune starts ("starting") while a project is set, with its epoch
+ * checkpoints beside the project (P-runN.ckpt) so that it can be resumed;
+ * the window hands the run's end to tagsight_run_recorder_finish_async,
+ * which fetches the predictions (and returns them, for the Results page).
  *
  * Signals: "run-changed" (gint64 run id): a run began, or its end was
  * recorded. */
@@ -35,6 +36,9 @@ void tagsight_run_recorder_set_target (TagsightRunRecorder *self, TagsightProjec
                                        gint64 dataset_id, TagsightDataset *dataset);
 /* The run being recorded, 0 when none. */
 gint64 tagsight_run_recorder_get_run (TagsightRunRecorder *self);
+/* The next run that starts continues run @run_id of the project (already
+ * reopened there) instead of beginning a new one. */
+void tagsight_run_recorder_continue_run (TagsightRunRecorder *self, gint64 run_id);
 
 /* The training run ended with @status (a ts_status) and @message.  Returns
  * FALSE, doing nothing, when no project is set; otherwise records the end
@@ -47,6 +51,11 @@ gboolean tagsight_run_recorder_finish_async (TagsightRunRecorder *self, int stat
 TagsightPreds *tagsight_run_recorder_finish_finish (TagsightRunRecorder *self,
                                                     GAsyncResult *result, GError **error);
 
+/* Fills @s from a recorded run's recipe (its "args": the app's or the
+ * CLI's train options); FALSE with @error for an option the app does not
+ * know.  Clear @s after use. */
+gboolean tagsight_train_settings_from_recipe (const char *recipe_json, TagsightTrainSettings *s,
+                                              GError **error);
 /* The recipe JSON of @s (also used by the tests). */
 char *tagsight_run_recipe_json (const TagsightTrainSettings *s);
 

@@ -113,7 +113,7 @@ struct _TagsightRunsPage
 
 G_DEFINE_FINAL_TYPE (TagsightRunsPage, tagsight_runs_page, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_INSPECT, N_SIGNALS };
+enum { SIGNAL_INSPECT, SIGNAL_RESUME, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static char *
@@ -317,6 +317,28 @@ add_run_curves (TagsightRunsPage *self, gint64 run_id, guint k)
                              x->len, &dark, 3.0);
 }
 
+/* The one selected run when it can continue: not finished, and its last
+ * epoch checkpoint is on disk (killed, stopped or failed after an epoch). */
+static gint64
+selected_resumable (TagsightRunsPage *self)
+{
+  GtkBitset *sel = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->selection));
+  gint64 id = 0;
+
+  if (gtk_bitset_get_size (sel) == 1)
+    {
+      g_autoptr (TagsightRunRow) row = g_list_model_get_item (G_LIST_MODEL (self->store),
+                                                              gtk_bitset_get_nth (sel, 0));
+
+      if (row != NULL && row->run->status != TAGSIGHT_RUN_FINISHED
+          && row->run->checkpoint != NULL
+          && g_file_test (row->run->checkpoint, G_FILE_TEST_IS_REGULAR))
+        id = row->run->id;
+    }
+  gtk_bitset_unref (sel);
+  return id;
+}
+
 static void
 update_chart (TagsightRunsPage *self)
 {
@@ -329,6 +351,8 @@ update_chart (TagsightRunsPage *self)
   for (guint i = 0; i < shown; i++)
     add_run_curves (self, g_array_index (ids, gint64, shown - 1 - i), i);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "runs.inspect", ids->len == 1);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "runs.resume",
+                                 selected_resumable (self) != 0);
   if (ids->len == 0)
     hint = g_strdup (_("Select a run to see its loss curves; Ctrl+click a second one to compare "
                        "them."));
@@ -516,6 +540,16 @@ inspect_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 }
 
 static void
+resume_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  TagsightRunsPage *self = TAGSIGHT_RUNS_PAGE (widget);
+  gint64 id = selected_resumable (self);
+
+  if (id != 0)
+    g_signal_emit (self, signals[SIGNAL_RESUME], 0, id);
+}
+
+static void
 on_activate (GtkColumnView *view, guint position, TagsightRunsPage *self)
 {
   gint64 id = tagsight_runs_page_get_run_id (self, position);
@@ -550,9 +584,12 @@ tagsight_runs_page_class_init (TagsightRunsPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightRunsPage, hint_label);
   gtk_widget_class_bind_template_child (widget_class, TagsightRunsPage, chart);
   gtk_widget_class_install_action (widget_class, "runs.inspect", NULL, inspect_action);
+  gtk_widget_class_install_action (widget_class, "runs.resume", NULL, resume_action);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   signals[SIGNAL_INSPECT] = g_signal_new ("inspect", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  signals[SIGNAL_RESUME] = g_signal_new ("resume", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                         0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
 }
 
 static void
@@ -583,5 +620,6 @@ tagsight_runs_page_init (TagsightRunsPage *self)
                                   _("Loss curves of the selected runs: smoothed training loss "
                                     "per batch and validation loss per epoch"), -1);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "runs.inspect", FALSE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "runs.resume", FALSE);
   update_chart (self);
 }

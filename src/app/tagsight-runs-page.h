@@ -2,8 +2,9 @@
  * table (status, dates, recipe, final metrics), newest first; the loss
  * curves of the selected runs overlaid on one chart (select two to compare).
  *
- * Actions (group "runs"): inspect (the selected run's labels).
- * Signals: "inspect" (gint64 run id). */
+ * Actions (group "runs"): inspect (the selected run's labels), resume (the
+ * selected run, unfinished with a checkpoint: killed, stopped or failed).
+ * Signals: "inspect" (gint64 run id), "resume" (gint64 run id). */
 #pragma once
 
 #include <adwaita.h>

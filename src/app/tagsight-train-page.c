@@ -47,6 +47,7 @@ struct _TagsightTrainPage
   guint raw_series, smooth_series, valid_series, metric_series;
   int phase_offset;            /* epochs of the phases before the current one */
   int cur_phase_epochs;
+  int run_freeze_epochs;       /* the running fine_tune's frozen phase length */
   int total_epochs;
   gboolean cur_frozen;
   GPtrArray *cells;            /* row-major strings of the epoch table */
@@ -79,6 +80,11 @@ update_actions (TagsightTrainPage *self)
   gtk_widget_action_set_enabled (w, "train.lr-find", usable && !busy);
   /* the LR finder stops at its next step too */
   gtk_widget_action_set_enabled (w, "train.stop", busy);
+  {
+    g_autofree char *ckpt = tagsight_training_dup_resumable (self->training);
+
+    gtk_widget_action_set_enabled (w, "train.continue", !busy && ckpt != NULL);
+  }
   gtk_widget_action_set_enabled (w, "train.choose-weights", !busy);
   gtk_widget_action_set_enabled (w, "train.clear-weights", !busy);
 }
@@ -309,8 +315,9 @@ reset_chart (TagsightTrainPage *self)
 static void
 on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightTrainPage *self)
 {
-  if (ev->phase > 0)
-    self->phase_offset += self->cur_phase_epochs;
+  /* fine_tune's second phase follows its frozen epochs (also when a resumed
+   * run's first event is that phase's) */
+  self->phase_offset = ev->phase > 0 ? self->run_freeze_epochs : 0;
   self->cur_phase_epochs = ev->n_epochs;
   self->cur_frozen = ev->frozen;
   if (ev->phase == 0)
@@ -342,7 +349,7 @@ on_batch (TagsightTraining *training, const ts_batch_event *ev, TagsightTrainPag
   double x = self->phase_offset + ev->epoch + (ev->batch + 1.0) / MAX (ev->n_batches, 1);
   double frac = x / MAX (self->total_epochs, 1);
   double elapsed = (g_get_monotonic_time () - self->started_us) / 1e6;
-  char left[32], text[128];
+  char left[32], text[192], epoch[64], batch[64];
 
   /* frame times count from the first batch: before it, the session is being
    * set up and the pages that just got data lay themselves out */
@@ -360,9 +367,18 @@ on_batch (TagsightTraining *training, const ts_batch_event *ev, TagsightTrainPag
     tagsight_chart_append_point (self->chart, self->smooth_series, x, ev->smooth_loss);
   gtk_progress_bar_set_fraction (self->progress, CLAMP (frac, 0, 1));
   format_time (frac > 0 ? elapsed / frac * (1 - frac) : 0, left, sizeof left);
-  g_snprintf (text, sizeof text, _("%s epoch %d of %d, batch %d of %d — %s left"),
-              self->cur_frozen ? _("Frozen") : _("Unfrozen"), ev->epoch + 1, ev->n_epochs,
-              ev->batch + 1, ev->n_batches, left);
+  /* TRANSLATORS: part of the progress text "Frozen epoch 2 of 5, batch 7 of 40 — 01:10 left";
+   * the plural form follows the number of epochs (the second number) */
+  g_snprintf (epoch, sizeof epoch, ngettext ("epoch %d of %d", "epoch %d of %d", ev->n_epochs),
+              ev->epoch + 1, ev->n_epochs);
+  /* TRANSLATORS: part of the progress text "Frozen epoch 2 of 5, batch 7 of 40 — 01:10 left";
+   * the plural form follows the number of batches (the second number) */
+  g_snprintf (batch, sizeof batch, ngettext ("batch %d of %d", "batch %d of %d", ev->n_batches),
+              ev->batch + 1, ev->n_batches);
+  /* TRANSLATORS: the progress text: the phase (Frozen or Unfrozen), "epoch 2 of 5",
+   * "batch 7 of 40" and the time left; reorder with %1$s … %4$s */
+  g_snprintf (text, sizeof text, _("%s %s, %s — %s left"),
+              self->cur_frozen ? _("Frozen") : _("Unfrozen"), epoch, batch, left);
   gtk_progress_bar_set_text (self->progress, text);
 }
 
@@ -420,8 +436,9 @@ on_finished (TagsightTraining *training, int status, const char *message,
   else if (status == TS_ERR_DEVICE)
     /* the GPU failed (out of memory, a lost device): the app goes on; the
      * user can train again on the CPU or with a smaller batch */
-    text = g_strdup_printf (_("Training failed on the GPU: %s. Train again with a smaller "
-                              "batch size, or choose the CPU in Preferences."),
+    text = g_strdup_printf (_("Training failed on the GPU: %s. Choose the CPU above and "
+                              "press Continue to go on from the last completed epoch, or "
+                              "train again with a smaller batch size."),
                             message != NULL ? message : "");
   else
     text = g_strdup_printf (_("Training failed: %s"), message != NULL ? message : "");
@@ -436,25 +453,25 @@ on_finished (TagsightTraining *training, int status, const char *message,
   g_signal_emit (self, signals[SIGNAL_FINISHED], 0, status, message);
 }
 
-gboolean
-tagsight_train_page_start (TagsightTrainPage *self)
+/* Starts a run of @s (a fresh fine_tune, or one continuing from
+ * @checkpoint) and sets the page up to follow it. */
+static gboolean
+begin_run (TagsightTrainPage *self, const TagsightTrainSettings *s, const char *checkpoint)
 {
-  TagsightTrainSettings s;
   gboolean ok;
 
-  if (tagsight_training_get_busy (self->training) || self->dataset == NULL)
+  if (tagsight_training_get_busy (self->training))
     return FALSE;
-  tagsight_train_page_get_settings (self, &s);
-  tagsight_settings_set_int ("threads", s.threads);
   self->phase_offset = 0;
   self->cur_phase_epochs = 0;
-  self->cur_frozen = s.freeze_epochs > 0;
-  self->total_epochs = s.epochs + s.freeze_epochs;
+  self->run_freeze_epochs = s->freeze_epochs;
+  self->cur_frozen = s->freeze_epochs > 0;
+  self->total_epochs = s->epochs + s->freeze_epochs;
   reset_chart (self);
   clear_table (self);
   gtk_stack_set_visible_child_name (self->chart_stack, "training");
-  ok = tagsight_training_start (self->training, &s);
-  tagsight_train_settings_clear (&s);
+  ok = checkpoint != NULL ? tagsight_training_resume (self->training, s, checkpoint)
+                          : tagsight_training_start (self->training, s);
   if (!ok)
     return FALSE;
   self->started_us = g_get_monotonic_time ();
@@ -470,9 +487,53 @@ tagsight_train_page_start (TagsightTrainPage *self)
   self->probe_id = g_timeout_add (10, on_probe, self);
   gtk_progress_bar_set_fraction (self->progress, 0);
   gtk_progress_bar_set_text (self->progress, _("Preparing the data and the model…"));
-  gtk_label_set_text (self->status_label, _("Training…"));
+  gtk_label_set_text (self->status_label, checkpoint != NULL
+                      ? _("Continuing from the last completed epoch…") : _("Training…"));
   update_actions (self);
   return TRUE;
+}
+
+gboolean
+tagsight_train_page_start (TagsightTrainPage *self)
+{
+  TagsightTrainSettings s;
+  gboolean ok;
+
+  if (tagsight_training_get_busy (self->training) || self->dataset == NULL)
+    return FALSE;
+  tagsight_train_page_get_settings (self, &s);
+  tagsight_settings_set_int ("threads", s.threads);
+  ok = begin_run (self, &s, NULL);
+  tagsight_train_settings_clear (&s);
+  return ok;
+}
+
+gboolean
+tagsight_train_page_resume (TagsightTrainPage *self, const TagsightTrainSettings *settings,
+                            const char *checkpoint)
+{
+  TagsightTrainSettings s = *settings;
+  g_autofree char *device = tagsight_settings_dup_string ("default-device", "auto");
+
+  /* the device chosen now: a run that failed on the GPU goes on on the CPU */
+  s.device = device;
+  return begin_run (self, &s, checkpoint);
+}
+
+/* Continues the last run from its last completed epoch (it was stopped or
+ * failed, a lost GPU say) with its own settings on the device chosen now. */
+static gboolean
+continue_last_run (TagsightTrainPage *self)
+{
+  TagsightTrainSettings s;
+  g_autofree char *ckpt = tagsight_training_dup_resumable (self->training);
+  gboolean ok;
+
+  if (ckpt == NULL || !tagsight_training_dup_last_settings (self->training, &s))
+    return FALSE;
+  ok = tagsight_train_page_resume (self, &s, ckpt);
+  tagsight_train_settings_clear (&s);
+  return ok;
 }
 
 void
@@ -579,6 +640,12 @@ static void
 start_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   tagsight_train_page_start (TAGSIGHT_TRAIN_PAGE (widget));
+}
+
+static void
+continue_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  continue_last_run (TAGSIGHT_TRAIN_PAGE (widget));
 }
 
 static void
@@ -703,6 +770,7 @@ tagsight_train_page_class_init (TagsightTrainPageClass *klass)
 
   gtk_widget_class_install_action (widget_class, "train.start", NULL, start_action);
   gtk_widget_class_install_action (widget_class, "train.stop", NULL, stop_action);
+  gtk_widget_class_install_action (widget_class, "train.continue", NULL, continue_action);
   gtk_widget_class_install_action (widget_class, "train.lr-find", NULL, lr_find_action);
   gtk_widget_class_install_action (widget_class, "train.choose-weights", NULL,
                                    choose_weights_action);

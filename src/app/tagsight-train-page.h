@@ -2,7 +2,9 @@
  * a live chart of the losses and the metric, fastai's epoch table and a
  * progress bar.  Training runs in a TagsightTraining, on a worker thread.
  *
- * Actions (group "train"): start, stop, lr-find, choose-weights, clear-weights.
+ * Actions (group "train"): start, stop, continue (the last run from its last
+ * completed epoch, after a stop or a failure, on the device chosen now),
+ * lr-find, choose-weights, clear-weights.
  * Signals: "finished" (int ts_status, const char *message or NULL), after
  * the table and chart show the run's last epoch. */
 #pragma once
@@ -29,6 +31,11 @@ void tagsight_train_page_set_settings (TagsightTrainPage *self,
 void tagsight_train_page_set_pretrained (TagsightTrainPage *self, const char *path);
 
 gboolean tagsight_train_page_start (TagsightTrainPage *self);
+/* Continues a run of @settings from @checkpoint (the Runs page's Resume),
+ * on the device chosen on this page. */
+gboolean tagsight_train_page_resume (TagsightTrainPage *self,
+                                     const TagsightTrainSettings *settings,
+                                     const char *checkpoint);
 void tagsight_train_page_stop (TagsightTrainPage *self);
 gboolean tagsight_train_page_get_busy (TagsightTrainPage *self);
 

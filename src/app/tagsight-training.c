@@ -33,16 +33,21 @@ struct _TagsightTraining
   int epochs_done;             /* touched on the main thread only */
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
   int stop_requested;          /* atomic: read by the running thread at each batch */
+  int stop_after_epoch;        /* atomic: read by the running thread at each epoch's end */
   GThread *thread;
   GMutex job_lock;
   ts_learner *job_learner;     /* the running one-shot job's, under job_lock */
   char *device_name;           /* the open session's backend, under job_lock */
+  /* set by a "starting" handler for the run about to start */
+  char *run_checkpoint;
+  gint64 run_id;
+  char *resumable;             /* main thread: what the last run left to continue from */
 };
 
 G_DEFINE_FINAL_TYPE (TagsightTraining, tagsight_training, G_TYPE_OBJECT)
 G_DEFINE_QUARK (tagsight-training-error-quark, tagsight_training_error)
 
-enum { SIGNAL_PHASE, SIGNAL_BATCH, SIGNAL_EPOCH, SIGNAL_FINISHED, N_SIGNALS };
+enum { SIGNAL_STARTING, SIGNAL_PHASE, SIGNAL_BATCH, SIGNAL_EPOCH, SIGNAL_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* --- settings ---------------------------------------------------------- */
@@ -233,6 +238,7 @@ typedef struct {
   char name[32];
   ts_status status;
   char *message;
+  char *resumable;             /* MSG_FINISHED: a checkpoint to continue from */
 } Msg;
 
 static gboolean
@@ -258,6 +264,8 @@ deliver (gpointer data)
       if (self->thread != NULL)
         g_thread_join (g_steal_pointer (&self->thread));
       sync_main_view (self);
+      g_free (self->resumable);
+      self->resumable = g_steal_pointer (&m->resumable);
       g_signal_emit (self, signals[SIGNAL_FINISHED], 0, (int) m->status, m->message);
       break;
     }
@@ -271,6 +279,7 @@ msg_free (gpointer data)
 
   g_object_unref (m->self);
   g_free (m->message);
+  g_free (m->resumable);
   g_free (m);
 }
 
@@ -313,17 +322,39 @@ on_batch (void *user, const ts_batch_event *ev)
 static void
 on_epoch (void *user, const ts_epoch_event *ev)
 {
+  TagsightTraining *self = user;
   Msg *m = g_new0 (Msg, 1);
 
   m->kind = MSG_EPOCH;
   m->ev.epoch = *ev;
-  post (user, m);
+  post (self, m);
+  /* here, on the training thread: the run stops before the next epoch's
+   * first batch, with this epoch's checkpoint written */
+  if (g_atomic_int_get (&self->stop_after_epoch))
+    ts_learner_cancel (self->session.learner);
 }
 
 typedef struct {
   TagsightTraining *self;
   TagsightTrainSettings settings;
+  char *checkpoint;            /* where the epochs go (NULL: the scratch file) */
+  gint64 run_id;               /* tags them (0: none) */
+  char *resume_from;           /* a checkpoint to continue from, or NULL */
 } TrainJob;
+
+/* Loads @job's checkpoint into the open session's learner and tells the
+ * checkpointer where the schedule stands. */
+static ts_status
+resume_into (TagsightTraining *self, TrainJob *job, ts_checkpointer *ckpt,
+             ts_checkpoint_resume **resume)
+{
+  ts_checkpoint_pos pos;
+  ts_status st = ts_checkpoint_load (job->resume_from, self->session.learner, &pos, resume);
+
+  if (st == TS_OK)
+    ts_checkpointer_continue_from (ckpt, &pos);
+  return st;
+}
 
 static gpointer
 train_thread (gpointer data)
@@ -332,67 +363,141 @@ train_thread (gpointer data)
   TagsightTraining *self = job->self;
   ts_learner_events events = { .user = self, .phase_begin = on_phase, .batch_end = on_batch,
                                 .epoch_end = on_epoch };
+  const char *path = job->checkpoint != NULL ? job->checkpoint : self->checkpoint;
+  char run_str[32];
+  const char *meta[2] = { "run", run_str };
   ts_checkpointer ckpt;
+  ts_checkpoint_resume *resume = NULL;
   gboolean have_ckpt = FALSE;
   ts_status st;
   Msg *m = g_new0 (Msg, 1);
 
+  g_snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, job->run_id);
   if ((st = reopen (self, &job->settings)) == TS_OK)
     {
-      /* each completed epoch is written out, so Stop can go back to it */
-      have_ckpt = ts_checkpointer_init (&ckpt, self->session.learner, self->checkpoint, &events,
-                                        NULL, 0) == TS_OK;
+      /* each completed epoch is written out, so Stop can go back to it and a
+       * failed run (a lost GPU, say) can continue from it */
+      ts_status cst = ts_checkpointer_init (&ckpt, self->session.learner, path, &events,
+                                            job->run_id != 0 ? meta : NULL,
+                                            job->run_id != 0 ? 1 : 0);
+
+      have_ckpt = cst == TS_OK;
       if (!have_ckpt)
         ts_learner_set_events (self->session.learner, &events);
+      if (job->resume_from != NULL)
+        st = have_ckpt ? resume_into (self, job, &ckpt, &resume) : cst;
       if (g_atomic_int_get (&self->stop_requested))
         ts_learner_cancel (self->session.learner);
-      st = ts_learner_fine_tune (self->session.learner, job->settings.epochs,
-                                 job->settings.lr, job->settings.freeze_epochs);
+      if (st == TS_OK)
+        st = ts_learner_fine_tune (self->session.learner, job->settings.epochs,
+                                   job->settings.lr, job->settings.freeze_epochs);
       if (st == TS_ERR_CANCELLED && have_ckpt && ckpt.n_saved > 0)
         {
           ts_checkpoint_pos pos;
-          ts_checkpoint_resume *resume = NULL;
+          ts_checkpoint_resume *back = NULL;
 
-          if (ts_checkpoint_load (self->checkpoint, self->session.learner, &pos, &resume) != TS_OK)
+          if (ts_checkpoint_load (path, self->session.learner, &pos, &back) != TS_OK)
             m->message = g_strdup_printf (_("Stopped; the last epoch’s weights could not be "
                                             "restored: %s"), ts_last_error ());
-          ts_checkpoint_resume_free (resume);
+          ts_checkpoint_resume_free (back);
         }
       else if (st != TS_OK && st != TS_ERR_CANCELLED)
         m->message = g_strdup (ts_last_error ());
       ts_learner_set_events (self->session.learner, NULL);
+      if (st != TS_OK && have_ckpt && ckpt.n_saved > 0)
+        m->resumable = g_strdup (path);
+      else if (st != TS_OK && job->resume_from != NULL)
+        m->resumable = g_strdup (job->resume_from);
       if (have_ckpt)
         ts_checkpointer_clear (&ckpt);
-      g_unlink (self->checkpoint);
+      /* a project's checkpoint stays (resume, as the CLI's); the scratch one
+       * only while there is something to continue */
+      if (job->checkpoint == NULL && m->resumable == NULL)
+        g_unlink (self->checkpoint);
     }
   else
     m->message = g_strdup (ts_last_error ());
+  ts_checkpoint_resume_free (resume);
   m->kind = MSG_FINISHED;
   m->status = st;
   post (self, m);
   tagsight_train_settings_clear (&job->settings);
+  g_free (job->checkpoint);
+  g_free (job->resume_from);
   g_object_unref (job->self);
   g_free (job);
   return NULL;
 }
 
-gboolean
-tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *settings)
+static gboolean
+start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const char *resume_from)
 {
   TrainJob *job;
 
   g_return_val_if_fail (TAGSIGHT_IS_TRAINING (self), FALSE);
   if (self->busy)
     return FALSE;
+  g_clear_pointer (&self->run_checkpoint, g_free);
+  self->run_id = 0;
+  g_signal_emit (self, signals[SIGNAL_STARTING], 0, settings);
   self->busy = TRUE;
   self->has_model = FALSE;
   self->n_classes = 0;
   self->epochs_done = 0;
+  g_clear_pointer (&self->resumable, g_free);
   g_atomic_int_set (&self->stop_requested, 0);
+  g_atomic_int_set (&self->stop_after_epoch, 0);
   job = g_new0 (TrainJob, 1);
   job->self = g_object_ref (self);
   settings_copy (settings, &job->settings);
+  job->checkpoint = g_steal_pointer (&self->run_checkpoint);
+  job->run_id = self->run_id;
+  job->resume_from = g_strdup (resume_from);
   self->thread = g_thread_new ("tagsight-train", train_thread, job);
+  return TRUE;
+}
+
+gboolean
+tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *settings)
+{
+  return start_job (self, settings, NULL);
+}
+
+gboolean
+tagsight_training_resume (TagsightTraining *self, const TagsightTrainSettings *settings,
+                          const char *checkpoint)
+{
+  g_return_val_if_fail (checkpoint != NULL, FALSE);
+  return start_job (self, settings, checkpoint);
+}
+
+void
+tagsight_training_stop_after_epoch (TagsightTraining *self)
+{
+  g_atomic_int_set (&self->stop_after_epoch, 1);
+}
+
+void
+tagsight_training_set_run_checkpoint (TagsightTraining *self, const char *path, gint64 run_id)
+{
+  g_free (self->run_checkpoint);
+  self->run_checkpoint = g_strdup (path);
+  self->run_id = run_id;
+}
+
+char *
+tagsight_training_dup_resumable (TagsightTraining *self)
+{
+  return g_strdup (self->resumable);
+}
+
+gboolean
+tagsight_training_dup_last_settings (TagsightTraining *self, TagsightTrainSettings *out)
+{
+  /* self->settings is the worker's while a job runs */
+  if (self->busy || self->settings.csv == NULL)
+    return FALSE;
+  settings_copy (&self->settings, out);
   return TRUE;
 }
 
@@ -855,6 +960,9 @@ tagsight_training_finalize (GObject *object)
   tagsight_train_settings_clear (&self->settings);
   g_free (self->checkpoint);
   g_free (self->device_name);
+  g_free (self->run_checkpoint);
+  g_free (self->resumable);
+  g_unlink (self->checkpoint);   /* the scratch file, if a run left it */
   g_mutex_clear (&self->job_lock);
   G_OBJECT_CLASS (tagsight_training_parent_class)->finalize (object);
 }
@@ -870,6 +978,9 @@ tagsight_training_class_init (TagsightTrainingClass *klass)
                                         0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   signals[SIGNAL_EPOCH] = g_signal_new ("epoch", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                         0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_STARTING] = g_signal_new ("starting", G_TYPE_FROM_CLASS (klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                           1, G_TYPE_POINTER);
   signals[SIGNAL_FINISHED] = g_signal_new ("finished", G_TYPE_FROM_CLASS (klass),
                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                            2, G_TYPE_INT, G_TYPE_STRING);

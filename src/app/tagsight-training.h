@@ -64,10 +64,33 @@ int tagsight_training_get_epochs_done (TagsightTraining *self);
 char *tagsight_training_dup_device_name (TagsightTraining *self);
 
 /* Opens a fresh session from @settings and runs fine_tune; "finished" tells
- * the end.  Returns FALSE (and does nothing) when busy. */
+ * the end.  Returns FALSE (and does nothing) when busy.  "starting"
+ * (TagsightTrainSettings *) is emitted first, on the calling thread: a
+ * handler may name where this run's checkpoints go
+ * (tagsight_training_set_run_checkpoint). */
 gboolean tagsight_training_start (TagsightTraining *self, const TagsightTrainSettings *settings);
+/* The same, continuing from @checkpoint (an epoch-end checkpoint of a run
+ * with the same settings, possibly on another device): the run skips the
+ * phases and epochs done and ends as the uninterrupted run would. */
+gboolean tagsight_training_resume (TagsightTraining *self, const TagsightTrainSettings *settings,
+                                   const char *checkpoint);
+/* For the run being started (call from a "starting" handler): write its
+ * epoch checkpoints to @path, tagged with @run_id (the CLI's resume checks
+ * it), and keep the file when the run ends.  Without this call the
+ * checkpoints go to a scratch file. */
+void tagsight_training_set_run_checkpoint (TagsightTraining *self, const char *path,
+                                           gint64 run_id);
+/* The checkpoint the last run left to continue from (it stopped or failed
+ * after at least one epoch), NULL when none. */
+char *tagsight_training_dup_resumable (TagsightTraining *self);
+/* A copy of the settings of the last opened session (clear it after use);
+ * FALSE when there is none or a job runs. */
+gboolean tagsight_training_dup_last_settings (TagsightTraining *self, TagsightTrainSettings *out);
 /* Asks the run to stop at the end of the current batch. */
 void tagsight_training_stop (TagsightTraining *self);
+/* Asks the run to stop once the current epoch has ended and its checkpoint
+ * is written (nothing of the epoch is thrown away; Continue goes on from it). */
+void tagsight_training_stop_after_epoch (TagsightTraining *self);
 
 /* Opens a fresh session from @settings (a model file in settings->model_file,
  * or a fresh model) without training. */

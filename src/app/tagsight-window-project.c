@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tagsight-settings.h"
+#include "ts-checkpoint.h"
 
 /* where the user was, in the project's settings table */
 #define KEY_PAGE "page"
@@ -429,6 +430,89 @@ on_inspect (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
   tagsight_window_set_page (self, "labels");
 }
 
+/* Points @s at where the run's data set is now (the project follows a
+ * moved CSV; the recipe keeps the path it was trained from). */
+static void
+follow_dataset (TagsightProject *project, gint64 dataset_id, TagsightTrainSettings *s)
+{
+  g_autoptr (TagsightStoreDataset) d = dataset_id > 0
+    ? tagsight_project_get_dataset (project, dataset_id, NULL) : NULL;
+  g_autofree char *old_dir = NULL, *new_dir = NULL;
+
+  if (d == NULL || g_strcmp0 (d->csv_path, s->csv) == 0)
+    return;
+  old_dir = g_path_get_dirname (s->csv);
+  new_dir = g_path_get_dirname (d->csv_path);
+  g_free (s->csv);
+  s->csv = g_strdup (d->csv_path);
+  if (d->image_dir != NULL)
+    {
+      g_free (s->image_dir);
+      s->image_dir = g_strdup (d->image_dir);
+    }
+  else if (s->image_dir != NULL && g_str_has_prefix (s->image_dir, old_dir))
+    {
+      char *moved = g_strconcat (new_dir, s->image_dir + strlen (old_dir), NULL);
+
+      g_free (s->image_dir);
+      s->image_dir = moved;
+    }
+}
+
+/* Continues an unfinished run of the project (the app or the CLI was
+ * killed, it was stopped, or it failed: a lost GPU) from its last epoch
+ * checkpoint, recorded in the same run, on the device chosen on the Train
+ * page. */
+static void
+on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightRun) run = NULL;
+  g_autofree char *owner = NULL, *id = g_strdup_printf ("%" G_GINT64_FORMAT, run_id);
+  TagsightTrainSettings s;
+  ts_checkpoint_pos pos;
+
+  if (tagsight_train_page_get_busy (self->train_page))
+    {
+      tagsight_window_toast (self, _("A run is in progress: stop it before resuming another"));
+      return;
+    }
+  if (self->project == NULL
+      || (run = tagsight_project_get_run (self->project, run_id, &error)) == NULL
+      || run->checkpoint == NULL)
+    {
+      tagsight_window_toast (self, error != NULL ? error->message
+                                                 : _("This run has no checkpoint to resume from"));
+      return;
+    }
+  if (ts_checkpoint_read_pos (run->checkpoint, &pos, "run", &owner) != TS_OK
+      || (owner != NULL && strcmp (owner, id) != 0))
+    {
+      g_autofree char *msg = owner != NULL && strcmp (owner, id) != 0
+        ? g_strdup_printf (_("%s belongs to run %s, not to run %s"), run->checkpoint, owner, id)
+        : g_strdup (ts_last_error ());
+
+      tagsight_window_toast (self, msg);
+      return;
+    }
+  if (!tagsight_train_settings_from_recipe (run->recipe, &s, &error))
+    {
+      tagsight_window_toast (self, error->message);
+      return;
+    }
+  follow_dataset (self->project, run->dataset_id, &s);
+  if (!tagsight_project_reopen_run (self->project, run_id, pos.phase, pos.epoch, &error))
+    tagsight_window_toast (self, error->message);
+  else
+    {
+      tagsight_run_recorder_continue_run (self->recorder, run_id);
+      tagsight_window_set_page (self, "train");
+      if (!tagsight_train_page_resume (self->train_page, &s, run->checkpoint))
+        tagsight_run_recorder_continue_run (self->recorder, 0);
+    }
+  tagsight_train_settings_clear (&s);
+}
+
 static void
 on_open_dataset (TagsightInspectPage *page, const char *csv, TagsightWindow *self)
 {
@@ -719,6 +803,7 @@ tagsight_window_project_init (TagsightWindow *self)
   self->recorder = tagsight_run_recorder_new (self->train_page);
   g_signal_connect (self->recorder, "run-changed", G_CALLBACK (on_run_changed), self);
   g_signal_connect (self->runs_page, "inspect", G_CALLBACK (on_inspect), self);
+  g_signal_connect (self->runs_page, "resume", G_CALLBACK (on_resume), self);
   g_signal_connect (self->inspect_page, "open-dataset", G_CALLBACK (on_open_dataset), self);
   g_signal_connect (self->stack, "notify::visible-child-name", G_CALLBACK (on_page_changed),
                     self);

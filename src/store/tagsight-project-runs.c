@@ -90,6 +90,30 @@ tagsight_project_set_run_checkpoint (TagsightProject *self, gint64 run_id, const
 }
 
 gboolean
+tagsight_project_set_run_device (TagsightProject *self, gint64 run_id, const char *device,
+                                 GError **error)
+{
+  sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE runs SET device = ?1 WHERE id = ?2",
+                                               "recording the device", error);
+  if (st)
+    {
+      sqlite3_bind_text (st, 1, device ? device : "cpu", -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64 (st, 2, run_id);
+    }
+  return update_one_run (self, st, run_id, "recording the device", error);
+}
+
+char *
+tagsight_project_run_file (TagsightProject *self, gint64 run_id, const char *suffix)
+{
+  g_autofree char *base = g_strdup (tagsight_project_get_path (self));
+
+  if (g_str_has_suffix (base, ".tagsight"))
+    base[strlen (base) - strlen (".tagsight")] = '\0';
+  return g_strdup_printf ("%s-run%" G_GINT64_FORMAT ".%s", base, run_id, suffix);
+}
+
+gboolean
 tagsight_project_end_run (TagsightProject *self, gint64 run_id, TagsightRunStatus status,
                           const char *message, GError **error)
 {

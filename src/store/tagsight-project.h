@@ -186,6 +186,12 @@ gboolean tagsight_project_begin_run (TagsightProject *self, gint64 dataset_id,
                                      gint64 *run_id, GError **error);
 gboolean tagsight_project_set_run_checkpoint (TagsightProject *self, gint64 run_id,
                                               const char *path, GError **error);
+/* What the run computes on, once known (the session's name for it). */
+gboolean tagsight_project_set_run_device (TagsightProject *self, gint64 run_id,
+                                          const char *device, GError **error);
+/* A file of run @run_id beside the project: "dir/P.tagsight" gives
+ * "dir/P-runN.@suffix" (the model "safetensors", the checkpoint "ckpt"). */
+char *tagsight_project_run_file (TagsightProject *self, gint64 run_id, const char *suffix);
 /* Ends a run; @message may be NULL. */
 gboolean tagsight_project_end_run (TagsightProject *self, gint64 run_id,
                                    TagsightRunStatus status, const char *message,

@@ -291,6 +291,92 @@ dialog_shown (gpointer data)
   return find_message_dialog () != NULL;
 }
 
+static TagsightRun *
+get_run (TagsightProject *p, gint64 id)
+{
+  g_autoptr (GError) error = NULL;
+  TagsightRun *r = tagsight_project_get_run (p, id, &error);
+
+  g_assert_no_error (error);
+  return r;
+}
+
+/* A run stopped after its first epoch is resumed from the Runs page, in the
+ * same run, and ends exactly as the uninterrupted run 2 (the same recipe). */
+static void
+test_resume (void)
+{
+  g_autoptr (GArray) em2 = NULL, em3 = NULL;
+  g_autoptr (TagsightRun) r3 = NULL;
+  g_autoptr (GError) error = NULL;
+  TagsightWindow *win;
+  TagsightProject *p;
+  TagsightRunsPage *runs_page;
+  TagsightTraining *training;
+  gint64 id3;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = new_window ();
+  tagsight_window_open_project (win, project_path);
+  p = tagsight_window_get_project (win);
+  /* the data set is back where run 2 trained on it (test_moved moved it) */
+  g_assert_true (app_test_wait_for (dialog_shown, NULL, 10));
+  gtk_window_destroy (find_message_dialog ());
+  g_assert_true (tagsight_window_relocate_dataset (win, 1, data_dir, &error));
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  runs_page = tagsight_window_get_runs_page (win);
+  want_runs = tagsight_runs_page_get_n_runs (runs_page);
+  g_assert_cmpuint (want_runs, ==, 2);
+
+  /* run 3: the recipe of run 2, stopped once its first epoch has ended */
+  training = tagsight_train_page_get_training (tagsight_window_get_train_page (win));
+  set_tiny (win, 2);
+  want_runs++;
+  g_assert_true (tagsight_train_page_start (tagsight_window_get_train_page (win)));
+  tagsight_training_stop_after_epoch (training);
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+  id3 = tagsight_runs_page_get_run_id (runs_page, 0);
+  r3 = get_run (p, id3);
+  g_assert_cmpint (r3->status, ==, TAGSIGHT_RUN_CANCELLED);
+  g_assert_nonnull (r3->checkpoint);
+  g_assert_true (g_file_test (r3->checkpoint, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpint (r3->n_epochs_done, ==, 1);
+  g_clear_pointer (&r3, tagsight_run_free);
+
+  /* Resume: enabled for the stopped run only */
+  tagsight_runs_page_select_runs (runs_page, &id3, 1);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (runs_page), "runs.resume", NULL));
+  g_assert_true (tagsight_train_page_get_busy (tagsight_window_get_train_page (win)));
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+  g_assert_cmpuint (tagsight_runs_page_get_n_runs (runs_page), ==, 3);
+  r3 = get_run (p, id3);
+  g_assert_cmpint (r3->status, ==, TAGSIGHT_RUN_FINISHED);
+  g_assert_cmpint (r3->n_epochs_done, ==, 3);
+  g_assert_true (g_str_has_prefix (r3->device, "CPU"));
+
+  /* bit for bit the uninterrupted run's epochs (CPU, one thread) */
+  em2 = tagsight_project_get_epoch_metrics (p, 2, &error);
+  em3 = tagsight_project_get_epoch_metrics (p, id3, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (em3->len, ==, 3);
+  g_assert_cmpuint (em2->len, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      TagsightEpochMetrics *a = &g_array_index (em2, TagsightEpochMetrics, i);
+      TagsightEpochMetrics *b = &g_array_index (em3, TagsightEpochMetrics, i);
+
+      g_assert_cmpint (a->phase, ==, b->phase);
+      g_assert_cmpint (a->epoch, ==, b->epoch);
+      g_assert_cmpfloat (a->train_loss, ==, b->train_loss);
+      g_assert_cmpfloat (a->valid_loss, ==, b->valid_loss);
+    }
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 static void
 test_moved (void)
 {
@@ -348,6 +434,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/project/record-runs", test_record_runs);
   g_test_add_func ("/app/project/reopen-and-inspect", test_reopen_and_inspect);
   g_test_add_func ("/app/project/moved", test_moved);
+  g_test_add_func ("/app/project/resume", test_resume);
   rc = g_test_run ();
   ts_test_rmdir (tmp);
   g_free (tmp);

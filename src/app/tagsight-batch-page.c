@@ -132,11 +132,16 @@ on_rendered (GObject *source, GAsyncResult *result, gpointer user_data)
     g_autofree char *label = NULL;
 
     if (job->valid)
-      label = g_strdup_printf (_("%d validation images as the model sees them"), job->n);
+      label = g_strdup_printf (ngettext ("%d validation image as the model sees it",
+                                         "%d validation images as the model sees them", job->n),
+                               job->n);
     else if (job->unique)
-      label = g_strdup_printf (_("One image under %d augmentations"), job->n);
+      label = g_strdup_printf (ngettext ("One image under %d augmentation",
+                                         "One image under %d augmentations", job->n), job->n);
     else
-      label = g_strdup_printf (_("A batch of %d images as training sees it"), job->n);
+      label = g_strdup_printf (ngettext ("A batch of %d image as training sees it",
+                                         "A batch of %d images as training sees it", job->n),
+                               job->n);
 
     gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (texture));
     gtk_accessible_update_property (GTK_ACCESSIBLE (self->picture),

@@ -16,3 +16,45 @@ cli_i18n_init (void)
   textdomain (GETTEXT_PACKAGE);
 #endif
 }
+
+const char *
+cli_pgettext (const char *ctx_msgid, const char *msgid)
+{
+#ifdef TS_ENABLE_NLS
+  const char *t = gettext (ctx_msgid);
+  return t == ctx_msgid ? msgid : t;
+#else
+  (void) ctx_msgid;
+  return msgid;
+#endif
+}
+
+int
+cli_text_width (const char *s)
+{
+  int w = 0;
+  for (; *s; s++)
+    w += ((unsigned char) *s & 0xC0) != 0x80;
+  return w;
+}
+
+int
+cli_col_width (const char *header, int min)
+{
+  int w = cli_text_width (header);
+  return w > min ? w : min;
+}
+
+void
+cli_pad (FILE *out, const char *s, int width)
+{
+  int right = width < 0, w = right ? -width : width;
+  int fill = w - cli_text_width (s);
+
+  if (fill < 0)
+    fill = 0;
+  if (right)
+    fprintf (out, "%*s%s", fill, "", s);
+  else
+    fprintf (out, "%s%*s", s, fill, "");
+}

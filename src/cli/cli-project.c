@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli-i18n.h"
 #include "tagsight-project.h"
 #include "ts-checkpoint.h"
 #include "ts-json.h"
@@ -23,7 +24,8 @@ rec_failed_write (recorder *r, GError *error)
 {
   if (!r->db_error)
     {
-      fprintf (stderr, "tagsight-cli: recording in the project failed: %s\n", error->message);
+      fprintf (stderr, _("tagsight-cli: recording in the project failed: %s\n"),
+               error->message);
       r->db_error = error;
     }
   else
@@ -33,8 +35,20 @@ rec_failed_write (recorder *r, GError *error)
 static void
 rec_phase (void *user, const ts_phase_event *ev)
 {
-  printf ("%s%s phase (%d epochs)\n%-8s %-12s %-12s %-16s %s\n", ev->phase > 0 ? "\n" : "",
-          ev->name, ev->n_epochs, "epoch", "train_loss", "valid_loss", "accuracy_multi", "time");
+  (void) user;
+  if (ev->phase > 0)
+    printf ("\n");
+  if (strcmp (ev->name, "frozen") == 0)
+    printf (ngettext ("frozen phase (%d epoch)\n", "frozen phase (%d epochs)\n", ev->n_epochs),
+            ev->n_epochs);
+  else if (strcmp (ev->name, "unfrozen") == 0)
+    printf (ngettext ("unfrozen phase (%d epoch)\n", "unfrozen phase (%d epochs)\n",
+                      ev->n_epochs), ev->n_epochs);
+  else
+    /* TRANSLATORS: %s is the learner's name for the phase ("fit") */
+    printf (ngettext ("%s phase (%d epoch)\n", "%s phase (%d epochs)\n", ev->n_epochs), ev->name,
+            ev->n_epochs);
+  cli_epoch_header (stdout);
   fflush (stdout);
 }
 
@@ -59,10 +73,8 @@ rec_epoch (void *user, const ts_epoch_event *ev)
 {
   recorder *r = user;
   GError *error = NULL;
-  int t = (int) (ev->seconds + 0.5);
 
-  printf ("%-8d %-12.6f %-12.6f %-16.6f %02d:%02d\n", ev->epoch, ev->train_loss, ev->valid_loss,
-          ev->accuracy_multi, t / 60, t % 60);
+  cli_epoch_row (stdout, ev);
   fflush (stdout);
   if (!tagsight_project_add_epoch_metrics (r->project, r->run_id, ev->phase, ev->epoch,
                                            ev->train_loss, ev->valid_loss, ev->accuracy_multi,
@@ -117,7 +129,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   ts_checkpointer ck;
   ts_checkpoint_resume *res = NULL;
   ts_checkpoint_pos pos;
-  char run_str[32];
+  char run_str[32], counts[256];
   const char *meta[2] = { "run", run_str };
   ts_status st, train_st;
   GError *error = NULL;
@@ -151,12 +163,14 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
           return 1;
         }
       ts_checkpointer_continue_from (&ck, &pos);
-      printf ("resuming run %" G_GINT64_FORMAT " at phase %d, epoch %d\n", run_id, pos.phase,
+      printf (_("resuming run %lld at phase %d, epoch %d\n"), (long long) run_id, pos.phase,
               pos.epoch);
     }
-  printf ("%s: %d training and %d validation images, %d classes; %s, fine_tune(%d, %g, "
-          "freeze_epochs=%d); run %" G_GINT64_FORMAT " in %s\n", o->csv, s.db->n_train,
-          s.db->n_valid, s.db->n_vocab, o->arch, o->epochs, o->lr, o->freeze_epochs, run_id,
+  /* TRANSLATORS: CSV: "205 training and 159 validation images, 3 classes";
+   * architecture, fine_tune(epochs, lr, freeze_epochs); run number in project */
+  printf (_("%s: %s; %s, fine_tune(%d, %g, freeze_epochs=%d); run %lld in %s\n"), o->csv,
+          cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
+          o->arch, o->epochs, o->lr, o->freeze_epochs, (long long) run_id,
           tagsight_project_get_path (p));
   fflush (stdout);
 
@@ -166,7 +180,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   if (train_st != TS_OK)
     message = g_strdup (ts_last_error ());
   if (ck.save_status != TS_OK)
-    fprintf (stderr, "tagsight-cli: writing the checkpoint failed: %s\n", ck.save_error);
+    fprintf (stderr, _("tagsight-cli: writing the checkpoint failed: %s\n"), ck.save_error);
 
   if (s.db->n_valid > 0 && (train_st == TS_OK || train_st == TS_ERR_CANCELLED))
     {
@@ -178,12 +192,13 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       ts_learner_reset_cancel (s.learner);
       st = ts_learner_get_preds (s.learner, NULL, &probs, &targets, &items, &n, &valid_loss);
       if (st != TS_OK)
-        fprintf (stderr, "tagsight-cli: validation: %s\n", ts_last_error ());
+        fprintf (stderr, _("tagsight-cli: validation: %s\n"), ts_last_error ());
       else if (!tagsight_project_set_predictions (p, run_id, n, s.db->n_vocab, items, probs,
                                                   targets, &error))
         rec_failed_write (&rec, g_steal_pointer (&error));
       else
-        printf ("valid_loss %.6f on %d images\n", valid_loss, n);
+        printf (ngettext ("valid_loss %.6f on %d image\n", "valid_loss %.6f on %d images\n", n),
+                valid_loss, n);
       free (probs);
       free (targets);
       free (items);
@@ -202,16 +217,17 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       else if (!tagsight_project_add_model (p, run_id, model_path, &sha, &error))
         rec_failed_write (&rec, g_steal_pointer (&error));
       else
-        fprintf (stderr, "tagsight-cli: wrote %s (sha256 %s)\n", model_path, sha);
+        fprintf (stderr, _("tagsight-cli: wrote %s (sha256 %s)\n"), model_path, sha);
     }
 
   status = train_st == TS_OK ? TAGSIGHT_RUN_FINISHED
            : train_st == TS_ERR_CANCELLED ? TAGSIGHT_RUN_CANCELLED : TAGSIGHT_RUN_FAILED;
   if (!tagsight_project_end_run (p, run_id, status, message, &error))
     rec_failed_write (&rec, g_steal_pointer (&error));
-  if (train_st != TS_OK)
-    fprintf (stderr, "tagsight-cli: %s%s\n", message,
-             train_st == TS_ERR_CANCELLED ? "; resume with tagsight-cli resume" : "");
+  if (train_st == TS_ERR_CANCELLED)
+    fprintf (stderr, _("tagsight-cli: %s; resume with tagsight-cli resume\n"), message);
+  else if (train_st != TS_OK)
+    fprintf (stderr, "tagsight-cli: %s\n", message);
   printf ("{\"run\": %" G_GINT64_FORMAT ", \"status\": \"%s\", \"batches_recorded\": %d, "
           "\"checkpoints\": %d}\n", run_id, tagsight_run_status_to_string (status),
           rec.n_batches_recorded, ck.n_saved);
@@ -270,7 +286,7 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
   }
   if (!recipe || !tagsight_project_begin_run (p, ds, recipe, "cpu", &run_id, &error))
     {
-      fprintf (stderr, "tagsight-cli train: %s\n", error ? error->message : "out of memory");
+      fprintf (stderr, "tagsight-cli train: %s\n", error ? error->message : _("out of memory"));
       return 1;
     }
   ckpt = beside_project (tagsight_project_get_path (p), run_id, "ckpt");
@@ -308,7 +324,7 @@ cli_project_resume (const char *project, long long run_id_arg)
   if (run_id == 0 && (run_id = tagsight_project_latest_unfinished_run (p, &error)) == 0)
     {
       fprintf (stderr, "tagsight-cli resume: %s\n", error ? error->message
-               : "every run of the project has finished; nothing to resume");
+               : _("every run of the project has finished; nothing to resume"));
       return error ? 1 : 2;
     }
   if (!(run = tagsight_project_get_run (p, run_id, &error)))
@@ -318,14 +334,19 @@ cli_project_resume (const char *project, long long run_id_arg)
     }
   if (run->status == TAGSIGHT_RUN_FINISHED)
     {
-      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT " has finished\n", run_id);
+      fprintf (stderr, _("tagsight-cli resume: run %lld has finished\n"), (long long) run_id);
       return 2;
     }
   if (!run->checkpoint || !g_file_test (run->checkpoint, G_FILE_TEST_EXISTS))
     {
-      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT " has no checkpoint%s%s "
-               "(it stopped before its first epoch ended); start it again with train\n",
-               run_id, run->checkpoint ? " at " : "", run->checkpoint ? run->checkpoint : "");
+      if (run->checkpoint)
+        fprintf (stderr, _("tagsight-cli resume: run %lld has no checkpoint at %s (it stopped "
+                           "before its first epoch ended); start it again with train\n"),
+                 (long long) run_id, run->checkpoint);
+      else
+        fprintf (stderr, _("tagsight-cli resume: run %lld has no checkpoint (it stopped before "
+                           "its first epoch ended); start it again with train\n"),
+                 (long long) run_id);
       return 1;
     }
   if (ts_checkpoint_read_pos (run->checkpoint, &pos, "run", &run_meta) != TS_OK)
@@ -336,8 +357,8 @@ cli_project_resume (const char *project, long long run_id_arg)
   snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
   if (g_strcmp0 (run_meta, id_str) != 0)
     {
-      fprintf (stderr, "tagsight-cli resume: %s belongs to run %s, not %" G_GINT64_FORMAT "\n",
-               run->checkpoint, run_meta ? run_meta : "(none)", run_id);
+      fprintf (stderr, _("tagsight-cli resume: %s belongs to run %s, not %lld\n"),
+               run->checkpoint, run_meta ? run_meta : _("(none)"), (long long) run_id);
       free (run_meta);
       return 1;
     }
@@ -347,8 +368,8 @@ cli_project_resume (const char *project, long long run_id_arg)
   if (ts_json_parse (run->recipe, strlen (run->recipe), "recipe", &recipe) != TS_OK
       || !(args = ts_json_get (recipe, "args")) || args->type != TS_JSON_ARRAY)
     {
-      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT ": the recipe has no "
-               "arguments to rebuild the run from\n", run_id);
+      fprintf (stderr, _("tagsight-cli resume: run %lld: the recipe has no arguments to rebuild "
+                         "the run from\n"), (long long) run_id);
       ts_json_free (recipe);
       return 1;
     }
@@ -363,14 +384,14 @@ cli_project_resume (const char *project, long long run_id_arg)
   while ((c = getopt_long (argc, argv, "", cli_train_long_opts, NULL)) != -1)
     if (cli_train_opt ("resume", &o, c, optarg) != 1)
       {
-        fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT ": the recorded "
-                 "arguments no longer parse\n", run_id);
+        fprintf (stderr, _("tagsight-cli resume: run %lld: the recorded arguments no longer "
+                           "parse\n"), (long long) run_id);
         goto out;
       }
   if (optind != argc - 1)
     {
-      fprintf (stderr, "tagsight-cli resume: run %" G_GINT64_FORMAT ": the recorded arguments "
-               "name no CSV\n", run_id);
+      fprintf (stderr, _("tagsight-cli resume: run %lld: the recorded arguments name no CSV\n"),
+               (long long) run_id);
       goto out;
     }
   o.csv = argv[optind];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-i18n.h"
 #include "ts-pth.h"
 
 #ifndef CLI_VALID_WORKERS
@@ -72,23 +73,24 @@ cli_train_opts_init (cli_train_opts *o)
 static void
 model_usage (FILE *out)
 {
-  fprintf (out,
-           "  --arch A            resnet18, resnet34 (default), resnet50, mobilenet_v2, tiny\n"
-           "  --pretrained FILE   body weights: .safetensors, a PyTorch .pth, or a MobileNetV2 .tflite\n");
+  fprintf (out, "%s",
+           _("  --arch A            resnet18, resnet34 (default), resnet50, mobilenet_v2, tiny\n"
+             "  --pretrained FILE   body weights: .safetensors, a PyTorch .pth, or a MobileNetV2 "
+             ".tflite\n"));
 }
 
 static void
 loader_usage (FILE *out)
 {
-  fprintf (out,
-           "  --bs N              batch size (64)\n"
-           "  --size S            image side in pixels (128)\n"
-           "  --min-scale F       RandomResizedCrop min_scale (0.35)\n"
-           "  --aug none|flip|fastai  batch augmentation (fastai)\n"
-           "  --threads N         compute and loader threads (number of cores)\n"
-           "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU works,\n"
-           "                      else the CPU; the variable TAGSIGHT_DEVICE sets it)\n"
-           "  --seed K            seed for initialisation, shuffling and augmentation (42)\n");
+  fprintf (out, "%s",
+           _("  --bs N              batch size (64)\n"
+             "  --size S            image side in pixels (128)\n"
+             "  --min-scale F       RandomResizedCrop min_scale (0.35)\n"
+             "  --aug none|flip|fastai  batch augmentation (fastai)\n"
+             "  --threads N         compute and loader threads (number of cores)\n"
+             "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU works,\n"
+             "                      else the CPU; the variable TAGSIGHT_DEVICE sets it)\n"
+             "  --seed K            seed for initialisation, shuffling and augmentation (42)\n"));
   cli_datablock_usage (out);
 }
 
@@ -96,12 +98,12 @@ void
 cli_train_usage (FILE *out)
 {
   model_usage (out);
-  fprintf (out,
-           "  --epochs N          unfrozen epochs (3)\n"
-           "  --freeze-epochs N   frozen epochs (4)\n"
-           "  --lr LR             base learning rate (3e-3)\n"
-           "  --thresh T          accuracy_multi threshold (0.2)\n"
-           "  --out FILE          model file to write (.safetensors)\n");
+  fprintf (out, "%s",
+           _("  --epochs N          unfrozen epochs (3)\n"
+             "  --freeze-epochs N   frozen epochs (4)\n"
+             "  --lr LR             base learning rate (3e-3)\n"
+             "  --thresh T          accuracy_multi threshold (0.2)\n"
+             "  --out FILE          model file to write (.safetensors)\n"));
   loader_usage (out);
 }
 
@@ -122,7 +124,7 @@ parse_int (const char *cmd, const char *name, const char *arg, int lo, int *out)
   v = strtol (arg, &end, 10);
   if (errno || *end || end == arg || v < lo || v > 1000000)
     {
-      fprintf (stderr, "tagsight-cli %s: --%s: '%s' is not a whole number >= %d\n",
+      fprintf (stderr, _("tagsight-cli %s: --%s: '%s' is not a whole number >= %d\n"),
                cmd, name, arg, lo);
       return -1;
     }
@@ -141,7 +143,7 @@ parse_double (const char *cmd, const char *name, const char *arg, double lo, dou
   v = strtod (arg, &end);
   if (errno || *end || end == arg || !(v >= lo && v <= hi))
     {
-      fprintf (stderr, "tagsight-cli %s: --%s: '%s' is not a number in [%g, %g]\n",
+      fprintf (stderr, _("tagsight-cli %s: --%s: '%s' is not a number in [%g, %g]\n"),
                cmd, name, arg, lo, hi);
       return -1;
     }
@@ -173,7 +175,8 @@ cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg)
         o->seed = strtoull (arg, &end, 10);
         if (errno || *end || end == arg)
           {
-            fprintf (stderr, "tagsight-cli %s: --seed: '%s' is not a whole number\n", cmd, arg);
+            fprintf (stderr, _("tagsight-cli %s: --seed: '%s' is not a whole number\n"), cmd,
+                     arg);
             return -1;
           }
         return 1;
@@ -187,7 +190,7 @@ cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg)
         o->aug = TS_AUG_FASTAI;
       else
         {
-          fprintf (stderr, "tagsight-cli %s: --aug: '%s' (none, flip or fastai)\n", cmd, arg);
+          fprintf (stderr, _("tagsight-cli %s: --aug: '%s' (none, flip or fastai)\n"), cmd, arg);
           return -1;
         }
       return 1;
@@ -232,10 +235,70 @@ cli_load_pretrained (ts_model *m, const char *path, ts_normalization *norm)
 
   /* .tflite, .safetensors or a PyTorch .pth, by extension */
   if ((st = ts_model_load_pretrained_any (m, path, norm, &rep)) == TS_OK && rep.n_unexpected > 0)
-    fprintf (stderr, "note: %s: %d tensors not used (e.g. %s): a classifier of another size "
-             "is replaced by fastai's head\n", path, rep.n_unexpected, rep.unexpected[0]);
+    fprintf (stderr, ngettext ("note: %s: %d tensor not used (e.g. %s): a classifier of another "
+                               "size is replaced by fastai's head\n",
+                               "note: %s: %d tensors not used (e.g. %s): a classifier of another "
+                               "size is replaced by fastai's head\n", rep.n_unexpected),
+             path, rep.n_unexpected, rep.unexpected[0]);
   ts_load_report_clear (&rep);
   return st;
+}
+
+/* --- what train and resume print --- */
+
+char *
+cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_classes)
+{
+  char tr[64], va[64], cl[64];
+
+  /* TRANSLATORS: the first part of "205 training and 159 validation images,
+   * 3 classes"; the plural follows the number of training images, so it may
+   * name them ("205 Trainingsbilder") */
+  snprintf (tr, sizeof tr, ngettext ("%d training", "%d training", n_train), n_train);
+  /* TRANSLATORS: the second part of "205 training and 159 validation images, 3 classes" */
+  snprintf (va, sizeof va, ngettext ("%d validation image", "%d validation images", n_valid),
+            n_valid);
+  snprintf (cl, sizeof cl, ngettext ("%d class", "%d classes", n_classes), n_classes);
+  /* TRANSLATORS: "205 training" and "159 validation images", then "3 classes" */
+  snprintf (buf, size, _("%s and %s, %s"), tr, va, cl);
+  return buf;
+}
+
+/* fastai's epoch table: its metric names stay, "epoch" and "time" are
+ * translated; a wider translation widens its column */
+static void
+epoch_widths (int w[4])
+{
+  w[0] = cli_col_width (_("epoch"), 8);
+  w[1] = cli_col_width (_("train_loss"), 12);
+  w[2] = cli_col_width (_("valid_loss"), 12);
+  w[3] = cli_col_width (_("accuracy_multi"), 16);
+}
+
+void
+cli_epoch_header (FILE *out)
+{
+  int w[4];
+
+  epoch_widths (w);
+  cli_pad (out, _("epoch"), w[0]);
+  fputc (' ', out);
+  cli_pad (out, _("train_loss"), w[1]);
+  fputc (' ', out);
+  cli_pad (out, _("valid_loss"), w[2]);
+  fputc (' ', out);
+  cli_pad (out, _("accuracy_multi"), w[3]);
+  fprintf (out, " %s\n", _("time"));
+}
+
+void
+cli_epoch_row (FILE *out, const ts_epoch_event *ev)
+{
+  int w[4], t = (int) (ev->seconds + 0.5);
+
+  epoch_widths (w);
+  fprintf (out, "%-*d %-*.6f %-*.6f %-*.6f %02d:%02d\n", w[0], ev->epoch, w[1], ev->train_loss,
+           w[2], ev->valid_loss, w[3], ev->accuracy_multi, t / 60, t % 60);
 }
 
 /* --- Ctrl-C --- */

@@ -47,6 +47,13 @@ void cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg);
  * PyTorch .pth (ts_model_load_pretrained_any), noting unused tensors on stderr. */
 ts_status cli_load_pretrained (ts_model *m, const char *path, ts_normalization *norm);
 
+/* "205 training and 159 validation images, 3 classes" in @buf, translated. */
+char *cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_classes);
+/* fastai's epoch table (header and one row), its columns as wide as the
+ * translated header needs. */
+void cli_epoch_header (FILE *out);
+void cli_epoch_row (FILE *out, const ts_epoch_event *ev);
+
 /* Ctrl-C cancels @learner (ts_learner_cancel) until cli_sigint_release. */
 void cli_sigint_catch (ts_learner *learner);
 void cli_sigint_release (void);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "cli-train-common.h"
 #include "ts-backend.h"
 #include "ts-backend-select.h"
@@ -59,12 +60,13 @@ peak_rss_mib (void)
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli bench [--arch A] [--bs 64] [--size 128] [--threads N]\n"
-           "                          [--classes 20] [--steps 6] [--warmup 2] [--device D]\n\n"
-           "Times fastai-head training steps (forward, BCEWithLogits, backward, Adam) and\n"
-           "inference on random data; prints medians and peak memory (VmHWM; on a GPU\n"
-           "also the device memory in use at the end).  --device: cpu, cuda, cuda:N or auto\n"
-           "(default: CUDA when a GPU is there).\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli bench [--arch A] [--bs 64] [--size 128] [--threads N]\n"
+             "                          [--classes 20] [--steps 6] [--warmup 2] [--device D]\n\n"
+             "Times fastai-head training steps (forward, BCEWithLogits, backward, Adam) and\n"
+             "inference on random data; prints medians and peak memory (VmHWM; on a GPU\n"
+             "also the device memory in use at the end).  --device: cpu, cuda, cuda:N or auto\n"
+             "(default: CUDA when a GPU is there).\n"));
 }
 
 int
@@ -114,7 +116,8 @@ cmd_bench (int argc, char **argv)
     }
   if (bs < 1 || size < 16 || classes < 1 || steps < 1 || warmup < 0 || threads < 0)
     {
-      fprintf (stderr, "tagsight-cli bench: bad --bs, --size, --classes, --steps or --warmup\n");
+      fprintf (stderr, "%s",
+               _("tagsight-cli bench: bad --bs, --size, --classes, --steps or --warmup\n"));
       return 2;
     }
   if (!(be = ts_backend_new_by_name (device, threads, NULL, 0)))
@@ -151,7 +154,7 @@ cmd_bench (int argc, char **argv)
   c_inf = calloc ((size_t) steps, sizeof (double));
   if (!x || !y || !dl || !hx || !hy || !t_train || !t_inf || !c_train || !c_inf)
     {
-      fprintf (stderr, "tagsight-cli bench: out of memory\n");
+      fprintf (stderr, "%s", _("tagsight-cli bench: out of memory\n"));
       return 1;
     }
   ts_rng_seed (&r, 1, 0);
@@ -163,13 +166,27 @@ cmd_bench (int argc, char **argv)
   ts_tensor_from_host (y, hy, y->numel);
 
   ts_backend_describe (be, devname, sizeof devname);
-  if (strcmp (be->i->name, "cpu") == 0)
-    printf ("bench: %s + fastai head (%d classes), batch %d, %d px, %d threads, "
-            "%d warm-up + %d timed steps, BLAS kernels %s\n", arch, classes, bs, size,
-            be->n_threads, warmup, steps, ts_backend_cpu_blas_core ());
-  else
-    printf ("bench: %s + fastai head (%d classes), batch %d, %d px, on %s, "
-            "%d warm-up + %d timed steps\n", arch, classes, bs, size, devname, warmup, steps);
+  {
+    char ncls[64], nthr[64], nsteps[96];
+
+    snprintf (ncls, sizeof ncls, ngettext ("%d class", "%d classes", classes), classes);
+    snprintf (nthr, sizeof nthr, ngettext ("%d thread", "%d threads", be->n_threads),
+              be->n_threads);
+    /* TRANSLATORS: the plural follows the number of timed steps (the second number) */
+    snprintf (nsteps, sizeof nsteps, ngettext ("%d warm-up + %d timed step",
+                                               "%d warm-up + %d timed steps", steps),
+              warmup, steps);
+    if (strcmp (be->i->name, "cpu") == 0)
+      /* TRANSLATORS: architecture, "20 classes", batch size, image side,
+       * "4 threads", "2 warm-up + 6 timed steps", the BLAS kernels */
+      printf (_("bench: %s + fastai head (%s), batch %d, %d px, %s, %s, BLAS kernels %s\n"),
+              arch, ncls, bs, size, nthr, nsteps, ts_backend_cpu_blas_core ());
+    else
+      /* TRANSLATORS: architecture, "20 classes", batch size, image side, the
+       * device, "2 warm-up + 6 timed steps" */
+      printf (_("bench: %s + fastai head (%s), batch %d, %d px, on %s, %s\n"), arch, ncls, bs,
+              size, devname, nsteps);
+  }
   fflush (stdout);
   for (int i = 0; i < warmup + steps; i++)
     {
@@ -205,9 +222,19 @@ cmd_bench (int argc, char **argv)
     {
       double tt = median (t_train, steps), ti = median (t_inf, steps), mem = peak_rss_mib ();
       double ct = median (c_train, steps), ci = median (c_inf, steps);
-      printf ("training:  %.1f images/s (median step %.3f s, %.3f CPU s)\n", bs / tt, tt, ct);
-      printf ("inference: %.1f images/s (median batch %.3f s, %.3f CPU s)\n", bs / ti, ti, ci);
-      printf ("peak memory: %.0f MiB (VmHWM)\n", mem);
+      /* TRANSLATORS: the labels of the two result lines; the shorter is
+       * padded so that the numbers line up */
+      const char *lt = _("training:"), *li = _("inference:");
+      int w = cli_text_width (lt) > cli_text_width (li) ? cli_text_width (lt)
+              : cli_text_width (li);
+
+      cli_pad (stdout, lt, w);
+      printf (" ");
+      printf (_("%.1f images/s (median step %.3f s, %.3f CPU s)\n"), bs / tt, tt, ct);
+      cli_pad (stdout, li, w);
+      printf (" ");
+      printf (_("%.1f images/s (median batch %.3f s, %.3f CPU s)\n"), bs / ti, ti, ci);
+      printf (_("peak memory: %.0f MiB (VmHWM)\n"), mem);
       printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"arch\": \"%s\", "
               "\"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "

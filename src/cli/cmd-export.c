@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "ts-modelfile.h"
 #include "ts-onnx.h"
 #include "ts-safetensors.h"
@@ -15,11 +16,11 @@ static void
 usage (FILE *out)
 {
   fprintf (out,
-           "Usage: tagsight-cli export MODEL.safetensors --format onnx --out MODEL.onnx\n"
-           "  --format onnx     the only format so far\n"
-           "  --out FILE        where to write (replaced atomically)\n"
-           "  --no-sigmoid      only the logits output (default: probabilities and logits)\n"
-           "  --opset N         ONNX opset (default %d, 13 or later)\n",
+           _("Usage: tagsight-cli export MODEL.safetensors --format onnx --out MODEL.onnx\n"
+             "  --format onnx     the only format so far\n"
+             "  --out FILE        where to write (replaced atomically)\n"
+             "  --no-sigmoid      only the logits output (default: probabilities and logits)\n"
+             "  --opset N         ONNX opset (default %d, 13 or later)\n"),
            TS_ONNX_OPSET);
 }
 
@@ -76,7 +77,7 @@ cmd_export (int argc, char **argv)
           opset = (int) strtol (optarg, &end, 10);
           if (*end || opset < 13 || opset > 21)
             {
-              fprintf (stderr, "tagsight-cli export: --opset: '%s' (13 to 21)\n", optarg);
+              fprintf (stderr, _("tagsight-cli export: --opset: '%s' (13 to 21)\n"), optarg);
               return 2;
             }
           break;
@@ -91,14 +92,15 @@ cmd_export (int argc, char **argv)
     }
   if (strcmp (format, "onnx") != 0)
     {
-      fprintf (stderr, "tagsight-cli export: --format: '%s' (onnx is the only format)\n", format);
+      fprintf (stderr, _("tagsight-cli export: --format: '%s' (onnx is the only format)\n"),
+               format);
       return 2;
     }
   in = argv[optind];
   be = ts_backend_cpu_new (1);
   if (be == NULL)
     {
-      fprintf (stderr, "tagsight-cli export: could not start the CPU backend\n");
+      fprintf (stderr, "%s", _("tagsight-cli export: could not start the CPU backend\n"));
       return 1;
     }
   if ((st = ts_modelfile_load (in, be, &m, &meta)) != TS_OK)
@@ -125,9 +127,16 @@ cmd_export (int argc, char **argv)
       rc = 1;
       goto done;
     }
-  printf ("%s: %s (%d classes, input %dx%d, opset %d%s)\n", out, ts_model_arch (m), o.n_vocab,
-          o.input_height, o.input_width, opset ? opset : TS_ONNX_OPSET,
-          sigmoid ? ", probabilities and logits" : ", logits");
+  if (sigmoid)
+    printf (ngettext ("%s: %s (%d class, input %dx%d, opset %d, probabilities and logits)\n",
+                      "%s: %s (%d classes, input %dx%d, opset %d, probabilities and logits)\n",
+                      o.n_vocab), out, ts_model_arch (m), o.n_vocab, o.input_height,
+            o.input_width, opset ? opset : TS_ONNX_OPSET);
+  else
+    printf (ngettext ("%s: %s (%d class, input %dx%d, opset %d, logits)\n",
+                      "%s: %s (%d classes, input %dx%d, opset %d, logits)\n", o.n_vocab),
+            out, ts_model_arch (m), o.n_vocab, o.input_height, o.input_width,
+            opset ? opset : TS_ONNX_OPSET);
 
 done:
   ts_modelfile_meta_clear (&meta);

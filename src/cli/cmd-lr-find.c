@@ -7,15 +7,17 @@
 #include <string.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "cli-train-common.h"
 #include "ts-lr-find.h"
 
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli lr-find CSV [OPTIONS]\n\n"
-           "fastai's lr_find: lr from 1e-7 to 10 over 100 steps on the frozen model.\n\n"
-           "  --num-it N          steps (100)\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli lr-find CSV [OPTIONS]\n\n"
+             "fastai's lr_find: lr from 1e-7 to 10 over 100 steps on the frozen model.\n\n"
+             "  --num-it N          steps (100)\n"));
   cli_lr_find_usage (out);
 }
 
@@ -56,7 +58,7 @@ cmd_lr_find (int argc, char **argv)
           long v = strtol (optarg, &end, 10);
           if (*end || v < 6 || v > 100000)
             {
-              fprintf (stderr, "tagsight-cli lr-find: --num-it: '%s' (6 or more)\n", optarg);
+              fprintf (stderr, _("tagsight-cli lr-find: --num-it: '%s' (6 or more)\n"), optarg);
               return 2;
             }
           cfg.num_it = (int) v;
@@ -101,17 +103,25 @@ cmd_lr_find (int argc, char **argv)
       return 1;
     }
   if (st == TS_ERR_CANCELLED)
-    fprintf (stderr, "tagsight-cli lr-find: %s; the curve so far:\n", ts_last_error ());
-  printf ("%-6s %-12s %s\n", "step", "lr", "smoothed_loss");
-  for (int i = 0; i < r.n; i++)
-    printf ("%-6d %-12.4e %.6f\n", i, r.lrs[i], r.losses[i]);
+    fprintf (stderr, _("tagsight-cli lr-find: %s; the curve so far:\n"), ts_last_error ());
+  {
+    /* TRANSLATORS: the first column of lr-find's curve; fastai's lr and
+     * smoothed_loss stay as they are */
+    int w = cli_col_width (_("step"), 6);
+    cli_pad (stdout, _("step"), w);
+    printf (" %-12s %s\n", "lr", "smoothed_loss");
+    for (int i = 0; i < r.n; i++)
+      printf ("%-*d %-12.4e %.6f\n", w, i, r.lrs[i], r.losses[i]);
+  }
   if (r.diverged)
-    printf ("stopped: the loss diverged after %d steps\n", r.n);
+    printf (ngettext ("stopped: the loss diverged after %d step\n",
+                      "stopped: the loss diverged after %d steps\n", r.n), r.n);
   if (isfinite (r.valley))
-    printf ("suggestions: valley %.3e (step %d), steep %.3e (step %d)\n", r.valley,
+    printf (_("suggestions: valley %.3e (step %d), steep %.3e (step %d)\n"), r.valley,
             r.valley_idx, r.steep, r.steep_idx);
   else
-    printf ("suggestions: none (too few points; use more training images or --num-it)\n");
+    printf ("%s", _("suggestions: none (too few points; use more training images or "
+                    "--num-it)\n"));
   printf ("{\"valley\": %.6g, \"steep\": %.6g, \"points\": %d, \"diverged\": %s}\n",
           isfinite (r.valley) ? r.valley : 0.0, isfinite (r.steep) ? r.steep : 0.0, r.n,
           r.diverged ? "true" : "false");

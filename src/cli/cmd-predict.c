@@ -8,16 +8,18 @@
 #include <string.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "cli-train-common.h"
 
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli predict MODEL.safetensors IMAGE... [OPTIONS]\n\n"
-           "Prints, per image, the labels whose probability is over the threshold.\n\n"
-           "  --thresh T     threshold (default: the model's best, else its training one)\n"
-           "  --per-class    each class's own threshold (its best F1 on validation)\n"
-           "  --all          print every class's probability\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli predict MODEL.safetensors IMAGE... [OPTIONS]\n\n"
+             "Prints, per image, the labels whose probability is over the threshold.\n\n"
+             "  --thresh T     threshold (default: the model's best, else its training one)\n"
+             "  --per-class    each class's own threshold (its best F1 on validation)\n"
+             "  --all          print every class's probability\n"));
 }
 
 int
@@ -48,8 +50,8 @@ cmd_predict (int argc, char **argv)
           thresh = strtod (optarg, &end);
           if (errno || *end || end == optarg || !(thresh >= 0.0 && thresh <= 1.0))
             {
-              fprintf (stderr, "tagsight-cli predict: --thresh: '%s' is not a number in "
-                       "[0, 1]\n", optarg);
+              fprintf (stderr, _("tagsight-cli predict: --thresh: '%s' is not a number in "
+                                 "[0, 1]\n"), optarg);
               return 2;
             }
           break;
@@ -73,7 +75,8 @@ cmd_predict (int argc, char **argv)
     }
   if (per_class && !meta->class_thresholds)
     {
-      fprintf (stderr, "tagsight-cli predict: %s has no per-class thresholds\n", argv[optind]);
+      fprintf (stderr, _("tagsight-cli predict: %s has no per-class thresholds\n"),
+               argv[optind]);
       rc = 2;
       goto out;
     }
@@ -81,7 +84,7 @@ cmd_predict (int argc, char **argv)
     thresh = meta->has_best_threshold ? meta->best_threshold : meta->threshold;
   if ((probs = malloc ((size_t) meta->n_vocab * sizeof (float))) == NULL)
     {
-      fprintf (stderr, "tagsight-cli predict: out of memory\n");
+      fprintf (stderr, "%s", _("tagsight-cli predict: out of memory\n"));
       rc = 1;
       goto out;
     }
@@ -105,7 +108,9 @@ cmd_predict (int argc, char **argv)
               any = 1;
             }
         }
-      printf ("%s\n", any ? "" : " (no label)");
+      if (!any)
+        printf (" %s", _("(no label)"));
+      printf ("\n");
     }
 
 out:

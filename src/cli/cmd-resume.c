@@ -5,15 +5,17 @@
 #include <stdlib.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "cli-project.h"
 
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli resume PROJECT.tagsight [RUN]\n\n"
-           "Continues an interrupted training run (default: the latest unfinished one)\n"
-           "from its last epoch checkpoint; it ends with the weights an uninterrupted\n"
-           "run would have had.\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli resume PROJECT.tagsight [RUN]\n\n"
+             "Continues an interrupted training run (default: the latest unfinished one)\n"
+             "from its last epoch checkpoint; it ends with the weights an uninterrupted\n"
+             "run would have had.\n"));
 }
 
 int
@@ -44,7 +46,8 @@ cmd_resume (int argc, char **argv)
       run = strtoll (argv[optind + 1], &end, 10);
       if (*end || run < 1)
         {
-          fprintf (stderr, "tagsight-cli resume: '%s' is not a run number\n", argv[optind + 1]);
+          fprintf (stderr, _("tagsight-cli resume: '%s' is not a run number\n"),
+                   argv[optind + 1]);
           return 2;
         }
     }

@@ -7,18 +7,40 @@
 #include <string.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "tagsight-project.h"
 #include "ts-json.h"
 
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli runs PROJECT.tagsight [OPTIONS]\n\n"
-           "Lists the training runs recorded in a project.\n\n"
-           "  --json                one JSON object per run\n"
-           "  --epochs RUN          the per-epoch metrics of one run\n"
-           "  --export-labels OUT   write the first data set's CSV with its corrected labels\n"
-           "  --dataset ID          the data set for --export-labels\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli runs PROJECT.tagsight [OPTIONS]\n\n"
+             "Lists the training runs recorded in a project.\n\n"
+             "  --json                one JSON object per run\n"
+             "  --epochs RUN          the per-epoch metrics of one run\n"
+             "  --export-labels OUT   write the first data set's CSV with its corrected labels\n"
+             "  --dataset ID          the data set for --export-labels\n"));
+}
+
+/* A run's status for people; the JSON lines keep the English names. */
+static const char *
+status_text (TagsightRunStatus status)
+{
+  const char *s = tagsight_run_status_to_string (status);
+
+  if (!s)
+    return "?";
+  if (strcmp (s, "running") == 0)
+    /* TRANSLATORS: a training run's status in tagsight-cli runs */
+    return C_("run status", "running");
+  if (strcmp (s, "finished") == 0)
+    return C_("run status", "finished");
+  if (strcmp (s, "cancelled") == 0)
+    return C_("run status", "cancelled");
+  if (strcmp (s, "failed") == 0)
+    return C_("run status", "failed");
+  return s;
 }
 
 static void
@@ -85,13 +107,27 @@ print_epochs (TagsightProject *p, gint64 run)
       fprintf (stderr, "tagsight-cli runs: %s\n", error->message);
       return 1;
     }
-  printf ("%-6s %-6s %-12s %-12s %-12s %s\n", "phase", "epoch", "train_loss", "valid_loss",
-          "accuracy", "seconds");
+  const char *h[6] = {
+    _("phase"), _("epoch"), _("train_loss"), _("valid_loss"),
+    /* TRANSLATORS: a column header: accuracy_multi of the epoch */
+    _("accuracy"),
+    /* TRANSLATORS: a column header: how long the epoch took */
+    _("seconds"),
+  };
+  int w[5] = { 6, 6, 12, 12, 12 };
+
+  for (int i = 0; i < 5; i++)
+    {
+      w[i] = cli_col_width (h[i], w[i]);
+      cli_pad (stdout, h[i], w[i]);
+      putchar (' ');
+    }
+  printf ("%s\n", h[5]);
   for (guint i = 0; i < em->len; i++)
     {
       TagsightEpochMetrics *m = &g_array_index (em, TagsightEpochMetrics, i);
-      printf ("%-6d %-6d %-12.6f %-12.6f %-12.6f %.1f\n", m->phase, m->epoch, m->train_loss,
-              m->valid_loss, m->accuracy, m->seconds);
+      printf ("%-*d %-*d %-*.6f %-*.6f %-*.6f %.1f\n", w[0], m->phase, w[1], m->epoch, w[2],
+              m->train_loss, w[3], m->valid_loss, w[4], m->accuracy, m->seconds);
     }
   return 0;
 }
@@ -113,6 +149,14 @@ cmd_runs (int argc, char **argv)
   const char *export_path = NULL;
   gint64 epochs_of = 0, dataset = 0;
   int json = 0, c;
+  const char *h[9] = {
+    /* TRANSLATORS: column headers of tagsight-cli runs: the run's number, its
+     * status, when it started, its recipe, epochs done, losses, accuracy and
+     * the model file */
+    _("run"), _("status"), _("started"), _("recipe"), _("epochs"), _("train_loss"),
+    _("valid_loss"), _("accuracy"), _("model"),
+  };
+  int w[8] = { 4, 10, 24, 26, 6, 10, 10, 10 };
 
   optind = 1;
   while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
@@ -149,10 +193,10 @@ cmd_runs (int argc, char **argv)
       if (dataset == 0 || !tagsight_project_export_labels_csv (p, dataset, export_path, &error))
         {
           fprintf (stderr, "tagsight-cli runs: %s\n", error ? error->message
-                   : "the project has no data set");
+                   : _("the project has no data set"));
           return 1;
         }
-      fprintf (stderr, "tagsight-cli runs: wrote %s\n", export_path);
+      fprintf (stderr, _("tagsight-cli runs: wrote %s\n"), export_path);
       return 0;
     }
   if (!(runs = tagsight_project_list_runs (p, &error)))
@@ -161,8 +205,18 @@ cmd_runs (int argc, char **argv)
       return 1;
     }
   if (!json)
-    printf ("%-4s %-10s %-24s %-26s %6s %-10s %-10s %-10s %s\n", "run", "status", "started",
-            "recipe", "epochs", "train_loss", "valid_loss", "accuracy", "model");
+    {
+      /* the status column fits every translated status */
+      for (int st = TAGSIGHT_RUN_RUNNING; st <= TAGSIGHT_RUN_FAILED; st++)
+        w[1] = cli_col_width (status_text ((TagsightRunStatus) st), w[1]);
+      for (int k = 0; k < 8; k++)
+        {
+          w[k] = cli_col_width (h[k], w[k]);
+          cli_pad (stdout, h[k], k == 4 ? -w[k] : w[k]);
+          putchar (' ');
+        }
+      printf ("%s\n", h[8]);
+    }
   for (guint i = 0; i < runs->len; i++)
     {
       TagsightRun *r = runs->pdata[i];
@@ -189,9 +243,11 @@ cmd_runs (int argc, char **argv)
       fmt_num (tl, sizeof tl, r->last_train_loss);
       fmt_num (vl, sizeof vl, r->last_valid_loss);
       fmt_num (ac, sizeof ac, r->last_accuracy);
-      printf ("%-4" G_GINT64_FORMAT " %-10s %-24.23s %-26.26s %6d %-10s %-10s %-10s %s\n", r->id,
-              tagsight_run_status_to_string (r->status), r->started, sum, r->n_epochs_done, tl,
-              vl, ac, r->model_path ? r->model_path : "-");
+      printf ("%-*lld ", w[0], (long long) r->id);
+      cli_pad (stdout, status_text (r->status), w[1]);
+      printf (" %-*.23s %-*.26s %*d %-*s %-*s %-*s %s\n", w[2], r->started ? r->started : "",
+              w[3], sum, w[4], r->n_epochs_done, w[5], tl, w[6], vl, w[7], ac,
+              r->model_path ? r->model_path : "-");
     }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "ts-datablock.h"
 #include "ts-loader.h"
 #include "ts-showbatch.h"
@@ -14,20 +15,20 @@
 static void
 usage (FILE *out)
 {
-  fprintf (out,
-           "Usage: tagsight-cli show-batch CSV --out FILE.png [OPTIONS]\n"
-           "\n"
-           "Renders training images as the loader makes them (RandomResizedCrop, then the\n"
-           "batch augmentations) in a grid, each with its labels joined by ';' beneath.\n"
-           "\n"
-           "  --out FILE.png     where to write the grid (required)\n"
-           "  --n N              number of images (default 9)\n"
-           "  --unique           one image under N different augmentations\n"
-           "  --size S           image side in pixels (default 128)\n"
-           "  --min-scale F      RandomResizedCrop's min_scale (default 0.35)\n"
-           "  --aug A            none, flip or fastai (aug_transforms; default fastai)\n"
-           "  --valid            show the validation set (no augmentation)\n"
-           "  --seed K           random seed (default 0)\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli show-batch CSV --out FILE.png [OPTIONS]\n"
+             "\n"
+             "Renders training images as the loader makes them (RandomResizedCrop, then the\n"
+             "batch augmentations) in a grid, each with its labels joined by ';' beneath.\n"
+             "\n"
+             "  --out FILE.png     where to write the grid (required)\n"
+             "  --n N              number of images (default 9)\n"
+             "  --unique           one image under N different augmentations\n"
+             "  --size S           image side in pixels (default 128)\n"
+             "  --min-scale F      RandomResizedCrop's min_scale (default 0.35)\n"
+             "  --aug A            none, flip or fastai (aug_transforms; default fastai)\n"
+             "  --valid            show the validation set (no augmentation)\n"
+             "  --seed K           random seed (default 0)\n"));
 }
 
 static int
@@ -72,7 +73,8 @@ cmd_show_batch (int argc, char **argv)
         n = (int) strtol (optarg, &end, 10);
         if (*end != '\0' || n < 1 || n > 1024)
           {
-            fprintf (stderr, "tagsight-cli show-batch: --n expects 1 to 1024, got '%s'\n", optarg);
+            fprintf (stderr, _("tagsight-cli show-batch: --n expects 1 to 1024, got '%s'\n"),
+                     optarg);
             return 2;
           }
         break;
@@ -83,7 +85,7 @@ cmd_show_batch (int argc, char **argv)
         cfg.size = (int) strtol (optarg, &end, 10);
         if (*end != '\0' || cfg.size < 8 || cfg.size > 1024)
           {
-            fprintf (stderr, "tagsight-cli show-batch: --size expects 8 to 1024, got '%s'\n",
+            fprintf (stderr, _("tagsight-cli show-batch: --size expects 8 to 1024, got '%s'\n"),
                      optarg);
             return 2;
           }
@@ -92,8 +94,8 @@ cmd_show_batch (int argc, char **argv)
         cfg.min_scale = strtod (optarg, &end);
         if (*end != '\0' || !(cfg.min_scale > 0 && cfg.min_scale <= 1))
           {
-            fprintf (stderr, "tagsight-cli show-batch: --min-scale expects a number in (0, 1], "
-                     "got '%s'\n", optarg);
+            fprintf (stderr, _("tagsight-cli show-batch: --min-scale expects a number in (0, 1], "
+                               "got '%s'\n"), optarg);
             return 2;
           }
         break;
@@ -106,8 +108,8 @@ cmd_show_batch (int argc, char **argv)
           ts_aug_params_preset (&cfg.aug, TS_AUG_FASTAI);
         else
           {
-            fprintf (stderr, "tagsight-cli show-batch: --aug expects none, flip or fastai, "
-                     "got '%s'\n", optarg);
+            fprintf (stderr, _("tagsight-cli show-batch: --aug expects none, flip or fastai, "
+                               "got '%s'\n"), optarg);
             return 2;
           }
         break;
@@ -118,8 +120,8 @@ cmd_show_batch (int argc, char **argv)
         cfg.seed = strtoull (optarg, &end, 10);
         if (*optarg == '\0' || *end != '\0' || optarg[0] == '-')
           {
-            fprintf (stderr, "tagsight-cli show-batch: --seed expects a whole number, got '%s'\n",
-                     optarg);
+            fprintf (stderr, _("tagsight-cli show-batch: --seed expects a whole number, "
+                               "got '%s'\n"), optarg);
             return 2;
           }
         break;
@@ -154,9 +156,17 @@ cmd_show_batch (int argc, char **argv)
       return rc;
     }
   ts_showbatch_layout (grid->n, grid->size, NULL, NULL, &width, &height);
-  printf ("wrote %s: %d %s image%s (%dx%d px)%s\n", out, grid->n,
-          valid ? "validation" : "training", grid->n == 1 ? "" : "s", width, height,
-          unique ? ", one image under different augmentations" : "");
+  if (valid)
+    printf (ngettext ("wrote %s: %d validation image (%dx%d px)",
+                      "wrote %s: %d validation images (%dx%d px)", grid->n),
+            out, grid->n, width, height);
+  else
+    printf (ngettext ("wrote %s: %d training image (%dx%d px)",
+                      "wrote %s: %d training images (%dx%d px)", grid->n),
+            out, grid->n, width, height);
+  if (unique)
+    printf ("%s", _(", one image under different augmentations"));
+  printf ("\n");
   ts_showbatch_free (grid);
   ts_datablock_free (db);
   /* cairo's font caches would otherwise show as leaks under LeakSanitizer */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "cli-train-common.h"
 #include "ts-preds.h"
 #include "ts-metrics.h"
@@ -24,13 +25,14 @@
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli thresholds MODEL.safetensors CSV [OPTIONS]\n\n"
-           "Sweeps the decision threshold of a trained model on the CSV's validation rows\n"
-           "(every row when it has none).\n\n"
-           "  --valid-only   only validation rows; fail when the CSV has none\n"
-           "  --bs N         batch size (64)\n"
-           "  --threads N    compute and loader threads (number of cores)\n"
-           "  --save         write the best threshold and per-class thresholds into MODEL\n");
+  fprintf (out, "%s",
+           _("Usage: tagsight-cli thresholds MODEL.safetensors CSV [OPTIONS]\n\n"
+             "Sweeps the decision threshold of a trained model on the CSV's validation rows\n"
+             "(every row when it has none).\n\n"
+             "  --valid-only   only validation rows; fail when the CSV has none\n"
+             "  --bs N         batch size (64)\n"
+             "  --threads N    compute and loader threads (number of cores)\n"
+             "  --save         write the best threshold and per-class thresholds into MODEL\n"));
 }
 
 static void
@@ -56,10 +58,68 @@ json_str (const char *s)
   putchar ('"');
 }
 
+/* The sweep's table: threshold, accuracy_multi, F1 micro and macro, micro
+ * precision and recall. */
+static void
+sweep_table (const ts_preds *p, const ts_threshold_sweep *sw)
+{
+  const int n = p->n, c = p->n_classes;
+  const char *h[6] = {
+    /* TRANSLATORS: a column header: the decision threshold */
+    _("thresh"), "accuracy_multi", "f1_micro", "f1_macro", _("precision"), _("recall"),
+  };
+  int w[5] = { 8, 15, 9, 9, 10 };
+  ts_prf micro, macro;
+
+  for (int i = 0; i < 5; i++)
+    {
+      w[i] = cli_col_width (h[i], w[i]);
+      cli_pad (stdout, h[i], w[i]);
+      putchar (' ');
+    }
+  printf ("%s\n", h[5]);
+  for (int i = 0; i < sw->n_thresh; i++)
+    {
+      ts_prf_at (p->probs, p->targets, n, c, sw->thresh[i], NULL, &micro, &macro);
+      printf ("%-*.3f %-*.4f %-*.4f %-*.4f %-*.4f %.4f\n", w[0], sw->thresh[i], w[1],
+              sw->accuracy[i], w[2], sw->f1_micro[i], w[3], sw->f1_macro[i], w[4],
+              micro.precision, micro.recall);
+    }
+}
+
+/* Per class at the best accuracy_multi threshold. */
+static void
+class_table (const ts_modelfile_meta *meta, const ts_metrics_report *rep,
+             const ts_threshold_sweep *sw, const ts_prf *pc)
+{
+  const char *h[8] = {
+    _("class"), _("AP"), _("F1"), _("best F1"),
+    /* TRANSLATORS: a column header: the threshold the best F1 is reached at */
+    C_("threshold column", "at"),
+    _("precision"), _("recall"), _("support"),
+  };
+  int w[8] = { 20, 8, 8, 8, 8, 10, 10, 8 };
+
+  for (int i = 0; i < 8; i++)
+    {
+      w[i] = cli_col_width (h[i], w[i]);
+      cli_pad (stdout, h[i], i == 0 ? w[i] : -w[i]);
+      putchar (i < 7 ? ' ' : '\n');
+    }
+  for (int k = 0; k < meta->n_vocab; k++)
+    {
+      cli_pad (stdout, meta->vocab[k], w[0]);
+      printf (" %*.4f %*.4f %*.4f %*.3f %*.4f %*.4f %*lld\n", w[1], rep->ap[k], w[2], pc[k].f1,
+              w[3], sw->best_class_f1[k].value, w[4], sw->best_class_f1[k].thresh, w[5],
+              pc[k].precision, w[6], pc[k].recall, w[7], (long long) pc[k].support);
+    }
+}
+
 static void
 report (const char *model, const char *csv, const ts_modelfile_meta *meta, const ts_preds *p,
-        const char *rows)
+        int valid_rows)
 {
+  char rows[128], classes[64];
   const int n = p->n, c = p->n_classes;
   double coarse[TS_SWEEP_COARSE_N], fine[TS_SWEEP_FINE_N];
   ts_threshold_sweep sw = { 0 }, swf = { 0 };
@@ -79,37 +139,34 @@ report (const char *model, const char *csv, const ts_modelfile_meta *meta, const
       goto out;
     }
 
-  printf ("%s on %s: %d %s, %d classes, %dx%d px\n", model, csv, n, rows, c,
-          meta->input_height, meta->input_width);
+  if (valid_rows)
+    snprintf (rows, sizeof rows, ngettext ("%d validation image", "%d validation images", n), n);
+  else
+    snprintf (rows, sizeof rows, ngettext ("%d image (every row)", "%d images (every row)", n), n);
+  snprintf (classes, sizeof classes, ngettext ("%d class", "%d classes", c), c);
+  /* TRANSLATORS: "MODEL on CSV: 159 validation images, 3 classes, 128x128 px" */
+  printf (_("%s on %s: %s, %s, %dx%d px\n"), model, csv, rows, classes, meta->input_height,
+          meta->input_width);
   printf ("valid_loss %.6f\n\n", p->loss);
-  printf ("%-8s %-15s %-9s %-9s %-10s %s\n", "thresh", "accuracy_multi", "f1_micro", "f1_macro",
-          "precision", "recall");
-  for (int i = 0; i < sw.n_thresh; i++)
-    {
-      ts_prf_at (p->probs, p->targets, n, c, sw.thresh[i], NULL, &micro, &macro);
-      printf ("%-8.3f %-15.4f %-9.4f %-9.4f %-10.4f %.4f\n", sw.thresh[i], sw.accuracy[i],
-              sw.f1_micro[i], sw.f1_macro[i], micro.precision, micro.recall);
-    }
-  printf ("\nbest accuracy_multi %.4f at %.3f (finer: %.4f at %.2f); at the model's %.3g: %.4f\n",
+  sweep_table (p, &sw);
+  printf (_("\nbest accuracy_multi %.4f at %.3f (finer: %.4f at %.2f); at the model's %.3g: "
+            "%.4f\n"),
           sw.best_accuracy.value, sw.best_accuracy.thresh, swf.best_accuracy.value,
           swf.best_accuracy.thresh, meta->threshold, rep.accuracy_multi);
-  printf ("best F1 micro %.4f at %.3f;  best F1 macro %.4f at %.3f\n", sw.best_f1_micro.value,
+  printf (_("best F1 micro %.4f at %.3f;  best F1 macro %.4f at %.3f\n"), sw.best_f1_micro.value,
           sw.best_f1_micro.thresh, sw.best_f1_macro.value, sw.best_f1_macro.thresh);
-  printf ("mAP %.4f (VOC2007 11-point %.4f);  all-negative baseline %.4f\n\n", rep.map,
+  printf (_("mAP %.4f (VOC2007 11-point %.4f);  all-negative baseline %.4f\n"), rep.map,
           rep.map_voc07, rep.all_negative_baseline);
+  printf ("\n");
 
   ts_prf_at (p->probs, p->targets, n, c, sw.best_accuracy.thresh, pc, &micro, &macro);
-  printf ("%-20s %8s %8s %8s %8s %10s %10s %8s\n", "class", "AP", "F1", "best F1", "at",
-          "precision", "recall", "support");
-  for (int k = 0; k < c; k++)
-    printf ("%-20s %8.4f %8.4f %8.4f %8.3f %10.4f %10.4f %8lld\n", meta->vocab[k], rep.ap[k],
-            pc[k].f1, sw.best_class_f1[k].value, sw.best_class_f1[k].thresh, pc[k].precision,
-            pc[k].recall, (long long) pc[k].support);
-  printf ("(F1, precision and recall per class at the best accuracy_multi threshold %.3f)\n",
+  class_table (meta, &rep, &sw, pc);
+  printf (_("(F1, precision and recall per class at the best accuracy_multi threshold %.3f)\n"),
           sw.best_accuracy.thresh);
   if (p->n_unmatched_labels)
-    printf ("note: %d labels in the CSV are not in the model's vocab and were ignored\n",
-            p->n_unmatched_labels);
+    printf (ngettext ("note: %d label in the CSV is not in the model's vocab and was ignored\n",
+                      "note: %d labels in the CSV are not in the model's vocab and were "
+                      "ignored\n", p->n_unmatched_labels), p->n_unmatched_labels);
 
   printf ("{\"n\": %d, ", n);
   json_num ("valid_loss", p->loss);
@@ -158,7 +215,7 @@ save_thresholds (const char *path, ts_model *m, ts_modelfile_meta *meta, const t
   free (meta->class_thresholds);
   meta->class_thresholds = malloc ((size_t) p->n_classes * sizeof (float));
   if (!meta->class_thresholds)
-    st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+    st = ts_error (TS_ERR_NOMEM, _("%s: out of memory"), path);
   else
     {
       for (int k = 0; k < p->n_classes; k++)
@@ -181,7 +238,7 @@ parse_count (const char *name, const char *arg, int lo, int *out)
   v = strtol (arg, &end, 10);
   if (errno || *end || end == arg || v < lo || v > 4096)
     {
-      fprintf (stderr, "tagsight-cli thresholds: --%s: '%s' is not a whole number >= %d\n",
+      fprintf (stderr, _("tagsight-cli thresholds: --%s: '%s' is not a whole number >= %d\n"),
                name, arg, lo);
       return -1;
     }
@@ -236,14 +293,14 @@ cmd_thresholds (int argc, char **argv)
 
   if ((be = ts_backend_cpu_new (threads)) == NULL)
     {
-      fprintf (stderr, "tagsight-cli thresholds: could not start the CPU backend\n");
+      fprintf (stderr, "%s", _("tagsight-cli thresholds: could not start the CPU backend\n"));
       return 1;
     }
   if ((st = ts_modelfile_load (model_path, be, &m, &meta)) != TS_OK)
     goto fail;
   if (meta.input_height != meta.input_width)
     {
-      st = ts_error (TS_ERR_UNSUPPORTED, "%s: non-square input %dx%d", model_path,
+      st = ts_error (TS_ERR_UNSUPPORTED, _("%s: non-square input %dx%d"), model_path,
                      meta.input_height, meta.input_width);
       goto fail;
     }
@@ -254,15 +311,17 @@ cmd_thresholds (int argc, char **argv)
                                 threads, NULL, &p)) != TS_OK)
     goto fail;
   if (p.n_skipped > 0)
-    fprintf (stderr, "tagsight-cli thresholds: note: %d unreadable image%s skipped (first: %s)\n",
-             p.n_skipped, p.n_skipped == 1 ? "" : "s", p.skip_message);
-  report (model_path, csv, &meta, &p, p.valid_rows ? "validation images" : "images (every row)");
+    fprintf (stderr, ngettext ("tagsight-cli thresholds: note: %d unreadable image skipped "
+                               "(first: %s)\n",
+                               "tagsight-cli thresholds: note: %d unreadable images skipped "
+                               "(first: %s)\n", p.n_skipped), p.n_skipped, p.skip_message);
+  report (model_path, csv, &meta, &p, p.valid_rows);
   fflush (stdout);
   if (save)
     {
       if ((st = save_thresholds (model_path, m, &meta, &p)) != TS_OK)
         goto fail;
-      fprintf (stderr, "tagsight-cli thresholds: wrote the thresholds into %s\n", model_path);
+      fprintf (stderr, _("tagsight-cli thresholds: wrote the thresholds into %s\n"), model_path);
     }
   rc = 0;
   goto out;

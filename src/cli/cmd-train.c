@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli-commands.h"
+#include "cli-i18n.h"
 #include "cli-train-common.h"
 #include "ts-backend-select.h"
 #include "ts-metrics.h"
@@ -21,13 +22,6 @@ typedef struct {
   double epoch_times[256];
   int n_epoch_times;
 } train_ui;
-
-static void
-fmt_time (double s, char *buf, size_t n)
-{
-  int t = (int) (s + 0.5);
-  snprintf (buf, n, "%02d:%02d", t / 60, t % 60);
-}
 
 static void
 clear_bar (train_ui *ui)
@@ -46,8 +40,7 @@ ui_phase (void *user, const ts_phase_event *ev)
   clear_bar (ui);
   if (ev->phase > 0)
     printf ("\n");
-  printf ("%-8s %-12s %-12s %-16s %s\n", "epoch", "train_loss", "valid_loss", "accuracy_multi",
-          "time");
+  cli_epoch_header (stdout);
   fflush (stdout);
 }
 
@@ -63,7 +56,7 @@ ui_batch (void *user, const ts_batch_event *ev)
   printf ("\r\033[K%d/%d [", ev->epoch, ev->n_epochs);
   for (int i = 0; i < width; i++)
     putchar (i < done ? '#' : '.');
-  printf ("] %d/%d  loss %.4f", ev->batch + 1, ev->n_batches, ev->smooth_loss);
+  printf ("] %d/%d  %s %.4f", ev->batch + 1, ev->n_batches, _("loss"), ev->smooth_loss);
   fflush (stdout);
   ui->bar_shown = 1;
 }
@@ -72,12 +65,9 @@ static void
 ui_epoch (void *user, const ts_epoch_event *ev)
 {
   train_ui *ui = user;
-  char t[16];
 
   clear_bar (ui);
-  fmt_time (ev->seconds, t, sizeof t);
-  printf ("%-8d %-12.6f %-12.6f %-16.6f %s\n", ev->epoch, ev->train_loss, ev->valid_loss,
-          ev->accuracy_multi, t);
+  cli_epoch_row (stdout, ev);
   fflush (stdout);
   if (ui->n_epoch_times < 256)
     ui->epoch_times[ui->n_epoch_times++] = ev->seconds;
@@ -101,13 +91,48 @@ ui_finished (void *user, ts_status st)
 static void
 usage (FILE *out)
 {
-  fprintf (out, "Usage: tagsight-cli train CSV [OPTIONS]\n\n"
-           "fastai's fine_tune(epochs, lr, freeze_epochs) on the CSV's images.\n\n");
+  fprintf (out, "%s", _("Usage: tagsight-cli train CSV [OPTIONS]\n\n"
+                        "fastai's fine_tune(epochs, lr, freeze_epochs) on the CSV's images.\n\n"));
   cli_train_usage (out);
 #ifdef TS_CLI_HAVE_PROJECT
-  fprintf (out, "  --project P         record the run in project P (created when missing), with a\n"
-           "                      checkpoint each epoch for tagsight-cli resume\n");
+  fprintf (out, "%s",
+           _("  --project P         record the run in project P (created when missing), with a\n"
+             "                      checkpoint each epoch for tagsight-cli resume\n"));
 #endif
+}
+
+/* per class: AP, F1 at --thresh, the best F1 and its threshold */
+static void
+class_table (char **vocab, int n_vocab, const ts_metrics_report *rep,
+             const ts_threshold_sweep *sw)
+{
+  const char *h[6] = {
+    _("class"), _("AP"), _("F1"), _("best F1"),
+    /* TRANSLATORS: a column header: the threshold the best F1 is reached at */
+    C_("threshold column", "at"),
+    /* TRANSLATORS: a column header: how many validation images carry the class */
+    _("positives"),
+  };
+  int w[6] = { 20, 8, 8, 8, 8, 10 };
+
+  for (int i = 0; i < 6; i++)
+    w[i] = cli_col_width (h[i], w[i]);
+  printf ("  ");
+  cli_pad (stdout, h[0], w[0]);
+  for (int i = 1; i < 6; i++)
+    {
+      putchar (' ');
+      cli_pad (stdout, h[i], -w[i]);
+    }
+  putchar ('\n');
+  for (int k = 0; k < n_vocab; k++)
+    {
+      printf ("  ");
+      cli_pad (stdout, vocab[k], w[0]);
+      printf (" %*.4f %*.4f %*.4f %*.3f %*lld\n", w[1], rep->ap[k], w[2], rep->per_class[k].f1,
+              w[3], sw->best_class_f1[k].value, w[4], sw->best_class_f1[k].thresh, w[5],
+              (long long) rep->per_class[k].support);
+    }
 }
 
 static void
@@ -130,7 +155,7 @@ cmd_train (int argc, char **argv)
   ts_learner_events ev = { &ui, ui_phase, ui_batch, ui_epoch, ui_finished, ui_failed };
   ts_status st, train_st;
   int n_long = 0, c, rc = 0;
-  char devname[160];
+  char devname[160], counts[256];
 #ifdef TS_CLI_HAVE_PROJECT
   const char *project = NULL;
 #endif
@@ -199,8 +224,10 @@ cmd_train (int argc, char **argv)
       return 1;
     }
   ui.tty = isatty (STDOUT_FILENO);
-  printf ("%s: %d training and %d validation images, %d classes; %s, fine_tune(%d, %g, "
-          "freeze_epochs=%d) on %s\n", o.csv, s.db->n_train, s.db->n_valid, s.db->n_vocab,
+  /* TRANSLATORS: CSV: "205 training and 159 validation images, 3 classes";
+   * architecture, fine_tune(epochs, lr, freeze_epochs) on the device */
+  printf (_("%s: %s; %s, fine_tune(%d, %g, freeze_epochs=%d) on %s\n"), o.csv,
+          cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
           o.arch, o.epochs, o.lr, o.freeze_epochs,
           ts_backend_describe (s.be, devname, sizeof devname));
   ts_learner_set_events (s.learner, &ev);
@@ -210,7 +237,8 @@ cmd_train (int argc, char **argv)
   cli_sigint_release ();
 
   if (train_st == TS_ERR_CANCELLED)
-    fprintf (stderr, "tagsight-cli train: %s; keeping the model as it is\n", ts_last_error ());
+    fprintf (stderr, _("tagsight-cli train: %s; keeping the model as it is\n"),
+             ts_last_error ());
   else if (train_st != TS_OK)
     {
       fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
@@ -239,7 +267,7 @@ cmd_train (int argc, char **argv)
                                      &swf);
       if (st != TS_OK)
         {
-          fprintf (stderr, "tagsight-cli train: validation: %s\n", ts_last_error ());
+          fprintf (stderr, _("tagsight-cli train: validation: %s\n"), ts_last_error ());
           rc = 1;
         }
       else
@@ -249,21 +277,20 @@ cmd_train (int argc, char **argv)
           if ((class_thresh = malloc ((size_t) s.db->n_vocab * sizeof (float))) != NULL)
             for (int k = 0; k < s.db->n_vocab; k++)
               class_thresh[k] = (float) sw.best_class_f1[k].thresh;
-          printf ("\nthreshold sweep on %d validation images (linspace(0.05, 0.99, 29)):\n", n);
-          printf ("  accuracy_multi: %.4f at %.2f, best %.4f at %.3f (finer: %.4f at %.2f)\n",
+          printf (ngettext ("\nthreshold sweep on %d validation image "
+                            "(linspace(0.05, 0.99, 29)):\n",
+                            "\nthreshold sweep on %d validation images "
+                            "(linspace(0.05, 0.99, 29)):\n", n), n);
+          printf (_("  accuracy_multi: %.4f at %.2f, best %.4f at %.3f (finer: %.4f at %.2f)\n"),
                   rep.accuracy_multi, o.thresh, sw.best_accuracy.value, sw.best_accuracy.thresh,
                   swf.best_accuracy.value, swf.best_accuracy.thresh);
-          printf ("  F1 micro: best %.4f at %.3f;  F1 macro: best %.4f at %.3f\n",
+          printf (_("  F1 micro: best %.4f at %.3f;  F1 macro: best %.4f at %.3f\n"),
                   sw.best_f1_micro.value, sw.best_f1_micro.thresh, sw.best_f1_macro.value,
                   sw.best_f1_macro.thresh);
-          printf ("  mAP %.4f (VOC2007 11-point %.4f);  all-negative baseline %.4f\n",
+          printf ("  ");
+          printf (_("mAP %.4f (VOC2007 11-point %.4f);  all-negative baseline %.4f\n"),
                   rep.map, rep.map_voc07, rep.all_negative_baseline);
-          printf ("  %-20s %8s %8s %8s %8s %10s\n", "class", "AP", "F1", "best F1", "at",
-                  "positives");
-          for (int k = 0; k < s.db->n_vocab; k++)
-            printf ("  %-20s %8.4f %8.4f %8.4f %8.3f %10lld\n", s.db->vocab[k], rep.ap[k],
-                    rep.per_class[k].f1, sw.best_class_f1[k].value, sw.best_class_f1[k].thresh,
-                    (long long) rep.per_class[k].support);
+          class_table (s.db->vocab, s.db->n_vocab, &rep, &sw);
 
           printf ("{");
           json_num ("valid_loss", valid_loss, 0);
@@ -303,7 +330,7 @@ cmd_train (int argc, char **argv)
           rc = 1;
         }
       else
-        fprintf (stderr, "tagsight-cli train: wrote %s\n", o.out);
+        fprintf (stderr, _("tagsight-cli train: wrote %s\n"), o.out);
     }
   free (probs);
   free (targets);

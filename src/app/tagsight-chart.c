@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "tagsight-decimate.h"
+#include "tagsight-text.h"
 
 typedef enum { SERIES_LINE, SERIES_BARS } SeriesKind;
 
@@ -188,18 +189,6 @@ compute_ranges (TagsightChart *self)
   self->vy1 = y1;
 }
 
-static int
-text_width (GtkWidget *widget, const char *text, int *height)
-{
-  g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (widget, text);
-  int w, h;
-
-  pango_layout_get_pixel_size (layout, &w, &h);
-  if (height != NULL)
-    *height = h;
-  return w;
-}
-
 static void
 format_value (double v, double step, char *buf, gsize size)
 {
@@ -215,11 +204,11 @@ compute_layout (TagsightChart *self, int width, int height)
   int th, left = 0, bottom, top = 8, right = 12;
 
   compute_ranges (self);
-  text_width (widget, "0", &th);
+  tagsight_text_width (widget, "0", &th);
   if (has_bars (self))
     {
       for (int i = 0; i < self->n_categories; i++)
-        left = MAX (left, text_width (widget, self->categories[i], NULL));
+        left = MAX (left, tagsight_text_width (widget, self->categories[i], NULL));
       left += 10;
     }
   else
@@ -230,7 +219,7 @@ compute_layout (TagsightChart *self, int width, int height)
       for (double v = ceil (self->vy0 / step) * step; v <= self->vy1 + step * 1e-9; v += step)
         {
           format_value (v, step, buf, sizeof buf);
-          left = MAX (left, text_width (widget, buf, NULL));
+          left = MAX (left, tagsight_text_width (widget, buf, NULL));
         }
       left += 10 + (self->y_title != NULL ? th + 4 : 0);
     }
@@ -473,7 +462,7 @@ draw_legend (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
   for (guint i = 0; i < self->series->len; i++)
     {
       Series *s = g_ptr_array_index (self->series, i);
-      int h, w = text_width (widget, s->name != NULL ? s->name : "", &h);
+      int h, w = tagsight_text_width (widget, s->name != NULL ? s->name : "", &h);
 
       gdk_cairo_set_source_rgba (cr, &s->color);
       cairo_rectangle (cr, x, 4 + h / 2.0 - 5, 10, 10);
@@ -611,7 +600,7 @@ tagsight_chart_measure (GtkWidget *widget, GtkOrientation orientation, int for_s
       for (guint i = 0; i < self->series->len; i++)
         if (((Series *) g_ptr_array_index (self->series, i))->kind == SERIES_BARS)
           n_bar_series++;
-      text_width (widget, "0", &th);
+      tagsight_text_width (widget, "0", &th);
       /* every category row tall enough for its label and its bars */
       *minimum = *natural = 40 + (th + 8) * self->n_categories
                             + (self->series->len > 1 ? th + 6 : 0)

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "tagsight-text.h"
+
 #define MIN_CELL 18
 #define NAT_CELL 34
 #define MAX_CELL 56
@@ -18,18 +20,6 @@ struct _TagsightMatrix
 
 G_DEFINE_FINAL_TYPE (TagsightMatrix, tagsight_matrix, GTK_TYPE_WIDGET)
 
-static int
-text_size (GtkWidget *widget, const char *text, int *height)
-{
-  g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (widget, text);
-  int w, h;
-
-  pango_layout_get_pixel_size (layout, &w, &h);
-  if (height != NULL)
-    *height = h;
-  return w;
-}
-
 /* The room the names take: on the left for rows, above for the columns
  * (written upwards). */
 static int
@@ -38,7 +28,7 @@ names_width (TagsightMatrix *self)
   int w = 0;
 
   for (int i = 0; i < self->n; i++)
-    w = MAX (w, text_size (GTK_WIDGET (self), self->names[i], NULL));
+    w = MAX (w, tagsight_text_width (GTK_WIDGET (self), self->names[i], NULL));
   return w + 8;
 }
 
@@ -82,7 +72,7 @@ tagsight_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
         else
           max_off = MAX (max_off, v);
       }
-  text_size (widget, "0", &th);
+  tagsight_text_width (widget, "0", &th);
   cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
   for (int a = 0; a < self->n; a++)
     for (int b = 0; b < self->n; b++)
@@ -105,7 +95,7 @@ tagsight_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
             char buf[24];
 
             g_snprintf (buf, sizeof buf, "%" G_GINT64_FORMAT, v);
-            if (text_size (widget, buf, NULL) <= cell - 4)
+            if (tagsight_text_width (widget, buf, NULL) <= cell - 4)
               {
                 if (a != b && f > 0.6)
                   cairo_set_source_rgb (cr, 1, 1, 1);

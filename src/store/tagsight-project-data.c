@@ -316,19 +316,12 @@ tagsight_project_relocate_dataset (TagsightProject *self, gint64 id, const char 
   g_autofree char *abs = g_canonicalize_filename (new_csv_path, NULL);
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE datasets SET csv_path = ?1 "
                                                "WHERE id = ?2", "relocating a data set", error);
-  if (!st)
-    return FALSE;
-  sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64 (st, 2, id);
-  if (!tagsight_project_step_done (self, st, "relocating a data set", error))
-    return FALSE;
-  if (sqlite3_changes (self->db) == 0)
+  if (st)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no data set %" G_GINT64_FORMAT,
-                   self->path, id);
-      return FALSE;
+      sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64 (st, 2, id);
     }
-  return TRUE;
+  return tagsight_project_update_one (self, st, "relocating a data set", "data set", id, error);
 }
 
 /* --- items --- */

@@ -10,22 +10,16 @@ tagsight_project_set_dataset_image_dir (TagsightProject *self, gint64 id, const 
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE datasets SET image_dir = ?1 "
                                                "WHERE id = ?2", "moving a data set's images",
                                                error);
-  if (!st)
-    return FALSE;
-  if (abs)
-    sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
-  else
-    sqlite3_bind_null (st, 1);
-  sqlite3_bind_int64 (st, 2, id);
-  if (!tagsight_project_step_done (self, st, "moving a data set's images", error))
-    return FALSE;
-  if (sqlite3_changes (self->db) == 0)
+  if (st)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no data set %" G_GINT64_FORMAT,
-                   self->path, id);
-      return FALSE;
+      if (abs)
+        sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_null (st, 1);
+      sqlite3_bind_int64 (st, 2, id);
     }
-  return TRUE;
+  return tagsight_project_update_one (self, st, "moving a data set's images", "data set", id,
+                                      error);
 }
 
 gboolean

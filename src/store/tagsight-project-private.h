@@ -19,6 +19,11 @@ sqlite3_stmt *tagsight_project_prepare (TagsightProject *self, const char *sql,
 /* Steps @st to SQLITE_DONE and finalizes it. */
 gboolean tagsight_project_step_done (TagsightProject *self, sqlite3_stmt *st,
                                      const char *what, GError **error);
+/* Steps an UPDATE of one row (prepared into @st; NULL: preparing failed and
+ * @error is set): FALSE with G_IO_ERROR_NOT_FOUND naming the @kind ("run",
+ * "data set") and @id when no row changed. */
+gboolean tagsight_project_update_one (TagsightProject *self, sqlite3_stmt *st, const char *what,
+                                      const char *kind, gint64 id, GError **error);
 gboolean tagsight_project_begin (TagsightProject *self, const char *what, GError **error);
 gboolean tagsight_project_commit (TagsightProject *self, const char *what, GError **error);
 void tagsight_project_rollback (TagsightProject *self);

@@ -61,17 +61,7 @@ static gboolean
 update_one_run (TagsightProject *self, sqlite3_stmt *st, gint64 run_id, const char *what,
                 GError **error)
 {
-  if (!st)
-    return FALSE;
-  if (!tagsight_project_step_done (self, st, what, error))
-    return FALSE;
-  if (sqlite3_changes (self->db) == 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no run %" G_GINT64_FORMAT,
-                   self->path, run_id);
-      return FALSE;
-    }
-  return TRUE;
+  return tagsight_project_update_one (self, st, what, "run", run_id, error);
 }
 
 gboolean

@@ -66,6 +66,21 @@ tagsight_project_step_done (TagsightProject *self, sqlite3_stmt *st, const char 
 }
 
 gboolean
+tagsight_project_update_one (TagsightProject *self, sqlite3_stmt *st, const char *what,
+                             const char *kind, gint64 id, GError **error)
+{
+  if (!st || !tagsight_project_step_done (self, st, what, error))
+    return FALSE;
+  if (sqlite3_changes (self->db) == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no %s %" G_GINT64_FORMAT,
+                   self->path, kind, id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 tagsight_project_begin (TagsightProject *self, const char *what, GError **error)
 {
   /* IMMEDIATE takes the write lock now, so a busy file fails before any work */

@@ -2,6 +2,8 @@
  * a project, checkpointed each epoch, resumable after a crash. */
 #include "cli-project.h"
 
+#include "ts-backend-select.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,15 +86,6 @@ rec_epoch (void *user, const ts_epoch_event *ev)
 
 /* "dir/name.tagsight" -> "dir/name-run7.SUFFIX" */
 static char *
-beside_project (const char *project, gint64 run_id, const char *suffix)
-{
-  g_autofree char *base = g_strdup (project);
-  if (g_str_has_suffix (base, ".tagsight"))
-    base[strlen (base) - strlen (".tagsight")] = '\0';
-  return g_strdup_printf ("%s-run%" G_GINT64_FORMAT ".%s", base, run_id, suffix);
-}
-
-static char *
 recipe_json (const cli_train_opts *o, char **args, int n_args, int threads)
 {
   ts_strbuf b = { 0 };
@@ -147,6 +140,16 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
       return 1;
     }
+  {
+    char device[256];
+
+    /* what it computes on, e.g. "NVIDIA H200 (...)"; a resumed run records
+     * where it continued */
+    if (!tagsight_project_set_run_device (p, run_id, ts_backend_describe (s.be, device,
+                                                                         sizeof device),
+                                          &error))
+      rec_failed_write (&rec, g_steal_pointer (&error));
+  }
   if ((st = ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 1)) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
@@ -208,7 +211,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
     {
       model_path = g_strdup (o->out ? o->out : NULL);
       if (!model_path)
-        model_path = beside_project (tagsight_project_get_path (p), run_id, "safetensors");
+        model_path = tagsight_project_run_file (p, run_id, "safetensors");
       if ((st = ts_session_save_model (&s, model_path, -1.0, NULL)) != TS_OK)
         {
           fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
@@ -284,12 +287,14 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
                        : g_strdup (args[i]));
     recipe = recipe_json (&oo, (char **) abs_args->pdata, (int) abs_args->len, oo.threads);
   }
-  if (!recipe || !tagsight_project_begin_run (p, ds, recipe, "cpu", &run_id, &error))
+  /* the device asked for; the session's name for it once it is open */
+  if (!recipe || !tagsight_project_begin_run (p, ds, recipe, oo.device ? oo.device : "auto",
+                                              &run_id, &error))
     {
       fprintf (stderr, "tagsight-cli train: %s\n", error ? error->message : _("out of memory"));
       return 1;
     }
-  ckpt = beside_project (tagsight_project_get_path (p), run_id, "ckpt");
+  ckpt = tagsight_project_run_file (p, run_id, "ckpt");
   /* known before the first epoch ends: a kill right after the first
    * checkpoint's rename must still find it */
   if (!tagsight_project_set_run_checkpoint (p, run_id, ckpt, &error))
@@ -301,7 +306,7 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
 }
 
 int
-cli_project_resume (const char *project, long long run_id_arg)
+cli_project_resume (const char *project, long long run_id_arg, const char *device)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TagsightProject) p = NULL;
@@ -397,6 +402,8 @@ cli_project_resume (const char *project, long long run_id_arg)
   o.csv = argv[optind];
   if (cli_datablock_detect ("resume", &o.db, o.csv, stderr) < 0)
     goto out;
+  if (device != NULL)
+    o.device = device;   /* e.g. on the CPU after the GPU failed */
   threads = ts_json_get (recipe, "threads");
   if (threads && threads->type == TS_JSON_NUMBER && threads->number >= 1)
     o.threads = (int) threads->number;

@@ -16,5 +16,6 @@
 int cli_project_train (const cli_train_opts *o, const char *project, char **args, int n_args);
 
 /* Continues run @run_id (0: the latest unfinished one) of @project from its
- * checkpoint.  Returns the exit code. */
-int cli_project_resume (const char *project, long long run_id);
+ * checkpoint, on @device (NULL: the one it was started with).  Returns the
+ * exit code. */
+int cli_project_resume (const char *project, long long run_id, const char *device);

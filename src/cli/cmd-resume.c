@@ -12,10 +12,12 @@ static void
 usage (FILE *out)
 {
   fprintf (out, "%s",
-           _("Usage: tagsight-cli resume PROJECT.tagsight [RUN]\n\n"
+           _("Usage: tagsight-cli resume PROJECT.tagsight [RUN] [--device D]\n\n"
              "Continues an interrupted training run (default: the latest unfinished one)\n"
              "from its last epoch checkpoint; it ends with the weights an uninterrupted\n"
-             "run would have had.\n"));
+             "run would have had.  --device (cpu, cuda, cuda:N, auto) replaces the\n"
+             "device the run was started with: a run that failed on the GPU goes on on\n"
+             "the CPU.\n"));
 }
 
 int
@@ -23,8 +25,10 @@ cmd_resume (int argc, char **argv)
 {
   static const struct option longopts[] = {
     { "help", no_argument, NULL, 'h' },
+    { "device", required_argument, NULL, 'd' },
     { NULL, 0, NULL, 0 },
   };
+  const char *device = NULL;
   long long run = 0;
   int c;
 
@@ -33,6 +37,7 @@ cmd_resume (int argc, char **argv)
     switch (c)
       {
       case 'h': usage (stdout); return 0;
+      case 'd': device = optarg; break;
       default: usage (stderr); return 2;
       }
   if (argc - optind < 1 || argc - optind > 2)
@@ -51,5 +56,5 @@ cmd_resume (int argc, char **argv)
           return 2;
         }
     }
-  return cli_project_resume (argv[optind], run);
+  return cli_project_resume (argv[optind], run, device);
 }

@@ -67,7 +67,7 @@ predicted_labels (TagsightLabelReport *r, int row)
   for (int k = 0; k < r->n_classes; k++)
     if (r->probs[(gsize) row * r->n_classes + k] > r->thresh)
       g_string_append_printf (s, "%s%s", s->len ? " " : "", r->vocab[k]);
-  return g_strdup (s->len ? s->str : _("(none)"));
+  return g_strdup (s->len ? s->str : C_("labels", "(none)"));
 }
 
 static void
@@ -92,7 +92,7 @@ update_issue_row (TagsightInspectPage *self, IssueRow *ir)
   g_autofree char *subtitle =
     g_strdup_printf (_("%s — probability %.2f, class threshold %.2f — labels now: %s"),
                      r->fnames[is->item], is->prob, is->threshold,
-                     *labels ? labels : _("(none)"));
+                     *labels ? labels : C_("labels", "(none)"));
 
   adw_action_row_set_subtitle (ir->row, subtitle);
   gtk_widget_set_visible (ir->accept, state == TAGSIGHT_SUGGESTION_OPEN);
@@ -115,7 +115,8 @@ update_loss_row (TagsightInspectPage *self, LossRow *lr)
   const char *given = r->labels[lr->pred_row];
   g_autofree char *subtitle =
     g_strdup_printf (_("loss %.3f — predicted: %s — given: %s"),
-                     r->report.item_loss[lr->pred_row], pred, *given ? given : _("(none)"));
+                     r->report.item_loss[lr->pred_row], pred,
+                     *given ? given : C_("labels", "(none)"));
 
   adw_action_row_set_subtitle (lr->row, subtitle);
 }
@@ -398,17 +399,17 @@ rebuild (TagsightInspectPage *self)
     }
   if (ds == NULL)
     {
-      g_autofree char *msg = g_strdup_printf (_("Run %" G_GINT64_FORMAT " has no data set "
-                                                "recorded."), self->run_id);
+      g_autofree char *msg = g_strdup_printf (_("Run %lld has no data set recorded."),
+                                              (long long) self->run_id);
       show_empty (self, msg, NULL);
       return;
     }
   db = self->dataset != NULL ? tagsight_dataset_get_datablock (self->dataset) : NULL;
   if (db == NULL || !same_file (tagsight_dataset_get_path (self->dataset), ds->csv_path))
     {
-      g_autofree char *msg = g_strdup_printf (_("Run %" G_GINT64_FORMAT " was trained on %s. "
-                                                "Open that data set to see its images and fix "
-                                                "its labels."), self->run_id, ds->csv_path);
+      g_autofree char *msg = g_strdup_printf (_("Run %lld was trained on %s. Open that data set "
+                                                "to see its images and fix its labels."),
+                                              (long long) self->run_id, ds->csv_path);
       show_empty (self, msg, ds->csv_path);
       return;
     }
@@ -418,11 +419,10 @@ rebuild (TagsightInspectPage *self)
       return;
     }
   g_clear_pointer (&self->message, g_free);
-  title = g_strdup_printf (ngettext ("Run %" G_GINT64_FORMAT ": %d validation image, "
-                                     "threshold %.2f",
-                                     "Run %" G_GINT64_FORMAT ": %d validation images, "
-                                     "threshold %.2f", self->report->n),
-                           self->run_id, self->report->n, self->report->thresh);
+  title = g_strdup_printf (ngettext ("Run %lld: %d validation image, threshold %.2f",
+                                     "Run %lld: %d validation images, threshold %.2f",
+                                     self->report->n),
+                           (long long) self->run_id, self->report->n, self->report->thresh);
   gtk_label_set_text (self->title_label, title);
   for (int j = 0; j < self->report->report.n_issues && j < MAX_ISSUES; j++)
     add_issue_row (self, j);

@@ -141,22 +141,25 @@ tagsight_label_report_new (TagsightProject *project, gint64 run_id, const ts_dat
   if (r->n == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _("Run %" G_GINT64_FORMAT " has no validation predictions (it stopped before "
-                     "they were made, or its data set has no validation items)"), run_id);
+                   _("Run %lld has no validation predictions (it stopped before they were made, "
+                     "or its data set has no validation items)"), (long long) run_id);
       return NULL;
     }
   if (r->dataset_id == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   _("Run %" G_GINT64_FORMAT " has no data set recorded"), run_id);
+                   _("Run %lld has no data set recorded"), (long long) run_id);
       return NULL;
     }
   /* the vocab is the data set's: the same CSV gives the same sorted labels */
   if (db->n_vocab != r->n_classes)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   _("The data set has %d classes now, run %" G_GINT64_FORMAT " predicted %d: "
-                     "the CSV changed since the run"), db->n_vocab, run_id, r->n_classes);
+                   ngettext ("The data set has %d class now, run %lld predicted %d: the CSV "
+                             "changed since the run",
+                             "The data set has %d classes now, run %lld predicted %d: the CSV "
+                             "changed since the run", db->n_vocab),
+                   db->n_vocab, (long long) run_id, r->n_classes);
       return NULL;
     }
   r->vocab = g_new0 (char *, r->n_classes + 1);
@@ -170,8 +173,8 @@ tagsight_label_report_new (TagsightProject *project, gint64 run_id, const ts_dat
       if (r->rows[i] < 0 || r->rows[i] >= db->n_items)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       _("Run %" G_GINT64_FORMAT " predicted item %d, the data set has %d: the "
-                         "CSV changed since the run"), run_id, r->rows[i], db->n_items);
+                       _("Run %lld predicted item %d, the data set has %d: the CSV changed "
+                         "since the run"), (long long) run_id, r->rows[i], db->n_items);
           return NULL;
         }
       r->fnames[i] = g_strdup (db->items[r->rows[i]].fname);

@@ -255,8 +255,8 @@ add_run_curves (TagsightRunsPage *self, gint64 run_id, guint k)
                                                                            &error) : NULL;
   g_autoptr (GArray) x = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr (GArray) y = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autofree char *train_name = g_strdup_printf (_("run %" G_GINT64_FORMAT " train"), run_id);
-  g_autofree char *valid_name = g_strdup_printf (_("run %" G_GINT64_FORMAT " valid"), run_id);
+  g_autofree char *train_name = g_strdup_printf (_("run %lld train"), (long long) run_id);
+  g_autofree char *valid_name = g_strdup_printf (_("run %lld valid"), (long long) run_id);
   GdkRGBA light, dark;
   int e = -1, last_phase = -1, last_epoch = -1, nb = 1;
 

@@ -63,6 +63,13 @@ typedef struct ts_backend_i {
   void (*conv2d_backward) (ts_backend *be, const ts_conv2d_params *p,
                            const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy,
                            ts_tensor *dx, ts_tensor *dw, ts_tensor *db);
+  /* optional (NULL: callers run conv2d_forward, add and activation_forward in turn):
+   * y = act (conv (x, w) + b + res) in one pass over y, for inference.  b and res
+   * [N,Cout,OH,OW] may be NULL; act is -1 (none) or a ts_activation; y may be res
+   * (not x). */
+  void (*conv2d_forward_fused) (ts_backend *be, const ts_conv2d_params *p,
+                                const ts_tensor *x, const ts_tensor *w, const ts_tensor *b,
+                                const ts_tensor *res, int act, ts_tensor *y);
 
   /* Batch norm over N,H,W for each channel C; a [N,C] tensor is 1d batch norm.
    * Training: batch statistics (biased variance to normalise, unbiased to update
@@ -158,6 +165,8 @@ struct ts_backend {
  *   TS_CPU_COL_BUDGET        im2col floats per GEMM (default 262144)
  *   TS_CPU_MIN_PARALLEL_WORK ops smaller than this run on the calling thread
  *                            (default 65536; the tests use 0)
+ *   TS_CPU_CONV_GEMM=0       dense conv forward through im2col + BLAS instead of the
+ *                            packed AVX-512 GEMM (used when the CPU has AVX-512; to compare)
  *   TS_CPU_THREADED_BLAS=1   one image at a time with OpenBLAS threads instead of
  *                            images split over our threads (slower here; to compare)
  *   TS_KEEP_BLAS_CORE        keep the OpenBLAS kernels OpenBLAS chose (see ts-cpu-blas.c)

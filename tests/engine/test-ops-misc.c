@@ -1,5 +1,6 @@
 /* test-ops-misc.c: Adam against the formula in double, dropout masks, the small
- * elementwise ops, tensor bookkeeping, thread-count independence, bad shapes. */
+ * elementwise ops, tensor bookkeeping, thread-count independence, bad shapes,
+ * the packed-GEMM and fused conv forward against a direct loop. */
 #include <glib.h>
 #include <math.h>
 #include <string.h>
@@ -313,6 +314,157 @@ test_bad_shapes (void)
   ts_backend_free (be);
 }
 
+/* Dense conv forward (the packed AVX-512 GEMM where the CPU has it) and the
+ * fused conv + bias + residual + activation, against a direct loop in double,
+ * over shapes that hit every edge: Cout not a multiple of 8, column panels
+ * across images and output rows, 1x1 direct, strides 1/2/3, asymmetric and
+ * large padding, rectangular kernels, more than one K block, y == res. */
+static void
+ref_conv (const ts_tensor *x, const ts_tensor *w, const float *b, const float *res, int act,
+          const ts_conv2d_params *p, ts_tensor *y, double *out)
+{
+  int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], wd = x->shape[3];
+  int64_t co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+  int64_t oh = y->shape[2], ow = y->shape[3];
+
+  for (int64_t in = 0; in < n; in++)
+    for (int64_t o = 0; o < co; o++)
+      for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t ox = 0; ox < ow; ox++)
+          {
+            int64_t yi = ((in * co + o) * oh + oy) * ow + ox;
+            double s = b ? b[o] : 0.0;
+            for (int64_t ci = 0; ci < c; ci++)
+              for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                  {
+                    int64_t iy = oy * p->stride_h - p->pad_top + ky;
+                    int64_t ix = ox * p->stride_w - p->pad_left + kx;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
+                      continue;
+                    s += (double) x->data[((in * c + ci) * h + iy) * wd + ix]
+                         * w->data[((o * c + ci) * kh + ky) * kw + kx];
+                  }
+            if (res)
+              s += res[yi];
+            if (act == TS_ACT_RELU)
+              s = s > 0 ? s : 0;
+            else if (act == TS_ACT_RELU6)
+              s = s < 0 ? 0 : (s > 6 ? 6 : s);
+            else if (act == TS_ACT_SIGMOID)
+              s = 1.0 / (1.0 + exp (-s));
+            out[yi] = s;
+          }
+}
+
+static double
+max_rel_err (const ts_tensor *y, const double *ref)
+{
+  double scale = 1e-3, err = 0.0;
+  for (int64_t i = 0; i < y->numel; i++)
+    scale = fmax (scale, fabs (ref[i]));
+  for (int64_t i = 0; i < y->numel; i++)
+    {
+      g_assert_true (isfinite (y->data[i]));
+      err = fmax (err, fabs (y->data[i] - ref[i]) / scale);
+    }
+  return err;
+}
+
+static void
+test_conv_gemm (void)
+{
+  static const struct {
+    int n, c, h, w, co, kh, kw, s, pt, pl, pb, pr;
+  } cases[] = {
+    { 3, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1 },     /* same 3x3, odd everything */
+    { 4, 16, 4, 4, 24, 3, 3, 1, 1, 1, 1, 1 },    /* 4x4 planes: a panel spans images */
+    { 2, 8, 6, 5, 8, 1, 1, 1, 0, 0, 0, 0 },      /* 1x1 direct, runs across rows */
+    { 2, 7, 11, 10, 9, 3, 3, 2, 1, 1, 1, 1 },    /* stride 2 */
+    { 2, 3, 20, 19, 16, 7, 7, 2, 3, 3, 3, 3 },   /* the stem */
+    { 3, 6, 9, 9, 5, 1, 1, 2, 0, 0, 0, 0 },      /* 1x1 stride 2 downsample */
+    { 2, 4, 10, 13, 7, 3, 3, 3, 0, 2, 1, 0 },    /* stride 3, asymmetric padding */
+    { 1, 2, 5, 6, 3, 2, 3, 1, 0, 1, 1, 1 },      /* rectangular kernel */
+    { 2, 3, 3, 3, 4, 5, 5, 1, 4, 4, 4, 4 },      /* padding larger than the plane */
+    { 2, 70, 6, 6, 17, 3, 3, 1, 1, 1, 1, 1 },    /* K = 630: three K blocks */
+    { 1, 40, 8, 8, 600, 1, 1, 1, 0, 0, 0, 0 },   /* many weight panels */
+    { 3, 70, 8, 8, 21, 3, 3, 1, 1, 1, 1, 1 },    /* planes of 64: tiles straight to y, K blocks */
+    { 2, 9, 16, 16, 10, 3, 3, 2, 1, 1, 1, 1 },   /* 8x8 output, stride 2, tiles straight to y */
+  };
+
+  for (int env = 0; env < 2; env++)
+    {
+      ts_backend *be;
+      /* env 1: im2col + BLAS (TS_CPU_CONV_GEMM=0) through the same fused entry point */
+      if (env)
+        g_setenv ("TS_CPU_CONV_GEMM", "0", TRUE);
+      be = ts_backend_cpu_new (env ? 3 : 2);
+      g_unsetenv ("TS_CPU_CONV_GEMM");
+      for (guint t = 0; t < G_N_ELEMENTS (cases); t++)
+        {
+          ts_conv2d_params p = { cases[t].s, cases[t].s, cases[t].pt, cases[t].pl, cases[t].pb,
+                                 cases[t].pr, 1 };
+          int64_t oh = (cases[t].h + cases[t].pt + cases[t].pb - cases[t].kh) / cases[t].s + 1;
+          int64_t ow = (cases[t].w + cases[t].pl + cases[t].pr - cases[t].kw) / cases[t].s + 1;
+          int64_t xs[4] = { cases[t].n, cases[t].c, cases[t].h, cases[t].w };
+          int64_t ws[4] = { cases[t].co, cases[t].c, cases[t].kh, cases[t].kw };
+          int64_t ys[4] = { cases[t].n, cases[t].co, oh, ow }, bs[1] = { cases[t].co };
+          ts_tensor *x = rand_tensor (be, 4, xs, -1, 1), *w = rand_tensor (be, 4, ws, -0.5f, 0.5f);
+          ts_tensor *b = rand_tensor (be, 1, bs, -1, 1), *res = rand_tensor (be, 4, ys, -1, 1);
+          ts_tensor *y = rand_tensor (be, 4, ys, 50, 60);
+          double *ref = g_new (double, y->numel);
+          float *res0 = g_memdup2 (res->data, (gsize) res->numel * sizeof (float));
+
+          /* plain forward, no bias */
+          ts_clear_error ();
+          be->i->conv2d_forward (be, &p, x, w, NULL, y);
+          g_assert_cmpstr (ts_last_error (), ==, "");
+          ref_conv (x, w, NULL, NULL, -1, &p, y, ref);
+          g_assert_cmpfloat (max_rel_err (y, ref), <, 1e-5);
+          /* bias + residual + each activation */
+          for (int act = -1; act <= TS_ACT_SIGMOID; act++)
+            {
+              be->i->conv2d_forward_fused (be, &p, x, w, b, res, act, y);
+              ref_conv (x, w, b->data, res->data, act, &p, y, ref);
+              g_assert_cmpfloat (max_rel_err (y, ref), <, 1e-5);
+            }
+          /* in place over the residual (a downsample branch added to the block) */
+          be->i->conv2d_forward_fused (be, &p, x, w, b, res, TS_ACT_RELU, res);
+          ref_conv (x, w, b->data, res0, TS_ACT_RELU, &p, y, ref);
+          g_assert_cmpfloat (max_rel_err (res, ref), <, 1e-5);
+          memcpy (res->data, res0, (size_t) res->numel * sizeof (float));
+          be->i->conv2d_forward_fused (be, &p, x, w, NULL, res, TS_ACT_SIGMOID, res);
+          ref_conv (x, w, NULL, res0, TS_ACT_SIGMOID, &p, y, ref);
+          g_assert_cmpfloat (max_rel_err (res, ref), <, 1e-5);
+          g_free (ref);
+          g_free (res0);
+          ts_tensor_free (x); ts_tensor_free (w); ts_tensor_free (b);
+          ts_tensor_free (res); ts_tensor_free (y);
+        }
+      /* depthwise (no packed GEMM): conv, add and activation in turn, also in place */
+      {
+        ts_conv2d_params p = { 1, 1, 1, 1, 1, 1, 6 };
+        int64_t xs[4] = { 2, 6, 7, 5 }, ws[4] = { 6, 1, 3, 3 }, bs[1] = { 6 };
+        ts_tensor *x = rand_tensor (be, 4, xs, -1, 1), *w = rand_tensor (be, 4, ws, -1, 1);
+        ts_tensor *b = rand_tensor (be, 1, bs, -1, 1), *res = rand_tensor (be, 4, xs, -3, 3);
+        ts_tensor *y = ts_tensor_new (be, 4, xs), *ref = ts_tensor_new (be, 4, xs);
+        be->i->conv2d_forward (be, &p, x, w, b, ref);
+        be->i->add (be, ref, res, ref);
+        be->i->activation_forward (be, TS_ACT_RELU6, ref, ref);
+        be->i->conv2d_forward_fused (be, &p, x, w, b, res, TS_ACT_RELU6, y);
+        be->i->conv2d_forward_fused (be, &p, x, w, b, res, TS_ACT_RELU6, res);
+        for (int64_t i = 0; i < y->numel; i++)
+          {
+            g_assert_cmpfloat (y->data[i], ==, ref->data[i]);
+            g_assert_cmpfloat (res->data[i], ==, ref->data[i]);
+          }
+        ts_tensor_free (x); ts_tensor_free (w); ts_tensor_free (b);
+        ts_tensor_free (res); ts_tensor_free (y); ts_tensor_free (ref);
+      }
+      ts_backend_free (be);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -329,5 +481,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/misc/bad-shapes", test_bad_shapes);
   g_test_add_func ("/engine/misc/pool-stress", test_pool_stress);
   g_test_add_func ("/engine/misc/blas-core", test_blas_core);
+  g_test_add_func ("/engine/misc/conv-gemm", test_conv_gemm);
   return g_test_run ();
 }

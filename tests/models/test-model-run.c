@@ -1,10 +1,13 @@
 /* test-model-run: running models: gradients against finite differences (tiny
  * net + fastai head), smaller batches reusing the prepared buffers, frozen
- * groups left alone by backward, bad shapes refused. */
+ * groups left alone by backward, bad shapes refused, the fused eval forward
+ * equal to the node-by-node one. */
 #include <math.h>
 #include <string.h>
 
 #include "ts-model.h"
+/* white box: the eval-fusion test swaps the model's backend table and folding */
+#include "ts-model-private.h"
 #include "ts-test.h"
 
 static ts_backend *be;
@@ -195,6 +198,76 @@ test_frozen_backward (gconstpointer data)
   ts_model_free (m);
 }
 
+/* Eval forward as the CPU backend runs it (batch norm folded into the conv,
+ * residual add and ReLU fused into the conv's output pass, packed GEMM)
+ * against every node run on its own: a copy of the backend table without
+ * conv2d_forward_fused (what a backend without the slot gets) and no folding. */
+static void
+test_eval_fused (gconstpointer data)
+{
+  const char *arch = data;
+  ts_model_config cfg = { arch, 0, TS_HEAD_ORIGINAL, 5 };
+  ts_backend_i plain_i = *be->i;
+  ts_backend plain = *be;
+  ts_model *m;
+  ts_tensor *x, *logits, *fold_w;
+  ts_rng r;
+  float *a, *b;
+  double worst = 0.0, scale = 1e-30;
+
+  plain_i.conv2d_forward_fused = NULL;
+  plain.i = &plain_i;
+  g_assert_cmpint (ts_model_new (be, &cfg, &m), ==, TS_OK);
+  /* batch norms that do something: gamma, beta and running statistics away from 1 / 0 */
+  ts_rng_seed (&r, 7, 0);
+  for (int i = 0; i < ts_model_n_params (m); i++)
+    {
+      ts_param *p = ts_model_param (m, i);
+      if (p->kind != TS_PARAM_BN)
+        continue;
+      for (int64_t k = 0; k < p->value->numel; k++)
+        p->value->data[k] = g_str_has_suffix (p->name, "weight")
+                              ? (float) ts_rng_uniform_range (&r, 0.5, 1.5)
+                              : (float) ts_rng_uniform_range (&r, -0.2, 0.2);
+    }
+  for (int i = 0; i < ts_model_n_buffers (m); i++)
+    {
+      ts_buffer *bf = ts_model_buffer (m, i);
+      int var = g_str_has_suffix (bf->name, "running_var");
+      if (!var && !g_str_has_suffix (bf->name, "running_mean"))
+        continue;
+      for (int64_t k = 0; k < bf->value->numel; k++)
+        bf->value->data[k] = var ? (float) ts_rng_uniform_range (&r, 0.5, 1.5)
+                                 : (float) ts_rng_uniform_range (&r, -0.2, 0.2);
+    }
+  g_assert_cmpint (ts_model_prepare (m, 3, 40, 40), ==, TS_OK);
+  x = make_input (3, 40, 40, 0.3);
+  g_assert_cmpint (ts_model_forward (m, x, 0, &logits), ==, TS_OK);
+  a = host (logits);
+  /* the same model, node by node */
+  m->be = &plain;
+  fold_w = m->fold_w;
+  m->fold_w = NULL;
+  g_assert_cmpint (ts_model_forward (m, x, 0, &logits), ==, TS_OK);
+  m->fold_w = fold_w;
+  m->be = be;
+  b = host (logits);
+  for (int64_t i = 0; i < logits->numel; i++)
+    scale = fmax (scale, fabs (b[i]));
+  for (int64_t i = 0; i < logits->numel; i++)
+    {
+      g_assert_true (isfinite (a[i]));
+      worst = fmax (worst, fabs (a[i] - b[i]) / scale);
+    }
+  g_test_message ("%s eval: fused vs node by node, max relative difference %.3g (scale %.3g)",
+                  arch, worst, scale);
+  g_assert_cmpfloat (worst, <, 1e-5);
+  g_free (a);
+  g_free (b);
+  ts_tensor_free (x);
+  ts_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -209,6 +282,11 @@ main (int argc, char **argv)
                         test_frozen_backward);
   /* resnet34 has no PyTorch fixture: its basic blocks are resnet18's, run here once */
   g_test_add_data_func ("/models/frozen/resnet34", "resnet34", test_frozen_backward);
+  g_test_add_data_func ("/models/eval-fused/resnet18", "resnet18", test_eval_fused);
+  g_test_add_data_func ("/models/eval-fused/resnet50", "resnet50", test_eval_fused);
+  g_test_add_data_func ("/models/eval-fused/mobilenet_v2", "mobilenet_v2", test_eval_fused);
+  g_test_add_data_func ("/models/eval-fused/mobilenet_v2_folded", "mobilenet_v2_folded",
+                        test_eval_fused);
   rc = g_test_run ();
   ts_backend_free (be);
   return rc;

@@ -182,6 +182,7 @@ static const ts_backend_i cpu_backend_i = {
   .fill = ts_cpu_fill,
   .conv2d_forward = ts_cpu_conv2d_forward,
   .conv2d_backward = ts_cpu_conv2d_backward,
+  .conv2d_forward_fused = ts_cpu_conv2d_forward_fused,
   .batchnorm_forward_train = ts_cpu_batchnorm_forward_train,
   .batchnorm_forward_eval = ts_cpu_batchnorm_forward_eval,
   .batchnorm_backward = ts_cpu_batchnorm_backward,
@@ -240,6 +241,7 @@ ts_backend_cpu_new (int n_threads)
   ctx->min_parallel_work = 65536;
   if (getenv ("TS_CPU_MIN_PARALLEL_WORK") != NULL)
     ctx->min_parallel_work = atoll (getenv ("TS_CPU_MIN_PARALLEL_WORK"));
+  ctx->conv_gemm = !(getenv ("TS_CPU_CONV_GEMM") != NULL && atoi (getenv ("TS_CPU_CONV_GEMM")) == 0);
   if (getenv ("TS_CPU_THREADED_BLAS") != NULL)
     ctx->threaded_blas = atoi (getenv ("TS_CPU_THREADED_BLAS")) != 0;
   ts_cpu_blas_init ();

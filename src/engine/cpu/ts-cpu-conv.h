@@ -61,6 +61,20 @@ zero_floats (float *dst, int64_t n)
     dst[i] = 0.0f;
 }
 
+/* Dense convs (groups 1) as a packed AVX-512 GEMM (ts-cpu-conv-gemm.c): on
+ * x86-64 with GCC or clang, chosen at run time when the CPU has AVX-512
+ * (TS_CPU_CONV_GEMM=0 turns it off, to compare with im2col + BLAS). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TS_CPU_CONV_GEMM 1
+#else
+#define TS_CPU_CONV_GEMM 0
+#endif
+int ts_cpu_conv_gemm_ok (ts_backend *be, const conv_geom *g);
+/* y = act (conv (x, w) + b + res); b, res may be NULL, act -1 (none), TS_ACT_RELU or
+ * TS_ACT_RELU6; y may be res but not x.  0 when out of memory for scratch. */
+int ts_cpu_conv_gemm_forward (ts_backend *be, const conv_geom *g, const float *x, const float *w,
+                              const float *b, const float *res, int act, float *y);
+
 /* Tasks for ts_cpu_parallel over channels; arg is a conv_args. */
 void ts_cpu_depthwise_forward_task (void *arg, int tid, int nt);
 void ts_cpu_depthwise_backward_task (void *arg, int tid, int nt);

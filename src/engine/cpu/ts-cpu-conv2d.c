@@ -11,6 +11,9 @@
  * 1x1 stride-1 unpadded convs use the input plane itself as col.
  * Depthwise convs (Cin_g == 1) are direct loops split over channels, with a
  * padded-plane fast path for 3x3.
+ * On CPUs with AVX-512 the forward of dense convs is instead our own packed
+ * GEMM with the im2col gather and the bias / residual / activation fused
+ * (ts-cpu-conv-gemm.c); backward stays im2col + BLAS.
  */
 #include "ts-cpu-conv.h"
 
@@ -416,9 +419,67 @@ ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tenso
         ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
       return;
     }
+  if (ts_cpu_conv_gemm_ok (be, &g))
+    {
+      if (!ts_cpu_conv_gemm_forward (be, &g, a.x, a.w, a.b, NULL, -1, a.y))
+        ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
+      return;
+    }
   run_gemm_task (be, &g, &a, gemm_forward_task);
   if (a.failed)
     ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
+}
+
+void
+ts_cpu_conv2d_forward_fused (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
+                             const ts_tensor *w, const ts_tensor *b, const ts_tensor *res,
+                             int act, ts_tensor *y)
+{
+  conv_geom g;
+  char br[96], by[96];
+
+  if (!conv_geom_init (&g, p, x, w, y))
+    return;
+  if (res && (res->numel != y->numel || res->ndim != 4 || res->shape[1] != y->shape[1]))
+    {
+      ts_error (TS_ERR_SHAPE, "conv2d: residual %s does not fit y %s",
+                ts_tensor_shape_str (res, br, sizeof br), ts_tensor_shape_str (y, by, sizeof by));
+      return;
+    }
+  if (ts_cpu_conv_gemm_ok (be, &g))
+    {
+      int fused = act == TS_ACT_RELU || act == TS_ACT_RELU6 ? act : -1;
+      if (!ts_cpu_conv_gemm_forward (be, &g, x->data, w->data, b ? b->data : NULL,
+                                     res ? res->data : NULL, fused, y->data))
+        ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
+      else if (act >= 0 && fused < 0)
+        ts_cpu_activation_forward (be, (ts_activation) act, y, y);
+      return;
+    }
+  /* depthwise, or no AVX-512: the ops one after another */
+  if (res && res->data == y->data)
+    {
+      /* the conv must not overwrite the residual before the add reads it: conv
+       * into thread 0's slot 2 (im2col + BLAS and depthwise leave it alone) */
+      ts_tensor t = *y;
+      t.owns_data = 0;
+      t.data = ts_cpu_scratch (be, 0, 2, (size_t) y->numel);
+      if (t.data == NULL)
+        {
+          ts_error (TS_ERR_NOMEM, "conv2d: out of memory for scratch");
+          return;
+        }
+      ts_cpu_conv2d_forward (be, p, x, w, b, &t);
+      ts_cpu_add (be, &t, res, y);
+    }
+  else
+    {
+      ts_cpu_conv2d_forward (be, p, x, w, b, y);
+      if (res)
+        ts_cpu_add (be, y, res, y);
+    }
+  if (act >= 0)
+    ts_cpu_activation_forward (be, (ts_activation) act, y, y);
 }
 
 /* ---- backward ---- */

@@ -37,6 +37,8 @@ typedef struct {
   int n_threads;
   int64_t col_budget;   /* floats of im2col per GEMM (TS_CPU_COL_BUDGET overrides) */
   int64_t min_parallel_work; /* TS_CPU_MIN_PARALLEL_WORK overrides (tests: 0) */
+  int conv_gemm;        /* dense convs forward through our packed AVX-512 GEMM when the CPU
+                           has AVX-512 (TS_CPU_CONV_GEMM=0: im2col + BLAS, to compare) */
   int threaded_blas;    /* TS_CPU_THREADED_BLAS=1: one image at a time, BLAS threads
                            (the other threading model, kept to measure against) */
   ts_cpu_buffer scratch[TS_CPU_MAX_THREADS][TS_CPU_SCRATCH_SLOTS];
@@ -97,6 +99,9 @@ double ts_cpu_sum_squares (ts_backend *be, const ts_tensor *t);
 
 void ts_cpu_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                             const ts_tensor *w, const ts_tensor *b, ts_tensor *y);
+void ts_cpu_conv2d_forward_fused (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
+                                  const ts_tensor *w, const ts_tensor *b, const ts_tensor *res,
+                                  int act, ts_tensor *y);
 void ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                              const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
                              ts_tensor *dw, ts_tensor *db);

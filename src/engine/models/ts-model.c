@@ -601,17 +601,18 @@ static ts_tensor *B (ts_model *m, int i);
  * on every eval forward (about one pass over the weights, ~1% of a batch of
  * 64), so weights changed by training or loading are always picked up. */
 static void
-forward_conv_bn_folded (ts_model *m, int i)
+fold_conv_bn (ts_model *m, int i, ts_tensor *wout, ts_tensor *bout)
 {
   const ts_backend_i *be = BE (m);
   ts_node *c = &m->nodes[i], *n = &m->nodes[i + 1];
   ts_tensor *w = P (m, c->w), *cb = P (m, c->b);
   int64_t cout = w->shape[0], k = w->numel / w->shape[0];
   ts_tensor wv = *w, fw = *m->fold_w, fb = *m->fold_b, bin = *m->fold_zero;
-  ts_tensor zero = *m->fold_zero, wout = *w;
+  ts_tensor zero = *m->fold_zero;
 
+  *wout = *w;
   wv.owns_data = fw.owns_data = fb.owns_data = bin.owns_data = zero.owns_data = 0;
-  wout.owns_data = 0;
+  wout->owns_data = 0;
   wv.ndim = fw.ndim = 4;
   wv.shape[0] = fw.shape[0] = 1;
   wv.shape[1] = fw.shape[1] = cout;
@@ -633,12 +634,62 @@ forward_conv_bn_folded (ts_model *m, int i)
   be->batchnorm_forward_eval (m->be, &bin, P (m, n->w), P (m, n->b), B (m, n->rmean),
                               B (m, n->rvar), 1e-5f, &fb);
   /* the folded weights keep the conv's own shape */
-  wout.data = m->fold_w->data;
-  fb.ndim = 1;
-  fb.shape[0] = cout;
-  fb.shape[1] = 1;
-  be->conv2d_forward (m->be, &c->conv, m->values[c->in].t, &wout, &fb,
-                      m->values[n->out].t);
+  wout->data = m->fold_w->data;
+  *bout = fb;
+  bout->ndim = 1;
+  bout->shape[0] = cout;
+  bout->shape[1] = 1;
+}
+
+/* Value @v feeds only node @j, which is the next one: it may be absorbed. */
+static int
+only_feeds_next (const ts_model *m, int v, int j)
+{
+  return j < m->n_nodes && v != m->out && m->values[v].consumers == 1
+         && (m->nodes[j].in == v || m->nodes[j].in2 == v);
+}
+
+/* Eval-mode conv at node i, with what follows it absorbed: a batch norm
+ * folded into its weights, then, when the backend has conv2d_forward_fused,
+ * a residual add and a ReLU / ReLU6 applied as each output tile is written
+ * (the intermediate values are never written: nothing else reads them).
+ * Returns the last node it ran. */
+static int
+forward_conv_eval (ts_model *m, int i)
+{
+  const ts_backend_i *be = BE (m);
+  ts_node *c = &m->nodes[i];
+  ts_tensor fw, fb, *w = P (m, c->w), *b = P (m, c->b);
+  const ts_tensor *res = NULL;
+  int j = i, out = c->out, act = -1;
+
+  if (m->fold_w && i + 1 < m->n_nodes && bn_foldable (m, i))
+    {
+      fold_conv_bn (m, i, &fw, &fb);
+      w = &fw;
+      b = &fb;
+      out = m->nodes[++j].out;
+    }
+  if (be->conv2d_forward_fused == NULL)
+    {
+      be->conv2d_forward (m->be, &c->conv, m->values[c->in].t, w, b, m->values[out].t);
+      return j;
+    }
+  if (only_feeds_next (m, out, j + 1) && m->nodes[j + 1].kind == TS_NODE_ADD)
+    {
+      const ts_node *a = &m->nodes[++j];
+      res = m->values[a->in == out ? a->in2 : a->in].t;
+      out = a->out;
+    }
+  if (only_feeds_next (m, out, j + 1) && m->nodes[j + 1].kind == TS_NODE_ACT
+      && (m->nodes[j + 1].act == TS_ACT_RELU || m->nodes[j + 1].act == TS_ACT_RELU6))
+    {
+      act = (int) m->nodes[++j].act;
+      out = m->nodes[j].out;
+    }
+  be->conv2d_forward_fused (m->be, &c->conv, m->values[c->in].t, w, b, res, act,
+                            m->values[out].t);
+  return j;
 }
 
 static ts_tensor *
@@ -684,10 +735,9 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
     {
       ts_node *n = &m->nodes[i];
       ts_tensor *in = v[n->in].t, *out = v[n->out].t;
-      if (!train && m->fold_w && i + 1 < m->n_nodes && bn_foldable (m, i))
+      if (!train && n->kind == TS_NODE_CONV)
         {
-          forward_conv_bn_folded (m, i);
-          i++;
+          i = forward_conv_eval (m, i);
           continue;
         }
       switch (n->kind)

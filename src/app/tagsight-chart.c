@@ -258,18 +258,6 @@ y_to_pixel (TagsightChart *self, double y)
 }
 
 static void
-show_text (GtkWidget *widget, cairo_t *cr, const char *text, double x, double y, double align_x,
-           double align_y)
-{
-  g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (widget, text);
-  int w, h;
-
-  pango_layout_get_pixel_size (layout, &w, &h);
-  cairo_move_to (cr, round (x - align_x * w), round (y - align_y * h));
-  pango_cairo_show_layout (cr, layout);
-}
-
-static void
 draw_axes (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
 {
   GtkWidget *widget = GTK_WIDGET (self);
@@ -302,7 +290,7 @@ draw_axes (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
                       * (self->px1 - self->px0);
 
           g_snprintf (buf, sizeof buf, "1e%d", (int) e);
-          show_text (widget, cr, buf, px, self->py1 + 4, 0.5, 0);
+          tagsight_show_text (widget, cr, buf, px, self->py1 + 4, 0.5, 0);
         }
     }
   else
@@ -316,7 +304,7 @@ draw_axes (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
                       * (self->px1 - self->px0);
 
           format_value (v, step, buf, sizeof buf);
-          show_text (widget, cr, buf, px, self->py1 + 4, 0.5, 0);
+          tagsight_show_text (widget, cr, buf, px, self->py1 + 4, 0.5, 0);
         }
     }
   if (!has_bars (self))
@@ -326,18 +314,18 @@ draw_axes (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
       for (double v = ceil (self->vy0 / step) * step; v <= self->vy1 + step * 1e-9; v += step)
         {
           format_value (v, step, buf, sizeof buf);
-          show_text (widget, cr, buf, self->px0 - 6, y_to_pixel (self, v), 1, 0.5);
+          tagsight_show_text (widget, cr, buf, self->px0 - 6, y_to_pixel (self, v), 1, 0.5);
         }
     }
   if (self->x_title != NULL)
-    show_text (widget, cr, self->x_title, (self->px0 + self->px1) / 2,
-               gtk_widget_get_height (widget) - 2, 0.5, 1);
+    tagsight_show_text (widget, cr, self->x_title, (self->px0 + self->px1) / 2,
+                        gtk_widget_get_height (widget) - 2, 0.5, 1);
   if (self->y_title != NULL)
     {
       cairo_save (cr);
       cairo_translate (cr, 2, (self->py0 + self->py1) / 2);
       cairo_rotate (cr, -G_PI / 2);
-      show_text (widget, cr, self->y_title, 0, 0, 0.5, 0);
+      tagsight_show_text (widget, cr, self->y_title, 0, 0, 0.5, 0);
       cairo_restore (cr);
     }
 
@@ -417,8 +405,8 @@ draw_bars (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
   for (int c = 0; c < self->n_categories; c++)
     {
       gdk_cairo_set_source_rgba (cr, &(GdkRGBA) { fg->red, fg->green, fg->blue, 0.8 });
-      show_text (widget, cr, self->categories[c], self->px0 - 8, self->py0 + row_h * (c + 0.5),
-                 1, 0.5);
+      tagsight_show_text (widget, cr, self->categories[c], self->px0 - 8,
+                          self->py0 + row_h * (c + 0.5), 1, 0.5);
     }
   for (guint i = 0; i < self->series->len; i++)
     {
@@ -444,7 +432,7 @@ draw_bars (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
             {
               g_snprintf (buf, sizeof buf, "%g", v);
               gdk_cairo_set_source_rgba (cr, &(GdkRGBA) { fg->red, fg->green, fg->blue, 0.75 });
-              show_text (widget, cr, buf, x0 + w + 4, y + bar_h / 2, 0, 0.5);
+              tagsight_show_text (widget, cr, buf, x0 + w + 4, y + bar_h / 2, 0, 0.5);
             }
         }
       slot++;
@@ -468,7 +456,7 @@ draw_legend (TagsightChart *self, cairo_t *cr, const GdkRGBA *fg)
       cairo_rectangle (cr, x, 4 + h / 2.0 - 5, 10, 10);
       cairo_fill (cr);
       gdk_cairo_set_source_rgba (cr, fg);
-      show_text (widget, cr, s->name != NULL ? s->name : "", x + 14, 4, 0, 0);
+      tagsight_show_text (widget, cr, s->name != NULL ? s->name : "", x + 14, 4, 0, 0);
       x += 14 + w + 18;
     }
 }
@@ -490,15 +478,16 @@ draw_vline (TagsightChart *self, cairo_t *cr, double x, const char *label, const
   cairo_stroke (cr);
   cairo_set_dash (cr, NULL, 0, 0);
   if (label != NULL && !inside)
-    show_text (GTK_WIDGET (self), cr, label, px, self->py0 - 2, px > self->px1 - 60 ? 1 : 0.5, 1);
+    tagsight_show_text (GTK_WIDGET (self), cr, label, px, self->py0 - 2,
+                        px > self->px1 - 60 ? 1 : 0.5, 1);
   else if (label != NULL)
     {
       /* the threshold's value sits inside the plot, beside the line, so that
        * a marker at the same x (the best threshold) keeps its label on top */
       gboolean left = px > self->px1 - 60;
 
-      show_text (GTK_WIDGET (self), cr, label, left ? px - 4 : px + 4, self->py0 + 4,
-                 left ? 1 : 0, 0);
+      tagsight_show_text (GTK_WIDGET (self), cr, label, left ? px - 4 : px + 4, self->py0 + 4,
+                          left ? 1 : 0, 0);
     }
 }
 

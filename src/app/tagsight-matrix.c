@@ -33,18 +33,6 @@ names_width (TagsightMatrix *self)
 }
 
 static void
-show_text (GtkWidget *widget, cairo_t *cr, const char *text, double x, double y, double ax,
-           double ay)
-{
-  g_autoptr (PangoLayout) layout = gtk_widget_create_pango_layout (widget, text);
-  int w, h;
-
-  pango_layout_get_pixel_size (layout, &w, &h);
-  cairo_move_to (cr, round (x - ax * w), round (y - ay * h));
-  pango_cairo_show_layout (cr, layout);
-}
-
-static void
 tagsight_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 {
   TagsightMatrix *self = TAGSIGHT_MATRIX (widget);
@@ -101,18 +89,19 @@ tagsight_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
                   cairo_set_source_rgb (cr, 1, 1, 1);
                 else
                   gdk_cairo_set_source_rgba (cr, &fg);
-                show_text (widget, cr, buf, x + cell / 2, y + cell / 2, 0.5, 0.5);
+                tagsight_show_text (widget, cr, buf, x + cell / 2, y + cell / 2, 0.5, 0.5);
               }
           }
       }
   gdk_cairo_set_source_rgba (cr, &fg);
   for (int i = 0; i < self->n; i++)
     {
-      show_text (widget, cr, self->names[i], margin - 6, margin + (i + 0.5) * cell, 1, 0.5);
+      tagsight_show_text (widget, cr, self->names[i], margin - 6, margin + (i + 0.5) * cell, 1,
+                          0.5);
       cairo_save (cr);
       cairo_translate (cr, margin + (i + 0.5) * cell, margin - 6);
       cairo_rotate (cr, -G_PI / 2);
-      show_text (widget, cr, self->names[i], 0, 0, 0, 0.5);
+      tagsight_show_text (widget, cr, self->names[i], 0, 0, 0, 0.5);
       cairo_restore (cr);
     }
   cairo_destroy (cr);

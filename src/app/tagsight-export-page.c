@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tagsight-settings.h"
+#include "tagsight-file-chooser.h"
 
 struct _TagsightExportPage
 {
@@ -166,43 +167,19 @@ tagsight_export_page_save_onnx (TagsightExportPage *self, const char *path)
 }
 
 static void
-on_onnx_response (GtkNativeDialog *dialog, int response, TagsightExportPage *self)
+on_onnx_chosen (const char *path, gpointer self)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-
-      if (path != NULL && !g_str_has_suffix (path, ".onnx"))
-        {
-          char *with = g_strconcat (path, ".onnx", NULL);
-
-          g_free (path);
-          path = with;
-        }
-      if (path != NULL)
-        tagsight_export_page_save_onnx (self, path);
-    }
-  g_object_unref (dialog);
+  if (path != NULL)
+    tagsight_export_page_save_onnx (self, path);
 }
 
 static void
 save_onnx_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  GtkRoot *root = gtk_widget_get_root (widget);
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (_("Export as ONNX"), GTK_IS_WINDOW (root) ? GTK_WINDOW (root)
-                                                                          : NULL,
-                                 GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
+  const TagsightChooser c = { _("Export as ONNX"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"),
+                              .name = "model.onnx", .suffix = ".onnx" };
 
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), "model.onnx");
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_onnx_response), widget);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  tagsight_choose_file (widget, &c, on_onnx_chosen, g_object_ref (widget), g_object_unref);
 }
 
 /* --- predicting ------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include "tagsight-item.h"
 #include "tagsight-matrix.h"
 #include "tagsight-thumbnailer.h"
+#include "tagsight-file-chooser.h"
 
 /* list rows are widgets: the best-ranked few are what a user works through */
 #define MAX_ISSUES 200
@@ -554,14 +555,12 @@ open_data_action (GtkWidget *widget, const char *action_name, GVariant *paramete
 }
 
 static void
-on_export_response (GtkNativeDialog *dialog, int response, TagsightInspectPage *self)
+on_export_chosen (const char *path, gpointer data)
 {
-  if (response == GTK_RESPONSE_ACCEPT && self->report != NULL)
+  TagsightInspectPage *self = data;
+
+  if (self->report != NULL)
     {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
       g_autoptr (GError) error = NULL;
       g_autofree char *msg = NULL;
 
@@ -574,42 +573,29 @@ on_export_response (GtkNativeDialog *dialog, int response, TagsightInspectPage *
         msg = g_strdup_printf (_("Wrote %s"), path);
       gtk_label_set_text (self->issues_note, msg);
     }
-  g_object_unref (dialog);
-  g_object_unref (self);
 }
 
 static void
 export_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   TagsightInspectPage *self = TAGSIGHT_INSPECT_PAGE (widget);
-  GtkRoot *root = gtk_widget_get_root (widget);
   g_autofree char *csv = self->dataset != NULL
                          ? g_strdup (tagsight_dataset_get_path (self->dataset)) : NULL;
   g_autofree char *base = csv != NULL ? g_path_get_basename (csv) : g_strdup ("labels.csv");
-  g_autofree char *name = NULL;
-  GtkFileChooserNative *dialog;
+  g_autofree char *name = NULL, *dir = NULL;
 
   if (self->report == NULL)
     return;
   if (g_str_has_suffix (base, ".csv"))
     base[strlen (base) - 4] = '\0';
   name = g_strdup_printf ("%s-corrected.csv", base);
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  dialog = gtk_file_chooser_native_new (_("Export the Corrected Labels"),
-                                        GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                        GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), name);
-  if (csv != NULL)
-    {
-      g_autofree char *dir = g_path_get_dirname (csv);
-      g_autoptr (GFile) folder = g_file_new_for_path (dir);
+  dir = csv != NULL ? g_path_get_dirname (csv) : NULL;
+  {
+    const TagsightChooser c = { _("Export the Corrected Labels"), GTK_FILE_CHOOSER_ACTION_SAVE,
+                                _("_Export"), .folder = dir, .name = name, .suffix = ".csv" };
 
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), folder, NULL);
-    }
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_export_response), g_object_ref (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+    tagsight_choose_file (widget, &c, on_export_chosen, g_object_ref (self), g_object_unref);
+  }
 }
 
 static void

@@ -1,5 +1,6 @@
 /* tagsight-results-page.c: the Results page (see tagsight-results-page.h). */
 #include "tagsight-results-page.h"
+#include "tagsight-file-chooser.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
@@ -380,39 +381,22 @@ tagsight_results_page_open_model (TagsightResultsPage *self, const char *path)
 }
 
 static void
-on_open_response (GtkNativeDialog *dialog, int response, TagsightResultsPage *self)
+on_model_chosen (const char *path, gpointer self)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-
-      if (path != NULL)
-        tagsight_results_page_open_model (self, path);
-    }
-  g_object_unref (dialog);
+  if (path != NULL)
+    tagsight_results_page_open_model (self, path);
 }
 
 static void
 open_model_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  GtkRoot *root = gtk_widget_get_root (widget);
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (_("Open a Model"), GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                 GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
-  GtkFileFilter *filter = gtk_file_filter_new ();
+  static const char *const models[] = { "*.safetensors", NULL };
+  const TagsightChooserFilter filters[] = {
+    { _("Tagsight models (.safetensors)"), models }, { NULL } };
+  const TagsightChooser c = { _("Open a Model"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"),
+                              .filters = filters };
 
-  gtk_file_filter_set_name (filter, _("Tagsight models (.safetensors)"));
-  gtk_file_filter_add_pattern (filter, "*.safetensors");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  g_object_unref (filter);
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_open_response), widget);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  tagsight_choose_file (widget, &c, on_model_chosen, g_object_ref (widget), g_object_unref);
 }
 
 static void

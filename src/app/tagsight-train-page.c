@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "tagsight-settings.h"
+#include "tagsight-file-chooser.h"
 
 #define N_COLUMNS 6
 
@@ -655,43 +656,22 @@ stop_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 }
 
 static void
-on_weights_response (GtkNativeDialog *dialog, int response, TagsightTrainPage *self)
+on_weights_chosen (const char *path, gpointer self)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-
-      if (path != NULL)
-        tagsight_train_page_set_pretrained (self, path);
-    }
-  g_object_unref (dialog);
+  if (path != NULL)
+    tagsight_train_page_set_pretrained (self, path);
 }
 
 static void
 choose_weights_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  TagsightTrainPage *self = TAGSIGHT_TRAIN_PAGE (widget);
-  GtkRoot *root = gtk_widget_get_root (widget);
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (_("Pretrained Weights"), GTK_IS_WINDOW (root) ? GTK_WINDOW (root)
-                                                                              : NULL,
-                                 GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
-  GtkFileFilter *filter = gtk_file_filter_new ();
+  static const char *const weights[] = { "*.safetensors", "*.pth", "*.tflite", NULL };
+  const TagsightChooserFilter filters[] = {
+    { _("Weights (.safetensors, .pth, .tflite)"), weights }, { NULL } };
+  const TagsightChooser c = { _("Pretrained Weights"), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"),
+                              .filters = filters };
 
-  gtk_file_filter_set_name (filter, _("Weights (.safetensors, .pth, .tflite)"));
-  gtk_file_filter_add_pattern (filter, "*.safetensors");
-  gtk_file_filter_add_pattern (filter, "*.pth");
-  gtk_file_filter_add_pattern (filter, "*.tflite");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  g_object_unref (filter);
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_weights_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  tagsight_choose_file (widget, &c, on_weights_chosen, g_object_ref (widget), g_object_unref);
 }
 
 static void

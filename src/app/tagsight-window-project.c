@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tagsight-settings.h"
+#include "tagsight-file-chooser.h"
 #include "ts-checkpoint.h"
 
 /* where the user was, in the project's settings table */
@@ -613,21 +614,12 @@ tagsight_window_relocate_dataset (TagsightWindow *self, gint64 dataset_id, const
 }
 
 static void
-on_relocation_folder (GtkNativeDialog *dialog, int response, Relocation *r)
+on_relocation_folder (const char *folder, gpointer data)
 {
+  Relocation *r = data;
   TagsightWindow *self = r->self;
-  g_autofree char *folder = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-
-      folder = file != NULL ? g_file_get_path (file) : NULL;
-    }
-  g_object_unref (dialog);
   if (folder != NULL && !tagsight_window_relocate_dataset (self, r->dataset_id, folder, &error))
     {
       tagsight_window_toast (self, error->message);
@@ -635,15 +627,12 @@ on_relocation_folder (GtkNativeDialog *dialog, int response, Relocation *r)
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
         ask_relocation (self, r->dataset_id, r->old_csv);
     }
-  relocation_free (r);
 }
 
 static void
 on_relocation_response (AdwMessageDialog *dialog, const char *response, Relocation *r)
 {
   g_autofree char *parent = NULL;
-  g_autoptr (GFile) start = NULL;
-  GtkFileChooserNative *chooser;
 
   /* @r belongs to the dialog's handler: the chooser gets its own */
   if (g_strcmp0 (response, "choose") != 0)
@@ -657,17 +646,15 @@ on_relocation_response (AdwMessageDialog *dialog, const char *response, Relocati
       g_free (parent);
       parent = up;
     }
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  chooser = gtk_file_chooser_native_new (_("Choose the Data Set’s Folder"), GTK_WINDOW (r->self),
-                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"),
-                                         _("_Cancel"));
-  start = g_file_new_for_path (parent);
-  gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), start, NULL);
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  g_signal_connect (chooser, "response", G_CALLBACK (on_relocation_folder),
-                    relocation_new (r->self, r->dataset_id, r->old_csv));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+  {
+    const TagsightChooser c = { _("Choose the Data Set’s Folder"),
+                                GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Select"),
+                                .folder = parent };
+
+    tagsight_choose_file (GTK_WIDGET (r->self), &c, on_relocation_folder,
+                          relocation_new (r->self, r->dataset_id, r->old_csv),
+                          (GDestroyNotify) relocation_free);
+  }
 }
 
 static void
@@ -695,40 +682,22 @@ ask_relocation (TagsightWindow *self, gint64 dataset_id, const char *old_csv)
 /* --- actions -------------------------------------------------------------------- */
 
 static void
-on_save_as_response (GtkNativeDialog *dialog, int response, TagsightWindow *self)
+on_save_as_chosen (const char *path, gpointer self)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-
-      if (path != NULL && !g_str_has_suffix (path, ".tagsight"))
-        {
-          char *with = g_strconcat (path, ".tagsight", NULL);
-
-          g_free (path);
-          path = with;
-        }
-      if (path != NULL)
-        tagsight_window_save_project_as (self, path);
-      else
-        tagsight_window_toast (self, _("Only local files can be written"));
-    }
-  g_object_unref (dialog);
-  g_object_unref (self);
+  if (path != NULL)
+    tagsight_window_save_project_as (self, path);
+  else
+    tagsight_window_toast (self, _("Only local files can be written"));
 }
 
 static void
 save_as_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
+  static const char *const projects[] = { "*.tagsight", NULL };
   TagsightWindow *self = TAGSIGHT_WINDOW (widget);
   TagsightDataset *ds = tagsight_data_page_get_dataset (self->data_page);
   g_autofree char *folder = tagsight_settings_dup_string ("last-folder", "");
   g_autofree char *name = NULL;
-  GtkFileChooserNative *dialog;
-  GtkFileFilter *filter;
 
   /* named after the data set, in its folder: where a user looks for it */
   if (self->project != NULL)
@@ -750,25 +719,13 @@ save_as_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
     }
   else
     name = g_strdup_printf ("%s.tagsight", _("Untitled"));
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  dialog = gtk_file_chooser_native_new (_("Save the Project"), GTK_WINDOW (self),
-                                        GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
-  filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, _("Tagsight projects"));
-  gtk_file_filter_add_pattern (filter, "*.tagsight");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  g_object_unref (filter);
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), name);
-  if (folder[0] != '\0')
-    {
-      g_autoptr (GFile) dir = g_file_new_for_path (folder);
+  {
+    const TagsightChooserFilter filters[] = { { _("Tagsight projects"), projects }, { NULL } };
+    const TagsightChooser c = { _("Save the Project"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"),
+                                folder, name, ".tagsight", filters };
 
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), dir, NULL);
-    }
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_save_as_response), g_object_ref (self));
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+    tagsight_choose_file (widget, &c, on_save_as_chosen, g_object_ref (self), g_object_unref);
+  }
 }
 
 static void

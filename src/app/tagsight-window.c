@@ -14,6 +14,7 @@
 #include "tagsight-settings.h"
 #include "tagsight-start-page.h"
 #include "tagsight-train-page.h"
+#include "tagsight-file-chooser.h"
 #include "ts-demo.h"
 
 G_DEFINE_FINAL_TYPE (TagsightWindow, tagsight_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -221,61 +222,30 @@ tagsight_window_open_demo (TagsightWindow *self)
 /* --- actions ----------------------------------------------------------- */
 
 static void
-on_open_response (GtkNativeDialog *dialog, int response, TagsightWindow *self)
+on_open_chosen (const char *path, gpointer self)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-
-      if (path != NULL)
-        tagsight_window_open (self, path);
-      else
-        tagsight_window_toast (self, _("Only local files can be opened"));
-    }
-  g_object_unref (dialog);
+  if (path != NULL)
+    tagsight_window_open (self, path);
+  else
+    tagsight_window_toast (self, _("Only local files can be opened"));
 }
 
 static void
 open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
-  TagsightWindow *self = TAGSIGHT_WINDOW (widget);
+  static const char *const both[] = { "text/csv", "*.csv", "*.tagsight", NULL };
+  static const char *const projects[] = { "*.tagsight", NULL };
+  static const char *const csvs[] = { "text/csv", "*.csv", NULL };
   g_autofree char *folder = tagsight_settings_dup_string ("last-folder", "");
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  GtkFileChooserNative *dialog =
-    gtk_file_chooser_native_new (_("Open a Data Set or a Project"), GTK_WINDOW (self),
-                                 GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
-  GtkFileFilter *filter = gtk_file_filter_new ();
+  const TagsightChooserFilter filters[] = {
+    { _("CSV files and Tagsight projects"), both },
+    { _("Tagsight projects"), projects },
+    { _("CSV files"), csvs },
+    { NULL } };
+  const TagsightChooser c = { _("Open a Data Set or a Project"), GTK_FILE_CHOOSER_ACTION_OPEN,
+                              _("_Open"), .folder = folder, .filters = filters };
 
-  gtk_file_filter_set_name (filter, _("CSV files and Tagsight projects"));
-  gtk_file_filter_add_mime_type (filter, "text/csv");
-  gtk_file_filter_add_pattern (filter, "*.csv");
-  gtk_file_filter_add_pattern (filter, "*.tagsight");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  g_object_unref (filter);
-  filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, _("Tagsight projects"));
-  gtk_file_filter_add_pattern (filter, "*.tagsight");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  g_object_unref (filter);
-  filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, _("CSV files"));
-  gtk_file_filter_add_mime_type (filter, "text/csv");
-  gtk_file_filter_add_pattern (filter, "*.csv");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  g_object_unref (filter);
-  if (folder[0] != '\0')
-    {
-      g_autoptr (GFile) dir = g_file_new_for_path (folder);
-
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), dir, NULL);
-    }
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_open_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  tagsight_choose_file (widget, &c, on_open_chosen, g_object_ref (widget), g_object_unref);
 }
 
 static void
@@ -328,62 +298,31 @@ stop_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 }
 
 static void
-on_export_response (GtkNativeDialog *dialog, int response, TagsightWindow *self)
+on_export_chosen (const char *path, gpointer self)
 {
-  if (response == GTK_RESPONSE_ACCEPT)
-    {
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      G_GNUC_END_IGNORE_DEPRECATIONS
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-
-      if (path != NULL && !g_str_has_suffix (path, ".safetensors"))
-        {
-          char *with = g_strconcat (path, ".safetensors", NULL);
-
-          g_free (path);
-          path = with;
-        }
-      if (path != NULL)
-        tagsight_window_export (self, path);
-      else
-        tagsight_window_toast (self, _("Only local files can be written"));
-    }
-  g_object_unref (dialog);
+  if (path != NULL)
+    tagsight_window_export (self, path);
+  else
+    tagsight_window_toast (self, _("Only local files can be written"));
 }
 
 static void
 export_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
+  static const char *const models[] = { "*.safetensors", NULL };
   TagsightWindow *self = TAGSIGHT_WINDOW (widget);
   g_autofree char *folder = tagsight_settings_dup_string ("last-folder", "");
-  GtkFileChooserNative *dialog;
-  GtkFileFilter *filter;
+  const TagsightChooserFilter filters[] = {
+    { _("Tagsight models (.safetensors)"), models }, { NULL } };
+  const TagsightChooser c = { _("Export the Model"), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"),
+                              folder, "model.safetensors", ".safetensors", filters };
 
   if (!tagsight_training_has_model (tagsight_train_page_get_training (self->train_page)))
     {
       tagsight_window_toast (self, _("No model to export yet: train one first"));
       return;
     }
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  dialog = gtk_file_chooser_native_new (_("Export the Model"), GTK_WINDOW (self),
-                                        GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), _("_Cancel"));
-  filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, _("Tagsight models (.safetensors)"));
-  gtk_file_filter_add_pattern (filter, "*.safetensors");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
-  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), "model.safetensors");
-  if (folder[0] != '\0')
-    {
-      g_autoptr (GFile) dir = g_file_new_for_path (folder);
-
-      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), dir, NULL);
-    }
-  g_object_unref (filter);
-  G_GNUC_END_IGNORE_DEPRECATIONS
-  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_export_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  tagsight_choose_file (widget, &c, on_export_chosen, g_object_ref (self), g_object_unref);
 }
 
 void

@@ -859,6 +859,8 @@ tagsight_training_open_async (TagsightTraining *self, const TagsightTrainSetting
 
   job->kind = JOB_OPEN;
   settings_copy (settings, &job->settings);
+  /* the session is replaced: the last run's checkpoint no longer belongs to it */
+  g_clear_pointer (&self->resumable, g_free);
   run_job (self, job, cancellable, callback, user_data);
 }
 

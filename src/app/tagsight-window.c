@@ -467,7 +467,15 @@ tagsight_window_dispose (GObject *object)
 {
   TagsightWindow *self = TAGSIGHT_WINDOW (object);
 
+  gpointer pages[] = { self->train_page, self->results_page, self->export_page,
+                      self->data_page, self->runs_page, self->inspect_page };
+
   g_clear_handle_id (&self->progress_id, g_source_remove);
+  /* a page can outlive the window a moment (a job it started holds a
+   * reference) and must not call back into it once its pointers are gone */
+  for (guint i = 0; i < G_N_ELEMENTS (pages); i++)
+    if (pages[i] != NULL)
+      g_signal_handlers_disconnect_by_data (pages[i], self);
   tagsight_window_project_dispose (self);
   gtk_widget_dispose_template (GTK_WIDGET (self), TAGSIGHT_TYPE_WINDOW);
   G_OBJECT_CLASS (tagsight_window_parent_class)->dispose (object);

@@ -140,6 +140,66 @@ predicted (gpointer data)
   return tagsight_export_page_get_n_predictions (data) >= 2;
 }
 
+/* A run stopped after its first epoch goes on with Continue from its
+ * checkpoint and ends as the uninterrupted run (same settings, same threads:
+ * the CPU's sums are then deterministic). */
+static void
+test_continue (void)
+{
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  TagsightTraining *training;
+  Finished f = { 0 };
+  g_autofree char *want = NULL, *ckpt = NULL;
+  int n;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = open_window (3, 1, 4);
+  page = tagsight_window_get_train_page (win);
+  training = tagsight_train_page_get_training (page);
+  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+
+  g_assert_true (tagsight_train_page_start (page));
+  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_cmpint (f.status, ==, TS_OK);
+  /* the Results page evaluates each run: wait until it is done */
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  n = tagsight_train_page_get_n_epoch_rows (page);
+  g_assert_cmpint (n, ==, 4);
+  want = g_strdup (tagsight_train_page_get_epoch_cell (page, n - 1, 3));
+  /* a finished run leaves nothing to continue */
+  g_assert_null (tagsight_training_dup_resumable (training));
+
+  f.done = FALSE;
+  g_assert_true (tagsight_train_page_start (page));
+  tagsight_training_stop_after_epoch (training);
+  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
+  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 1);
+  ckpt = tagsight_training_dup_resumable (training);
+  g_assert_nonnull (ckpt);
+  g_assert_true (g_file_test (ckpt, G_FILE_TEST_IS_REGULAR));
+
+  f.done = FALSE;
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL));
+  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_cmpint (f.status, ==, TS_OK);
+  /* the three epochs after the first, the last as in the uninterrupted run */
+  n = tagsight_train_page_get_n_epoch_rows (page);
+  g_assert_cmpint (n, ==, 3);
+  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, n - 1, 3), ==, want);
+  g_assert_null (tagsight_training_dup_resumable (training));
+  g_free (f.message);
+  /* closed while the Results page still evaluates the run: the page's late
+   * answer must not reach the gone window (it crashed once) */
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 static gboolean
 open_failed (gpointer data)
 {
@@ -632,6 +692,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/results/values-math", test_values_math);
   g_test_add_func ("/app/train/fine-tune-results-export", test_fine_tune);
   g_test_add_func ("/app/train/stop", test_stop);
+  g_test_add_func ("/app/train/continue", test_continue);
   g_test_add_func ("/app/train/lr-find", test_lr_find);
   g_test_add_func ("/app/train/lr-find-stop", test_lr_find_stop);
   g_test_add_func ("/app/train/bad-settings", test_bad_settings);

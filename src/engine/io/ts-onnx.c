@@ -111,48 +111,55 @@ typedef struct {
   int failed;
 } graph;
 
+/* A named attribute of @type from the arena, NULL when it is full. */
 static Onnx__AttributeProto *
-attr_int (graph *g, const char *name, int64_t v)
+attr_new (graph *g, const char *name, Onnx__AttributeProto__AttributeType type)
 {
   Onnx__AttributeProto *a = ar_new (&g->ar, sizeof *a);
+
   if (a == NULL)
     return NULL;
   onnx__attribute_proto__init (a);
   a->name = ar_printf (&g->ar, "%s", name);
   a->has_type = 1;
-  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-  a->has_i = 1;
-  a->i = v;
+  a->type = type;
+  return a;
+}
+
+static Onnx__AttributeProto *
+attr_int (graph *g, const char *name, int64_t v)
+{
+  Onnx__AttributeProto *a = attr_new (g, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+
+  if (a != NULL)
+    {
+      a->has_i = 1;
+      a->i = v;
+    }
   return a;
 }
 
 static Onnx__AttributeProto *
 attr_float (graph *g, const char *name, float v)
 {
-  Onnx__AttributeProto *a = ar_new (&g->ar, sizeof *a);
-  if (a == NULL)
-    return NULL;
-  onnx__attribute_proto__init (a);
-  a->name = ar_printf (&g->ar, "%s", name);
-  a->has_type = 1;
-  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-  a->has_f = 1;
-  a->f = v;
+  Onnx__AttributeProto *a = attr_new (g, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+
+  if (a != NULL)
+    {
+      a->has_f = 1;
+      a->f = v;
+    }
   return a;
 }
 
 static Onnx__AttributeProto *
 attr_ints (graph *g, const char *name, int n, ...)
 {
-  Onnx__AttributeProto *a = ar_new (&g->ar, sizeof *a);
+  Onnx__AttributeProto *a = attr_new (g, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
   va_list ap;
 
   if (a == NULL)
     return NULL;
-  onnx__attribute_proto__init (a);
-  a->name = ar_printf (&g->ar, "%s", name);
-  a->has_type = 1;
-  a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
   a->ints = ar_new (&g->ar, (size_t) n * sizeof (int64_t));
   if (a->ints == NULL)
     return NULL;

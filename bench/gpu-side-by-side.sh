@@ -3,9 +3,13 @@
 # same step (bench/torch_step.py) on the same GPU in one run, and optionally
 # the end-to-end epoch (JPEG decode to predictions) of both.
 #
-#   bench/gpu-side-by-side.sh CLI [--big] [--epoch DIR] [--steps N]
+#   bench/gpu-side-by-side.sh CLI [--big] [--epoch DIR] [--steps N] [--kinds "K..."]
+#                                 [--profile]
 #     CLI          a tagsight-cli built with the CUDA backend
 #     --big        also batch 256 (default: batch 64 only)
+#     --kinds      which of the five runs below (default: all)
+#     --profile    then ours' per-layer profile at the largest batch, and our
+#                  default with TS_CUDA_DETERMINISTIC=0
 #     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
 #                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing)
 # Each shape runs five times: ours in exact FP32 (TS_CUDA_TF32=0) and with our
@@ -14,10 +18,13 @@
 # autocast).  Prints one JSON line per run (grep '^{') and a summary with ratios.
 set -u
 CLI=$1; shift
-BIG=0; EPOCH=""; STEPS=10
+BIG=0; EPOCH=""; STEPS=10; PROFILE=0
+KINDS="ours-exact ours-default torch-exact torch-default torch-cl-bf16"
 while [ $# -gt 0 ]; do
   case $1 in
     --big) BIG=1;;
+    --kinds) KINDS=$2; shift;;
+    --profile) PROFILE=1;;
     --epoch) EPOCH=$2; shift;;
     --steps) STEPS=$2; shift;;
     *) echo "unknown option $1" >&2; exit 2;;
@@ -31,6 +38,7 @@ LOG=$(mktemp)
 
 one () {  # label, command...: its output indented, its JSON line labelled in $LOG
   label=$1; shift
+  case " $KINDS " in *" ${label%% *} "*) ;; *) return;; esac
   echo "-- $label"
   timeout 120 "$@" > "$LOG.run" 2>&1 || echo "   (exit status $?)"
   grep -v '^{' "$LOG.run" | sed 's/^/   /'
@@ -47,6 +55,17 @@ for arch in resnet18 resnet50; do
     one "torch-cl-bf16 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --channels-last --amp bf16 $common
   done
 done
+
+if [ $PROFILE = 1 ]; then
+  bs=${BS_LIST##* }
+  for arch in resnet18 resnet50; do
+    common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
+    KINDS="$KINDS ours-nondeterministic"
+    one "ours-nondeterministic $arch $bs" env TS_CUDA_DETERMINISTIC=0 "$CLI" bench --device cuda $common
+    echo "-- ours-default $arch $bs, profiled"
+    timeout 120 "$CLI" bench --device cuda $common --profile 2>&1 | sed -n '/where a training step/,$p'
+  done
+fi
 
 if [ -n "$EPOCH" ]; then
   [ -f "$EPOCH/train.csv" ] || "$PY" "$HERE/make_jpeg_set.py" "$EPOCH"

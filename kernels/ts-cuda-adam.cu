@@ -1,7 +1,8 @@
 /* ts-cuda-adam.cu: fastai's Adam with true weight decay (as src/engine/cpu/ts-cpu-adam.c):
  *   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
  *   p -= lr * (m*inv_bc1) / (sqrt(v*inv_bc2) + eps)
- * The bias corrections are computed once on the host, in double, as the CPU does. */
+ * The bias corrections are computed once on the host, in double, as the CPU does.
+ * The arithmetic is tsk_adam_one (ts-cuda-common.cuh), shared with ts-cuda-multi.cu. */
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 
@@ -10,15 +11,7 @@ adam_kernel (int64_t n, float *p, const float *g, float *m, float *v, float lr, 
              float b2, float eps, float decay, float inv_bc1, float inv_bc2)
 {
   TSK_FOR (i, n)
-    {
-      float gi = g[i];
-      float pi = p[i] * decay;
-      float mi = b1 * m[i] + (1.0f - b1) * gi;
-      float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi - lr * (mi * inv_bc1) / (sqrtf (vi * inv_bc2) + eps);
-    }
+    tsk_adam_one (p, g, m, v, i, lr, b1, b2, eps, decay, inv_bc1, inv_bc2);
 }
 
 extern "C" void

@@ -1,43 +1,160 @@
-/* ts-cuda-batchnorm.cu: batch norm over (N, plane) per channel, as
- * src/engine/cpu/ts-cpu-batchnorm.c: two-pass variance, biased to normalise,
- * unbiased for the running variance, sums in double.
- * One block per channel keeps the reductions fixed-order and simple; a
- * faster version (several blocks per channel, or cuDNN) should come later for
- * the wide early layers at large batches. */
+/* ts-cuda-batchnorm.cu: batch norm over (N, plane) per channel, with the
+ * semantics of src/engine/cpu/ts-cpu-batchnorm.c (biased variance to
+ * normalise, unbiased for the running variance, momentum, eps).
+ *
+ * Training statistics take three launches: partial sums, each block over one
+ * channel and a contiguous range of images (so there are enough blocks to
+ * fill the GPU even for 64 channels, which one block per channel did not);
+ * then one thread per channel adds its partials in a fixed order (results
+ * repeat exactly); then one elementwise pass.  The sums are of x - K, with
+ * K the channel's first element, in double: E[(x-K)^2] - E[x-K]^2 does not
+ * cancel the way E[x^2] - E[x]^2 does when the mean is large against the
+ * spread.  No 64-bit division per element: threads walk rows (one image's
+ * plane of one channel) and a block covers several rows when planes are
+ * small. */
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 
-#define BN_AT(ch, k) (((k) / plane * c + (ch)) * plane + (k) % plane)
+/* How a block's threads cover rows of @plane elements: @per rows at a time,
+ * this thread in row @sub at element p0, p0 + stride, ... */
+typedef struct {
+  int per, sub, p0, stride;
+} row_walk;
 
-static __global__ void
-bn_train_kernel (int64_t n, int64_t c, int64_t plane, const float *x, const float *gamma,
-                 const float *beta, float *running_mean, float *running_var, float momentum,
-                 float eps, float *y, float *save_mean, float *save_invstd)
+static __device__ __forceinline__ row_walk
+row_walk_for (int plane)
 {
-  int64_t ch = blockIdx.x, cnt = n * plane;
-  double s = 0.0, sq = 0.0;
+  row_walk w;
+  int bd = (int) blockDim.x, t = (int) threadIdx.x;
+  if (plane >= bd)
+    {
+      w.per = 1;
+      w.sub = 0;
+      w.p0 = t;
+      w.stride = bd;
+    }
+  else
+    {
+      w.per = bd / plane;
+      w.sub = t / plane;
+      w.p0 = t % plane;
+      w.stride = plane;
+    }
+  return w;
+}
 
-  for (int64_t k = threadIdx.x; k < cnt; k += blockDim.x)
-    s += x[BN_AT (ch, k)];
-  s = tsk_block_sum<double> (s);
-  float mean = (float) (s / (double) cnt);
-  for (int64_t k = threadIdx.x; k < cnt; k += blockDim.x)
-    {
-      float d = x[BN_AT (ch, k)] - mean;
-      sq += (double) (d * d);
-    }
-  sq = tsk_block_sum<double> (sq);
-  float var = (float) (sq / (double) cnt);
-  float invstd = 1.0f / sqrtf (var + eps);
-  float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
-  float scale = g * invstd, shift = b - mean * scale;
-  for (int64_t k = threadIdx.x; k < cnt; k += blockDim.x)
-    {
-      int64_t at = BN_AT (ch, k);
-      y[at] = x[at] * scale + shift;
-    }
+/* act: -1 none, 0 ReLU, 1 ReLU6 (ts_activation's order) */
+static __device__ __forceinline__ float
+act_apply (int act, float v)
+{
+  if (act < 0)
+    return v;
+  v = v < 0.0f ? 0.0f : v;   /* NaN passes, as activation_forward */
+  return act == 1 && v > 6.0f ? 6.0f : v;
+}
+
+/* the gradient through the activation, from its output (as activation_backward) */
+static __device__ __forceinline__ float
+act_grad (int act, const float *y_act, int64_t at, float g)
+{
+  if (act < 0)
+    return g;
+  float a = y_act[at];
+  return (act == 0 ? a > 0.0f : (a > 0.0f && a < 6.0f)) ? g : 0.0f;
+}
+
+/* Blocks per channel for the partial sums: about 1024 blocks in all, none
+ * with fewer than ~4 elements a thread, at most one per image. */
+static int
+bn_splits (int64_t n, int64_t c, int64_t plane)
+{
+  int64_t s = (1024 + c - 1) / c, by_work = n * plane / (4 * TSK_THREADS);
+  if (s > by_work)
+    s = by_work;
+  if (s > n)
+    s = n;
+  return s < 1 ? 1 : (int) s;
+}
+
+extern "C" size_t
+tsk_bn_work_floats (int64_t n, int64_t c, int64_t plane)
+{
+  /* two doubles of partials per block, then four floats per channel */
+  return (size_t) (4 * c * bn_splits (n, c, plane) + 4 * c);
+}
+
+/* Over block b's channel and images (nb = gridDim.x blocks):
+ *   forward (dy NULL): part[b] = sum (x - K), part[nb + b] = sum (x - K)^2,
+ *     K the channel's first element;
+ *   backward: part[b] = sum dy, part[nb + b] = sum dy (x - mean), K = @shift_by,
+ *     with dy taken through the activation @act from its output @y_act. */
+static __global__ void
+bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const float *dy,
+                   const float *shift_by, int act, const float *y_act, double *part)
+{
+  int ch = (int) blockIdx.x / splits, sp = (int) blockIdx.x % splits;
+  int i0 = (int) ((int64_t) n * sp / splits), i1 = (int) ((int64_t) n * (sp + 1) / splits);
+  row_walk w = row_walk_for (plane);
+  double s1 = 0.0, s2 = 0.0;
+  /* forward: K = the channel's first element; backward: K = the saved mean */
+  float k = shift_by ? shift_by[ch] : x[(int64_t) ch * plane];
+
+  if (w.sub < w.per)
+    for (int img = i0 + w.sub; img < i1; img += w.per)
+      {
+        int64_t row = ((int64_t) img * c + ch) * plane;
+        const float *xp = x + row;
+        float f1 = 0.0f, f2 = 0.0f;
+        if (dy == NULL)
+          for (int p = w.p0; p < plane; p += w.stride)
+            {
+              float d = xp[p] - k;
+              f1 += d;
+              f2 += d * d;
+            }
+        else
+          for (int p = w.p0; p < plane; p += w.stride)
+            {
+              float g = act_grad (act, y_act, row + p, dy[row + p]);
+              f1 += g;
+              f2 += g * (xp[p] - k);
+            }
+        s1 += f1;
+        s2 += f2;
+      }
+  s1 = tsk_block_sum<double> (s1);
+  s2 = tsk_block_sum<double> (s2);
   if (threadIdx.x == 0)
     {
+      part[blockIdx.x] = s1;
+      part[gridDim.x + blockIdx.x] = s2;
+    }
+}
+
+/* coef[0..c) = scale, coef[c..2c) = shift (y = x * scale + shift) */
+static __global__ void
+bn_train_finish_kernel (int n, int c, int plane, int splits, const float *x,
+                        const double *part, const float *gamma, const float *beta,
+                        float *running_mean, float *running_var, float momentum, float eps,
+                        float *save_mean, float *save_invstd, float *coef)
+{
+  TSK_FOR (ch, c)
+    {
+      double s1 = 0.0, s2 = 0.0, cnt = (double) n * plane;
+      int nb = c * splits;
+      for (int sp = 0; sp < splits; sp++)
+        {
+          s1 += part[ch * splits + sp];
+          s2 += part[nb + ch * splits + sp];
+        }
+      double dm = s1 / cnt, var_d = s2 / cnt - dm * dm;
+      if (var_d < 0.0)
+        var_d = 0.0;
+      float mean = (float) ((double) x[ch * plane] + dm), var = (float) var_d;
+      float invstd = 1.0f / sqrtf (var + eps);
+      float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
+      coef[ch] = g * invstd;
+      coef[c + ch] = b - mean * g * invstd;
       if (save_mean)
         save_mean[ch] = mean;
       if (save_invstd)
@@ -46,91 +163,160 @@ bn_train_kernel (int64_t n, int64_t c, int64_t plane, const float *x, const floa
         running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean;
       if (running_var)
         {
-          float unbiased = cnt > 1 ? (float) (sq / (double) (cnt - 1)) : var;
+          float unbiased = cnt > 1.0 ? (float) (var_d * cnt / (cnt - 1.0)) : var;
           running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
         }
     }
 }
 
 static __global__ void
-bn_eval_kernel (int64_t n, int64_t c, int64_t plane, const float *x, const float *gamma,
-                const float *beta, const float *mean, const float *var, float eps, float *y)
+bn_eval_coef_kernel (int c, const float *gamma, const float *beta, const float *mean,
+                     const float *var, float eps, float *coef)
 {
-  TSK_FOR (i, n * c * plane)
+  TSK_FOR (ch, c)
     {
-      int64_t ch = i / plane % c;
       float invstd = 1.0f / sqrtf (var[ch] + eps);
       float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
-      float scale = g * invstd, shift = b - mean[ch] * scale;
-      y[i] = x[i] * scale + shift;
+      coef[ch] = g * invstd;
+      coef[c + ch] = b - mean[ch] * g * invstd;
     }
 }
 
+/* y = act (x * coef[ch] + coef[c + ch]) over rows of @plane */
 static __global__ void
-bn_backward_kernel (int64_t n, int64_t c, int64_t plane, const float *x, const float *gamma,
-                    const float *save_mean, const float *save_invstd, const float *dy,
-                    float *dx, float *dgamma, float *dbeta)
+bn_apply_kernel (int64_t rows, int c, int plane, const float *x, const float *coef, int act,
+                 float *y)
 {
-  int64_t ch = blockIdx.x, cnt = n * plane;
-  float mean = save_mean[ch], invstd = save_invstd[ch];
-  double sdy = 0.0, sdyx = 0.0;
-
-  for (int64_t k = threadIdx.x; k < cnt; k += blockDim.x)
+  row_walk w = row_walk_for (plane);
+  if (w.sub >= w.per)
+    return;
+  for (int64_t r = (int64_t) blockIdx.x * w.per + w.sub; r < rows;
+       r += (int64_t) gridDim.x * w.per)
     {
-      int64_t at = BN_AT (ch, k);
-      sdy += dy[at];
-      sdyx += (double) (dy[at] * (x[at] - mean));
+      int ch = (int) (r % c);
+      float a = coef[ch], b = coef[c + ch];
+      const float *xp = x + r * plane;
+      float *yp = y + r * plane;
+      for (int p = w.p0; p < plane; p += w.stride)
+        yp[p] = act_apply (act, xp[p] * a + b);
     }
-  sdy = tsk_block_sum<double> (sdy);
-  sdyx = tsk_block_sum<double> (sdyx);
-  float db = (float) sdy, dg = (float) (sdyx * invstd);
-  if (threadIdx.x == 0)
+}
+
+/* From the partial sums of dy and dy * (x - mean): dgamma, dbeta, and
+ * coef = (k, mdy, cx, mean) per channel for dx = k (dy - mdy - (x - mean) cx). */
+static __global__ void
+bn_backward_finish_kernel (int n, int c, int plane, int splits, const double *part,
+                           const float *gamma, const float *save_mean,
+                           const float *save_invstd, float *dgamma, float *dbeta, float *coef)
+{
+  TSK_FOR (ch, c)
     {
+      double sdy = 0.0, sdyx = 0.0;
+      int nb = c * splits;
+      float cnt = (float) ((int64_t) n * plane), invstd = save_invstd[ch];
+      for (int sp = 0; sp < splits; sp++)
+        {
+          sdy += part[ch * splits + sp];
+          sdyx += part[nb + ch * splits + sp];
+        }
+      float db = (float) sdy, dg = (float) (sdyx * invstd);
       if (dgamma)
         dgamma[ch] = dg;
       if (dbeta)
         dbeta[ch] = db;
+      coef[ch] = (gamma ? gamma[ch] : 1.0f) * invstd;
+      coef[c + ch] = db / cnt;
+      coef[2 * c + ch] = invstd * dg / cnt;
+      coef[3 * c + ch] = save_mean[ch];
     }
-  if (dx)
+}
+
+static __global__ void
+bn_backward_dx_kernel (int64_t rows, int c, int plane, const float *x, const float *dy,
+                       int act, const float *y_act, const float *coef, float *dx)
+{
+  row_walk w = row_walk_for (plane);
+  if (w.sub >= w.per)
+    return;
+  for (int64_t r = (int64_t) blockIdx.x * w.per + w.sub; r < rows;
+       r += (int64_t) gridDim.x * w.per)
     {
-      float g = gamma ? gamma[ch] : 1.0f;
-      float k = g * invstd, mdy = db / (float) cnt, cx = invstd * dg / (float) cnt;
-      for (int64_t j = threadIdx.x; j < cnt; j += blockDim.x)
-        {
-          int64_t at = BN_AT (ch, j);
-          dx[at] = k * (dy[at] - mdy - (x[at] - mean) * cx);
-        }
+      int ch = (int) (r % c);
+      float k = coef[ch], mdy = coef[c + ch], cx = coef[2 * c + ch], mean = coef[3 * c + ch];
+      int64_t at = r * plane;
+      for (int p = w.p0; p < plane; p += w.stride)
+        dx[at + p] = k * (act_grad (act, y_act, at + p, dy[at + p]) - mdy
+                          - (x[at + p] - mean) * cx);
     }
+}
+
+/* blocks for a pass over @rows rows of @plane: each block takes
+ * TSK_THREADS / plane rows at a time when planes are small */
+static unsigned int
+row_blocks (int64_t rows, int64_t plane)
+{
+  int64_t per = plane >= TSK_THREADS ? 1 : TSK_THREADS / plane;
+  return tsk_blocks (((rows + per - 1) / per) * TSK_THREADS);
 }
 
 extern "C" void
 tsk_bn_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
               const float *gamma, const float *beta, float *running_mean, float *running_var,
-              float momentum, float eps, float *y, float *save_mean, float *save_invstd)
+              float momentum, float eps, int act, float *y, float *save_mean,
+              float *save_invstd, void *work)
 {
-  if (n * c * plane > 0)
-    TSK_LAUNCH (bn_train_kernel, (unsigned int) c, s) (n, c, plane, x, gamma, beta,
-                                                              running_mean, running_var,
-                                                              momentum, eps, y, save_mean,
-                                                              save_invstd);
+  int splits = bn_splits (n, c, plane);
+  double *part = (double *) work;
+  float *coef = (float *) (part + 2 * c * splits);
+
+  if (n * c * plane == 0)
+    return;
+  TSK_LAUNCH (bn_partial_kernel, (unsigned int) (c * splits), s) ((int) n, (int) c, (int) plane,
+                                                                 splits, x, NULL, NULL, -1,
+                                                                 NULL, part);
+  TSK_LAUNCH (bn_train_finish_kernel, tsk_blocks (c), s) ((int) n, (int) c, (int) plane, splits,
+                                                          x, part, gamma, beta, running_mean,
+                                                          running_var, momentum, eps, save_mean,
+                                                          save_invstd, coef);
+  TSK_LAUNCH (bn_apply_kernel, row_blocks (n * c, plane), s) (n * c, (int) c, (int) plane, x,
+                                                               coef, act, y);
 }
 
 extern "C" void
 tsk_bn_eval (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
              const float *gamma, const float *beta, const float *mean, const float *var,
-             float eps, float *y)
+             float eps, float *y, void *work)
 {
-  if (n * c * plane > 0)
-    TSK_LAUNCH (bn_eval_kernel, tsk_blocks (n * c * plane), s) (n, c, plane, x, gamma,
-                                                                       beta, mean, var, eps, y);
+  float *coef = (float *) work;
+
+  if (n * c * plane == 0)
+    return;
+  TSK_LAUNCH (bn_eval_coef_kernel, tsk_blocks (c), s) ((int) c, gamma, beta, mean, var, eps,
+                                                       coef);
+  TSK_LAUNCH (bn_apply_kernel, row_blocks (n * c, plane), s) (n * c, (int) c, (int) plane, x,
+                                                               coef, -1, y);
 }
 
 extern "C" void
 tsk_bn_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
-                 const float *gamma, const float *mean, const float *invstd, const float *dy,
-                 float *dx, float *dgamma, float *dbeta)
+                 const float *gamma, const float *mean, const float *invstd, int act,
+                 const float *y_act, const float *dy, float *dx, float *dgamma, float *dbeta,
+                 void *work)
 {
-  if (n * c * plane > 0)
-    TSK_LAUNCH (bn_backward_kernel, (unsigned int) c, s) (n, c, plane, x, gamma, mean,
-                                                                 invstd, dy, dx, dgamma, dbeta);
+  int splits = bn_splits (n, c, plane);
+  double *part = (double *) work;
+  float *coef = (float *) (part + 2 * c * splits);
+
+  if (n * c * plane == 0)
+    return;
+  TSK_LAUNCH (bn_partial_kernel, (unsigned int) (c * splits), s) ((int) n, (int) c, (int) plane,
+                                                                 splits, x, dy, mean, act, y_act,
+                                                                 part);
+  TSK_LAUNCH (bn_backward_finish_kernel, tsk_blocks (c), s) ((int) n, (int) c, (int) plane,
+                                                             splits, part, gamma, mean, invstd,
+                                                             dgamma, dbeta, coef);
+  if (dx)
+    TSK_LAUNCH (bn_backward_dx_kernel, row_blocks (n * c, plane), s) (n * c, (int) c,
+                                                                       (int) plane, x, dy, act,
+                                                                       y_act, coef, dx);
 }

@@ -42,6 +42,11 @@ tsk_emu_begin (unsigned int blocks)
 }
 #define TSK_LAUNCH(kernel, blocks, stream) \
   for (blockIdx.x = tsk_emu_begin (blocks); blockIdx.x < gridDim.x; blockIdx.x++) kernel
+/* CUDA's round-to-nearest intrinsics (never contracted into an FMA) */
+static inline float __fmul_rn (float a, float b) { return a * b; }
+static inline float __fadd_rn (float a, float b) { return a + b; }
+static inline float __fsub_rn (float a, float b) { return a - b; }
+static inline float __fdiv_rn (float a, float b) { return a / b; }
 #endif
 
 /* Enough blocks to fill an H200 with grid-stride loops, never more than needed. */
@@ -81,6 +86,23 @@ tsk_block_sum (T v)
   T r = buf[0];
   __syncthreads ();
   return r;
+}
+
+/* fastai's Adam for element i (see ts-cuda-adam.cu).  Every product and sum
+ * is rounded on its own (no FMA contraction), so the one-tensor and the
+ * multi-tensor kernels give the same bits whatever nvcc inlines where. */
+static __device__ __forceinline__ void
+tsk_adam_one (float *p, const float *g, float *m, float *v, int64_t i, float lr, float b1,
+              float b2, float eps, float decay, float inv_bc1, float inv_bc2)
+{
+  float gi = g[i];
+  float pi = __fmul_rn (p[i], decay);
+  float mi = __fadd_rn (__fmul_rn (b1, m[i]), __fmul_rn (1.0f - b1, gi));
+  float vi = __fadd_rn (__fmul_rn (b2, v[i]), __fmul_rn (__fmul_rn (1.0f - b2, gi), gi));
+  float den = __fadd_rn (sqrtf (__fmul_rn (vi, inv_bc2)), eps);
+  m[i] = mi;
+  v[i] = vi;
+  p[i] = __fsub_rn (pi, __fdiv_rn (__fmul_rn (lr, __fmul_rn (mi, inv_bc1)), den));
 }
 
 /* The same hash as ts_rng_hash_uniform (src/engine/ts-rng.h), so that CPU and

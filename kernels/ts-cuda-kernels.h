@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cuda_runtime_api.h>
@@ -46,17 +47,45 @@ void tsk_adam (cudaStream_t s, int64_t n, float *p, const float *g, float *m, fl
                float lr, float b1, float b2, float eps, float decay, float inv_bc1,
                float inv_bc2);
 
-/* ts-cuda-batchnorm.cu: x [n, c, plane] */
+/* ts-cuda-multi.cu: up to TSK_MULTI_MAX tensors in one launch, passed by
+ * value (this struct stays under the 4 KiB of kernel parameters).  Fill n,
+ * len and the pointers; the launchers fill block_start.
+ *   Adam: a = param, b = grad, m, v, lr, decay, inv_bc1, inv_bc2 (as tsk_adam)
+ *   finite check: b = the tensor; flags[i] is set to 1 when tensor i holds
+ *     a NaN or infinity (flags zeroed by the caller)
+ *   copy: a = destination, b = source */
+#define TSK_MULTI_MAX 48
+typedef struct {
+  int n;
+  int block_start[TSK_MULTI_MAX + 1];
+  float *a[TSK_MULTI_MAX];
+  const float *b[TSK_MULTI_MAX];
+  float *m[TSK_MULTI_MAX], *v[TSK_MULTI_MAX];
+  int64_t len[TSK_MULTI_MAX];
+  float lr[TSK_MULTI_MAX], decay[TSK_MULTI_MAX], inv_bc1[TSK_MULTI_MAX], inv_bc2[TSK_MULTI_MAX];
+} tsk_multi;
+int tsk_multi_plan (tsk_multi *t);
+void tsk_adam_multi (cudaStream_t s, tsk_multi *t, float b1, float b2, float eps);
+void tsk_nonfinite_multi (cudaStream_t s, tsk_multi *t, int *flags);
+void tsk_copy_multi (cudaStream_t s, tsk_multi *t);
+
+/* ts-cuda-batchnorm.cu: x [n, c, plane]; @work: device memory of at least
+ * tsk_bn_work_floats (n, c, plane) floats (partial sums and per-channel
+ * coefficients), free for other use once the launches are done */
+size_t tsk_bn_work_floats (int64_t n, int64_t c, int64_t plane);
+/* act: -1 none, else a ts_activation (ReLU or ReLU6) applied to y; backward
+ * then takes dy of the activation's output y_act (dx may be dy) */
 void tsk_bn_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
                    const float *gamma, const float *beta, float *running_mean,
-                   float *running_var, float momentum, float eps, float *y, float *save_mean,
-                   float *save_invstd);
+                   float *running_var, float momentum, float eps, int act, float *y,
+                   float *save_mean, float *save_invstd, void *work);
 void tsk_bn_eval (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
                   const float *gamma, const float *beta, const float *mean, const float *var,
-                  float eps, float *y);
+                  float eps, float *y, void *work);
 void tsk_bn_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
-                      const float *gamma, const float *mean, const float *invstd,
-                      const float *dy, float *dx, float *dgamma, float *dbeta);
+                      const float *gamma, const float *mean, const float *invstd, int act,
+                      const float *y_act, const float *dy, float *dx, float *dgamma,
+                      float *dbeta, void *work);
 
 /* ts-cuda-pool.cu: planes = N*C */
 void tsk_maxpool_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,

@@ -67,6 +67,70 @@ usage (FILE *out)
              "inference on random data; prints medians and peak memory (VmHWM; on a GPU\n"
              "also the device memory in use at the end).  --device: cpu, cuda, cuda:N or auto\n"
              "(default: CUDA when a GPU is there).\n"));
+  fprintf (out, "%s",
+           _("  --profile    after the timed steps, time each kind of layer (waiting for\n"
+             "               the device after every layer) and print where a step goes\n"));
+}
+
+/* Seconds since @t0 after the backend finished its queued work. */
+static double
+synced_since (ts_backend *be, double t0)
+{
+  be->i->synchronize (be);
+  return ts_now_seconds () - t0;
+}
+
+/* `--profile`: @steps more training steps with every layer timed, then the
+ * table: per kind of layer its forward and backward milliseconds per step
+ * and share of the step, plus the loss and the optimizer. */
+static ts_status
+print_profile (ts_backend *be, ts_model *m, ts_optimizer *opt, const ts_tensor *x,
+               const ts_tensor *y, ts_tensor *dl, int steps)
+{
+  ts_profile_row rows[32];
+  double t_loss = 0.0, t_opt = 0.0, total = 0.0;
+  ts_tensor *logits;
+  ts_status st = TS_OK;
+  int n;
+
+  ts_model_set_profile (m, 1);
+  for (int i = 0; i < steps && st == TS_OK; i++)
+    {
+      double t0;
+      if ((st = ts_model_forward (m, x, 1, &logits)) != TS_OK)
+        break;
+      t0 = ts_now_seconds ();
+      be->i->bce_with_logits (be, logits, y, dl);
+      t_loss += synced_since (be, t0);
+      if ((st = ts_model_backward (m, dl)) != TS_OK)
+        break;
+      t0 = ts_now_seconds ();
+      ts_optimizer_step (opt);
+      t_opt += synced_since (be, t0);
+    }
+  n = ts_model_profile_rows (m, rows, 32);
+  ts_model_set_profile (m, 0);
+  if (st != TS_OK)
+    return st;
+  for (int i = 0; i < n; i++)
+    total += rows[i].forward_s + rows[i].backward_s;
+  total += t_loss + t_opt;
+  printf ("%s", _("\nwhere a training step goes (every layer waited for):\n"));
+  /* TRANSLATORS: column headers of the profile table; keep them short */
+  printf ("  %-14s %10s %10s %7s %6s\n", _("layers"), _("fwd ms"), _("bwd ms"), _("share"),
+          _("calls"));
+  for (int i = 0; i < n; i++)
+    printf ("  %-14s %10.2f %10.2f %6.1f%% %6lld\n", rows[i].label,
+            1e3 * rows[i].forward_s / steps, 1e3 * rows[i].backward_s / steps,
+            100.0 * (rows[i].forward_s + rows[i].backward_s) / total,
+            (long long) ((rows[i].forward_calls + rows[i].backward_calls) / steps));
+  printf ("  %-14s %10.2f %10s %6.1f%%\n", _("loss"), 1e3 * t_loss / steps, "",
+          100.0 * t_loss / total);
+  printf ("  %-14s %10s %10.2f %6.1f%%\n", _("optimizer"), "", 1e3 * t_opt / steps,
+          100.0 * t_opt / total);
+  printf (_("  total %.2f ms a step (slower than unprofiled: every layer waits)\n"),
+          1e3 * total / steps);
+  return TS_OK;
 }
 
 int
@@ -81,12 +145,13 @@ cmd_bench (int argc, char **argv)
     { "steps", required_argument, NULL, 'n' },
     { "warmup", required_argument, NULL, 'w' },
     { "device", required_argument, NULL, 'd' },
+    { "profile", no_argument, NULL, 'p' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   const char *arch = "resnet18", *device = NULL;
   char devname[160];
-  int bs = 64, size = 128, threads = 0, classes = 20, steps = 6, warmup = 2, c;
+  int bs = 64, size = 128, threads = 0, classes = 20, steps = 6, warmup = 2, profile = 0, c;
   ts_backend *be;
   ts_model *m = NULL;
   ts_optimizer *opt = NULL;
@@ -110,6 +175,7 @@ cmd_bench (int argc, char **argv)
         case 'n': steps = atoi (optarg); break;
         case 'w': warmup = atoi (optarg); break;
         case 'd': device = optarg; break;
+        case 'p': profile = 1; break;
         case 'h': usage (stdout); return 0;
         default: usage (stderr); return 2;
         }
@@ -239,6 +305,8 @@ cmd_bench (int argc, char **argv)
               "\"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "
               "\"infer_cpu_s\": %.3f}\n", be->i->name, arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci);
+      if (profile && (st = print_profile (be, m, opt, x, y, dl, steps)) != TS_OK)
+        fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
     }
   free (hx);
   free (hy);

@@ -21,6 +21,43 @@ ts_backend_set_threads (ts_backend *be, int n_threads)
 }
 
 void
+ts_backend_adam_many (ts_backend *be, const ts_adam_item *items, int n, float beta1,
+                      float beta2, float eps)
+{
+  if (be->i->adam_step_many)
+    {
+      be->i->adam_step_many (be, items, n, beta1, beta2, eps);
+      return;
+    }
+  for (int i = 0; i < n; i++)
+    be->i->adam_step (be, items[i].param, items[i].grad, items[i].m, items[i].v, items[i].lr,
+                      beta1, beta2, eps, items[i].wd, items[i].step);
+}
+
+int
+ts_backend_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n)
+{
+  if (be->i->first_nonfinite)
+    return be->i->first_nonfinite (be, t, n);
+  for (int i = 0; i < n; i++)
+    if (!be->i->all_finite (be, t[i]))
+      return i;
+  return -1;
+}
+
+void
+ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst, int n)
+{
+  if (be->i->copy_many)
+    {
+      be->i->copy_many (be, src, dst, n);
+      return;
+    }
+  for (int i = 0; i < n; i++)
+    be->i->axpby (be, 1.0f, src[i], 0.0f, dst[i]);
+}
+
+void
 ts_backend_record_failure (ts_backend *be, ts_status status)
 {
   if (be == NULL || be->failed != TS_OK || status == TS_OK)

@@ -34,6 +34,15 @@ typedef struct {
   int pad_h, pad_w;
 } ts_pool2d_params;
 
+/* One parameter's Adam update, for adam_step_many (the arguments of adam_step). */
+typedef struct {
+  ts_tensor *param;
+  const ts_tensor *grad;
+  ts_tensor *m, *v;
+  float lr, wd;
+  int step;
+} ts_adam_item;
+
 typedef enum {
   TS_ACT_RELU,
   TS_ACT_RELU6,
@@ -90,6 +99,23 @@ typedef struct ts_backend_i {
                               const ts_tensor *dy, ts_tensor *dx,
                               ts_tensor *dgamma, ts_tensor *dbeta);
 
+  /* optional (NULL: callers run the batch norm, then activation_forward and
+   * activation_backward): training batch norm followed by @act (ReLU or
+   * ReLU6) in one pass over y, never writing the normalised values; its
+   * backward takes the activation's output @y_act and gradient @dy_act
+   * (dx may be dy_act: elementwise in place).  Same results as the pair. */
+  void (*batchnorm_act_forward_train) (ts_backend *be, const ts_tensor *x,
+                                       const ts_tensor *gamma, const ts_tensor *beta,
+                                       ts_tensor *running_mean, ts_tensor *running_var,
+                                       float momentum, float eps, ts_activation act,
+                                       ts_tensor *y_act, ts_tensor *save_mean,
+                                       ts_tensor *save_invstd);
+  void (*batchnorm_act_backward) (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                  const ts_tensor *save_mean, const ts_tensor *save_invstd,
+                                  ts_activation act, const ts_tensor *y_act,
+                                  const ts_tensor *dy_act, ts_tensor *dx, ts_tensor *dgamma,
+                                  ts_tensor *dbeta);
+
   /* y = act(x); in place (y == x) allowed.  backward uses the OUTPUT y
    * (relu: y>0, relu6: 0<y<6, sigmoid: y(1-y)); dx == dy allowed. */
   void (*activation_forward) (ts_backend *be, ts_activation act, const ts_tensor *x, ts_tensor *y);
@@ -143,6 +169,18 @@ typedef struct ts_backend_i {
   /* optional: sum of squares (in double), for gradient norms */
   double (*sum_squares) (ts_backend *be, const ts_tensor *t);
 
+  /* optional multi-tensor forms (NULL: ts_backend_adam_many & co. loop over
+   * the one-tensor ops): on a GPU one launch per few dozen tensors and at most
+   * one wait, instead of one launch and one wait per tensor.  Results equal
+   * the loop's, bit for bit. */
+  void (*adam_step_many) (ts_backend *be, const ts_adam_item *items, int n, float beta1,
+                          float beta2, float eps);
+  /* the index of the first tensor holding a NaN or infinity, -1 when none
+   * (a device error counts as "not finite" and is recorded, as all_finite) */
+  int (*first_nonfinite) (ts_backend *be, const ts_tensor *const *t, int n);
+  /* dst[i] = src[i] (same sizes) */
+  void (*copy_many) (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst, int n);
+
   /* optional: change the number of worker threads (NULL: fixed) */
   void (*set_threads) (ts_backend *be, int n_threads);
 
@@ -176,6 +214,12 @@ ts_backend *ts_backend_cpu_new (int n_threads);
  * without OpenBLAS), for benchmark reports.  Valid after ts_backend_cpu_new. */
 const char *ts_backend_cpu_blas_core (void);
 void ts_backend_set_threads (ts_backend *be, int n_threads);
+/* The multi-tensor ops, through the backend's own form when it has one. */
+void ts_backend_adam_many (ts_backend *be, const ts_adam_item *items, int n, float beta1,
+                           float beta2, float eps);
+int ts_backend_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n);
+void ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst,
+                           int n);
 void ts_backend_free (ts_backend *be);
 /* Keeps @status with the thread's last message (ts_last_error) as @be's
  * failure, unless one is kept already. */

@@ -109,6 +109,19 @@ ts_backend *ts_model_backend (const ts_model *m);
  * dropout, e.g. for comparisons with a reference implementation. */
 void ts_model_set_dropout (ts_model *m, float scale);
 
+/* Per-kind timing of forward and backward (conv 3x3, batch norm, ...), to see
+ * where a step's time goes.  While on (on = 1 also clears the counts) every
+ * node waits for the backend to finish, which slows the step: for
+ * `tagsight-cli bench --profile`, not for training. */
+void ts_model_set_profile (ts_model *m, int on);
+typedef struct {
+  const char *label;
+  double forward_s, backward_s;        /* summed over the calls */
+  int64_t forward_calls, backward_calls;
+} ts_profile_row;
+/* Fills up to @max rows (kinds that ran, in a fixed order); returns how many. */
+int ts_model_profile_rows (const ts_model *m, ts_profile_row *rows, int max);
+
 /* ImageNet statistics unless the weights say otherwise (TFLite: mean 0.5, std 0.5
  * on [0,1] pixels, i.e. (p-127.5)/127.5 ~ (p-128)/128). */
 typedef struct {

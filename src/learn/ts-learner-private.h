@@ -19,6 +19,9 @@ struct ts_learner {
   ts_tensor *x, *y, *dlogits;   /* [bs,3,H,W], [bs,C], [bs,C] on the backend */
   float *host_logits;           /* [bs,C] */
   ts_tensor **buffer_mirror;    /* copies of the BN buffers before each step */
+  ts_tensor **buffer_live;      /* the BN buffers themselves, for ts_backend_copy_many */
+  const ts_tensor **check;      /* the step's trainable gradients, for the finite check */
+  int *check_param;             /* their parameter indices */
   int epochs_seen;              /* epochs handed to the train source so far (shuffle seeds) */
   double train_images, train_seconds;
   /* A resume point set by ts_checkpoint_apply (ts-checkpoint.c): the next

@@ -171,14 +171,19 @@ ts_learner_new (ts_model *model, const ts_data_source *train, const ts_data_sour
   l->host_logits = malloc ((size_t) bs * l->n_classes * sizeof (float));
   nb = ts_model_n_buffers (model);
   l->buffer_mirror = calloc ((size_t) nb + 1, sizeof *l->buffer_mirror);
-  if (!l->x || !l->y || !l->dlogits || !l->host_logits || !l->buffer_mirror)
+  l->buffer_live = calloc ((size_t) nb + 1, sizeof *l->buffer_live);
+  l->check = calloc ((size_t) ts_model_n_params (model) + 1, sizeof *l->check);
+  l->check_param = calloc ((size_t) ts_model_n_params (model) + 1, sizeof *l->check_param);
+  if (!l->x || !l->y || !l->dlogits || !l->host_logits || !l->buffer_mirror || !l->buffer_live
+      || !l->check || !l->check_param)
     {
       st = ts_error (TS_ERR_NOMEM, "learner: out of memory for a batch of %d", bs);
       goto fail;
     }
   for (int i = 0; i < nb; i++)
     {
-      const ts_tensor *t = ts_model_buffer (model, i)->value;
+      ts_tensor *t = ts_model_buffer (model, i)->value;
+      l->buffer_live[i] = t;
       l->buffer_mirror[i] = ts_tensor_new (l->be, t->ndim, t->shape);
       if (!l->buffer_mirror[i])
         {
@@ -208,6 +213,9 @@ ts_learner_free (ts_learner *l)
     for (int i = 0; i < ts_model_n_buffers (l->model); i++)
       ts_tensor_free (l->buffer_mirror[i]);
   free (l->buffer_mirror);
+  free (l->buffer_live);
+  free (l->check);
+  free (l->check_param);
   free (l);
 }
 
@@ -310,11 +318,8 @@ upload_batch (ts_learner *l, const ts_batch *b, ts_tensor *xv, ts_tensor *yv)
 static ts_status
 restore_buffers (ts_learner *l, ts_status st)
 {
-  for (int i = 0; i < ts_model_n_buffers (l->model); i++)
-    {
-      ts_tensor *t = ts_model_buffer (l->model, i)->value;
-      l->be->i->axpby (l->be, 1.0f, l->buffer_mirror[i], 0.0f, t);
-    }
+  ts_backend_copy_many (l->be, (const ts_tensor *const *) l->buffer_mirror, l->buffer_live,
+                        ts_model_n_buffers (l->model));
   return st;
 }
 
@@ -325,14 +330,15 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
   ts_tensor xv, yv, dv, *logits = NULL;
   ts_status st;
   float lossf;
+  int n_check, bad;
 
   if ((st = upload_batch (l, b, &xv, &yv)) != TS_OK)
     return st;
   dv = rows_view (l->dlogits, b->n);
   /* a NaN batch would poison the running statistics: keep them to put back
    * (a copy on the device: no transfer, no wait for the GPU each step) */
-  for (int i = 0; i < ts_model_n_buffers (l->model); i++)
-    be->i->axpby (be, 1.0f, ts_model_buffer (l->model, i)->value, 0.0f, l->buffer_mirror[i]);
+  ts_backend_copy_many (be, (const ts_tensor *const *) l->buffer_live, l->buffer_mirror,
+                        ts_model_n_buffers (l->model));
   if ((st = ts_model_forward (l->model, &xv, 1, &logits)) != TS_OK)
     return restore_buffers (l, st);
   lossf = be->i->bce_with_logits (be, logits, &yv, &dv);
@@ -346,13 +352,25 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
                                          isnan (lossf) ? "NaN" : "infinite"));
   if ((st = ts_model_backward (l->model, &dv)) != TS_OK)
     return restore_buffers (l, st);
+  n_check = 0;
   for (int i = 0; i < ts_model_n_params (l->model); i++)
     {
       ts_param *p = ts_model_param (l->model, i);
-      if (p->trainable && p->grad && !be->i->all_finite (be, p->grad))
-        return restore_buffers (l, ts_error (TS_ERR_NUMERIC, "the gradient of %s is not "
-                                             "finite; training stopped with the weights of "
-                                             "the last good batch", p->name));
+      if (p->trainable && p->grad)
+        {
+          l->check_param[n_check] = i;
+          l->check[n_check++] = p->grad;
+        }
+    }
+  /* one wait for the device, not one per gradient */
+  if ((bad = ts_backend_first_nonfinite (be, l->check, n_check)) >= 0)
+    {
+      if ((st = ts_backend_check (be)) != TS_OK)
+        return restore_buffers (l, st);
+      return restore_buffers (l, ts_error (TS_ERR_NUMERIC, "the gradient of %s is not "
+                                           "finite; training stopped with the weights of "
+                                           "the last good batch",
+                                           ts_model_param (l->model, l->check_param[bad])->name));
     }
   ts_optimizer_step (l->opt);
   return ts_backend_check (be);

@@ -15,6 +15,7 @@ struct ts_optimizer {
   ts_tensor **grad_avg;
   ts_tensor **sqr_avg;
   int *step;
+  ts_adam_item *items;   /* one step's updates, handed to the backend at once */
   int n_groups;
   double lrs[TS_MAX_GROUPS];
   double mom;
@@ -95,7 +96,8 @@ ts_optimizer_new (ts_backend *be, ts_param **params, int n_params, int n_groups,
   opt->grad_avg = calloc ((size_t) n_params + 1, sizeof *opt->grad_avg);
   opt->sqr_avg = calloc ((size_t) n_params + 1, sizeof *opt->sqr_avg);
   opt->step = calloc ((size_t) n_params + 1, sizeof *opt->step);
-  if (!opt->params || !opt->grad_avg || !opt->sqr_avg || !opt->step)
+  opt->items = calloc ((size_t) n_params + 1, sizeof *opt->items);
+  if (!opt->params || !opt->grad_avg || !opt->sqr_avg || !opt->step || !opt->items)
     {
       ts_optimizer_free (opt);
       return ts_error (TS_ERR_NOMEM, "optimizer: out of memory");
@@ -135,6 +137,7 @@ ts_optimizer_free (ts_optimizer *opt)
   free (opt->grad_avg);
   free (opt->sqr_avg);
   free (opt->step);
+  free (opt->items);
   free (opt);
 }
 
@@ -190,6 +193,8 @@ ts_optimizer_param_step (const ts_optimizer *opt, int i)
 void
 ts_optimizer_step (ts_optimizer *opt)
 {
+  int n = 0;
+
   for (int i = 0; i < opt->n_params; i++)
     {
       ts_param *p = opt->params[i];
@@ -198,11 +203,14 @@ ts_optimizer_step (ts_optimizer *opt)
       if (!p->trainable || !p->grad)
         continue;
       opt->step[i]++;
-      opt->be->i->adam_step (opt->be, p->value, p->grad, opt->grad_avg[i], opt->sqr_avg[i],
-                             (float) opt->lrs[p->group], (float) opt->mom,
-                             (float) opt->cfg.sqr_mom, (float) opt->cfg.eps,
-                             (float) ts_optimizer_param_wd (opt, p), opt->step[i]);
+      opt->items[n++] = (ts_adam_item) {
+        .param = p->value, .grad = p->grad, .m = opt->grad_avg[i], .v = opt->sqr_avg[i],
+        .lr = (float) opt->lrs[p->group], .wd = (float) ts_optimizer_param_wd (opt, p),
+        .step = opt->step[i],
+      };
     }
+  ts_backend_adam_many (opt->be, opt->items, n, (float) opt->mom, (float) opt->cfg.sqr_mom,
+                        (float) opt->cfg.eps);
 }
 
 void

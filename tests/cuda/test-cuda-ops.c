@@ -306,11 +306,12 @@ test_conv (void)
     run_conv (&cases[i]);
 }
 
+/* @tol: for the outputs (y, dx, dgamma, dbeta); the statistics always get TOL_RED */
 static void
-run_bn (int ndim, const int64_t *s)
+run_bn (int ndim, const int64_t *s, float lo, float hi, double tol)
 {
   int64_t sc[1] = { s[1] };
-  pair x = mk_rand (ndim, s, -2, 3), y = mk (ndim, s, NULL), dy = mk_rand (ndim, s, -1, 1);
+  pair x = mk_rand (ndim, s, lo, hi), y = mk (ndim, s, NULL), dy = mk_rand (ndim, s, -1, 1);
   pair g = mk_rand (1, sc, 0.5f, 1.5f), b = mk_rand (1, sc, -1, 1);
   pair rm = mk_rand (1, sc, -0.1f, 0.1f), rv = mk_rand (1, sc, 0.9f, 1.1f);
   pair sm = mk (1, sc, NULL), si = mk (1, sc, NULL);
@@ -321,19 +322,46 @@ run_bn (int ndim, const int64_t *s)
   cpu->i->batchnorm_forward_train (cpu, x.c, g.c, b.c, rm.c, rv.c, 0.1f, 1e-5f, y.c, sm.c, si.c);
   gpu->i->batchnorm_forward_train (gpu, x.g, g.g, b.g, rm.g, rv.g, 0.1f, 1e-5f, y.g, sm.g, si.g);
 #define CMP(name, t, tol) snprintf (what, sizeof what, "batchnorm%s %s", d, name), cmp (what, t, tol)
-  CMP ("train y", y, TOL_RED);
+  CMP ("train y", y, tol);
   CMP ("save_mean", sm, TOL_RED);
   CMP ("save_invstd", si, TOL_RED);
   CMP ("running_mean", rm, TOL_RED);
   CMP ("running_var", rv, TOL_RED);
   cpu->i->batchnorm_backward (cpu, x.c, g.c, sm.c, si.c, dy.c, dx.c, dg.c, db.c);
   gpu->i->batchnorm_backward (gpu, x.g, g.g, sm.g, si.g, dy.g, dx.g, dg.g, db.g);
-  CMP ("dx", dx, 1e-4);
-  CMP ("dgamma", dg, TOL_RED);
-  CMP ("dbeta", db, TOL_RED);
+  CMP ("dx", dx, tol > 1e-4 ? tol : 1e-4);
+  CMP ("dgamma", dg, tol);
+  CMP ("dbeta", db, tol);
   cpu->i->batchnorm_forward_eval (cpu, x.c, g.c, b.c, rm.c, rv.c, 1e-5f, y.c);
   gpu->i->batchnorm_forward_eval (gpu, x.g, g.g, b.g, rm.g, rv.g, 1e-5f, y.g);
-  CMP ("eval y", y, TOL_RED);
+  CMP ("eval y", y, tol);
+  /* the fused batch norm + ReLU / ReLU6 against the CPU's pair of ops; dx
+   * written over dy_act, as the model may */
+  for (int act = TS_ACT_RELU; act <= TS_ACT_RELU6; act++)
+    {
+      pair ya = mk (ndim, s, NULL), dya = mk_rand (ndim, s, -1, 1), t = mk (ndim, s, NULL);
+      char fused[32];
+      snprintf (fused, sizeof fused, "%s+%s", ndim == 2 ? "1d" : "2d",
+                act == TS_ACT_RELU ? "relu" : "relu6");
+      d = fused;
+      cpu->i->batchnorm_forward_train (cpu, x.c, g.c, b.c, rm.c, rv.c, 0.1f, 1e-5f, t.c, sm.c,
+                                       si.c);
+      cpu->i->activation_forward (cpu, (ts_activation) act, t.c, ya.c);
+      gpu->i->batchnorm_act_forward_train (gpu, x.g, g.g, b.g, rm.g, rv.g, 0.1f, 1e-5f,
+                                           (ts_activation) act, ya.g, sm.g, si.g);
+      CMP (" y", ya, tol);
+      CMP (" running_var", rv, TOL_RED);
+      cpu->i->activation_backward (cpu, (ts_activation) act, ya.c, dya.c, t.c);
+      cpu->i->batchnorm_backward (cpu, x.c, g.c, sm.c, si.c, t.c, dx.c, dg.c, db.c);
+      gpu->i->batchnorm_act_backward (gpu, x.g, g.g, sm.g, si.g, (ts_activation) act, ya.g,
+                                      dya.g, dya.g, dg.g, db.g);
+      cpu->i->axpby (cpu, 1.0f, dx.c, 0.0f, dya.c);
+      CMP (" dx", dya, tol > 1e-4 ? tol : 1e-4);
+      CMP (" dgamma", dg, tol);
+      CMP (" dbeta", db, tol);
+      pfree (ya), pfree (dya), pfree (t);
+      d = ndim == 2 ? "1d" : "2d";
+    }
 #undef CMP
   pfree (x), pfree (y), pfree (dy), pfree (g), pfree (b), pfree (rm), pfree (rv);
   pfree (sm), pfree (si), pfree (dx), pfree (dg), pfree (db);
@@ -342,12 +370,23 @@ run_bn (int ndim, const int64_t *s)
 static void
 test_batchnorm (void)
 {
-  int64_t s4[4] = { 4, 5, 6, 7 }, s2[2] = { 16, 12 };
+  /* planes smaller than a block (several rows a block, 256 % 42 != 0), a
+   * channel split over several blocks (8 images of 32x32), one image whose
+   * plane spans several block widths, 1d */
+  int64_t s4[4] = { 4, 5, 6, 7 }, split[4] = { 8, 3, 32, 32 }, one[4] = { 1, 2, 40, 30 };
+  int64_t s2[2] = { 16, 12 };
 
   if (!have_gpu ())
     return;
-  run_bn (4, s4);
-  run_bn (2, s2);
+  run_bn (4, s4, -2, 3, TOL_RED);
+  run_bn (4, split, -2, 3, TOL_RED);
+  run_bn (4, one, -2, 3, TOL_RED);
+  /* a mean far from zero against the spread: the statistics must not cancel
+   * (E[x^2] - E[x]^2 in float would lose every digit of the variance here).
+   * y = x * scale + shift itself, on both backends, then carries the float
+   * rounding of mean * scale (about 1e-4 of y's spread), hence 1e-3 there. */
+  run_bn (4, split, 1000, 1001, 1e-3);
+  run_bn (2, s2, -2, 3, TOL_RED);
 }
 
 static void
@@ -473,6 +512,107 @@ test_linear_loss_adam (void)
   pfree (tg), pfree (dl), pfree (lg), pfree (m), pfree (v);
 }
 
+/* the multi-tensor ops: more tensors than one launch takes (TSK_MULTI_MAX),
+ * sizes from empty to several hundred blocks; Adam must equal the
+ * one-tensor op bit for bit, and the finite check must name the right one */
+#define MULTI_N 61
+
+static int64_t
+multi_len (int i)
+{
+  return i == 7 ? 0 : (int64_t) (i * 977) % 5000 + (i == 30 ? 600000 : 1);
+}
+
+static void
+test_multi (void)
+{
+  ts_tensor *p1[MULTI_N], *p2[MULTI_N], *g[MULTI_N], *m1[MULTI_N], *m2[MULTI_N];
+  ts_tensor *v1[MULTI_N], *v2[MULTI_N], *cpy[MULTI_N];
+  ts_adam_item items[MULTI_N];
+
+  if (!have_gpu ())
+    return;
+  g_assert_nonnull (gpu->i->adam_step_many);
+  for (int i = 0; i < MULTI_N; i++)
+    {
+      int64_t len = multi_len (i);
+      float *h = rnd (len, -1, 1), *hg = rnd (len, -0.1f, 0.1f);
+      p1[i] = ts_tensor_new (gpu, 1, &len), p2[i] = ts_tensor_new (gpu, 1, &len);
+      g[i] = ts_tensor_new (gpu, 1, &len), cpy[i] = ts_tensor_new (gpu, 1, &len);
+      m1[i] = ts_tensor_new (gpu, 1, &len), m2[i] = ts_tensor_new (gpu, 1, &len);
+      v1[i] = ts_tensor_new (gpu, 1, &len), v2[i] = ts_tensor_new (gpu, 1, &len);
+      ts_tensor_from_host (p1[i], h, len), ts_tensor_from_host (p2[i], h, len);
+      ts_tensor_from_host (g[i], hg, len);
+      free (h), free (hg);
+    }
+  for (int step = 1; step <= 3; step++)
+    {
+      for (int i = 0; i < MULTI_N; i++)
+        {
+          /* lr and weight decay differ per tensor, as parameter groups and
+           * batch norm parameters make them */
+          float lr = 1e-3f * (float) (1 + i % 3), wd = i % 2 ? 0.01f : 0.0f;
+          gpu->i->adam_step (gpu, p1[i], g[i], m1[i], v1[i], lr, 0.9f, 0.99f, 1e-5f, wd, step);
+          items[i] = (ts_adam_item) { p2[i], g[i], m2[i], v2[i], lr, wd, step };
+        }
+      ts_backend_adam_many (gpu, items, MULTI_N, 0.9f, 0.99f, 1e-5f);
+    }
+  for (int i = 0; i < MULTI_N; i++)
+    {
+      int64_t len = multi_len (i);
+      float *a = malloc ((size_t) (len + 1) * sizeof (float));
+      float *b = malloc ((size_t) (len + 1) * sizeof (float));
+      ts_tensor *one[3] = { p1[i], m1[i], v1[i] }, *many[3] = { p2[i], m2[i], v2[i] };
+      for (int k = 0; k < 3; k++)
+        {
+          ts_tensor_to_host (one[k], a, len), ts_tensor_to_host (many[k], b, len);
+          int same = memcmp (a, b, (size_t) len * sizeof (float)) == 0;
+          if (!same)
+            g_test_message ("adam_step_many: tensor %d (%lld elements), %s differs from "
+                            "adam_step", i, (long long) len, k == 0 ? "param" : k == 1 ? "m" : "v");
+          g_assert_true (same);
+        }
+      free (a), free (b);
+    }
+
+  /* copy_many, then the finite check before and after planting a NaN / inf */
+  ts_backend_copy_many (gpu, (const ts_tensor *const *) p1, cpy, MULTI_N);
+  for (int i = 0; i < MULTI_N; i += 10)
+    {
+      int64_t len = multi_len (i);
+      float *a = malloc ((size_t) (len + 1) * sizeof (float));
+      float *b = malloc ((size_t) (len + 1) * sizeof (float));
+      ts_tensor_to_host (p1[i], a, len), ts_tensor_to_host (cpy[i], b, len);
+      g_assert_true (memcmp (a, b, (size_t) len * sizeof (float)) == 0);
+      free (a), free (b);
+    }
+  g_assert_cmpint (ts_backend_first_nonfinite (gpu, (const ts_tensor *const *) cpy, MULTI_N),
+                   ==, -1);
+  int plant[3] = { 30, 52, 0 };
+  float bad[3] = { NAN, INFINITY, -INFINITY };
+  for (int k = 0; k < 3; k++)
+    {
+      int i = plant[k];
+      int64_t len = multi_len (i);
+      float *h = malloc ((size_t) len * sizeof (float));
+      ts_tensor_to_host (cpy[i], h, len);
+      h[len - 1] = bad[k];
+      ts_tensor_from_host (cpy[i], h, len);
+      free (h);
+      /* the first bad tensor is reported: 30, then still 30, then 0 */
+      g_assert_cmpint (ts_backend_first_nonfinite (gpu, (const ts_tensor *const *) cpy, MULTI_N),
+                       ==, k == 2 ? 0 : 30);
+    }
+  g_assert_cmpint (ts_backend_first_nonfinite (gpu, (const ts_tensor *const *) cpy + 31, 30),
+                   ==, 52 - 31);
+  for (int i = 0; i < MULTI_N; i++)
+    {
+      ts_tensor_free (p1[i]), ts_tensor_free (p2[i]), ts_tensor_free (g[i]);
+      ts_tensor_free (m1[i]), ts_tensor_free (m2[i]), ts_tensor_free (v1[i]);
+      ts_tensor_free (v2[i]), ts_tensor_free (cpy[i]);
+    }
+}
+
 /* bad shapes are errors with a message, never a crash, on the GPU as on the CPU */
 static void
 test_bad_input (void)
@@ -552,6 +692,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/ops/batchnorm", test_batchnorm);
   g_test_add_func ("/cuda/ops/pool", test_pool);
   g_test_add_func ("/cuda/ops/linear-loss-adam", test_linear_loss_adam);
+  g_test_add_func ("/cuda/ops/multi-tensor", test_multi);
   g_test_add_func ("/cuda/ops/bad-input", test_bad_input);
   g_test_add_func ("/cuda/ops/out-of-memory", test_out_of_memory);
   g_test_add_func ("/cuda/ops/summary", test_summary);

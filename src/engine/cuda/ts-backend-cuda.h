@@ -16,6 +16,9 @@
  *   TS_CUDA_CUDNN             unset: convolutions through cuDNN (libcudnn.so.9)
  *                             when it can be loaded, else im2col + cuBLAS;
  *                             0: never cuDNN; 1: cuDNN or creating the backend fails
+ *   TS_CUDA_DETERMINISTIC     unset or 1: of cuDNN's suggested algorithms, the
+ *                             deterministic ones first (runs repeat exactly);
+ *                             0: its own first choice, as PyTorch by default
  *   TS_CUDA_CUBLAS            path of the cuBLAS library to open (default
  *                             libcublas.so.13, .12, then libcublas.so)
  */

@@ -67,6 +67,7 @@ struct ts_cuda_dnn {
   void *lib;
   cudnnHandle_t handle;
   int tf32;
+  int deterministic;   /* prefer deterministic algorithms (TS_CUDA_DETERMINISTIC, default 1) */
   dnn_entry cache[DNN_CACHE];
   int n_cache;
 #define F(ret, name, args) ret (*name) args
@@ -186,6 +187,8 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
       return 0;
     }
   d->tf32 = ts_cuda (be)->tf32_conv;
+  d->deterministic = !(getenv ("TS_CUDA_DETERMINISTIC")
+                       && strcmp (getenv ("TS_CUDA_DETERMINISTIC"), "0") == 0);
   ts_cuda (be)->dnn = d;
   return 1;
 }
@@ -210,11 +213,12 @@ ts_cuda_dnn_close (ts_backend *be)
   ts_cuda (be)->dnn = NULL;
 }
 
-/* the heuristics' best algorithm that fits, deterministic ones first */
+/* the heuristics' best algorithm that fits, deterministic ones first unless
+ * TS_CUDA_DETERMINISTIC=0 (then the heuristics' own order, as PyTorch's default) */
 #define PICK(perf, n, out, ws)                                                          \
   do {                                                                                  \
     int found_ = -1;                                                                    \
-    for (int pass_ = 0; pass_ < 2 && found_ < 0; pass_++)                               \
+    for (int pass_ = !d->deterministic; pass_ < 2 && found_ < 0; pass_++)               \
       for (int i_ = 0; i_ < (n) && found_ < 0; i_++)                                    \
         if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= DNN_MAX_WORKSPACE \
             && (pass_ == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC))          \

@@ -105,20 +105,47 @@ ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_t
 
 #define DATA(t) ((t) ? (t)->data : NULL)
 
+static void
+bn_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma, const ts_tensor *beta,
+          ts_tensor *running_mean, ts_tensor *running_var, float momentum, float eps, int act,
+          ts_tensor *y, ts_tensor *save_mean, ts_tensor *save_invstd)
+{
+  int64_t n, c, plane;
+  float *work;
+
+  if (!ts_op_bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0
+      || !(work = ts_cuda_scratch (be, tsk_bn_work_floats (n, c, plane))))
+    return;
+  tsk_bn_train (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), DATA (running_mean),
+                DATA (running_var), momentum, eps, act, y->data, DATA (save_mean),
+                DATA (save_invstd), work);
+  ts_cuda_check (be, "batchnorm");
+}
+
 void
 ts_cuda_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
                                  const ts_tensor *beta, ts_tensor *running_mean,
                                  ts_tensor *running_var, float momentum, float eps,
                                  ts_tensor *y, ts_tensor *save_mean, ts_tensor *save_invstd)
 {
-  int64_t n, c, plane;
+  bn_train (be, x, gamma, beta, running_mean, running_var, momentum, eps, -1, y, save_mean,
+            save_invstd);
+}
 
-  if (!ts_op_bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0)
-    return;
-  tsk_bn_train (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), DATA (running_mean),
-                DATA (running_var), momentum, eps, y->data, DATA (save_mean),
-                DATA (save_invstd));
-  ts_cuda_check (be, "batchnorm");
+void
+ts_cuda_batchnorm_act_forward_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                     const ts_tensor *beta, ts_tensor *running_mean,
+                                     ts_tensor *running_var, float momentum, float eps,
+                                     ts_activation act, ts_tensor *y_act, ts_tensor *save_mean,
+                                     ts_tensor *save_invstd)
+{
+  if (act != TS_ACT_RELU && act != TS_ACT_RELU6)
+    {
+      ts_error (TS_ERR_INVALID, "batchnorm: activation %d cannot be fused", (int) act);
+      return;
+    }
+  bn_train (be, x, gamma, beta, running_mean, running_var, momentum, eps, (int) act, y_act,
+            save_mean, save_invstd);
 }
 
 void
@@ -127,12 +154,39 @@ ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_ten
                                 const ts_tensor *running_var, float eps, ts_tensor *y)
 {
   int64_t n, c, plane;
+  float *work;
 
-  if (!ts_op_bn_dims ("batchnorm eval", x, y, &n, &c, &plane))
+  if (!ts_op_bn_dims ("batchnorm eval", x, y, &n, &c, &plane)
+      || !(work = ts_cuda_scratch (be, tsk_bn_work_floats (n, c, plane))))
     return;
   tsk_bn_eval (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), running_mean->data,
-               running_var->data, eps, y->data);
+               running_var->data, eps, y->data, work);
   ts_cuda_check (be, "batchnorm eval");
+}
+
+static void
+bn_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+             const ts_tensor *save_mean, const ts_tensor *save_invstd, int act,
+             const ts_tensor *y_act, const ts_tensor *dy, ts_tensor *dx, ts_tensor *dgamma,
+             ts_tensor *dbeta)
+{
+  int64_t n, c, plane;
+  float *work;
+
+  if (y_act && y_act->numel != dy->numel)
+    {
+      ts_error (TS_ERR_SHAPE, "batchnorm backward: the activation's output (%lld elements) "
+                "and its gradient (%lld) differ", (long long) y_act->numel,
+                (long long) dy->numel);
+      return;
+    }
+  if (!ts_op_bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0
+      || !(work = ts_cuda_scratch (be, tsk_bn_work_floats (n, c, plane))))
+    return;
+  tsk_bn_backward (S (be), n, c, plane, x->data, DATA (gamma), save_mean->data,
+                   save_invstd->data, act, DATA (y_act), dy->data, DATA (dx), DATA (dgamma),
+                   DATA (dbeta), work);
+  ts_cuda_check (be, "batchnorm backward");
 }
 
 void
@@ -141,13 +195,23 @@ ts_cuda_batchnorm_backward (ts_backend *be, const ts_tensor *x, const ts_tensor 
                             const ts_tensor *dy, ts_tensor *dx, ts_tensor *dgamma,
                             ts_tensor *dbeta)
 {
-  int64_t n, c, plane;
+  bn_backward (be, x, gamma, save_mean, save_invstd, -1, NULL, dy, dx, dgamma, dbeta);
+}
 
-  if (!ts_op_bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0)
-    return;
-  tsk_bn_backward (S (be), n, c, plane, x->data, DATA (gamma), save_mean->data,
-                   save_invstd->data, dy->data, DATA (dx), DATA (dgamma), DATA (dbeta));
-  ts_cuda_check (be, "batchnorm backward");
+void
+ts_cuda_batchnorm_act_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                const ts_tensor *save_mean, const ts_tensor *save_invstd,
+                                ts_activation act, const ts_tensor *y_act,
+                                const ts_tensor *dy_act, ts_tensor *dx, ts_tensor *dgamma,
+                                ts_tensor *dbeta)
+{
+  if (act != TS_ACT_RELU && act != TS_ACT_RELU6)
+    {
+      ts_error (TS_ERR_INVALID, "batchnorm backward: activation %d cannot be fused", (int) act);
+      return;
+    }
+  bn_backward (be, x, gamma, save_mean, save_invstd, (int) act, y_act, dy_act, dx, dgamma,
+               dbeta);
 }
 
 /* ---- pooling ---- */

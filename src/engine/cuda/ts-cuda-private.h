@@ -98,6 +98,17 @@ void ts_cuda_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const 
                                       ts_tensor *running_var, float momentum, float eps,
                                       ts_tensor *y, ts_tensor *save_mean,
                                       ts_tensor *save_invstd);
+void ts_cuda_batchnorm_act_forward_train (ts_backend *be, const ts_tensor *x,
+                                          const ts_tensor *gamma, const ts_tensor *beta,
+                                          ts_tensor *running_mean, ts_tensor *running_var,
+                                          float momentum, float eps, ts_activation act,
+                                          ts_tensor *y_act, ts_tensor *save_mean,
+                                          ts_tensor *save_invstd);
+void ts_cuda_batchnorm_act_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
+                                     const ts_tensor *save_mean, const ts_tensor *save_invstd,
+                                     ts_activation act, const ts_tensor *y_act,
+                                     const ts_tensor *dy_act, ts_tensor *dx, ts_tensor *dgamma,
+                                     ts_tensor *dbeta);
 void ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
                                      const ts_tensor *beta, const ts_tensor *running_mean,
                                      const ts_tensor *running_var, float eps, ts_tensor *y);
@@ -133,6 +144,13 @@ void ts_cuda_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad,
                         int step);
 int ts_cuda_all_finite (ts_backend *be, const ts_tensor *t);
 double ts_cuda_sum_squares (ts_backend *be, const ts_tensor *t);
+
+/* ts-cuda-multi.c */
+void ts_cuda_adam_step_many (ts_backend *be, const ts_adam_item *items, int n, float beta1,
+                             float beta2, float eps);
+int ts_cuda_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n);
+void ts_cuda_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst,
+                        int n);
 
 /* ts-cuda-gemm.c */
 void ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,

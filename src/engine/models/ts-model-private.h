@@ -78,7 +78,12 @@ struct ts_model {
   uint64_t dropout_counter;
   float n_batches_tracked;
   int last_forward_train;
+  struct ts_model_profile *prof;   /* NULL unless ts_model_set_profile (ts-model-profile.c) */
 };
+
+/* ts-model-profile.c: called by the runner only while m->prof is set */
+void ts_profile_begin (ts_model *m);
+void ts_profile_node (ts_model *m, const ts_node *n, int backward);
 
 /* Construction helpers shared by the architectures (ts-layers.c). */
 typedef struct {

@@ -94,6 +94,7 @@ ts_model_free (ts_model *m)
   free (m->buffers);
   free (m->nodes);
   free (m->values);
+  free (m->prof);
   free (m);
 }
 
@@ -649,6 +650,21 @@ only_feeds_next (const ts_model *m, int v, int j)
          && (m->nodes[j].in == v || m->nodes[j].in2 == v);
 }
 
+/* Training: the batch norm at node @i and the ReLU / ReLU6 after it run as
+ * one op when the backend has the fused pair and nothing else reads the
+ * normalised values (they are then never written). */
+static int
+bn_act_fused (const ts_model *m, int i)
+{
+  const ts_backend_i *be = BE (m);
+  const ts_node *a = &m->nodes[i + 1];
+
+  return be->batchnorm_act_forward_train && be->batchnorm_act_backward
+         && m->nodes[i].kind == TS_NODE_BN && i + 1 < m->n_nodes && a->kind == TS_NODE_ACT
+         && (a->act == TS_ACT_RELU || a->act == TS_ACT_RELU6)
+         && only_feeds_next (m, m->nodes[i].out, i + 1);
+}
+
 /* Eval-mode conv at node i, with what follows it absorbed: a batch norm
  * folded into its weights, then, when the backend has conv2d_forward_fused,
  * a residual add and a ReLU / ReLU6 applied as each output tile is written
@@ -731,6 +747,8 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
   if (train)
     m->n_batches_tracked += 1.0f;
 
+  if (m->prof)
+    ts_profile_begin (m);
   for (int i = 0; i < m->n_nodes; i++)
     {
       ts_node *n = &m->nodes[i];
@@ -738,6 +756,19 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
       if (!train && n->kind == TS_NODE_CONV)
         {
           i = forward_conv_eval (m, i);
+          if (m->prof)
+            ts_profile_node (m, n, 0);
+          continue;
+        }
+      if (train && n->kind == TS_NODE_BN && bn_act_fused (m, i))
+        {
+          const ts_node *a = &m->nodes[++i];
+          be->batchnorm_act_forward_train (m->be, in, P (m, n->w), P (m, n->b), B (m, n->rmean),
+                                           B (m, n->rvar), 0.1f, 1e-5f, a->act, v[a->out].t,
+                                           n->save_mean, n->save_invstd);
+          be->fill (m->be, B (m, n->nbt), m->n_batches_tracked);
+          if (m->prof)
+            ts_profile_node (m, n, 0);
           continue;
         }
       switch (n->kind)
@@ -795,6 +826,8 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
           be->linear_forward (m->be, in, P (m, n->w), P (m, n->b), out);
           break;
         }
+      if (m->prof)
+        ts_profile_node (m, n, 0);
     }
   m->last_forward_train = train;
   *logits = v[m->out].t;
@@ -865,6 +898,8 @@ ts_model_backward (ts_model *m, const ts_tensor *dlogits)
     }
   be->axpby (m->be, 1.0f, dlogits, 0.0f, v[m->out].g);
   m->grad_ready[m->out] = 1;
+  if (m->prof)
+    ts_profile_begin (m);
 
   for (int i = m->n_nodes - 1; i >= 0; i--)
     {
@@ -873,7 +908,22 @@ ts_model_backward (ts_model *m, const ts_tensor *dlogits)
 
       if (!m->need_grad[n->out])
         continue;
+      /* a fused batch norm + activation: the activation's part is done by
+       * the batch norm's backward, from the activation's output gradient */
+      if (n->kind == TS_NODE_ACT && i > 0 && bn_act_fused (m, i - 1))
+        continue;
       dx = grad_target (m, n->in, &tmp);
+      if (n->kind == TS_NODE_BN && bn_act_fused (m, i))
+        {
+          const ts_node *a = &m->nodes[i + 1];
+          be->batchnorm_act_backward (m->be, in, P (m, n->w), n->save_mean, n->save_invstd,
+                                      a->act, v[a->out].t, v[a->out].g, dx, G (m, n->w),
+                                      G (m, n->b));
+          grad_done (m, n->in, dx, &tmp);
+          if (m->prof)
+            ts_profile_node (m, n, 1);
+          continue;
+        }
       switch (n->kind)
         {
         case TS_NODE_CONV:
@@ -901,6 +951,8 @@ ts_model_backward (ts_model *m, const ts_tensor *dlogits)
           if (dx)
             be->axpby (m->be, 1.0f, dy, 0.0f, dx);
           grad_done (m, n->in2, dx, &tmp);
+          if (m->prof)
+            ts_profile_node (m, n, 1);
           continue;
         case TS_NODE_AVGPOOL:
           if (dx)
@@ -928,6 +980,8 @@ ts_model_backward (ts_model *m, const ts_tensor *dlogits)
           break;
         }
       grad_done (m, n->in, dx, &tmp);
+      if (m->prof)
+        ts_profile_node (m, n, 1);
     }
   return TS_OK;
 }

@@ -3,6 +3,7 @@
 #include "ts-cuda-eltwise.cu"
 #include "ts-cuda-reduce.cu"
 #include "ts-cuda-adam.cu"
+#include "ts-cuda-multi.cu"
 #include "ts-cuda-batchnorm.cu"
 #include "ts-cuda-pool.cu"
 #include "ts-cuda-conv.cu"

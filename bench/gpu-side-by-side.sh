@@ -9,7 +9,7 @@
 #     --big        also batch 256 (default: batch 64 only)
 #     --kinds      which of the five runs below (default: all)
 #     --profile    then ours' per-layer profile at the largest batch, and our
-#                  default with TS_CUDA_DETERMINISTIC=0
+#                  default with TS_CUDA_DETERMINISTIC=0 and with TS_CUDA_CONV_SEARCH=1
 #     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
 #                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing)
 # Each shape runs five times: ours in exact FP32 (TS_CUDA_TF32=0) and with our
@@ -60,8 +60,9 @@ if [ $PROFILE = 1 ]; then
   bs=${BS_LIST##* }
   for arch in resnet18 resnet50; do
     common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
-    KINDS="$KINDS ours-nondeterministic"
+    KINDS="$KINDS ours-nondeterministic ours-search"
     one "ours-nondeterministic $arch $bs" env TS_CUDA_DETERMINISTIC=0 "$CLI" bench --device cuda $common
+    one "ours-search $arch $bs" env TS_CUDA_CONV_SEARCH=1 "$CLI" bench --device cuda $common
     echo "-- ours-default $arch $bs, profiled"
     timeout 120 "$CLI" bench --device cuda $common --profile 2>&1 | sed -n '/where a training step/,$p'
   done

@@ -53,13 +53,12 @@ act_apply (int act, float v)
   return act == 1 && v > 6.0f ? 6.0f : v;
 }
 
-/* the gradient through the activation, from its output (as activation_backward) */
+/* the gradient through the activation, from its output @a (as activation_backward) */
 static __device__ __forceinline__ float
-act_grad (int act, const float *y_act, int64_t at, float g)
+act_grad (int act, float a, float g)
 {
   if (act < 0)
     return g;
-  float a = y_act[at];
   return (act == 0 ? a > 0.0f : (a > 0.0f && a < 6.0f)) ? g : 0.0f;
 }
 
@@ -88,13 +87,15 @@ tsk_bn_work_floats (int64_t n, int64_t c, int64_t plane)
  *     K the channel's first element;
  *   backward: part[b] = sum dy, part[nb + b] = sum dy (x - mean), K = @shift_by,
  *     with dy taken through the activation @act from its output @y_act. */
+template <int V>
 static __global__ void
 bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const float *dy,
                    const float *shift_by, int act, const float *y_act, double *part)
 {
   int ch = (int) blockIdx.x / splits, sp = (int) blockIdx.x % splits;
   int i0 = (int) ((int64_t) n * sp / splits), i1 = (int) ((int64_t) n * (sp + 1) / splits);
-  row_walk w = row_walk_for (plane);
+  int vplane = plane / V;
+  row_walk w = row_walk_for (vplane);
   double s1 = 0.0, s2 = 0.0;
   /* forward: K = the channel's first element; backward: K = the saved mean */
   float k = shift_by ? shift_by[ch] : x[(int64_t) ch * plane];
@@ -103,22 +104,31 @@ bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const fl
     for (int img = i0 + w.sub; img < i1; img += w.per)
       {
         int64_t row = ((int64_t) img * c + ch) * plane;
-        const float *xp = x + row;
-        float f1 = 0.0f, f2 = 0.0f;
-        if (dy == NULL)
-          for (int p = w.p0; p < plane; p += w.stride)
-            {
-              float d = xp[p] - k;
-              f1 += d;
-              f2 += d * d;
-            }
-        else
-          for (int p = w.p0; p < plane; p += w.stride)
-            {
-              float g = act_grad (act, y_act, row + p, dy[row + p]);
-              f1 += g;
-              f2 += g * (xp[p] - k);
-            }
+        float f1 = 0.0f, f2 = 0.0f, xv[V], gv[V], yv[V];
+        for (int q = w.p0; q < vplane; q += w.stride)
+          {
+            int64_t at = row + (int64_t) q * V;
+            tsk_load_v<V> (x + at, xv);
+            if (dy == NULL)
+              for (int j = 0; j < V; j++)
+                {
+                  float d = xv[j] - k;
+                  f1 += d;
+                  f2 += d * d;
+                }
+            else
+              {
+                tsk_load_v<V> (dy + at, gv);
+                if (act >= 0)
+                  tsk_load_v<V> (y_act + at, yv);
+                for (int j = 0; j < V; j++)
+                  {
+                    float g = act >= 0 ? act_grad (act, yv[j], gv[j]) : gv[j];
+                    f1 += g;
+                    f2 += g * (xv[j] - k);
+                  }
+              }
+          }
         s1 += f1;
         s2 += f2;
       }
@@ -183,22 +193,28 @@ bn_eval_coef_kernel (int c, const float *gamma, const float *beta, const float *
 }
 
 /* y = act (x * coef[ch] + coef[c + ch]) over rows of @plane */
+template <int V>
 static __global__ void
 bn_apply_kernel (int64_t rows, int c, int plane, const float *x, const float *coef, int act,
                  float *y)
 {
-  row_walk w = row_walk_for (plane);
+  int vplane = plane / V;
+  row_walk w = row_walk_for (vplane);
   if (w.sub >= w.per)
     return;
   for (int64_t r = (int64_t) blockIdx.x * w.per + w.sub; r < rows;
        r += (int64_t) gridDim.x * w.per)
     {
       int ch = (int) (r % c);
-      float a = coef[ch], b = coef[c + ch];
-      const float *xp = x + r * plane;
-      float *yp = y + r * plane;
-      for (int p = w.p0; p < plane; p += w.stride)
-        yp[p] = act_apply (act, xp[p] * a + b);
+      float a = coef[ch], b = coef[c + ch], v[V];
+      for (int q = w.p0; q < vplane; q += w.stride)
+        {
+          int64_t at = r * plane + (int64_t) q * V;
+          tsk_load_v<V> (x + at, v);
+          for (int j = 0; j < V; j++)
+            v[j] = act_apply (act, v[j] * a + b);
+          tsk_store_v<V> (y + at, v);
+        }
     }
 }
 
@@ -231,11 +247,13 @@ bn_backward_finish_kernel (int n, int c, int plane, int splits, const double *pa
     }
 }
 
+template <int V>
 static __global__ void
 bn_backward_dx_kernel (int64_t rows, int c, int plane, const float *x, const float *dy,
                        int act, const float *y_act, const float *coef, float *dx)
 {
-  row_walk w = row_walk_for (plane);
+  int vplane = plane / V;
+  row_walk w = row_walk_for (vplane);
   if (w.sub >= w.per)
     return;
   for (int64_t r = (int64_t) blockIdx.x * w.per + w.sub; r < rows;
@@ -243,15 +261,27 @@ bn_backward_dx_kernel (int64_t rows, int c, int plane, const float *x, const flo
     {
       int ch = (int) (r % c);
       float k = coef[ch], mdy = coef[c + ch], cx = coef[2 * c + ch], mean = coef[3 * c + ch];
-      int64_t at = r * plane;
-      for (int p = w.p0; p < plane; p += w.stride)
-        dx[at + p] = k * (act_grad (act, y_act, at + p, dy[at + p]) - mdy
-                          - (x[at + p] - mean) * cx);
+      float xv[V], gv[V], yv[V];
+      for (int q = w.p0; q < vplane; q += w.stride)
+        {
+          int64_t at = r * plane + (int64_t) q * V;
+          tsk_load_v<V> (x + at, xv);
+          tsk_load_v<V> (dy + at, gv);
+          if (act >= 0)
+            tsk_load_v<V> (y_act + at, yv);
+          for (int j = 0; j < V; j++)
+            {
+              float g = act >= 0 ? act_grad (act, yv[j], gv[j]) : gv[j];
+              gv[j] = k * (g - mdy - (xv[j] - mean) * cx);
+            }
+          tsk_store_v<V> (dx + at, gv);
+        }
     }
 }
 
-/* blocks for a pass over @rows rows of @plane: each block takes
- * TSK_THREADS / plane rows at a time when planes are small */
+/* blocks for a pass over @rows rows of @plane (floats, or float4 when
+ * vectorised): each block takes TSK_THREADS / plane rows at a time when
+ * planes are small */
 static unsigned int
 row_blocks (int64_t rows, int64_t plane)
 {
@@ -259,27 +289,35 @@ row_blocks (int64_t rows, int64_t plane)
   return tsk_blocks (((rows + per - 1) / per) * TSK_THREADS);
 }
 
+/* the templated row kernels at vector width @v */
+#define BN_LAUNCH_V(v, kernel, blocks, s, ...)               \
+  do {                                                    \
+    if ((v) == 4)                                         \
+      TSK_LAUNCH (kernel<4>, (blocks), (s)) (__VA_ARGS__); \
+    else                                                  \
+      TSK_LAUNCH (kernel<1>, (blocks), (s)) (__VA_ARGS__); \
+  } while (0)
+
 extern "C" void
 tsk_bn_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x,
               const float *gamma, const float *beta, float *running_mean, float *running_var,
               float momentum, float eps, int act, float *y, float *save_mean,
               float *save_invstd, void *work)
 {
-  int splits = bn_splits (n, c, plane);
+  int splits = bn_splits (n, c, plane), v = tsk_vec_width (plane, x, y, NULL, NULL);
   double *part = (double *) work;
   float *coef = (float *) (part + 2 * c * splits);
 
   if (n * c * plane == 0)
     return;
-  TSK_LAUNCH (bn_partial_kernel, (unsigned int) (c * splits), s) ((int) n, (int) c, (int) plane,
-                                                                 splits, x, NULL, NULL, -1,
-                                                                 NULL, part);
+  BN_LAUNCH_V (v, bn_partial_kernel, (unsigned int) (c * splits), s, (int) n, (int) c, (int) plane,
+            splits, x, NULL, NULL, -1, NULL, part);
   TSK_LAUNCH (bn_train_finish_kernel, tsk_blocks (c), s) ((int) n, (int) c, (int) plane, splits,
                                                           x, part, gamma, beta, running_mean,
                                                           running_var, momentum, eps, save_mean,
                                                           save_invstd, coef);
-  TSK_LAUNCH (bn_apply_kernel, row_blocks (n * c, plane), s) (n * c, (int) c, (int) plane, x,
-                                                               coef, act, y);
+  BN_LAUNCH_V (v, bn_apply_kernel, row_blocks (n * c, plane / v), s, n * c, (int) c, (int) plane, x,
+            coef, act, y);
 }
 
 extern "C" void
@@ -287,14 +325,15 @@ tsk_bn_eval (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *x
              const float *gamma, const float *beta, const float *mean, const float *var,
              float eps, float *y, void *work)
 {
+  int v = tsk_vec_width (plane, x, y, NULL, NULL);
   float *coef = (float *) work;
 
   if (n * c * plane == 0)
     return;
   TSK_LAUNCH (bn_eval_coef_kernel, tsk_blocks (c), s) ((int) c, gamma, beta, mean, var, eps,
                                                        coef);
-  TSK_LAUNCH (bn_apply_kernel, row_blocks (n * c, plane), s) (n * c, (int) c, (int) plane, x,
-                                                               coef, -1, y);
+  BN_LAUNCH_V (v, bn_apply_kernel, row_blocks (n * c, plane / v), s, n * c, (int) c, (int) plane, x,
+            coef, -1, y);
 }
 
 extern "C" void
@@ -303,20 +342,18 @@ tsk_bn_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const floa
                  const float *y_act, const float *dy, float *dx, float *dgamma, float *dbeta,
                  void *work)
 {
-  int splits = bn_splits (n, c, plane);
+  int splits = bn_splits (n, c, plane), v = tsk_vec_width (plane, x, dy, y_act, dx);
   double *part = (double *) work;
   float *coef = (float *) (part + 2 * c * splits);
 
   if (n * c * plane == 0)
     return;
-  TSK_LAUNCH (bn_partial_kernel, (unsigned int) (c * splits), s) ((int) n, (int) c, (int) plane,
-                                                                 splits, x, dy, mean, act, y_act,
-                                                                 part);
+  BN_LAUNCH_V (v, bn_partial_kernel, (unsigned int) (c * splits), s, (int) n, (int) c, (int) plane,
+            splits, x, dy, mean, act, y_act, part);
   TSK_LAUNCH (bn_backward_finish_kernel, tsk_blocks (c), s) ((int) n, (int) c, (int) plane,
                                                              splits, part, gamma, mean, invstd,
                                                              dgamma, dbeta, coef);
   if (dx)
-    TSK_LAUNCH (bn_backward_dx_kernel, row_blocks (n * c, plane), s) (n * c, (int) c,
-                                                                       (int) plane, x, dy, act,
-                                                                       y_act, coef, dx);
+    BN_LAUNCH_V (v, bn_backward_dx_kernel, row_blocks (n * c, plane / v), s, n * c, (int) c,
+              (int) plane, x, dy, act, y_act, coef, dx);
 }

@@ -88,6 +88,48 @@ tsk_block_sum (T v)
   return r;
 }
 
+/* V = 4: rows whose length is a multiple of 4 at 16-byte aligned addresses
+ * move as float4 (fewer, wider memory transactions); V = 1 otherwise. */
+template <int V>
+static __device__ __forceinline__ void
+tsk_load_v (const float *p, float (&o)[V])
+{
+  if constexpr (V == 4)
+    {
+      float4 t = *(const float4 *) p;
+      o[0] = t.x, o[1] = t.y, o[2] = t.z, o[3] = t.w;
+    }
+  else
+    o[0] = *p;
+}
+
+template <int V>
+static __device__ __forceinline__ void
+tsk_store_v (float *p, const float (&o)[V])
+{
+  if constexpr (V == 4)
+    {
+      float4 t;
+      t.x = o[0], t.y = o[1], t.z = o[2], t.w = o[3];
+      *(float4 *) p = t;
+    }
+  else
+    *p = o[0];
+}
+
+/* 4 when rows of @plane floats at these addresses (NULL: unused) can move as float4 */
+static inline int
+tsk_vec_width (int64_t plane, const void *a, const void *b, const void *c, const void *d)
+{
+  const void *p[4] = { a, b, c, d };
+  if (plane % 4 != 0)
+    return 1;
+  for (int i = 0; i < 4; i++)
+    if (((uintptr_t) p[i] & 15) != 0)
+      return 1;
+  return 4;
+}
+
 /* fastai's Adam for element i (see ts-cuda-adam.cu).  Every product and sum
  * is rounded on its own (no FMA contraction), so the one-tensor and the
  * multi-tensor kernels give the same bits whatever nvcc inlines where. */

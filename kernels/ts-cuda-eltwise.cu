@@ -3,18 +3,38 @@
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 
+/* The kernels below that carry the most data take V = 4 (float4 loads and
+ * stores, see tsk_vec_width) when the sizes and addresses allow: n counts V-wide
+ * groups, i indexes them. */
+template <int V>
 static __global__ void
 axpby_kernel (int64_t n, float alpha, const float *x, float beta, float *y)
 {
   TSK_FOR (i, n)
-    y[i] = beta == 0.0f ? alpha * x[i] : alpha * x[i] + beta * y[i];
+    {
+      float xv[V], yv[V];
+      tsk_load_v<V> (x + i * V, xv);
+      if (beta != 0.0f)
+        tsk_load_v<V> (y + i * V, yv);
+      for (int j = 0; j < V; j++)
+        yv[j] = beta == 0.0f ? alpha * xv[j] : alpha * xv[j] + beta * yv[j];
+      tsk_store_v<V> (y + i * V, yv);
+    }
 }
 
+template <int V>
 static __global__ void
 add_kernel (int64_t n, const float *a, const float *b, float *y)
 {
   TSK_FOR (i, n)
-    y[i] = a[i] + b[i];
+    {
+      float av[V], bv[V];
+      tsk_load_v<V> (a + i * V, av);
+      tsk_load_v<V> (b + i * V, bv);
+      for (int j = 0; j < V; j++)
+        av[j] += bv[j];
+      tsk_store_v<V> (y + i * V, av);
+    }
 }
 
 static __global__ void
@@ -40,36 +60,51 @@ sigmoid_f (float x)
   return e / (1.0f + e);
 }
 
+template <int V>
 static __global__ void
 act_forward_kernel (int act, int64_t n, const float *x, float *y)
 {
   TSK_FOR (i, n)
     {
-      float v = x[i];
-      if (act == 0)
-        y[i] = v < 0.0f ? 0.0f : v;   /* NaN passes, as in PyTorch */
-      else if (act == 1)
+      float xv[V];
+      tsk_load_v<V> (x + i * V, xv);
+      for (int j = 0; j < V; j++)
         {
-          v = v < 0.0f ? 0.0f : v;
-          y[i] = v > 6.0f ? 6.0f : v;
+          float v = xv[j];
+          if (act == 0)
+            xv[j] = v < 0.0f ? 0.0f : v;   /* NaN passes, as in PyTorch */
+          else if (act == 1)
+            {
+              v = v < 0.0f ? 0.0f : v;
+              xv[j] = v > 6.0f ? 6.0f : v;
+            }
+          else
+            xv[j] = sigmoid_f (v);
         }
-      else
-        y[i] = sigmoid_f (v);
+      tsk_store_v<V> (y + i * V, xv);
     }
 }
 
+template <int V>
 static __global__ void
 act_backward_kernel (int act, int64_t n, const float *y, const float *dy, float *dx)
 {
   TSK_FOR (i, n)
     {
-      float a = y[i], d = dy[i];
-      if (act == 0)
-        dx[i] = a > 0.0f ? d : 0.0f;
-      else if (act == 1)
-        dx[i] = (a > 0.0f && a < 6.0f) ? d : 0.0f;
-      else
-        dx[i] = d * a * (1.0f - a);
+      float yv[V], dv[V];
+      tsk_load_v<V> (y + i * V, yv);
+      tsk_load_v<V> (dy + i * V, dv);
+      for (int j = 0; j < V; j++)
+        {
+          float a = yv[j], d = dv[j];
+          if (act == 0)
+            dv[j] = a > 0.0f ? d : 0.0f;
+          else if (act == 1)
+            dv[j] = (a > 0.0f && a < 6.0f) ? d : 0.0f;
+          else
+            dv[j] = d * a * (1.0f - a);
+        }
+      tsk_store_v<V> (dx + i * V, dv);
     }
 }
 
@@ -102,18 +137,27 @@ concat_kernel (int dir, int64_t n, int64_t sa, int64_t sb, float *a, float *b, f
     }
 }
 
+/* kernel<4> over n / 4 groups when @v is 4, else kernel<1> over n elements */
+#define EW_LAUNCH_V(v, n, kernel, s, ...)                                              \
+  do {                                                                              \
+    if ((v) == 4)                                                                   \
+      TSK_LAUNCH (kernel<4>, tsk_blocks ((n) / 4), (s)) ((n) / 4, __VA_ARGS__);   \
+    else                                                                            \
+      TSK_LAUNCH (kernel<1>, tsk_blocks (n), (s)) ((n), __VA_ARGS__);             \
+  } while (0)
+
 extern "C" void
 tsk_axpby (cudaStream_t s, int64_t n, float alpha, const float *x, float beta, float *y)
 {
   if (n > 0)
-    TSK_LAUNCH (axpby_kernel, tsk_blocks (n), s) (n, alpha, x, beta, y);
+    EW_LAUNCH_V (tsk_vec_width (n, x, y, NULL, NULL), n, axpby_kernel, s, alpha, x, beta, y);
 }
 
 extern "C" void
 tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, float *y)
 {
   if (n > 0)
-    TSK_LAUNCH (add_kernel, tsk_blocks (n), s) (n, a, b, y);
+    EW_LAUNCH_V (tsk_vec_width (n, a, b, y, NULL), n, add_kernel, s, a, b, y);
 }
 
 extern "C" void
@@ -133,16 +177,21 @@ tsk_fill (cudaStream_t s, int64_t n, float value, float *y)
 extern "C" void
 tsk_activation_forward (cudaStream_t s, int act, int64_t n, const float *x, float *y)
 {
-  if (n > 0)
-    TSK_LAUNCH (act_forward_kernel, tsk_blocks (n), s) (act, n, x, y);
+  /* act first in the kernel's arguments: spelled out instead of EW_LAUNCH_V */
+  if (n > 0 && tsk_vec_width (n, x, y, NULL, NULL) == 4)
+    TSK_LAUNCH (act_forward_kernel<4>, tsk_blocks (n / 4), s) (act, n / 4, x, y);
+  else if (n > 0)
+    TSK_LAUNCH (act_forward_kernel<1>, tsk_blocks (n), s) (act, n, x, y);
 }
 
 extern "C" void
 tsk_activation_backward (cudaStream_t s, int act, int64_t n, const float *y, const float *dy,
                          float *dx)
 {
-  if (n > 0)
-    TSK_LAUNCH (act_backward_kernel, tsk_blocks (n), s) (act, n, y, dy, dx);
+  if (n > 0 && tsk_vec_width (n, y, dy, dx, NULL) == 4)
+    TSK_LAUNCH (act_backward_kernel<4>, tsk_blocks (n / 4), s) (act, n / 4, y, dy, dx);
+  else if (n > 0)
+    TSK_LAUNCH (act_backward_kernel<1>, tsk_blocks (n), s) (act, n, y, dy, dx);
 }
 
 extern "C" void

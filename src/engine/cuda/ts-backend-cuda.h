@@ -19,6 +19,9 @@
  *   TS_CUDA_DETERMINISTIC     unset or 1: of cuDNN's suggested algorithms, the
  *                             deterministic ones first (runs repeat exactly);
  *                             0: its own first choice, as PyTorch by default
+ *   TS_CUDA_CONV_SEARCH=1     time cuDNN's algorithms for each new conv shape
+ *                             and take the fastest (PyTorch's cudnn.benchmark);
+ *                             default: cuDNN's heuristics, no timing
  *   TS_CUDA_CUBLAS            path of the cuBLAS library to open (default
  *                             libcublas.so.13, .12, then libcublas.so)
  */

@@ -68,6 +68,7 @@ struct ts_cuda_dnn {
   cudnnHandle_t handle;
   int tf32;
   int deterministic;   /* prefer deterministic algorithms (TS_CUDA_DETERMINISTIC, default 1) */
+  int search;          /* time the algorithms (TS_CUDA_CONV_SEARCH=1) instead of heuristics */
   dnn_entry cache[DNN_CACHE];
   int n_cache;
 #define F(ret, name, args) ret (*name) args
@@ -100,6 +101,18 @@ struct ts_cuda_dnn {
                                      cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
                                      cudnnFilterDescriptor_t, int, int *,
                                      cudnnConvolutionBwdFilterAlgoPerf_t *));
+  /* optional: cuDNN's own timing of every algorithm (it allocates its buffers) */
+  F (cudnnStatus_t, find_fwd, (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+                               cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+                               cudnnConvolutionFwdAlgoPerf_t *));
+  F (cudnnStatus_t, find_bwd_data, (cudnnHandle_t, cudnnFilterDescriptor_t,
+                                    cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                    cudnnTensorDescriptor_t, int, int *,
+                                    cudnnConvolutionBwdDataAlgoPerf_t *));
+  F (cudnnStatus_t, find_bwd_filter, (cudnnHandle_t, cudnnTensorDescriptor_t,
+                                      cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                      cudnnFilterDescriptor_t, int, int *,
+                                      cudnnConvolutionBwdFilterAlgoPerf_t *));
   F (cudnnStatus_t, forward, (cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,
                               cudnnFilterDescriptor_t, const void *, cudnnConvolutionDescriptor_t,
                               cudnnConvolutionFwdAlgo_t, void *, size_t, const void *,
@@ -178,6 +191,9 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
   SYM (backward_data, "cudnnConvolutionBackwardData");
   SYM (backward_filter, "cudnnConvolutionBackwardFilter");
 #undef SYM
+  *(void **) &d->find_fwd = dlsym (d->lib, "cudnnFindConvolutionForwardAlgorithm");
+  *(void **) &d->find_bwd_data = dlsym (d->lib, "cudnnFindConvolutionBackwardDataAlgorithm");
+  *(void **) &d->find_bwd_filter = dlsym (d->lib, "cudnnFindConvolutionBackwardFilterAlgorithm");
   if (d->create (&d->handle) != CUDNN_STATUS_SUCCESS
       || d->set_stream (d->handle, ts_cuda (be)->stream) != CUDNN_STATUS_SUCCESS)
     {
@@ -189,6 +205,8 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
   d->tf32 = ts_cuda (be)->tf32_conv;
   d->deterministic = !(getenv ("TS_CUDA_DETERMINISTIC")
                        && strcmp (getenv ("TS_CUDA_DETERMINISTIC"), "0") == 0);
+  d->search = getenv ("TS_CUDA_CONV_SEARCH") && strcmp (getenv ("TS_CUDA_CONV_SEARCH"), "1") == 0
+              && d->find_fwd && d->find_bwd_data && d->find_bwd_filter;
   ts_cuda (be)->dnn = d;
   return 1;
 }
@@ -256,13 +274,16 @@ dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g)
       || d->set_groups (e->cd, g->groups)
       || d->set_math (e->cd, d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH))
     return NULL;
-  if (d->get_fwd (d->handle, e->xd, e->wd, e->cd, e->yd, 8, &n, pf))
+  /* timed (fastest first) or the heuristics' order; either way PICK's rules */
+  if ((d->search ? d->find_fwd : d->get_fwd) (d->handle, e->xd, e->wd, e->cd, e->yd, 8, &n, pf))
     return NULL;
   PICK (pf, n, e->fwd, e->ws_fwd);
-  if (d->get_bwd_data (d->handle, e->wd, e->yd, e->cd, e->xd, 8, &n, pd))
+  if ((d->search ? d->find_bwd_data : d->get_bwd_data) (d->handle, e->wd, e->yd, e->cd, e->xd,
+                                                         8, &n, pd))
     return NULL;
   PICK (pd, n, e->bwd_data, e->ws_data);
-  if (d->get_bwd_filter (d->handle, e->xd, e->yd, e->cd, e->wd, 8, &n, pw))
+  if ((d->search ? d->find_bwd_filter : d->get_bwd_filter) (d->handle, e->xd, e->yd, e->cd,
+                                                             e->wd, 8, &n, pw))
     return NULL;
   PICK (pw, n, e->bwd_filter, e->ws_filter);
   d->n_cache++;

@@ -356,16 +356,16 @@ run_bn (int ndim, const int64_t *s, float lo, float hi, double tol)
       cpu->i->activation_forward (cpu, (ts_activation) act, t.c, ya.c);
       gpu->i->batchnorm_act_forward_train (gpu, x.g, g.g, b.g, rm.g, rv.g, 0.1f, 1e-5f,
                                            (ts_activation) act, ya.g, sm.g, si.g);
-      CMP (" y", ya, tol);
-      CMP (" running_var", rv, TOL_RED);
+      CMP ("y", ya, tol);
+      CMP ("running_var", rv, TOL_RED);
       cpu->i->activation_backward (cpu, (ts_activation) act, ya.c, dya.c, t.c);
       cpu->i->batchnorm_backward (cpu, x.c, g.c, sm.c, si.c, t.c, dx.c, dg.c, db.c);
       gpu->i->batchnorm_act_backward (gpu, x.g, g.g, sm.g, si.g, (ts_activation) act, ya.g,
                                       dya.g, dya.g, dg.g, db.g);
       cpu->i->axpby (cpu, 1.0f, dx.c, 0.0f, dya.c);
-      CMP (" dx", dya, tol > 1e-4 ? tol : 1e-4);
-      CMP (" dgamma", dg, tol);
-      CMP (" dbeta", db, tol);
+      CMP ("dx", dya, tol > 1e-4 ? tol : 1e-4);
+      CMP ("dgamma", dg, tol);
+      CMP ("dbeta", db, tol);
       pfree (ya), pfree (dya), pfree (t);
       d = ndim == 2 ? "1d" : "2d";
     }

@@ -257,10 +257,9 @@ cmd_bench (int argc, char **argv)
   for (int i = 0; i < warmup + steps; i++)
     {
       double t0 = ts_now_seconds (), c0 = cpu_seconds ();
-      if ((st = ts_model_forward (m, x, 1, &logits)) != TS_OK)
-        break;
-      be->i->bce_with_logits (be, logits, y, dl);
-      if ((st = ts_model_backward (m, dl)) != TS_OK)
+      float loss;
+      if ((st = ts_model_forward (m, x, 1, &logits)) != TS_OK
+          || (st = ts_loss_and_backward (m, logits, y, dl, &loss)) != TS_OK)
         break;
       ts_optimizer_step (opt);
       be->i->synchronize (be);

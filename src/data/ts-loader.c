@@ -223,6 +223,28 @@ n_cores (void)
   return n > 0 ? (int) n : 1;
 }
 
+/* The batch buffers, each with the allocator that made it; and the slot array. */
+static void
+free_slots (ts_loader *l)
+{
+  if (l->slots)
+    for (int i = 0; i < l->n_slots; i++)
+      {
+        ts_batch *b = &l->slots[i].b;
+        if (l->cfg.host_free)
+          {
+            if (b->x)
+              l->cfg.host_free (b->x, l->cfg.host_ud);
+          }
+        else
+          free (b->x);
+        free (b->y);
+        free (b->items);
+      }
+  free (l->slots);
+  l->slots = NULL;
+}
+
 ts_status
 ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, ts_loader **out)
 {
@@ -245,6 +267,8 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
     return ts_error (TS_ERR_NOMEM, "loader: out of memory");
   l->db = db;
   l->cfg = *cfg;
+  if (!l->cfg.host_alloc || !l->cfg.host_free)
+    l->cfg.host_alloc = NULL, l->cfg.host_free = NULL;   /* a pair or neither */
   l->valid = valid;
   if (valid)
     {
@@ -276,7 +300,8 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
   for (int i = 0; i < l->n_slots; i++)
     {
       ts_batch *b = &l->slots[i].b;
-      b->x = malloc (sizeof (float) * l->row_floats * bs);
+      size_t xbytes = sizeof (float) * l->row_floats * bs;
+      b->x = l->cfg.host_alloc ? l->cfg.host_alloc (xbytes, l->cfg.host_ud) : malloc (xbytes);
       b->y = malloc (sizeof (float) * ((size_t) l->n_vocab * bs + 1));
       b->items = malloc (sizeof (int) * bs);
       if (!b->x || !b->y || !b->items)
@@ -298,14 +323,7 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
 nomem:
   /* the real slot count: cfg->prefetch may be 0 (two per worker) */
   n_slots = l->n_slots;
-  if (l->slots)
-    for (int i = 0; i < l->n_slots; i++)
-      {
-        free (l->slots[i].b.x);
-        free (l->slots[i].b.y);
-        free (l->slots[i].b.items);
-      }
-  free (l->slots);
+  free_slots (l);
   free (l->cache);
   free (l->failed);
   free (l->order);
@@ -329,15 +347,9 @@ ts_loader_free (ts_loader *l)
   pthread_mutex_destroy (&l->mu);
   pthread_cond_destroy (&l->work_cv);
   pthread_cond_destroy (&l->ready_cv);
-  for (int i = 0; i < l->n_slots; i++)
-    {
-      free (l->slots[i].b.x);
-      free (l->slots[i].b.y);
-      free (l->slots[i].b.items);
-    }
+  free_slots (l);
   for (int i = 0; i < l->n_items; i++)
     ts_image_clear (&l->cache[i]);
-  free (l->slots);
   free (l->cache);
   free (l->failed);
   free (l->order);

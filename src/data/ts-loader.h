@@ -45,6 +45,11 @@ typedef struct {
   size_t cache_bytes;     /* RAM cache of decoded presized images; 0: none */
   uint64_t seed;
   float mean[3], std[3];  /* Normalize, on [0,1] pixels */
+  /* memory for the batches' pixels (NULL: malloc / free): a GPU session
+   * passes page-locked memory, which it uploads from without a staging copy */
+  void *(*host_alloc) (size_t bytes, void *ud);
+  void (*host_free) (void *ptr, void *ud);
+  void *host_ud;
 } ts_loader_config;
 
 void ts_loader_config_init (ts_loader_config *cfg);  /* 128 px, 0.35, fastai aug, bs 64 */

@@ -55,9 +55,17 @@ typedef struct ts_backend_i {
   /* memory */
   void *(*alloc) (ts_backend *be, size_t bytes);          /* zero-filled */
   void (*free) (ts_backend *be, void *ptr);
+  /* upload may return before the copy is done: @host_src must stay unchanged
+   * until the next download or synchronize when it came from host_alloc
+   * (other host memory may be reused at once) */
   void (*upload) (ts_backend *be, float *dst, const float *host_src, size_t n);
   void (*download) (ts_backend *be, float *host_dst, const float *src, size_t n);
   void (*synchronize) (ts_backend *be);
+  /* optional (NULL: malloc / free): host memory this backend copies from at
+   * full speed and without a staging copy (page-locked memory for a GPU), for
+   * buffers uploaded every step.  Usable before and after a backend exists. */
+  void *(*host_alloc) (size_t bytes);
+  void (*host_free) (void *ptr);
 
   /* elementwise: y = alpha * x + beta * y (beta = 0 overwrites y) */
   void (*axpby) (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);
@@ -156,6 +164,13 @@ typedef struct ts_backend_i {
    * Returns the loss; writes dlogits = (sigmoid(x) - t) / numel when dlogits != NULL. */
   float (*bce_with_logits) (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
                             ts_tensor *dlogits);
+  /* optional (NULL: bce_with_logits): the same, queued without waiting for the
+   * device; bce_loss_result waits and returns the loss.  A training step
+   * queues its backward pass in between, so a GPU never idles while the host
+   * queues it. */
+  void (*bce_with_logits_queue) (ts_backend *be, const ts_tensor *logits,
+                                 const ts_tensor *targets, ts_tensor *dlogits);
+  float (*bce_loss_result) (ts_backend *be);
 
   /* fastai's Adam with true weight decay, one parameter tensor:
    *   p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;

@@ -52,6 +52,15 @@ double ts_smooth_loss_add (ts_smooth_loss *s, double loss);
 
 double ts_now_seconds (void);
 
+/* BCEWithLogits of @logits against @y, then the backward pass from @dlogits
+ * (its gradient, written here); *loss receives the loss.  With a backend that
+ * can queue the loss (a GPU), the backward pass is queued before the loss is
+ * read back, so the device never waits for the host in between; then a
+ * non-finite loss is reported after the backward pass, whose gradients must
+ * not be used.  TS_ERR_NUMERIC for a NaN or infinite loss. */
+ts_status ts_loss_and_backward (ts_model *m, ts_tensor *logits, const ts_tensor *y,
+                                ts_tensor *dlogits, float *loss);
+
 /* One training step (forward, BCE, backward, finite checks, Adam) on @b with
  * the optimizer's current lrs; *loss receives the batch loss.  On a non-finite
  * loss or gradient nothing is updated and the BN running statistics are put back. */

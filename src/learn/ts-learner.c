@@ -324,6 +324,32 @@ restore_buffers (ts_learner *l, ts_status st)
 }
 
 ts_status
+ts_loss_and_backward (ts_model *m, ts_tensor *logits, const ts_tensor *y, ts_tensor *dlogits,
+                      float *loss)
+{
+  ts_backend *be = ts_model_backend (m);
+  int queued = be->i->bce_with_logits_queue && be->i->bce_loss_result;
+  ts_status st;
+
+  if (queued)
+    {
+      be->i->bce_with_logits_queue (be, logits, y, dlogits);
+      if ((st = ts_model_backward (m, dlogits)) != TS_OK)
+        return st;
+      *loss = be->i->bce_loss_result (be);
+    }
+  else
+    *loss = be->i->bce_with_logits (be, logits, y, dlogits);
+  /* a GPU failure in any op so far (the ops cannot return it) */
+  if ((st = ts_backend_check (be)) != TS_OK)
+    return st;
+  if (!isfinite (*loss))
+    return ts_error (TS_ERR_NUMERIC, "the loss is %s; training stopped with the weights of "
+                     "the last good batch", isnan (*loss) ? "NaN" : "infinite");
+  return queued ? TS_OK : ts_model_backward (m, dlogits);
+}
+
+ts_status
 ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
 {
   ts_backend *be = l->be;
@@ -341,16 +367,9 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
                         ts_model_n_buffers (l->model));
   if ((st = ts_model_forward (l->model, &xv, 1, &logits)) != TS_OK)
     return restore_buffers (l, st);
-  lossf = be->i->bce_with_logits (be, logits, &yv, &dv);
-  /* a GPU failure in any op so far (the ops cannot return it) */
-  if ((st = ts_backend_check (be)) != TS_OK)
-    return st;
+  st = ts_loss_and_backward (l->model, logits, &yv, &dv, &lossf);
   *loss = lossf;
-  if (!isfinite (lossf))
-    return restore_buffers (l, ts_error (TS_ERR_NUMERIC, "the loss is %s; training stopped "
-                                         "with the weights of the last good batch",
-                                         isnan (lossf) ? "NaN" : "infinite"));
-  if ((st = ts_model_backward (l->model, &dv)) != TS_OK)
+  if (st != TS_OK)
     return restore_buffers (l, st);
   n_check = 0;
   for (int i = 0; i < ts_model_n_params (l->model); i++)

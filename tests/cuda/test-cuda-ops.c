@@ -481,6 +481,16 @@ test_linear_loss_adam (void)
   float lgpu = gpu->i->bce_with_logits (gpu, lg.g, tg.g, dl.g);
   compare_floats ("bce_with_logits loss", &lc, &lgpu, 1, TOL_RED);
   cmp ("bce_with_logits dlogits", dl, TOL_EW);
+  /* queued: other reductions may run before the loss is read (they reuse
+   * the partials' buffer); the same loss, bit for bit */
+  g_assert_nonnull (gpu->i->bce_with_logits_queue);
+  gpu->i->fill (gpu, dl.g, 7.0f);
+  gpu->i->bce_with_logits_queue (gpu, lg.g, tg.g, dl.g);
+  g_assert_cmpint (gpu->i->all_finite (gpu, lg.g), ==, 1);
+  (void) gpu->i->sum_squares (gpu, lg.g);
+  float lq = gpu->i->bce_loss_result (gpu);
+  g_assert_true (memcmp (&lq, &lgpu, sizeof lq) == 0);
+  cmp ("bce_with_logits_queue dlogits", dl, TOL_EW);
   free (t);
 
   /* Adam on the same gradients: the GEMM's own differences (TF32's ~1e-3)

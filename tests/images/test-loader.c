@@ -281,6 +281,69 @@ test_targets_and_pixels (void)
   fixture_clear (&f);
 }
 
+/* A counting allocator standing in for a GPU's page-locked memory. */
+typedef struct {
+  int allocs, frees;
+  size_t bytes;
+} counting;
+
+static void *
+counting_alloc (size_t bytes, void *ud)
+{
+  counting *c = ud;
+  c->allocs++;
+  c->bytes = bytes;
+  return g_malloc (bytes);
+}
+
+static void
+counting_free (void *ptr, void *ud)
+{
+  counting *c = ud;
+  c->frees++;
+  g_free (ptr);
+}
+
+/* the batches' pixels come from the caller's allocator, one buffer a slot,
+ * each given back to it; the batches themselves are as with malloc */
+static void
+test_host_allocator (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l;
+  ts_batch *b;
+  counting c = { 0 };
+  int rows = 0;
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 2);
+  cfg.prefetch = 3;
+  cfg.host_alloc = counting_alloc;
+  cfg.host_free = counting_free;
+  cfg.host_ud = &c;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  g_assert_cmpint (c.allocs, ==, 3);
+  g_assert_cmpuint (c.bytes, ==, sizeof (float) * 3 * 16 * 16 * 4);
+  ts_loader_start_epoch (l, 0);
+  while (ts_loader_next (l, &b) == TS_OK && b != NULL)
+    {
+      rows += b->n;
+      ts_loader_release (l, b);
+    }
+  g_assert_cmpint (rows, ==, 16);
+  ts_loader_free (l);
+  g_assert_cmpint (c.frees, ==, 3);
+
+  /* half a pair is ignored: malloc, and nothing handed to the lone hook */
+  c.allocs = c.frees = 0;
+  cfg.host_free = NULL;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 0, &l), ==, TS_OK);
+  ts_loader_free (l);
+  g_assert_cmpint (c.allocs, ==, 0);
+  fixture_clear (&f);
+}
+
 static void
 test_skipped (void)
 {
@@ -406,6 +469,7 @@ main (int argc, char **argv)
   g_test_add_func ("/loader/determinism", test_determinism);
   g_test_add_func ("/loader/targets-and-pixels", test_targets_and_pixels);
   g_test_add_func ("/loader/skipped", test_skipped);
+  g_test_add_func ("/loader/host-allocator", test_host_allocator);
   g_test_add_func ("/loader/cache-bounded", test_cache_bounded);
   g_test_add_func ("/loader/bad-config", test_bad_config);
   g_test_add_func ("/loader/oom-message", test_oom_message);

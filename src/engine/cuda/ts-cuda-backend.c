@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define ALIGN 256
-#define RED_DOUBLES 1025
 
 /* The CUDA checks record a failure on @be too (ts_backend_check), so that
  * one an op could not return (the ops return void) is not lost. */
@@ -153,6 +152,11 @@ cuda_free (ts_backend *be, void *ptr)
   pthread_mutex_unlock (&ctx->lock);
 }
 
+/* No wait: from pageable memory, CUDA copies the source to its staging
+ * buffer before returning; from host_alloc's page-locked memory the copy runs
+ * behind the queued work and the caller keeps the buffer until its next
+ * download (the learner reads the loss back before releasing a batch).
+ * Either way the host goes on queueing the step while the GPU works. */
 static void
 cuda_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
 {
@@ -161,9 +165,28 @@ cuda_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
   if (n == 0)
     return;
   cudaSetDevice (ctx->device);
-  if (ts_cuda_ok (be, cudaMemcpyAsync (dst, host_src, n * sizeof (float), cudaMemcpyHostToDevice,
-                                   ctx->stream), "upload"))
-    ts_cuda_ok (be, cudaStreamSynchronize (ctx->stream), "upload");
+  ts_cuda_ok (be, cudaMemcpyAsync (dst, host_src, n * sizeof (float), cudaMemcpyHostToDevice,
+                                   ctx->stream), "upload");
+}
+
+static void *
+cuda_host_alloc (size_t bytes)
+{
+  void *p = NULL;
+
+  if (cudaHostAlloc (&p, bytes ? bytes : 1, cudaHostAllocPortable) != cudaSuccess)
+    {
+      cudaGetLastError ();
+      return NULL;
+    }
+  return p;
+}
+
+static void
+cuda_host_free (void *ptr)
+{
+  if (ptr)
+    cudaFreeHost (ptr);
 }
 
 static void
@@ -244,6 +267,8 @@ static const ts_backend_i cuda_backend_i = {
   .alloc = cuda_alloc,
   .free = cuda_free,
   .upload = cuda_upload,
+  .host_alloc = cuda_host_alloc,
+  .host_free = cuda_host_free,
   .download = cuda_download,
   .synchronize = cuda_synchronize,
   .axpby = ts_cuda_axpby,
@@ -271,6 +296,8 @@ static const ts_backend_i cuda_backend_i = {
   .concat_channels = ts_cuda_concat_channels,
   .split_channels = ts_cuda_split_channels,
   .bce_with_logits = ts_cuda_bce_with_logits,
+  .bce_with_logits_queue = ts_cuda_bce_with_logits_queue,
+  .bce_loss_result = ts_cuda_bce_loss_result,
   .adam_step = ts_cuda_adam_step,
   .all_finite = ts_cuda_all_finite,
   .sum_squares = ts_cuda_sum_squares,
@@ -416,7 +443,8 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
 
   if ((e = cudaSetDevice (device)) != cudaSuccess
       || (e = cudaStreamCreateWithFlags (&ctx->stream, cudaStreamNonBlocking)) != cudaSuccess
-      || (e = cudaMalloc ((void **) &ctx->red, RED_DOUBLES * sizeof (double))) != cudaSuccess)
+      || (e = cudaMalloc ((void **) &ctx->red, (RED_DOUBLES + 1) * sizeof (double)))
+         != cudaSuccess)
     {
       snprintf (why, sizeof why, "CUDA device %d (%s): %s", device, prop.name,
                 cudaGetErrorString (e));

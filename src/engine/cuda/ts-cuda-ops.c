@@ -345,9 +345,10 @@ reduction_result (ts_backend *be, const char *op)
   return v;
 }
 
-float
-ts_cuda_bce_with_logits (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
-                         ts_tensor *dlogits)
+/* the BCE reduction queued: 1 when queued (the sum then lands in red[0]) */
+static int
+bce_queue (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
+           ts_tensor *dlogits)
 {
   int64_t n = logits->numel;
   char bl[96], bt[96];
@@ -357,13 +358,59 @@ ts_cuda_bce_with_logits (ts_backend *be, const ts_tensor *logits, const ts_tenso
       ts_error (TS_ERR_SHAPE, "bce_with_logits: logits %s and targets %s differ",
                 ts_tensor_shape_str (logits, bl, sizeof bl),
                 ts_tensor_shape_str (targets, bt, sizeof bt));
-      return NAN;
+      return 0;
     }
   if (n == 0)
-    return 0.0f;
+    return 0;
   tsk_bce_with_logits (S (be), n, logits->data, targets->data, DATA (dlogits),
                        ts_cuda (be)->red);
-  return (float) (reduction_result (be, "bce_with_logits") / (double) n);
+  return 1;
+}
+
+float
+ts_cuda_bce_with_logits (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
+                         ts_tensor *dlogits)
+{
+  if (!bce_queue (be, logits, targets, dlogits))
+    return logits->numel == 0 && targets->numel == 0 ? 0.0f : NAN;
+  return (float) (reduction_result (be, "bce_with_logits") / (double) logits->numel);
+}
+
+/* The sum is copied on the device to the slot after the partials (later
+ * reductions reuse red[0]), and read back by ts_cuda_bce_loss_result. */
+void
+ts_cuda_bce_with_logits_queue (ts_backend *be, const ts_tensor *logits,
+                               const ts_tensor *targets, ts_tensor *dlogits)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  ctx->loss_n = 0;
+  if (!bce_queue (be, logits, targets, dlogits))
+    {
+      ctx->loss_n = logits->numel == 0 && targets->numel == 0 ? 0 : -1;
+      return;
+    }
+  if (ts_cuda_ok (be, cudaMemcpyAsync (ctx->red + RED_LOSS_SLOT, ctx->red, sizeof (double),
+                                       cudaMemcpyDeviceToDevice, S (be)), "bce_with_logits"))
+    ctx->loss_n = logits->numel;
+  else
+    ctx->loss_n = -1;
+}
+
+float
+ts_cuda_bce_loss_result (ts_backend *be)
+{
+  ts_cuda_ctx *ctx = ts_cuda (be);
+  double v = NAN;
+
+  if (ctx->loss_n <= 0)
+    return ctx->loss_n == 0 ? 0.0f : NAN;
+  if (!ts_cuda_check (be, "bce_with_logits")
+      || !ts_cuda_ok (be, cudaMemcpyAsync (&v, ctx->red + RED_LOSS_SLOT, sizeof v,
+                                           cudaMemcpyDeviceToHost, S (be)), "bce_with_logits")
+      || !ts_cuda_ok (be, cudaStreamSynchronize (S (be)), "bce_with_logits"))
+    return NAN;
+  return (float) (v / (double) ctx->loss_n);
 }
 
 void

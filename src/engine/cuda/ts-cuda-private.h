@@ -35,6 +35,11 @@ typedef struct {
 
 typedef struct ts_cuda_dnn ts_cuda_dnn;   /* ts-cuda-cudnn.c */
 
+/* ctx->red: 1025 doubles of reduction partials (or 2048 ints of finite-check
+ * flags), then one double holding the queued loss's sum */
+#define RED_DOUBLES 1025
+#define RED_LOSS_SLOT RED_DOUBLES
+
 typedef struct {
   int device;
   char name[256];
@@ -53,7 +58,8 @@ typedef struct {
 
   float *scratch;        /* im2col columns and their gradients */
   size_t scratch_floats;
-  double *red;           /* reduction partials (1025 doubles) */
+  double *red;           /* reduction partials (1025 doubles), then the queued loss's sum */
+  int64_t loss_n;        /* elements of the queued loss */
   int64_t col_budget;
 } ts_cuda_ctx;
 
@@ -139,6 +145,9 @@ void ts_cuda_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tenso
 void ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_tensor *db);
 float ts_cuda_bce_with_logits (ts_backend *be, const ts_tensor *logits,
                                const ts_tensor *targets, ts_tensor *dlogits);
+void ts_cuda_bce_with_logits_queue (ts_backend *be, const ts_tensor *logits,
+                                    const ts_tensor *targets, ts_tensor *dlogits);
+float ts_cuda_bce_loss_result (ts_backend *be);
 void ts_cuda_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad, ts_tensor *m,
                         ts_tensor *v, float lr, float beta1, float beta2, float eps, float wd,
                         int step);

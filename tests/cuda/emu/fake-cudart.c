@@ -91,6 +91,20 @@ cudaFree (void *ptr)
 }
 
 cudaError_t
+cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
+{
+  *ptr = malloc (size ? size : 1);
+  return *ptr ? cudaSuccess : set (cudaErrorMemoryAllocation);
+}
+
+cudaError_t
+cudaFreeHost (void *ptr)
+{
+  free (ptr);
+  return cudaSuccess;
+}
+
+cudaError_t
 cudaMemsetAsync (void *ptr, int value, size_t count, cudaStream_t stream)
 {
   memset (ptr, value, count);

@@ -22,9 +22,10 @@ axpby_kernel (int64_t n, float alpha, const float *x, float beta, float *y)
     }
 }
 
+/* y = act (a + b); act -1: none, 0: ReLU, 1: ReLU6 (NaN passes, as act_forward) */
 template <int V>
 static __global__ void
-add_kernel (int64_t n, const float *a, const float *b, float *y)
+add_kernel (int64_t n, const float *a, const float *b, int act, float *y)
 {
   TSK_FOR (i, n)
     {
@@ -32,7 +33,15 @@ add_kernel (int64_t n, const float *a, const float *b, float *y)
       tsk_load_v<V> (a + i * V, av);
       tsk_load_v<V> (b + i * V, bv);
       for (int j = 0; j < V; j++)
-        av[j] += bv[j];
+        {
+          float v = av[j] + bv[j];
+          if (act >= 0)
+            {
+              v = v < 0.0f ? 0.0f : v;
+              v = act == 1 && v > 6.0f ? 6.0f : v;
+            }
+          av[j] = v;
+        }
       tsk_store_v<V> (y + i * V, av);
     }
 }
@@ -154,10 +163,10 @@ tsk_axpby (cudaStream_t s, int64_t n, float alpha, const float *x, float beta, f
 }
 
 extern "C" void
-tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, float *y)
+tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, int act, float *y)
 {
   if (n > 0)
-    EW_LAUNCH_V (tsk_vec_width (n, a, b, y, NULL), n, add_kernel, s, a, b, y);
+    EW_LAUNCH_V (tsk_vec_width (n, a, b, y, NULL), n, add_kernel, s, a, b, act, y);
 }
 
 extern "C" void

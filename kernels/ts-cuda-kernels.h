@@ -17,7 +17,8 @@ extern "C" {
 
 /* ts-cuda-eltwise.cu */
 void tsk_axpby (cudaStream_t s, int64_t n, float alpha, const float *x, float beta, float *y);
-void tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, float *y);
+/* y = act (a + b); act -1 (none), 0 (ReLU) or 1 (ReLU6) */
+void tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, int act, float *y);
 void tsk_mul (cudaStream_t s, int64_t n, const float *a, const float *b, float *y);
 void tsk_fill (cudaStream_t s, int64_t n, float value, float *y);
 /* act: 0 relu, 1 relu6, 2 sigmoid (ts_activation's order) */

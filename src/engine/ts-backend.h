@@ -72,6 +72,11 @@ typedef struct ts_backend_i {
   /* y = a + b (residual add forward) */
   void (*add) (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y);
   void (*fill) (ts_backend *be, ts_tensor *t, float value);
+  /* optional (NULL: add, then activation_forward): y = act (a + b) in one
+   * pass, act ReLU or ReLU6; y may be a or b.  (The backward needs nothing
+   * new: activation_backward works from y.) */
+  void (*add_act_forward) (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
+                           ts_activation act, ts_tensor *y);
 
   /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> y [N,Cout,OH,OW] */
   void (*conv2d_forward) (ts_backend *be, const ts_conv2d_params *p,

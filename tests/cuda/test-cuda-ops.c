@@ -182,6 +182,16 @@ run_eltwise (const int64_t *s)
   cpu->i->add (cpu, x.c, y.c, z.c);
   gpu->i->add (gpu, x.g, y.g, z.g);
   cmp ("add", z, TOL_EW);
+  /* the fused add + ReLU / ReLU6, written over its first input as the models do */
+  for (int a = TS_ACT_RELU; a <= TS_ACT_RELU6; a++)
+    {
+      pair u = mk_rand (4, s, -8, 8);
+      cpu->i->add (cpu, u.c, y.c, u.c);
+      cpu->i->activation_forward (cpu, (ts_activation) a, u.c, u.c);
+      gpu->i->add_act_forward (gpu, u.g, y.g, (ts_activation) a, u.g);
+      cmp (a == TS_ACT_RELU ? "add+relu" : "add+relu6", u, TOL_EW);
+      pfree (u);
+    }
   static const char *names[] = { "relu", "relu6", "sigmoid" };
   for (int a = 0; a < 3; a++)
     {

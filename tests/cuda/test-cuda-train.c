@@ -199,6 +199,29 @@ test_resnet18_parity (void)
   trainer_init (&tg, gpu, "resnet18", batch, size);
   x = malloc ((size_t) batch * 3 * size * size * sizeof (float));
   t = malloc ((size_t) batch * N_CLASSES * sizeof (float));
+  make_batch (99, batch, size, x, t);
+  g_assert_cmpint (ts_tensor_from_host (tc.x, x, tc.x->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (tg.x, x, tg.x->numel), ==, TS_OK);
+  /* inference from the same weights (batch norm folded, fused adds): the logits */
+  {
+    ts_tensor *oc, *og;
+    int64_t n = (int64_t) batch * N_CLASSES;
+    float *hc = malloc ((size_t) n * sizeof (float)), *hg = malloc ((size_t) n * sizeof (float));
+    double num = 0.0, den = 0.0;
+    g_assert_cmpint (ts_model_forward (tc.m, tc.x, 0, &oc), ==, TS_OK);
+    g_assert_cmpint (ts_model_forward (tg.m, tg.x, 0, &og), ==, TS_OK);
+    g_assert_cmpint (ts_tensor_to_host (oc, hc, n), ==, TS_OK);
+    g_assert_cmpint (ts_tensor_to_host (og, hg, n), ==, TS_OK);
+    for (int64_t i = 0; i < n; i++)
+      {
+        num += ((double) hg[i] - hc[i]) * ((double) hg[i] - hc[i]);
+        den += (double) hc[i] * hc[i];
+      }
+    g_test_message ("eval logits: normalized error %.3g", sqrt (num / den));
+    g_assert_cmpfloat (sqrt (num / den), <, 1e-4);
+    free (hc);
+    free (hg);
+  }
   for (int s = 0; s < steps; s++)
     {
       float lc, lg, lp, rg, rp;

@@ -273,6 +273,7 @@ static const ts_backend_i cuda_backend_i = {
   .synchronize = cuda_synchronize,
   .axpby = ts_cuda_axpby,
   .add = ts_cuda_add,
+  .add_act_forward = ts_cuda_add_act_forward,
   .fill = ts_cuda_fill,
   .conv2d_forward = ts_cuda_conv2d_forward,
   .conv2d_backward = ts_cuda_conv2d_backward,

@@ -21,7 +21,22 @@ ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *
 {
   if (!ts_op_same_numel ("add", a, y) || !ts_op_same_numel ("add", b, y))
     return;
-  tsk_add (S (be), y->numel, a->data, b->data, y->data);
+  tsk_add (S (be), y->numel, a->data, b->data, -1, y->data);
+  ts_cuda_check (be, "add");
+}
+
+void
+ts_cuda_add_act_forward (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
+                         ts_activation act, ts_tensor *y)
+{
+  if (act != TS_ACT_RELU && act != TS_ACT_RELU6)
+    {
+      ts_error (TS_ERR_INVALID, "add: activation %d cannot be fused", (int) act);
+      return;
+    }
+  if (!ts_op_same_numel ("add", a, y) || !ts_op_same_numel ("add", b, y))
+    return;
+  tsk_add (S (be), y->numel, a->data, b->data, (int) act, y->data);
   ts_cuda_check (be, "add");
 }
 

@@ -98,6 +98,8 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
 /* ts-cuda-ops.c */
 void ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);
 void ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y);
+void ts_cuda_add_act_forward (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
+                              ts_activation act, ts_tensor *y);
 void ts_cuda_fill (ts_backend *be, ts_tensor *t, float value);
 void ts_cuda_batchnorm_forward_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
                                       const ts_tensor *beta, ts_tensor *running_mean,

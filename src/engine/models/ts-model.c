@@ -665,6 +665,19 @@ bn_act_fused (const ts_model *m, int i)
          && only_feeds_next (m, m->nodes[i].out, i + 1);
 }
 
+/* The residual add at node @i and the ReLU / ReLU6 after it in one
+ * pass when the backend can (the sum is never written; the activation's
+ * backward works from its output, so the backward pass is unchanged). */
+static int
+add_act_fused (const ts_model *m, int i)
+{
+  const ts_node *a = &m->nodes[i + 1];
+
+  return BE (m)->add_act_forward && m->nodes[i].kind == TS_NODE_ADD && i + 1 < m->n_nodes
+         && a->kind == TS_NODE_ACT && (a->act == TS_ACT_RELU || a->act == TS_ACT_RELU6)
+         && only_feeds_next (m, m->nodes[i].out, i + 1);
+}
+
 /* Eval-mode conv at node i, with what follows it absorbed: a batch norm
  * folded into its weights, then, when the backend has conv2d_forward_fused,
  * a residual add and a ReLU / ReLU6 applied as each output tile is written
@@ -767,6 +780,14 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
                                            B (m, n->rvar), 0.1f, 1e-5f, a->act, v[a->out].t,
                                            n->save_mean, n->save_invstd);
           be->fill (m->be, B (m, n->nbt), m->n_batches_tracked);
+          if (m->prof)
+            ts_profile_node (m, n, 0);
+          continue;
+        }
+      if (n->kind == TS_NODE_ADD && add_act_fused (m, i))
+        {
+          const ts_node *a = &m->nodes[++i];
+          be->add_act_forward (m->be, in, v[n->in2].t, a->act, v[a->out].t);
           if (m->prof)
             ts_profile_node (m, n, 0);
           continue;

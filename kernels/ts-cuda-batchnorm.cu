@@ -62,6 +62,11 @@ act_grad (int act, float a, float g)
   return (act == 0 ? a > 0.0f : (a > 0.0f && a < 6.0f)) ? g : 0.0f;
 }
 
+/* r over this thread's rows of a grid-wide pass (w from row_walk_for) */
+#define FOR_ROWS(r, w, rows) \
+  for (int64_t r = (int64_t) blockIdx.x * (w).per + (w).sub; r < (rows); \
+       r += (int64_t) gridDim.x * (w).per)
+
 /* Blocks per channel for the partial sums: about 1024 blocks in all, none
  * with fewer than ~4 elements a thread, at most one per image. */
 static int
@@ -202,8 +207,7 @@ bn_apply_kernel (int64_t rows, int c, int plane, const float *x, const float *co
   row_walk w = row_walk_for (vplane);
   if (w.sub >= w.per)
     return;
-  for (int64_t r = (int64_t) blockIdx.x * w.per + w.sub; r < rows;
-       r += (int64_t) gridDim.x * w.per)
+  FOR_ROWS (r, w, rows)
     {
       int ch = (int) (r % c);
       float a = coef[ch], b = coef[c + ch], v[V];
@@ -256,8 +260,7 @@ bn_backward_dx_kernel (int64_t rows, int c, int plane, const float *x, const flo
   row_walk w = row_walk_for (vplane);
   if (w.sub >= w.per)
     return;
-  for (int64_t r = (int64_t) blockIdx.x * w.per + w.sub; r < rows;
-       r += (int64_t) gridDim.x * w.per)
+  FOR_ROWS (r, w, rows)
     {
       int ch = (int) (r % c);
       float k = coef[ch], mdy = coef[c + ch], cx = coef[2 * c + ch], mean = coef[3 * c + ch];

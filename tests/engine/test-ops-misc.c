@@ -1,6 +1,7 @@
 /* test-ops-misc.c: Adam against the formula in double, dropout masks, the small
  * elementwise ops, tensor bookkeeping, thread-count independence, bad shapes,
- * the packed-GEMM and fused conv forward against a direct loop. */
+ * the packed-GEMM and fused conv forward and the conv backward against a
+ * direct loop. */
 #include <glib.h>
 #include <math.h>
 #include <string.h>
@@ -465,6 +466,122 @@ test_conv_gemm (void)
     }
 }
 
+/* Dense conv backward (dw on the packed GEMM, split over columns or over rows
+ * of col; dx of stride-1 convs as the flipped conv of dy; strided dx through
+ * im2col + BLAS) against a direct loop in double, and the same through
+ * im2col + BLAS only (TS_CPU_CONV_GEMM=0). */
+static void
+ref_conv_backward (const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy,
+                   const ts_conv2d_params *p, double *dx, double *dw)
+{
+  int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], wd = x->shape[3];
+  int64_t co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+  int64_t oh = dy->shape[2], ow = dy->shape[3];
+
+  memset (dx, 0, (size_t) x->numel * sizeof (double));
+  memset (dw, 0, (size_t) w->numel * sizeof (double));
+  for (int64_t in = 0; in < n; in++)
+    for (int64_t o = 0; o < co; o++)
+      for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t ox = 0; ox < ow; ox++)
+          {
+            double d = dy->data[((in * co + o) * oh + oy) * ow + ox];
+            for (int64_t ci = 0; ci < c; ci++)
+              for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                  {
+                    int64_t iy = oy * p->stride_h - p->pad_top + ky;
+                    int64_t ix = ox * p->stride_w - p->pad_left + kx;
+                    int64_t xi = ((in * c + ci) * h + iy) * wd + ix;
+                    int64_t wi = ((o * c + ci) * kh + ky) * kw + kx;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
+                      continue;
+                    dx[xi] += d * w->data[wi];
+                    dw[wi] += d * x->data[xi];
+                  }
+          }
+}
+
+static void
+test_conv_gemm_backward (void)
+{
+  static const struct {
+    int n, c, h, w, co, kh, kw, s, pt, pl, pb, pr;
+  } cases[] = {
+    { 3, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1 },     /* same 3x3, odd everything */
+    { 1, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1 },     /* batch 1 */
+    { 4, 16, 4, 4, 24, 3, 3, 1, 1, 1, 1, 1 },    /* 4x4 planes: a panel spans images */
+    { 2, 8, 6, 5, 8, 1, 1, 1, 0, 0, 0, 0 },      /* 1x1 direct, runs across rows */
+    { 2, 7, 11, 10, 9, 3, 3, 2, 1, 1, 1, 1 },    /* stride 2 */
+    { 2, 3, 20, 19, 16, 7, 7, 2, 3, 3, 3, 3 },   /* the stem */
+    { 3, 6, 9, 9, 5, 1, 1, 2, 0, 0, 0, 0 },      /* 1x1 stride 2 downsample */
+    { 2, 4, 10, 13, 7, 3, 3, 3, 0, 2, 1, 0 },    /* stride 3, asymmetric padding */
+    { 1, 2, 5, 6, 3, 2, 3, 1, 0, 1, 1, 1 },      /* rectangular kernel, asymmetric */
+    { 2, 3, 3, 3, 4, 5, 5, 1, 4, 4, 4, 4 },      /* padding larger than the plane */
+    { 2, 3, 5, 4, 6, 3, 3, 1, 3, 2, 3, 2 },      /* padding beyond KH - 1: dx pads < 0 */
+    { 2, 70, 6, 6, 17, 3, 3, 1, 1, 1, 1, 1 },    /* K = 630: dx in K blocks, dw rows in units */
+    { 1, 40, 8, 8, 600, 1, 1, 1, 0, 0, 0, 0 },   /* many channel panels */
+    { 3, 70, 8, 8, 21, 3, 3, 1, 1, 1, 1, 1 },    /* planes of 64 */
+    { 2, 9, 16, 16, 10, 3, 3, 2, 1, 1, 1, 1 },   /* 8x8 output, stride 2 */
+    { 3, 5, 39, 41, 13, 3, 3, 1, 1, 1, 1, 1 },   /* 4797 columns: dw split over columns */
+    { 2, 4, 64, 66, 9, 3, 3, 1, 1, 1, 1, 1 },    /* dw in three parts, the last one short */
+    { 8, 3, 50, 50, 8, 7, 7, 2, 3, 3, 3, 3 },    /* the stem, dw split over columns */
+    { 2, 130, 7, 7, 40, 3, 3, 1, 1, 1, 1, 1 },   /* K = 1170, rows in several units */
+    { 20, 6, 8, 8, 12, 3, 3, 2, 1, 1, 1, 1 },    /* 4x4 output: dx units of several images */
+    { 1, 4, 40, 40, 9, 3, 3, 2, 1, 1, 1, 1 },    /* 20x20 output: dx in several chunks */
+    { 3, 5, 13, 13, 11, 3, 3, 2, 1, 1, 1, 1 },   /* 7x7 output: panels across images */
+    { 9, 12, 10, 10, 20, 1, 1, 2, 0, 0, 0, 0 },  /* 1x1 stride 2: rows of dx no tap reaches */
+  };
+
+  for (int env = 0; env < 2; env++)
+    {
+      ts_backend *be;
+      /* env 1: im2col + BLAS (TS_CPU_CONV_GEMM=0) */
+      if (env)
+        g_setenv ("TS_CPU_CONV_GEMM", "0", TRUE);
+      be = ts_backend_cpu_new (env ? 3 : 2);
+      g_unsetenv ("TS_CPU_CONV_GEMM");
+      for (guint t = 0; t < G_N_ELEMENTS (cases); t++)
+        {
+          ts_conv2d_params p = { cases[t].s, cases[t].s, cases[t].pt, cases[t].pl, cases[t].pb,
+                                 cases[t].pr, 1 };
+          int64_t oh = (cases[t].h + cases[t].pt + cases[t].pb - cases[t].kh) / cases[t].s + 1;
+          int64_t ow = (cases[t].w + cases[t].pl + cases[t].pr - cases[t].kw) / cases[t].s + 1;
+          int64_t xs[4] = { cases[t].n, cases[t].c, cases[t].h, cases[t].w };
+          int64_t ws[4] = { cases[t].co, cases[t].c, cases[t].kh, cases[t].kw };
+          int64_t ys[4] = { cases[t].n, cases[t].co, oh, ow };
+          ts_tensor *x = rand_tensor (be, 4, xs, -1, 1), *w = rand_tensor (be, 4, ws, -0.5f, 0.5f);
+          ts_tensor *dy = rand_tensor (be, 4, ys, -1, 1);
+          ts_tensor *dx = rand_tensor (be, 4, xs, 50, 60), *dw = rand_tensor (be, 4, ws, 50, 60);
+          double *rdx = g_new (double, x->numel), *rdw = g_new (double, w->numel);
+          float *dw0;
+
+          ref_conv_backward (x, w, dy, &p, rdx, rdw);
+          ts_clear_error ();
+          be->i->conv2d_backward (be, &p, x, w, dy, dx, dw, NULL);
+          g_assert_cmpstr (ts_last_error (), ==, "");
+          g_assert_cmpfloat (max_rel_err (dx, rdx), <, 1e-5);
+          g_assert_cmpfloat (max_rel_err (dw, rdw), <, 1e-5);
+          /* each on its own, over garbage; dw repeats bit for bit */
+          dw0 = g_memdup2 (dw->data, (gsize) dw->numel * sizeof (float));
+          for (int64_t i = 0; i < dx->numel; i++)
+            dx->data[i] = 1e30f;
+          for (int64_t i = 0; i < dw->numel; i++)
+            dw->data[i] = -1e30f;
+          be->i->conv2d_backward (be, &p, x, w, dy, dx, NULL, NULL);
+          g_assert_cmpfloat (max_rel_err (dx, rdx), <, 1e-5);
+          be->i->conv2d_backward (be, &p, x, w, dy, NULL, dw, NULL);
+          g_assert_cmpmem (dw->data, dw->numel * 4, dw0, dw->numel * 4);
+          g_free (dw0);
+          g_free (rdx);
+          g_free (rdw);
+          ts_tensor_free (x); ts_tensor_free (w); ts_tensor_free (dy);
+          ts_tensor_free (dx); ts_tensor_free (dw);
+        }
+      ts_backend_free (be);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -482,5 +599,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/misc/pool-stress", test_pool_stress);
   g_test_add_func ("/engine/misc/blas-core", test_blas_core);
   g_test_add_func ("/engine/misc/conv-gemm", test_conv_gemm);
+  g_test_add_func ("/engine/misc/conv-gemm-backward", test_conv_gemm_backward);
   return g_test_run ();
 }

@@ -22,36 +22,16 @@
  * column panels as they go; a panel's sums do not depend on the thread, so
  * results repeat bit for bit whatever the thread count or timing.
  */
-#include "ts-cpu-conv.h"
+#include "ts-cpu-conv-gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #if TS_CPU_CONV_GEMM
 
-#include <immintrin.h>
-
-#define MR 8
-#define NR 32
 #define KC_TARGET 224
 #define NC_PANELS 16
 #define MC_PANELS 4
-/* a panel of NR columns is split where its source is not contiguous (image
- * or output row boundaries) and at the 16-lane boundary: at most NR + 2 */
-#define MAX_SEGS (NR + 2)
-#define TS_CPU_CONV_GEMM_MAX_TAPS 64
-
-#define TS_AVX512 __attribute__ ((target ("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-/* the packer and the kernel stay out of line: the kernel keeps all 32 zmm
- * registers to itself, and both show apart in a profile */
-#define TS_NOINLINE __attribute__ ((noinline))
-
-typedef struct {
-  int dst;          /* first column inside the panel */
-  int len;          /* 1..16, never across the 16-lane boundary */
-  int64_t n, oy, ox; /* n < 0: padding columns past the end (zeros, not stored) */
-  int64_t p;        /* output index inside the image's plane */
-} seg;
 
 typedef struct {
   ts_backend *be;
@@ -59,6 +39,7 @@ typedef struct {
   const float *x, *w, *b, *res;
   float *y;
   int act;               /* -1 none, TS_ACT_RELU, TS_ACT_RELU6 */
+  int wflip;             /* w is the forward conv's [C, cout, KH, KW] (backward data) */
   float *wp;             /* packed weights, K * cout_pad */
   int64_t cout_pad, n_panels, nkb;
   int64_t chunk;         /* column panels taken at a time */
@@ -73,13 +54,17 @@ kb_start (const gemm_args *a, int64_t kb)
 }
 
 /* Weights [cout, K] -> for each K block, for each panel of MR rows, [kc][MR]
- * (rows past cout are zeros). */
+ * (rows past cout are zeros).  With wflip, element (co, (c, ky, kx)) is read
+ * from the forward weights as w[c, co, KH-1-ky, KW-1-kx]: backward data is
+ * this conv of dy, and no flipped copy of the weights is ever written. */
 static void
 pack_w_task (void *arg, int tid, int nt)
 {
   gemm_args *a = arg;
   const conv_geom *g = a->g;
-  int64_t i0, i1, np = a->cout_pad / MR;
+  int64_t i0, i1, np = a->cout_pad / MR, khw = g->kh * g->kw;
+  /* consecutive output channels are rows of w, or (wflip) taps of a row */
+  int64_t rs = a->wflip ? khw : g->k;
 
   ts_cpu_range (np, tid, nt, &i0, &i1);
   for (int64_t kb = 0; kb < a->nkb; kb++)
@@ -88,27 +73,34 @@ pack_w_task (void *arg, int tid, int nt)
       for (int64_t i = i0; i < i1; i++)
         {
           float *dst = a->wp + r0 * a->cout_pad + i * kc * MR;
+          int64_t rows = g->cout - i * MR < MR ? g->cout - i * MR : MR;
+          int64_t c = r0 / khw, tap = r0 % khw;
           for (int64_t k = 0; k < kc; k++)
-            for (int r = 0; r < MR; r++)
-              {
-                int64_t co = i * MR + r;
-                dst[k * MR + r] = co < g->cout ? a->w[co * g->k + r0 + k] : 0.0f;
-              }
+            {
+              const float *src = a->wflip ? a->w + (c * g->cout + i * MR) * khw + khw - 1 - tap
+                                          : a->w + i * MR * g->k + r0 + k;
+              for (int64_t r = 0; r < MR; r++)
+                dst[k * MR + r] = r < rows ? src[r * rs] : 0.0f;
+              if (++tap == khw)
+                {
+                  tap = 0;
+                  c++;
+                }
+            }
         }
     }
 }
 
-/* The source runs of the NR columns of panel j. */
-static int
-panel_segs (const conv_geom *g, int64_t j, int64_t total, seg *s)
+int
+ts_cpu_gemm_panel_segs (const conv_geom *g, int64_t q0, int64_t qe, seg *s)
 {
   int ns = 0, direct = g->direct;
-  int64_t q = j * NR, qe = q + NR < total ? q + NR : total;
+  int64_t q = q0;
 
   while (q < qe)
     {
       int64_t n = q / g->p, p = q % g->p, oy = p / g->ow, ox = p % g->ow;
-      int dst = (int) (q - j * NR);
+      int dst = (int) (q - q0);
       int64_t len = direct ? g->p - p : g->ow - ox;
       int room = 16 - dst % 16;
       if (len > qe - q)
@@ -125,7 +117,7 @@ panel_segs (const conv_geom *g, int64_t j, int64_t total, seg *s)
       q += len;
     }
   /* zero the columns past the end (the last panel) */
-  for (int dst = (int) (qe - j * NR); dst < NR;)
+  for (int dst = (int) (qe - q0); dst < NR;)
     {
       int len = 16 - dst % 16;
       s[ns].dst = dst;
@@ -145,14 +137,13 @@ lane_mask (int64_t lo, int64_t hi)
   return (__mmask16) (((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-/* Rows [r0, r0 + kc) of the implicit col matrix, columns of one panel, into
- * dst [kc][NR].  Per run of columns, the source offset and lane mask of each
- * kernel tap are worked out once; a row is then one masked load and store
- * (stride 2: two loads and a permute that keeps the even lanes). */
-static TS_AVX512 TS_NOINLINE void
-pack_x_panel (const gemm_args *a, const seg *s, int ns, int64_t r0, int64_t kc, float *dst)
+/* Per run of columns, the source offset and lane mask of each kernel tap are
+ * worked out once; a row is then one masked load and store (stride 2: two
+ * loads and a permute that keeps the even lanes). */
+TS_AVX512 TS_NOINLINE void
+ts_cpu_gemm_pack_x_panel (const conv_geom *g, const float *x, const seg *s, int ns, int64_t r0,
+                          int64_t kc, float *dst)
 {
-  const conv_geom *g = a->g;
   int64_t khw = g->kh * g->kw, hw = g->h * g->w, chw = g->c * hw;
   const __m512i step = _mm512_mullo_epi32 (_mm512_set_epi32 (15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
                                                              5, 4, 3, 2, 1, 0),
@@ -169,7 +160,7 @@ pack_x_panel (const gemm_args *a, const seg *s, int ns, int64_t r0, int64_t kc, 
       __mmask16 out = lane_mask (0, sg->len);
       float *col = dst + sg->dst;
       const float *base;
-      int64_t c, tap;
+      int64_t tap;
 
       if (sg->n < 0)
         {
@@ -177,7 +168,7 @@ pack_x_panel (const gemm_args *a, const seg *s, int ns, int64_t r0, int64_t kc, 
             _mm512_mask_storeu_ps (col + k * NR, out, zero);
           continue;
         }
-      base = a->x + sg->n * chw;
+      base = x + sg->n * chw;
       if (g->direct)
         {
           /* 1x1, stride 1, no padding: the run is contiguous in each plane */
@@ -214,146 +205,108 @@ pack_x_panel (const gemm_args *a, const seg *s, int ns, int64_t r0, int64_t kc, 
                  : (g->w - 1 - ix0 < 0 ? 0 : (g->w - 1 - ix0) / g->sw + 1);
           msk[tap] = lane_mask (lo, hi);
         }
-      c = r0 / khw;
-      tap = r0 % khw;
-      for (int64_t k = 0; k < kc; k++)
-        {
-          const float *src = base + c * hw + off[tap];
-          uint32_t m = msk[tap];
-          __m512 v;
-          if (m == 0)
-            v = zero;
-          else if (g->sw == 1)
-            v = _mm512_maskz_loadu_ps ((__mmask16) m, src);
-          else if (g->sw == 2)
-            v = _mm512_permutex2var_ps (_mm512_maskz_loadu_ps ((__mmask16) m, src), even,
-                                        _mm512_maskz_loadu_ps ((__mmask16) (m >> 16), src + 16));
-          else
-            v = _mm512_mask_i32gather_ps (zero, (__mmask16) m, step, src, 4);
-          _mm512_mask_storeu_ps (col + k * NR, out, v);
-          if (++tap == khw)
+      /* one loop per stride, so that the row loop holds no test but the tap
+       * wrap; a row whose mask is empty loads nothing (masked loads do not
+       * fault) and stores zeros */
+      {
+        const float *xc = base + r0 / khw * hw;
+        tap = r0 % khw;
+        if (g->sw == 1)
+          for (int64_t k = 0; k < kc; k++)
             {
-              tap = 0;
-              c++;
+              _mm512_mask_storeu_ps (col + k * NR, out,
+                                     _mm512_maskz_loadu_ps ((__mmask16) msk[tap], xc + off[tap]));
+              if (++tap == khw)
+                {
+                  tap = 0;
+                  xc += hw;
+                }
             }
-        }
+        else if (g->sw == 2)
+          for (int64_t k = 0; k < kc; k++)
+            {
+              const float *src = xc + off[tap];
+              uint32_t m = msk[tap];
+              __m512 v = _mm512_permutex2var_ps (_mm512_maskz_loadu_ps ((__mmask16) m, src), even,
+                                                 _mm512_maskz_loadu_ps ((__mmask16) (m >> 16),
+                                                                        src + 16));
+              _mm512_mask_storeu_ps (col + k * NR, out, v);
+              if (++tap == khw)
+                {
+                  tap = 0;
+                  xc += hw;
+                }
+            }
+        else
+          for (int64_t k = 0; k < kc; k++)
+            {
+              __m512 v = _mm512_mask_i32gather_ps (zero, (__mmask16) msk[tap], step,
+                                                   xc + off[tap], 4);
+              _mm512_mask_storeu_ps (col + k * NR, out, v);
+              if (++tap == khw)
+                {
+                  tap = 0;
+                  xc += hw;
+                }
+            }
+      }
     }
 }
 
-/* Where a tile goes when its NR columns are one contiguous run of y (the plane
- * is a multiple of NR): straight from the registers, with the epilogue. */
-typedef struct {
-  float *y;              /* row 0 of the tile in y; rows ld apart */
-  const float *res;      /* same offsets in res, or NULL */
-  const float *bias;     /* MR biases, or NULL */
-  int64_t ld;
-  int rows;              /* valid rows (output channels) */
-  int act;
-} tile_out;
-
-/* C[MR][NR] (=, or += when @acc) Wp[kc][MR] x Xp[kc][NR]; with @o, the result
- * (plus C when @acc) goes to y through the epilogue instead. */
-static TS_AVX512 TS_NOINLINE void
-kernel_8x32 (int64_t kc, const float *restrict wp, const float *restrict xp, float *restrict c,
-             int acc, const tile_out *o)
+TS_AVX512 TS_NOINLINE void
+ts_cpu_gemm_kernel_8x32 (int64_t kc, const float *restrict wp, const float *restrict xp,
+                         float *restrict c, int acc, const tile_out *o)
 {
-  __m512 c00 = _mm512_setzero_ps (), c01 = _mm512_setzero_ps ();
-  __m512 c10 = _mm512_setzero_ps (), c11 = _mm512_setzero_ps ();
-  __m512 c20 = _mm512_setzero_ps (), c21 = _mm512_setzero_ps ();
-  __m512 c30 = _mm512_setzero_ps (), c31 = _mm512_setzero_ps ();
-  __m512 c40 = _mm512_setzero_ps (), c41 = _mm512_setzero_ps ();
-  __m512 c50 = _mm512_setzero_ps (), c51 = _mm512_setzero_ps ();
-  __m512 c60 = _mm512_setzero_ps (), c61 = _mm512_setzero_ps ();
-  __m512 c70 = _mm512_setzero_ps (), c71 = _mm512_setzero_ps ();
+  __m512 t[16];
 
-  for (int64_t k = 0; k < kc; k++)
-    {
-      __m512 b0 = _mm512_load_ps (xp + k * NR), b1 = _mm512_load_ps (xp + k * NR + 16), a;
-      const float *w = wp + k * MR;
-#define ROW(r, x0, x1)                          \
-      a = _mm512_set1_ps (w[r]);                \
-      x0 = _mm512_fmadd_ps (a, b0, x0);         \
-      x1 = _mm512_fmadd_ps (a, b1, x1);
-      ROW (0, c00, c01)
-      ROW (1, c10, c11)
-      ROW (2, c20, c21)
-      ROW (3, c30, c31)
-      ROW (4, c40, c41)
-      ROW (5, c50, c51)
-      ROW (6, c60, c61)
-      ROW (7, c70, c71)
-#undef ROW
-    }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; i++)
+    t[i] = _mm512_setzero_ps ();
+  ts_cpu_gemm_tile_8x32 (kc, wp, MR, 1, xp, t);
   if (acc)
-    {
-#define ADD(r, x0, x1)                                                          \
-      x0 = _mm512_add_ps (x0, _mm512_load_ps (c + (r) * NR));                   \
-      x1 = _mm512_add_ps (x1, _mm512_load_ps (c + (r) * NR + 16));
-      ADD (0, c00, c01)
-      ADD (1, c10, c11)
-      ADD (2, c20, c21)
-      ADD (3, c30, c31)
-      ADD (4, c40, c41)
-      ADD (5, c50, c51)
-      ADD (6, c60, c61)
-      ADD (7, c70, c71)
-#undef ADD
-    }
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+      t[i] = _mm512_add_ps (t[i], _mm512_load_ps (c + i * 16));
   if (o == NULL)
     {
-#define OUT(r, x0, x1)                                                          \
-      _mm512_store_ps (c + (r) * NR, x0);                                       \
-      _mm512_store_ps (c + (r) * NR + 16, x1);
-      OUT (0, c00, c01)
-      OUT (1, c10, c11)
-      OUT (2, c20, c21)
-      OUT (3, c30, c31)
-      OUT (4, c40, c41)
-      OUT (5, c50, c51)
-      OUT (6, c60, c61)
-      OUT (7, c70, c71)
-#undef OUT
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++)
+        _mm512_store_ps (c + i * 16, t[i]);
       return;
     }
   {
     const __m512 zero = _mm512_setzero_ps (), six = _mm512_set1_ps (6.0f);
-#define EPI(r, x0, x1)                                                          \
-    if ((r) < o->rows)                                                          \
-      {                                                                         \
-        float *yr = o->y + (r) * o->ld;                                         \
-        if (o->bias)                                                            \
-          {                                                                     \
-            __m512 bv = _mm512_set1_ps (o->bias[r]);                            \
-            x0 = _mm512_add_ps (x0, bv);                                        \
-            x1 = _mm512_add_ps (x1, bv);                                        \
-          }                                                                     \
-        if (o->res)                                                             \
-          {                                                                     \
-            x0 = _mm512_add_ps (x0, _mm512_loadu_ps (o->res + (r) * o->ld));    \
-            x1 = _mm512_add_ps (x1, _mm512_loadu_ps (o->res + (r) * o->ld + 16)); \
-          }                                                                     \
-        if (o->act == TS_ACT_RELU)                                              \
-          {                                                                     \
-            x0 = _mm512_max_ps (x0, zero);                                      \
-            x1 = _mm512_max_ps (x1, zero);                                      \
-          }                                                                     \
-        else if (o->act == TS_ACT_RELU6)                                        \
-          {                                                                     \
-            x0 = _mm512_min_ps (_mm512_max_ps (x0, zero), six);                 \
-            x1 = _mm512_min_ps (_mm512_max_ps (x1, zero), six);                 \
-          }                                                                     \
-        _mm512_storeu_ps (yr, x0);                                              \
-        _mm512_storeu_ps (yr + 16, x1);                                         \
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+      {
+        __m512 x0 = t[2 * r], x1 = t[2 * r + 1];
+        float *yr = o->y + r * o->ld;
+        if (r >= o->rows)
+          break;
+        if (o->bias)
+          {
+            __m512 bv = _mm512_set1_ps (o->bias[r]);
+            x0 = _mm512_add_ps (x0, bv);
+            x1 = _mm512_add_ps (x1, bv);
+          }
+        if (o->res)
+          {
+            x0 = _mm512_add_ps (x0, _mm512_loadu_ps (o->res + r * o->ld));
+            x1 = _mm512_add_ps (x1, _mm512_loadu_ps (o->res + r * o->ld + 16));
+          }
+        if (o->act == TS_ACT_RELU)
+          {
+            x0 = _mm512_max_ps (x0, zero);
+            x1 = _mm512_max_ps (x1, zero);
+          }
+        else if (o->act == TS_ACT_RELU6)
+          {
+            x0 = _mm512_min_ps (_mm512_max_ps (x0, zero), six);
+            x1 = _mm512_min_ps (_mm512_max_ps (x1, zero), six);
+          }
+        _mm512_storeu_ps (yr, x0);
+        _mm512_storeu_ps (yr + 16, x1);
       }
-    EPI (0, c00, c01)
-    EPI (1, c10, c11)
-    EPI (2, c20, c21)
-    EPI (3, c30, c31)
-    EPI (4, c40, c41)
-    EPI (5, c50, c51)
-    EPI (6, c60, c61)
-    EPI (7, c70, c71)
-#undef EPI
   }
 }
 
@@ -415,13 +368,16 @@ gemm_task (void *arg, int tid, int nt)
         break;
       ncp = a->n_panels - jc < a->chunk ? a->n_panels - jc : a->chunk;
       for (int64_t j = 0; j < ncp; j++)
-        nsegs[j] = panel_segs (g, jc + j, total, segs[j]);
+        {
+          int64_t q0 = (jc + j) * NR;
+          nsegs[j] = ts_cpu_gemm_panel_segs (g, q0, q0 + NR < total ? q0 + NR : total, segs[j]);
+        }
       for (int64_t kb = 0; kb < a->nkb; kb++)
         {
           int64_t r0 = kb_start (a, kb), kc = kb_start (a, kb + 1) - r0;
           int last = kb == a->nkb - 1;
           for (int64_t j = 0; j < ncp; j++)
-            pack_x_panel (a, segs[j], nsegs[j], r0, kc, xp + j * kc * NR);
+            ts_cpu_gemm_pack_x_panel (g, a->x, segs[j], nsegs[j], r0, kc, xp + j * kc * NR);
           /* MC_PANELS weight panels (L1 / L2) against each column panel
            * of the chunk in turn: the epilogue then writes 8 * MC_PANELS
            * rows of y sequentially, few enough streams for the prefetchers
@@ -433,7 +389,7 @@ gemm_task (void *arg, int tid, int nt)
                   const float *wp = a->wp + r0 * a->cout_pad + i * kc * MR;
                   float *cb = cbuf ? cbuf + (i * NC_PANELS + j) * MR * NR : NULL;
                   if (!last)
-                    kernel_8x32 (kc, wp, xp + j * kc * NR, cb, kb > 0, NULL);
+                    ts_cpu_gemm_kernel_8x32 (kc, wp, xp + j * kc * NR, cb, kb > 0, NULL);
                   else if (g->p % NR == 0)
                     {
                       /* the panel is one run of one image's plane */
@@ -442,16 +398,16 @@ gemm_task (void *arg, int tid, int nt)
                       tile_out o = { a->y + off, a->res ? a->res + off : NULL,
                                      a->b ? a->b + co : NULL, g->p,
                                      (int) (g->cout - co < MR ? g->cout - co : MR), a->act };
-                      kernel_8x32 (kc, wp, xp + j * kc * NR, cb, cb != NULL, &o);
+                      ts_cpu_gemm_kernel_8x32 (kc, wp, xp + j * kc * NR, cb, cb != NULL, &o);
                     }
                   else if (cb)
                     {
-                      kernel_8x32 (kc, wp, xp + j * kc * NR, cb, 1, NULL);
+                      ts_cpu_gemm_kernel_8x32 (kc, wp, xp + j * kc * NR, cb, 1, NULL);
                       epilogue (a, cb, i, segs[j], nsegs[j]);
                     }
                   else
                     {
-                      kernel_8x32 (kc, wp, xp + j * kc * NR, tile, 0, NULL);
+                      ts_cpu_gemm_kernel_8x32 (kc, wp, xp + j * kc * NR, tile, 0, NULL);
                       epilogue (a, tile, i, segs[j], nsegs[j]);
                     }
                 }
@@ -479,34 +435,72 @@ ts_cpu_conv_gemm_ok (ts_backend *be, const conv_geom *g)
          && g->sw * 16 < (1 << 20) && g->kh * g->kw <= TS_CPU_CONV_GEMM_MAX_TAPS;
 }
 
-int
-ts_cpu_conv_gemm_forward (ts_backend *be, const conv_geom *g, const float *x, const float *w,
-                          const float *b, const float *res, int act, float *y)
+static int
+run_gemm (gemm_args *a)
 {
-  gemm_args a = { .be = be, .g = g, .x = x, .w = w, .b = b, .res = res, .y = y, .act = act };
+  const conv_geom *g = a->g;
+  ts_backend *be = a->be;
   int64_t work = g->n * g->cout * g->p * g->k;
 
-  a.cout_pad = (g->cout + MR - 1) / MR * MR;
-  a.n_panels = (g->n * g->p + NR - 1) / NR;
-  a.nkb = (g->k + KC_TARGET + KC_TARGET / 4 - 1) / (KC_TARGET + KC_TARGET / 4);
-  if (a.nkb < 1)
-    a.nkb = 1;
-  /* thread 0's slot 2 is free in forward (backward's dw partials use threads >= 1) */
-  a.wp = ts_cpu_scratch (be, 0, 2, (size_t) (g->k * a.cout_pad));
-  if (a.wp == NULL)
+  a->cout_pad = (g->cout + MR - 1) / MR * MR;
+  a->n_panels = (g->n * g->p + NR - 1) / NR;
+  a->nkb = (g->k + KC_TARGET + KC_TARGET / 4 - 1) / (KC_TARGET + KC_TARGET / 4);
+  if (a->nkb < 1)
+    a->nkb = 1;
+  /* thread 0's slot 2: forward leaves it alone otherwise, and backward runs
+   * this after its weight gradient no longer needs it */
+  a->wp = ts_cpu_scratch (be, 0, 2, (size_t) (g->k * a->cout_pad));
+  if (a->wp == NULL)
     return 0;
-  ts_cpu_parallel_sized (be, pack_w_task, &a, g->k * a.cout_pad);
+  ts_cpu_parallel_sized (be, pack_w_task, a, g->k * a->cout_pad);
   /* Threads take chunks of column panels from a shared counter rather than
    * fixed halves: on a shared machine a thread that loses its core for a while
    * no longer holds up the op (measured under load: one core's worth of
    * progress with static halves).  Each panel's sums do not depend on which
    * thread computes it, so results stay the same bit for bit.  At least two
    * chunks per thread, so that there is something left to take. */
-  a.chunk = NC_PANELS;
-  while (a.chunk > 1 && a.n_panels < a.chunk * 2 * be->n_threads)
-    a.chunk /= 2;
-  ts_cpu_parallel_sized (be, gemm_task, &a, work);
-  return !a.failed;
+  a->chunk = NC_PANELS;
+  while (a->chunk > 1 && a->n_panels < a->chunk * 2 * be->n_threads)
+    a->chunk /= 2;
+  ts_cpu_parallel_sized (be, gemm_task, a, work);
+  return !a->failed;
+}
+
+int
+ts_cpu_conv_gemm_forward (ts_backend *be, const conv_geom *g, const float *x, const float *w,
+                          const float *b, const float *res, int act, float *y)
+{
+  gemm_args a = { .be = be, .g = g, .x = x, .w = w, .b = b, .res = res, .y = y, .act = act };
+
+  return run_gemm (&a);
+}
+
+/* With stride 1, dx[ci, iy, ix] = sum over co, ky, kx of dy[co, iy + pt - ky,
+ * ix + pl - kx] w[co, ci, ky, kx]: a forward conv of dy with the weights
+ * transposed and flipped, padding KH-1-pt / KW-1-pl, whose output plane is x's.
+ * It runs through the same packed GEMM (pack_w_task reads the weights
+ * flipped), so dx is written once, with no col2im. */
+int
+ts_cpu_conv_gemm_backward_data (ts_backend *be, const conv_geom *g, const float *w,
+                                const float *dy, float *dx)
+{
+  conv_geom t = *g;
+  gemm_args a = { .be = be, .g = &t, .x = dy, .w = w, .y = dx, .act = -1, .wflip = 1 };
+
+  if (g->sh != 1 || g->sw != 1)
+    return ts_cpu_conv_gemm_backward_data_strided (be, g, w, dy, dx);
+  t.c = t.cg = g->cout;
+  t.h = g->oh;
+  t.w = g->ow;
+  t.cout = t.coutg = g->c;
+  t.oh = g->h;
+  t.ow = g->w;
+  t.pt = (int) g->kh - 1 - g->pt;
+  t.pl = (int) g->kw - 1 - g->pl;
+  t.k = g->cout * g->kh * g->kw;
+  t.p = g->h * g->w;
+  t.direct = g->kh == 1 && g->kw == 1 && t.pt == 0 && t.pl == 0 && t.oh == t.h && t.ow == t.w;
+  return run_gemm (&a);
 }
 
 #else /* !TS_CPU_CONV_GEMM */
@@ -520,6 +514,13 @@ ts_cpu_conv_gemm_ok (ts_backend *be, const conv_geom *g)
 int
 ts_cpu_conv_gemm_forward (ts_backend *be, const conv_geom *g, const float *x, const float *w,
                           const float *b, const float *res, int act, float *y)
+{
+  return 0;
+}
+
+int
+ts_cpu_conv_gemm_backward_data (ts_backend *be, const conv_geom *g, const float *w,
+                                const float *dy, float *dx)
 {
   return 0;
 }

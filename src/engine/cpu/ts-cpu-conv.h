@@ -1,5 +1,6 @@
 /* ts-cpu-conv.h: geometry and argument block shared by the CPU conv files
- * (ts-cpu-conv2d.c: im2col + GEMM; ts-cpu-depthwise.c: direct depthwise loops). */
+ * (ts-cpu-conv2d.c: im2col + GEMM; ts-cpu-conv-gemm*.c: the packed AVX-512 GEMM;
+ * ts-cpu-depthwise.c: direct depthwise loops). */
 #pragma once
 
 #include <stdint.h>
@@ -74,6 +75,15 @@ int ts_cpu_conv_gemm_ok (ts_backend *be, const conv_geom *g);
  * TS_ACT_RELU6; y may be res but not x.  0 when out of memory for scratch. */
 int ts_cpu_conv_gemm_forward (ts_backend *be, const conv_geom *g, const float *x, const float *w,
                               const float *b, const float *res, int act, float *y);
+/* Backward of a conv that ts_cpu_conv_gemm_ok accepts, on the same GEMM:
+ * dw = dy * col^T (ts-cpu-conv-gemm-dw.c); dx, with stride 1, as the forward
+ * conv of dy with the flipped weights, else as W^T * dy added into dx tile by
+ * tile (ts-cpu-conv-gemm-dx.c).  Both overwrite their output; 0 when out of
+ * memory for scratch. */
+int ts_cpu_conv_gemm_backward_weights (ts_backend *be, const conv_geom *g, const float *x,
+                                       const float *dy, float *dw);
+int ts_cpu_conv_gemm_backward_data (ts_backend *be, const conv_geom *g, const float *w,
+                                    const float *dy, float *dx);
 
 /* Tasks for ts_cpu_parallel over channels; arg is a conv_args. */
 void ts_cpu_depthwise_forward_task (void *arg, int tid, int nt);

@@ -13,7 +13,8 @@
  * padded-plane fast path for 3x3.
  * On CPUs with AVX-512 the forward of dense convs is instead our own packed
  * GEMM with the im2col gather and the bias / residual / activation fused
- * (ts-cpu-conv-gemm.c); backward stays im2col + BLAS.
+ * (ts-cpu-conv-gemm.c), and so is their backward (ts-cpu-conv-gemm-dw.c,
+ * ts-cpu-conv-gemm-dx.c).
  */
 #include "ts-cpu-conv.h"
 
@@ -681,7 +682,17 @@ ts_cpu_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
         ts_error (TS_ERR_NOMEM, "conv2d backward: out of memory for scratch");
       return;
     }
-  run_gemm_task (be, &g, &a, gemm_backward_task);
+  if (ts_cpu_conv_gemm_ok (be, &g))
+    {
+      if (a.dw && !ts_cpu_conv_gemm_backward_weights (be, &g, a.x, a.dy, a.dw))
+        a.failed = 1;
+      if (a.dx && !ts_cpu_conv_gemm_backward_data (be, &g, a.w, a.dy, a.dx))
+        a.failed = 1;
+      a.dw = NULL;
+      a.dx = NULL;
+    }
+  if (a.dx || a.dw)
+    run_gemm_task (be, &g, &a, gemm_backward_task);
   if (a.failed)
     {
       ts_error (TS_ERR_NOMEM, "conv2d backward: out of memory for scratch");

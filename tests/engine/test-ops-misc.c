@@ -372,12 +372,43 @@ max_rel_err (const ts_tensor *y, const double *ref)
   return err;
 }
 
+/* A dense conv case for the packed-GEMM tests: input, output channels,
+ * kernel, stride and the four paddings. */
+typedef struct {
+  int n, c, h, w, co, kh, kw, s, pt, pl, pb, pr;
+} conv_case;
+
+/* The case's parameters and its x, w and y shapes. */
+static void
+conv_case_shapes (const conv_case *k, ts_conv2d_params *p, int64_t xs[4], int64_t ws[4],
+                  int64_t ys[4])
+{
+  ts_conv2d_params q = { k->s, k->s, k->pt, k->pl, k->pb, k->pr, 1 };
+  *p = q;
+  xs[0] = k->n, xs[1] = k->c, xs[2] = k->h, xs[3] = k->w;
+  ws[0] = k->co, ws[1] = k->c, ws[2] = k->kh, ws[3] = k->kw;
+  ys[0] = k->n, ys[1] = k->co;
+  ys[2] = (k->h + k->pt + k->pb - k->kh) / k->s + 1;
+  ys[3] = (k->w + k->pl + k->pr - k->kw) / k->s + 1;
+}
+
+/* env 0: the packed GEMM on 2 threads; env 1: im2col + BLAS
+ * (TS_CPU_CONV_GEMM=0) on 3 threads, through the same entry points */
+static ts_backend *
+conv_backend (int env)
+{
+  ts_backend *be;
+  if (env)
+    g_setenv ("TS_CPU_CONV_GEMM", "0", TRUE);
+  be = ts_backend_cpu_new (env ? 3 : 2);
+  g_unsetenv ("TS_CPU_CONV_GEMM");
+  return be;
+}
+
 static void
 test_conv_gemm (void)
 {
-  static const struct {
-    int n, c, h, w, co, kh, kw, s, pt, pl, pb, pr;
-  } cases[] = {
+  static const conv_case cases[] = {
     { 3, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1 },     /* same 3x3, odd everything */
     { 4, 16, 4, 4, 24, 3, 3, 1, 1, 1, 1, 1 },    /* 4x4 planes: a panel spans images */
     { 2, 8, 6, 5, 8, 1, 1, 1, 0, 0, 0, 0 },      /* 1x1 direct, runs across rows */
@@ -395,21 +426,12 @@ test_conv_gemm (void)
 
   for (int env = 0; env < 2; env++)
     {
-      ts_backend *be;
-      /* env 1: im2col + BLAS (TS_CPU_CONV_GEMM=0) through the same fused entry point */
-      if (env)
-        g_setenv ("TS_CPU_CONV_GEMM", "0", TRUE);
-      be = ts_backend_cpu_new (env ? 3 : 2);
-      g_unsetenv ("TS_CPU_CONV_GEMM");
+      ts_backend *be = conv_backend (env);
       for (guint t = 0; t < G_N_ELEMENTS (cases); t++)
         {
-          ts_conv2d_params p = { cases[t].s, cases[t].s, cases[t].pt, cases[t].pl, cases[t].pb,
-                                 cases[t].pr, 1 };
-          int64_t oh = (cases[t].h + cases[t].pt + cases[t].pb - cases[t].kh) / cases[t].s + 1;
-          int64_t ow = (cases[t].w + cases[t].pl + cases[t].pr - cases[t].kw) / cases[t].s + 1;
-          int64_t xs[4] = { cases[t].n, cases[t].c, cases[t].h, cases[t].w };
-          int64_t ws[4] = { cases[t].co, cases[t].c, cases[t].kh, cases[t].kw };
-          int64_t ys[4] = { cases[t].n, cases[t].co, oh, ow }, bs[1] = { cases[t].co };
+          ts_conv2d_params p;
+          int64_t xs[4], ws[4], ys[4], bs[1] = { cases[t].co };
+          conv_case_shapes (&cases[t], &p, xs, ws, ys);
           ts_tensor *x = rand_tensor (be, 4, xs, -1, 1), *w = rand_tensor (be, 4, ws, -0.5f, 0.5f);
           ts_tensor *b = rand_tensor (be, 1, bs, -1, 1), *res = rand_tensor (be, 4, ys, -1, 1);
           ts_tensor *y = rand_tensor (be, 4, ys, 50, 60);
@@ -505,9 +527,7 @@ ref_conv_backward (const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy,
 static void
 test_conv_gemm_backward (void)
 {
-  static const struct {
-    int n, c, h, w, co, kh, kw, s, pt, pl, pb, pr;
-  } cases[] = {
+  static const conv_case cases[] = {
     { 3, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1 },     /* same 3x3, odd everything */
     { 1, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1 },     /* batch 1 */
     { 4, 16, 4, 4, 24, 3, 3, 1, 1, 1, 1, 1 },    /* 4x4 planes: a panel spans images */
@@ -535,21 +555,12 @@ test_conv_gemm_backward (void)
 
   for (int env = 0; env < 2; env++)
     {
-      ts_backend *be;
-      /* env 1: im2col + BLAS (TS_CPU_CONV_GEMM=0) */
-      if (env)
-        g_setenv ("TS_CPU_CONV_GEMM", "0", TRUE);
-      be = ts_backend_cpu_new (env ? 3 : 2);
-      g_unsetenv ("TS_CPU_CONV_GEMM");
+      ts_backend *be = conv_backend (env);
       for (guint t = 0; t < G_N_ELEMENTS (cases); t++)
         {
-          ts_conv2d_params p = { cases[t].s, cases[t].s, cases[t].pt, cases[t].pl, cases[t].pb,
-                                 cases[t].pr, 1 };
-          int64_t oh = (cases[t].h + cases[t].pt + cases[t].pb - cases[t].kh) / cases[t].s + 1;
-          int64_t ow = (cases[t].w + cases[t].pl + cases[t].pr - cases[t].kw) / cases[t].s + 1;
-          int64_t xs[4] = { cases[t].n, cases[t].c, cases[t].h, cases[t].w };
-          int64_t ws[4] = { cases[t].co, cases[t].c, cases[t].kh, cases[t].kw };
-          int64_t ys[4] = { cases[t].n, cases[t].co, oh, ow };
+          ts_conv2d_params p;
+          int64_t xs[4], ws[4], ys[4];
+          conv_case_shapes (&cases[t], &p, xs, ws, ys);
           ts_tensor *x = rand_tensor (be, 4, xs, -1, 1), *w = rand_tensor (be, 4, ws, -0.5f, 0.5f);
           ts_tensor *dy = rand_tensor (be, 4, ys, -1, 1);
           ts_tensor *dx = rand_tensor (be, 4, xs, 50, 60), *dw = rand_tensor (be, 4, ws, 50, 60);

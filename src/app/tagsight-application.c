@@ -103,6 +103,26 @@ tagsight_application_open (GApplication *app, GFile **files, int n_files, const 
     tagsight_window_toast (window, _("Only local files can be opened"));
 }
 
+/* --NAME N, a whole number from @min to @max, into *out (unchanged when the
+ * option is absent); FALSE after printing why on a bad value. */
+static gboolean
+lookup_count (GVariantDict *options, const char *name, gint64 min, gint64 max, int *out)
+{
+  const char *str;
+  gint64 v;
+
+  if (!g_variant_dict_lookup (options, name, "&s", &str))
+    return TRUE;
+  if (!g_ascii_string_to_signed (str, 10, min, max, &v, NULL))
+    {
+      g_printerr (_("tagsight: --%s expects a whole number from %lld to %lld, got “%s”\n"),
+                  name, (long long) min, (long long) max, str);
+      return FALSE;
+    }
+  *out = (int) v;
+  return TRUE;
+}
+
 static int
 tagsight_application_handle_local_options (GApplication *app, GVariantDict *options)
 {
@@ -151,10 +171,11 @@ tagsight_application_handle_local_options (GApplication *app, GVariantDict *opti
           return 2;
         }
     }
-  g_variant_dict_lookup (options, "epochs", "i", &self->epochs);
-  g_variant_dict_lookup (options, "freeze-epochs", "i", &self->freeze_epochs);
-  g_variant_dict_lookup (options, "batch-size", "i", &self->bs);
-  g_variant_dict_lookup (options, "image-size", "i", &self->size);
+  if (!lookup_count (options, "epochs", 0, 1000, &self->epochs)
+      || !lookup_count (options, "freeze-epochs", 0, 1000, &self->freeze_epochs)
+      || !lookup_count (options, "batch-size", 1, 4096, &self->bs)
+      || !lookup_count (options, "image-size", 16, 2048, &self->size))
+    return 2;
   return -1;
 }
 
@@ -238,10 +259,12 @@ tagsight_application_init (TagsightApplication *self)
       NULL },
     { "arch", 0, 0, G_OPTION_ARG_STRING, NULL,
       N_("Architecture: resnet18, resnet34, resnet50, mobilenet_v2 or tiny"), N_("ARCH") },
-    { "epochs", 0, 0, G_OPTION_ARG_INT, NULL, N_("Unfrozen epochs"), N_("N") },
-    { "freeze-epochs", 0, 0, G_OPTION_ARG_INT, NULL, N_("Frozen epochs"), N_("N") },
-    { "batch-size", 0, 0, G_OPTION_ARG_INT, NULL, N_("Batch size"), N_("N") },
-    { "image-size", 0, 0, G_OPTION_ARG_INT, NULL, N_("Image side in pixels"), N_("PX") },
+    /* numbers as strings (lookup_count): GApplication leaves an int option
+     * of 0 out of the dictionary, so --freeze-epochs=0 was lost */
+    { "epochs", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Unfrozen epochs"), N_("N") },
+    { "freeze-epochs", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Frozen epochs"), N_("N") },
+    { "batch-size", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Batch size"), N_("N") },
+    { "image-size", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Image side in pixels"), N_("PX") },
     { "lr-find", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Run the LR finder as soon as the data is open"),
       NULL },
     { "predict", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL,

@@ -943,7 +943,15 @@ start_load (TagsightDataPage *self, const TagsightMapping *mapping)
 void
 tagsight_data_page_open (TagsightDataPage *self, const char *csv_path)
 {
-  TagsightMapping m = { 0 };
+  tagsight_data_page_open_with_images (self, csv_path, NULL);
+}
+
+void
+tagsight_data_page_open_with_images (TagsightDataPage *self, const char *csv_path,
+                                     const char *image_dir)
+{
+  /* the mapping is copied by the load: borrowing @image_dir is enough */
+  TagsightMapping m = { .image_dir = (char *) image_dir };
 
   g_return_if_fail (TAGSIGHT_IS_DATA_PAGE (self));
   g_free (self->csv_path);

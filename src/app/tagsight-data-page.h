@@ -14,6 +14,10 @@ G_DECLARE_FINAL_TYPE (TagsightDataPage, tagsight_data_page, TAGSIGHT, DATA_PAGE,
  * "dataset-changed" (TagsightDataset or NULL) fires when a load finishes
  * usable or not; "failed" (a message) when it gives nothing usable. */
 void tagsight_data_page_open (TagsightDataPage *self, const char *csv_path);
+/* As tagsight_data_page_open, with the images in @image_dir instead of the
+ * folder found beside the CSV (NULL: found as usual). */
+void tagsight_data_page_open_with_images (TagsightDataPage *self, const char *csv_path,
+                                          const char *image_dir);
 /* Reloads the open CSV with @folder granted (the folder chooser's answer,
  * also "data.choose-folder"): the CSV and its images are looked for there
  * (tagsight_dataset_resolve_folder).  Opening another CSV forgets it. */

@@ -172,14 +172,14 @@ tagsight_window_project_dataset_changed (TagsightWindow *self, TagsightDataset *
     }
 }
 
-/* Opens a data set of the project.  Its recorded image folder is not handed
- * to the Data page: the page detects the folder afresh and has no call yet
- * that opens a CSV with a given one (tagsight_data_page_set_data_folder
- * right after the open did not give a data set in a test). */
+/* Opens a data set of the project, with the image folder the user chose for
+ * it while that folder exists (else the Data page finds or asks again). */
 static void
 open_recorded_dataset (TagsightWindow *self, const TagsightStoreDataset *d)
 {
-  tagsight_window_open_csv (self, d->csv_path);
+  gboolean have_dir = d->image_dir != NULL && g_file_test (d->image_dir, G_FILE_TEST_IS_DIR);
+
+  tagsight_window_open_csv_with_images (self, d->csv_path, have_dir ? d->image_dir : NULL);
 }
 
 /* --- the project -------------------------------------------------------------- */

@@ -62,6 +62,13 @@ tagsight_window_refresh_switcher (TagsightWindow *self)
 void
 tagsight_window_open_csv (TagsightWindow *self, const char *path)
 {
+  tagsight_window_open_csv_with_images (self, path, NULL);
+}
+
+void
+tagsight_window_open_csv_with_images (TagsightWindow *self, const char *path,
+                                      const char *image_dir)
+{
   g_autofree char *uri = g_filename_to_uri (path, NULL, NULL);
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *title = g_strdup_printf ("%s — %s", base, _("Tagsight"));
@@ -80,7 +87,7 @@ tagsight_window_open_csv (TagsightWindow *self, const char *path)
     tagsight_window_set_page (self, "data");
   else
     tagsight_window_set_page (self, self->wanted_page);
-  tagsight_data_page_open (self->data_page, path);
+  tagsight_data_page_open_with_images (self->data_page, path, image_dir);
 }
 
 static void

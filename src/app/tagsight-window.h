@@ -21,6 +21,9 @@ G_DECLARE_FINAL_TYPE (TagsightWindow, tagsight_window, TAGSIGHT, WINDOW, AdwAppl
 
 TagsightWindow *tagsight_window_new (AdwApplication *app);
 void tagsight_window_open_csv (TagsightWindow *self, const char *path);
+/* The same with the images in @image_dir (NULL: beside the CSV, as found). */
+void tagsight_window_open_csv_with_images (TagsightWindow *self, const char *path,
+                                           const char *image_dir);
 /* A CSV, or a project (*.tagsight) by its suffix. */
 void tagsight_window_open (TagsightWindow *self, const char *path);
 /* Generates the demo data set on first use (with progress), then opens it. */

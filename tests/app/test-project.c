@@ -420,6 +420,44 @@ test_moved (void)
   g_assert_cmpint (g_rename (moved, data_dir), ==, 0);
 }
 
+/* The images live in a folder of their own, recorded in the project: a
+ * reopened project opens the data set with that folder, every image found. */
+static void
+test_image_dir_reopened (void)
+{
+  g_autofree char *images = g_build_filename (data_dir, "train", NULL);
+  g_autofree char *elsewhere = g_build_filename (tmp, "images-elsewhere", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightProject) p = NULL;
+  TagsightWindow *win;
+  TagsightDataset *ds;
+  const ts_summary *sum;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_cmpint (g_rename (images, elsewhere), ==, 0);
+  p = tagsight_project_open (project_path, 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (tagsight_project_set_dataset_image_dir (p, 1, elsewhere, &error));
+  g_clear_object (&p);
+
+  win = new_window ();
+  tagsight_window_open_project (win, project_path);
+  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
+  sum = tagsight_dataset_get_summary (ds);
+  g_assert_nonnull (sum);
+  g_assert_cmpstr (sum->image_dir, ==, elsewhere);
+  g_assert_true (sum->image_dir_exists);
+  g_assert_cmpint (sum->problems[TS_PROBLEM_MISSING_FILE].count, ==, 0);
+  g_assert_cmpint (sum->n_items, ==, 40);
+  gtk_window_destroy (GTK_WINDOW (win));
+  g_assert_cmpint (g_rename (elsewhere, images), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -433,6 +471,7 @@ main (int argc, char **argv)
   /* in order: each uses the project the one before left */
   g_test_add_func ("/app/project/record-runs", test_record_runs);
   g_test_add_func ("/app/project/reopen-and-inspect", test_reopen_and_inspect);
+  g_test_add_func ("/app/project/image-dir-reopened", test_image_dir_reopened);
   g_test_add_func ("/app/project/moved", test_moved);
   g_test_add_func ("/app/project/resume", test_resume);
   rc = g_test_run ();

@@ -61,3 +61,27 @@ app_test_demo_csv (const char *dir, int n, int size)
   g_assert_cmpint (ts_demo_write (dir, &cfg, NULL), ==, TS_OK);
   return g_build_filename (dir, "train.csv", NULL);
 }
+
+/* For app_test_wait_for: the visible file chooser dialog into *(GtkWidget **)
+ * @data.  Without a portal, GtkFileChooserNative shows a GtkFileChooserDialog
+ * of its own, which a test can answer. */
+static inline gboolean
+app_test_find_file_chooser (gpointer data)
+{
+  GtkWidget **out = data;
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GtkWidget) w = g_list_model_get_item (toplevels, i);
+
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      if (GTK_IS_FILE_CHOOSER_DIALOG (w) && gtk_widget_get_visible (w))
+        {
+          *out = w;
+          return TRUE;
+        }
+      G_GNUC_END_IGNORE_DEPRECATIONS
+    }
+  return FALSE;
+}

@@ -157,29 +157,6 @@ page_idle (gpointer data)
   return !tagsight_data_page_get_busy (data);
 }
 
-/* The folder chooser: without a portal, GtkFileChooserNative shows a
- * GtkFileChooserDialog of its own. */
-static gboolean
-find_chooser (gpointer data)
-{
-  GtkWidget **out = data;
-  GListModel *toplevels = gtk_window_get_toplevels ();
-
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr (GtkWidget) w = g_list_model_get_item (toplevels, i);
-
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      if (GTK_IS_FILE_CHOOSER_DIALOG (w) && gtk_widget_get_visible (w))
-        {
-          *out = w;
-          return TRUE;
-        }
-      G_GNUC_END_IGNORE_DEPRECATIONS
-    }
-  return FALSE;
-}
-
 static gboolean
 chooser_in_data_dir (gpointer data)
 {
@@ -252,7 +229,7 @@ test_page_flow (void)
 
   /* the button's chooser, answered with the data folder */
   gtk_widget_activate (button);
-  g_assert_true (app_test_wait_for (find_chooser, &chooser, 20));
+  g_assert_true (app_test_wait_for (app_test_find_file_chooser, &chooser, 20));
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   g_assert_cmpint (gtk_file_chooser_get_action (GTK_FILE_CHOOSER (chooser)), ==,
                    GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER);

@@ -33,27 +33,6 @@ on_destroy (gpointer data)
 }
 
 static gboolean
-find_chooser (gpointer data)
-{
-  GtkWidget **out = data;
-  GListModel *toplevels = gtk_window_get_toplevels ();
-
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr (GtkWidget) w = g_list_model_get_item (toplevels, i);
-
-      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-      if (GTK_IS_FILE_CHOOSER_DIALOG (w) && gtk_widget_get_visible (w))
-        {
-          *out = w;
-          return TRUE;
-        }
-      G_GNUC_END_IGNORE_DEPRECATIONS
-    }
-  return FALSE;
-}
-
-static gboolean
 answered (gpointer data)
 {
   return ((Answer *) data)->n_destroyed > 0;
@@ -82,7 +61,7 @@ show (Answer *a)
   GtkWidget *chooser = NULL;
 
   tagsight_choose_file (NULL, &c, on_chosen, a, on_destroy);
-  g_assert_true (app_test_wait_for (find_chooser, &chooser, 20));
+  g_assert_true (app_test_wait_for (app_test_find_file_chooser, &chooser, 20));
   return chooser;
 }
 

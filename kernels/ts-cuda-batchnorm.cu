@@ -43,25 +43,6 @@ row_walk_for (int plane)
   return w;
 }
 
-/* act: -1 none, 0 ReLU, 1 ReLU6 (ts_activation's order) */
-static __device__ __forceinline__ float
-act_apply (int act, float v)
-{
-  if (act < 0)
-    return v;
-  v = v < 0.0f ? 0.0f : v;   /* NaN passes, as activation_forward */
-  return act == 1 && v > 6.0f ? 6.0f : v;
-}
-
-/* the gradient through the activation, from its output @a (as activation_backward) */
-static __device__ __forceinline__ float
-act_grad (int act, float a, float g)
-{
-  if (act < 0)
-    return g;
-  return (act == 0 ? a > 0.0f : (a > 0.0f && a < 6.0f)) ? g : 0.0f;
-}
-
 /* r over this thread's rows of a grid-wide pass (w from row_walk_for) */
 #define FOR_ROWS(r, w, rows) \
   for (int64_t r = (int64_t) blockIdx.x * (w).per + (w).sub; r < (rows); \
@@ -128,7 +109,7 @@ bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const fl
                   tsk_load_v<V> (y_act + at, yv);
                 for (int j = 0; j < V; j++)
                   {
-                    float g = act >= 0 ? act_grad (act, yv[j], gv[j]) : gv[j];
+                    float g = act >= 0 ? tsk_relu_act_grad (act, yv[j], gv[j]) : gv[j];
                     f1 += g;
                     f2 += g * (xv[j] - k);
                   }
@@ -216,7 +197,7 @@ bn_apply_kernel (int64_t rows, int c, int plane, const float *x, const float *co
           int64_t at = r * plane + (int64_t) q * V;
           tsk_load_v<V> (x + at, v);
           for (int j = 0; j < V; j++)
-            v[j] = act_apply (act, v[j] * a + b);
+            v[j] = tsk_relu_act (act, v[j] * a + b);
           tsk_store_v<V> (y + at, v);
         }
     }
@@ -274,7 +255,7 @@ bn_backward_dx_kernel (int64_t rows, int c, int plane, const float *x, const flo
             tsk_load_v<V> (y_act + at, yv);
           for (int j = 0; j < V; j++)
             {
-              float g = act >= 0 ? act_grad (act, yv[j], gv[j]) : gv[j];
+              float g = act >= 0 ? tsk_relu_act_grad (act, yv[j], gv[j]) : gv[j];
               gv[j] = k * (g - mdy - (xv[j] - mean) * cx);
             }
           tsk_store_v<V> (dx + at, gv);

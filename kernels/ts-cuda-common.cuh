@@ -130,6 +130,26 @@ tsk_vec_width (int64_t plane, const void *a, const void *b, const void *c, const
   return 4;
 }
 
+/* act -1: none, 0: ReLU, 1: ReLU6 (ts_activation's order).  NaN passes, as
+ * in PyTorch.  The one definition for every kernel that applies them. */
+static __device__ __forceinline__ float
+tsk_relu_act (int act, float v)
+{
+  if (act < 0)
+    return v;
+  v = v < 0.0f ? 0.0f : v;
+  return act == 1 && v > 6.0f ? 6.0f : v;
+}
+
+/* the gradient @g through tsk_relu_act, from its output @a */
+static __device__ __forceinline__ float
+tsk_relu_act_grad (int act, float a, float g)
+{
+  if (act < 0)
+    return g;
+  return (act == 0 ? a > 0.0f : (a > 0.0f && a < 6.0f)) ? g : 0.0f;
+}
+
 /* fastai's Adam for element i (see ts-cuda-adam.cu).  Every product and sum
  * is rounded on its own (no FMA contraction), so the one-tensor and the
  * multi-tensor kernels give the same bits whatever nvcc inlines where. */

@@ -22,7 +22,7 @@ axpby_kernel (int64_t n, float alpha, const float *x, float beta, float *y)
     }
 }
 
-/* y = act (a + b); act -1: none, 0: ReLU, 1: ReLU6 (NaN passes, as act_forward) */
+/* y = act (a + b), act as tsk_relu_act */
 template <int V>
 static __global__ void
 add_kernel (int64_t n, const float *a, const float *b, int act, float *y)
@@ -33,15 +33,7 @@ add_kernel (int64_t n, const float *a, const float *b, int act, float *y)
       tsk_load_v<V> (a + i * V, av);
       tsk_load_v<V> (b + i * V, bv);
       for (int j = 0; j < V; j++)
-        {
-          float v = av[j] + bv[j];
-          if (act >= 0)
-            {
-              v = v < 0.0f ? 0.0f : v;
-              v = act == 1 && v > 6.0f ? 6.0f : v;
-            }
-          av[j] = v;
-        }
+        av[j] = tsk_relu_act (act, av[j] + bv[j]);
       tsk_store_v<V> (y + i * V, av);
     }
 }
@@ -78,18 +70,7 @@ act_forward_kernel (int act, int64_t n, const float *x, float *y)
       float xv[V];
       tsk_load_v<V> (x + i * V, xv);
       for (int j = 0; j < V; j++)
-        {
-          float v = xv[j];
-          if (act == 0)
-            xv[j] = v < 0.0f ? 0.0f : v;   /* NaN passes, as in PyTorch */
-          else if (act == 1)
-            {
-              v = v < 0.0f ? 0.0f : v;
-              xv[j] = v > 6.0f ? 6.0f : v;
-            }
-          else
-            xv[j] = sigmoid_f (v);
-        }
+        xv[j] = act == 2 ? sigmoid_f (xv[j]) : tsk_relu_act (act, xv[j]);
       tsk_store_v<V> (y + i * V, xv);
     }
 }
@@ -104,15 +85,7 @@ act_backward_kernel (int act, int64_t n, const float *y, const float *dy, float 
       tsk_load_v<V> (y + i * V, yv);
       tsk_load_v<V> (dy + i * V, dv);
       for (int j = 0; j < V; j++)
-        {
-          float a = yv[j], d = dv[j];
-          if (act == 0)
-            dv[j] = a > 0.0f ? d : 0.0f;
-          else if (act == 1)
-            dv[j] = (a > 0.0f && a < 6.0f) ? d : 0.0f;
-          else
-            dv[j] = d * a * (1.0f - a);
-        }
+        dv[j] = act == 2 ? dv[j] * yv[j] * (1.0f - yv[j]) : tsk_relu_act_grad (act, yv[j], dv[j]);
       tsk_store_v<V> (dx + i * V, dv);
     }
 }

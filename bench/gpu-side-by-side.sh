@@ -58,9 +58,9 @@ done
 
 if [ $PROFILE = 1 ]; then
   bs=${BS_LIST##* }
+  KINDS="$KINDS ours-nondeterministic ours-search"
   for arch in resnet18 resnet50; do
     common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
-    KINDS="$KINDS ours-nondeterministic ours-search"
     one "ours-nondeterministic $arch $bs" env TS_CUDA_DETERMINISTIC=0 "$CLI" bench --device cuda $common
     one "ours-search $arch $bs" env TS_CUDA_CONV_SEARCH=1 "$CLI" bench --device cuda $common
     echo "-- ours-default $arch $bs, profiled"

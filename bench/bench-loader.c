@@ -14,6 +14,9 @@
  *               every decoded image (what training sees from epoch 2 on)
  *   fed         a consumer that needs R images/s (busy work per batch) beside one
  *               worker: the share of its time spent waiting for a batch
+ *   deferred    the loader with defer_resample (a GPU session's: the resample is
+ *               the backend's), cold and cache warm, and the bytes per image
+ *               a batch then carries against the float rows it replaces
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -139,15 +142,17 @@ pipeline_one_thread (ts_datablock *db, const ts_loader_config *cfg)
  * bs / consumer_ips seconds a batch and *wait_share gets its waiting share. */
 static double
 loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epochs,
-            double consumer_ips, double *wait_share, int cached)
+            double consumer_ips, double *wait_share, int cached, int defer,
+            double *bytes_per_image)
 {
   ts_loader_config cfg = *base;
   ts_loader *l;
-  double t0, waited = 0;
+  double t0, waited = 0, bytes = 0;
   long n = 0;
   volatile double sink = 0;
 
   cfg.n_workers = workers;
+  cfg.defer_resample = defer;
   cfg.cache_bytes = cached ? (size_t) 1 << 30 : 0;
   if (ts_loader_new (db, &cfg, 0, &l) != TS_OK)
     {
@@ -176,7 +181,8 @@ loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epo
           if (b == NULL)
             break;
           n += b->n;
-          if (consumer_ips > 0)
+          bytes += defer ? (double) b->src_bytes : sizeof (float) * 3.0 * cfg.size * cfg.size * b->n;
+          if (consumer_ips > 0 && b->x)
             {
               double until = now () + b->n / consumer_ips;
               while (now () < until)
@@ -189,6 +195,8 @@ loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epo
   ts_loader_free (l);
   if (wait_share)
     *wait_share = waited / t0;
+  if (bytes_per_image)
+    *bytes_per_image = n ? bytes / n : 0;
   return n / t0;
 }
 
@@ -208,7 +216,8 @@ main (int argc, char **argv)
   ts_datablock *db = NULL, local;
   char dir[] = "/tmp/bench-loader-XXXXXX";
   int own_files = 0;
-  double bare[3], pipe[3], l1[3], l2[3], lc[3], wait_share, fed;
+  double bare[3], pipe[3], l1[3], l2[3], lc[3], d1[3], dw[3], wait_share, fed;
+  double float_bytes, src_bytes;
   long cores = sysconf (_SC_NPROCESSORS_ONLN);
 
   ts_loader_config_init (&cfg);
@@ -279,11 +288,13 @@ main (int argc, char **argv)
     {
       bare[r] = bare_decode (db);
       pipe[r] = pipeline_one_thread (db, &cfg);
-      l1[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 0);
-      l2[r] = loader_run (db, &cfg, 2, 2, 0, NULL, 0);
-      lc[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 1);
+      l1[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 0, 0, NULL);
+      l2[r] = loader_run (db, &cfg, 2, 2, 0, NULL, 0, 0, NULL);
+      lc[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 1, 0, &float_bytes);
+      d1[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 0, 1, NULL);
+      dw[r] = loader_run (db, &cfg, 1, 2, 0, NULL, 1, 1, &src_bytes);
     }
-  fed = loader_run (db, &cfg, 1, 3, consumer_ips, &wait_share, 0);
+  fed = loader_run (db, &cfg, 1, 3, consumer_ips, &wait_share, 0, 0, NULL);
 
   printf ("bare tjDecompress2 (full size, 1 thread):   %7.0f images/s\n", median3 (bare));
   printf ("pipeline decode+augment (1 thread):         %7.0f images/s per core (%.2fx bare)\n",
@@ -293,6 +304,12 @@ main (int argc, char **argv)
           median3 (l2), median3 (l2) / 2);
   printf ("loader, 1 worker, RAM cache warm:          %7.0f images/s (augment only)\n",
           median3 (lc));
+  printf ("deferred resample, 1 worker:                %7.0f images/s (%.2fx the loader)\n",
+          median3 (d1), median3 (d1) / median3 (l1));
+  printf ("deferred resample, 1 worker, cache warm:    %7.0f images/s (%.2fx the loader)\n",
+          median3 (dw), median3 (dw) / median3 (lc));
+  printf ("bytes per image in a batch:                 %7.0f deferred, %.0f as floats (%.2fx)\n",
+          src_bytes, float_bytes, src_bytes / float_bytes);
   printf ("consumer needing %.0f images/s + 1 worker:  got %.0f images/s, "
           "waited %.1f%% of the time\n", consumer_ips, fed, 100 * wait_share);
 

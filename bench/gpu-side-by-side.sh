@@ -11,7 +11,10 @@
 #     --profile    then ours' per-layer profile at the largest batch, and our
 #                  default with TS_CUDA_DETERMINISTIC=0 and with TS_CUDA_CONV_SEARCH=1
 #     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
-#                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing)
+#                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing):
+#                  ours with the resample on the GPU and on the loader threads
+#                  (flip, as PyTorch's script), ours with fastai's aug_transforms
+#                  on the GPU, and PyTorch
 # Each shape runs five times: ours in exact FP32 (TS_CUDA_TF32=0) and with our
 # defaults (cuDNN, TF32 convolutions), PyTorch in exact FP32, with its defaults
 # (TF32 convolutions) and as its users run for speed (channels_last + bf16
@@ -70,10 +73,16 @@ fi
 
 if [ -n "$EPOCH" ]; then
   [ -f "$EPOCH/train.csv" ] || "$PY" "$HERE/make_jpeg_set.py" "$EPOCH"
-  echo "-- ours: fine_tune(2, freeze_epochs=0), resnet50, 128 px, bs 64, aug flip"
-  timeout 150 "$CLI" train "$EPOCH/train.csv" --device cuda --arch resnet50 \
-    --epochs 2 --freeze-epochs 0 --bs 64 --size 128 --aug flip --threads "$(nproc)" \
-    --out /tmp/gpu-epoch.tsmodel 2>&1 | tail -25
+  # resample on the GPU (the default), then on the loader threads (the A/B),
+  # then the GPU with fastai's full aug_transforms instead of flip only
+  for run in "1 flip" "0 flip" "1 fastai"; do
+    set -- $run
+    echo "-- ours: fine_tune(2, freeze_epochs=0), resnet50, 128 px, bs 64, aug $2," \
+      "TS_DEVICE_RESAMPLE=$1"
+    TS_DEVICE_RESAMPLE=$1 timeout 150 "$CLI" train "$EPOCH/train.csv" --device cuda \
+      --arch resnet50 --epochs 2 --freeze-epochs 0 --bs 64 --size 128 --aug "$2" \
+      --threads "$(nproc)" --out /tmp/gpu-epoch.tsmodel 2>&1 | tail -25
+  done
   echo "-- torch: 2 epochs, DataLoader with $(nproc) workers, channels_last + bf16"
   timeout 150 "$PY" "$HERE/torch_gpu_epoch.py" "$EPOCH/train.csv" --arch resnet50 --epochs 2 \
     --workers "$(nproc)" 2>&1 | tail -5

@@ -11,6 +11,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "ts-resample.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -131,6 +133,17 @@ void tsk_bias_add (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const fl
                    float *y);
 void tsk_bias_grad (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *dy,
                     float *db);
+
+/* ts-cuda-resample.cu: out [n][3][size][size] from the n items (device memory)
+ * over the source bytes @src (device memory, items[i].offset into it), as
+ * ts_resample_image but for the exact lighting; Normalize is
+ * value * scale + shift with scale = 1 / std, shift = -mean / std (as
+ * ts_resample_image rounds them) and value in [0, 1] */
+typedef struct {
+  float scale[3], shift[3];
+} tsk_normalize;
+void tsk_resample (cudaStream_t s, int n, int size, const uint8_t *src,
+                   const ts_resample_item *items, const tsk_normalize *nz, float *out);
 
 #ifdef __cplusplus
 }

@@ -175,6 +175,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
           cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
           o->arch, o->epochs, o->lr, o->freeze_epochs, (long long) run_id,
           tagsight_project_get_path (p));
+  cli_device_resample_note (&s);
   fflush (stdout);
 
   cli_sigint_catch (s.learner);

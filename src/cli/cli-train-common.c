@@ -246,6 +246,14 @@ cli_load_pretrained (ts_model *m, const char *path, ts_normalization *norm)
 
 /* --- what train and resume print --- */
 
+void
+cli_device_resample_note (const ts_session *s)
+{
+  if (s->device_resample)
+    printf (_("resize, augmentation and normalisation run on the device; the loader threads "
+              "only decode\n"));
+}
+
 char *
 cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_classes)
 {

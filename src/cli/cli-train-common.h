@@ -49,6 +49,9 @@ ts_status cli_load_pretrained (ts_model *m, const char *path, ts_normalization *
 
 /* "205 training and 159 validation images, 3 classes" in @buf, translated. */
 char *cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_classes);
+/* A line under the run's header when the device, not the loader threads,
+ * resizes, augments and normalises the images; nothing otherwise. */
+void cli_device_resample_note (const ts_session *s);
 /* fastai's epoch table (header and one row), its columns as wide as the
  * translated header needs. */
 void cli_epoch_header (FILE *out);

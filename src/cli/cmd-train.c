@@ -230,6 +230,7 @@ cmd_train (int argc, char **argv)
           cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
           o.arch, o.epochs, o.lr, o.freeze_epochs,
           ts_backend_describe (s.be, devname, sizeof devname));
+  cli_device_resample_note (&s);
   ts_learner_set_events (s.learner, &ev);
 
   cli_sigint_catch (s.learner);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ts-backend.h"
 #include "ts-image.h"
 #include "ts-rng.h"
 #include "ts-transform.h"
@@ -20,6 +21,7 @@ enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_OUT };
 typedef struct {
   ts_batch b;
   int state;
+  size_t src_cap;          /* bytes allocated at b.src (deferred resample) */
 } slot;
 
 struct ts_loader {
@@ -95,6 +97,33 @@ ts_loader_config_init (ts_loader_config *cfg)
   memcpy (cfg->std, std, sizeof std);
 }
 
+static void *
+host_alloc (const ts_loader *l, size_t bytes)
+{
+  return l->cfg.host_alloc ? l->cfg.host_alloc (bytes, l->cfg.host_ud) : malloc (bytes);
+}
+
+static void
+host_free (const ts_loader *l, void *p)
+{
+  if (p == NULL)
+    return;
+  if (l->cfg.host_free)
+    l->cfg.host_free (p, l->cfg.host_ud);
+  else
+    free (p);
+}
+
+/* Records an item the loader had to leave out (the first reason is kept). */
+static void
+note_skip (ts_loader *l, const char *message)
+{
+  pthread_mutex_lock (&l->mu);
+  if (l->n_skipped++ == 0)
+    snprintf (l->skip_message, sizeof l->skip_message, "%s", message);
+  pthread_mutex_unlock (&l->mu);
+}
+
 /* Decodes (or finds in the cache) the image at position @pos.  Returns NULL
  * for an unreadable one; *owned says whether the caller must free it. */
 static const ts_image *
@@ -119,14 +148,13 @@ get_image (ts_loader *l, int pos, ts_image *tmp, int *owned)
 
   if (ts_image_load (it->path, l->min_side, l->max_side, tmp) != TS_OK)
     {
+      int first;
       pthread_mutex_lock (&l->mu);
-      if (!l->failed[pos])
-        {
-          l->failed[pos] = 1;
-          if (l->n_skipped++ == 0)
-            snprintf (l->skip_message, sizeof l->skip_message, "%s", ts_last_error ());
-        }
+      first = !l->failed[pos];
+      l->failed[pos] = 1;
       pthread_mutex_unlock (&l->mu);
+      if (first)
+        note_skip (l, ts_last_error ());
       return NULL;
     }
   bytes = (size_t) tmp->width * tmp->height * 3;
@@ -143,9 +171,54 @@ get_image (ts_loader *l, int pos, ts_image *tmp, int *owned)
   return tmp;
 }
 
-static void
-fill_batch (ts_loader *l, ts_batch *b, int index, const int *order, uint64_t epoch_seed)
+/* Room for @more bytes after the slot's source bytes; 0 when out of memory. */
+static int
+reserve_src (ts_loader *l, slot *s, size_t more)
 {
+  size_t need = s->b.src_bytes + more, cap = s->src_cap ? s->src_cap : more;
+  uint8_t *p;
+
+  if (need <= s->src_cap)
+    return 1;
+  while (cap < need)
+    cap *= 2;
+  /* page-locked allocations are slow: grow by doubling, keep the high-water mark */
+  if ((p = host_alloc (l, cap)) == NULL)
+    return 0;
+  if (s->b.src_bytes)
+    memcpy (p, s->b.src, s->b.src_bytes);
+  host_free (l, s->b.src);
+  s->b.src = p;
+  s->src_cap = cap;
+  return 1;
+}
+
+/* The deferred form of ts_tfm_item: the region of @img the resample reads,
+ * appended to the slot's source bytes, and its plan as row b.n. */
+static int
+defer_item (ts_loader *l, slot *s, const ts_image *img, ts_rng *rng)
+{
+  ts_batch *b = &s->b;
+  ts_resample_item *it = &b->resample[b->n];
+  int x, y, w, h;
+  size_t row;
+
+  ts_tfm_item_deferred (img, &l->cfg, l->valid, rng, it, &x, &y, &w, &h);
+  row = (size_t) w * 3;
+  if (!reserve_src (l, s, row * h))
+    return 0;
+  it->offset = (int64_t) b->src_bytes;
+  for (int r = 0; r < h; r++)
+    memcpy (b->src + b->src_bytes + r * row,
+            img->pixels + ((size_t) (y + r) * img->width + x) * 3, row);
+  b->src_bytes += row * h;
+  return 1;
+}
+
+static void
+fill_batch (ts_loader *l, slot *s, int index, const int *order, uint64_t epoch_seed)
+{
+  ts_batch *b = &s->b;
   int bs = l->cfg.batch_size;
   int start = index * bs, end = start + bs;
 
@@ -153,6 +226,7 @@ fill_batch (ts_loader *l, ts_batch *b, int index, const int *order, uint64_t epo
     end = l->n_items;
   b->n = 0;
   b->index = index;
+  b->src_bytes = 0;
   for (int k = start; k < end; k++)
     {
       int pos = order[k], owned, item = l->items[pos];
@@ -165,7 +239,17 @@ fill_batch (ts_loader *l, ts_batch *b, int index, const int *order, uint64_t epo
       if (img == NULL)
         continue;
       ts_rng_seed (&rng, epoch_seed, (uint64_t) item);
-      ts_tfm_item (img, &l->cfg, l->valid, &rng, b->x + (size_t) b->n * l->row_floats);
+      if (!l->cfg.defer_resample)
+        ts_tfm_item (img, &l->cfg, l->valid, &rng, b->x + (size_t) b->n * l->row_floats);
+      else if (!defer_item (l, s, img, &rng))
+        {
+          char msg[300];
+          snprintf (msg, sizeof msg, "%s: out of memory for its pixels in a batch", it->path);
+          note_skip (l, msg);
+          if (owned)
+            ts_image_clear (&tmp);
+          continue;
+        }
       if (owned)
         ts_image_clear (&tmp);
       memset (y, 0, sizeof (float) * l->n_vocab);
@@ -204,7 +288,7 @@ worker (void *data)
       l->busy++;
       pthread_mutex_unlock (&l->mu);
 
-      fill_batch (l, &s->b, index, order, seed);
+      fill_batch (l, s, index, order, seed);
 
       pthread_mutex_lock (&l->mu);
       l->busy--;
@@ -231,13 +315,9 @@ free_slots (ts_loader *l)
     for (int i = 0; i < l->n_slots; i++)
       {
         ts_batch *b = &l->slots[i].b;
-        if (l->cfg.host_free)
-          {
-            if (b->x)
-              l->cfg.host_free (b->x, l->cfg.host_ud);
-          }
-        else
-          free (b->x);
+        host_free (l, b->x);
+        host_free (l, b->src);
+        host_free (l, b->resample);
         free (b->y);
         free (b->items);
       }
@@ -300,11 +380,16 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
   for (int i = 0; i < l->n_slots; i++)
     {
       ts_batch *b = &l->slots[i].b;
-      size_t xbytes = sizeof (float) * l->row_floats * bs;
-      b->x = l->cfg.host_alloc ? l->cfg.host_alloc (xbytes, l->cfg.host_ud) : malloc (xbytes);
+      if (!l->cfg.defer_resample)
+        b->x = host_alloc (l, sizeof (float) * l->row_floats * bs);
+      else if ((b->resample = host_alloc (l, sizeof *b->resample * bs)) != NULL)
+        /* a first guess (a whole training source per image); grows when short */
+        reserve_src (l, &l->slots[i], (size_t) bs * 3 * l->min_side * l->min_side * 3 / 2);
+      memcpy (b->mean, l->cfg.mean, sizeof b->mean);
+      memcpy (b->std, l->cfg.std, sizeof b->std);
       b->y = malloc (sizeof (float) * ((size_t) l->n_vocab * bs + 1));
       b->items = malloc (sizeof (int) * bs);
-      if (!b->x || !b->y || !b->items)
+      if (!(b->x || b->resample) || !b->y || !b->items)
         goto nomem;
     }
   pthread_mutex_init (&l->mu, NULL);
@@ -471,6 +556,15 @@ ts_loader_release (ts_loader *l, ts_batch *b)
       l->slots[i].state = SLOT_FREE;
   pthread_cond_broadcast (&l->work_cv);
   pthread_mutex_unlock (&l->mu);
+}
+
+ts_status
+ts_batch_to_tensor (const ts_batch *b, ts_tensor *x)
+{
+  if (b->x != NULL)
+    return ts_tensor_from_host (x, b->x, x->numel);
+  return ts_backend_resample_batch (x->be, b->src, b->src_bytes, b->resample, b->n, b->mean,
+                                    b->std, x);
 }
 
 int

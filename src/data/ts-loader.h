@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #include "ts-datablock.h"
+#include "ts-resample.h"
 #include "ts-status.h"
+#include "ts-tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,17 +52,32 @@ typedef struct {
   void *(*host_alloc) (size_t bytes, void *ud);
   void (*host_free) (void *ptr, void *ud);
   void *host_ud;
+  /* 1: leave each image's resample (transforms, lighting, Normalize) to the
+   * consumer's backend (ts_backend_resample_batch): batches carry the bytes
+   * each resample reads instead of x, and the workers only decode and plan */
+  int defer_resample;
 } ts_loader_config;
 
 void ts_loader_config_init (ts_loader_config *cfg);  /* 128 px, 0.35, fastai aug, bs 64 */
 
 typedef struct {
-  float *x;        /* [n,3,size,size] normalised, host memory */
+  float *x;        /* [n,3,size,size] normalised, host memory; NULL when deferred */
   float *y;        /* [n,n_vocab] one-hot targets */
   int *items;      /* datablock item index of each row */
   int n;           /* rows in this batch (<= batch_size) */
   int index;       /* batch number within the epoch */
+  /* with cfg.defer_resample: row r is the resample resample[r] of the RGB
+   * bytes at src + resample[r].offset (the part of the decoded image it
+   * reads); both in cfg.host_alloc memory */
+  uint8_t *src;
+  size_t src_bytes;
+  ts_resample_item *resample;
+  float mean[3], std[3];  /* the loader's Normalize, for the deferred resample */
 } ts_batch;
+
+/* The batch's images into @x ([n, 3, size, size], any backend): an upload
+ * of x, or the deferred resample done by @x's backend. */
+ts_status ts_batch_to_tensor (const ts_batch *b, ts_tensor *x);
 
 typedef struct ts_loader ts_loader;
 

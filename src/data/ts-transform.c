@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Lighting then Normalize, as a table over the resampled value in quarter
- * grey levels (0..255 in steps of 1/4): the nearest entry is within 1e-3 of
- * the exact logit-space formula and costs far less than a log and an exp per
- * sample. */
-#define LIGHT_STEPS 4
-#define LIGHT_LUT (255 * LIGHT_STEPS + 1)
-
 void
 ts_tfm_plan_identity (ts_tfm_plan *p, int src_w, int src_h)
 {
@@ -294,161 +287,46 @@ ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, do
   return 1;
 }
 
-static void
-build_light_lut (const ts_tfm_plan *p, const float scale[3], const float shift[3],
-                 float lut[3][LIGHT_LUT])
+void
+ts_tfm_resample_item (const ts_tfm_plan *p, int size, int src_w, int src_h, ts_resample_item *it)
 {
-  for (int i = 0; i < LIGHT_LUT; i++)
+  ts_resample_item_init (it, size, src_w, src_h, p->box_x, p->box_y, p->box_w, p->box_h,
+                         p->has_affine ? p->affine : NULL, p->has_warp ? p->warp : NULL);
+  if (p->pad_zeros)
+    it->flags |= TS_RESAMPLE_PAD_ZEROS;
+  if (p->has_lighting)
     {
-      float v = (float) i / (LIGHT_LUT - 1), l, lit;
-      if (v < 1e-7f)
-        v = 1e-7f;
-      if (v > 1 - 1e-7f)
-        v = 1 - 1e-7f;
-      l = (logf (v / (1 - v)) + p->brightness_logit) * p->contrast;
-      lit = 1.0f / (1.0f + expf (-l));
-      for (int c = 0; c < 3; c++)
-        lut[c][i] = lit * scale[c] + shift[c];
+      it->flags |= TS_RESAMPLE_LIGHTING;
+      it->brightness_logit = p->brightness_logit;
+      it->contrast = p->contrast;
     }
-}
-
-static inline float
-reflectf (float x)
-{
-  if (x >= -1.0f && x <= 1.0f)
-    return x;
-  return (float) reflect (x);
-}
-
-/* One output row: source coordinates for every pixel, by the same formula as
- * ts_tfm_map but in float and incrementally along the row. */
-static void
-row_coords (const ts_tfm_plan *p, int size, int oy, float *sx, float *sy)
-{
-  const float kx = (float) (0.5 * (size - 1) * p->box_w / size);
-  const float ky = (float) (0.5 * (size - 1) * p->box_h / size);
-  const float cx = (float) (p->box_x + (0.5 * (size - 1) + 0.5) * p->box_w / size - 0.5);
-  const float cy = (float) (p->box_y + (0.5 * (size - 1) + 0.5) * p->box_h / size - 0.5);
-  const float step = size > 1 ? 2.0f / (size - 1) : 0.0f;
-  const float ny = size > 1 ? -1.0f + oy * step : 0.0f;
-
-  if (!p->has_affine && !p->has_warp)
-    {
-      float fy = (float) (p->box_y + (oy + 0.5) * p->box_h / size - 0.5);
-      float bx = (float) (p->box_x + 0.5 * p->box_w / size - 0.5), dx = (float) (p->box_w / size);
-      for (int ox = 0; ox < size; ox++)
-        {
-          sx[ox] = bx + ox * dx;
-          sy[ox] = fy;
-        }
-      return;
-    }
-  {
-    const double *a = p->affine;
-    float a0 = 1, a1 = 0, a2 = 0, a3 = 0, a4 = 1, a5 = 0;
-    if (p->has_affine)
-      {
-        a0 = (float) a[0]; a1 = (float) a[1]; a2 = (float) a[2];
-        a3 = (float) a[3]; a4 = (float) a[4]; a5 = (float) a[5];
-      }
-    for (int ox = 0; ox < size; ox++)
-      {
-        float nx = size > 1 ? -1.0f + ox * step : 0.0f;
-        float tx = a0 * nx + a1 * ny + a2, ty = a3 * nx + a4 * ny + a5;
-        if (p->has_warp)
-          {
-            const double *h = p->warp;
-            float d = (float) h[6] * tx + (float) h[7] * ty + 1.0f;
-            float wx = ((float) h[0] * tx + (float) h[1] * ty + (float) h[2]) / d;
-            float wy = ((float) h[3] * tx + (float) h[4] * ty + (float) h[5]) / d;
-            tx = wx;
-            ty = wy;
-          }
-        sx[ox] = cx + kx * reflectf (tx);
-        sy[ox] = cy + ky * reflectf (ty);
-      }
-  }
 }
 
 void
 ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const float mean[3],
               const float std[3], float *out)
 {
-  const int w = src->width, h = src->height;
-  const size_t plane = (size_t) size * size;
-  const float maxx = (float) (w - 1), maxy = (float) (h - 1);
-  float lut[3][LIGHT_LUT];
-  float scale[3], shift[3];
-  float *sx = malloc (sizeof (float) * 2 * size), *sy;
+  ts_resample_item it;
 
-  if (sx == NULL)
-    {
-      /* no room for a row of coordinates: leave a neutral (mean) image */
-      for (int c = 0; c < 3; c++)
-        for (size_t i = 0; i < plane; i++)
-          out[c * plane + i] = 0.0f;
-      return;
-    }
-  sy = sx + size;
-  for (int c = 0; c < 3; c++)
-    {
-      scale[c] = 1.0f / std[c];
-      shift[c] = -mean[c] / std[c];
-    }
-  if (p->has_lighting)
-    build_light_lut (p, scale, shift, lut);
-  for (int oy = 0; oy < size; oy++)
-    {
-      float *o0 = out + (size_t) oy * size, *o1 = o0 + plane, *o2 = o1 + plane;
+  ts_tfm_resample_item (p, size, src->width, src->height, &it);
+  ts_resample_image (src->pixels, &it, mean, std, out);
+}
 
-      row_coords (p, size, oy, sx, sy);
-      for (int ox = 0; ox < size; ox++)
-        {
-          float x = sx[ox], y = sy[ox], v[3];
-
-          if (p->pad_zeros && (x < -0.5f || y < -0.5f || x > w - 0.5f || y > h - 0.5f))
-            v[0] = v[1] = v[2] = 0.0f;
-          else
-            {
-              int x0, y0, x1, y1;
-              float fx, fy;
-              const uint8_t *q00, *q01, *q10, *q11;
-              /* clamping the coordinate is the same as clamping the taps */
-              x = x < 0.0f ? 0.0f : x > maxx ? maxx : x;
-              y = y < 0.0f ? 0.0f : y > maxy ? maxy : y;
-              x0 = (int) x;
-              y0 = (int) y;
-              fx = x - x0;
-              fy = y - y0;
-              x1 = x0 < w - 1 ? x0 + 1 : x0;
-              y1 = y0 < h - 1 ? y0 + 1 : y0;
-              q00 = src->pixels + ((size_t) y0 * w + x0) * 3;
-              q01 = src->pixels + ((size_t) y0 * w + x1) * 3;
-              q10 = src->pixels + ((size_t) y1 * w + x0) * 3;
-              q11 = src->pixels + ((size_t) y1 * w + x1) * 3;
-              for (int c = 0; c < 3; c++)
-                {
-                  float top = q00[c] + fx * (q01[c] - q00[c]);
-                  float bot = q10[c] + fx * (q11[c] - q10[c]);
-                  v[c] = top + fy * (bot - top);   /* 0..255 */
-                }
-            }
-          if (p->has_lighting)
-            {
-              /* bilinear weights sum to 1, so v stays within 0..255 */
-              o0[ox] = lut[0][(int) (v[0] * LIGHT_STEPS + 0.5f)];
-              o1[ox] = lut[1][(int) (v[1] * LIGHT_STEPS + 0.5f)];
-              o2[ox] = lut[2][(int) (v[2] * LIGHT_STEPS + 0.5f)];
-            }
-          else
-            {
-              o0[ox] = v[0] * (scale[0] / 255.0f) + shift[0];
-              o1[ox] = v[1] * (scale[1] / 255.0f) + shift[1];
-              o2[ox] = v[2] * (scale[2] / 255.0f) + shift[2];
-            }
-        }
+void
+ts_tfm_item_plan (int src_w, int src_h, const ts_loader_config *cfg, int valid, ts_rng *rng,
+                  ts_tfm_plan *plan)
+{
+  if (cfg->random_resized_crop)
+    {
+      if (valid)
+        ts_tfm_val_crop (plan, src_w, src_h, cfg->size);
+      else
+        ts_tfm_random_resized_crop (plan, src_w, src_h, cfg->min_scale, rng);
     }
-  free (sx);
+  else
+    ts_tfm_resize (plan, src_w, src_h, cfg->resize_method, !valid, rng);
+  if (!valid)
+    ts_tfm_augment (plan, &cfg->aug, rng);
 }
 
 void
@@ -457,18 +335,20 @@ ts_tfm_item (const ts_image *src, const ts_loader_config *cfg, int valid, ts_rng
 {
   ts_tfm_plan plan;
 
-  if (cfg->random_resized_crop)
-    {
-      if (valid)
-        ts_tfm_val_crop (&plan, src->width, src->height, cfg->size);
-      else
-        ts_tfm_random_resized_crop (&plan, src->width, src->height, cfg->min_scale, rng);
-    }
-  else
-    ts_tfm_resize (&plan, src->width, src->height, cfg->resize_method, !valid, rng);
-  if (!valid)
-    ts_tfm_augment (&plan, &cfg->aug, rng);
+  ts_tfm_item_plan (src->width, src->height, cfg, valid, rng, &plan);
   ts_tfm_apply (src, &plan, cfg->size, cfg->mean, cfg->std, out);
+}
+
+void
+ts_tfm_item_deferred (const ts_image *src, const ts_loader_config *cfg, int valid,
+                      ts_rng *rng, ts_resample_item *it, int *x, int *y, int *w, int *h)
+{
+  ts_tfm_plan plan;
+
+  ts_tfm_item_plan (src->width, src->height, cfg, valid, rng, &plan);
+  ts_tfm_resample_item (&plan, cfg->size, src->width, src->height, it);
+  ts_resample_item_region (it, src->width, src->height, x, y, w, h);
+  ts_resample_item_crop (it, *x, *y, *w, *h);
 }
 
 int

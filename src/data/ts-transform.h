@@ -12,6 +12,7 @@
 
 #include "ts-image.h"
 #include "ts-loader.h"
+#include "ts-resample.h"
 #include "ts-rng.h"
 
 #ifdef __cplusplus
@@ -64,6 +65,11 @@ int ts_tfm_warp_coeffs (double xt, double yt, double h[8]);
  * for a point that falls outside the source when pad_zeros is set. */
 int ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, double *sy);
 
+/* The engine's description of @p's resample for an output of @size pixels
+ * from a @src_w x @src_h image. */
+void ts_tfm_resample_item (const ts_tfm_plan *p, int size, int src_w, int src_h,
+                           ts_resample_item *it);
+
 /* Resamples @src into @out ([3][size][size], CHW), applying lighting and
  * then (x - mean) / std on [0, 1] pixels; mean = 0, std = 1 gives [0, 1]. */
 void ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const float mean[3],
@@ -74,6 +80,15 @@ void ts_tfm_apply (const ts_image *src, const ts_tfm_plan *p, int size, const fl
  * not used (and may be NULL) when @valid is set. */
 void ts_tfm_item (const ts_image *src, const ts_loader_config *cfg, int valid, ts_rng *rng,
                   float *out);
+/* Its first half: the plan for a @src_w x @src_h image (the same draws from
+ * @rng as ts_tfm_item). */
+void ts_tfm_item_plan (int src_w, int src_h, const ts_loader_config *cfg, int valid, ts_rng *rng,
+                       ts_tfm_plan *plan);
+/* ts_tfm_item without the resample, for a backend to do it: @it for the
+ * region (@x, @y, @w, @h) of @src that the resample reads, which the caller
+ * copies out (rows of @w * 3 bytes) and places at it->offset. */
+void ts_tfm_item_deferred (const ts_image *src, const ts_loader_config *cfg, int valid,
+                           ts_rng *rng, ts_resample_item *it, int *x, int *y, int *w, int *h);
 
 /* The shorter side a JPEG should keep when decoded for @cfg (ts_image_load's
  * min_side): size + val_xtra for validation, 1.25 * size for training. */

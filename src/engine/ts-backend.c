@@ -57,6 +57,38 @@ ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *co
     be->i->axpby (be, 1.0f, src[i], 0.0f, dst[i]);
 }
 
+ts_status
+ts_backend_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
+                           const ts_resample_item *items, int n, const float mean[3],
+                           const float std[3], ts_tensor *out)
+{
+  char shape[64];
+
+  if (be->i->resample_batch == NULL)
+    return ts_error (TS_ERR_UNSUPPORTED, "the %s backend cannot resample images", be->i->name);
+  if (n < 1 || out->ndim != 4 || out->shape[0] != n || out->shape[1] != 3
+      || out->shape[2] != out->shape[3])
+    return ts_error (TS_ERR_SHAPE, "resample of %d images into a tensor of shape %s "
+                     "(expected [%d, 3, size, size])", n,
+                     ts_tensor_shape_str (out, shape, sizeof shape), n);
+  for (int i = 0; i < n; i++)
+    {
+      const ts_resample_item *it = &items[i];
+      uint64_t bytes = (uint64_t) it->width * (uint64_t) it->height * 3;
+
+      if (it->size != out->shape[2])
+        return ts_error (TS_ERR_SHAPE, "resample item %d: output side %d, tensor %s", i,
+                         it->size, ts_tensor_shape_str (out, shape, sizeof shape));
+      if (it->width < 1 || it->height < 1 || it->offset < 0
+          || (uint64_t) it->offset > src_bytes || bytes > src_bytes - (uint64_t) it->offset)
+        return ts_error (TS_ERR_INVALID, "resample item %d: %dx%d pixels at byte %lld lie "
+                         "outside the %zu source bytes", i, it->width, it->height,
+                         (long long) it->offset, src_bytes);
+    }
+  be->i->resample_batch (be, host_src, src_bytes, items, n, mean, std, out);
+  return TS_OK;
+}
+
 void
 ts_backend_record_failure (ts_backend *be, ts_status status)
 {

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "ts-resample.h"
 #include "ts-tensor.h"
 
 #ifdef __cplusplus
@@ -201,6 +202,16 @@ typedef struct ts_backend_i {
   /* dst[i] = src[i] (same sizes) */
   void (*copy_many) (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst, int n);
 
+  /* The loader's last step for a whole batch (ts-resample.h): row i of
+   * @out ([n, 3, size, size], size = items[i].size) is ts_resample_image of
+   * the pixels at @host_src + items[i].offset.  @host_src and @items are host
+   * memory that must stay unchanged until the next download or synchronize
+   * (as upload's).  Call it through ts_backend_resample_batch, which checks
+   * the arguments. */
+  void (*resample_batch) (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
+                          const ts_resample_item *items, int n, const float mean[3],
+                          const float std[3], ts_tensor *out);
+
   /* optional: change the number of worker threads (NULL: fixed) */
   void (*set_threads) (ts_backend *be, int n_threads);
 
@@ -240,6 +251,12 @@ void ts_backend_adam_many (ts_backend *be, const ts_adam_item *items, int n, flo
 int ts_backend_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n);
 void ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst,
                            int n);
+/* resample_batch, after checking that @out is [n, 3, size, size] for every
+ * item's size and that every item's pixels lie inside the @src_bytes bytes;
+ * TS_ERR_SHAPE or TS_ERR_INVALID (naming the item) when not. */
+ts_status ts_backend_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
+                                     const ts_resample_item *items, int n, const float mean[3],
+                                     const float std[3], ts_tensor *out);
 void ts_backend_free (ts_backend *be);
 /* Keeps @status with the thread's last message (ts_last_error) as @be's
  * failure, unless one is kept already. */

@@ -51,6 +51,36 @@ ts_data_source_from_loader (ts_loader *loader, ts_data_source *out)
   out->release = loader_release;
 }
 
+/* ts_loader_config's allocator over a backend's host_alloc / host_free */
+static void *
+backend_host_alloc (size_t bytes, void *ud)
+{
+  return ((const ts_backend_i *) ud)->host_alloc (bytes);
+}
+
+static void
+backend_host_free (void *ptr, void *ud)
+{
+  ((const ts_backend_i *) ud)->host_free (ptr);
+}
+
+void
+ts_loader_config_feed (ts_loader_config *lc, ts_backend *be)
+{
+  const char *env = getenv ("TS_DEVICE_RESAMPLE");
+  int device = be->i->host_alloc && be->i->host_free;
+
+  if (device)
+    {
+      /* batches in the backend's page-locked memory: uploads without staging */
+      lc->host_alloc = backend_host_alloc;
+      lc->host_free = backend_host_free;
+      lc->host_ud = (void *) be->i;   /* the static table: outlives the backend */
+    }
+  lc->defer_resample = be->i->resample_batch != NULL
+                       && (env && *env ? atoi (env) != 0 : device);
+}
+
 /* --- small helpers --- */
 
 double
@@ -309,7 +339,7 @@ upload_batch (ts_learner *l, const ts_batch *b, ts_tensor *xv, ts_tensor *yv)
                      b->n, l->cfg.batch_size);
   *xv = rows_view (l->x, b->n);
   *yv = rows_view (l->y, b->n);
-  if ((st = ts_tensor_from_host (xv, b->x, xv->numel)) != TS_OK)
+  if ((st = ts_batch_to_tensor (b, xv)) != TS_OK)
     return st;
   return ts_tensor_from_host (yv, b->y, yv->numel);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts-learner.h"
 #include "ts-loader.h"
 
 void
@@ -72,6 +73,7 @@ ts_model_get_preds (ts_model *m, const ts_modelfile_meta *meta, const ts_datablo
     return ts_error (TS_ERR_INVALID, "%s: no usable rows", db->csv_path);
 
   ts_loader_config_init (&lc);
+  ts_loader_config_feed (&lc, ts_model_backend (m));
   lc.size = size;
   lc.batch_size = bs;
   lc.n_workers = threads > 0 ? threads : 1;
@@ -125,7 +127,7 @@ ts_model_get_preds (ts_model *m, const ts_modelfile_meta *meta, const ts_datablo
       xv.shape[0] = b->n;
       xv.numel = (int64_t) b->n * 3 * size * size;
       xv.owns_data = 0;
-      if ((st = ts_tensor_from_host (&xv, b->x, xv.numel)) == TS_OK
+      if ((st = ts_batch_to_tensor (b, &xv)) == TS_OK
           && (st = ts_model_forward (m, &xv, 0, &y)) == TS_OK)
         st = ts_tensor_to_host (y, logits, (int64_t) b->n * c);
       for (int r = 0; r < b->n && st == TS_OK && out->n < cap; r++, out->n++)

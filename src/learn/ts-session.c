@@ -60,19 +60,6 @@ check_vocab (const ts_session_config *cfg, const ts_modelfile_meta *meta, const 
   return TS_OK;
 }
 
-/* ts_loader_config's allocator over a backend's host_alloc / host_free */
-static void *
-backend_host_alloc (size_t bytes, void *ud)
-{
-  return ((const ts_backend_i *) ud)->host_alloc (bytes);
-}
-
-static void
-backend_host_free (void *ptr, void *ud)
-{
-  ((const ts_backend_i *) ud)->host_free (ptr);
-}
-
 static ts_status
 build_model (const ts_session_config *cfg, ts_session *s)
 {
@@ -155,13 +142,8 @@ ts_session_open (const ts_session_config *cfg, ts_session *s)
     return st;
 
   ts_loader_config_init (&lc);
-  if (s->be->i->host_alloc && s->be->i->host_free)
-    {
-      /* batches in the backend's page-locked memory: uploads without staging */
-      lc.host_alloc = backend_host_alloc;
-      lc.host_free = backend_host_free;
-      lc.host_ud = (void *) s->be->i;   /* the static table: outlives the backend */
-    }
+  ts_loader_config_feed (&lc, s->be);
+  s->device_resample = lc.defer_resample;
   lc.size = s->size;
   lc.min_scale = cfg->min_scale;
   ts_aug_params_preset (&lc.aug, cfg->aug);

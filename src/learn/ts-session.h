@@ -59,6 +59,7 @@ typedef struct {
   ts_learner *learner;
   ts_normalization norm;     /* what the loaders use: the weights' own */
   int size;                  /* the input side in use (the model file's with model_file) */
+  int device_resample;       /* the backend resamples the batches (ts_loader_config_feed) */
   char *arch;                /* the architecture built (e.g. "mobilenet_v2_folded") */
   ts_session_config cfg;     /* a copy; its strings are borrowed from the caller's */
 } ts_session;

@@ -102,6 +102,22 @@ test_train (void)
       g_free (b);
     }
     g_free (again);
+
+    /* the resample left to the backend (the CPU's here, as a GPU's would
+     * be): the same draws, so the same training but for float rounding */
+    g_setenv ("TS_DEVICE_RESAMPLE", "1", TRUE);
+    again = run_cli (args, &status);
+    g_unsetenv ("TS_DEVICE_RESAMPLE");
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+    g_assert_nonnull (strstr (again, "augmentation and normalisation run on the device"));
+    g_assert_null (strstr (out, "augmentation and normalisation run on the device"));
+    {
+      const char *a = strstr (again, "{\"valid_loss\": ");
+      g_assert_nonnull (a);
+      g_assert_cmpfloat_with_epsilon (g_ascii_strtod (a + 15, NULL),
+                                      g_ascii_strtod (json + 15, NULL), 1e-4);
+    }
+    g_free (again);
     g_free (args);
   }
   g_free (out);

@@ -1,5 +1,6 @@
 /* test-loader.c: coverage, ordering, determinism across thread counts,
- * drop_last, one-hot targets, skipped corrupt items and the bounded cache.
+ * drop_last, one-hot targets, skipped corrupt items, the bounded cache and
+ * batches whose resample is left to a backend.
  * The datablock is filled in by hand so that only the loader is tested. */
 #include <math.h>
 #include <string.h>
@@ -461,6 +462,100 @@ test_oom_message (void)
 #endif
 }
 
+/* Overwrites every image of @f with a texture (the flat colours would hide a
+ * resample at the wrong place). */
+static void
+fixture_texture (fixture *f)
+{
+  for (int i = 0; i < N_ITEMS; i++)
+    {
+      ts_image img = { g_malloc (40 * 30 * 3), 40, 30 };
+
+      for (int y = 0; y < 30; y++)
+        for (int x = 0; x < 40; x++)
+          for (int c = 0; c < 3; c++)
+            img.pixels[(y * 40 + x) * 3 + c] = (uint8_t) (i * 10 + x * 6 + (y * y) % 50 + c * 70);
+      g_assert_cmpint (ts_image_save_jpeg (&img, f->db.items[i].path, 95), ==, TS_OK);
+      g_free (img.pixels);
+    }
+}
+
+/* With defer_resample the batches carry each image's region and plan instead
+ * of x; resampling them gives the rows the undeferred loader makes (the same
+ * draws from the same seeds), and the buffers come from the host allocator. */
+static void
+test_deferred (void)
+{
+  fixture f;
+  counting c = { 0 };
+
+  fixture_init (&f, 0);
+  fixture_texture (&f);
+  for (int valid = 0; valid <= 1; valid++)
+    {
+      ts_loader_config cfg, dcfg;
+      ts_loader *l, *dl;
+      ts_batch *b, *db;
+      int rows = 0;
+      double max_err = 0.0;
+
+      small_config (&cfg, 2);
+      dcfg = cfg;
+      dcfg.defer_resample = 1;
+      dcfg.host_alloc = counting_alloc;
+      dcfg.host_free = counting_free;
+      dcfg.host_ud = &c;
+      g_assert_cmpint (ts_loader_new (&f.db, &cfg, valid, &l), ==, TS_OK);
+      g_assert_cmpint (ts_loader_new (&f.db, &dcfg, valid, &dl), ==, TS_OK);
+      g_assert_cmpint (ts_loader_start_epoch (l, 1), ==, TS_OK);
+      g_assert_cmpint (ts_loader_start_epoch (dl, 1), ==, TS_OK);
+      while (ts_loader_next (l, &b) == TS_OK && b != NULL)
+        {
+          size_t end = 0;
+
+          g_assert_cmpint (ts_loader_next (dl, &db), ==, TS_OK);
+          g_assert_nonnull (db);
+          g_assert_null (db->x);
+          g_assert_cmpint (db->n, ==, b->n);
+          g_assert_cmpmem (db->items, sizeof (int) * db->n, b->items, sizeof (int) * b->n);
+          g_assert_cmpmem (db->y, sizeof (float) * db->n * N_VOCAB, b->y,
+                           sizeof (float) * b->n * N_VOCAB);
+          for (int r = 0; r < db->n; r++)
+            {
+              const ts_resample_item *it = &db->resample[r];
+              float out[3 * 16 * 16];
+
+              /* regions packed one after another, never past the bytes filled */
+              g_assert_cmpint (it->offset, ==, (int64_t) end);
+              end += (size_t) it->width * it->height * 3;
+              g_assert_cmpuint (end, <=, db->src_bytes);
+              g_assert_cmpint (it->width, <=, 40);
+              g_assert_cmpint (it->height, <=, 30);
+              ts_resample_image (db->src + it->offset, it, cfg.mean, cfg.std, out);
+              for (int k = 0; k < 3 * 16 * 16; k++)
+                max_err = fmax (max_err, fabs (out[k] - b->x[r * 3 * 16 * 16 + k]));
+            }
+          g_assert_cmpuint (end, ==, db->src_bytes);
+          rows += b->n;
+          ts_loader_release (l, b);
+          ts_loader_release (dl, db);
+        }
+      g_assert_cmpint (ts_loader_next (dl, &db), ==, TS_OK);
+      g_assert_null (db);
+      g_assert_cmpint (rows, ==, valid ? 6 : 16);
+      /* the region's coordinates are the whole image's less whole pixels:
+       * float rounding only */
+      g_test_message ("%s: max |deferred - loader| %.3g", valid ? "valid" : "train", max_err);
+      g_assert_cmpfloat (max_err, <, 1e-4);
+      ts_loader_free (l);
+      ts_loader_free (dl);
+      g_assert_cmpint (c.allocs, >, 0);
+      g_assert_cmpint (c.frees, ==, c.allocs);
+      c.allocs = c.frees = 0;
+    }
+  fixture_clear (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -473,5 +568,6 @@ main (int argc, char **argv)
   g_test_add_func ("/loader/cache-bounded", test_cache_bounded);
   g_test_add_func ("/loader/bad-config", test_bad_config);
   g_test_add_func ("/loader/oom-message", test_oom_message);
+  g_test_add_func ("/loader/deferred", test_deferred);
   return g_test_run ();
 }

@@ -204,6 +204,7 @@ static const ts_backend_i cpu_backend_i = {
   .adam_step = ts_cpu_adam_step,
   .all_finite = ts_cpu_all_finite,
   .sum_squares = ts_cpu_sum_squares,
+  .resample_batch = ts_cpu_resample_batch,
   .set_threads = cpu_set_threads,
   .destroy = cpu_destroy,
 };

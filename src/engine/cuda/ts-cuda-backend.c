@@ -305,6 +305,7 @@ static const ts_backend_i cuda_backend_i = {
   .adam_step_many = ts_cuda_adam_step_many,
   .first_nonfinite = ts_cuda_first_nonfinite,
   .copy_many = ts_cuda_copy_many,
+  .resample_batch = ts_cuda_resample_batch,
   .set_threads = NULL,
   .destroy = cuda_destroy,
 };

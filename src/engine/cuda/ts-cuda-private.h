@@ -163,6 +163,11 @@ int ts_cuda_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n);
 void ts_cuda_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst,
                         int n);
 
+/* ts-cuda-resample.c */
+void ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
+                             const ts_resample_item *items, int n, const float mean[3],
+                             const float std[3], ts_tensor *out);
+
 /* ts-cuda-gemm.c */
 void ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                              const ts_tensor *w, const ts_tensor *b, ts_tensor *y);

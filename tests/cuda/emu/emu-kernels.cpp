@@ -7,3 +7,4 @@
 #include "ts-cuda-batchnorm.cu"
 #include "ts-cuda-pool.cu"
 #include "ts-cuda-conv.cu"
+#include "ts-cuda-resample.cu"

@@ -175,7 +175,7 @@ get_image (ts_loader *l, int pos, ts_image *tmp, int *owned)
 static int
 reserve_src (ts_loader *l, slot *s, size_t more)
 {
-  size_t need = s->b.src_bytes + more, cap = s->src_cap ? s->src_cap : more;
+  size_t need = s->b.src_bytes + more, cap = s->src_cap > 0 ? s->src_cap : 4096;
   uint8_t *p;
 
   if (need <= s->src_cap)

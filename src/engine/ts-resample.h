@@ -73,8 +73,7 @@ void ts_resample_item_init (ts_resample_item *it, int size, int src_w, int src_h
 /* The smallest rectangle of the source that every sample of @it reads
  * (bilinear taps included), clipped to the @src_w x @src_h image: a copy of
  * just that region, passed to ts_resample_item_crop, resamples to the same
- * values as the whole image, but for float rounding (~1e-5; with lighting
- * that can pick the neighbouring table entry).  Never empty: samples beyond
+ * values as the whole image, but for float rounding (~1e-5).  Never empty: samples beyond
  * the image read its edge pixels. */
 void ts_resample_item_region (const ts_resample_item *it, int src_w, int src_h, int *x, int *y,
                              int *w, int *h);
@@ -84,8 +83,8 @@ void ts_resample_item_crop (ts_resample_item *it, int x, int y, int w, int h);
 
 /* The host reference: writes @out ([3][size][size]) from the RGB pixels
  * @pixels (already at @it's offset), normalised as (v / 255 - mean) / std.
- * Lighting goes through a table of quarter grey levels (within 3.1e-3 of
- * ts_resample_light at fastai's default strengths, see ts-resample.c). */
+ * Lighting goes through an interpolated table of quarter grey levels
+ * (ts-resample.c), within ~1e-5 of ts_resample_light. */
 void ts_resample_image (const uint8_t *pixels, const ts_resample_item *it, const float mean[3],
                         const float std[3], float *out);
 

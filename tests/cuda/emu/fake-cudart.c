@@ -13,6 +13,11 @@ tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
 
 static cudaError_t last_error = cudaSuccess;
 
+/* device allocations made so far: tests/cuda/test-cuda-train.c checks that
+ * a training step after the first makes none (it reads this through a weak
+ * reference, absent with the real runtime) */
+long ts_fake_cuda_mallocs;
+
 static cudaError_t
 set (cudaError_t e)
 {
@@ -80,6 +85,7 @@ cudaMalloc (void **ptr, size_t size)
       return set (cudaErrorMemoryAllocation);
     }
   *ptr = malloc (size ? size : 1);
+  ts_fake_cuda_mallocs++;
   return *ptr ? cudaSuccess : set (cudaErrorMemoryAllocation);
 }
 
@@ -94,6 +100,7 @@ cudaError_t
 cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
 {
   *ptr = malloc (size ? size : 1);
+  ts_fake_cuda_mallocs++;
   return *ptr ? cudaSuccess : set (cudaErrorMemoryAllocation);
 }
 

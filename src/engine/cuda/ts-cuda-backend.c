@@ -169,11 +169,17 @@ cuda_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
                                    ctx->stream), "upload");
 }
 
+/* The device of the last backend made: a loader thread that allocates a
+ * batch buffer works there, not in a context of its own on device 0 (the
+ * runtime's choice for a thread that never set one). */
+static int host_alloc_device;
+
 static void *
 cuda_host_alloc (size_t bytes)
 {
   void *p = NULL;
 
+  cudaSetDevice (host_alloc_device);
   if (cudaHostAlloc (&p, bytes ? bytes : 1, cudaHostAllocPortable) != cudaSuccess)
     {
       cudaGetLastError ();
@@ -443,6 +449,7 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
   if (getenv ("TS_CUDA_COL_BUDGET") && atoll (getenv ("TS_CUDA_COL_BUDGET")) > 0)
     ctx->col_budget = atoll (getenv ("TS_CUDA_COL_BUDGET"));
 
+  host_alloc_device = device;
   if ((e = cudaSetDevice (device)) != cudaSuccess
       || (e = cudaStreamCreateWithFlags (&ctx->stream, cudaStreamNonBlocking)) != cudaSuccess
       || (e = cudaMalloc ((void **) &ctx->red, (RED_DOUBLES + 1) * sizeof (double)))

@@ -2,9 +2,10 @@
  * (batch 64, 128 px by default), the numbers bench_ops.py gives for PyTorch.
  *
  *   bench-ops [--threads N] [--batch N] [--size PX] [--reps R] [--other-only]
- * Prints per layer the median milliseconds of forward and of backward (dx + dw)
- * and the resnet18 total weighted by how often each shape occurs; then batch
- * norm, relu, max pool and mobilenet_v2's depthwise convs. */
+ * Prints per layer the median milliseconds of forward, of backward (dx + dw) and
+ * of the weight gradient alone (dw; dx is about bwd - dw), and the resnet18
+ * total weighted by how often each shape occurs; then batch norm, relu, max
+ * pool and mobilenet_v2's depthwise convs. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ main (int argc, char **argv)
   ts_backend *be = ts_backend_cpu_new (threads);
   printf ("conv2d, batch %d, %d px, %d threads, median of %d (ms)\n", batch, size,
           be->n_threads, reps);
-  printf ("%-14s %9s %9s %9s %9s\n", "layer", "fwd", "bwd", "fwd GF/s", "bwd GF/s");
+  printf ("%-14s %9s %9s %9s %9s %9s\n", "layer", "fwd", "bwd", "dw", "fwd GF/s", "bwd GF/s");
   for (size_t li = 0; !other_only && li < sizeof resnet18 / sizeof resnet18[0]; li++)
     {
       const conv_shape *s = &resnet18[li];
@@ -194,7 +195,7 @@ main (int argc, char **argv)
       ts_tensor *y = ts_tensor_new_4d (be, batch, s->cout, oh, oh);
       ts_tensor *dx = ts_tensor_new_4d (be, batch, s->cin, h, h);
       ts_tensor *dw = ts_tensor_new_4d (be, s->cout, s->cin, s->k, s->k);
-      double tf[64], tb[64];
+      double tf[64], tb[64], tw[64];
       double flop = 2.0 * batch * s->cout * oh * oh * (double) s->cin * s->k * s->k;
       fill_random (x, &rng);
       fill_random (w, &rng);
@@ -209,13 +210,15 @@ main (int argc, char **argv)
           /* the stem needs no dx, as in training */
           be->i->conv2d_backward (be, &p, x, w, y, s->cin == 3 ? NULL : dx, dw, NULL);
           double t2 = now ();
+          be->i->conv2d_backward (be, &p, x, w, y, NULL, dw, NULL);
           tf[r] = t1 - t0;
           tb[r] = t2 - t1;
+          tw[r] = now () - t2;
         }
-      double mf = median (tf, reps), mb = median (tb, reps);
+      double mf = median (tf, reps), mb = median (tb, reps), mw = median (tw, reps);
       double bflop = s->cin == 3 ? flop : 2 * flop;
-      printf ("%-14s %9.2f %9.2f %9.1f %9.1f  x%d\n", s->name, mf * 1e3, mb * 1e3,
-              flop / mf * 1e-9, bflop / mb * 1e-9, s->count);
+      printf ("%-14s %9.2f %9.2f %9.2f %9.1f %9.1f  x%d\n", s->name, mf * 1e3, mb * 1e3,
+              mw * 1e3, flop / mf * 1e-9, bflop / mb * 1e-9, s->count);
       tot_f += mf * s->count;
       tot_b += mb * s->count;
       tot_flop += (flop + bflop) * s->count;

@@ -19,7 +19,7 @@
 typedef struct {
   int tty;
   int bar_shown;
-  double epoch_times[256];
+  double epoch_times[256], wait_times[256], valid_times[256];
   int n_epoch_times;
 } train_ui;
 
@@ -70,7 +70,21 @@ ui_epoch (void *user, const ts_epoch_event *ev)
   cli_epoch_row (stdout, ev);
   fflush (stdout);
   if (ui->n_epoch_times < 256)
-    ui->epoch_times[ui->n_epoch_times++] = ev->seconds;
+    {
+      ui->wait_times[ui->n_epoch_times] = ev->wait_seconds;
+      ui->valid_times[ui->n_epoch_times] = ev->valid_seconds;
+      ui->epoch_times[ui->n_epoch_times++] = ev->seconds;
+    }
+}
+
+/* "key": [1.234, ...], in the final JSON line */
+static void
+json_seconds (const char *key, const double *v, int n)
+{
+  printf ("\"%s\": [", key);
+  for (int i = 0; i < n; i++)
+    printf ("%s%.3f", i ? ", " : "", v[i]);
+  printf ("], ");
 }
 
 static void
@@ -304,10 +318,9 @@ cmd_train (int argc, char **argv)
           json_num ("f1_micro", rep.micro.f1, 0);
           json_num ("f1_macro", rep.macro.f1, 0);
           json_num ("all_negative_baseline", rep.all_negative_baseline, 0);
-          printf ("\"epoch_times\": [");
-          for (int i = 0; i < ui.n_epoch_times; i++)
-            printf ("%s%.3f", i ? ", " : "", ui.epoch_times[i]);
-          printf ("], ");
+          json_seconds ("epoch_times", ui.epoch_times, ui.n_epoch_times);
+          json_seconds ("loader_wait_times", ui.wait_times, ui.n_epoch_times);
+          json_seconds ("valid_times", ui.valid_times, ui.n_epoch_times);
           json_num ("train_images_per_s", ts_learner_train_images_per_s (s.learner), 0);
           printf ("\"completed\": %s}\n", train_st == TS_OK ? "true" : "false");
         }

@@ -647,7 +647,10 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
               return ts_error (TS_ERR_CANCELLED, "training cancelled at epoch %d, batch %d",
                                epoch, batch);
             }
-          if ((st = l->train.next (l->train.self, &b)) != TS_OK)
+          double tw = ts_now_seconds ();
+          st = l->train.next (l->train.self, &b);
+          eev.wait_seconds += ts_now_seconds () - tw;
+          if (st != TS_OK)
             return ts_error_prefix (st, "epoch %d, batch %d", epoch, batch);
           if (!b)
             break;
@@ -694,6 +697,7 @@ fit_phase (ts_learner *l, int phase, int n_phases, const char *name, int n_epoch
       if ((st = ts_learner_validate (l, &eev.valid_loss, &eev.accuracy_multi)) != TS_OK)
         return ts_error_prefix (st, "epoch %d, validation", epoch);
       eev.seconds = ts_now_seconds () - t0;
+      eev.valid_seconds = eev.seconds - t_train;
       eev.train_images_per_s = t_train > 0.0 ? images / t_train : 0.0;
       if (l->events.epoch_end)
         l->events.epoch_end (l->events.user, &eev);

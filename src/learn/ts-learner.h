@@ -58,6 +58,9 @@ typedef struct {
   double accuracy_multi;        /* at the learner's threshold; NaN without a validation set */
   double seconds;               /* training + validation */
   double train_images_per_s;
+  /* where the seconds went: training waiting for the loader's next batch
+   * (> 0 when the loader cannot keep up), and the validation pass */
+  double wait_seconds, valid_seconds;
 } ts_epoch_event;
 
 typedef struct {

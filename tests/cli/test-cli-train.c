@@ -76,7 +76,8 @@ test_train (void)
   json = strstr (out, "{\"valid_loss\": ");
   g_assert_nonnull (json);
   for (const char *k = "accuracy_multi\0best_thresh\0mAP\0f1_micro\0f1_macro\0"
-                       "all_negative_baseline\0epoch_times\0train_images_per_s\0";
+                       "all_negative_baseline\0epoch_times\0loader_wait_times\0valid_times\0"
+                       "train_images_per_s\0";
        *k; k += strlen (k) + 1)
     {
       char *q = g_strdup_printf ("\"%s\": ", k);

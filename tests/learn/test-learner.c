@@ -162,6 +162,10 @@ rec_epoch (void *user, const ts_epoch_event *ev)
   r->n_epoch++;
   g_assert_true (isfinite (ev->valid_loss));
   g_assert_true (ev->accuracy_multi >= 0.0 && ev->accuracy_multi <= 1.0);
+  /* the split of the epoch's time: parts of it, never more */
+  g_assert_cmpfloat (ev->wait_seconds, >=, 0.0);
+  g_assert_cmpfloat (ev->valid_seconds, >, 0.0);
+  g_assert_cmpfloat (ev->wait_seconds + ev->valid_seconds, <=, ev->seconds);
 }
 
 static void

@@ -210,6 +210,12 @@ tagsight_train_page_get_n_epoch_rows (TagsightTrainPage *self)
 }
 
 const char *
+tagsight_train_page_get_device_text (TagsightTrainPage *self)
+{
+  return adw_action_row_get_subtitle (self->device_row);
+}
+
+const char *
 tagsight_train_page_get_epoch_cell (TagsightTrainPage *self, int row, int column)
 {
   guint i = (guint) (row * N_COLUMNS + column);
@@ -326,7 +332,11 @@ on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightTrainPag
       g_autofree char *device = tagsight_training_dup_device_name (training);
       g_autofree char *text = g_strdup_printf (_("Training on %s…"), device ? device : "?");
 
-      g_autofree char *used = g_strdup_printf (_("This run: %s"), device ? device : "?");
+      g_autofree char *used =
+        tagsight_training_get_device_resample (training)
+          ? g_strdup_printf (_("This run: %s, which also resizes and augments the images"),
+                             device ? device : "?")
+          : g_strdup_printf (_("This run: %s"), device ? device : "?");
 
       gtk_label_set_text (self->status_label, text);
       adw_action_row_set_subtitle (self->device_row, used);

@@ -44,6 +44,8 @@ gboolean tagsight_train_page_get_busy (TagsightTrainPage *self);
  * (milliseconds between frame clock ticks). */
 int tagsight_train_page_get_n_epoch_rows (TagsightTrainPage *self);
 const char *tagsight_train_page_get_epoch_cell (TagsightTrainPage *self, int row, int column);
+/* The device row's subtitle: the device of the run in progress or last run. */
+const char *tagsight_train_page_get_device_text (TagsightTrainPage *self);
 TagsightChart *tagsight_train_page_get_chart (TagsightTrainPage *self);
 TagsightChart *tagsight_train_page_get_lr_chart (TagsightTrainPage *self);
 double tagsight_train_page_get_lr (TagsightTrainPage *self);

@@ -38,6 +38,7 @@ struct _TagsightTraining
   GMutex job_lock;
   ts_learner *job_learner;     /* the running one-shot job's, under job_lock */
   char *device_name;           /* the open session's backend, under job_lock */
+  gboolean device_resample;    /* that backend also resizes and augments, under job_lock */
   /* set by a "starting" handler for the run about to start */
   char *run_checkpoint;
   gint64 run_id;
@@ -208,6 +209,7 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
     g_mutex_lock (&self->job_lock);
     g_free (self->device_name);
     self->device_name = g_strdup (name);
+    self->device_resample = self->session.device_resample;
     g_mutex_unlock (&self->job_lock);
   }
   return TS_OK;
@@ -530,6 +532,17 @@ int
 tagsight_training_get_epochs_done (TagsightTraining *self)
 {
   return self->epochs_done;
+}
+
+gboolean
+tagsight_training_get_device_resample (TagsightTraining *self)
+{
+  gboolean on;
+
+  g_mutex_lock (&self->job_lock);
+  on = self->device_resample;
+  g_mutex_unlock (&self->job_lock);
+  return on;
 }
 
 char *

@@ -62,6 +62,9 @@ int tagsight_training_get_epochs_done (TagsightTraining *self);
 /* What the last opened session computes on, e.g. "NVIDIA H200 (sm_90, ...)"
  * or "CPU (8 threads)"; NULL before any.  Safe while a job runs. */
 char *tagsight_training_dup_device_name (TagsightTraining *self);
+/* Whether that device also resizes and augments the images (a GPU, where the
+ * loader threads then only decode). */
+gboolean tagsight_training_get_device_resample (TagsightTraining *self);
 
 /* Opens a fresh session from @settings and runs fine_tune; "finished" tells
  * the end.  Returns FALSE (and does nothing) when busy.  "starting"

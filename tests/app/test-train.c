@@ -244,6 +244,9 @@ test_fine_tune (void)
   g_assert_true (tagsight_train_page_get_busy (page));
   g_assert_true (app_test_wait_for (is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
+  /* on the CPU the loader threads resize and augment; the page names the device only */
+  g_assert_true (g_str_has_prefix (tagsight_train_page_get_device_text (page), "This run: CPU"));
+  g_assert_null (strstr (tagsight_train_page_get_device_text (page), "augments"));
 
   /* fastai's table: one frozen and one unfrozen epoch, each counted from 0 */
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
@@ -439,6 +442,9 @@ test_stop (void)
       g_test_skip ("no display");
       return;
     }
+  /* the resample left to the backend, as on a GPU (here the CPU's): the
+   * page says so, and the Results page's evaluation goes the same way */
+  g_setenv ("TS_DEVICE_RESAMPLE", "1", TRUE);
   /* long enough that Stop comes first */
   win = open_window (2000, 0, 4);
   page = tagsight_window_get_train_page (win);
@@ -451,6 +457,8 @@ test_stop (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.stop", NULL));
   g_assert_true (app_test_wait_for (is_done, &f, 60));
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
+  g_assert_nonnull (strstr (tagsight_train_page_get_device_text (page),
+                            ", which also resizes and augments the images"));
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), <, 2000);
   tagsight_train_page_get_frame_times (page, &n_frames, &mean_ms, &max_ms);
   g_test_message ("frame times while training: %d frames, mean %.1f ms, max %.1f ms; longest "
@@ -477,6 +485,7 @@ test_stop (void)
   g_clear_pointer (&last_preds, tagsight_preds_free);
   g_free (f.message);
   gtk_window_destroy (GTK_WINDOW (win));
+  g_unsetenv ("TS_DEVICE_RESAMPLE");
 }
 
 static gboolean

@@ -241,52 +241,6 @@ ts_tfm_augment (ts_tfm_plan *p, const ts_aug_params *aug, ts_rng *rng)
     }
 }
 
-/* grid_sample's reflection padding with align_corners=True: reflect about
- * -1 and 1. */
-static double
-reflect (double x)
-{
-  if (x >= -1.0 && x <= 1.0)
-    return x;
-  x = fmod (x + 1.0, 4.0);
-  if (x < 0)
-    x += 4.0;
-  return x <= 2.0 ? x - 1.0 : 3.0 - x;
-}
-
-int
-ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, double *sy)
-{
-  double px = ox, py = oy;
-
-  if ((p->has_affine || p->has_warp) && size > 1)
-    {
-      double nx = -1.0 + 2.0 * ox / (size - 1), ny = -1.0 + 2.0 * oy / (size - 1);
-      if (p->has_affine)
-        {
-          const double *a = p->affine;
-          double tx = a[0] * nx + a[1] * ny + a[2];
-          double ty = a[3] * nx + a[4] * ny + a[5];
-          nx = tx;
-          ny = ty;
-        }
-      if (p->has_warp)
-        {
-          const double *h = p->warp;
-          double d = h[6] * nx + h[7] * ny + 1.0;
-          double tx = (h[0] * nx + h[1] * ny + h[2]) / d;
-          double ty = (h[3] * nx + h[4] * ny + h[5]) / d;
-          nx = tx;
-          ny = ty;
-        }
-      px = (reflect (nx) + 1.0) * 0.5 * (size - 1);
-      py = (reflect (ny) + 1.0) * 0.5 * (size - 1);
-    }
-  *sx = p->box_x + (px + 0.5) * p->box_w / size - 0.5;
-  *sy = p->box_y + (py + 0.5) * p->box_h / size - 0.5;
-  return 1;
-}
-
 void
 ts_tfm_resample_item (const ts_tfm_plan *p, int size, int src_w, int src_h, ts_resample_item *it)
 {

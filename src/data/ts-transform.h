@@ -61,10 +61,6 @@ void ts_tfm_augment (ts_tfm_plan *p, const ts_aug_params *aug, ts_rng *rng);
  * back to (-1, -1), (-1, 1), (1, -1), (1, 1).  0 when degenerate. */
 int ts_tfm_warp_coeffs (double xt, double yt, double h[8]);
 
-/* Maps an output pixel centre (ox, oy) to source pixel coordinates; returns 0
- * for a point that falls outside the source when pad_zeros is set. */
-int ts_tfm_map (const ts_tfm_plan *p, int size, double ox, double oy, double *sx, double *sy);
-
 /* The engine's description of @p's resample for an output of @size pixels
  * from a @src_w x @src_h image. */
 void ts_tfm_resample_item (const ts_tfm_plan *p, int size, int src_w, int src_h,

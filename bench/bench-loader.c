@@ -23,23 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 
+#include "ts-clock.h"
 #include "ts-datablock.h"
 #include "ts-image.h"
 #include "ts-loader.h"
 #include "ts-rng.h"
 #include "ts-transform.h"
-
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int
 cmp_double (const void *a, const void *b)
@@ -85,7 +77,7 @@ bare_decode (ts_datablock *db)
 {
   tjhandle tj = tjInitDecompress ();
   uint8_t *rgb = malloc ((size_t) 4096 * 4096 * 3);
-  double t0 = now ();
+  double t0 = ts_now_seconds ();
   int n = 0;
 
   for (int i = 0; i < db->n_train; i++)
@@ -109,7 +101,7 @@ bare_decode (ts_datablock *db)
       free (buf);
       fclose (f);
     }
-  t0 = now () - t0;
+  t0 = ts_now_seconds () - t0;
   free (rgb);
   tjDestroy (tj);
   return n / t0;
@@ -120,7 +112,7 @@ pipeline_one_thread (ts_datablock *db, const ts_loader_config *cfg)
 {
   float *x = malloc (sizeof (float) * 3 * cfg->size * cfg->size);
   int min_side = ts_tfm_decode_min_side (cfg, 0), n = 0;
-  double t0 = now ();
+  double t0 = ts_now_seconds ();
 
   for (int i = 0; i < db->n_train; i++)
     {
@@ -133,7 +125,7 @@ pipeline_one_thread (ts_datablock *db, const ts_loader_config *cfg)
       ts_image_clear (&img);
       n++;
     }
-  t0 = now () - t0;
+  t0 = ts_now_seconds () - t0;
   free (x);
   return n / t0;
 }
@@ -167,31 +159,31 @@ loader_run (ts_datablock *db, const ts_loader_config *base, int workers, int epo
       while (ts_loader_next (l, &b) == TS_OK && b != NULL)
         ts_loader_release (l, b);
     }
-  t0 = now ();
+  t0 = ts_now_seconds ();
   for (int e = cached; e < epochs + cached; e++)
     {
       ts_batch *b;
       ts_loader_start_epoch (l, e);
       for (;;)
         {
-          double w0 = now ();
+          double w0 = ts_now_seconds ();
           ts_loader_next (l, &b);
           if (e > cached || n > 0)
-            waited += now () - w0;  /* the first batch is a cold start */
+            waited += ts_now_seconds () - w0;  /* the first batch is a cold start */
           if (b == NULL)
             break;
           n += b->n;
           bytes += defer ? (double) b->src_bytes : sizeof (float) * 3.0 * cfg.size * cfg.size * b->n;
           if (consumer_ips > 0 && b->x)
             {
-              double until = now () + b->n / consumer_ips;
-              while (now () < until)
+              double until = ts_now_seconds () + b->n / consumer_ips;
+              while (ts_now_seconds () < until)
                 sink += b->x[0];
             }
           ts_loader_release (l, b);
         }
     }
-  t0 = now () - t0;
+  t0 = ts_now_seconds () - t0;
   ts_loader_free (l);
   if (wait_share)
     *wait_share = waited / t0;

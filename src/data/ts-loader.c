@@ -124,6 +124,36 @@ note_skip (ts_loader *l, const char *message)
   pthread_mutex_unlock (&l->mu);
 }
 
+/* ts_loader_config's allocator over a backend's host_alloc / host_free */
+static void *
+backend_host_alloc (size_t bytes, void *ud)
+{
+  return ((const ts_backend_i *) ud)->host_alloc (bytes);
+}
+
+static void
+backend_host_free (void *ptr, void *ud)
+{
+  ((const ts_backend_i *) ud)->host_free (ptr);
+}
+
+void
+ts_loader_config_feed (ts_loader_config *lc, ts_backend *be)
+{
+  const char *env = getenv ("TS_DEVICE_RESAMPLE");
+  int device = be->i->host_alloc && be->i->host_free;
+
+  if (device)
+    {
+      /* batches in the backend's page-locked memory: uploads without staging */
+      lc->host_alloc = backend_host_alloc;
+      lc->host_free = backend_host_free;
+      lc->host_ud = (void *) be->i;   /* the static table: outlives the backend */
+    }
+  lc->defer_resample = be->i->resample_batch != NULL
+                       && (env && *env ? atoi (env) != 0 : device);
+}
+
 /* Decodes (or finds in the cache) the image at position @pos.  Returns NULL
  * for an unreadable one; *owned says whether the caller must free it. */
 static const ts_image *

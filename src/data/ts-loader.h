@@ -59,6 +59,12 @@ typedef struct {
 } ts_loader_config;
 
 void ts_loader_config_init (ts_loader_config *cfg);  /* 128 px, 0.35, fastai aug, bs 64 */
+/* Sets @lc up to feed @be: batches in @be's page-locked memory when it has
+ * some, and on a device backend the resample (batch transforms, Normalize)
+ * left to @be, so that the loader threads only decode.  The environment's
+ * TS_DEVICE_RESAMPLE=0 keeps the resample on the loader threads, =1 leaves it
+ * to any backend (the CPU's too). */
+void ts_loader_config_feed (ts_loader_config *lc, ts_backend *be);
 
 typedef struct {
   float *x;        /* [n,3,size,size] normalised, host memory; NULL when deferred */

@@ -3,6 +3,7 @@
 
 #include <stdatomic.h>
 
+#include "ts-clock.h"
 #include "ts-learner.h"
 
 struct ts_learner {
@@ -49,8 +50,6 @@ ts_smooth_loss_reset (ts_smooth_loss *s)
 }
 
 double ts_smooth_loss_add (ts_smooth_loss *s, double loss);
-
-double ts_now_seconds (void);
 
 /* BCEWithLogits of @logits against @y, then the backward pass from @dlogits
  * (its gradient, written here); *loss receives the loss.  With a backend that

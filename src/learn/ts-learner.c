@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ts-backend.h"
 
@@ -51,46 +50,7 @@ ts_data_source_from_loader (ts_loader *loader, ts_data_source *out)
   out->release = loader_release;
 }
 
-/* ts_loader_config's allocator over a backend's host_alloc / host_free */
-static void *
-backend_host_alloc (size_t bytes, void *ud)
-{
-  return ((const ts_backend_i *) ud)->host_alloc (bytes);
-}
-
-static void
-backend_host_free (void *ptr, void *ud)
-{
-  ((const ts_backend_i *) ud)->host_free (ptr);
-}
-
-void
-ts_loader_config_feed (ts_loader_config *lc, ts_backend *be)
-{
-  const char *env = getenv ("TS_DEVICE_RESAMPLE");
-  int device = be->i->host_alloc && be->i->host_free;
-
-  if (device)
-    {
-      /* batches in the backend's page-locked memory: uploads without staging */
-      lc->host_alloc = backend_host_alloc;
-      lc->host_free = backend_host_free;
-      lc->host_ud = (void *) be->i;   /* the static table: outlives the backend */
-    }
-  lc->defer_resample = be->i->resample_batch != NULL
-                       && (env && *env ? atoi (env) != 0 : device);
-}
-
 /* --- small helpers --- */
-
-double
-ts_now_seconds (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 double
 ts_smooth_loss_add (ts_smooth_loss *s, double loss)

@@ -30,12 +30,6 @@ typedef struct {
 } ts_data_source;
 
 void ts_data_source_from_loader (ts_loader *loader, ts_data_source *out);
-/* Sets @lc up to feed @be: batches in @be's page-locked memory when it has
- * some, and on a device backend the resample (batch transforms, Normalize)
- * left to @be, so that the loader threads only decode.  The environment's
- * TS_DEVICE_RESAMPLE=0 keeps the resample on the loader threads, =1 leaves it
- * to any backend (the CPU's too). */
-void ts_loader_config_feed (ts_loader_config *lc, ts_backend *be);
 
 typedef struct {
   int phase;                    /* 0-based fit number within fine_tune / lr_find */

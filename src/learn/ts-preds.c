@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ts-learner.h"
 #include "ts-loader.h"
 
 void

@@ -19,18 +19,6 @@
 static ts_backend *gpu;
 static char skip_reason[512];
 
-static void *
-gpu_host_alloc (size_t bytes, void *ud)
-{
-  return gpu->i->host_alloc (bytes);
-}
-
-static void
-gpu_host_free (void *ptr, void *ud)
-{
-  gpu->i->host_free (ptr);
-}
-
 /* @n textured JPEGs, landscape and portrait, the last three for validation */
 static void
 make_set (const char *dir, ts_datablock *db)
@@ -114,9 +102,10 @@ test_deferred_on_gpu (void)
       cfg.n_workers = 2;
       cfg.seed = 7;
       dcfg = cfg;
-      dcfg.defer_resample = 1;
-      dcfg.host_alloc = gpu_host_alloc;
-      dcfg.host_free = gpu_host_free;
+      /* what a GPU session sets up: page-locked batches, the resample deferred */
+      ts_loader_config_feed (&dcfg, gpu);
+      g_assert_true (dcfg.defer_resample);
+      g_assert_nonnull (dcfg.host_alloc);
       g_assert_cmpint (ts_loader_new (&db, &cfg, valid, &cpu_loader), ==, TS_OK);
       g_assert_cmpint (ts_loader_new (&db, &dcfg, valid, &gpu_loader), ==, TS_OK);
       /* epoch 2: the RAM cache serves the images, as in every epoch after the first */
@@ -175,6 +164,7 @@ main (int argc, char **argv)
   int rc;
 
   g_test_init (&argc, &argv, NULL);
+  g_unsetenv ("TS_DEVICE_RESAMPLE");   /* the GPU session's default is under test */
   gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
   g_test_add_func ("/cuda/loader/deferred-resample", test_deferred_on_gpu);
   rc = g_test_run ();

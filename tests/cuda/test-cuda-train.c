@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cuda-test.h"
 #include "ts-backend-cuda.h"
 #include "ts-backend.h"
+#include "ts-clock.h"
 #include "ts-model.h"
 #include "ts-rng.h"
 
@@ -279,14 +279,6 @@ test_resnet18_parity (void)
   trainer_free (&tg);
 }
 
-static double
-now_s (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
-
 static void
 bench_one (const char *arch, int batch, int size)
 {
@@ -304,16 +296,16 @@ bench_one (const char *arch, int batch, int size)
   g_assert_cmpint (ts_tensor_from_host (tr.t, t, tr.t->numel), ==, TS_OK);
   trainer_step (&tr, 1e-3f);   /* warm-up: scratch grows to its high-water mark */
   gpu->i->synchronize (gpu);
-  t0 = now_s ();
+  t0 = ts_now_seconds ();
   for (int i = 0; i < iters; i++)
     trainer_step (&tr, 1e-3f);  /* the loss readback synchronises every step, as training does */
   gpu->i->synchronize (gpu);
-  train_s = (now_s () - t0) / iters;
-  t0 = now_s ();
+  train_s = (ts_now_seconds () - t0) / iters;
+  t0 = ts_now_seconds ();
   for (int i = 0; i < iters; i++)
     g_assert_cmpint (ts_model_forward (tr.m, tr.x, 0, &logits), ==, TS_OK);
   gpu->i->synchronize (gpu);
-  infer_s = (now_s () - t0) / iters;
+  infer_s = (ts_now_seconds () - t0) / iters;
   g_test_message ("BENCH %s %dpx batch %d: train %.1f img/s (%.1f ms/step), "
                   "inference %.1f img/s", arch, size, batch, batch / train_s, 1e3 * train_s,
                   batch / infer_s);

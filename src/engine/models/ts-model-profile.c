@@ -8,8 +8,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "ts-clock.h"
 #include "ts-model-private.h"
 
 enum {
@@ -27,14 +27,6 @@ struct ts_model_profile {
   double seconds[N_ROWS][2];
   int64_t calls[N_ROWS][2];
 };
-
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
-}
 
 static int
 row_of (const ts_node *n)
@@ -69,7 +61,7 @@ void
 ts_profile_begin (ts_model *m)
 {
   m->be->i->synchronize (m->be);
-  m->prof->last = now ();
+  m->prof->last = ts_now_seconds ();
 }
 
 void
@@ -79,7 +71,7 @@ ts_profile_node (ts_model *m, const ts_node *n, int backward)
   int r = row_of (n);
 
   m->be->i->synchronize (m->be);
-  t = now ();
+  t = ts_now_seconds ();
   m->prof->seconds[r][backward] += t - m->prof->last;
   m->prof->calls[r][backward]++;
   m->prof->last = t;

@@ -38,7 +38,7 @@ struct ts_loader {
    * item is equally likely next, so eviction would buy nothing) */
   ts_image *cache;
   size_t cache_used;
-  unsigned char *failed;
+  unsigned char *failed;        /* per item: SKIP_* flags */
   int n_skipped;
   char skip_message[512];
 
@@ -114,13 +114,19 @@ host_free (const ts_loader *l, void *p)
     free (p);
 }
 
-/* Records an item the loader had to leave out (the first reason is kept). */
+/* Why an item was left out: it cannot be decoded (never tried again), or a
+ * batch had no memory for it (tried again next time; counted once). */
+enum { SKIP_UNREADABLE = 1, SKIP_NO_MEMORY = 2 };
+
+/* Records that the item at @pos was left out for @why (the first message is
+ * kept); each item counts once however often it is left out. */
 static void
-note_skip (ts_loader *l, const char *message)
+note_skip (ts_loader *l, int pos, int why, const char *message)
 {
   pthread_mutex_lock (&l->mu);
-  if (l->n_skipped++ == 0)
+  if (l->failed[pos] == 0 && l->n_skipped++ == 0)
     snprintf (l->skip_message, sizeof l->skip_message, "%s", message);
+  l->failed[pos] |= why;
   pthread_mutex_unlock (&l->mu);
 }
 
@@ -169,7 +175,7 @@ get_image (ts_loader *l, int pos, ts_image *tmp, int *owned)
       pthread_mutex_unlock (&l->mu);
       return &l->cache[pos];
     }
-  if (l->failed[pos])
+  if (l->failed[pos] & SKIP_UNREADABLE)
     {
       pthread_mutex_unlock (&l->mu);
       return NULL;
@@ -178,13 +184,7 @@ get_image (ts_loader *l, int pos, ts_image *tmp, int *owned)
 
   if (ts_image_load (it->path, l->min_side, l->max_side, tmp) != TS_OK)
     {
-      int first;
-      pthread_mutex_lock (&l->mu);
-      first = !l->failed[pos];
-      l->failed[pos] = 1;
-      pthread_mutex_unlock (&l->mu);
-      if (first)
-        note_skip (l, ts_last_error ());
+      note_skip (l, pos, SKIP_UNREADABLE, ts_last_error ());
       return NULL;
     }
   bytes = (size_t) tmp->width * tmp->height * 3;
@@ -275,7 +275,7 @@ fill_batch (ts_loader *l, slot *s, int index, const int *order, uint64_t epoch_s
         {
           char msg[300];
           snprintf (msg, sizeof msg, "%s: out of memory for its pixels in a batch", it->path);
-          note_skip (l, msg);
+          note_skip (l, pos, SKIP_NO_MEMORY, msg);
           if (owned)
             ts_image_clear (&tmp);
           continue;

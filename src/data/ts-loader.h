@@ -102,7 +102,8 @@ ts_status ts_loader_start_epoch (ts_loader *l, int epoch);
  * (and again until the next start_epoch).  At the end, the workers begin
  * epoch + 1, so that ts_loader_start_epoch (epoch + 1) finds batches ready.
  * Release every batch before calling ts_loader_start_epoch.
- * Items that fail to decode are skipped and counted (ts_loader_n_skipped). */
+ * Items that fail to decode, or for which a batch has no memory, are skipped;
+ * ts_loader_n_skipped counts each such item once. */
 ts_status ts_loader_next (ts_loader *l, ts_batch **out);
 void ts_loader_release (ts_loader *l, ts_batch *b);
 int ts_loader_n_skipped (const ts_loader *l);

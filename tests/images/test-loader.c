@@ -103,7 +103,8 @@ run_epoch (ts_loader *l, int epoch, GArray *order)
         break;
       g_assert_cmpint (b->index, >=, expect_index);
       expect_index = b->index + 1;
-      g_byte_array_append (bytes, (const guint8 *) b->x, sizeof (float) * b->n * 3 * 16 * 16);
+      if (b->x != NULL)   /* NULL when the resample is deferred */
+        g_byte_array_append (bytes, (const guint8 *) b->x, sizeof (float) * b->n * 3 * 16 * 16);
       g_byte_array_append (bytes, (const guint8 *) b->y, sizeof (float) * b->n * N_VOCAB);
       if (order)
         g_array_append_vals (order, b->items, b->n);
@@ -556,6 +557,58 @@ test_deferred (void)
   fixture_clear (&f);
 }
 
+/* an allocator that refuses more than one page: a deferred batch has room
+ * for about one 40x30 image's region */
+static void *
+one_page_alloc (size_t bytes, void *ud)
+{
+  return bytes > 4096 ? NULL : g_malloc (bytes);
+}
+
+static void
+plain_free (void *ptr, void *ud)
+{
+  g_free (ptr);
+}
+
+/* Items a batch had no memory for are left out and tried again; each counts
+ * once in ts_loader_n_skipped however many epochs leave it out.  Validation
+ * batches: the same items and crops every epoch, including the epoch the
+ * workers begin on their own at the end of one. */
+static void
+test_skipped_no_memory (void)
+{
+  fixture f;
+  ts_loader_config cfg;
+  ts_loader *l;
+  GArray *order = g_array_new (FALSE, FALSE, sizeof (int));
+  guint kept = 0;
+
+  fixture_init (&f, 0);
+  small_config (&cfg, 2);
+  cfg.defer_resample = 1;
+  cfg.host_alloc = one_page_alloc;
+  cfg.host_free = plain_free;
+  g_assert_cmpint (ts_loader_new (&f.db, &cfg, 1, &l), ==, TS_OK);
+  for (int epoch = 0; epoch < 3; epoch++)
+    {
+      g_array_set_size (order, 0);
+      g_byte_array_unref (run_epoch (l, epoch, order));
+      if (epoch == 0)
+        kept = order->len;
+      /* some of the 6 fit, not all: a region is up to 3,600 bytes */
+      g_assert_cmpuint (order->len, ==, kept);
+      g_assert_cmpuint (kept, >, 0);
+      g_assert_cmpuint (kept, <, 6);
+      g_assert_cmpint (ts_loader_n_skipped (l), ==, 6 - (int) kept);
+    }
+  g_test_message ("%u of 6 left out; skip message: %s", 6 - kept, ts_loader_skip_message (l));
+  g_assert_nonnull (strstr (ts_loader_skip_message (l), "out of memory"));
+  ts_loader_free (l);
+  g_array_unref (order);
+  fixture_clear (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -564,6 +617,7 @@ main (int argc, char **argv)
   g_test_add_func ("/loader/determinism", test_determinism);
   g_test_add_func ("/loader/targets-and-pixels", test_targets_and_pixels);
   g_test_add_func ("/loader/skipped", test_skipped);
+  g_test_add_func ("/loader/skipped-no-memory", test_skipped_no_memory);
   g_test_add_func ("/loader/host-allocator", test_host_allocator);
   g_test_add_func ("/loader/cache-bounded", test_cache_bounded);
   g_test_add_func ("/loader/bad-config", test_bad_config);

@@ -339,8 +339,8 @@ ts_loss_and_backward (ts_model *m, ts_tensor *logits, const ts_tensor *y, ts_ten
   return queued ? TS_OK : ts_model_backward (m, dlogits);
 }
 
-ts_status
-ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
+static ts_status
+train_step (ts_learner *l, const ts_batch *b, double *loss)
 {
   ts_backend *be = l->be;
   ts_tensor xv, yv, dv, *logits = NULL;
@@ -385,13 +385,28 @@ ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
   return ts_backend_check (be);
 }
 
+/* A step that fails may leave the batch's upload queued on a device: the
+ * batch goes back to the loader, which refills its page-locked buffers, only
+ * after the device is done with them (ts_backend_i.upload's rule). */
+ts_status
+ts_learner_train_step (ts_learner *l, const ts_batch *b, double *loss)
+{
+  ts_status st = train_step (l, b, loss);
+
+  if (st != TS_OK)
+    l->be->i->synchronize (l->be);
+  return st;
+}
+
 /* --- evaluation --- */
 
 /* Releases @b and the rest of the epoch, so a loader is left at a clean
- * epoch boundary after an evaluation stops early. */
+ * epoch boundary after an evaluation stops early; first waits for the
+ * device, whose upload of @b may still be reading it. */
 static void
-drain (const ts_data_source *src, ts_batch *b)
+drain (ts_backend *be, const ts_data_source *src, ts_batch *b)
 {
+  be->i->synchronize (be);
   src->release (src->self, b);
   while (src->next (src->self, &b) == TS_OK && b)
     src->release (src->self, b);
@@ -425,20 +440,20 @@ run_eval (ts_learner *l, const ts_data_source *src, float *probs, float *targets
         break;
       if (stoppable && atomic_load (&l->cancel))
         {
-          drain (src, b);
+          drain (be, src, b);
           return ts_error (TS_ERR_CANCELLED, "get_preds cancelled after %d images", n);
         }
       if ((st = upload_batch (l, b, &xv, &yv)) != TS_OK
           || (st = ts_model_forward (l->model, &xv, 0, &logits)) != TS_OK)
         {
-          drain (src, b);
+          drain (be, src, b);
           return st;
         }
       lossf = be->i->bce_with_logits (be, logits, &yv, NULL);
       loss_sum += (double) lossf * b->n;
       if ((st = ts_tensor_to_host (logits, l->host_logits, (int64_t) b->n * c)) != TS_OK)
         {
-          drain (src, b);
+          drain (be, src, b);
           return st;
         }
       for (int r = 0; r < b->n; r++)

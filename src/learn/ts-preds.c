@@ -149,6 +149,12 @@ ts_model_get_preds (ts_model *m, const ts_modelfile_meta *meta, const ts_datablo
               loss_sum += fmax (z, 0.0) - z * t[k] + log1p (exp (-fabs (z)));
             }
         }
+      if (st != TS_OK)
+        {
+          /* a failed step's upload may still be reading the batch */
+          ts_backend *be = ts_model_backend (m);
+          be->i->synchronize (be);
+        }
       ts_loader_release (loader, b);
       if (st != TS_OK)
         {

@@ -401,6 +401,113 @@ test_device_failure (void)
   setup_clear (&s);
 }
 
+/* A backend that counts uploads not yet waited for (the CPU backend's, with
+ * upload and synchronize wrapped), and data sources whose release checks,
+ * after a failure, that none is left: a batch may go back to its loader,
+ * which refills its page-locked buffers, only once the device is done
+ * copying it.  (A good step's wait is the loss's read, inside a GPU backend.) */
+static const ts_backend_i *real_i;
+static ts_backend_i spy_i;
+static int spy_pending, spy_fail_uploads, spy_releases;
+static ts_data_source real_train, real_valid;
+
+static void
+spy_upload (ts_backend *be, float *dst, const float *src, size_t n)
+{
+  real_i->upload (be, dst, src, n);
+  spy_pending++;
+  if (spy_fail_uploads)
+    {
+      ts_error (TS_ERR_DEVICE, "CUDA upload failed: unspecified launch failure");
+      ts_backend_record_failure (be, TS_ERR_DEVICE);
+    }
+}
+
+static void
+spy_synchronize (ts_backend *be)
+{
+  real_i->synchronize (be);
+  spy_pending = 0;
+}
+
+static void
+spy_download (ts_backend *be, float *dst, const float *src, size_t n)
+{
+  real_i->download (be, dst, src, n);
+  spy_pending = 0;   /* a download waits for the device */
+}
+
+static void
+spy_release (const ts_data_source *real, ts_batch *b)
+{
+  if (spy_fail_uploads)
+    g_assert_cmpint (spy_pending, ==, 0);
+  spy_releases++;
+  real->release (real->self, b);
+}
+
+static void
+spy_release_train (void *self, ts_batch *b)
+{
+  spy_release (&real_train, b);
+}
+
+static void
+spy_release_valid (void *self, ts_batch *b)
+{
+  spy_release (&real_valid, b);
+}
+
+static void
+test_failed_step_waits (void)
+{
+  setup s;
+  ts_learner_config lc;
+  ts_model_config mc = { "tiny", 2, TS_HEAD_FASTAI, 1 };
+  ts_data_source tr, va;
+  double loss, acc;
+
+  s.be = ts_backend_cpu_new (1);
+  real_i = s.be->i;
+  spy_i = *real_i;
+  spy_i.upload = spy_upload;
+  spy_i.download = spy_download;
+  spy_i.synchronize = spy_synchronize;
+  s.be->i = &spy_i;
+  g_assert_cmpint (ts_model_new (s.be, &mc, &s.model), ==, TS_OK);
+  s.train = mem_source_new (64, SIZE, BS, 1, 7);
+  s.valid = mem_source_new (32, SIZE, BS, 0, 8);
+  mem_source_as_data (s.train, &real_train);
+  mem_source_as_data (s.valid, &real_valid);
+  tr = real_train;
+  tr.release = spy_release_train;
+  va = real_valid;
+  va.release = spy_release_valid;
+  ts_learner_config_init (&lc);
+  lc.batch_size = BS;
+  lc.height = lc.width = SIZE;
+  g_assert_cmpint (ts_learner_new (s.model, &tr, &va, &lc, &s.learner), ==, TS_OK);
+
+  /* a good epoch */
+  g_assert_cmpint (ts_learner_fit_one_cycle (s.learner, 1, ts_lr_plain (1e-3), NULL), ==,
+                   TS_OK);
+  g_assert_cmpint (spy_releases, ==, 4 + 2);
+  /* an upload that fails: training and validation stop, and still wait
+   * before giving the batches back */
+  spy_fail_uploads = 1;
+  spy_releases = spy_pending = 0;
+  g_assert_cmpint (ts_learner_fit_one_cycle (s.learner, 1, ts_lr_plain (1e-3), NULL), ==,
+                   TS_ERR_DEVICE);
+  g_assert_cmpint (spy_releases, ==, 4);
+  s.be->failed = TS_OK;   /* a fresh start for the validation's own failure */
+  spy_releases = 0;
+  g_assert_cmpint (ts_learner_validate (s.learner, &loss, &acc), ==, TS_ERR_DEVICE);
+  g_assert_cmpint (spy_releases, ==, 2);
+  spy_fail_uploads = 0;
+  s.be->i = real_i;
+  setup_clear (&s);
+}
+
 static void
 test_cancel (void)
 {
@@ -473,6 +580,7 @@ main (int argc, char **argv)
   g_test_add_func ("/learn/learner/learns", test_learns);
   g_test_add_func ("/learn/learner/nan-stops", test_nan_stops);
   g_test_add_func ("/learn/learner/device-failure", test_device_failure);
+  g_test_add_func ("/learn/learner/failed-step-waits", test_failed_step_waits);
   g_test_add_func ("/learn/learner/cancel", test_cancel);
   g_test_add_func ("/learn/learner/lr-find", test_lr_find);
   return g_test_run ();

@@ -19,6 +19,17 @@
 
 /* The CUDA checks record a failure on @be too (ts_backend_check), so that
  * one an op could not return (the ops return void) is not lost. */
+/* Errors after which the process's CUDA context is lost: every later call
+ * fails the same way (CUDA's "sticky" errors). */
+static int
+context_lost (cudaError_t e)
+{
+  return e == cudaErrorIllegalAddress || e == cudaErrorLaunchTimeout
+         || e == cudaErrorHardwareStackError || e == cudaErrorIllegalInstruction
+         || e == cudaErrorMisalignedAddress || e == cudaErrorInvalidPc
+         || e == cudaErrorLaunchFailure || e == cudaErrorECCUncorrectable;
+}
+
 int
 ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op)
 {
@@ -26,7 +37,10 @@ ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op)
     return 1;
   ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s)%s", op, cudaGetErrorString (e),
             cudaGetErrorName (e),
-            e == cudaErrorMemoryAllocation ? "; try a smaller batch size or the CPU" : "");
+            e == cudaErrorMemoryAllocation ? "; try a smaller batch size or the CPU"
+            : context_lost (e) ? "; the GPU cannot be used again until the program is "
+                                 "restarted: continue on the CPU"
+                               : "");
   ts_backend_record_failure (be, TS_ERR_DEVICE);
   return 0;
 }
@@ -192,7 +206,10 @@ static void
 cuda_host_free (void *ptr)
 {
   if (ptr)
-    cudaFreeHost (ptr);
+    {
+      cudaSetDevice (host_alloc_device);   /* as cuda_host_alloc */
+      cudaFreeHost (ptr);
+    }
 }
 
 static void
@@ -225,11 +242,20 @@ ts_cuda_scratch (ts_backend *be, size_t n)
 
   if (ctx->scratch_floats >= n)
     return ctx->scratch;
-  /* cudaFree waits for the device, so queued users of the old buffer finish first */
+  /* from any thread: the scratch lives on the backend's device */
+  cudaSetDevice (ctx->device);
+  /* queued users of the old buffer finish first (cudaFree is not documented
+   * to wait for them) */
+  cudaStreamSynchronize (ctx->stream);
   cudaFree (ctx->scratch);
   ctx->scratch = NULL;
   ctx->scratch_floats = 0;
-  if (cudaMalloc (&ptr, n * sizeof (float)) != cudaSuccess)
+  /* a quarter more than asked, so that batches whose sizes vary (the
+   * resample's sources) do not grow it step after step; just @n when memory
+   * is short, after giving the cache back */
+  if (cudaMalloc (&ptr, (n + n / 4) * sizeof (float)) == cudaSuccess)
+    n += n / 4;
+  else
     {
       cudaGetLastError ();
       pthread_mutex_lock (&ctx->lock);

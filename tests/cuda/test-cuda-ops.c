@@ -19,6 +19,24 @@ static char skip_reason[512];
 static double worst_err;
 static char worst_op[128];
 
+/* the host emulation's fake cuDNN (tests/cuda/emu/fake-cudnn.c): the calls
+ * that ran (those with a non-deterministic algorithm, Find*) and its live
+ * handles + descriptors; NULL with the real cuDNN or without cudnn.h */
+extern long ts_fake_cudnn_forwards __attribute__ ((weak));
+extern long ts_fake_cudnn_backward_data __attribute__ ((weak));
+extern long ts_fake_cudnn_backward_filter __attribute__ ((weak));
+extern long ts_fake_cudnn_nondeterministic __attribute__ ((weak));
+extern long ts_fake_cudnn_finds __attribute__ ((weak));
+extern long ts_fake_cudnn_live __attribute__ ((weak));
+
+/* 1 when this run's convolutions should go through cuDNN (TS_CUDA_CUDNN=1) */
+static int
+want_cudnn (void)
+{
+  const char *v = g_getenv ("TS_CUDA_CUDNN");
+  return v && atoi (v) == 1;
+}
+
 /* 1 when the GPU backend exists; else the test is skipped with the reason */
 static int
 have_gpu (void)
@@ -276,7 +294,14 @@ run_conv (const conv_case *cc)
   pair x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f);
   pair b = mk_rand (1, sb, -1, 1), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1);
   pair dx = mk (4, sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+  long fwd0 = 0, data0 = 0, filter0 = 0;
 
+  if (&ts_fake_cudnn_forwards != NULL)
+    {
+      fwd0 = ts_fake_cudnn_forwards;
+      data0 = ts_fake_cudnn_backward_data;
+      filter0 = ts_fake_cudnn_backward_filter;
+    }
   cpu->i->conv2d_forward (cpu, p, x.c, w.c, cc->bias ? b.c : NULL, y.c);
   gpu->i->conv2d_forward (gpu, p, x.g, w.g, cc->bias ? b.g : NULL, y.g);
   snprintf (what, sizeof what, "conv2d %s forward", cc->name);
@@ -296,6 +321,21 @@ run_conv (const conv_case *cc)
   gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, NULL, dw.g, NULL);
   snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
   cmp (what, dw, tol_gemm ());
+  /* in the host emulation: through the fake cuDNN exactly when asked and
+   * possible (forward, data once, filter twice), else never; cuDNN pads
+   * symmetrically (the asymmetric cases here change the output size) */
+  if (&ts_fake_cudnn_forwards != NULL)
+    {
+      int dnn = want_cudnn () && p->pad_top == p->pad_bottom && p->pad_left == p->pad_right;
+      long fwd = ts_fake_cudnn_forwards - fwd0, data = ts_fake_cudnn_backward_data - data0;
+      long filter = ts_fake_cudnn_backward_filter - filter0;
+      if (fwd != dnn || data != dnn || filter != 2 * dnn)
+        g_test_message ("conv2d %s: cuDNN ran forward %ld, data %ld, filter %ld times (%s)",
+                        cc->name, fwd, data, filter, dnn ? "1, 1, 2 expected" : "none expected");
+      g_assert_cmpint (fwd, ==, dnn);
+      g_assert_cmpint (data, ==, dnn);
+      g_assert_cmpint (filter, ==, 2 * dnn);
+    }
   pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
 }
 
@@ -308,6 +348,8 @@ test_conv (void)
     { "1x1 s1 (direct)", 3, 6, 5, 7, 4, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 1 },
     { "1x1 s2", 2, 6, 9, 9, 5, 1, 1, { 2, 2, 0, 0, 0, 0, 1 }, 0 },
     { "3x3 s2 SAME (asymmetric)", 2, 4, 8, 8, 6, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 },
+    /* every parameter differs between height and width, so a swap shows */
+    { "3x5 s(1,2) p(1,2)", 2, 3, 7, 11, 4, 3, 5, { 1, 2, 1, 2, 1, 2, 1 }, 1 },
     { "depthwise 3x3 s2", 2, 8, 9, 9, 8, 3, 3, { 2, 2, 1, 1, 1, 1, 8 }, 1 },
     { "depthwise 3x3 s1 x2", 2, 4, 6, 6, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 4 }, 0 },
     { "grouped 3x3 g2", 2, 4, 6, 5, 6, 3, 3, { 1, 1, 1, 1, 1, 1, 2 }, 1 },
@@ -322,6 +364,17 @@ test_conv (void)
     return;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     run_conv (&cases[i]);
+  /* TS_CUDA_CONV_SEARCH=1 plans with cuDNN's Find*; a non-deterministic
+   * algorithm only with TS_CUDA_DETERMINISTIC=0 (the fake lists one first) */
+  if (&ts_fake_cudnn_finds != NULL)
+    {
+      const char *search = g_getenv ("TS_CUDA_CONV_SEARCH");
+      const char *det = g_getenv ("TS_CUDA_DETERMINISTIC");
+      int find = want_cudnn () && search && strcmp (search, "1") == 0;
+      int nondet = want_cudnn () && det && strcmp (det, "0") == 0;
+      g_assert_true ((ts_fake_cudnn_finds > 0) == find);
+      g_assert_true ((ts_fake_cudnn_nondeterministic > 0) == nondet);
+    }
 }
 
 /* @tol: for the outputs (y, dx, dgamma, dbeta); the statistics always get TOL_RED */
@@ -906,5 +959,11 @@ main (int argc, char **argv)
   if (gpu)
     ts_backend_free (gpu);
   ts_backend_free (cpu);
+  /* the fake cuDNN's handle and descriptors went with the backend */
+  if (&ts_fake_cudnn_live != NULL && ts_fake_cudnn_live != 0)
+    {
+      printf ("# fake cuDNN: %ld handles or descriptors not destroyed\n", ts_fake_cudnn_live);
+      rc = 1;
+    }
   return rc;
 }

@@ -5,8 +5,9 @@
  * deterministic algorithms, workspace from the backend's scratch), kept in a
  * small cache.  TFLite's asymmetric SAME padding, when it changes the output
  * size, is left to the im2col path (cuDNN pads symmetrically).
- * Off by default until checked on a GPU against the im2col path and the CPU
- * (scripts/gpu-check runs the parity test both ways).
+ * On by default when libcudnn.so.9 loads; scripts/gpu-check runs the parity
+ * tests with and without it on a GPU, and the host emulation runs this file
+ * against tests/cuda/emu/fake-cudnn.c in CI.
  */
 #define _GNU_SOURCE
 #include "ts-cuda-private.h"
@@ -61,6 +62,7 @@ typedef struct {
   cudnnConvolutionBwdDataAlgo_t bwd_data;
   cudnnConvolutionBwdFilterAlgo_t bwd_filter;
   size_t ws_fwd, ws_data, ws_filter;
+  int failed;   /* cuDNN could not plan it: im2col takes this geometry */
 } dnn_entry;
 
 struct ts_cuda_dnn {
@@ -142,7 +144,6 @@ dnn_ok (ts_cuda_dnn *d, cudnnStatus_t st, const char *op)
 int
 ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
 {
-  static const char *names[] = { "libcudnn.so.9", "libcudnn.so" };
   ts_cuda_dnn *d = calloc (1, sizeof *d);
 
   if (d == NULL)
@@ -150,6 +151,13 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
       snprintf (why, len, "out of memory");
       return 0;
     }
+#ifdef TS_CUDA_EMULATED
+  /* tests/cuda/emu: the fake cuDNN is linked in (never the real library,
+   * which needs a GPU); assigning the functions also checks their types */
+#define SYM(field, name) d->field = name
+#define OPT(field, name) d->field = name
+#else
+  static const char *names[] = { "libcudnn.so.9", "libcudnn.so" };
   for (size_t i = 0; i < sizeof names / sizeof names[0] && d->lib == NULL; i++)
     d->lib = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
   if (d->lib == NULL)
@@ -160,45 +168,51 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
     }
 #define SYM(field, name)                                         \
   do {                                                           \
-    *(void **) &d->field = dlsym (d->lib, name);                 \
+    *(void **) &d->field = dlsym (d->lib, #name);                \
     if (d->field == NULL)                                        \
       {                                                          \
-        snprintf (why, len, "cuDNN has no %s", name);            \
+        snprintf (why, len, "cuDNN has no %s", #name);           \
         dlclose (d->lib);                                        \
         free (d);                                                \
         return 0;                                                \
       }                                                          \
   } while (0)
-  SYM (create, "cudnnCreate");
-  SYM (destroy, "cudnnDestroy");
-  SYM (set_stream, "cudnnSetStream");
-  SYM (error_string, "cudnnGetErrorString");
-  SYM (create_tensor, "cudnnCreateTensorDescriptor");
-  SYM (set_tensor4d, "cudnnSetTensor4dDescriptor");
-  SYM (destroy_tensor, "cudnnDestroyTensorDescriptor");
-  SYM (create_filter, "cudnnCreateFilterDescriptor");
-  SYM (set_filter4d, "cudnnSetFilter4dDescriptor");
-  SYM (destroy_filter, "cudnnDestroyFilterDescriptor");
-  SYM (create_conv, "cudnnCreateConvolutionDescriptor");
-  SYM (set_conv2d, "cudnnSetConvolution2dDescriptor");
-  SYM (set_groups, "cudnnSetConvolutionGroupCount");
-  SYM (set_math, "cudnnSetConvolutionMathType");
-  SYM (destroy_conv, "cudnnDestroyConvolutionDescriptor");
-  SYM (get_fwd, "cudnnGetConvolutionForwardAlgorithm_v7");
-  SYM (get_bwd_data, "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-  SYM (get_bwd_filter, "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-  SYM (forward, "cudnnConvolutionForward");
-  SYM (backward_data, "cudnnConvolutionBackwardData");
-  SYM (backward_filter, "cudnnConvolutionBackwardFilter");
+#define OPT(field, name) *(void **) &d->field = dlsym (d->lib, #name)
+#endif
+  SYM (create, cudnnCreate);
+  SYM (destroy, cudnnDestroy);
+  SYM (set_stream, cudnnSetStream);
+  SYM (error_string, cudnnGetErrorString);
+  SYM (create_tensor, cudnnCreateTensorDescriptor);
+  SYM (set_tensor4d, cudnnSetTensor4dDescriptor);
+  SYM (destroy_tensor, cudnnDestroyTensorDescriptor);
+  SYM (create_filter, cudnnCreateFilterDescriptor);
+  SYM (set_filter4d, cudnnSetFilter4dDescriptor);
+  SYM (destroy_filter, cudnnDestroyFilterDescriptor);
+  SYM (create_conv, cudnnCreateConvolutionDescriptor);
+  SYM (set_conv2d, cudnnSetConvolution2dDescriptor);
+  SYM (set_groups, cudnnSetConvolutionGroupCount);
+  SYM (set_math, cudnnSetConvolutionMathType);
+  SYM (destroy_conv, cudnnDestroyConvolutionDescriptor);
+  SYM (get_fwd, cudnnGetConvolutionForwardAlgorithm_v7);
+  SYM (get_bwd_data, cudnnGetConvolutionBackwardDataAlgorithm_v7);
+  SYM (get_bwd_filter, cudnnGetConvolutionBackwardFilterAlgorithm_v7);
+  SYM (forward, cudnnConvolutionForward);
+  SYM (backward_data, cudnnConvolutionBackwardData);
+  SYM (backward_filter, cudnnConvolutionBackwardFilter);
+  OPT (find_fwd, cudnnFindConvolutionForwardAlgorithm);
+  OPT (find_bwd_data, cudnnFindConvolutionBackwardDataAlgorithm);
+  OPT (find_bwd_filter, cudnnFindConvolutionBackwardFilterAlgorithm);
 #undef SYM
-  *(void **) &d->find_fwd = dlsym (d->lib, "cudnnFindConvolutionForwardAlgorithm");
-  *(void **) &d->find_bwd_data = dlsym (d->lib, "cudnnFindConvolutionBackwardDataAlgorithm");
-  *(void **) &d->find_bwd_filter = dlsym (d->lib, "cudnnFindConvolutionBackwardFilterAlgorithm");
+#undef OPT
   if (d->create (&d->handle) != CUDNN_STATUS_SUCCESS
       || d->set_stream (d->handle, ts_cuda (be)->stream) != CUDNN_STATUS_SUCCESS)
     {
       snprintf (why, len, "cuDNN: cannot create a handle");
-      dlclose (d->lib);
+      if (d->handle)
+        d->destroy (d->handle);
+      if (d->lib)
+        dlclose (d->lib);
       free (d);
       return 0;
     }
@@ -211,6 +225,23 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
   return 1;
 }
 
+/* the descriptors an entry holds (some may be missing after a failure) */
+static void
+entry_release (ts_cuda_dnn *d, dnn_entry *e)
+{
+  if (e->xd)
+    d->destroy_tensor (e->xd);
+  if (e->yd)
+    d->destroy_tensor (e->yd);
+  if (e->wd)
+    d->destroy_filter (e->wd);
+  if (e->cd)
+    d->destroy_conv (e->cd);
+  e->xd = e->yd = NULL;
+  e->wd = NULL;
+  e->cd = NULL;
+}
+
 void
 ts_cuda_dnn_close (ts_backend *be)
 {
@@ -219,14 +250,10 @@ ts_cuda_dnn_close (ts_backend *be)
   if (d == NULL)
     return;
   for (int i = 0; i < d->n_cache; i++)
-    {
-      d->destroy_tensor (d->cache[i].xd);
-      d->destroy_tensor (d->cache[i].yd);
-      d->destroy_filter (d->cache[i].wd);
-      d->destroy_conv (d->cache[i].cd);
-    }
+    entry_release (d, &d->cache[i]);
   d->destroy (d->handle);
-  dlclose (d->lib);
+  if (d->lib)   /* NULL in the host emulation */
+    dlclose (d->lib);
   free (d);
   ts_cuda (be)->dnn = NULL;
 }
@@ -242,7 +269,7 @@ ts_cuda_dnn_close (ts_backend *be)
             && (pass_ == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC))          \
           found_ = i_;                                                                  \
     if (found_ < 0)                                                                     \
-      return NULL;                                                                      \
+      goto fail;                                                                        \
     (out) = (perf)[found_].algo;                                                        \
     (ws) = (perf)[found_].memory;                                                       \
   } while (0)
@@ -258,10 +285,10 @@ dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g)
 
   for (int i = 0; i < d->n_cache; i++)
     if (memcmp (&d->cache[i].g, g, sizeof *g) == 0)
-      return &d->cache[i];
+      return d->cache[i].failed ? NULL : &d->cache[i];
   if (d->n_cache == DNN_CACHE)
     return NULL;
-  e = &d->cache[d->n_cache];
+  e = &d->cache[d->n_cache++];
   memset (e, 0, sizeof *e);
   e->g = *g;
   if (d->create_tensor (&e->xd) || d->create_tensor (&e->yd) || d->create_filter (&e->wd)
@@ -273,21 +300,26 @@ dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g)
                         CUDNN_DATA_FLOAT)
       || d->set_groups (e->cd, g->groups)
       || d->set_math (e->cd, d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH))
-    return NULL;
+    goto fail;
   /* timed (fastest first) or the heuristics' order; either way PICK's rules */
   if ((d->search ? d->find_fwd : d->get_fwd) (d->handle, e->xd, e->wd, e->cd, e->yd, 8, &n, pf))
-    return NULL;
+    goto fail;
   PICK (pf, n, e->fwd, e->ws_fwd);
   if ((d->search ? d->find_bwd_data : d->get_bwd_data) (d->handle, e->wd, e->yd, e->cd, e->xd,
                                                          8, &n, pd))
-    return NULL;
+    goto fail;
   PICK (pd, n, e->bwd_data, e->ws_data);
   if ((d->search ? d->find_bwd_filter : d->get_bwd_filter) (d->handle, e->xd, e->yd, e->cd,
                                                              e->wd, 8, &n, pw))
-    return NULL;
+    goto fail;
   PICK (pw, n, e->bwd_filter, e->ws_filter);
-  d->n_cache++;
   return e;
+
+fail:
+  /* kept as failed, descriptors released: planned once, not on every call */
+  entry_release (d, e);
+  e->failed = 1;
+  return NULL;
 }
 
 /* cuDNN pads symmetrically: usable when that gives our output size */

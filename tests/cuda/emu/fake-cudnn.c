@@ -1,0 +1,582 @@
+/* fake-cudnn.c: the cuDNN calls of src/engine/cuda/ts-cuda-cudnn.c on host
+ * memory, linked into the emulated backend (its ts_cuda_dnn_open takes these
+ * functions instead of dlopen'ing libcudnn under TS_CUDA_EMULATED).
+ *
+ * Descriptors record what was set; every call checks its arguments the way
+ * cuDNN documents them (NCHW float only, the x / w / y shapes against the
+ * convolution's pads, strides, dilations and groups, the workspace against
+ * what the chosen algorithm asked for), so that the backend's set-up is
+ * tested as well as its results.  The convolutions are naive loops summing
+ * in double, y = alpha * conv + beta * y, with the inputs rounded to TF32
+ * unless the math type is CUDNN_FMA_MATH.  The algorithm lists put a
+ * non-deterministic algorithm first, one over the backend's workspace cap and
+ * one that is not supported before the usable ones, and the usable ones need
+ * different workspace sizes, so that the backend's choice and its workspace
+ * sizing are exercised. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cudnn.h>
+
+/* calls that ran (and how many of them with a non-deterministic algorithm),
+ * Find* calls, live handles + descriptors: tests/cuda/test-cuda-ops.c reads
+ * them through weak references (absent with the real cuDNN) to check that
+ * the convolutions went through here as configured, and that nothing leaked */
+long ts_fake_cudnn_forwards, ts_fake_cudnn_backward_data, ts_fake_cudnn_backward_filter;
+long ts_fake_cudnn_nondeterministic, ts_fake_cudnn_finds, ts_fake_cudnn_live;
+
+struct cudnnContext {
+  cudaStream_t stream;
+};
+
+struct cudnnTensorStruct {
+  int set;
+  cudnnTensorFormat_t format;
+  cudnnDataType_t type;
+  int n, c, h, w;
+};
+
+struct cudnnFilterStruct {
+  int set;
+  cudnnTensorFormat_t format;
+  cudnnDataType_t type;
+  int k, c, h, w;
+};
+
+struct cudnnConvolutionStruct {
+  int set;
+  int pad_h, pad_w, u, v, dil_h, dil_w;
+  cudnnConvolutionMode_t mode;
+  cudnnDataType_t compute;
+  int groups;
+  cudnnMathType_t math;
+};
+
+typedef struct cudnnTensorStruct tensor;
+typedef struct cudnnFilterStruct filter;
+typedef struct cudnnConvolutionStruct conv;
+
+static void *
+create (size_t size)
+{
+  void *p = calloc (1, size);
+  if (p)
+    ts_fake_cudnn_live++;
+  return p;
+}
+
+static cudnnStatus_t
+destroy (void *p)
+{
+  if (p)
+    ts_fake_cudnn_live--;
+  free (p);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t
+cudnnCreate (cudnnHandle_t *handle)
+{
+  if (handle == NULL)
+    return CUDNN_STATUS_BAD_PARAM;
+  *handle = create (sizeof **handle);
+  return *handle ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+}
+
+cudnnStatus_t
+cudnnDestroy (cudnnHandle_t handle)
+{
+  return destroy (handle);
+}
+
+cudnnStatus_t
+cudnnSetStream (cudnnHandle_t handle, cudaStream_t stream)
+{
+  if (handle == NULL)
+    return CUDNN_STATUS_BAD_PARAM;
+  handle->stream = stream;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+const char *
+cudnnGetErrorString (cudnnStatus_t st)
+{
+  switch (st)
+    {
+    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
+    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
+    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    default: return "CUDNN_STATUS (emulated error)";
+    }
+}
+
+cudnnStatus_t
+cudnnCreateTensorDescriptor (cudnnTensorDescriptor_t *d)
+{
+  return d && (*d = create (sizeof **d)) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_BAD_PARAM;
+}
+
+cudnnStatus_t
+cudnnDestroyTensorDescriptor (cudnnTensorDescriptor_t d)
+{
+  return destroy (d);
+}
+
+cudnnStatus_t
+cudnnCreateFilterDescriptor (cudnnFilterDescriptor_t *d)
+{
+  return d && (*d = create (sizeof **d)) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_BAD_PARAM;
+}
+
+cudnnStatus_t
+cudnnDestroyFilterDescriptor (cudnnFilterDescriptor_t d)
+{
+  return destroy (d);
+}
+
+cudnnStatus_t
+cudnnCreateConvolutionDescriptor (cudnnConvolutionDescriptor_t *d)
+{
+  if (d == NULL || (*d = create (sizeof **d)) == NULL)
+    return CUDNN_STATUS_BAD_PARAM;
+  (*d)->groups = 1;   /* cuDNN's defaults */
+  (*d)->math = CUDNN_DEFAULT_MATH;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t
+cudnnDestroyConvolutionDescriptor (cudnnConvolutionDescriptor_t d)
+{
+  return destroy (d);
+}
+
+/* cuDNN takes other layouts and types; the backend only ever means NCHW float */
+static cudnnStatus_t
+check_layout (cudnnTensorFormat_t format, cudnnDataType_t type, int a, int b, int c, int d)
+{
+  if (a <= 0 || b <= 0 || c <= 0 || d <= 0)
+    return CUDNN_STATUS_BAD_PARAM;
+  if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT)
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t
+cudnnSetTensor4dDescriptor (cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
+                            cudnnDataType_t type, int n, int c, int h, int w)
+{
+  cudnnStatus_t st = d ? check_layout (format, type, n, c, h, w) : CUDNN_STATUS_BAD_PARAM;
+  if (st == CUDNN_STATUS_SUCCESS)
+    *d = (tensor) { 1, format, type, n, c, h, w };
+  return st;
+}
+
+cudnnStatus_t
+cudnnSetFilter4dDescriptor (cudnnFilterDescriptor_t d, cudnnDataType_t type,
+                            cudnnTensorFormat_t format, int k, int c, int h, int w)
+{
+  cudnnStatus_t st = d ? check_layout (format, type, k, c, h, w) : CUDNN_STATUS_BAD_PARAM;
+  if (st == CUDNN_STATUS_SUCCESS)
+    *d = (filter) { 1, format, type, k, c, h, w };
+  return st;
+}
+
+cudnnStatus_t
+cudnnSetConvolution2dDescriptor (cudnnConvolutionDescriptor_t d, int pad_h, int pad_w, int u,
+                                 int v, int dil_h, int dil_w, cudnnConvolutionMode_t mode,
+                                 cudnnDataType_t compute)
+{
+  if (d == NULL || pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dil_h <= 0 || dil_w <= 0
+      || (mode != CUDNN_CONVOLUTION && mode != CUDNN_CROSS_CORRELATION))
+    return CUDNN_STATUS_BAD_PARAM;
+  /* float data wants float compute (the only "config" cuDNN offers for it) */
+  if (compute != CUDNN_DATA_FLOAT)
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  d->set = 1;
+  d->pad_h = pad_h, d->pad_w = pad_w, d->u = u, d->v = v, d->dil_h = dil_h, d->dil_w = dil_w;
+  d->mode = mode;
+  d->compute = compute;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t
+cudnnSetConvolutionGroupCount (cudnnConvolutionDescriptor_t d, int groups)
+{
+  if (d == NULL || groups < 1)
+    return CUDNN_STATUS_BAD_PARAM;
+  d->groups = groups;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t
+cudnnSetConvolutionMathType (cudnnConvolutionDescriptor_t d, cudnnMathType_t math)
+{
+  if (d == NULL || (math != CUDNN_DEFAULT_MATH && math != CUDNN_TENSOR_OP_MATH
+                    && math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION && math != CUDNN_FMA_MATH))
+    return CUDNN_STATUS_BAD_PARAM;
+  d->math = math;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+/* x [n, c, h, w] * w [k, c / groups, r, s] -> y [n, k, oh, ow] as cuDNN
+ * requires: all set, channels and groups matching, y the output size */
+static cudnnStatus_t
+check_conv (const tensor *x, const filter *w, const conv *cd, const tensor *y)
+{
+  if (x == NULL || w == NULL || cd == NULL || y == NULL || !x->set || !w->set || !cd->set
+      || !y->set)
+    return CUDNN_STATUS_BAD_PARAM;
+  int eh = (w->h - 1) * cd->dil_h + 1, ew = (w->w - 1) * cd->dil_w + 1;
+  if (x->c != w->c * cd->groups || w->k % cd->groups != 0 || y->n != x->n || y->c != w->k
+      || x->h + 2 * cd->pad_h < eh || x->w + 2 * cd->pad_w < ew
+      || y->h != (x->h + 2 * cd->pad_h - eh) / cd->u + 1
+      || y->w != (x->w + 2 * cd->pad_w - ew) / cd->v + 1)
+    return CUDNN_STATUS_BAD_PARAM;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+/* The algorithms offered, in the heuristics' order.  All compute the same
+ * loops; they differ in what they report and in the workspace they need. */
+enum { WS_NONE, WS_SMALL, WS_COLS, WS_HUGE };
+
+typedef struct {
+  int algo;
+  cudnnDeterminism_t det;
+  int ws;
+  cudnnStatus_t status;
+} algo_row;
+
+enum { FWD, BWD_DATA, BWD_FILTER };
+
+#define ND CUDNN_NON_DETERMINISTIC
+#define DT CUDNN_DETERMINISTIC
+#define OK CUDNN_STATUS_SUCCESS
+static const algo_row algos[3][5] = {
+  /* (cuDNN's forward algorithms are all deterministic; one is reported
+   * otherwise here so that the forward choice is tested too) */
+  { { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, ND, WS_SMALL, OK },
+    { CUDNN_CONVOLUTION_FWD_ALGO_FFT, DT, WS_HUGE, OK },
+    { CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED },
+    { CUDNN_CONVOLUTION_FWD_ALGO_GEMM, DT, WS_COLS, OK },
+    { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, DT, WS_NONE, OK } },
+  { { CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, ND, WS_SMALL, OK },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, DT, WS_HUGE, OK },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, DT, WS_COLS, OK },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, DT, WS_NONE, OK } },
+  { { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, ND, WS_SMALL, OK },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, DT, WS_HUGE, OK },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, DT, WS_COLS, OK },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, DT, WS_NONE, OK } },
+};
+#undef ND
+#undef DT
+#undef OK
+
+/* Find*'s order (timed, fastest first; failures last): another order than
+ * the heuristics', with the same rows */
+static const int find_order[5] = { 0, 3, 1, 4, 2 };
+
+/* bytes: WS_COLS (one image's im2col columns) is always more than WS_SMALL,
+ * so that a workspace sized for another row is too small; WS_HUGE is over
+ * the backend's 1 GiB cap (DNN_MAX_WORKSPACE) and the emulated GPU's 1 GiB */
+static size_t
+ws_bytes (int ws, const filter *w, const tensor *y)
+{
+  switch (ws)
+    {
+    case WS_SMALL: return 512;
+    case WS_COLS: return 1024 + (size_t) w->c * w->h * w->w * y->h * y->w * sizeof (float);
+    case WS_HUGE: return (size_t) 1 << 31;
+    default: return 0;
+    }
+}
+
+/* the row of @algo when the lists offer it as usable, or NULL */
+static const algo_row *
+find_algo (int kind, int algo)
+{
+  for (int i = 0; i < 5; i++)
+    if (algos[kind][i].algo == algo && algos[kind][i].status == CUDNN_STATUS_SUCCESS)
+      return &algos[kind][i];
+  return NULL;
+}
+
+/* The perf structs differ only in the type of their algo field.  An
+ * unsupported row reports its status and nothing else, as cuDNN does. */
+#define FILL_PERF(perf, kind, find, requested, returned, w, cd, y)                  \
+  do {                                                                            \
+    int n_ = (requested) < 5 ? (requested) : 5;                                   \
+    for (int i_ = 0; i_ < n_; i_++)                                               \
+      {                                                                           \
+        const algo_row *r_ = &algos[kind][(find) ? find_order[i_] : i_];           \
+        int ok_ = r_->status == CUDNN_STATUS_SUCCESS;                             \
+        memset (&(perf)[i_], 0, sizeof (perf)[i_]);                               \
+        (perf)[i_].algo = r_->algo;                                               \
+        (perf)[i_].status = r_->status;                                           \
+        (perf)[i_].time = ok_ ? 0.1f * (i_ + 1) : -1.0f;                          \
+        (perf)[i_].memory = ok_ ? ws_bytes (r_->ws, w, y) : 0;                    \
+        (perf)[i_].determinism = r_->det;                                         \
+        (perf)[i_].mathType = (cd)->math;                                         \
+      }                                                                           \
+    *(returned) = n_;                                                             \
+  } while (0)
+
+/* the body of the Get*_v7 and Find* functions (@find: Find*'s order) */
+#define ALGO_QUERY(kind, find, x, w, cd, y, requested, returned, perf)            \
+  do {                                                                            \
+    cudnnStatus_t st_ = check_conv (x, w, cd, y);                                 \
+    if (st_ != CUDNN_STATUS_SUCCESS)                                              \
+      return st_;                                                                 \
+    if (handle == NULL || (requested) < 1 || (returned) == NULL || (perf) == NULL) \
+      return CUDNN_STATUS_BAD_PARAM;                                              \
+    FILL_PERF (perf, kind, find, requested, returned, w, cd, y);                  \
+    return CUDNN_STATUS_SUCCESS;                                                  \
+  } while (0)
+
+cudnnStatus_t
+cudnnGetConvolutionForwardAlgorithm_v7 (cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
+                                        const cudnnFilterDescriptor_t w,
+                                        const cudnnConvolutionDescriptor_t cd,
+                                        const cudnnTensorDescriptor_t y, const int requested,
+                                        int *returned, cudnnConvolutionFwdAlgoPerf_t *perf)
+{
+  ALGO_QUERY (FWD, 0, x, w, cd, y, requested, returned, perf);
+}
+
+cudnnStatus_t
+cudnnGetConvolutionBackwardDataAlgorithm_v7 (cudnnHandle_t handle,
+                                             const cudnnFilterDescriptor_t w,
+                                             const cudnnTensorDescriptor_t dy,
+                                             const cudnnConvolutionDescriptor_t cd,
+                                             const cudnnTensorDescriptor_t dx,
+                                             const int requested, int *returned,
+                                             cudnnConvolutionBwdDataAlgoPerf_t *perf)
+{
+  ALGO_QUERY (BWD_DATA, 0, dx, w, cd, dy, requested, returned, perf);
+}
+
+cudnnStatus_t
+cudnnGetConvolutionBackwardFilterAlgorithm_v7 (cudnnHandle_t handle,
+                                               const cudnnTensorDescriptor_t x,
+                                               const cudnnTensorDescriptor_t dy,
+                                               const cudnnConvolutionDescriptor_t cd,
+                                               const cudnnFilterDescriptor_t dw,
+                                               const int requested, int *returned,
+                                               cudnnConvolutionBwdFilterAlgoPerf_t *perf)
+{
+  ALGO_QUERY (BWD_FILTER, 0, x, dw, cd, dy, requested, returned, perf);
+}
+
+cudnnStatus_t
+cudnnFindConvolutionForwardAlgorithm (cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
+                                      const cudnnFilterDescriptor_t w,
+                                      const cudnnConvolutionDescriptor_t cd,
+                                      const cudnnTensorDescriptor_t y, const int requested,
+                                      int *returned, cudnnConvolutionFwdAlgoPerf_t *perf)
+{
+  ts_fake_cudnn_finds++;
+  ALGO_QUERY (FWD, 1, x, w, cd, y, requested, returned, perf);
+}
+
+cudnnStatus_t
+cudnnFindConvolutionBackwardDataAlgorithm (cudnnHandle_t handle,
+                                           const cudnnFilterDescriptor_t w,
+                                           const cudnnTensorDescriptor_t dy,
+                                           const cudnnConvolutionDescriptor_t cd,
+                                           const cudnnTensorDescriptor_t dx, const int requested,
+                                           int *returned, cudnnConvolutionBwdDataAlgoPerf_t *perf)
+{
+  ts_fake_cudnn_finds++;
+  ALGO_QUERY (BWD_DATA, 1, dx, w, cd, dy, requested, returned, perf);
+}
+
+cudnnStatus_t
+cudnnFindConvolutionBackwardFilterAlgorithm (cudnnHandle_t handle,
+                                             const cudnnTensorDescriptor_t x,
+                                             const cudnnTensorDescriptor_t dy,
+                                             const cudnnConvolutionDescriptor_t cd,
+                                             const cudnnFilterDescriptor_t dw,
+                                             const int requested, int *returned,
+                                             cudnnConvolutionBwdFilterAlgoPerf_t *perf)
+{
+  ts_fake_cudnn_finds++;
+  ALGO_QUERY (BWD_FILTER, 1, x, dw, cd, dy, requested, returned, perf);
+}
+
+/* TF32 as tensor cores see it: the mantissa rounded to 10 bits */
+static float
+tf32 (float v)
+{
+  uint32_t b;
+  memcpy (&b, &v, 4);
+  if ((b & 0x7f800000u) != 0x7f800000u)
+    b = (b + 0xfffu + ((b >> 13) & 1u)) & ~0x1fffu;
+  memcpy (&v, &b, 4);
+  return v;
+}
+
+/* a copy of @src rounded to TF32 when @cd's math type lets cuDNN use tensor
+ * cores (the default math does, on sm_80 and later); else @src itself */
+static const float *
+math_input (const conv *cd, const float *src, size_t n, float **copy)
+{
+  *copy = NULL;
+  if (cd->math == CUDNN_FMA_MATH || (*copy = malloc (n * sizeof (float))) == NULL)
+    return src;
+  for (size_t i = 0; i < n; i++)
+    (*copy)[i] = tf32 (src[i]);
+  return *copy;
+}
+
+/* One convolution, @kind picking which of x, w, y is the output (NULL): for
+ * every output pixel and filter tap, acc[out] += product of the other two;
+ * then out = alpha * acc + beta * out (out not read when beta is 0). */
+static cudnnStatus_t
+run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, const float *x,
+     const filter *wd, const float *w, const conv *cd, int algo, void *ws, size_t ws_size,
+     const void *beta_p, const tensor *yd, const float *y, float *out)
+{
+  cudnnStatus_t st = check_conv (xd, wd, cd, yd);
+  const algo_row *row = find_algo (kind, algo);
+  size_t nx, nw, ny, n_out, need;
+  float *xc, *wc, *yc;
+  double *acc;
+
+  if (st != CUDNN_STATUS_SUCCESS)
+    return st;
+  if (handle == NULL || alpha_p == NULL || beta_p == NULL || out == NULL
+      || (kind != BWD_DATA && x == NULL) || (kind != BWD_FILTER && w == NULL)
+      || (kind != FWD && y == NULL))
+    return CUDNN_STATUS_BAD_PARAM;
+  if (row == NULL)
+    return CUDNN_STATUS_NOT_SUPPORTED;   /* not an algorithm offered for this */
+  /* the workspace the algorithm's perf entry said: less is an error; the
+   * workspace is written (ends included) so that a buffer smaller than
+   * @ws_size shows under ASan (not all of a huge one: it would be slow) */
+  need = ws_bytes (row->ws, wd, yd);
+  if (ws_size < need || (need > 0 && ws == NULL))
+    return CUDNN_STATUS_BAD_PARAM;
+  if (need > 0)
+    {
+      memset (ws, 0xA5, need < ((size_t) 1 << 20) ? need : ((size_t) 1 << 20));
+      ((unsigned char *) ws)[need - 1] = 0x5A;
+    }
+  ts_fake_cudnn_nondeterministic += row->det == CUDNN_NON_DETERMINISTIC;
+
+  const int N = xd->n, C = xd->c, H = xd->h, W = xd->w, K = wd->k, CG = wd->c;
+  const int R = wd->h, S = wd->w, OH = yd->h, OW = yd->w, KG = K / cd->groups;
+  nx = (size_t) N * C * H * W;
+  nw = (size_t) K * CG * R * S;
+  ny = (size_t) N * K * OH * OW;
+  n_out = kind == FWD ? ny : kind == BWD_DATA ? nx : nw;
+  if ((acc = calloc (n_out, sizeof *acc)) == NULL)
+    return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+  if (kind != BWD_DATA)
+    x = math_input (cd, x, nx, &xc);
+  else
+    xc = NULL;
+  if (kind != BWD_FILTER)
+    w = math_input (cd, w, nw, &wc);
+  else
+    wc = NULL;
+  if (kind != FWD)
+    y = math_input (cd, y, ny, &yc);
+  else
+    yc = NULL;
+
+  /* per filter tap, the range of outputs ox whose input column
+   * ix = ox * v + x0 is inside (no test in the innermost loops) */
+  for (int k = 0; k < K; k++)
+    for (int cg = 0; cg < CG; cg++)
+      for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+          {
+            int c = k / KG * CG + cg;
+            /* CUDNN_CONVOLUTION flips the filter; cross-correlation does not */
+            int fr = cd->mode == CUDNN_CONVOLUTION ? R - 1 - r : r;
+            int fs = cd->mode == CUDNN_CONVOLUTION ? S - 1 - s : s;
+            size_t wi = (((size_t) k * CG + cg) * R + fr) * S + fs;
+            int x0 = s * cd->dil_w - cd->pad_w;
+            int lo = x0 < 0 ? (-x0 + cd->v - 1) / cd->v : 0;
+            int hi = W - 1 - x0 < 0 ? -1 : (W - 1 - x0) / cd->v;
+            double sum = 0.0;
+            if (hi > OW - 1)
+              hi = OW - 1;
+            for (int n = 0; n < N; n++)
+              for (int oy = 0; oy < OH; oy++)
+                {
+                  int iy = oy * cd->u - cd->pad_h + r * cd->dil_h;
+                  if (iy < 0 || iy >= H)
+                    continue;
+                  /* x0 may be negative: xb + ox * v is not, for ox >= lo */
+                  size_t xb = (((size_t) n * C + c) * H + iy) * W + x0;
+                  size_t yb = (((size_t) n * K + k) * OH + oy) * OW;
+                  if (kind == FWD)
+                    for (int ox = lo; ox <= hi; ox++)
+                      acc[yb + ox] += (double) x[xb + (size_t) ox * cd->v] * w[wi];
+                  else if (kind == BWD_DATA)
+                    for (int ox = lo; ox <= hi; ox++)
+                      acc[xb + (size_t) ox * cd->v] += (double) w[wi] * y[yb + ox];
+                  else
+                    for (int ox = lo; ox <= hi; ox++)
+                      sum += (double) x[xb + (size_t) ox * cd->v] * y[yb + ox];
+                }
+            if (kind == BWD_FILTER)
+              acc[wi] += sum;
+          }
+
+  /* float data: alpha and beta are floats */
+  float alpha = *(const float *) alpha_p, beta = *(const float *) beta_p;
+  for (size_t i = 0; i < n_out; i++)
+    out[i] = (float) (alpha * acc[i] + (beta == 0.0f ? 0.0 : (double) beta * out[i]));
+  free (acc);
+  free (xc);
+  free (wc);
+  free (yc);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t
+cudnnConvolutionForward (cudnnHandle_t handle, const void *alpha,
+                         const cudnnTensorDescriptor_t xd, const void *x,
+                         const cudnnFilterDescriptor_t wd, const void *w,
+                         const cudnnConvolutionDescriptor_t cd, cudnnConvolutionFwdAlgo_t algo,
+                         void *ws, size_t ws_size, const void *beta,
+                         const cudnnTensorDescriptor_t yd, void *y)
+{
+  cudnnStatus_t st = run (FWD, handle, alpha, xd, x, wd, w, cd, algo, ws, ws_size, beta, yd,
+                          NULL, y);
+  ts_fake_cudnn_forwards += st == CUDNN_STATUS_SUCCESS;
+  return st;
+}
+
+cudnnStatus_t
+cudnnConvolutionBackwardData (cudnnHandle_t handle, const void *alpha,
+                              const cudnnFilterDescriptor_t wd, const void *w,
+                              const cudnnTensorDescriptor_t dyd, const void *dy,
+                              const cudnnConvolutionDescriptor_t cd,
+                              cudnnConvolutionBwdDataAlgo_t algo, void *ws, size_t ws_size,
+                              const void *beta, const cudnnTensorDescriptor_t dxd, void *dx)
+{
+  cudnnStatus_t st = run (BWD_DATA, handle, alpha, dxd, NULL, wd, w, cd, algo, ws, ws_size,
+                          beta, dyd, dy, dx);
+  ts_fake_cudnn_backward_data += st == CUDNN_STATUS_SUCCESS;
+  return st;
+}
+
+cudnnStatus_t
+cudnnConvolutionBackwardFilter (cudnnHandle_t handle, const void *alpha,
+                                const cudnnTensorDescriptor_t xd, const void *x,
+                                const cudnnTensorDescriptor_t dyd, const void *dy,
+                                const cudnnConvolutionDescriptor_t cd,
+                                cudnnConvolutionBwdFilterAlgo_t algo, void *ws, size_t ws_size,
+                                const void *beta, const cudnnFilterDescriptor_t dwd, void *dw)
+{
+  cudnnStatus_t st = run (BWD_FILTER, handle, alpha, xd, x, dwd, NULL, cd, algo, ws, ws_size,
+                          beta, dyd, dy, dw);
+  ts_fake_cudnn_backward_filter += st == CUDNN_STATUS_SUCCESS;
+  return st;
+}

@@ -16,6 +16,7 @@ struct _TagsightApplication
   gboolean lr_find; /* --lr-find */
   char **predict;   /* --predict */
   char *arch;
+  char *pretrained; /* --pretrained */
   int epochs, freeze_epochs, bs, size;
   int width, height;/* --window-size */
   gboolean demo;    /* --demo */
@@ -40,8 +41,8 @@ apply_options (TagsightApplication *self, TagsightWindow *window)
     gtk_window_set_default_size (GTK_WINDOW (window), self->width, self->height);
   if (self->page != NULL)
     tagsight_window_set_page (window, self->page);
-  if (self->train || self->arch != NULL || self->epochs >= 0 || self->freeze_epochs >= 0
-      || self->bs > 0 || self->size > 0)
+  if (self->train || self->arch != NULL || self->pretrained != NULL || self->epochs >= 0
+      || self->freeze_epochs >= 0 || self->bs > 0 || self->size > 0)
     {
       TagsightTrainPage *page = tagsight_window_get_train_page (window);
       TagsightTrainSettings s;
@@ -51,6 +52,11 @@ apply_options (TagsightApplication *self, TagsightWindow *window)
         {
           g_free (s.arch);
           s.arch = g_strdup (self->arch);
+        }
+      if (self->pretrained != NULL)
+        {
+          g_free (s.pretrained);
+          s.pretrained = g_strdup (self->pretrained);
         }
       if (self->epochs >= 0)
         s.epochs = self->epochs;
@@ -171,6 +177,12 @@ tagsight_application_handle_local_options (GApplication *app, GVariantDict *opti
           return 2;
         }
     }
+  if (g_variant_dict_lookup (options, "pretrained", "^ay", &self->pretrained)
+      && !g_file_test (self->pretrained, G_FILE_TEST_IS_REGULAR))
+    {
+      g_printerr (_("tagsight: --pretrained: no such file “%s”\n"), self->pretrained);
+      return 2;
+    }
   if (!lookup_count (options, "epochs", 0, 1000, &self->epochs)
       || !lookup_count (options, "freeze-epochs", 0, 1000, &self->freeze_epochs)
       || !lookup_count (options, "batch-size", 1, 4096, &self->bs)
@@ -232,6 +244,7 @@ tagsight_application_finalize (GObject *object)
 {
   g_free (TAGSIGHT_APPLICATION (object)->page);
   g_free (TAGSIGHT_APPLICATION (object)->arch);
+  g_free (TAGSIGHT_APPLICATION (object)->pretrained);
   g_strfreev (TAGSIGHT_APPLICATION (object)->predict);
   G_OBJECT_CLASS (tagsight_application_parent_class)->finalize (object);
 }
@@ -259,6 +272,9 @@ tagsight_application_init (TagsightApplication *self)
       NULL },
     { "arch", 0, 0, G_OPTION_ARG_STRING, NULL,
       N_("Architecture: resnet18, resnet34, resnet50, mobilenet_v2 or tiny"), N_("ARCH") },
+    { "pretrained", 0, 0, G_OPTION_ARG_FILENAME, NULL,
+      N_("Pretrained body weights: .safetensors, a PyTorch .pth or a MobileNetV2 .tflite"),
+      N_("FILE") },
     /* numbers as strings (lookup_count): GApplication leaves an int option
      * of 0 out of the dictionary, so --freeze-epochs=0 was lost */
     { "epochs", 0, 0, G_OPTION_ARG_STRING, NULL, N_("Unfrozen epochs"), N_("N") },

@@ -281,7 +281,8 @@ prediction_row (PredictJob *job, guint i, char **text_out)
     {
       GString *all = g_string_new (NULL);
 
-      /* the labels over the threshold first, then every class's probability */
+      /* the labels over the threshold first (names: their probabilities are
+       * on the next line), then every class's probability */
       for (int k = 0; k < job->n_classes; k++)
         {
           float p = job->probs[(gsize) i * job->n_classes + k];
@@ -290,7 +291,7 @@ prediction_row (PredictJob *job, guint i, char **text_out)
           g_string_append_printf (all, "%s%s %.3f", all->len ? "   " : "", esc, p);
           if (p > job->thresh[k])
             {
-              g_string_append_printf (markup, "%s<b>%s %.3f</b>", any ? ", " : "", esc, p);
+              g_string_append_printf (markup, "%s<b>%s</b>", any ? ", " : "", esc);
               g_string_append_printf (plain, " %s %.3f", job->vocab[k], p);
               any = TRUE;
             }

@@ -1,6 +1,9 @@
 /* test-options.c: the app's command-line options reach the Train page, 0
  * included (GApplication leaves an int option of 0 out of its dictionary,
- * which once made --freeze-epochs=0 a no-op), and a bad number is refused. */
+ * which once made --freeze-epochs=0 a no-op), --pretrained too, and a bad
+ * number or a missing weights file is refused. */
+#include <glib/gstdio.h>
+
 #include "app-test.h"
 #include "tagsight-application.h"
 #include "tagsight-train-page.h"
@@ -73,11 +76,36 @@ test_zero_reaches_train_page (void)
   tagsight_train_settings_clear (&got.s);
 }
 
+/* --pretrained reaches the Train page as the weights file it shows */
+static void
+test_pretrained_reaches_train_page (void)
+{
+  g_autofree char *path = g_build_filename (g_get_tmp_dir (), "tagsight-test-weights.tflite",
+                                            NULL);
+  g_autofree char *arg = g_strdup_printf ("--pretrained=%s", path);
+  const char *args[] = { "--page=train", "--arch=mobilenet_v2", arg, NULL };
+  seen_settings got = { 0 };
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_true (g_file_set_contents (path, "weights", -1, NULL));
+  g_assert_cmpint (run_app (args, &got), ==, 0);
+  g_unlink (path);
+  g_assert_true (got.seen);
+  g_assert_cmpstr (got.s.arch, ==, "mobilenet_v2");
+  g_assert_cmpstr (got.s.pretrained, ==, path);
+  tagsight_train_settings_clear (&got.s);
+}
+
 static void
 test_bad_number_refused (void)
 {
   const char *bad[][2] = { { "--freeze-epochs=abc", NULL }, { "--batch-size=0", NULL },
-                           { "--epochs=-1", NULL }, { "--image-size=99999", NULL } };
+                           { "--epochs=-1", NULL }, { "--image-size=99999", NULL },
+                           { "--pretrained=/nonexistent/weights.safetensors", NULL } };
 
   if (!have_display)
     {
@@ -99,6 +127,8 @@ main (int argc, char **argv)
   int rc;
 
   g_test_add_func ("/app/options/zero-reaches-train-page", test_zero_reaches_train_page);
+  g_test_add_func ("/app/options/pretrained-reaches-train-page",
+                   test_pretrained_reaches_train_page);
   g_test_add_func ("/app/options/bad-number-refused", test_bad_number_refused);
   rc = g_test_run ();
   ts_test_rmdir (tmp);

@@ -26,6 +26,7 @@ struct _TagsightRunRecorder
   gint64 run_id;
   TagsightProject *run_project;
   TagsightDataset *run_dataset;
+  gint64 ending_run;              /* the run whose end is being recorded */
   gboolean write_failed;          /* reported once per run */
   gboolean device_known;          /* the session's device name recorded */
   gint64 continue_run;            /* the next start continues this run */
@@ -394,6 +395,8 @@ end_run (GTask *task)
 
   if (!tagsight_project_end_run (e->project, e->run_id, status, e->message, &error))
     write_failed (self, error);
+  if (self->ending_run == e->run_id)
+    self->ending_run = 0;
   g_signal_emit (self, signals[SIGNAL_RUN_CHANGED], 0, e->run_id);
   if (e->preds != NULL)
     g_task_return_pointer (task, g_steal_pointer (&e->preds), (GDestroyNotify) tagsight_preds_free);
@@ -481,6 +484,9 @@ tagsight_run_recorder_finish_async (TagsightRunRecorder *self, int status, const
   e->dataset = g_steal_pointer (&self->run_dataset);
   e->status = status;
   e->message = g_strdup (message);
+  /* until end_run, the run is still being recorded (predictions, model,
+   * status): the window must not switch or copy the project meanwhile */
+  self->ending_run = self->run_id;
   self->run_id = 0;
   task = g_task_new (self, NULL, callback, user_data);
   g_task_set_task_data (task, e, ending_free);
@@ -516,7 +522,7 @@ tagsight_run_recorder_set_target (TagsightRunRecorder *self, TagsightProject *pr
 gint64
 tagsight_run_recorder_get_run (TagsightRunRecorder *self)
 {
-  return self->run_id;
+  return self->run_id != 0 ? self->run_id : self->ending_run;
 }
 
 void

@@ -34,7 +34,7 @@ TagsightRunRecorder *tagsight_run_recorder_new (TagsightTrainPage *page);
  * @dataset (the app's) is recorded as @dataset_id. */
 void tagsight_run_recorder_set_target (TagsightRunRecorder *self, TagsightProject *project,
                                        gint64 dataset_id, TagsightDataset *dataset);
-/* The run being recorded, 0 when none. */
+/* The run being recorded, until its end is written; 0 when none. */
 gint64 tagsight_run_recorder_get_run (TagsightRunRecorder *self);
 /* The next run that starts continues run @run_id of the project (already
  * reopened there) instead of beginning a new one. */

@@ -125,8 +125,11 @@ work (gpointer data, gpointer user_data)
       else
         job->error = g_strdup (ts_last_error ());
     }
-  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT_IDLE, deliver, job,
-                              (GDestroyNotify) job_free);
+  /* always queued: g_main_context_invoke would run deliver right here, on
+   * this worker, whenever no thread owns the main context (between a test's
+   * iterations, after g_application_run returned), setting the items'
+   * thumbnails, and so their bound GtkPictures, off the main thread */
+  g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, deliver, job, (GDestroyNotify) job_free);
 }
 
 static int

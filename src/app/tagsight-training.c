@@ -973,11 +973,11 @@ tagsight_training_finalize (GObject *object)
   if (self->open)
     ts_session_close (&self->session);
   tagsight_train_settings_clear (&self->settings);
+  g_unlink (self->checkpoint);   /* the scratch file, if a run left it */
   g_free (self->checkpoint);
   g_free (self->device_name);
   g_free (self->run_checkpoint);
   g_free (self->resumable);
-  g_unlink (self->checkpoint);   /* the scratch file, if a run left it */
   g_mutex_clear (&self->job_lock);
   G_OBJECT_CLASS (tagsight_training_parent_class)->finalize (object);
 }

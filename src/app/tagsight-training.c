@@ -854,8 +854,11 @@ run_job (TagsightTraining *self, Job *job, GCancellable *cancellable,
   g_atomic_int_set (&self->stop_requested, 0);
   if (job->kind == JOB_OPEN)
     {
-      self->has_model = FALSE;   /* the session is being replaced */
+      /* the session is being replaced: its model, and the last run's
+       * checkpoint, no longer belong to it (kept when refused as busy) */
+      self->has_model = FALSE;
       self->n_classes = 0;
+      g_clear_pointer (&self->resumable, g_free);
     }
   task = g_task_new (self, cancellable, on_job_returned, NULL);
   g_task_set_task_data (task, job, job_free);
@@ -872,8 +875,6 @@ tagsight_training_open_async (TagsightTraining *self, const TagsightTrainSetting
 
   job->kind = JOB_OPEN;
   settings_copy (settings, &job->settings);
-  /* the session is replaced: the last run's checkpoint no longer belongs to it */
-  g_clear_pointer (&self->resumable, g_free);
   run_job (self, job, cancellable, callback, user_data);
 }
 

@@ -472,8 +472,28 @@ train_done (gpointer data)
   return ((TrainDone *) data)->done;
 }
 
-/* A stopped run keeps its scratch checkpoint for Continue; the training
- * removes it when it goes (closing the window, quitting), and names the
+typedef struct {
+  gboolean done, ok;
+} JobDone;
+
+static void
+on_job_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  JobDone *d = data;
+
+  /* either job's result: both are boolean tasks */
+  d->ok = g_task_propagate_boolean (G_TASK (result), NULL);
+  d->done = TRUE;
+}
+
+static gboolean
+job_done (gpointer data)
+{
+  return ((JobDone *) data)->done;
+}
+
+/* A stopped run keeps its scratch checkpoint for Continue, also when
+ * opening other data is refused as busy; the training removes it when it goes (closing the window, quitting), and names the
  * right file when it does.  No display needed. */
 static void
 test_scratch_checkpoint_removed (void)
@@ -481,8 +501,9 @@ test_scratch_checkpoint_removed (void)
   TagsightTraining *training = tagsight_training_new ();
   TagsightTrainSettings s;
   TrainDone d = { 0 };
-  g_autofree char *ckpt = NULL;
+  g_autofree char *ckpt = NULL, *resumable = NULL;
   gpointer weak = training;
+  JobDone lr_done = { 0 }, open_done = { 0 };
 
   tagsight_train_settings_init (&s);
   s.csv = g_strdup (csv);
@@ -501,6 +522,15 @@ test_scratch_checkpoint_removed (void)
   ckpt = tagsight_training_dup_resumable (training);
   g_assert_nonnull (ckpt);
   g_assert_true (g_file_test (ckpt, G_FILE_TEST_IS_REGULAR));
+  /* opening another data set while a job runs is refused, and leaves the
+   * checkpoint to Continue from (it was dropped before the refusal) */
+  tagsight_training_lr_find_async (training, &s, NULL, on_job_done, &lr_done);
+  tagsight_training_open_async (training, &s, NULL, on_job_done, &open_done);
+  g_assert_true (app_test_wait_for (job_done, &lr_done, 120));
+  g_assert_true (app_test_wait_for (job_done, &open_done, 10));
+  g_assert_false (open_done.ok);
+  resumable = tagsight_training_dup_resumable (training);
+  g_assert_cmpstr (resumable, ==, ckpt);
   g_object_add_weak_pointer (G_OBJECT (training), &weak);
   g_object_unref (training);
   g_assert_null (weak);

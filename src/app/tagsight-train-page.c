@@ -79,8 +79,10 @@ update_actions (TagsightTrainPage *self)
 
   gtk_widget_action_set_enabled (w, "train.start", usable && !busy);
   gtk_widget_action_set_enabled (w, "train.lr-find", usable && !busy);
-  /* the LR finder stops at its next step too */
-  gtk_widget_action_set_enabled (w, "train.stop", busy);
+  /* this page's jobs: training (its tick runs) and the LR finder, which
+   * stops at its next step too; not another page's evaluation */
+  gtk_widget_action_set_enabled (w, "train.stop",
+                                 busy && (self->tick_id != 0 || self->lr_finding));
   {
     g_autofree char *ckpt = tagsight_training_dup_resumable (self->training);
 
@@ -793,6 +795,8 @@ tagsight_train_page_init (TagsightTrainPage *self)
   g_signal_connect (self->training, "batch", G_CALLBACK (on_batch), self);
   g_signal_connect (self->training, "epoch", G_CALLBACK (on_epoch), self);
   g_signal_connect (self->training, "finished", G_CALLBACK (on_finished), self);
+  /* one-shot jobs (an evaluation after a run, an open) end without "finished" */
+  g_signal_connect_swapped (self->training, "notify::busy", G_CALLBACK (update_actions), self);
   g_signal_connect (self->lr_chart, "threshold-changed", G_CALLBACK (on_lr_picked), self);
   gtk_spin_button_set_value (self->threads_spin, tagsight_settings_get_int ("threads", 0));
   {

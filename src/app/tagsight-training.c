@@ -48,6 +48,21 @@ struct _TagsightTraining
 G_DEFINE_FINAL_TYPE (TagsightTraining, tagsight_training, G_TYPE_OBJECT)
 G_DEFINE_QUARK (tagsight-training-error-quark, tagsight_training_error)
 
+enum { PROP_0, PROP_BUSY, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+/* Main thread: the one place busy changes, so that "notify::busy" tells the
+ * pages when a job (training, the LR finder, an evaluation, an open) begins
+ * and ends. */
+static void
+set_busy (TagsightTraining *self, gboolean busy)
+{
+  if (self->busy == busy)
+    return;
+  self->busy = busy;
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_BUSY]);
+}
+
 enum { SIGNAL_STARTING, SIGNAL_PHASE, SIGNAL_BATCH, SIGNAL_EPOCH, SIGNAL_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
@@ -220,9 +235,9 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
 static void
 sync_main_view (TagsightTraining *self)
 {
-  self->busy = FALSE;
   self->has_model = self->open;
   self->n_classes = self->open ? self->session.db->n_vocab : 0;
+  set_busy (self, FALSE);
 }
 
 /* --- events to the main context ---------------------------------------- */
@@ -442,7 +457,7 @@ start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const 
   g_clear_pointer (&self->run_checkpoint, g_free);
   self->run_id = 0;
   g_signal_emit (self, signals[SIGNAL_STARTING], 0, settings);
-  self->busy = TRUE;
+  set_busy (self, TRUE);
   self->has_model = FALSE;
   self->n_classes = 0;
   self->epochs_done = 0;
@@ -850,7 +865,7 @@ run_job (TagsightTraining *self, Job *job, GCancellable *cancellable,
                                _("Busy: wait for the running job or stop it"));
       return;
     }
-  self->busy = TRUE;
+  set_busy (self, TRUE);
   g_atomic_int_set (&self->stop_requested, 0);
   if (job->kind == JOB_OPEN)
     {
@@ -984,9 +999,28 @@ tagsight_training_finalize (GObject *object)
 }
 
 static void
+tagsight_training_get_property (GObject *object, guint prop_id, GValue *value,
+                                GParamSpec *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_BUSY:
+      g_value_set_boolean (value, TAGSIGHT_TRAINING (object)->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 tagsight_training_class_init (TagsightTrainingClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = tagsight_training_finalize;
+  G_OBJECT_CLASS (klass)->get_property = tagsight_training_get_property;
+  props[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS
+                                           | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (G_OBJECT_CLASS (klass), N_PROPS, props);
 
   signals[SIGNAL_PHASE] = g_signal_new ("phase", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                         0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);

@@ -53,6 +53,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TagsightPreds, tagsight_preds_free)
 
 TagsightTraining *tagsight_training_new (void);
 
+/* Whether a job runs (training, the LR finder, an evaluation, an open);
+ * the "busy" property, notified when a job begins and when it ends. */
 gboolean tagsight_training_get_busy (TagsightTraining *self);
 /* Whether a session with a model is open (after a run, a stop or an open;
  * FALSE while a run or an open replaces it). */

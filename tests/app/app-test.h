@@ -85,3 +85,20 @@ app_test_find_file_chooser (gpointer data)
     }
   return FALSE;
 }
+
+/* The first widget under @root (depth first) whose action is @action, e.g.
+ * the button of "train.start"; NULL when none. */
+static inline GtkWidget *
+app_test_find_actionable (GtkWidget *root, const char *action)
+{
+  if (GTK_IS_ACTIONABLE (root)
+      && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (root)), action) == 0)
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = app_test_find_actionable (c, action);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}

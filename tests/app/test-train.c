@@ -58,6 +58,29 @@ results_shown (gpointer data)
               tagsight_window_get_train_page (data)));
 }
 
+typedef struct {
+  gboolean done;
+  GError *error;
+  int n_points;
+} LrDone;
+
+static void
+on_lr_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  LrDone *d = data;
+  const ts_lr_find_result *r =
+    tagsight_training_lr_find_finish (TAGSIGHT_TRAINING (source), result, &d->error);
+
+  d->n_points = r != NULL ? r->n : -1;
+  d->done = TRUE;
+}
+
+static gboolean
+lr_done (gpointer data)
+{
+  return ((LrDone *) data)->done;
+}
+
 static TagsightWindow *
 open_window (int epochs, int freeze_epochs, int bs)
 {
@@ -277,6 +300,30 @@ test_fine_tune (void)
 
   /* Results follow on their own */
   g_assert_true (app_test_wait_for (results_shown, win, 60));
+  /* a job the Train page did not start (another page's evaluation, here
+   * the LR finder asked of the training directly) disables Start, Continue
+   * and the LR finder while it runs, and gives them back when it ends */
+  {
+    GtkWidget *start = app_test_find_actionable (GTK_WIDGET (page), "train.start");
+    GtkWidget *lr = app_test_find_actionable (GTK_WIDGET (page), "train.lr-find");
+    TagsightTrainSettings s;
+    LrDone d = { 0 };
+
+    g_assert_true (gtk_widget_get_sensitive (start));
+    tagsight_train_page_get_settings (page, &s);
+    tagsight_training_lr_find_async (tagsight_train_page_get_training (page), &s, NULL,
+                                     on_lr_done, &d);
+    g_assert_false (gtk_widget_get_sensitive (start));
+    g_assert_false (gtk_widget_get_sensitive (lr));
+    /* ... and Stop stays for the page's own jobs */
+    g_assert_false (gtk_widget_get_sensitive (
+      app_test_find_actionable (GTK_WIDGET (page), "train.stop")));
+    g_assert_true (app_test_wait_for (lr_done, &d, 120));
+    g_assert_true (gtk_widget_get_sensitive (start));
+    g_assert_true (gtk_widget_get_sensitive (lr));
+    g_clear_error (&d.error);
+    tagsight_train_settings_clear (&s);
+  }
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "results"));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "results");
   g_assert_cmpint (tagsight_results_page_get_n_class_rows (results), ==, db->n_vocab);
@@ -598,29 +645,6 @@ test_pretrained (void)
   g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_free (f.message);
   gtk_window_destroy (GTK_WINDOW (win));
-}
-
-typedef struct {
-  gboolean done;
-  GError *error;
-  int n_points;
-} LrDone;
-
-static void
-on_lr_done (GObject *source, GAsyncResult *result, gpointer data)
-{
-  LrDone *d = data;
-  const ts_lr_find_result *r =
-    tagsight_training_lr_find_finish (TAGSIGHT_TRAINING (source), result, &d->error);
-
-  d->n_points = r != NULL ? r->n : -1;
-  d->done = TRUE;
-}
-
-static gboolean
-lr_done (gpointer data)
-{
-  return ((LrDone *) data)->done;
 }
 
 /* Stop and a cancelled GCancellable end the LR finder too (no display needed):

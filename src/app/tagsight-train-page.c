@@ -70,6 +70,14 @@ G_DEFINE_FINAL_TYPE (TagsightTrainPage, tagsight_train_page, GTK_TYPE_WIDGET)
 enum { SIGNAL_FINISHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
+/* This page's jobs: training (its tick runs) and the LR finder; not another
+ * page's evaluation, which Stop must not cancel. */
+static gboolean
+own_job_running (TagsightTrainPage *self)
+{
+  return tagsight_training_get_busy (self->training) && (self->tick_id != 0 || self->lr_finding);
+}
+
 static void
 update_actions (TagsightTrainPage *self)
 {
@@ -79,10 +87,8 @@ update_actions (TagsightTrainPage *self)
 
   gtk_widget_action_set_enabled (w, "train.start", usable && !busy);
   gtk_widget_action_set_enabled (w, "train.lr-find", usable && !busy);
-  /* this page's jobs: training (its tick runs) and the LR finder, which
-   * stops at its next step too; not another page's evaluation */
-  gtk_widget_action_set_enabled (w, "train.stop",
-                                 busy && (self->tick_id != 0 || self->lr_finding));
+  /* the LR finder stops at its next step too */
+  gtk_widget_action_set_enabled (w, "train.stop", own_job_running (self));
   {
     g_autofree char *ckpt = tagsight_training_dup_resumable (self->training);
 
@@ -552,6 +558,8 @@ continue_last_run (TagsightTrainPage *self)
 void
 tagsight_train_page_stop (TagsightTrainPage *self)
 {
+  if (!own_job_running (self))
+    return;
   tagsight_training_stop (self->training);
   /* the LR finder says so under its own plot; training in the status line */
   gtk_label_set_text (self->lr_finding ? self->lr_label : self->status_label,

@@ -36,6 +36,7 @@ gboolean tagsight_train_page_start (TagsightTrainPage *self);
 gboolean tagsight_train_page_resume (TagsightTrainPage *self,
                                      const TagsightTrainSettings *settings,
                                      const char *checkpoint);
+/* Stops this page's training or LR finder (not another page's evaluation). */
 void tagsight_train_page_stop (TagsightTrainPage *self);
 gboolean tagsight_train_page_get_busy (TagsightTrainPage *self);
 

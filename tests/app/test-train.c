@@ -315,10 +315,13 @@ test_fine_tune (void)
                                      on_lr_done, &d);
     g_assert_false (gtk_widget_get_sensitive (start));
     g_assert_false (gtk_widget_get_sensitive (lr));
-    /* ... and Stop stays for the page's own jobs */
+    /* ... and Stop, its button or Ctrl+. (win.stop), is for the page's own
+     * jobs: the other job runs to its end */
     g_assert_false (gtk_widget_get_sensitive (
       app_test_find_actionable (GTK_WIDGET (page), "train.stop")));
+    gtk_widget_activate_action (GTK_WIDGET (win), "win.stop", NULL);
     g_assert_true (app_test_wait_for (lr_done, &d, 120));
+    g_assert_no_error (d.error);
     g_assert_true (gtk_widget_get_sensitive (start));
     g_assert_true (gtk_widget_get_sensitive (lr));
     g_clear_error (&d.error);

@@ -199,6 +199,20 @@ open_session (const ts_session_config *cfg, ts_session *session)
   return st;
 }
 
+/* The device a session runs on, for the pages and the run record: the CPU
+ * in the user's language, a GPU as the engine names it (its model and
+ * technical terms). */
+static char *
+device_label (ts_backend *be)
+{
+  char name[256];
+
+  if (strcmp (be->i->name, "cpu") == 0)
+    return g_strdup_printf (ngettext ("CPU (%d thread)", "CPU (%d threads)", be->n_threads),
+                            be->n_threads);
+  return g_strdup (ts_backend_describe (be, name, sizeof name));
+}
+
 /* Closes any previous session and opens one from the copied settings.  Runs
  * while busy, so nothing else touches the session. */
 static ts_status
@@ -218,12 +232,11 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
     return st;
   self->open = TRUE;
   {
-    char name[256];
+    char *name = device_label (self->session.be);
 
-    ts_backend_describe (self->session.be, name, sizeof name);
     g_mutex_lock (&self->job_lock);
     g_free (self->device_name);
-    self->device_name = g_strdup (name);
+    self->device_name = name;
     self->device_resample = self->session.device_resample;
     g_mutex_unlock (&self->job_lock);
   }

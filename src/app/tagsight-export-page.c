@@ -440,7 +440,10 @@ choose_images_action (GtkWidget *widget, const char *action_name, GVariant *para
   g_object_unref (filter);
   G_GNUC_END_IGNORE_DEPRECATIONS
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (dialog), TRUE);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_images_chosen), widget);
+  /* the page lives until the answer, whenever it comes (a portal may answer
+   * after the window is gone) */
+  g_signal_connect_data (dialog, "response", G_CALLBACK (on_images_chosen), g_object_ref (widget),
+                         (GClosureNotify) (void (*) (void)) g_object_unref, 0);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
 }
 

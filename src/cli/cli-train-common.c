@@ -254,6 +254,29 @@ cli_device_resample_note (const ts_session *s)
               "only decode\n"));
 }
 
+void
+cli_skipped_note (const char *cmd, int n_skipped, const char *first)
+{
+  if (n_skipped <= 0)
+    return;
+  /* TRANSLATORS: the command (train, show-batch), the number of images that
+   * could not be read, the error of the first one */
+  fprintf (stderr, ngettext ("tagsight-cli %s: note: %d unreadable image skipped (first: %s)\n",
+                             "tagsight-cli %s: note: %d unreadable images skipped (first: %s)\n",
+                             n_skipped), cmd, n_skipped, first);
+}
+
+void
+cli_session_skipped_note (const char *cmd, const ts_session *s)
+{
+  int n_train = s->train_loader ? ts_loader_n_skipped (s->train_loader) : 0;
+  int n_valid = s->valid_loader ? ts_loader_n_skipped (s->valid_loader) : 0;
+
+  cli_skipped_note (cmd, n_train + n_valid,
+                    n_train > 0 ? ts_loader_skip_message (s->train_loader)
+                                : n_valid > 0 ? ts_loader_skip_message (s->valid_loader) : "");
+}
+
 char *
 cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_classes)
 {

@@ -52,6 +52,11 @@ char *cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_c
 /* A line under the run's header when the device, not the loader threads,
  * resizes, augments and normalises the images; nothing otherwise. */
 void cli_device_resample_note (const ts_session *s);
+/* The images the loaders could not read (missing, truncated, corrupt) are
+ * left out of training; this says how many and why the first one was, on
+ * stderr (nothing when none). */
+void cli_skipped_note (const char *cmd, int n_skipped, const char *first);
+void cli_session_skipped_note (const char *cmd, const ts_session *s);
 /* fastai's epoch table (header and one row), its columns as wide as the
  * translated header needs. */
 void cli_epoch_header (FILE *out);

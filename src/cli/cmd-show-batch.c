@@ -8,6 +8,7 @@
 
 #include "cli-commands.h"
 #include "cli-i18n.h"
+#include "cli-train-common.h"
 #include "ts-datablock.h"
 #include "ts-loader.h"
 #include "ts-showbatch.h"
@@ -167,6 +168,8 @@ cmd_show_batch (int argc, char **argv)
   if (unique)
     printf ("%s", _(", one image under different augmentations"));
   printf ("\n");
+  fflush (stdout);
+  cli_skipped_note ("show-batch", grid->n_skipped, grid->skip_message);
   ts_showbatch_free (grid);
   ts_datablock_free (db);
   /* cairo's font caches would otherwise show as leaks under LeakSanitizer */

@@ -236,8 +236,13 @@ ts_columns_detect_csv (const char *csv_path, ts_column_detection *out)
     out->columns[i] = dup_or_null (rec.fields[i], &failed);
   while (!failed && n_rows < TS_COLUMNS_SAMPLE_ROWS && ts_csv_next (csv, &rec) == 1)
     {
-      char **row = calloc ((size_t) out->n_columns + 1, sizeof (char *));
+      char **row;
 
+      /* the datablock skips a defective record; its text (the rest of the
+       * file after a quote that never closes, say) would only mislead */
+      if (rec.defect != TS_CSV_DEFECT_NONE)
+        continue;
+      row = calloc ((size_t) out->n_columns + 1, sizeof (char *));
       if (row == NULL)
         {
           failed = 1;

@@ -35,7 +35,8 @@ typedef struct {
   ts_column_guess guess;
 } ts_column_detection;
 
-/* Reads the header and the first TS_COLUMNS_SAMPLE_ROWS rows of @csv_path and
+/* Reads the header and the first TS_COLUMNS_SAMPLE_ROWS rows of @csv_path (less
+ * those the CSV reader finds defective, which the datablock skips) and
  * guesses.  Fails when the file cannot be read, or with TS_ERR_FORMAT (and
  * only then) when it is empty.  Clear @out with ts_column_detection_clear
  * (also after a failure). */

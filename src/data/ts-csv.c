@@ -182,26 +182,30 @@ utf8_sequence (const unsigned char *p, size_t avail)
   return n;
 }
 
-/* Character column (1-based) of byte offset @at on the current line. */
+/* Character column (1-based) of byte offset @at on the line starting at
+ * @line_start.  It costs the length of the line, so it is worked out only for
+ * the one defect a record reports: per byte, a long line of defects would
+ * take quadratic time. */
 static int
-column_of (const ts_csv *csv, size_t at)
+column_at (const ts_csv *csv, size_t line_start, size_t at)
 {
   int col = 1;
 
-  for (size_t i = csv->line_start; i < at; i++)
+  for (size_t i = line_start; i < at; i++)
     if ((csv->data[i] & 0xC0) != 0x80)
       col++;
   return col;
 }
 
+/* Notes a defect at byte @at of the current line, unless the record has one. */
 static void
-set_defect (ts_csv *csv, ts_csv_record *rec, ts_csv_defect defect, int line, int column)
+set_defect (ts_csv *csv, ts_csv_record *rec, ts_csv_defect defect, size_t at)
 {
   if (rec->defect != TS_CSV_DEFECT_NONE)
     return;
   rec->defect = defect;
-  rec->defect_line = line;
-  rec->defect_column = column;
+  rec->defect_line = csv->line;
+  rec->defect_column = column_at (csv, csv->line_start, at);
 }
 
 static ts_status
@@ -244,13 +248,13 @@ put_char (ts_csv *csv, ts_csv_record *rec)
   size_t n = 1;
 
   if (p[0] == 0)
-    set_defect (csv, rec, TS_CSV_DEFECT_NUL_BYTE, csv->line, column_of (csv, csv->pos));
+    set_defect (csv, rec, TS_CSV_DEFECT_NUL_BYTE, csv->pos);
   else if (p[0] >= 0x80)
     {
       n = utf8_sequence (p, csv->size - csv->pos);
       if (n == 0)
         {
-          set_defect (csv, rec, TS_CSV_DEFECT_BAD_UTF8, csv->line, column_of (csv, csv->pos));
+          set_defect (csv, rec, TS_CSV_DEFECT_BAD_UTF8, csv->pos);
           n = 1;
         }
     }
@@ -267,9 +271,24 @@ ts_csv_next (ts_csv *csv, ts_csv_record *rec)
 
   memset (rec, 0, sizeof *rec);
 
-  /* pandas (skip_blank_lines) ignores empty lines between records */
-  for (size_t br; (br = line_break_at (csv, csv->pos)) > 0;)
-    new_line (csv, br);
+  /* pandas (skip_blank_lines) ignores empty lines between records, and
+   * lines of only spaces and tabs too */
+  for (;;)
+    {
+      size_t end = csv->pos, br;
+
+      while (end < csv->size && (csv->data[end] == ' ' || csv->data[end] == '\t'))
+        end++;
+      if (end < csv->size && (br = line_break_at (csv, end)) > 0)
+        {
+          csv->pos = end;
+          new_line (csv, br);
+          continue;
+        }
+      if (end >= csv->size)
+        csv->pos = end;
+      break;
+    }
   if (csv->pos >= csv->size)
     return 0;
 
@@ -287,7 +306,7 @@ ts_csv_next (ts_csv *csv, ts_csv_record *rec)
       if (csv->pos < csv->size && csv->data[csv->pos] == '"')
         {
           int open_line = csv->line;
-          int open_column = column_of (csv, csv->pos);
+          size_t open_at = csv->pos, open_line_start = csv->line_start;
           int closed = 0;
 
           csv->pos++;
@@ -322,8 +341,9 @@ ts_csv_next (ts_csv *csv, ts_csv_record *rec)
             {
               /* The quote's own position is what the user needs to fix, so it
                * takes precedence over anything found after it. */
-              rec->defect = TS_CSV_DEFECT_NONE;
-              set_defect (csv, rec, TS_CSV_DEFECT_UNTERMINATED_QUOTE, open_line, open_column);
+              rec->defect = TS_CSV_DEFECT_UNTERMINATED_QUOTE;
+              rec->defect_line = open_line;
+              rec->defect_column = column_at (csv, open_line_start, open_at);
             }
         }
 

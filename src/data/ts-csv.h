@@ -3,8 +3,9 @@
  * mark), that keeps the physical line where each record starts so every
  * complaint can name it.
  *
- * Like pandas (which fastai reads CSVs with), blank lines are skipped and a
- * stray quote inside an unquoted field is kept as a literal character.
+ * Like pandas (which fastai reads CSVs with), blank lines (and lines of only
+ * spaces and tabs) are skipped and a stray quote inside an unquoted field is
+ * kept as a literal character.
  * Defects that make a record unreliable (invalid UTF-8, a NUL byte, a quote
  * that never closes) do not stop the reader: the record is returned with
  * ->defect set, so the caller can skip it and report where it was.

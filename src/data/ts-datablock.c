@@ -373,21 +373,31 @@ resolve_config (ts_datablock *db, const ts_datablock_config *cfg)
   return TS_OK;
 }
 
+/* The header's names, quoted and comma-separated, for messages. */
+static void
+columns_found (const ts_datablock *db, char *found, size_t size)
+{
+  size_t len = 0;
+
+  found[0] = '\0';
+  for (int i = 0; i < db->n_columns && len < size; i++)
+    len += (size_t) snprintf (found + len, size - len, "%s\"%s\"", i ? ", " : "",
+                              db->columns[i]);
+}
+
 /* The message for a missing column: which one, what there is, and the
  * likely intended one when only case or whitespace differ. */
 static ts_status
 missing_column (const ts_datablock *db, const char *what, const char *name)
 {
-  char found[1024] = "";
-  size_t len = 0;
+  char found[1024];
   const char *guess = NULL;
 
-  for (int i = 0; i < db->n_columns && len < sizeof found; i++)
+  columns_found (db, found, sizeof found);
+  for (int i = 0; i < db->n_columns && guess == NULL; i++)
     {
       char *t = strndup_trimmed (db->columns[i], strlen (db->columns[i]));
-      len += (size_t) snprintf (found + len, sizeof found - len, "%s\"%s\"",
-                                i ? ", " : "", db->columns[i]);
-      if (guess == NULL && t != NULL && strcasecmp (t, name) == 0)
+      if (t != NULL && strcasecmp (t, name) == 0)
         guess = db->columns[i];
       free (t);
     }
@@ -681,7 +691,7 @@ static ts_status
 read_rows (ts_datablock *db, ts_csv *csv)
 {
   ts_csv_record rec;
-  int col_fname, col_labels, col_split = -1;
+  int col_fname, col_labels, col_split = -1, needed;
   char why[1200];
   int r;
 
@@ -707,6 +717,14 @@ read_rows (ts_datablock *db, ts_csv *csv)
   col_labels = find_column (db, db->cfg.labels_col);
   if (col_labels < 0)
     return missing_column (db, "labels", db->cfg.labels_col);
+  if (col_labels == col_fname)
+    {
+      char found[1024];
+
+      columns_found (db, found, sizeof found);
+      return ts_error (TS_ERR_FORMAT, "%s, line 1: \"%s\" is both the file name and the labels "
+                       "column (columns found: %s)", db->csv_path, db->cfg.fname_col, found);
+    }
   if (db->cfg.split == TS_SPLIT_COLUMN || db->cfg.split == TS_SPLIT_AUTO)
     {
       col_split = find_column (db, db->cfg.split_col);
@@ -714,6 +732,10 @@ read_rows (ts_datablock *db, ts_csv *csv)
         return missing_column (db, "split", db->cfg.split_col);
       db->cfg.split = col_split >= 0 ? TS_SPLIT_COLUMN : TS_SPLIT_NONE;
     }
+  /* a row may stop before the columns that are not read: pandas fills them
+   * with NaN (a header with a trailing comma has an empty last column) */
+  needed = col_fname > col_labels ? col_fname : col_labels;
+  needed = (col_split > needed ? col_split : needed) + 1;
 
   while ((r = ts_csv_next (csv, &rec)) > 0)
     {
@@ -735,7 +757,7 @@ read_rows (ts_datablock *db, ts_csv *csv)
                        ts_csv_defect_describe (&rec, why, sizeof why));
           continue;
         }
-      if (rec.n_fields != db->n_columns)
+      if (rec.n_fields > db->n_columns || rec.n_fields < needed)
         {
           problem_add (db, TS_PROBLEM_MALFORMED_ROW, rec.line,
                        TS_("wrong field count: expected %d (the header's columns), found %d"),

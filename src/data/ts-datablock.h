@@ -89,13 +89,16 @@ typedef struct ts_datablock {
 
 /* Reads and validates the CSV.  Fails (NULL, message naming the file, line and
  * column) only when nothing is usable: missing columns (the message lists the
- * columns found), unreadable file, no rows.  Row-level problems are recorded
+ * columns found), one column named for both file names and labels, unreadable
+ * file, no rows.  Row-level problems are recorded
  * in ->problems and the row is skipped or kept as fastai would.
  *
  * Decisions where fastai would crash or guess:
- * - a row with the wrong number of fields, invalid UTF-8, an empty file name
- *   or a split value that is not True/False/1/0/yes/no is skipped (putting it
- *   on either side could leak validation images into training);
+ * - a row with more fields than the header or too few to reach a column that
+ *   is read (fewer are fine, as pandas fills them with NaN), invalid UTF-8, an
+ *   empty file name or a split value that is not True/False/1/0/yes/no is
+ *   skipped (putting it on either side could leak validation images into
+ *   training);
  * - a file name seen before is skipped: the first row wins;
  * - empty labels from doubled, leading or trailing delimiters are dropped and
  *   whitespace around a label is trimmed, both recorded as LABEL_WHITESPACE;

@@ -3,13 +3,16 @@
 #include "ts-image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <png.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 /* A decoded image never exceeds this many pixels (about 200 MB of RGB): a
  * hostile or broken header must not make us allocate gigabytes. */
@@ -32,44 +35,65 @@ sniff (const uint8_t *d, size_t n)
 static ts_status
 read_file (const char *path, uint8_t **data, size_t *size)
 {
-  FILE *f = fopen (path, "rb");
-  long len;
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it has no effect
+   * on the regular files read here) */
+  int fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
   uint8_t *buf;
+  size_t len, got = 0;
 
   *data = NULL;
   *size = 0;
-  if (f == NULL)
+  if (fd < 0)
     return ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
-  if (fseek (f, 0, SEEK_END) != 0 || (len = ftell (f)) < 0 || fseek (f, 0, SEEK_SET) != 0)
+  if (fstat (fd, &st) != 0)
     {
-      fclose (f);
-      return ts_error (TS_ERR_IO, "%s: cannot determine the file size", path);
+      ts_status err = ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
+      close (fd);
+      return err;
     }
-  if (len == 0)
+  if (!S_ISREG (st.st_mode))
     {
-      fclose (f);
+      close (fd);
+      return ts_error (TS_ERR_IO, S_ISDIR (st.st_mode) ? "%s: is a folder"
+                                                       : "%s: not a regular file", path);
+    }
+  if (st.st_size == 0)
+    {
+      close (fd);
       return ts_error (TS_ERR_FORMAT, "%s: empty file", path);
     }
-  if (len > TS_IMAGE_MAX_FILE)
+  if (st.st_size > TS_IMAGE_MAX_FILE)
     {
-      fclose (f);
-      return ts_error (TS_ERR_UNSUPPORTED, "%s: file too large (%ld bytes)", path, len);
+      close (fd);
+      return ts_error (TS_ERR_UNSUPPORTED, "%s: file too large (%lld bytes)", path,
+                       (long long) st.st_size);
     }
-  buf = malloc ((size_t) len);
+  len = (size_t) st.st_size;
+  buf = malloc (len);
   if (buf == NULL)
     {
-      fclose (f);
-      return ts_error (TS_ERR_NOMEM, "%s: out of memory reading %ld bytes", path, len);
+      close (fd);
+      return ts_error (TS_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, len);
     }
-  if (fread (buf, 1, (size_t) len, f) != (size_t) len)
+  while (got < len)
     {
-      free (buf);
-      fclose (f);
-      return ts_error (TS_ERR_IO, "%s: read error", path);
+      ssize_t n = read (fd, buf + got, len - got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          ts_status err = n < 0 ? ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno))
+                                : ts_error (TS_ERR_IO, "%s: read error (the file shrank)", path);
+          free (buf);
+          close (fd);
+          return err;
+        }
+      got += (size_t) n;
     }
-  fclose (f);
+  close (fd);
   *data = buf;
-  *size = (size_t) len;
+  *size = len;
   return TS_OK;
 }
 
@@ -128,15 +152,21 @@ tiff_orientation (const uint8_t *t, size_t n)
 typedef struct {
   int orientation;
   int adobe;          /* an APP14 "Adobe" marker: CMYK samples are stored inverted */
+  /* progressive, or a first scan with fewer components than the frame:
+   * libjpeg then keeps every DCT coefficient of the whole image in memory
+   * (about 3 bytes a pixel), whatever the scale it decodes at */
+  int whole_image;
 } jpeg_markers;
 
 static void
 scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
 {
   size_t i = 2;
+  unsigned frame_components = 0;
 
   m->orientation = 1;
   m->adobe = 0;
+  m->whole_image = 0;
   while (i + 4 <= n)
     {
       unsigned marker, len;
@@ -149,7 +179,13 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
           i++;
           continue;
         }
-      if (marker == 0xDA || marker == 0xD9)  /* start of scan / end of image */
+      if (marker == 0xDA)  /* start of scan */
+        {
+          if (i + 4 < n && d[i + 4] < frame_components)
+            m->whole_image = 1;
+          return;
+        }
+      if (marker == 0xD9)  /* end of image */
         return;
       if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
         {
@@ -163,8 +199,73 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
         m->orientation = tiff_orientation (d + i + 10, len - 8);
       else if (marker == 0xEE && len >= 7 && memcmp (d + i + 4, "Adobe", 5) == 0)
         m->adobe = 1;
+      else if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8
+               && marker != 0xCC && len >= 8)
+        {
+          /* SOFn: progressive (2, 6, 10, 14) and the number of components */
+          if ((marker & 3) == 2)
+            m->whole_image = 1;
+          frame_components = d[i + 9];
+        }
       i += 2 + len;
     }
+}
+
+/* Whether the marker structure of a JPEG reaches its end-of-image marker:
+ * segments skipped by their length, entropy-coded data up to the next
+ * marker.  libjpeg reports only the first warning of a decode, so a file
+ * truncated after a harmless one (stray bytes before a marker) is found by
+ * this instead. */
+static int
+jpeg_reaches_eoi (const uint8_t *d, size_t n)
+{
+  size_t i = 2;
+
+  while (i + 1 < n)
+    {
+      unsigned marker;
+
+      if (d[i] != 0xFF)
+        {
+          /* scan data, or stray bytes between segments (libjpeg skips them) */
+          const uint8_t *ff = memchr (d + i, 0xFF, n - i);
+          if (ff == NULL)
+            return 0;
+          i = (size_t) (ff - d);
+          continue;
+        }
+      marker = d[i + 1];
+      if (marker == 0xD9)
+        return 1;
+      if (marker == 0xFF)
+        i++;
+      else if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
+        i += 2;   /* a stuffed 0xFF in scan data, TEM, RSTn: no length */
+      else
+        {
+          size_t len;
+          if (i + 4 > n)
+            return 0;
+          len = (size_t) (d[i + 2] << 8 | d[i + 3]);
+          if (len < 2)
+            return 0;
+          i += 2 + len;
+        }
+    }
+  return 0;
+}
+
+/* The largest image decoding may make: the decoded pixels, or for a
+ * whole-image JPEG its coefficients at full size. */
+static ts_status
+jpeg_check_size (const char *name, int w, int h, const jpeg_markers *mk)
+{
+  if (mk->whole_image && (size_t) w * (size_t) h > TS_IMAGE_MAX_PIXELS)
+    return ts_error (TS_ERR_UNSUPPORTED, "%s: progressive JPEG too large (%dx%d): decoding "
+                     "it needs the whole image in memory, at any scale", name, w, h);
+  if ((size_t) ((w + 7) / 8) * (size_t) ((h + 7) / 8) > TS_IMAGE_MAX_PIXELS)
+    return ts_error (TS_ERR_UNSUPPORTED, "%s: JPEG too large (%dx%d)", name, w, h);
+  return TS_OK;
 }
 
 /* Applies EXIF orientation @o (PIL's ImageOps.exif_transpose) into a new buffer. */
@@ -360,6 +461,23 @@ jpeg_warning_is_fatal (const char *msg)
          || strstr (msg, "Corrupt JPEG data: bad Huffman") != NULL;
 }
 
+/* Whether @msg is one of libjpeg's warnings (JWRN_*) rather than an error. */
+static int
+jpeg_is_warning (const char *msg)
+{
+  static const char *const warnings[] = {
+    "Corrupt JPEG data", "Premature end of JPEG file", "Unknown Adobe color transform",
+    "Inconsistent progression sequence", "Warning: unknown JFIF revision",
+    "Invalid SOS parameters for sequential JPEG", "Application transferred too many scanlines",
+    NULL
+  };
+
+  for (int k = 0; warnings[k] != NULL; k++)
+    if (strncmp (msg, warnings[k], strlen (warnings[k])) == 0)
+      return 1;
+  return 0;
+}
+
 static void
 cmyk_to_rgb (const uint8_t *cmyk, uint8_t *rgb, size_t n, int inverted)
 {
@@ -388,12 +506,21 @@ jpeg_header (const uint8_t *data, size_t size, const char *name, int *w, int *h,
 
   if (tj == NULL)
     return ts_error (TS_ERR_NOMEM, "%s: cannot create a JPEG decompressor", name);
+  *w = *h = 0;
+  *subsamp = *cs = -1;
   if (tjDecompressHeader3 (tj, data, (unsigned long) size, w, h, subsamp, cs) != 0)
     {
-      ts_status st = ts_error (TS_ERR_FORMAT, "%s: not a readable JPEG (%s)", name,
-                               tjGetErrorStr2 (tj));
+      /* TurboJPEG fails a call that only warned ("extraneous bytes before
+       * marker"), with the header read in full: such files are fine.  After
+       * a fatal error the outputs are left unset. */
+      int warned_only = tjGetErrorCode (tj) == TJERR_WARNING && *w > 0 && *h > 0
+                        && *subsamp >= 0 && *cs >= 0;
+      ts_status st = warned_only ? TS_OK
+                                 : ts_error (TS_ERR_FORMAT, "%s: not a readable JPEG (%s)", name,
+                                             tjGetErrorStr2 (tj));
       tj_discard ();
-      return st;
+      if (st != TS_OK)
+        return st;
     }
   if (*w <= 0 || *h <= 0)
     return ts_error (TS_ERR_FORMAT, "%s: JPEG with an empty size %dx%d", name, *w, *h);
@@ -414,8 +541,12 @@ jpeg_decode (const uint8_t *data, size_t size, const char *name, int min_side, i
   st = jpeg_header (data, size, name, &w, &h, &subsamp, &cs);
   if (st != TS_OK)
     return st;
-  tj = tj_decompressor ();
   scan_jpeg_markers (data, size, &mk);
+  if ((st = jpeg_check_size (name, w, h, &mk)) != TS_OK)
+    return st;
+  tj = tj_decompressor ();
+  if (tj == NULL)
+    return ts_error (TS_ERR_NOMEM, "%s: cannot create a JPEG decompressor", name);
   sf = choose_scale (w, h, min_side, max_side);
   sw = TJSCALED (w, sf);
   sh = TJSCALED (h, sf);
@@ -438,9 +569,21 @@ jpeg_decode (const uint8_t *data, size_t size, const char *name, int min_side, i
                      is_cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) != 0)
     {
       const char *msg = tjGetErrorStr2 (tj);
-      if (tjGetErrorCode (tj) == TJERR_FATAL || jpeg_warning_is_fatal (msg))
+      /* After a warning TurboJPEG reports any later fatal error as a warning
+       * too, with the fatal error's message: only a warning's own text
+       * means the decode ran to the end. */
+      if (tjGetErrorCode (tj) == TJERR_FATAL || !jpeg_is_warning (msg)
+          || jpeg_warning_is_fatal (msg))
         {
           st = ts_error (TS_ERR_FORMAT, "%s: corrupt or truncated JPEG (%s)", name, msg);
+          tj_discard ();
+          free (buf);
+          return st;
+        }
+      if (!jpeg_reaches_eoi (data, size))
+        {
+          st = ts_error (TS_ERR_FORMAT, "%s: corrupt or truncated JPEG (the data ends before "
+                         "the end-of-image marker; first warning: %s)", name, msg);
           tj_discard ();
           free (buf);
           return st;
@@ -575,16 +718,16 @@ png_decode (const uint8_t *data, size_t size, const char *name, int max_side, ts
       if (png_get_valid (png, pinfo, PNG_INFO_tRNS) && color_type == PNG_COLOR_TYPE_RGB)
         info->mode = "RGB";
     }
-  if (out == NULL)
-    {
-      png_destroy_read_struct (&png, &pinfo, NULL);
-      return TS_OK;
-    }
   if ((size_t) w * h > TS_IMAGE_MAX_PIXELS)
     {
       png_destroy_read_struct (&png, &pinfo, NULL);
       return ts_error (TS_ERR_UNSUPPORTED, "%s: PNG too large (%ux%u)", name, (unsigned) w,
                        (unsigned) h);
+    }
+  if (out == NULL)
+    {
+      png_destroy_read_struct (&png, &pinfo, NULL);
+      return TS_OK;
     }
 
   /* palette, low bit depths and tRNS to 8-bit; 16 bits down to 8; grey to
@@ -641,6 +784,8 @@ probe_memory (const uint8_t *data, size_t size, const char *name, ts_image_info 
         if (st != TS_OK)
           return st;
         scan_jpeg_markers (data, size, &mk);
+        if ((st = jpeg_check_size (name, w, h, &mk)) != TS_OK)
+          return st;
         info->width = w;
         info->height = h;
         info->orientation = mk.orientation;

@@ -22,6 +22,8 @@ typedef struct {
   const char *mode;       /* "RGB", "L", "CMYK", "P", "RGBA", "LA" (PIL's names) */
 } ts_image_info;
 
+/* Reads the header; refuses, as ts_image_load would, an image too large to
+ * decode (a huge PNG or progressive JPEG), a folder or other non-regular file. */
 ts_status ts_image_probe (const char *path, ts_image_info *info);
 
 /* Decodes to RGB with EXIF orientation applied.  When min_side > 0 the decoder

@@ -134,6 +134,16 @@ collect_batch (const ts_datablock *db, const ts_loader_config *cfg, int n, int v
     return st;
   ts_loader_start_epoch (l, 0);
   st = ts_loader_next (l, &b);
+  /* the batch covers the first n items of the epoch; those missing from it
+   * could not be read (the workers may be on the next batch already, so the
+   * loader's own count can be larger) */
+  if (st == TS_OK)
+    {
+      int planned = n < ts_loader_n_items (l) ? n : ts_loader_n_items (l);
+      g->n_skipped = b != NULL ? planned - b->n : ts_loader_n_skipped (l);
+      if (g->n_skipped > 0)
+        snprintf (g->skip_message, sizeof g->skip_message, "%s", ts_loader_skip_message (l));
+    }
   if (st == TS_OK && b == NULL)
     st = ts_error (TS_ERR_INVALID, "show_batch: no readable %s image (%d skipped: %s)",
                    valid ? "validation" : "training", ts_loader_n_skipped (l),
@@ -170,6 +180,8 @@ collect_unique (const ts_datablock *db, const ts_loader_config *cfg, int n, int 
       st = ts_image_load (db->items[item].path, ts_tfm_decode_min_side (cfg, valid), 0, &img);
       if (st == TS_OK)
         break;
+      if (g->n_skipped++ == 0)
+        snprintf (g->skip_message, sizeof g->skip_message, "%s", ts_last_error ());
     }
   if (count == 0)
     return ts_error (TS_ERR_INVALID, "show_batch: the %s set is empty",

@@ -20,6 +20,8 @@ typedef struct {
   uint8_t **pixels;  /* n RGB images, size x size */
   char **labels;     /* n strings: the labels joined by ';' ("" for none) */
   int *items;        /* datablock item of each cell */
+  int n_skipped;     /* images that could not be read and were left out */
+  char skip_message[512];  /* the first of those errors ("" when none) */
 } ts_showbatch;
 
 /* Collects @n cells as training (or, with @valid, validation) sees them with

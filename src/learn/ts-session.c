@@ -131,6 +131,10 @@ ts_session_open (const ts_session_config *cfg, ts_session *s)
     return st;
   if (s->db->n_vocab < 1)
     return ts_error (TS_ERR_INVALID, "%s: no labels in the CSV, nothing to learn", cfg->csv);
+  if (s->db->n_train == 0)
+    return ts_error (TS_ERR_INVALID, "%s: no training images: all %d usable rows are in the "
+                     "validation set (see its split column or valid_pct)", cfg->csv,
+                     s->db->n_valid);
   if (s->db->n_train < cfg->bs)
     return ts_error (TS_ERR_INVALID, "%s: %d training images, fewer than the batch size %d "
                      "(use a smaller batch size)", cfg->csv, s->db->n_train, cfg->bs);

@@ -180,6 +180,22 @@ test_bad_input (void)
   g_free (out);
   g_free (args);
 
+  /* every row marked for validation: said so, not "use a smaller batch size" */
+  {
+    char *csv = g_build_filename (dir, "all-valid.csv", NULL);
+
+    g_assert_true (g_file_set_contents (csv, "fname,labels,is_valid\na.jpg,x,True\n"
+                                        "b.jpg,y,True\n", -1, NULL));
+    args = g_strdup_printf ("train %s --arch tiny --bs 1", csv);
+    out = run_cli (args, &status);
+    g_assert_false (g_spawn_check_wait_status (status, NULL));
+    g_assert_nonnull (strstr (out, "no training images"));
+    g_assert_null (strstr (out, "batch size"));
+    g_free (out);
+    g_free (args);
+    g_free (csv);
+  }
+
   ts_test_rmdir (dir);
   g_free (dir);
 }
@@ -269,6 +285,54 @@ test_columns (void)
   g_free (dir);
 }
 
+/* Images that cannot be read (a truncated JPEG, a file that is not there)
+ * are left out of training, and the run says so: nothing is lost silently. */
+static void
+test_skipped_images (void)
+{
+  char *dir = make_demo (), *args, *out, *csv, *text = NULL, *img, *data = NULL;
+  gsize len;
+  int status;
+
+  if (!dir)
+    return;
+  csv = g_build_filename (dir, "train.csv", NULL);
+  g_assert_true (g_file_get_contents (csv, &text, NULL, NULL));
+  {
+    /* validation rows: every one is loaded (training drops the last partial
+     * batch of a shuffled epoch, which may hold any row) */
+    char *more = g_strconcat (text, "not-there.jpg,circle,True\n", NULL), *valid, *fname;
+
+    g_assert_true (g_file_set_contents (csv, more, -1, NULL));
+    g_free (more);
+    valid = strstr (text, ",True\n");
+    g_assert_nonnull (valid);
+    while (valid > text && valid[-1] != '\n')
+      valid--;
+    fname = g_strndup (valid, (gsize) (strchr (valid, ',') - valid));
+    img = g_build_filename (dir, "train", fname, NULL);
+    g_free (fname);
+  }
+  g_assert_true (g_file_get_contents (img, &data, &len, NULL));
+  g_assert_true (g_file_set_contents (img, data, (gssize) len / 2, NULL));
+
+  args = g_strdup_printf ("train %s --arch tiny --bs 16 --size 32 --threads 1 --epochs 1 "
+                          "--freeze-epochs 0", csv);
+  out = run_cli (args, &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "2 unreadable images skipped"));
+  g_assert_true (strstr (out, "truncated") || strstr (out, "not-there.jpg"));
+  g_free (out);
+  g_free (args);
+
+  g_free (data);
+  g_free (img);
+  g_free (text);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -276,5 +340,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/train/demo", test_train);
   g_test_add_func ("/cli/train/bad-input", test_bad_input);
   g_test_add_func ("/cli/train/columns", test_columns);
+  g_test_add_func ("/cli/train/skipped-images", test_skipped_images);
   return g_test_run ();
 }

@@ -171,6 +171,41 @@ test_from_csv (void)
   g_free (dir);
 }
 
+/* Sample rows the CSV reader flags as defective (a quote that never closes,
+ * invalid UTF-8) are skipped by the datablock, so they must not sway the
+ * guess: the commas of the lines an open quote swallowed are no delimiter. */
+static void
+test_defective_rows_ignored (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = g_build_filename (dir, "t.csv", NULL);
+  ts_column_detection d;
+
+  g_assert_true (g_file_set_contents (path, "fname,labels,is_valid\n"
+                                      "a.jpg,cat dog,False\n"
+                                      "b.jpg,cat,True\n"
+                                      "c.jpg,\"dog,False\n"
+                                      "d.jpg,cat,False\n"
+                                      "e.jpg,x\xff;y,False\n", -1, NULL));
+  g_assert_cmpint (ts_columns_detect_csv (path, &d), ==, TS_OK);
+  g_assert_cmpint (d.guess.fname, ==, 0);
+  g_assert_cmpint (d.guess.labels, ==, 1);
+  g_assert_cmpint (d.guess.split, ==, 2);
+  g_assert_cmpstr (d.guess.delim, ==, " ");
+  ts_column_detection_clear (&d);
+
+  g_assert_true (g_file_set_contents (path, "fname,labels,is_valid\n"
+                                      "a.jpg,cat dog,False\n"
+                                      "e.jpg,x\xff;y,False\n", -1, NULL));
+  g_assert_cmpint (ts_columns_detect_csv (path, &d), ==, TS_OK);
+  g_assert_cmpstr (d.guess.delim, ==, " ");
+  ts_column_detection_clear (&d);
+
+  ts_test_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,5 +219,6 @@ main (int argc, char **argv)
   g_test_add_func ("/data/columns/short-rows", test_short_rows);
   g_test_add_func ("/data/columns/is-boolean", test_is_boolean);
   g_test_add_func ("/data/columns/from-csv", test_from_csv);
+  g_test_add_func ("/data/columns/defective-rows-ignored", test_defective_rows_ignored);
   return g_test_run ();
 }

@@ -253,6 +253,76 @@ test_unterminated_quote (void)
   parsed_free (p);
 }
 
+/* Lines of only spaces or tabs are blank lines to pandas (skip_blank_lines):
+ * skipped, not one-field records that would read as malformed rows. */
+static void
+test_whitespace_lines (void)
+{
+  parsed *p = parse_str ("a,b\n  \n1,2\n\t \r\n \"x\",y\n  ");
+
+  g_assert_cmpuint (p->rows->len, ==, 3);
+  g_assert_cmpstr (ROW (p, 1), ==, "1|2");
+  g_assert_cmpint (LINE (p, 1), ==, 3);
+  /* leading blanks of a real record are kept, as pandas keeps them */
+  g_assert_cmpstr (ROW (p, 2), ==, " \"x\"|y");
+  g_assert_cmpint (LINE (p, 2), ==, 5);
+  parsed_free (p);
+}
+
+/* A 1 MB line full of defects (bad UTF-8, NUL bytes, quoted fields) reads in
+ * linear time: the column of a defect is worked out once, not per byte. */
+static void
+test_long_defective_lines (void)
+{
+  static const char fill[] = { '\xFF', '\0' };
+  const size_t n = 1 << 20;
+
+  for (int k = 0; k < 3; k++)
+    {
+      GString *s = g_string_new ("a,b\nx,");
+      gint64 t0 = g_get_monotonic_time ();
+      parsed *p;
+
+      for (size_t i = 0; i < n; i++)
+        {
+          if (k < 2)
+            g_string_append_c (s, fill[k]);
+          else if (i % 4 == 0)
+            g_string_append (s, ",\"q\"");
+        }
+      g_string_append (s, "\ny,z\n");
+      p = parse (s->str, s->len);
+      g_test_message ("kind %d: %.3f s", k, (g_get_monotonic_time () - t0) / 1e6);
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 2 * G_USEC_PER_SEC);
+      g_assert_cmpuint (p->rows->len, ==, 3);
+      g_assert_cmpint (DEFECT (p, 1)->defect, ==,
+                       k == 0 ? TS_CSV_DEFECT_BAD_UTF8
+                              : k == 1 ? TS_CSV_DEFECT_NUL_BYTE : TS_CSV_DEFECT_NONE);
+      if (k < 2)
+        g_assert_cmpint (DEFECT (p, 1)->defect_column, ==, 3);
+      g_assert_cmpstr (ROW (p, 2), ==, "y|z");
+      parsed_free (p);
+      g_string_free (s, TRUE);
+    }
+
+  /* an unterminated quote after a long line still names its own column */
+  {
+    GString *s = g_string_new ("a,b\n");
+    parsed *p;
+
+    for (size_t i = 0; i < n / 4; i++)
+      g_string_append (s, "\"q\",");
+    g_string_append (s, "\"open\nmore\n");
+    p = parse (s->str, s->len);
+    g_assert_cmpuint (p->rows->len, ==, 2);
+    g_assert_cmpint (DEFECT (p, 1)->defect, ==, TS_CSV_DEFECT_UNTERMINATED_QUOTE);
+    g_assert_cmpint (DEFECT (p, 1)->defect_line, ==, 2);
+    g_assert_cmpint (DEFECT (p, 1)->defect_column, ==, (int) (n / 4) * 4 + 1);
+    parsed_free (p);
+    g_string_free (s, TRUE);
+  }
+}
+
 static void
 test_open_missing_file (void)
 {
@@ -311,6 +381,8 @@ main (int argc, char **argv)
   g_test_add_func ("/csv/utf8", test_utf8);
   g_test_add_func ("/csv/nul-byte", test_nul_byte);
   g_test_add_func ("/csv/unterminated-quote", test_unterminated_quote);
+  g_test_add_func ("/csv/whitespace-lines", test_whitespace_lines);
+  g_test_add_func ("/csv/long-defective-lines", test_long_defective_lines);
   g_test_add_func ("/csv/open-missing-file", test_open_missing_file);
   g_test_add_func ("/csv/open-file", test_open_file);
   return g_test_run ();

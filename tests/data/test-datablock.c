@@ -227,6 +227,19 @@ test_missing_columns (fixture *f, gconstpointer data)
   msg = load_error (f, &cfg, TS_ERR_FORMAT);
   g_assert_nonnull (strstr (msg, "no split column \"valid\""));
   g_free (msg);
+
+  /* no file name column at all: the CLI's column guess then falls back to the
+   * first one, here the labels; reading labels as file names would only
+   * report every row as a missing image */
+  write_csv (f, "labels,is_valid\ncat,False\ndog,True\n");
+  ts_datablock_config_init (&cfg);
+  cfg.fname_col = "labels";
+  msg = load_error (f, &cfg, TS_ERR_FORMAT);
+  g_assert_nonnull (strstr (msg, f->csv));
+  g_assert_nonnull (strstr (msg, "line 1"));
+  g_assert_nonnull (strstr (msg, "\"labels\" is both the file name and the labels column"));
+  g_assert_nonnull (strstr (msg, "columns found: \"labels\", \"is_valid\""));
+  g_free (msg);
 }
 
 static void
@@ -497,6 +510,37 @@ test_duplicates_and_malformed (fixture *f, gconstpointer data)
   ts_datablock_free (db);
 }
 
+/* A row may stop before columns the datablock does not read, as pandas
+ * fills them with NaN: a header with a trailing comma (an empty last
+ * column) must not turn every row into a malformed one.  A row missing a
+ * column that is read, or with more fields than the header, still is. */
+static void
+test_short_rows_unused_columns (fixture *f, gconstpointer data)
+{
+  static const int bad_lines[] = { 5, 6 };
+  ts_datablock *db;
+
+  write_csv (f, "fname,labels,is_valid,\n"
+                "a.jpg,x,False\n"
+                "b.jpg,y,True,\n"
+                "c.jpg,x y,False\n"
+                "d.jpg,x\n"
+                "e.jpg,x,False,,\n");
+  db = load_ok (f, NULL);
+  g_assert_cmpint (db->n_rows, ==, 5);
+  g_assert_cmpint (db->n_items, ==, 3);
+  g_assert_cmpint (db->n_train, ==, 2);
+  g_assert_cmpint (db->n_valid, ==, 1);
+  assert_problem (db, TS_PROBLEM_MALFORMED_ROW, 2, bad_lines, 2);
+  ts_datablock_free (db);
+
+  write_csv (f, "notes,fname,labels\nn,a.jpg,x\n,b.jpg\n");
+  db = load_ok (f, NULL);
+  g_assert_cmpint (db->n_items, ==, 1);
+  g_assert_cmpint (db->problems[TS_PROBLEM_MALFORMED_ROW].count, ==, 1);
+  ts_datablock_free (db);
+}
+
 static void
 test_invalid_utf8 (fixture *f, gconstpointer data)
 {
@@ -674,6 +718,7 @@ main (int argc, char **argv)
   ADD ("split-random", test_split_random);
   ADD ("label-whitespace", test_label_whitespace);
   ADD ("duplicates-and-malformed", test_duplicates_and_malformed);
+  ADD ("short-rows-unused-columns", test_short_rows_unused_columns);
   ADD ("invalid-utf8", test_invalid_utf8);
   ADD ("unknown-valid-label", test_unknown_valid_label);
   ADD ("check-images", test_check_images);

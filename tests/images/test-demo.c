@@ -227,6 +227,78 @@ test_unique_grid (void)
   g_free (dir);
 }
 
+/* Cut @path to half its length: a truncated JPEG. */
+static void
+truncate_half (const char *path)
+{
+  gchar *data;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  g_assert_true (g_file_set_contents (path, data, (gssize) len / 2, NULL));
+  g_free (data);
+}
+
+/* Images the loader cannot read are left out of the grid and reported: the
+ * grid says how many and why the first one was (the CLI prints it). */
+static void
+test_skipped_reported (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *csv = g_build_filename (dir, "train.csv", NULL);
+  char *png = g_build_filename (dir, "batch.png", NULL);
+  ts_demo_config dc;
+  ts_datablock_config dbc;
+  ts_datablock *db;
+  ts_loader_config cfg;
+  ts_showbatch *g;
+  char *out = NULL, *err = NULL;
+  int status, n;
+  GError *error = NULL;
+
+  demo_config (&dc, 12, 64, 5);
+  g_assert_cmpint (ts_demo_write (dir, &dc, NULL), ==, TS_OK);
+  ts_datablock_config_init (&dbc);
+  g_assert_cmpint (ts_datablock_load (csv, &dbc, &db), ==, TS_OK);
+  n = db->n_train;
+  g_assert_cmpint (n, >=, 4);
+  truncate_half (db->items[db->train_idx[0]].path);
+  truncate_half (db->items[db->train_idx[2]].path);
+  ts_loader_config_init (&cfg);
+  cfg.size = 32;
+  g_assert_cmpint (ts_showbatch_collect (db, &cfg, n, 0, 0, &g), ==, TS_OK);
+  g_assert_cmpint (g->n, ==, n - 2);
+  g_assert_cmpint (g->n_skipped, ==, 2);
+  g_assert_nonnull (strstr (g->skip_message, "truncated"));
+  ts_showbatch_free (g);
+  /* nothing unreadable: nothing reported */
+  g_assert_cmpint (ts_showbatch_collect (db, &cfg, n, 0, 1, &g), ==, TS_OK);
+  g_assert_cmpint (g->n_skipped, ==, 0);
+  g_assert_cmpstr (g->skip_message, ==, "");
+  ts_showbatch_free (g);
+
+  {
+    char *n_arg = g_strdup_printf ("%d", n);
+    const char *argv_show[] = { ts_test_cli (), "show-batch", csv, "--out", png, "--n", n_arg,
+                                "--size", "32", NULL };
+
+    g_spawn_sync (NULL, (char **) argv_show, NULL, 0, NULL, NULL, &out, &err, &status, &error);
+    g_assert_no_error (error);
+    g_test_message ("show-batch: %s%s", out, err);
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+    g_assert_nonnull (strstr (err, "2 unreadable images skipped"));
+    g_assert_nonnull (strstr (err, "truncated"));
+    g_free (out);
+    g_free (err);
+    g_free (n_arg);
+  }
+  ts_datablock_free (db);
+  g_free (csv);
+  g_free (png);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
 static void
 test_bccd_unique (void)
 {
@@ -271,6 +343,7 @@ main (int argc, char **argv)
   g_test_add_func ("/demo/distribution", test_distribution);
   g_test_add_func ("/showbatch/unique-grid", test_unique_grid);
   g_test_add_func ("/showbatch/cli", test_cli_show_batch);
+  g_test_add_func ("/showbatch/skipped-reported", test_skipped_reported);
   g_test_add_func ("/showbatch/bccd-unique", test_bccd_unique);
   return g_test_run ();
 }

@@ -1,6 +1,8 @@
 /* test-image.c: decoding every image kind, EXIF orientation, DCT scaling,
  * bounded huge images, truncated and corrupt files. */
 #include <string.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
 
 #include "ts-image.h"
 #include "ts-test.h"
@@ -198,6 +200,193 @@ test_huge_header (void)
   g_free (dir);
 }
 
+/* The pattern of rgb.jpg with 3 stray bytes between two header segments: a
+ * libjpeg warning ("extraneous bytes before marker") that PIL and every
+ * viewer shrug off.  @cut > 0 keeps only that many bytes. */
+static gchar *
+jpeg_with_stray_bytes (gsize *len)
+{
+  char *path = fixture ("rgb.jpg");
+  gchar *data, *out;
+  gsize n, seg;
+
+  g_assert_true (g_file_get_contents (path, &data, &n, NULL));
+  g_free (path);
+  /* SOI, then the first segment (APP0) by its length */
+  g_assert_cmpint ((guint8) data[2], ==, 0xFF);
+  seg = 4 + (gsize) ((guint8) data[4] << 8 | (guint8) data[5]);
+  out = g_malloc (n + 3);
+  memcpy (out, data, seg);
+  memset (out + seg, 0, 3);
+  memcpy (out + seg + 3, data + seg, n - seg);
+  g_free (data);
+  *len = n + 3;
+  return out;
+}
+
+static gsize
+find_marker (const gchar *data, gsize len, guint8 marker)
+{
+  for (gsize i = 2; i + 1 < len; i++)
+    if ((guint8) data[i] == 0xFF && (guint8) data[i + 1] == marker)
+      return i;
+  g_assert_not_reached ();
+  return 0;
+}
+
+/* A warning in the headers is no reason to refuse an image; a truncated or
+ * broken scan after it still is (libjpeg only reports the first warning). */
+static void
+test_jpeg_warnings (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = g_build_filename (dir, "stray.jpg", NULL);
+  gsize len, sos;
+  gchar *data = jpeg_with_stray_bytes (&len);
+  ts_image_info info;
+  ts_image img;
+
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, NULL));
+  if (ts_image_probe (path, &info) != TS_OK)
+    g_error ("probe: %s", ts_last_error ());
+  g_assert_cmpint (info.width, ==, 32);
+  g_assert_cmpstr (info.mode, ==, "RGB");
+  if (ts_image_load (path, 0, 0, &img) != TS_OK)
+    g_error ("load: %s", ts_last_error ());
+  check_pattern (&img, 0, 10);
+  ts_image_clear (&img);
+
+  /* the same file cut inside its scan: the truncation warning comes second */
+  sos = find_marker (data, len, 0xDA);
+  for (gsize cut = sos + 20; cut < len - 2; cut += (len - sos) / 4)
+    {
+      img.pixels = (uint8_t *) 1;
+      g_assert_true (g_file_set_contents (path, data, (gssize) cut, NULL));
+      g_assert_cmpint (ts_image_load (path, 0, 0, &img), ==, TS_ERR_FORMAT);
+      g_test_message ("cut at %zu of %zu: %s", cut, len, ts_last_error ());
+      g_assert_null (img.pixels);
+      g_assert_nonnull (strstr (ts_last_error (), path));
+      g_assert_nonnull (strstr (ts_last_error (), "truncated"));
+    }
+
+  /* a broken Huffman table segment in the scan, the file's structure intact
+   * to its end: a fatal error after the warning, which TurboJPEG reports as
+   * a warning */
+  {
+    gchar *bad = g_memdup2 (data, len);
+    gsize at = sos + 4 + (gsize) ((guint8) data[sos + 2] << 8 | (guint8) data[sos + 3]) + 8;
+
+    memcpy (bad + at, "\xFF\xC4\x00\x03\x00", 5);
+    g_assert_true (g_file_set_contents (path, bad, (gssize) len, NULL));
+    img.pixels = (uint8_t *) 1;
+    g_assert_cmpint (ts_image_load (path, 0, 0, &img), ==, TS_ERR_FORMAT);
+    g_test_message ("bogus marker: %s", ts_last_error ());
+    g_assert_null (img.pixels);
+    g_assert_nonnull (strstr (ts_last_error (), path));
+    g_free (bad);
+  }
+  g_free (data);
+  g_free (path);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+/* A progressive JPEG of @w x @h (the test pattern scaled up). */
+static gchar *
+progressive_jpeg (int w, int h, gsize *len)
+{
+  tjhandle tj = tjInitCompress ();
+  unsigned char *jpeg = NULL;
+  unsigned long size = 0;
+  uint8_t *rgb = g_malloc ((size_t) w * h * 3);
+  gchar *out;
+
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      memcpy (rgb + ((size_t) y * w + x) * 3, colours[(y * 2 / h) * 4 + x * 4 / w], 3);
+  g_assert_nonnull (tj);
+  g_assert_cmpint (tjCompress2 (tj, rgb, w, 0, h, TJPF_RGB, &jpeg, &size, TJSAMP_420, 95,
+                                TJFLAG_PROGRESSIVE), ==, 0);
+  out = g_memdup2 (jpeg, size);
+  *len = size;
+  tjFree (jpeg);
+  tjDestroy (tj);
+  g_free (rgb);
+  return out;
+}
+
+/* Progressive JPEGs decode; but libjpeg holds every DCT coefficient of one in
+ * memory whatever the scale it is decoded at, so a header claiming 20000 x
+ * 20000 pixels (1.2 GB of coefficients, from a file of a few hundred bytes) is
+ * refused by probe and load alike, quickly. */
+static void
+test_progressive (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *path = g_build_filename (dir, "prog.jpg", NULL);
+  gsize len, sof;
+  gchar *data = progressive_jpeg (32, 16, &len);
+  ts_image_info info;
+  ts_image img;
+  gint64 t0;
+
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, NULL));
+  g_assert_cmpint (ts_image_probe (path, &info), ==, TS_OK);
+  g_assert_cmpint (info.width, ==, 32);
+  if (ts_image_load (path, 0, 0, &img) != TS_OK)
+    g_error ("%s", ts_last_error ());
+  check_pattern (&img, 0, 12);
+  ts_image_clear (&img);
+
+  sof = find_marker (data, len, 0xC2);
+  data[sof + 5] = 0x4E; data[sof + 6] = 0x20;  /* height 20000 */
+  data[sof + 7] = 0x4E; data[sof + 8] = 0x20;  /* width 20000 */
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, NULL));
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (ts_image_probe (path, &info), ==, TS_ERR_UNSUPPORTED);
+  g_assert_nonnull (strstr (ts_last_error (), path));
+  g_assert_nonnull (strstr (ts_last_error (), "too large"));
+  img.pixels = (uint8_t *) 1;
+  g_assert_cmpint (ts_image_load (path, 128, 1024, &img), ==, TS_ERR_UNSUPPORTED);
+  g_test_message ("%s", ts_last_error ());
+  g_assert_null (img.pixels);
+  g_assert_nonnull (strstr (ts_last_error (), path));
+  g_assert_nonnull (strstr (ts_last_error (), "20000x20000"));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC / 2);
+  g_free (data);
+  g_free (path);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+/* A folder or a FIFO where an image should be: an error naming it, never a
+ * read of a directory or an open that waits for a writer forever. */
+static void
+test_not_regular_files (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *folder = g_build_filename (dir, "d.jpg", NULL);
+  char *fifo = g_build_filename (dir, "fifo.jpg", NULL);
+  ts_image_info info;
+  ts_image img;
+
+  g_assert_cmpint (g_mkdir (folder, 0755), ==, 0);
+  g_assert_cmpint (mkfifo (fifo, 0644), ==, 0);
+  g_assert_cmpint (ts_image_load (folder, 0, 0, &img), !=, TS_OK);
+  g_test_message ("%s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), folder));
+  g_assert_nonnull (strstr (ts_last_error (), "is a folder"));
+  g_assert_cmpint (ts_image_probe (fifo, &info), !=, TS_OK);
+  g_test_message ("%s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), fifo));
+  g_assert_nonnull (strstr (ts_last_error (), "not a regular file"));
+  g_assert_cmpint (ts_image_load (fifo, 0, 0, &img), !=, TS_OK);
+  g_free (folder);
+  g_free (fifo);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
 static char *
 write_jpeg (const char *dir, int w, int h)
 {
@@ -283,6 +472,9 @@ main (int argc, char **argv)
   g_test_add_func ("/image/exif", test_exif);
   g_test_add_func ("/image/bad-files", test_bad_files);
   g_test_add_func ("/image/huge-header", test_huge_header);
+  g_test_add_func ("/image/jpeg-warnings", test_jpeg_warnings);
+  g_test_add_func ("/image/progressive", test_progressive);
+  g_test_add_func ("/image/not-regular-files", test_not_regular_files);
   g_test_add_func ("/image/dct-scaling", test_dct_scaling);
   g_test_add_func ("/image/png-roundtrip", test_png_roundtrip);
   return g_test_run ();

@@ -3,7 +3,9 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 /* Path of @rel inside ../shared (TS_SHARED_DIR), or NULL after g_test_skip()
  * when it is absent: a user's fresh clone has no ../shared. */
@@ -60,4 +62,32 @@ ts_test_cli (void)
   const char *cli = g_getenv ("TS_CLI");
   g_assert_nonnull (cli);
   return cli;
+}
+
+/* A full disk without root or a tmpfs: until ts_test_unlimit_file_size, a
+ * write that would make a file larger than @bytes fails with EFBIG (SIGXFSZ
+ * is ignored), as one on a full disk fails with ENOSPC. */
+static inline struct rlimit *
+ts_test_saved_fsize (void)
+{
+  static struct rlimit saved;
+  return &saved;
+}
+
+static inline void
+ts_test_limit_file_size (rlim_t bytes)
+{
+  struct rlimit r;
+
+  signal (SIGXFSZ, SIG_IGN);
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, ts_test_saved_fsize ()), ==, 0);
+  r = *ts_test_saved_fsize ();
+  r.rlim_cur = bytes;
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &r), ==, 0);
+}
+
+static inline void
+ts_test_unlimit_file_size (void)
+{
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, ts_test_saved_fsize ()), ==, 0);
 }

@@ -416,7 +416,18 @@ on_model_saved (GObject *source, GAsyncResult *result, gpointer data)
   GError *error = NULL;
 
   if (!tagsight_training_save_finish (TAGSIGHT_TRAINING (source), result, &error))
-    write_failed (g_task_get_source_object (task), error);
+    {
+      /* the trained weights are now only in the checkpoint: a finished run
+       * could not be resumed, so the run fails, saying why, and Resume
+       * writes the model (as the CLI does) */
+      if (e->status == TS_OK)
+        {
+          e->status = TS_ERR_IO;
+          g_free (e->message);
+          e->message = g_strdup_printf (_("The model could not be written: %s"), error->message);
+        }
+      write_failed (g_task_get_source_object (task), error);
+    }
   else if (!tagsight_project_add_model (e->project, e->run_id, path, NULL, &error))
     write_failed (g_task_get_source_object (task), error);
   end_run (task);

@@ -123,22 +123,72 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   ts_checkpoint_resume *res = NULL;
   ts_checkpoint_pos pos;
   char run_str[32], counts[256];
-  const char *meta[2] = { "run", run_str };
+  g_autoptr (TagsightRun) run = tagsight_project_get_run (p, run_id, NULL);
+  /* the run's number and its start (to the microsecond): numbers start at 1
+   * in every project, so the number alone would take another project's
+   * checkpoint of the same name for this run's */
+  const char *meta[4] = { "run", run_str, "run_started", run && run->started ? run->started
+                                                                             : "" };
   ts_status st, train_st;
   GError *error = NULL;
   g_autofree char *model_path = NULL, *sha = NULL, *message = NULL;
   TagsightRunStatus status;
+  gboolean model_lost = FALSE;
   int rc = 0;
 
   snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, run_id);
   cli_train_session_config (o, &sc);
+  /* A run to resume is changed only once everything that can refuse it has
+   * passed: the session (the CSV, the device), the checkpoint's lock (no
+   * other process is training the run) and the checkpoint itself.  Before,
+   * the run keeps its status, message, metrics and predictions. */
   if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
       message = g_strdup (ts_last_error ());
-      fprintf (stderr, "tagsight-cli: %s\n", message);
+      fprintf (stderr, "tagsight-cli%s: %s\n", resume_from ? " resume" : "", message);
       ts_session_close (&s);
-      tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
+      if (!resume_from)
+        tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
       return 1;
+    }
+  if ((st = ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 2)) != TS_OK)
+    {
+      message = g_strdup (ts_last_error ());
+      fprintf (stderr, "tagsight-cli%s: %s\n", resume_from ? " resume" : "", message);
+      ts_session_close (&s);
+      if (!resume_from)
+        tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
+      return 1;
+    }
+  /* the run's own model file: what a write of it killed midway left goes too
+   * (the lock says no one else writes it) */
+  if (ck.lock_fd >= 0 && !o->out)
+    {
+      g_autofree char *own = tagsight_project_run_file (p, run_id, "safetensors");
+      ts_checkpoint_remove_temps (own);
+    }
+  if (resume_from)
+    {
+      if ((st = ts_checkpoint_load (resume_from, s.learner, &pos, &res)) != TS_OK)
+        {
+          fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
+          ts_checkpointer_clear (&ck);
+          ts_session_close (&s);
+          return 1;
+        }
+      /* what follows the checkpoint is trained again: its rows go */
+      if (!tagsight_project_reopen_run (p, run_id, pos.phase, pos.epoch, &error))
+        {
+          fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
+          g_clear_error (&error);
+          ts_checkpoint_resume_free (res);
+          ts_checkpointer_clear (&ck);
+          ts_session_close (&s);
+          return 1;
+        }
+      ts_checkpointer_continue_from (&ck, &pos);
+      printf (_("resuming run %lld at phase %d, epoch %d\n"), (long long) run_id, pos.phase,
+              pos.epoch);
     }
   {
     char device[256];
@@ -150,25 +200,6 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
                                           &error))
       rec_failed_write (&rec, g_steal_pointer (&error));
   }
-  if ((st = ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 1)) != TS_OK)
-    {
-      fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
-      ts_session_close (&s);
-      return 1;
-    }
-  if (resume_from)
-    {
-      if ((st = ts_checkpoint_load (resume_from, s.learner, &pos, &res)) != TS_OK)
-        {
-          fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
-          ts_checkpointer_clear (&ck);
-          ts_session_close (&s);
-          return 1;
-        }
-      ts_checkpointer_continue_from (&ck, &pos);
-      printf (_("resuming run %lld at phase %d, epoch %d\n"), (long long) run_id, pos.phase,
-              pos.epoch);
-    }
   /* TRANSLATORS: CSV: "205 training and 159 validation images, 3 classes";
    * architecture, fine_tune(epochs, lr, freeze_epochs); run number in project */
   printf (_("%s: %s; %s, fine_tune(%d, %g, freeze_epochs=%d); run %lld in %s\n"), o->csv,
@@ -217,6 +248,16 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
         {
           fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
           rc = 1;
+          /* the trained weights are now only in the checkpoint: the run is
+           * not finished (resume would refuse it) but failed, and resume
+           * writes the model */
+          if (train_st == TS_OK)
+            {
+              model_lost = TRUE;
+              g_free (message);
+              message = g_strdup_printf (_("the model could not be written: %s; "
+                                           "tagsight-cli resume writes it"), ts_last_error ());
+            }
         }
       else if (!tagsight_project_add_model (p, run_id, model_path, &sha, &error))
         rec_failed_write (&rec, g_steal_pointer (&error));
@@ -224,13 +265,13 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
         fprintf (stderr, _("tagsight-cli: wrote %s (sha256 %s)\n"), model_path, sha);
     }
 
-  status = train_st == TS_OK ? TAGSIGHT_RUN_FINISHED
+  status = train_st == TS_OK && !model_lost ? TAGSIGHT_RUN_FINISHED
            : train_st == TS_ERR_CANCELLED ? TAGSIGHT_RUN_CANCELLED : TAGSIGHT_RUN_FAILED;
   if (!tagsight_project_end_run (p, run_id, status, message, &error))
     rec_failed_write (&rec, g_steal_pointer (&error));
   if (train_st == TS_ERR_CANCELLED)
     fprintf (stderr, _("tagsight-cli: %s; resume with tagsight-cli resume\n"), message);
-  else if (train_st != TS_OK)
+  else if (train_st != TS_OK || model_lost)
     fprintf (stderr, "tagsight-cli: %s\n", message);
   printf ("{\"run\": %" G_GINT64_FORMAT ", \"status\": \"%s\", \"batches_recorded\": %d, "
           "\"checkpoints\": %d}\n", run_id, tagsight_run_status_to_string (status),
@@ -319,7 +360,8 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
   ts_checkpoint_pos pos;
   gint64 run_id = run_id_arg;
   int argc, c, rc = 1;
-  char *run_meta = NULL, id_str[32];
+  static const char *const owner_keys[2] = { "run", "run_started" };
+  char *owner[2] = { NULL, NULL }, id_str[32];
 
   p = tagsight_project_open (project, 0, &error);
   if (!p)
@@ -345,6 +387,16 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
     }
   if (!run->checkpoint || !g_file_test (run->checkpoint, G_FILE_TEST_EXISTS))
     {
+      int lock_fd;
+
+      /* killed during its first checkpoint write: what that left goes,
+       * unless the run is alive and writing it now */
+      if (run->checkpoint && ts_checkpoint_lock (run->checkpoint, &lock_fd) == TS_OK)
+        {
+          if (lock_fd >= 0)
+            ts_checkpoint_remove_temps (run->checkpoint);
+          ts_checkpoint_unlock (run->checkpoint, lock_fd);
+        }
       if (run->checkpoint)
         fprintf (stderr, _("tagsight-cli resume: run %lld has no checkpoint at %s (it stopped "
                            "before its first epoch ended); start it again with train\n"),
@@ -355,20 +407,35 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
                  (long long) run_id);
       return 1;
     }
-  if (ts_checkpoint_read_pos (run->checkpoint, &pos, "run", &run_meta) != TS_OK)
+  if (ts_checkpoint_read_meta (run->checkpoint, &pos, owner_keys, owner, 2) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
       return 1;
     }
   snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
-  if (g_strcmp0 (run_meta, id_str) != 0)
+  if (g_strcmp0 (owner[0], id_str) != 0)
     {
       fprintf (stderr, _("tagsight-cli resume: %s belongs to run %s, not %lld\n"),
-               run->checkpoint, run_meta ? run_meta : _("(none)"), (long long) run_id);
-      free (run_meta);
+               run->checkpoint, owner[0] ? owner[0] : _("(none)"), (long long) run_id);
+      free (owner[0]);
+      free (owner[1]);
       return 1;
     }
-  free (run_meta);
+  /* the same number, another start: another project's run (one deleted and
+   * made again under the same name); checkpoints without it (the app's,
+   * older ones) are taken on the number */
+  if (owner[1] && *owner[1] && g_strcmp0 (owner[1], run->started) != 0)
+    {
+      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
+      fprintf (stderr, _("tagsight-cli resume: %s belongs to another run %s (started %s; this "
+                         "one started %s)\n"), run->checkpoint, owner[0], owner[1],
+               run->started);
+      free (owner[0]);
+      free (owner[1]);
+      return 1;
+    }
+  free (owner[0]);
+  free (owner[1]);
 
   /* the same options as the interrupted run: its recorded arguments again */
   if (ts_json_parse (run->recipe, strlen (run->recipe), "recipe", &recipe) != TS_OK
@@ -408,11 +475,6 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
   threads = ts_json_get (recipe, "threads");
   if (threads && threads->type == TS_JSON_NUMBER && threads->number >= 1)
     o.threads = (int) threads->number;
-  if (!tagsight_project_reopen_run (p, run_id, pos.phase, pos.epoch, &error))
-    {
-      fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
-      goto out;
-    }
   rc = run_recorded (p, run_id, &o, run->checkpoint, run->checkpoint);
 
 out:

@@ -1,12 +1,17 @@
 /* ts-checkpoint.c: epoch-boundary checkpoints and exact resume. */
 #include "ts-checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ts-learner-private.h"
 #include "ts-safetensors.h"
@@ -253,25 +258,42 @@ read_pos (const ts_safetensors *sf, ts_checkpoint_pos *pos)
 }
 
 ts_status
-ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos, const char *meta_key,
-                        char **meta_value)
+ts_checkpoint_read_meta (const char *path, ts_checkpoint_pos *pos, const char *const *keys,
+                         char **values, int n)
 {
   ts_safetensors *sf;
   ts_status st;
 
-  if (meta_value)
-    *meta_value = NULL;
+  for (int i = 0; i < n; i++)
+    values[i] = NULL;
   if ((st = ts_safetensors_open (path, &sf)) != TS_OK)
     return st;
   st = read_pos (sf, pos);
-  if (st == TS_OK && meta_key && meta_value)
+  for (int i = 0; i < n && st == TS_OK; i++)
     {
-      const char *v = ts_safetensors_meta (sf, meta_key);
-      if (v && !(*meta_value = strdup (v)))
+      const char *v = ts_safetensors_meta (sf, keys[i]);
+      if (v && !(values[i] = strdup (v)))
         st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
     }
+  if (st != TS_OK)
+    for (int i = 0; i < n; i++)
+      {
+        free (values[i]);
+        values[i] = NULL;
+      }
   ts_safetensors_free (sf);
   return st;
+}
+
+ts_status
+ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos, const char *meta_key,
+                        char **meta_value)
+{
+  char *unused = NULL;
+
+  if (meta_key && meta_value)
+    return ts_checkpoint_read_meta (path, pos, &meta_key, meta_value, 1);
+  return ts_checkpoint_read_meta (path, pos, NULL, &unused, 0);
 }
 
 void
@@ -439,6 +461,8 @@ ck_batch_end (void *user, const ts_batch_event *ev)
     c->inner.batch_end (c->inner.user, ev);
 }
 
+static ts_status ck_lock (ts_checkpointer *c);
+
 static void
 ck_epoch_end (void *user, const ts_epoch_event *ev)
 {
@@ -456,7 +480,9 @@ ck_epoch_end (void *user, const ts_epoch_event *ev)
   pos.dropout_counter = c->learner->model->dropout_counter;
   pos.smooth_val = c->smooth_val;
   pos.smooth_count = c->smooth_count;
-  st = ts_checkpoint_save (c->learner, c->path, &pos, c->meta_kv, c->n_meta);
+  st = c->lock_pending ? ck_lock (c) : TS_OK;
+  if (st == TS_OK)
+    st = ts_checkpoint_save (c->learner, c->path, &pos, c->meta_kv, c->n_meta);
   if (st != TS_OK)
     {
       c->save_status = st;
@@ -482,18 +508,166 @@ ck_failed (void *user, ts_status status, const char *message)
     c->inner.failed (c->inner.user, status, message);
 }
 
+/* "name.tmp-XXXXXX", as mkstemp makes them from "name.tmp-XXXXXX" */
+static int
+is_temp_of (const char *entry, const char *base)
+{
+  size_t n = strlen (base);
+
+  if (strncmp (entry, base, n) != 0 || strncmp (entry + n, ".tmp-", 5) != 0
+      || strlen (entry + n + 5) != 6)
+    return 0;
+  for (const char *p = entry + n + 5; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+      return 0;
+  return 1;
+}
+
+int
+ts_checkpoint_remove_temps (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  const char *base = slash ? slash + 1 : path;
+  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path)) : strdup (".");
+  DIR *d;
+  struct dirent *e;
+  int n = 0;
+
+  if (dir == NULL || *base == '\0' || (d = opendir (dir)) == NULL)
+    {
+      free (dir);
+      return 0;
+    }
+  while ((e = readdir (d)) != NULL)
+    if (is_temp_of (e->d_name, base) && unlinkat (dirfd (d), e->d_name, 0) == 0)
+      n++;
+  closedir (d);
+  free (dir);
+  return n;
+}
+
+static char *
+lock_path_of (const char *path)
+{
+  size_t n = strlen (path) + 6;
+  char *lp = malloc (n);
+
+  if (lp)
+    snprintf (lp, n, "%s.lock", path);
+  return lp;
+}
+
+ts_status
+ts_checkpoint_lock (const char *path, int *fd_out)
+{
+  char *lock_path = lock_path_of (path);
+  ts_status st = TS_OK;
+
+  *fd_out = -1;
+  if (!lock_path)
+    return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
+  /* a holder that finished removes the file: what was opened before that
+   * is no longer the lock, so try again on the new file */
+  for (int attempt = 0; attempt < 16; attempt++)
+    {
+      struct stat held, now;
+      char pid[32];
+      int fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+      if (fd < 0)
+        break;   /* no lock can be made here (a read-only folder): unlocked */
+      if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+        {
+          int err = errno;
+          ssize_t n;
+
+          if (err != EWOULDBLOCK)
+            {
+              close (fd);
+              break;   /* no locks on this file system (ENOLCK): unlocked */
+            }
+          n = pread (fd, pid, sizeof pid - 1, 0);
+          close (fd);
+          pid[n > 0 ? n : 0] = '\0';
+          pid[strcspn (pid, "\n")] = '\0';
+          st = ts_error (TS_ERR_IO, "%s: another process%s%s%s is training with this "
+                         "checkpoint (the run is in progress; stop it first)", path,
+                         *pid ? " (pid " : "", pid, *pid ? ")" : "");
+          break;
+        }
+      if (fstat (fd, &held) == 0 && stat (lock_path, &now) == 0
+          && held.st_dev == now.st_dev && held.st_ino == now.st_ino)
+        {
+          int len = snprintf (pid, sizeof pid, "%ld\n", (long) getpid ());
+
+          /* the pid is only for the message: a failed write is no failure */
+          if (ftruncate (fd, 0) == 0)
+            {
+              ssize_t w = pwrite (fd, pid, (size_t) len, 0);
+              (void) w;
+            }
+          *fd_out = fd;
+          break;
+        }
+      close (fd);
+    }
+  free (lock_path);
+  return st;
+}
+
+void
+ts_checkpoint_unlock (const char *path, int fd)
+{
+  char *lock_path;
+
+  if (fd < 0)
+    return;
+  /* removed while still held: a process waiting on this file retries */
+  if ((lock_path = lock_path_of (path)) != NULL)
+    unlink (lock_path);
+  free (lock_path);
+  close (fd);
+}
+
+/* Takes @c's lock and, holding it, removes what a write killed midway left. */
+static ts_status
+ck_lock (ts_checkpointer *c)
+{
+  ts_status st = ts_checkpoint_lock (c->path, &c->lock_fd);
+
+  c->lock_pending = 0;
+  if (st == TS_OK && c->lock_fd >= 0)
+    ts_checkpoint_remove_temps (c->path);
+  return st;
+}
+
 ts_status
 ts_checkpointer_init (ts_checkpointer *c, ts_learner *l, const char *path,
                       const ts_learner_events *inner, const char *const *meta_kv, int n_meta)
 {
   ts_learner_events ev = { c, ck_phase_begin, ck_batch_end, ck_epoch_end, ck_finished,
                            ck_failed };
+  ts_status st;
 
   memset (c, 0, sizeof *c);
-  c->learner = l;
+  c->lock_fd = -1;
   c->path = strdup (path);
   if (!c->path)
     return ts_error (TS_ERR_NOMEM, "checkpoint: out of memory");
+  /* a checkpoint there (a resume): locked now, before anything changes; none
+   * yet: at the first write, so a run killed before it leaves no lock file
+   * (resume needs a checkpoint anyway) */
+  if (access (path, F_OK) == 0)
+    {
+      if ((st = ck_lock (c)) != TS_OK)
+        {
+          ts_checkpointer_clear (c);
+          return st;
+        }
+    }
+  else
+    c->lock_pending = 1;
+  c->learner = l;
   if (inner)
     c->inner = *inner;
   c->meta_kv = meta_kv;
@@ -515,6 +689,9 @@ ts_checkpointer_continue_from (ts_checkpointer *c, const ts_checkpoint_pos *pos)
 void
 ts_checkpointer_clear (ts_checkpointer *c)
 {
+  if (c->path)
+    ts_checkpoint_unlock (c->path, c->lock_fd);
+  c->lock_fd = -1;
   free (c->path);
   c->path = NULL;
 }

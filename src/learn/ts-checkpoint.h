@@ -44,6 +44,9 @@ ts_status ts_checkpoint_save (ts_learner *l, const char *path, const ts_checkpoi
  * when not NULL, receive one metadata value (malloc'ed, NULL when absent). */
 ts_status ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos,
                                   const char *meta_key, char **meta_value);
+/* The same for @n metadata values: @values[i] for @keys[i]. */
+ts_status ts_checkpoint_read_meta (const char *path, ts_checkpoint_pos *pos,
+                                   const char *const *keys, char **values, int n);
 
 /* What a resume needs to keep alive until the fit has started. */
 typedef struct ts_checkpoint_resume ts_checkpoint_resume;
@@ -74,14 +77,36 @@ typedef struct {
   int n_saved;
   ts_status save_status;
   char save_error[512];
+  int lock_fd;              /* flock'ed @path.lock, or -1 */
+  int lock_pending;         /* taken at the first write */
 } ts_checkpointer;
 
 /* @meta_kv is borrowed for the checkpointer's lifetime.  Installs itself as
- * @l's events. */
+ * @l's events.
+ *
+ * One checkpoint, one writer: the checkpointer holds ts_checkpoint_lock
+ * (@path) until ts_checkpointer_clear or until the process dies, taken here
+ * when @path exists (a resume: while another process is training that run,
+ * this fails before anything is changed), else just before the first write
+ * (a failure then is a failed write).  Holding it, it removes the temporary
+ * files a checkpoint write killed midway left. */
 ts_status ts_checkpointer_init (ts_checkpointer *c, ts_learner *l, const char *path,
                                 const ts_learner_events *inner,
                                 const char *const *meta_kv, int n_meta);
+/* Removes the lock file and releases the lock. */
 void ts_checkpointer_clear (ts_checkpointer *c);
+/* An exclusive lock (flock) on "@path.lock" for the one process that writes
+ * checkpoint @path; *@fd_out is -1 where no lock can be made (a read-only
+ * folder, a file system without locks), which is no error.  While another
+ * process holds it: TS_ERR_IO, "another process (pid N) is training...".
+ * The lock goes with the process; ts_checkpoint_unlock removes the file. */
+ts_status ts_checkpoint_lock (const char *path, int *fd_out);
+void ts_checkpoint_unlock (const char *path, int fd);
+/* Removes "@path.tmp-XXXXXX" files: what an atomic write (temporary file,
+ * fsync, rename) of @path killed midway leaves.  Only for a writer that owns
+ * @path (e.g. holds its checkpointer's lock): another process's write in
+ * progress would fail.  Returns how many were removed. */
+int ts_checkpoint_remove_temps (const char *path);
 /* Continue the smoothed loss from a loaded checkpoint's position. */
 void ts_checkpointer_continue_from (ts_checkpointer *c, const ts_checkpoint_pos *pos);
 

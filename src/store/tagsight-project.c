@@ -208,6 +208,13 @@ tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
   char *mode = NULL;
 
   g_return_val_if_fail (path != NULL, NULL);
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      /* SQLite would only say "disk I/O error" */
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY, "%s: is a folder, not a project "
+                   "file", path);
+      return NULL;
+    }
   if (g_file_test (path, G_FILE_TEST_EXISTS))
     {
       if (!inspect_existing (path, error))

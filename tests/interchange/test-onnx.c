@@ -1,6 +1,7 @@
 /* test-onnx.c: ONNX export (ts-onnx.h) and parity of a trained model's
  * probabilities across Tagsight, `tagsight-cli predict`, ONNX Runtime and
  * PyTorch on the same preprocessed images. */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -123,6 +124,59 @@ test_structure (void)
   o.opset = 11;
   g_assert_cmpint (ts_onnx_export (m, &o, path), ==, TS_ERR_UNSUPPORTED);
 
+  ts_model_free (m);
+  ts_backend_free (be);
+  ts_test_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+/* A full disk during the export: the existing file stays byte for byte, no
+ * temporary file is left, and the error names the file being written (not
+ * the temporary that no longer exists) and the reason. */
+static void
+test_disk_full (void)
+{
+  static const char *const vocab[] = { "cat", "dog", "bird" };
+  ts_backend *be = ts_backend_cpu_new (1);
+  ts_model_config cfg = { "tiny", 3, TS_HEAD_FASTAI, 7 };
+  ts_onnx_options o = { 0 };
+  ts_model *m;
+  char *dir = ts_test_tmpdir (), *path = g_build_filename (dir, "tiny.onnx", NULL);
+  gchar *before, *after;
+  gsize n_before, n_after;
+  GDir *d;
+  const char *name;
+
+  g_assert_cmpint (ts_model_new (be, &cfg, &m), ==, TS_OK);
+  o.sigmoid = 1;
+  o.input_height = o.input_width = 32;
+  o.norm = ts_normalization_imagenet ();
+  o.squish_size = 40;
+  o.vocab = vocab;
+  o.n_vocab = 3;
+  o.threshold = 0.5f;
+  g_assert_true (g_file_set_contents (path, "an earlier export", -1, NULL));
+  g_assert_true (g_file_get_contents (path, &before, &n_before, NULL));
+  ts_test_limit_file_size (4096);
+  g_assert_cmpint (ts_onnx_export (m, &o, path), ==, TS_ERR_IO);
+  ts_test_unlimit_file_size ();
+  g_test_message ("%s", ts_last_error ());
+  g_assert_true (g_str_has_prefix (ts_last_error (), path));
+  g_assert_null (strstr (ts_last_error (), ".tmp-"));
+  g_assert_nonnull (strstr (ts_last_error (), g_strerror (EFBIG)));
+  g_assert_true (g_file_get_contents (path, &after, &n_after, NULL));
+  g_assert_cmpmem (before, n_before, after, n_after);
+  d = g_dir_open (dir, 0, NULL);
+  while ((name = g_dir_read_name (d)) != NULL)
+    g_assert_cmpstr (name, ==, "tiny.onnx");
+  g_dir_close (d);
+  /* and with room again, the export replaces it */
+  g_assert_cmpint (ts_onnx_export (m, &o, path), ==, TS_OK);
+  onnx__model_proto__free_unpacked (read_onnx (path), NULL);
+
+  g_free (before);
+  g_free (after);
   ts_model_free (m);
   ts_backend_free (be);
   ts_test_rmdir (dir);
@@ -570,6 +624,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/onnx/structure", test_structure);
+  g_test_add_func ("/onnx/disk-full", test_disk_full);
   g_test_add_func ("/onnx/cli-errors", test_cli_errors);
   g_test_add_func ("/onnx/archs", test_archs);
   g_test_add_func ("/onnx/parity/predict", test_predict);

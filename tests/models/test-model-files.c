@@ -581,6 +581,90 @@ test_modelfile (void)
   g_free (dir);
 }
 
+/* A normalization that divides by zero (or by a negative or infinite std)
+ * is refused when the file is read: predict would compute on inf/NaN pixels
+ * (the loader's own check only runs for thresholds and label-issues). */
+static void
+test_modelfile_bad_normalization (void)
+{
+  static const char *const stds[] = { "[0, 1, 1]", "[1, -0.5, 1]", "[1, 1, 1e39]" };
+  ts_backend *cpu = ts_backend_cpu_new (1);
+  char *dir = ts_test_tmpdir (), *path = g_build_filename (dir, "norm.safetensors", NULL);
+  float v = 1;
+  int64_t s1 = 1;
+  ts_st_tensor t = { "x", 1, &s1, &v };
+
+  for (size_t i = 0; i < G_N_ELEMENTS (stds); i++)
+    {
+      g_autofree char *norm = g_strdup_printf ("{\"mean\": [0,0,0], \"std\": %s}", stds[i]);
+      const char *kv[] = { "format_version", "1", "arch", "tiny", "head", "fastai", "n_classes",
+                           "1", "vocab", "[\"a\"]", "input_size", "[8, 8]", "normalization",
+                           norm, "threshold", "0.5" };
+      ts_modelfile_meta got;
+      ts_model *m = NULL;
+
+      g_assert_cmpint (ts_safetensors_write (path, &t, 1, kv, 8), ==, TS_OK);
+      g_assert_cmpint (ts_modelfile_load (path, cpu, &m, &got), ==, TS_ERR_FORMAT);
+      g_test_message ("%s", ts_last_error ());
+      g_assert_nonnull (strstr (ts_last_error (), "normalization.std"));
+      g_assert_null (m);
+    }
+  ts_backend_free (cpu);
+  ts_test_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+/* Saving never changes the process's umask, not even for a moment: it is
+ * process-wide, and a file another thread creates meanwhile (the app saves
+ * on a worker thread) would get mode 0666.  A watcher thread reads it while
+ * models are written. */
+typedef struct {
+  int stop;
+  int seen_other;
+} umask_watch;
+
+static gpointer
+watch_umask (gpointer data)
+{
+  umask_watch *w = data;
+
+  while (!g_atomic_int_get (&w->stop))
+    {
+      mode_t m = umask (022);
+      if (m != 022)
+        g_atomic_int_set (&w->seen_other, 1);
+      umask (022);
+    }
+  return NULL;
+}
+
+static void
+test_safetensors_umask (void)
+{
+  char *dir = ts_test_tmpdir (), *path = g_build_filename (dir, "u.safetensors", NULL);
+  float v[4] = { 1, 2, 3, 4 };
+  int64_t s1 = 4;
+  ts_st_tensor t = { "x", 1, &s1, v };
+  umask_watch w = { 0, 0 };
+  mode_t old = umask (022);
+  GThread *th = g_thread_new ("umask", watch_umask, &w);
+  GStatBuf sb;
+
+  for (int i = 0; i < 1000 && !g_atomic_int_get (&w.seen_other); i++)
+    g_assert_cmpint (ts_safetensors_write (path, &t, 1, NULL, 0), ==, TS_OK);
+  g_atomic_int_set (&w.stop, 1);
+  g_thread_join (th);
+  g_assert_false (w.seen_other);
+  /* and the file is as the umask says: 0666 & ~022 */
+  g_assert_cmpint (g_stat (path, &sb), ==, 0);
+  g_assert_cmpint (sb.st_mode & 0777, ==, 0644);
+  umask (old);
+  ts_test_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -592,9 +676,11 @@ main (int argc, char **argv)
   g_test_add_func ("/models/safetensors/roundtrip", test_safetensors_roundtrip);
   g_test_add_func ("/models/safetensors/dtypes", test_safetensors_dtypes);
   g_test_add_func ("/models/safetensors/corrupt", test_safetensors_corrupt);
+  g_test_add_func ("/models/safetensors/umask", test_safetensors_umask);
   g_test_add_func ("/models/weights/by-name", test_weights_by_name);
   g_test_add_func ("/models/weights/other-head", test_weights_other_head);
   g_test_add_func ("/models/modelfile", test_modelfile);
+  g_test_add_func ("/models/modelfile/bad-normalization", test_modelfile_bad_normalization);
   rc = g_test_run ();
   ts_backend_free (be);
   return rc;

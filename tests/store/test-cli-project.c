@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tagsight-project.h"
 #include "ts-safetensors.h"
 #include "ts-test.h"
 
@@ -229,6 +230,274 @@ test_train_kill_resume (void)
   ts_test_rmdir (dir);
 }
 
+/* The validation predictions recorded for run 1 of @project (0: none). */
+static int
+n_predictions (const char *dir, const char *project)
+{
+  g_autofree char *path = g_build_filename (dir, project, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightProject) p = tagsight_project_open (path, 0, &error);
+  g_autofree int *rows = NULL;
+  g_autofree float *probs = NULL, *targets = NULL;
+  int n = 0, n_classes = 0;
+
+  g_assert_no_error (error);
+  if (!tagsight_project_get_predictions (p, 1, &n, &n_classes, &rows, &probs, &targets, NULL))
+    return 0;
+  return n;
+}
+
+/* The run's line in `runs --json`. */
+static char *
+run_json (const char *dir, const char *project)
+{
+  return run_cli (dir, 0, "runs", project, "--json", NULL);
+}
+
+/* @from without its last tensor, written to @to: a checkpoint that parses
+ * but does not fit the learner. */
+static void
+drop_last_tensor (const char *from, const char *to)
+{
+  ts_safetensors *sf;
+  ts_st_tensor *t;
+  float **data;
+  const char **kv;
+  int n;
+
+  g_assert_cmpint (ts_safetensors_open (from, &sf), ==, TS_OK);
+  n = sf->n_entries - 1;
+  t = g_new0 (ts_st_tensor, n);
+  data = g_new0 (float *, n);
+  for (int i = 0; i < n; i++)
+    {
+      const ts_st_entry *e = &sf->entries[i];
+      data[i] = g_new (float, e->numel > 0 ? e->numel : 1);
+      g_assert_cmpint (ts_safetensors_read_f32 (sf, e, data[i], e->numel), ==, TS_OK);
+      t[i].name = e->name;
+      t[i].ndim = e->ndim;
+      t[i].shape = e->shape;
+      t[i].data = data[i];
+    }
+  kv = g_new0 (const char *, 2 * sf->n_meta + 1);
+  for (int i = 0; i < sf->n_meta; i++)
+    {
+      kv[2 * i] = sf->meta_keys[i];
+      kv[2 * i + 1] = sf->meta_values[i];
+    }
+  g_assert_cmpint (ts_safetensors_write (to, t, n, kv, sf->n_meta), ==, TS_OK);
+  for (int i = 0; i < n; i++)
+    g_free (data[i]);
+  g_free (data);
+  g_free (t);
+  g_free (kv);
+  ts_safetensors_free (sf);
+}
+
+/* The tensor bytes of two safetensors files are the same (their headers may
+ * name other paths in the recipe). */
+static void
+assert_same_tensors (const char *a_path, const char *b_path)
+{
+  ts_safetensors *a, *b;
+
+  g_assert_cmpint (ts_safetensors_open (a_path, &a), ==, TS_OK);
+  g_assert_cmpint (ts_safetensors_open (b_path, &b), ==, TS_OK);
+  g_assert_cmpint (a->n_entries, ==, b->n_entries);
+  g_assert_cmpmem (a->data, a->data_size, b->data, b->data_size);
+  ts_safetensors_free (a);
+  ts_safetensors_free (b);
+}
+
+#define SMALL_ARGS "d/train.csv", "--arch", "tiny", "--epochs", "2", "--freeze-epochs", "1", \
+  "--bs", "8", "--size", "32", "--threads", "1", "--seed", "3"
+
+/* Training ends well but the model cannot be written (here: --out in a
+ * folder that is not there; a full disk alike): the run is not "finished"
+ * (resume would refuse it and the weights would be only in the checkpoint)
+ * but failed, saying why, and resume writes the model.  A resume whose
+ * checkpoint does not load changes nothing in the project: the run keeps its
+ * status, message and predictions. */
+static void
+test_model_write_failed (void)
+{
+  g_autofree char *dir = NULL, *out = NULL, *err = NULL, *models = NULL, *model = NULL;
+  g_autofree char *ckpt = NULL, *good = NULL, *before = NULL, *ref = NULL;
+
+  if (!need_cli ("demo-data", HAVE_DEMO_DATA) || !need_cli ("resume", TRUE))
+    return;
+  dir = ts_test_tmpdir ();
+  models = g_build_filename (dir, "models", NULL);
+  model = g_build_filename (models, "m.safetensors", NULL);
+  ckpt = g_build_filename (dir, "m-run1.ckpt", NULL);
+  good = g_build_filename (dir, "good.ckpt", NULL);
+  ref = g_build_filename (dir, "ref-run1.safetensors", NULL);
+  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "48", "--size", "40", NULL));
+  g_free (run_cli (dir, 0, "train", SMALL_ARGS, "--project", "ref.tagsight", NULL));
+
+  out = run_cli_err (dir, 1, &err, "train", SMALL_ARGS, "--project", "m.tagsight", "--out",
+                     model, NULL);
+  g_test_message ("%s", err);
+  g_assert_nonnull (strstr (err, model));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  before = run_json (dir, "m.tagsight");
+  g_test_message ("%s", before);
+  g_assert_nonnull (strstr (before, "\"status\": \"failed\""));
+  g_assert_nonnull (strstr (before, model));
+  g_assert_cmpint (n_predictions (dir, "m.tagsight"), >, 0);
+
+  /* another project's run 1 (deleted and made again under the same name,
+   * say): the same run number, model and data, but not this run's */
+  g_assert_cmpint (g_rename (ckpt, good), ==, 0);
+  {
+    g_autofree char *other = g_build_filename (dir, "ref-run1.ckpt", NULL);
+    g_autofree char *bytes = NULL;
+    gsize len;
+    g_assert_true (g_file_get_contents (other, &bytes, &len, NULL));
+    g_assert_true (g_file_set_contents (ckpt, bytes, (gssize) len, NULL));
+  }
+  g_free (run_cli_err (dir, 1, &err, "resume", "m.tagsight", NULL));
+  g_test_message ("%s", err);
+  g_assert_nonnull (strstr (err, ckpt));
+  g_assert_nonnull (strstr (err, "another run"));
+  g_clear_pointer (&err, g_free);
+  out = run_json (dir, "m.tagsight");
+  g_assert_cmpstr (out, ==, before);
+  g_clear_pointer (&out, g_free);
+
+  /* a checkpoint that parses but does not fit: refused, nothing changed */
+  drop_last_tensor (good, ckpt);
+  g_free (run_cli_err (dir, 1, &err, "resume", "m.tagsight", NULL));
+  g_test_message ("%s", err);
+  g_assert_nonnull (strstr (err, ckpt));
+  g_assert_nonnull (strstr (err, "the learner needs"));
+  g_clear_pointer (&err, g_free);
+  out = run_json (dir, "m.tagsight");
+  g_assert_cmpstr (out, ==, before);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (n_predictions (dir, "m.tagsight"), >, 0);
+
+  /* the checkpoint back and the folder there: resume writes the model, the
+   * uninterrupted run's */
+  g_assert_cmpint (g_rename (good, ckpt), ==, 0);
+  g_assert_cmpint (g_mkdir (models, 0755), ==, 0);
+  out = run_cli (dir, 0, "resume", "m.tagsight", NULL);
+  g_assert_nonnull (strstr (out, "\"status\": \"finished\""));
+  g_clear_pointer (&out, g_free);
+  assert_same_tensors (ref, model);
+  out = run_json (dir, "m.tagsight");
+  g_assert_nonnull (strstr (out, "\"status\": \"finished\""));
+  g_clear_pointer (&out, g_free);
+  ts_test_rmdir (dir);
+}
+
+/* Names in @dir containing @part, space-separated ("" when none). */
+static char *
+files_with (const char *dir, const char *part)
+{
+  GString *s = g_string_new (NULL);
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (strstr (name, part))
+      g_string_append_printf (s, "%s%s", s->len ? " " : "", name);
+  g_dir_close (d);
+  return g_string_free (s, FALSE);
+}
+
+#define LONG_ARGS "d/train.csv", "--arch", "tiny", "--epochs", "100", "--freeze-epochs", "1", \
+  "--bs", "16", "--size", "32", "--threads", "1", "--seed", "3"
+
+/* One run, one trainer: resume while another process still trains the run
+ * (the app, or a second terminal) is refused before it changes anything; once
+ * that process is gone (SIGKILL), resume works, removes the temporary file a
+ * checkpoint write killed midway left, and leaves no lock file behind. */
+static void
+test_resume_busy (void)
+{
+  g_autofree char *dir = NULL, *ck = NULL, *out = NULL, *err = NULL, *before = NULL;
+  g_autofree char *stale = NULL, *stale_model = NULL, *other = NULL, *left = NULL;
+  const char *train[] = { ts_test_cli (), "train", LONG_ARGS, "--project", "b.tagsight", NULL };
+  const char *resume[] = { ts_test_cli (), "resume", "b.tagsight", NULL };
+  g_autoptr (GError) error = NULL;
+  GStatBuf ck_before;
+  GPid pid;
+  int status;
+  gint64 deadline;
+
+  if (!need_cli ("demo-data", HAVE_DEMO_DATA) || !need_cli ("resume", TRUE))
+    return;
+  dir = ts_test_tmpdir ();
+  ck = g_build_filename (dir, "b-run1.ckpt", NULL);
+  stale = g_build_filename (dir, "b-run1.ckpt.tmp-Ab12Cd", NULL);
+  stale_model = g_build_filename (dir, "b-run1.safetensors.tmp-x9Y8z7", NULL);
+  other = g_build_filename (dir, "b-run10.ckpt.tmp-Ab12Cd", NULL);
+  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "160", "--size", "40", NULL));
+
+  g_assert_true (g_spawn_async (dir, (char **) train, NULL, G_SPAWN_DO_NOT_REAP_CHILD
+                                | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                                NULL, &pid, &error));
+  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (!g_file_test (ck, G_FILE_TEST_EXISTS) && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  g_assert_true (g_file_test (ck, G_FILE_TEST_EXISTS));
+  before = run_json (dir, "b.tagsight");
+  g_free (run_cli_err (dir, 1, &err, "resume", "b.tagsight", NULL));
+  g_test_message ("%s", err);
+  g_assert_nonnull (strstr (err, "another process"));
+  g_assert_nonnull (strstr (err, ck));
+  g_clear_pointer (&err, g_free);
+  /* the trainer is still at it (100 epochs take seconds), and its run is as it was */
+  g_assert_cmpint (waitpid (pid, &status, WNOHANG), ==, 0);
+  out = run_json (dir, "b.tagsight");
+  g_assert_nonnull (strstr (out, "\"status\": \"running\""));
+  g_clear_pointer (&out, g_free);
+  kill (pid, SIGKILL);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFSIGNALED (status));
+
+  /* as a kill during a checkpoint write leaves it (or the model's); another
+   * run's is not ours */
+  g_assert_true (g_file_set_contents (stale, "partial", -1, NULL));
+  g_assert_true (g_file_set_contents (stale_model, "partial", -1, NULL));
+  g_assert_true (g_file_set_contents (other, "partial", -1, NULL));
+  g_assert_cmpint (g_stat (ck, &ck_before), ==, 0);
+  g_assert_true (g_spawn_async (dir, (char **) resume, NULL, G_SPAWN_DO_NOT_REAP_CHILD
+                                | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                                NULL, &pid, &error));
+  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while ((g_file_test (stale, G_FILE_TEST_EXISTS) || g_file_test (stale_model,
+                                                                   G_FILE_TEST_EXISTS))
+         && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (stale_model, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (other, G_FILE_TEST_EXISTS));
+  /* Ctrl-C once the resumed run is training (it wrote a checkpoint: a new
+   * file, renamed over the old one): it stops, cancelled and resumable */
+  while (g_get_monotonic_time () < deadline)
+    {
+      GStatBuf now;
+      if (g_stat (ck, &now) == 0 && now.st_ino != ck_before.st_ino)
+        break;
+      g_usleep (1000);
+    }
+  kill (pid, SIGINT);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+  out = run_json (dir, "b.tagsight");
+  g_assert_nonnull (strstr (out, "\"status\": \"cancelled\""));
+  left = files_with (dir, ".lock");
+  g_assert_cmpstr (left, ==, "");
+  g_clear_pointer (&left, g_free);
+  left = files_with (dir, "b-run1.ckpt.tmp-");
+  g_assert_cmpstr (left, ==, "");
+  ts_test_rmdir (dir);
+}
+
 static void
 test_bad_project (void)
 {
@@ -258,5 +527,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/store/cli/train-kill-resume", test_train_kill_resume);
   g_test_add_func ("/store/cli/bad-project", test_bad_project);
+  g_test_add_func ("/store/cli/model-write-failed", test_model_write_failed);
+  g_test_add_func ("/store/cli/resume-busy", test_resume_busy);
   return g_test_run ();
 }

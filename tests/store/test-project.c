@@ -522,6 +522,117 @@ test_image_dir_and_copy (void)
   ts_test_rmdir (dir);
 }
 
+/* @dir holds exactly the NULL-terminated @names, nothing else (no temporary
+ * file, no partial copy) */
+static void
+assert_dir_holds (const char *dir, ...)
+{
+  g_autoptr (GPtrArray) want = g_ptr_array_new ();
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  va_list ap;
+  guint n = 0;
+
+  va_start (ap, dir);
+  while ((name = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (want, (char *) name);
+  va_end (ap);
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      gboolean known = FALSE;
+      for (guint i = 0; i < want->len && !known; i++)
+        known = strcmp (name, want->pdata[i]) == 0;
+      if (!known)
+        g_error ("%s: unexpected file %s", dir, name);
+      n++;
+    }
+  g_dir_close (d);
+  g_assert_cmpuint (n, ==, want->len);
+}
+
+/* Save As and the corrected CSV on a full disk: the error names the file,
+ * an existing export is byte for byte the same, nothing is left behind (a
+ * partial or empty copy would make the next Save As to that name fail with
+ * "the file exists"), and the same name works once there is room. */
+static void
+test_disk_full (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "p.tagsight", NULL);
+  g_autofree char *copy = g_build_filename (dir, "copy.tagsight", NULL);
+  g_autofree char *out = g_build_filename (dir, "out.csv", NULL);
+  g_autofree char *csv = write_csv (dir);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightItem) b = NULL;
+  g_autoptr (GBytes) before = NULL, after = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  TagsightProject *p, *q;
+  gint64 ds = 0, edit = 0;
+
+  p = tagsight_project_open (path, TAGSIGHT_PROJECT_OPEN_CREATE, &error);
+  g_assert_no_error (error);
+  g_assert_true (tagsight_project_add_dataset (p, csv, NULL, NULL, NULL, NULL, &ds, &error));
+  b = tagsight_project_get_item (p, ds, 1, &error);
+  g_assert_true (tagsight_project_toggle_label (p, b->id, "dog", TRUE, "user", &edit, &error));
+  g_assert_true (g_file_set_contents (out, "an earlier export\n", -1, NULL));
+  before = read_bytes (out);
+
+  ts_test_limit_file_size (32);
+  g_assert_false (tagsight_project_export_labels_csv (p, ds, out, &error));
+  ts_test_unlimit_file_size ();
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, out));
+  g_clear_error (&error);
+  after = read_bytes (out);
+  g_assert_true (g_bytes_equal (before, after));
+  assert_dir_holds (dir, "p.tagsight", "p.tagsight-wal", "p.tagsight-shm", "train.csv",
+                    "out.csv", NULL);
+
+  ts_test_limit_file_size (8192);
+  g_assert_false (tagsight_project_save_copy (p, copy, &error));
+  ts_test_unlimit_file_size ();
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, copy));
+  g_clear_error (&error);
+  assert_dir_holds (dir, "p.tagsight", "p.tagsight-wal", "p.tagsight-shm", "train.csv",
+                    "out.csv", NULL);
+
+  g_assert_true (tagsight_project_save_copy (p, copy, &error));
+  g_assert_no_error (error);
+  assert_dir_holds (dir, "p.tagsight", "p.tagsight-wal", "p.tagsight-shm", "train.csv",
+                    "out.csv", "copy.tagsight", NULL);
+  g_assert_true (tagsight_project_export_labels_csv (p, ds, out, &error));
+  g_assert_no_error (error);
+  g_object_unref (p);
+  q = tagsight_project_open (copy, 0, &error);
+  g_assert_no_error (error);
+  items = tagsight_project_list_items (q, ds, &error);
+  g_assert_cmpuint (items->len, ==, 4);
+  g_assert_cmpstr (((TagsightItem *) items->pdata[1])->labels, ==, "cat dog");
+  g_object_unref (q);
+  ts_test_rmdir (dir);
+}
+
+/* A folder given as the project: named as one, not "disk I/O error". */
+static void
+test_directory (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "folder.tagsight", NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
+  g_assert_null (tagsight_project_open (path, TAGSIGHT_PROJECT_OPEN_CREATE, &error));
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_nonnull (strstr (error->message, "is a folder"));
+  ts_test_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -533,5 +644,7 @@ main (int argc, char **argv)
   g_test_add_func ("/store/project/labels", test_labels);
   g_test_add_func ("/store/project/runs", test_runs);
   g_test_add_func ("/store/project/image-dir-and-copy", test_image_dir_and_copy);
+  g_test_add_func ("/store/project/disk-full", test_disk_full);
+  g_test_add_func ("/store/project/directory", test_directory);
   return g_test_run ();
 }

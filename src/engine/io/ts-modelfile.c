@@ -284,6 +284,14 @@ read_meta (const ts_safetensors *st, ts_modelfile_meta *meta, ts_model_config *c
   ts_json_free (j);
   if (s != TS_OK)
     return s;
+  /* pixels are divided by std: zero, negative or infinite would make every
+   * prediction inf/NaN garbage (1e39 is inf as a float) */
+  for (int i = 0; i < 3; i++)
+    if (!(meta->norm.std[i] > 0.0f && isfinite (meta->norm.std[i]))
+        || !isfinite (meta->norm.mean[i]))
+      return ts_error (TS_ERR_FORMAT, "%s: metadata 'normalization.std' / 'mean' [%d] is %g / %g "
+                       "(a std must be positive and finite)", st->path, i,
+                       (double) meta->norm.std[i], (double) meta->norm.mean[i]);
 
   if ((s = need (st, "threshold", &v)) != TS_OK)
     return s;

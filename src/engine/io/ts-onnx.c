@@ -2,6 +2,7 @@
 #include "ts-onnx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,6 +545,27 @@ add_metadata (graph *g, ts_model *m, const ts_onnx_options *o)
     add_meta (g, "recipe", o->recipe_json);
 }
 
+/* makes the rename itself durable; failures only lose durability, not data */
+static void
+sync_parent_dir (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path)) : strdup (".");
+  int fd;
+
+  if (dir == NULL)
+    return;
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      fsync (fd);
+      close (fd);
+    }
+  free (dir);
+}
+
+/* Errors name @path, the file the user asked for, not the temporary file
+ * (which is gone by the time the message is read). */
 static ts_status
 write_atomic (const char *path, const uint8_t *buf, size_t len)
 {
@@ -568,18 +590,21 @@ write_atomic (const char *path, const uint8_t *buf, size_t len)
       if (w < 0 && errno == EINTR)
         continue;
       if (w <= 0)
-        s = ts_error (TS_ERR_IO, "%s: %s", tmp, strerror (errno));
+        s = ts_error (TS_ERR_IO, "%s: write failed: %s", path,
+                      strerror (w < 0 ? errno : ENOSPC));
       else
         off += (size_t) w;
     }
   if (s == TS_OK && (fchmod (fd, 0644) != 0 || fsync (fd) != 0))
-    s = ts_error (TS_ERR_IO, "%s: %s", tmp, strerror (errno));
+    s = ts_error (TS_ERR_IO, "%s: write failed: %s", path, strerror (errno));
   if (close (fd) != 0 && s == TS_OK)
-    s = ts_error (TS_ERR_IO, "%s: %s", tmp, strerror (errno));
+    s = ts_error (TS_ERR_IO, "%s: write failed: %s", path, strerror (errno));
   if (s == TS_OK && rename (tmp, path) != 0)
     s = ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
   if (s != TS_OK)
     unlink (tmp);
+  else
+    sync_parent_dir (path);
   free (tmp);
   return s;
 }

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ts-json.h"
@@ -394,6 +396,42 @@ sync_dir (const char *path)
   free (dir);
 }
 
+/* mkstemp, except for the mode: 0666 less the umask, as for any new file
+ * (mkstemp's 0600 is too strict for a model people share, and reading the
+ * umask means setting it, which races other threads creating files).  @tmpl
+ * ends in "XXXXXX", replaced by letters and digits as mkstemp does. */
+static int
+make_temp (char *tmpl)
+{
+  static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static unsigned counter;
+  size_t n = strlen (tmpl);
+  struct timespec ts;
+  uint64_t x;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  x = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 30) ^ ((uint64_t) getpid () << 40)
+      ^ ((uint64_t) __atomic_fetch_add (&counter, 1, __ATOMIC_RELAXED) << 20)
+      ^ (uint64_t) (uintptr_t) tmpl;
+  for (int attempt = 0; attempt < 1000; attempt++)
+    {
+      int fd;
+
+      for (size_t i = n - 6; i < n; i++)
+        {
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
+          tmpl[i] = chars[x % (sizeof chars - 1)];
+        }
+      fd = open (tmpl, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0 || errno != EEXIST)
+        return fd;
+    }
+  errno = EEXIST;
+  return -1;
+}
+
 ts_status
 ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
                       const char *const *meta_kv, int n_meta)
@@ -462,7 +500,7 @@ ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
       return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
     }
   snprintf (tmp, plen + 16, "%s.tmp-XXXXXX", path);
-  fd = mkstemp (tmp);
+  fd = make_temp (tmp);
   if (fd < 0)
     {
       ts_status s = ts_error (TS_ERR_IO, "%s: cannot create a temporary file: %s", path,
@@ -485,13 +523,7 @@ ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
   if (close (fd) != 0)
     ok = 0;
   if (ok)
-    {
-      /* the file mode mkstemp gives (0600) is too strict for a model people share */
-      mode_t mask = umask (0);
-      umask (mask);
-      chmod (tmp, 0666 & ~mask);
-      ok = rename (tmp, path) == 0;
-    }
+    ok = rename (tmp, path) == 0;
   if (!ok)
     {
       ts_status s = ts_error (TS_ERR_IO, "%s: write failed: %s", path, strerror (errno));

@@ -324,6 +324,14 @@ test_skipped_images (void)
   g_assert_true (strstr (out, "truncated") || strstr (out, "not-there.jpg"));
   g_free (out);
   g_free (args);
+  /* the same when the run is recorded in a project */
+  args = g_strdup_printf ("train %s --arch tiny --bs 16 --size 32 --threads 1 --epochs 1 "
+                          "--freeze-epochs 0 --project %s/p.tagsight", csv, dir);
+  out = run_cli (args, &status);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "2 unreadable images skipped"));
+  g_free (out);
+  g_free (args);
 
   g_free (data);
   g_free (img);

@@ -12,39 +12,12 @@
 #include <glib/gstdio.h>
 
 #include "tagsight-thumbnailer.h"
-#include "tagsight-window.h"
-#include "app-test.h"
+#include "app-test-window.h"
 
 static gboolean have_display;
 static char *tmp;
 static char *csv;
 static char *csv2;
-
-typedef struct {
-  gboolean done;
-  int status;
-} Finished;
-
-static gboolean
-data_loaded (gpointer data)
-{
-  TagsightDataPage *page = tagsight_window_get_data_page (data);
-
-  return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
-}
-
-static gboolean
-is_done (gpointer data)
-{
-  return ((Finished *) data)->done;
-}
-
-static void
-on_finished (GtkWidget *page, int status, const char *message, Finished *f)
-{
-  f->done = TRUE;
-  f->status = status;
-}
 
 static gboolean
 is_null (gpointer data)
@@ -68,23 +41,12 @@ static TagsightWindow *
 open_window (const char *path, int epochs)
 {
   TagsightWindow *win = tagsight_window_new (NULL);
-  TagsightTrainPage *page = tagsight_window_get_train_page (win);
-  TagsightTrainSettings s;
 
   gtk_window_set_default_size (GTK_WINDOW (win), 1000, 700);
   gtk_window_present (GTK_WINDOW (win));
   tagsight_window_open_csv (win, path);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
-  tagsight_train_page_get_settings (page, &s);
-  g_free (s.arch);
-  s.arch = g_strdup ("tiny");
-  s.epochs = epochs;
-  s.freeze_epochs = 0;
-  s.bs = 8;
-  s.size = 32;
-  s.threads = 1;
-  tagsight_train_page_set_settings (page, &s);
-  tagsight_train_settings_clear (&s);
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
+  app_test_set_tiny (tagsight_window_get_train_page (win), epochs, 0, 8, 1);
   return win;
 }
 
@@ -93,14 +55,15 @@ static void
 train_one (TagsightWindow *win)
 {
   TagsightTrainPage *page = tagsight_window_get_train_page (win);
-  Finished f = { 0 };
-  gulong id = g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  AppTestFinished f = { 0 };
+  gulong id = g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
 
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   g_signal_handler_disconnect (page, id);
   g_assert_true (app_test_wait_for (not_busy, tagsight_train_page_get_training (page), 60));
+  g_free (f.message);
 }
 
 /* Destroys @win and waits until everything it started let go of it. */
@@ -123,7 +86,7 @@ test_close_while_recording (void)
   g_autofree char *project = g_build_filename (tmp, "lifetime.tagsight", NULL);
   TagsightWindow *win;
   TagsightTrainPage *page;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
 
   if (!have_display)
     {
@@ -133,13 +96,14 @@ test_close_while_recording (void)
   win = open_window (csv, 1);
   g_assert_true (tagsight_window_save_project_as (win, project));
   page = tagsight_window_get_train_page (win);
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   /* the recording has begun (a job on the training's thread) */
   g_assert_true (tagsight_training_get_busy (tagsight_train_page_get_training (page)));
   close_and_wait (win, win);
+  g_free (f.message);
 }
 
 /* Export: the window closed before the model file is written. */
@@ -241,7 +205,7 @@ test_open_other_mid_run (void)
 {
   TagsightWindow *win;
   TagsightTrainPage *page;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
 
   if (!have_display)
     {
@@ -250,18 +214,19 @@ test_open_other_mid_run (void)
     }
   win = open_window (csv, 500);
   page = tagsight_window_get_train_page (win);
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
   g_assert_true (app_test_wait_for (has_epoch, page, 120));
   tagsight_window_open_csv (win, csv2);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   g_assert_cmpstr (tagsight_dataset_get_path (tagsight_data_page_get_dataset (
                      tagsight_window_get_data_page (win))), ==, csv2);
   tagsight_train_page_stop (page);
-  g_assert_true (app_test_wait_for (is_done, &f, 60));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 60));
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
   g_assert_true (app_test_wait_for (not_busy, tagsight_train_page_get_training (page), 60));
   close_and_wait (win, win);
+  g_free (f.message);
 }
 
 /* Another project opened, or the project saved elsewhere, as soon as a run
@@ -293,13 +258,13 @@ train_in_project (const char *first, gint64 *run_id)
   g_autoptr (GPtrArray) runs = NULL;
   TagsightWindow *win = open_window (csv, 1);
   TagsightTrainPage *page = tagsight_window_get_train_page (win);
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
   gulong id;
 
   g_assert_true (tagsight_window_save_project_as (win, first));
-  id = g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  id = g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_signal_handler_disconnect (page, id);
   g_assert_cmpint (f.status, ==, TS_OK);
   /* the recording goes on: predictions on the training's thread */
@@ -310,6 +275,7 @@ train_in_project (const char *first, gint64 *run_id)
   g_assert_no_error (error);
   g_assert_cmpuint (runs->len, ==, 1);
   *run_id = ((TagsightRun *) runs->pdata[0])->id;
+  g_free (f.message);
   return win;
 }
 

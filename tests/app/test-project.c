@@ -11,22 +11,13 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-#include "tagsight-window.h"
-#include "app-test.h"
+#include "app-test-window.h"
 
 static gboolean have_display;
 static char *tmp;
 static char *data_dir;
 static char *csv;
 static char *project_path;
-
-static gboolean
-data_loaded (gpointer data)
-{
-  TagsightDataPage *page = tagsight_window_get_data_page (data);
-
-  return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
-}
 
 static TagsightWindow *
 new_window (void)
@@ -41,19 +32,7 @@ new_window (void)
 static void
 set_tiny (TagsightWindow *win, int epochs)
 {
-  TagsightTrainPage *page = tagsight_window_get_train_page (win);
-  TagsightTrainSettings s;
-
-  tagsight_train_page_get_settings (page, &s);
-  g_free (s.arch);
-  s.arch = g_strdup ("tiny");
-  s.epochs = epochs;
-  s.freeze_epochs = 1;
-  s.bs = 8;
-  s.size = 32;
-  s.threads = 1;
-  tagsight_train_page_set_settings (page, &s);
-  tagsight_train_settings_clear (&s);
+  app_test_set_tiny (tagsight_window_get_train_page (win), epochs, 1, 8, 1);
 }
 
 static guint want_runs;
@@ -99,7 +78,7 @@ test_record_runs (void)
     }
   win = new_window ();
   tagsight_window_open_csv (win, csv);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   db = tagsight_dataset_get_datablock (tagsight_data_page_get_dataset (
          tagsight_window_get_data_page (win)));
   g_assert_null (tagsight_window_get_project (win));
@@ -215,7 +194,7 @@ test_reopen_and_inspect (void)
   p = tagsight_window_get_project (win);
   g_assert_nonnull (p);
   /* where the user was: the data set opened again, on the Runs page */
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "runs");
   g_assert_cmpuint (tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win)), ==, 2);
   page = tagsight_window_get_inspect_page (win);
@@ -261,7 +240,7 @@ test_reopen_and_inspect (void)
 
   win = new_window ();
   tagsight_window_open_project (win, project_path);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "labels");
   r = tagsight_inspect_page_get_report (tagsight_window_get_inspect_page (win));
   g_assert_nonnull (r);
@@ -327,7 +306,7 @@ test_resume (void)
   g_assert_true (app_test_wait_for (dialog_shown, NULL, 10));
   gtk_window_destroy (find_message_dialog ());
   g_assert_true (tagsight_window_relocate_dataset (win, 1, data_dir, &error));
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   runs_page = tagsight_window_get_runs_page (win);
   want_runs = tagsight_runs_page_get_n_runs (runs_page);
   g_assert_cmpuint (want_runs, ==, 2);
@@ -405,7 +384,7 @@ test_moved (void)
   g_clear_error (&error);
   g_assert_true (tagsight_window_relocate_dataset (win, 1, moved, &error));
   g_assert_no_error (error);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   g_assert_cmpstr (tagsight_dataset_get_path (tagsight_data_page_get_dataset (
                      tagsight_window_get_data_page (win))), ==, moved_csv);
   /* everything else kept */
@@ -446,7 +425,7 @@ test_image_dir_reopened (void)
 
   win = new_window ();
   tagsight_window_open_project (win, project_path);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   ds = tagsight_data_page_get_dataset (tagsight_window_get_data_page (win));
   sum = tagsight_dataset_get_summary (ds);
   g_assert_nonnull (sum);

@@ -10,43 +10,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "tagsight-window.h"
 #include "ts-metrics.h"
 #include "ts-modelfile.h"
-#include "app-test.h"
+#include "app-test-window.h"
 
 static gboolean have_display;
 static char *tmp;
 static char *csv;
-
-typedef struct {
-  gboolean done;
-  int status;
-  char *message;
-} Finished;
-
-static gboolean
-data_loaded (gpointer data)
-{
-  TagsightDataPage *page = tagsight_window_get_data_page (data);
-
-  return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
-}
-
-static gboolean
-is_done (gpointer data)
-{
-  return ((Finished *) data)->done;
-}
-
-static void
-on_finished (GtkWidget *page, int status, const char *message, Finished *f)
-{
-  f->done = TRUE;
-  f->status = status;
-  g_free (f->message);
-  f->message = g_strdup (message);
-}
 
 static gboolean
 results_shown (gpointer data)
@@ -86,22 +56,12 @@ open_window (int epochs, int freeze_epochs, int bs)
 {
   TagsightWindow *win = tagsight_window_new (NULL);
   TagsightTrainPage *page = tagsight_window_get_train_page (win);
-  TagsightTrainSettings s;
 
   gtk_window_set_default_size (GTK_WINDOW (win), 1200, 800);
   gtk_window_present (GTK_WINDOW (win));
   tagsight_window_open_csv (win, csv);
-  g_assert_true (app_test_wait_for (data_loaded, win, 60));
-  tagsight_train_page_get_settings (page, &s);
-  g_free (s.arch);
-  s.arch = g_strdup ("tiny");
-  s.epochs = epochs;
-  s.freeze_epochs = freeze_epochs;
-  s.bs = bs;
-  s.size = 32;
-  s.threads = 2;
-  tagsight_train_page_set_settings (page, &s);
-  tagsight_train_settings_clear (&s);
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
+  app_test_set_tiny (page, epochs, freeze_epochs, bs, 2);
   return win;
 }
 
@@ -172,7 +132,7 @@ test_continue (void)
   TagsightWindow *win;
   TagsightTrainPage *page;
   TagsightTraining *training;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
   g_autofree char *want = NULL, *ckpt = NULL;
   int n;
 
@@ -184,10 +144,10 @@ test_continue (void)
   win = open_window (3, 1, 4);
   page = tagsight_window_get_train_page (win);
   training = tagsight_train_page_get_training (page);
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
 
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   /* the Results page evaluates each run: wait until it is done */
   g_assert_true (app_test_wait_for (results_shown, win, 60));
@@ -200,7 +160,7 @@ test_continue (void)
   f.done = FALSE;
   g_assert_true (tagsight_train_page_start (page));
   tagsight_training_stop_after_epoch (training);
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
   g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 1);
@@ -210,7 +170,7 @@ test_continue (void)
 
   f.done = FALSE;
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   /* the three epochs after the first, the last as in the uninterrupted run */
   n = tagsight_train_page_get_n_epoch_rows (page);
@@ -236,7 +196,7 @@ test_fine_tune (void)
   TagsightTrainPage *page;
   TagsightResultsPage *results;
   TagsightChart *chart;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
   Saved sv = { 0 };
   const ts_datablock *db;
   int n_batches, n_vocab;
@@ -260,12 +220,12 @@ test_fine_tune (void)
   results = tagsight_window_get_results_page (win);
   db = tagsight_dataset_get_datablock (
     tagsight_data_page_get_dataset (tagsight_window_get_data_page (win)));
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.train", NULL));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "train");
   g_assert_true (tagsight_train_page_get_busy (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   /* on the CPU the loader threads resize and augment; the page names the device only */
   g_assert_true (g_str_has_prefix (tagsight_train_page_get_device_text (page), "This run: CPU"));
@@ -482,7 +442,7 @@ test_stop (void)
 {
   TagsightWindow *win;
   TagsightTrainPage *page;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
   int n_frames;
   double mean_ms, max_ms;
   gint64 until;
@@ -498,14 +458,14 @@ test_stop (void)
   /* long enough that Stop comes first */
   win = open_window (2000, 0, 4);
   page = tagsight_window_get_train_page (win);
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.train", NULL));
   g_assert_true (app_test_wait_for (one_epoch, page, 120));
   /* a second of training with the window drawing: how responsive it stays */
   until = g_get_monotonic_time () + G_USEC_PER_SEC;
   g_assert_true (app_test_wait_for (a_second_passed, &until, 10));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.stop", NULL));
-  g_assert_true (app_test_wait_for (is_done, &f, 60));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 60));
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
   g_assert_nonnull (strstr (tagsight_train_page_get_device_text (page),
                             ", which also resizes and augments the images"));
@@ -553,7 +513,7 @@ test_lr_find (void)
   TagsightWindow *win;
   TagsightTrainPage *page;
   TagsightChart *chart;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
 
   if (!have_display)
     {
@@ -563,9 +523,9 @@ test_lr_find (void)
   win = open_window (1, 1, 4);
   page = tagsight_window_get_train_page (win);
   /* a trained model first: the LR finder must leave it alone */
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.lr-find", NULL));
@@ -591,7 +551,7 @@ test_bad_settings (void)
 {
   TagsightWindow *win;
   TagsightTrainPage *page;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
 
   if (!have_display)
     {
@@ -601,9 +561,9 @@ test_bad_settings (void)
   /* a batch larger than the training set: reported, not fatal */
   win = open_window (1, 1, 500);
   page = tagsight_window_get_train_page (win);
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 60));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 60));
   g_assert_cmpint (f.status, !=, TS_OK);
   g_assert_nonnull (f.message);
   g_assert_nonnull (strstr (f.message, "batch size"));
@@ -622,7 +582,7 @@ test_pretrained (void)
   TagsightWindow *win;
   TagsightTrainPage *page;
   TagsightTrainSettings s;
-  Finished f = { 0 };
+  AppTestFinished f = { 0 };
 
   if (!have_display)
     {
@@ -640,9 +600,9 @@ test_pretrained (void)
   tagsight_train_page_set_settings (page, &s);
   tagsight_train_settings_clear (&s);
   tagsight_train_page_set_pretrained (page, weights);
-  g_signal_connect (page, "finished", G_CALLBACK (on_finished), &f);
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
   g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (is_done, &f, 240));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 240));
   g_assert_cmpint (f.status, ==, TS_OK);
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
   g_assert_true (app_test_wait_for (results_shown, win, 60));

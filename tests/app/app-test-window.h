@@ -1,0 +1,57 @@
+/* app-test-window.h: what the app tests that drive a whole window share:
+ * waiting for the Data page's load, for the Train page's "finished", and
+ * the tiny network's settings that keep a run to seconds. */
+#pragma once
+
+#include "tagsight-window.h"
+#include "app-test.h"
+
+typedef struct {
+  gboolean done;
+  int status;
+  char *message;   /* g_free it */
+} AppTestFinished;
+
+/* For app_test_wait_for: the window @data has a data set loaded. */
+static inline gboolean
+app_test_data_loaded (gpointer data)
+{
+  TagsightDataPage *page = tagsight_window_get_data_page (data);
+
+  return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
+}
+
+/* The Train page's "finished" handler into an AppTestFinished. */
+static inline void
+app_test_on_finished (GtkWidget *page, int status, const char *message, AppTestFinished *f)
+{
+  f->done = TRUE;
+  f->status = status;
+  g_free (f->message);
+  f->message = g_strdup (message);
+}
+
+/* For app_test_wait_for: @data (an AppTestFinished) has seen "finished". */
+static inline gboolean
+app_test_is_done (gpointer data)
+{
+  return ((AppTestFinished *) data)->done;
+}
+
+/* The tiny network at 32 px on the Train page, with @threads threads. */
+static inline void
+app_test_set_tiny (TagsightTrainPage *page, int epochs, int freeze_epochs, int bs, int threads)
+{
+  TagsightTrainSettings s;
+
+  tagsight_train_page_get_settings (page, &s);
+  g_free (s.arch);
+  s.arch = g_strdup ("tiny");
+  s.epochs = epochs;
+  s.freeze_epochs = freeze_epochs;
+  s.bs = bs;
+  s.size = 32;
+  s.threads = threads;
+  tagsight_train_page_set_settings (page, &s);
+  tagsight_train_settings_clear (&s);
+}

@@ -30,6 +30,11 @@ struct _TagsightRunRecorder
   gboolean write_failed;          /* reported once per run */
   gboolean device_known;          /* the session's device name recorded */
   gint64 continue_run;            /* the next start continues this run */
+  int continue_phase, continue_epoch;
+  /* a continued run is reopened (its later metrics, predictions and end
+   * cleared) at its first event, once its checkpoint has loaded: a resume
+   * refused before that leaves the run as it was */
+  gboolean reopen_pending;
 };
 
 G_DEFINE_FINAL_TYPE (TagsightRunRecorder, tagsight_run_recorder, G_TYPE_OBJECT)
@@ -257,6 +262,25 @@ ensure_run (TagsightRunRecorder *self)
   return self->run_id != 0;
 }
 
+/* A run being recorded, reopened first if it continues one (see
+ * reopen_pending): the training events' guard. */
+static gboolean
+ensure_run_reopened (TagsightRunRecorder *self)
+{
+  GError *error = NULL;
+
+  if (!ensure_run (self))
+    return FALSE;
+  if (self->reopen_pending)
+    {
+      self->reopen_pending = FALSE;
+      if (!tagsight_project_reopen_run (self->run_project, self->run_id, self->continue_phase,
+                                        self->continue_epoch, &error))
+        write_failed (self, error);
+    }
+  return TRUE;
+}
+
 /* A run is starting (main thread, before its session opens): record it, or
  * reopen the run it continues, and send its epoch checkpoints beside the
  * project so that it can be resumed after a crash (`tagsight-cli resume`
@@ -277,6 +301,7 @@ on_starting (TagsightTraining *training, const TagsightTrainSettings *s,
     {
       run_id = self->continue_run;
       self->continue_run = 0;
+      self->reopen_pending = TRUE;
     }
   else if ((recipe = tagsight_run_recipe_json (s)) == NULL
            || !tagsight_project_begin_run (self->project,
@@ -312,7 +337,7 @@ on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightRunRecor
   g_autofree char *device = NULL;
   GError *error = NULL;
 
-  if (!ensure_run (self) || self->device_known)
+  if (!ensure_run_reopened (self) || self->device_known)
     return;
   /* the session is open by its first event: record what it computes on,
    * e.g. "CPU (8 threads)" (a resumed run records where it continued) */
@@ -328,7 +353,7 @@ on_batch (TagsightTraining *training, const ts_batch_event *ev, TagsightRunRecor
 {
   GError *error = NULL;
 
-  if (!ensure_run (self))
+  if (!ensure_run_reopened (self))
     return;
   /* one commit per batch, as the CLI: a crash loses at most this batch */
   if (!tagsight_project_add_batch_metrics (self->run_project, self->run_id, ev->phase, ev->epoch,
@@ -343,7 +368,7 @@ on_epoch (TagsightTraining *training, const ts_epoch_event *ev, TagsightRunRecor
 {
   GError *error = NULL;
 
-  if (!ensure_run (self))
+  if (!ensure_run_reopened (self))
     return;
   if (!tagsight_project_add_epoch_metrics (self->run_project, self->run_id, ev->phase, ev->epoch,
                                            ev->train_loss, ev->valid_loss, ev->accuracy_multi,
@@ -486,9 +511,21 @@ tagsight_run_recorder_finish_async (TagsightRunRecorder *self, int status, const
   Ending *e;
 
   g_return_val_if_fail (TAGSIGHT_IS_RUN_RECORDER (self), FALSE);
-  /* a run that failed before its first event is recorded too, as the CLI does */
+  /* a run that failed before its first event is recorded too, as the CLI
+   * does; a resume refused before its first event leaves its run as it was */
   if (!ensure_run (self))
     return FALSE;
+  if (self->reopen_pending)
+    {
+      gint64 run_id = self->run_id;
+
+      self->reopen_pending = FALSE;
+      self->run_id = 0;
+      g_clear_object (&self->run_project);
+      g_clear_object (&self->run_dataset);
+      g_signal_emit (self, signals[SIGNAL_RUN_CHANGED], 0, run_id);
+      return FALSE;
+    }
   e = g_new0 (Ending, 1);
   e->run_id = self->run_id;
   e->project = g_steal_pointer (&self->run_project);
@@ -537,9 +574,12 @@ tagsight_run_recorder_get_run (TagsightRunRecorder *self)
 }
 
 void
-tagsight_run_recorder_continue_run (TagsightRunRecorder *self, gint64 run_id)
+tagsight_run_recorder_continue_run (TagsightRunRecorder *self, gint64 run_id, int phase,
+                                    int epoch)
 {
   self->continue_run = run_id;
+  self->continue_phase = phase;
+  self->continue_epoch = epoch;
 }
 
 static void

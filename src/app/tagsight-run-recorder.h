@@ -36,9 +36,13 @@ void tagsight_run_recorder_set_target (TagsightRunRecorder *self, TagsightProjec
                                        gint64 dataset_id, TagsightDataset *dataset);
 /* The run being recorded, until its end is written; 0 when none. */
 gint64 tagsight_run_recorder_get_run (TagsightRunRecorder *self);
-/* The next run that starts continues run @run_id of the project (already
- * reopened there) instead of beginning a new one. */
-void tagsight_run_recorder_continue_run (TagsightRunRecorder *self, gint64 run_id);
+/* The next run that starts continues run @run_id of the project from its
+ * checkpoint's position (@phase, @epoch) instead of beginning a new one; the
+ * run is reopened there at the continued run's first event, so a resume
+ * refused before it (a checkpoint that does not load) changes nothing.
+ * 0 cancels a continuation that did not start. */
+void tagsight_run_recorder_continue_run (TagsightRunRecorder *self, gint64 run_id, int phase,
+                                         int epoch);
 
 /* The training run ended with @status (a ts_status) and @message.  Returns
  * FALSE, doing nothing, when no project is set; otherwise records the end

@@ -502,15 +502,11 @@ on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
       return;
     }
   follow_dataset (self->project, run->dataset_id, &s);
-  if (!tagsight_project_reopen_run (self->project, run_id, pos.phase, pos.epoch, &error))
-    tagsight_window_toast (self, error->message);
-  else
-    {
-      tagsight_run_recorder_continue_run (self->recorder, run_id);
-      tagsight_window_set_page (self, "train");
-      if (!tagsight_train_page_resume (self->train_page, &s, run->checkpoint))
-        tagsight_run_recorder_continue_run (self->recorder, 0);
-    }
+  /* the run is reopened once its checkpoint has loaded (the recorder) */
+  tagsight_run_recorder_continue_run (self->recorder, run_id, pos.phase, pos.epoch);
+  tagsight_window_set_page (self, "train");
+  if (!tagsight_train_page_resume (self->train_page, &s, run->checkpoint))
+    tagsight_run_recorder_continue_run (self->recorder, 0, 0, 0);
   tagsight_train_settings_clear (&s);
 }
 

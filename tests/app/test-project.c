@@ -270,6 +270,12 @@ dialog_shown (gpointer data)
   return find_message_dialog () != NULL;
 }
 
+static gboolean
+not_busy (gpointer training)
+{
+  return !tagsight_training_get_busy (training);
+}
+
 static TagsightRun *
 get_run (TagsightProject *p, gint64 id)
 {
@@ -325,6 +331,35 @@ test_resume (void)
   g_assert_true (g_file_test (r3->checkpoint, G_FILE_TEST_IS_REGULAR));
   g_assert_cmpint (r3->n_epochs_done, ==, 1);
   g_clear_pointer (&r3, tagsight_run_free);
+
+  /* a resume that fails before its first epoch (here its CSV is gone)
+   * leaves the stopped run as it was: status, epochs, predictions */
+  {
+    g_autofree char *aside = g_strconcat (csv, ".aside", NULL);
+    int n_before = 0, n_after = 0, k;
+    int *rows;
+    float *probs, *targets;
+
+    g_assert_true (tagsight_project_get_predictions (p, id3, &n_before, &k, &rows, &probs,
+                                                     &targets, &error));
+    g_free (rows), g_free (probs), g_free (targets);
+    g_assert_cmpint (n_before, >, 0);
+    g_assert_cmpint (g_rename (csv, aside), ==, 0);
+    tagsight_runs_page_select_runs (runs_page, &id3, 1);
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (runs_page), "runs.resume", NULL));
+    g_assert_true (app_test_wait_for (not_busy, training, 60));
+    g_assert_cmpint (g_rename (aside, csv), ==, 0);
+    r3 = get_run (p, id3);
+    g_assert_cmpint (r3->status, ==, TAGSIGHT_RUN_CANCELLED);
+    g_assert_cmpint (r3->n_epochs_done, ==, 1);
+    g_assert_nonnull (r3->ended);
+    g_clear_pointer (&r3, tagsight_run_free);
+    g_assert_true (tagsight_project_get_predictions (p, id3, &n_after, &k, &rows, &probs,
+                                                     &targets, &error));
+    g_free (rows), g_free (probs), g_free (targets);
+    g_assert_cmpint (n_after, ==, n_before);
+    g_assert_cmpint (tagsight_window_get_recording_run (win), ==, 0);
+  }
 
   /* Resume: enabled for the stopped run only */
   tagsight_runs_page_select_runs (runs_page, &id3, 1);

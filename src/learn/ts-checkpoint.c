@@ -635,8 +635,12 @@ ck_lock (ts_checkpointer *c)
 {
   ts_status st = ts_checkpoint_lock (c->path, &c->lock_fd);
 
+  /* taken (or no lock can be made here): done; refused (another process
+   * writes this checkpoint): asked again at the next save, never skipped */
+  if (st != TS_OK)
+    return st;
   c->lock_pending = 0;
-  if (st == TS_OK && c->lock_fd >= 0)
+  if (c->lock_fd >= 0)
     ts_checkpoint_remove_temps (c->path);
   return st;
 }

@@ -242,6 +242,51 @@ test_bad_checkpoints (void)
   ts_test_rmdir (dir);
 }
 
+/* The checkpointer's lock, refused at a save while another writer holds
+ * it, is asked for again at the next save: never a save without it. */
+typedef struct {
+  const char *path;
+  int held_fd;
+  int epochs;
+} lock_holder;
+
+static void
+release_at_second_epoch (void *user, const ts_epoch_event *ev)
+{
+  lock_holder *h = user;
+
+  if (++h->epochs == 2)
+    {
+      ts_checkpoint_unlock (h->path, h->held_fd);
+      h->held_fd = -1;
+    }
+}
+
+static void
+test_lock_retried (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *ckpt = g_build_filename (dir, "run1.ckpt", NULL);
+  lock_holder h = { ckpt, -1, 0 };
+  ts_learner_events inner = { &h, NULL, NULL, release_at_second_epoch, NULL, NULL };
+  const char *meta[] = { "run", "1" };
+  ts_checkpointer ck;
+  setup s;
+
+  setup_init (&s, 1, 1, 2);
+  g_assert_cmpint (ts_checkpoint_lock (ckpt, &h.held_fd), ==, TS_OK);
+  g_assert_cmpint (h.held_fd, >=, 0);
+  g_assert_cmpint (ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 1), ==, TS_OK);
+  g_assert_cmpint (ts_learner_fit_one_cycle (s.learner, 2, ts_lr_plain (1e-3), NULL), ==, TS_OK);
+  /* epoch 1's save was refused, epoch 2's took the lock and saved */
+  g_assert_cmpint (ck.save_status, ==, TS_ERR_IO);
+  g_assert_cmpint (ck.n_saved, ==, 1);
+  g_assert_cmpint (ck.lock_fd, >=, 0);
+  ts_checkpointer_clear (&ck);
+  setup_clear (&s);
+  ts_test_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -250,5 +295,6 @@ main (int argc, char **argv)
   g_test_add_func ("/store/checkpoint/resume-2-threads-clear-state",
                    test_resume_2_threads_clear_state);
   g_test_add_func ("/store/checkpoint/bad", test_bad_checkpoints);
+  g_test_add_func ("/store/checkpoint/lock-retried", test_lock_retried);
   return g_test_run ();
 }

@@ -2,7 +2,7 @@
  * thread per output pixel writing its three channels.  The coordinates and the
  * bilinear sample are ts-resample.h's own functions, so the host and the device
  * cannot drift apart; lighting is the exact formula per pixel where the host
- * reads a table (within about 1e-2 after Normalize, see ts-resample.c). */
+ * reads an interpolated table (within 2e-3 after Normalize, see ts-resample.c). */
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 

@@ -84,7 +84,8 @@ void ts_resample_item_crop (ts_resample_item *it, int x, int y, int w, int h);
 /* The host reference: writes @out ([3][size][size]) from the RGB pixels
  * @pixels (already at @it's offset), normalised as (v / 255 - mean) / std.
  * Lighting goes through an interpolated table of quarter grey levels
- * (ts-resample.c), within ~1e-5 of ts_resample_light. */
+ * (ts-resample.c): at most 2e-3 off ts_resample_light after Normalize, in the
+ * table's first and last interval. */
 void ts_resample_image (const uint8_t *pixels, const ts_resample_item *it, const float mean[3],
                         const float std[3], float *out);
 

@@ -17,8 +17,6 @@
 
 #define ALIGN 256
 
-/* The CUDA checks record a failure on @be too (ts_backend_check), so that
- * one an op could not return (the ops return void) is not lost. */
 /* Errors after which the process's CUDA context is lost: every later call
  * fails the same way (CUDA's "sticky" errors). */
 static int
@@ -30,6 +28,8 @@ context_lost (cudaError_t e)
          || e == cudaErrorLaunchFailure || e == cudaErrorECCUncorrectable;
 }
 
+/* The CUDA checks record a failure on @be too (ts_backend_check), so that
+ * one an op could not return (the ops return void) is not lost. */
 int
 ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op)
 {

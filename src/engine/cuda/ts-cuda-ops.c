@@ -419,11 +419,7 @@ ts_cuda_bce_loss_result (ts_backend *be)
   double v = NAN;
 
   if (ctx->loss_n <= 0)
-    {
-      /* still a wait, as the caller expects of reading the loss */
-      ts_cuda_ok (be, cudaStreamSynchronize (S (be)), "bce_with_logits");
-      return ctx->loss_n == 0 ? 0.0f : NAN;
-    }
+    return ctx->loss_n == 0 ? 0.0f : NAN;
   if (!ts_cuda_check (be, "bce_with_logits")
       || !ts_cuda_ok (be, cudaMemcpyAsync (&v, ctx->red + RED_LOSS_SLOT, sizeof v,
                                            cudaMemcpyDeviceToHost, S (be)), "bce_with_logits")

@@ -156,6 +156,7 @@ typedef struct {
    * libjpeg then keeps every DCT coefficient of the whole image in memory
    * (about 3 bytes a pixel), whatever the scale it decodes at */
   int whole_image;
+  size_t sos;         /* offset of the first start-of-scan marker; 0: none found */
 } jpeg_markers;
 
 static void
@@ -167,12 +168,21 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
   m->orientation = 1;
   m->adobe = 0;
   m->whole_image = 0;
+  m->sos = 0;
   while (i + 4 <= n)
     {
       unsigned marker, len;
 
       if (d[i] != 0xFF)
-        return;
+        {
+          /* stray bytes between segments: libjpeg skips them (with a
+           * warning), and so must we, or the frame's size limits are missed */
+          const uint8_t *ff = memchr (d + i, 0xFF, n - i);
+          if (ff == NULL)
+            return;
+          i = (size_t) (ff - d);
+          continue;
+        }
       marker = d[i + 1];
       if (marker == 0xFF)
         {
@@ -183,6 +193,7 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
         {
           if (i + 4 < n && d[i + 4] < frame_components)
             m->whole_image = 1;
+          m->sos = i;
           return;
         }
       if (marker == 0xD9)  /* end of image */
@@ -211,15 +222,16 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
     }
 }
 
-/* Whether the marker structure of a JPEG reaches its end-of-image marker:
- * segments skipped by their length, entropy-coded data up to the next
- * marker.  libjpeg reports only the first warning of a decode, so a file
+/* Whether a JPEG's data, from its first scan (@mk->sos, after
+ * scan_jpeg_markers walked the header), reaches the end-of-image marker:
+ * entropy-coded data up to the next marker, later segments skipped by their
+ * length.  libjpeg reports only the first warning of a decode, so a file
  * truncated after a harmless one (stray bytes before a marker) is found by
  * this instead. */
 static int
-jpeg_reaches_eoi (const uint8_t *d, size_t n)
+jpeg_reaches_eoi (const uint8_t *d, size_t n, const jpeg_markers *mk)
 {
-  size_t i = 2;
+  size_t i = mk->sos;
 
   while (i + 1 < n)
     {
@@ -450,32 +462,32 @@ choose_scale (int w, int h, int min_side, int max_side)
   return best;
 }
 
-/* libjpeg reports a truncated stream only as a warning and fills the rest with
- * grey; like PIL (which raises "image file is truncated") we refuse such an
- * image rather than train on a half-grey picture.  Other warnings (extraneous
- * bytes before a marker, and the like) are common in good real-world files. */
+/* What a failed TurboJPEG decode's message means: -1 an error (the decode
+ * stopped), 0 a warning common in good real-world files (extraneous bytes
+ * before a marker and the like), 1 a warning that the image is incomplete:
+ * libjpeg reports a truncated stream only as a warning and fills the rest
+ * with grey; like PIL ("image file is truncated") we refuse such an image
+ * rather than train on a half-grey picture.  libjpeg's JWRN_* texts,
+ * specific prefixes first. */
 static int
-jpeg_warning_is_fatal (const char *msg)
+jpeg_warning_kind (const char *msg)
 {
-  return strstr (msg, "Premature end") != NULL || strstr (msg, "premature end") != NULL
-         || strstr (msg, "Corrupt JPEG data: bad Huffman") != NULL;
-}
-
-/* Whether @msg is one of libjpeg's warnings (JWRN_*) rather than an error. */
-static int
-jpeg_is_warning (const char *msg)
-{
-  static const char *const warnings[] = {
-    "Corrupt JPEG data", "Premature end of JPEG file", "Unknown Adobe color transform",
-    "Inconsistent progression sequence", "Warning: unknown JFIF revision",
-    "Invalid SOS parameters for sequential JPEG", "Application transferred too many scanlines",
-    NULL
+  static const struct { const char *prefix; int fatal; } warnings[] = {
+    { "Premature end of JPEG file", 1 },
+    { "Corrupt JPEG data: premature end of data segment", 1 },
+    { "Corrupt JPEG data: bad Huffman code", 1 },
+    { "Corrupt JPEG data", 0 },
+    { "Unknown Adobe color transform", 0 },
+    { "Inconsistent progression sequence", 0 },
+    { "Warning: unknown JFIF revision", 0 },
+    { "Invalid SOS parameters for sequential JPEG", 0 },
+    { "Application transferred too many scanlines", 0 },
   };
 
-  for (int k = 0; warnings[k] != NULL; k++)
-    if (strncmp (msg, warnings[k], strlen (warnings[k])) == 0)
-      return 1;
-  return 0;
+  for (size_t k = 0; k < sizeof warnings / sizeof warnings[0]; k++)
+    if (strncmp (msg, warnings[k].prefix, strlen (warnings[k].prefix)) == 0)
+      return warnings[k].fatal;
+  return -1;
 }
 
 static void
@@ -572,15 +584,14 @@ jpeg_decode (const uint8_t *data, size_t size, const char *name, int min_side, i
       /* After a warning TurboJPEG reports any later fatal error as a warning
        * too, with the fatal error's message: only a warning's own text
        * means the decode ran to the end. */
-      if (tjGetErrorCode (tj) == TJERR_FATAL || !jpeg_is_warning (msg)
-          || jpeg_warning_is_fatal (msg))
+      if (tjGetErrorCode (tj) == TJERR_FATAL || jpeg_warning_kind (msg) != 0)
         {
           st = ts_error (TS_ERR_FORMAT, "%s: corrupt or truncated JPEG (%s)", name, msg);
           tj_discard ();
           free (buf);
           return st;
         }
-      if (!jpeg_reaches_eoi (data, size))
+      if (mk.sos == 0 || !jpeg_reaches_eoi (data, size, &mk))
         {
           st = ts_error (TS_ERR_FORMAT, "%s: corrupt or truncated JPEG (the data ends before "
                          "the end-of-image marker; first warning: %s)", name, msg);

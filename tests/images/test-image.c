@@ -353,6 +353,20 @@ test_progressive (void)
   g_assert_nonnull (strstr (ts_last_error (), path));
   g_assert_nonnull (strstr (ts_last_error (), "20000x20000"));
   g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC / 2);
+  {
+    /* three stray bytes before the frame header (libjpeg skips them with a
+     * warning) must not hide it from the size check */
+    GByteArray *stray = g_byte_array_new ();
+
+    g_byte_array_append (stray, (const guint8 *) data, (guint) sof);
+    g_byte_array_append (stray, (const guint8 *) "\x00\x01\x02", 3);
+    g_byte_array_append (stray, (const guint8 *) data + sof, (guint) (len - sof));
+    g_assert_true (g_file_set_contents (path, (const char *) stray->data, stray->len, NULL));
+    g_byte_array_unref (stray);
+    g_assert_cmpint (ts_image_probe (path, &info), ==, TS_ERR_UNSUPPORTED);
+    g_assert_cmpint (ts_image_load (path, 128, 1024, &img), ==, TS_ERR_UNSUPPORTED);
+    g_assert_nonnull (strstr (ts_last_error (), "20000x20000"));
+  }
   g_free (data);
   g_free (path);
   ts_test_rmdir (dir);

@@ -289,11 +289,7 @@ cmd_label_issues (int argc, char **argv)
                                "tagsight-cli label-issues: %d labels of the CSV are not in the "
                                "model's vocab and are ignored\n", pr.n_unknown_classes),
              pr.n_unknown_classes);
-  if (pr.n_skipped > 0)
-    fprintf (stderr, ngettext ("tagsight-cli label-issues: note: %d unreadable image skipped "
-                               "(first: %s)\n",
-                               "tagsight-cli label-issues: note: %d unreadable images skipped "
-                               "(first: %s)\n", pr.n_skipped), pr.n_skipped, pr.skip_message);
+  cli_skipped_note ("label-issues", pr.n_skipped, pr.skip_message);
 
   print_issues (db, &meta, &pr, &rep, valid_only, top);
   if (meta.n_vocab <= 24)

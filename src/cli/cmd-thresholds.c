@@ -310,11 +310,7 @@ cmd_thresholds (int argc, char **argv)
   if ((st = ts_model_get_preds (m, &meta, db, valid_only ? TS_PREDS_VALID : TS_PREDS_AUTO, bs,
                                 threads, NULL, &p)) != TS_OK)
     goto fail;
-  if (p.n_skipped > 0)
-    fprintf (stderr, ngettext ("tagsight-cli thresholds: note: %d unreadable image skipped "
-                               "(first: %s)\n",
-                               "tagsight-cli thresholds: note: %d unreadable images skipped "
-                               "(first: %s)\n", p.n_skipped), p.n_skipped, p.skip_message);
+  cli_skipped_note ("thresholds", p.n_skipped, p.skip_message);
   report (model_path, csv, &meta, &p, p.valid_rows);
   fflush (stdout);
   if (save)

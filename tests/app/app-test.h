@@ -9,7 +9,8 @@
 #include "ts-test.h"
 
 /* g_test_init plus the environment; returns the scratch folder (free it with
- * ts_test_rmdir + g_free) and sets *have_display when GTK could start. */
+ * ts_test_rmdir + g_free) and sets *have_display when GTK could start (a
+ * failure when TS_TEST_REQUIRE_DISPLAY is set). */
 static inline char *
 app_test_init (int *argc, char ***argv, gboolean *have_display)
 {
@@ -27,10 +28,28 @@ app_test_init (int *argc, char ***argv, gboolean *have_display)
   if (have_display != NULL)
     {
       *have_display = gtk_init_check ();
+      /* scripts/test runs the suite under Xvfb: a display that fails to
+       * start there must fail the tests, not skip them all quietly */
+      if (!*have_display && g_getenv ("TS_TEST_REQUIRE_DISPLAY") != NULL)
+        g_error ("TS_TEST_REQUIRE_DISPLAY is set but GTK cannot open a display");
       if (*have_display)
         adw_init ();
     }
   return tmp;
+}
+
+/* Iterates the main context for @ms milliseconds, as app_test_wait_for
+ * does (with a pause between iterations, so worker threads get the CPU). */
+static inline void
+app_test_iterate_for (int ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
 }
 
 /* Iterates the main context until @done (data) or @seconds pass. */

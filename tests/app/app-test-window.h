@@ -21,9 +21,10 @@ app_test_data_loaded (gpointer data)
   return !tagsight_data_page_get_busy (page) && tagsight_data_page_get_dataset (page) != NULL;
 }
 
-/* The Train page's "finished" handler into an AppTestFinished. */
+/* A "finished" handler (the Train page's or the training object's) into an
+ * AppTestFinished. */
 static inline void
-app_test_on_finished (GtkWidget *page, int status, const char *message, AppTestFinished *f)
+app_test_on_finished (gpointer source, int status, const char *message, AppTestFinished *f)
 {
   f->done = TRUE;
   f->status = status;
@@ -36,6 +37,13 @@ static inline gboolean
 app_test_is_done (gpointer data)
 {
   return ((AppTestFinished *) data)->done;
+}
+
+/* For app_test_wait_for: the TagsightTraining @training runs no job. */
+static inline gboolean
+app_test_not_busy (gpointer training)
+{
+  return !tagsight_training_get_busy (training);
 }
 
 /* The tiny network at 32 px on the Train page, with @threads threads. */

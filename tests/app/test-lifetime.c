@@ -26,12 +26,6 @@ is_null (gpointer data)
 }
 
 static gboolean
-not_busy (gpointer training)
-{
-  return !tagsight_training_get_busy (training);
-}
-
-static gboolean
 has_epoch (gpointer page)
 {
   return tagsight_train_page_get_n_epoch_rows (page) >= 1;
@@ -62,7 +56,7 @@ train_one (TagsightWindow *win)
   g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
   g_signal_handler_disconnect (page, id);
-  g_assert_true (app_test_wait_for (not_busy, tagsight_train_page_get_training (page), 60));
+  g_assert_true (app_test_wait_for (app_test_not_busy, tagsight_train_page_get_training (page), 60));
   g_free (f.message);
 }
 
@@ -158,7 +152,6 @@ test_close_while_running (void)
   TagsightTrainPage *page;
   TagsightTraining *training;
   gpointer weak;
-  gint64 until;
 
   if (!have_display)
     {
@@ -172,7 +165,7 @@ test_close_while_running (void)
   g_assert_true (tagsight_train_page_start (page));
   g_assert_true (app_test_wait_for (has_epoch, page, 120));
   close_and_wait (win, page);
-  g_assert_true (app_test_wait_for (not_busy, training, 60));
+  g_assert_true (app_test_wait_for (app_test_not_busy, training, 60));
   weak = training;
   g_object_add_weak_pointer (G_OBJECT (training), &weak);
   g_object_unref (training);
@@ -184,11 +177,9 @@ test_close_while_running (void)
   training = g_object_ref (tagsight_train_page_get_training (page));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.lr-find", NULL));
   g_assert_true (tagsight_training_get_busy (training));
-  until = g_get_monotonic_time () + G_USEC_PER_SEC / 2;
-  while (g_get_monotonic_time () < until)
-    g_main_context_iteration (NULL, FALSE);
+  app_test_iterate_for (500);
   close_and_wait (win, page);
-  g_assert_true (app_test_wait_for (not_busy, training, 60));
+  g_assert_true (app_test_wait_for (app_test_not_busy, training, 60));
   g_object_unref (training);
 
   /* mid-load: the Data page, the Batch page's render, the thumbnails */
@@ -224,7 +215,7 @@ test_open_other_mid_run (void)
   tagsight_train_page_stop (page);
   g_assert_true (app_test_wait_for (app_test_is_done, &f, 60));
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
-  g_assert_true (app_test_wait_for (not_busy, tagsight_train_page_get_training (page), 60));
+  g_assert_true (app_test_wait_for (app_test_not_busy, tagsight_train_page_get_training (page), 60));
   close_and_wait (win, win);
   g_free (f.message);
 }
@@ -284,14 +275,11 @@ static void
 wait_recorded (TagsightWindow *win, const char *path, gint64 run_id)
 {
   RunRef ref = { path, run_id };
-  gint64 until;
 
   g_assert_true (app_test_wait_for (run_ended, &ref, 60));
-  g_assert_true (app_test_wait_for (not_busy, tagsight_train_page_get_training (
+  g_assert_true (app_test_wait_for (app_test_not_busy, tagsight_train_page_get_training (
                                       tagsight_window_get_train_page (win)), 60));
-  until = g_get_monotonic_time () + G_USEC_PER_SEC / 2;
-  while (g_get_monotonic_time () < until)
-    g_main_context_iteration (NULL, FALSE);
+  app_test_iterate_for (500);
 }
 
 static void
@@ -421,24 +409,6 @@ test_thumbnails_on_main_thread (void)
 }
 
 typedef struct {
-  gboolean done;
-  int status;
-} TrainDone;
-
-static void
-on_training_finished (TagsightTraining *training, int status, const char *message, TrainDone *d)
-{
-  d->done = TRUE;
-  d->status = status;
-}
-
-static gboolean
-train_done (gpointer data)
-{
-  return ((TrainDone *) data)->done;
-}
-
-typedef struct {
   gboolean done, ok;
 } JobDone;
 
@@ -466,7 +436,7 @@ test_scratch_checkpoint_removed (void)
 {
   TagsightTraining *training = tagsight_training_new ();
   TagsightTrainSettings s;
-  TrainDone d = { 0 };
+  AppTestFinished d = { 0 };
   g_autofree char *ckpt = NULL, *resumable = NULL;
   gpointer weak = training;
   JobDone lr_done = { 0 }, open_done = { 0 };
@@ -480,10 +450,10 @@ test_scratch_checkpoint_removed (void)
   s.bs = 8;
   s.size = 32;
   s.threads = 1;
-  g_signal_connect (training, "finished", G_CALLBACK (on_training_finished), &d);
+  g_signal_connect (training, "finished", G_CALLBACK (app_test_on_finished), &d);
   g_assert_true (tagsight_training_start (training, &s));
   tagsight_training_stop_after_epoch (training);
-  g_assert_true (app_test_wait_for (train_done, &d, 120));
+  g_assert_true (app_test_wait_for (app_test_is_done, &d, 120));
   g_assert_cmpint (d.status, ==, TS_ERR_CANCELLED);
   ckpt = tagsight_training_dup_resumable (training);
   g_assert_nonnull (ckpt);
@@ -502,6 +472,7 @@ test_scratch_checkpoint_removed (void)
   g_assert_null (weak);
   g_assert_false (g_file_test (ckpt, G_FILE_TEST_EXISTS));
   tagsight_train_settings_clear (&s);
+  g_free (d.message);
 }
 
 int

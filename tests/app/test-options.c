@@ -38,6 +38,7 @@ run_app (const char *const *args, seen_settings *out)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   TagsightApplication *app = tagsight_application_new ();
+  guint poll;
   int rc;
 
   g_ptr_array_add (argv, (gpointer) "tagsight");
@@ -49,8 +50,12 @@ run_app (const char *const *args, seen_settings *out)
                            g_application_get_flags (G_APPLICATION (app))
                            | G_APPLICATION_NON_UNIQUE);
   g_object_set_data (G_OBJECT (app), "seen", out);
-  g_timeout_add (50, read_and_quit, app);
+  /* removed after the run: a run refused before a window shows never calls
+   * it, and it must not fire later on a freed application */
+  poll = g_timeout_add (50, read_and_quit, app);
   rc = g_application_run (G_APPLICATION (app), (int) argv->len - 1, (char **) argv->pdata);
+  if (!out->seen)
+    g_source_remove (poll);
   g_object_unref (app);
   return rc;
 }

@@ -270,12 +270,6 @@ dialog_shown (gpointer data)
   return find_message_dialog () != NULL;
 }
 
-static gboolean
-not_busy (gpointer training)
-{
-  return !tagsight_training_get_busy (training);
-}
-
 static TagsightRun *
 get_run (TagsightProject *p, gint64 id)
 {
@@ -344,10 +338,21 @@ test_resume (void)
                                                      &targets, &error));
     g_free (rows), g_free (probs), g_free (targets);
     g_assert_cmpint (n_before, >, 0);
+    AppTestFinished f = { 0 };
+    TagsightTrainPage *train_page = tagsight_window_get_train_page (win);
+    gulong id = g_signal_connect (train_page, "finished", G_CALLBACK (app_test_on_finished), &f);
+
     g_assert_cmpint (g_rename (csv, aside), ==, 0);
     tagsight_runs_page_select_runs (runs_page, &id3, 1);
     g_assert_true (gtk_widget_activate_action (GTK_WIDGET (runs_page), "runs.resume", NULL));
-    g_assert_true (app_test_wait_for (not_busy, training, 60));
+    /* it did start, and failed for the CSV */
+    g_assert_true (tagsight_train_page_get_busy (train_page));
+    g_assert_true (app_test_wait_for (app_test_is_done, &f, 60));
+    g_assert_cmpint (f.status, !=, TS_OK);
+    g_assert_nonnull (strstr (f.message, "train.csv"));
+    g_signal_handler_disconnect (train_page, id);
+    g_free (f.message);
+    g_assert_true (app_test_wait_for (app_test_not_busy, training, 60));
     g_assert_cmpint (g_rename (aside, csv), ==, 0);
     r3 = get_run (p, id3);
     g_assert_cmpint (r3->status, ==, TAGSIGHT_RUN_CANCELLED);

@@ -477,11 +477,16 @@ test_resume_busy (void)
   g_assert_true (g_file_test (other, G_FILE_TEST_EXISTS));
   /* Ctrl-C once the resumed run is training (it wrote a checkpoint: a new
    * file, renamed over the old one): it stops, cancelled and resumable */
-  while (g_get_monotonic_time () < deadline)
+  for (;;)
     {
       GStatBuf now;
       if (g_stat (ck, &now) == 0 && now.st_ino != ck_before.st_ino)
         break;
+      if (g_get_monotonic_time () >= deadline)
+        {
+          kill (pid, SIGKILL);   /* not left training after the test */
+          g_error ("the resumed run wrote no checkpoint in time");
+        }
       g_usleep (1000);
     }
   kill (pid, SIGINT);

@@ -275,9 +275,12 @@ static const algo_row algos[3][5] = {
 #undef DT
 #undef OK
 
-/* Find*'s order (timed, fastest first; failures last): another order than
- * the heuristics', with the same rows */
-static const int find_order[5] = { 0, 3, 1, 4, 2 };
+/* Find*'s order (timed, fastest first; failures last): the same rows, with
+ * the workspace-free deterministic one first, so that a backend that plans
+ * with Find* picks another algorithm than with the heuristics whether or not
+ * it insists on determinism (the heuristics' first usable rows are the
+ * non-deterministic 0, and the deterministic 3) */
+static const int find_order[5] = { 4, 0, 3, 1, 2 };
 
 /* bytes: WS_COLS (one image's im2col columns) is always more than WS_SMALL,
  * so that a workspace sized for another row is too small; WS_HUGE is over

@@ -11,6 +11,7 @@
 
 #include "cli-i18n.h"
 #include "tagsight-project.h"
+#include "ts-atomic-write.h"
 #include "ts-checkpoint.h"
 #include "ts-json.h"
 
@@ -165,7 +166,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   if (ck.lock_fd >= 0 && !o->out)
     {
       g_autofree char *own = tagsight_project_run_file (p, run_id, "safetensors");
-      ts_checkpoint_remove_temps (own);
+      ts_atomic_remove_temps (own);
     }
   if (resume_from)
     {
@@ -395,7 +396,7 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
       if (run->checkpoint && ts_checkpoint_lock (run->checkpoint, &lock_fd) == TS_OK)
         {
           if (lock_fd >= 0)
-            ts_checkpoint_remove_temps (run->checkpoint);
+            ts_atomic_remove_temps (run->checkpoint);
           ts_checkpoint_unlock (run->checkpoint, lock_fd);
         }
       if (run->checkpoint)

@@ -1,7 +1,6 @@
 /* ts-checkpoint.c: epoch-boundary checkpoints and exact resume. */
 #include "ts-checkpoint.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ts-atomic-write.h"
 #include "ts-learner-private.h"
 #include "ts-safetensors.h"
 /* The dropout counter is the model's only RNG state and ts-model.h has no
@@ -508,44 +508,6 @@ ck_failed (void *user, ts_status status, const char *message)
     c->inner.failed (c->inner.user, status, message);
 }
 
-/* "name.tmp-XXXXXX", as mkstemp makes them from "name.tmp-XXXXXX" */
-static int
-is_temp_of (const char *entry, const char *base)
-{
-  size_t n = strlen (base);
-
-  if (strncmp (entry, base, n) != 0 || strncmp (entry + n, ".tmp-", 5) != 0
-      || strlen (entry + n + 5) != 6)
-    return 0;
-  for (const char *p = entry + n + 5; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
-      return 0;
-  return 1;
-}
-
-int
-ts_checkpoint_remove_temps (const char *path)
-{
-  const char *slash = strrchr (path, '/');
-  const char *base = slash ? slash + 1 : path;
-  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path)) : strdup (".");
-  DIR *d;
-  struct dirent *e;
-  int n = 0;
-
-  if (dir == NULL || *base == '\0' || (d = opendir (dir)) == NULL)
-    {
-      free (dir);
-      return 0;
-    }
-  while ((e = readdir (d)) != NULL)
-    if (is_temp_of (e->d_name, base) && unlinkat (dirfd (d), e->d_name, 0) == 0)
-      n++;
-  closedir (d);
-  free (dir);
-  return n;
-}
-
 static char *
 lock_path_of (const char *path)
 {
@@ -641,7 +603,7 @@ ck_lock (ts_checkpointer *c)
     return st;
   c->lock_pending = 0;
   if (c->lock_fd >= 0)
-    ts_checkpoint_remove_temps (c->path);
+    ts_atomic_remove_temps (c->path);
   return st;
 }
 

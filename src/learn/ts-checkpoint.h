@@ -102,11 +102,6 @@ void ts_checkpointer_clear (ts_checkpointer *c);
  * The lock goes with the process; ts_checkpoint_unlock removes the file. */
 ts_status ts_checkpoint_lock (const char *path, int *fd_out);
 void ts_checkpoint_unlock (const char *path, int fd);
-/* Removes "@path.tmp-XXXXXX" files: what an atomic write (temporary file,
- * fsync, rename) of @path killed midway leaves.  Only for a writer that owns
- * @path (e.g. holds its checkpointer's lock): another process's write in
- * progress would fail.  Returns how many were removed. */
-int ts_checkpoint_remove_temps (const char *path);
 /* Continue the smoothed loss from a loaded checkpoint's position. */
 void ts_checkpointer_continue_from (ts_checkpointer *c, const ts_checkpoint_pos *pos);
 

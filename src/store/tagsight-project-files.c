@@ -7,6 +7,8 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
+#include "ts-atomic-write.h"
+
 gboolean
 tagsight_project_set_dataset_image_dir (TagsightProject *self, gint64 id, const char *image_dir,
                                         GError **error)
@@ -25,20 +27,6 @@ tagsight_project_set_dataset_image_dir (TagsightProject *self, gint64 id, const 
     }
   return tagsight_project_update_one (self, st, "moving a data set's images", "data set", id,
                                       error);
-}
-
-/* the directory entry of a new file made durable; failing loses durability only */
-static void
-sync_parent_dir (const char *path)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  if (fd >= 0)
-    {
-      fsync (fd);
-      close (fd);
-    }
 }
 
 static void
@@ -126,7 +114,7 @@ tagsight_project_save_copy (TagsightProject *self, const char *path, GError **er
           goto out;
         }
     }
-  sync_parent_dir (abs);
+  ts_sync_parent_dir (abs);
   ok = TRUE;
 
 out:

@@ -1,16 +1,13 @@
 /* ts-onnx.c: the model's node list as an ONNX graph, encoded by protobuf-c. */
 #include "ts-onnx.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "onnx.pb-c.h"
+#include "ts-atomic-write.h"
 #include "ts-json.h"
 #include "ts-model-private.h"
 #include "ts-tensor.h"
@@ -545,70 +542,6 @@ add_metadata (graph *g, ts_model *m, const ts_onnx_options *o)
     add_meta (g, "recipe", o->recipe_json);
 }
 
-/* makes the rename itself durable; failures only lose durability, not data */
-static void
-sync_parent_dir (const char *path)
-{
-  const char *slash = strrchr (path, '/');
-  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path)) : strdup (".");
-  int fd;
-
-  if (dir == NULL)
-    return;
-  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      fsync (fd);
-      close (fd);
-    }
-  free (dir);
-}
-
-/* Errors name @path, the file the user asked for, not the temporary file
- * (which is gone by the time the message is read). */
-static ts_status
-write_atomic (const char *path, const uint8_t *buf, size_t len)
-{
-  size_t plen = strlen (path);
-  char *tmp = malloc (plen + 16);
-  int fd;
-  ts_status s = TS_OK;
-
-  if (tmp == NULL)
-    return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
-  snprintf (tmp, plen + 16, "%s.tmp-XXXXXX", path);
-  fd = mkstemp (tmp);
-  if (fd < 0)
-    {
-      s = ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
-      free (tmp);
-      return s;
-    }
-  for (size_t off = 0; off < len && s == TS_OK;)
-    {
-      ssize_t w = write (fd, buf + off, len - off);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        s = ts_error (TS_ERR_IO, "%s: write failed: %s", path,
-                      strerror (w < 0 ? errno : ENOSPC));
-      else
-        off += (size_t) w;
-    }
-  if (s == TS_OK && (fchmod (fd, 0644) != 0 || fsync (fd) != 0))
-    s = ts_error (TS_ERR_IO, "%s: write failed: %s", path, strerror (errno));
-  if (close (fd) != 0 && s == TS_OK)
-    s = ts_error (TS_ERR_IO, "%s: write failed: %s", path, strerror (errno));
-  if (s == TS_OK && rename (tmp, path) != 0)
-    s = ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));
-  if (s != TS_OK)
-    unlink (tmp);
-  else
-    sync_parent_dir (path);
-  free (tmp);
-  return s;
-}
-
 ts_status
 ts_onnx_export (ts_model *m, const ts_onnx_options *o, const char *path)
 {
@@ -694,7 +627,7 @@ ts_onnx_export (ts_model *m, const ts_onnx_options *o, const char *path)
       else if (onnx__model_proto__pack (&model, buf) != len)
         s = ts_error (TS_ERR_FORMAT, "%s: protobuf encoding failed", path);
       else
-        s = write_atomic (path, buf, len);
+        s = ts_atomic_write (path, &(ts_write_part) { buf, len }, 1);
     }
   free (buf);
   free (g.names);

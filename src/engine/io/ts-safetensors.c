@@ -2,15 +2,13 @@
 #include "ts-safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "ts-atomic-write.h"
 #include "ts-json.h"
 
 /* Larger headers are not produced by any real writer; reject before allocating. */
@@ -360,78 +358,6 @@ ts_safetensors_read_f32 (const ts_safetensors *st, const ts_st_entry *e, float *
   return TS_OK;
 }
 
-static int
-write_all (int fd, const void *buf, size_t n)
-{
-  const uint8_t *p = buf;
-  while (n > 0)
-    {
-      ssize_t w = write (fd, p, n);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return 0;
-      p += w;
-      n -= (size_t) w;
-    }
-  return 1;
-}
-
-/* makes the rename itself durable; failures only lose durability, not data */
-static void
-sync_dir (const char *path)
-{
-  const char *slash = strrchr (path, '/');
-  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path)) : strdup (".");
-  int fd;
-
-  if (dir == NULL)
-    return;
-  fd = open (dir, O_RDONLY | O_DIRECTORY);
-  if (fd >= 0)
-    {
-      fsync (fd);
-      close (fd);
-    }
-  free (dir);
-}
-
-/* mkstemp, except for the mode: 0666 less the umask, as for any new file
- * (mkstemp's 0600 is too strict for a model people share, and reading the
- * umask means setting it, which races other threads creating files).  @tmpl
- * ends in "XXXXXX", replaced by letters and digits as mkstemp does. */
-static int
-make_temp (char *tmpl)
-{
-  static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  static unsigned counter;
-  size_t n = strlen (tmpl);
-  struct timespec ts;
-  uint64_t x;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  x = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 30) ^ ((uint64_t) getpid () << 40)
-      ^ ((uint64_t) __atomic_fetch_add (&counter, 1, __ATOMIC_RELAXED) << 20)
-      ^ (uint64_t) (uintptr_t) tmpl;
-  for (int attempt = 0; attempt < 1000; attempt++)
-    {
-      int fd;
-
-      for (size_t i = n - 6; i < n; i++)
-        {
-          x ^= x << 13;
-          x ^= x >> 7;
-          x ^= x << 17;
-          tmpl[i] = chars[x % (sizeof chars - 1)];
-        }
-      fd = open (tmpl, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd >= 0 || errno != EEXIST)
-        return fd;
-    }
-  errno = EEXIST;
-  return -1;
-}
-
 ts_status
 ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
                       const char *const *meta_kv, int n_meta)
@@ -439,9 +365,8 @@ ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
   ts_strbuf h = { 0 };
   uint64_t offset = 0, hlen;
   uint8_t lenbuf[8];
-  char *tmp;
-  int fd, ok;
-  size_t plen = strlen (path);
+  ts_write_part *parts;
+  ts_status st;
 
   ts_strbuf_append (&h, "{", 1);
   if (n_meta > 0)
@@ -493,45 +418,23 @@ ts_safetensors_write (const char *path, const ts_st_tensor *tensors, int n,
   for (int i = 0; i < 8; i++)
     lenbuf[i] = (uint8_t) (hlen >> (8 * i));
 
-  tmp = malloc (plen + 16);
-  if (tmp == NULL)
+  parts = malloc (sizeof *parts * ((size_t) n + 2));
+  if (parts == NULL)
     {
       ts_strbuf_clear (&h);
       return ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
     }
-  snprintf (tmp, plen + 16, "%s.tmp-XXXXXX", path);
-  fd = make_temp (tmp);
-  if (fd < 0)
-    {
-      ts_status s = ts_error (TS_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                              strerror (errno));
-      free (tmp);
-      ts_strbuf_clear (&h);
-      return s;
-    }
-  ok = write_all (fd, lenbuf, 8) && write_all (fd, h.data, h.len);
-  for (int i = 0; i < n && ok; i++)
+  parts[0] = (ts_write_part) { lenbuf, 8 };
+  parts[1] = (ts_write_part) { h.data, h.len };
+  for (int i = 0; i < n; i++)
     {
       int64_t numel = 1;
       for (int d = 0; d < tensors[i].ndim; d++)
         numel *= tensors[i].shape[d];
-      ok = write_all (fd, tensors[i].data, 4 * (size_t) numel);
+      parts[i + 2] = (ts_write_part) { tensors[i].data, 4 * (size_t) numel };
     }
+  st = ts_atomic_write (path, parts, n + 2);
+  free (parts);
   ts_strbuf_clear (&h);
-  if (ok)
-    ok = fsync (fd) == 0;
-  if (close (fd) != 0)
-    ok = 0;
-  if (ok)
-    ok = rename (tmp, path) == 0;
-  if (!ok)
-    {
-      ts_status s = ts_error (TS_ERR_IO, "%s: write failed: %s", path, strerror (errno));
-      unlink (tmp);
-      free (tmp);
-      return s;
-    }
-  free (tmp);
-  sync_dir (path);
-  return TS_OK;
+  return st;
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts-i18n.h"
+
 struct ts_csv {
   char *name;
   unsigned char *data;
@@ -391,17 +393,18 @@ ts_csv_defect_describe (const ts_csv_record *rec, char *buf, size_t size)
       snprintf (buf, size, "%s", "");
       break;
     case TS_CSV_DEFECT_BAD_UTF8:
-      snprintf (buf, size, "invalid UTF-8 at line %d, column %d (save the file as UTF-8)",
+      snprintf (buf, size, TS_ ("invalid UTF-8 at line %d, column %d (save the file as UTF-8)"),
                 rec->defect_line, rec->defect_column);
       break;
     case TS_CSV_DEFECT_NUL_BYTE:
-      snprintf (buf, size, "NUL byte at line %d, column %d (binary or UTF-16 file?)",
+      snprintf (buf, size, TS_ ("NUL byte at line %d, column %d (binary or UTF-16 file?)"),
                 rec->defect_line, rec->defect_column);
       break;
     case TS_CSV_DEFECT_UNTERMINATED_QUOTE:
       snprintf (buf, size,
-                "unterminated quote: the quote at line %d, column %d never closes, so the "
-                "rest of the file was read as one field", rec->defect_line, rec->defect_column);
+                TS_ ("unterminated quote: the quote at line %d, column %d never closes, so "
+                     "the rest of the file was read as one field"),
+                rec->defect_line, rec->defect_column);
       break;
     }
   return buf;

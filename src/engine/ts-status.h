@@ -26,7 +26,9 @@ typedef enum {
 } ts_status;
 
 /* Records a printf-style message for the current thread and returns @status,
- * so errors read `return ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));` */
+ * so errors read `return ts_error (TS_ERR_IO, "%s: %s", path, strerror (errno));`
+ * The format is a msgid: it is translated in the "tagsight" domain when the
+ * program bound one, so pass a string literal (po/meson.build extracts it). */
 ts_status ts_error (ts_status status, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 ts_status ts_verror (ts_status status, const char *fmt, va_list ap);

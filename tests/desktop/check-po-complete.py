@@ -16,10 +16,12 @@ PLURAL_FORMS = {
     'de': 'nplurals=2; plural=(n != 1);',
     'fr': 'nplurals=2; plural=(n > 1);',
 }
-# The keywords of meson's i18n.gettext (preset: 'glib'), and the data
-# layer's TS_ and TS_NG (po/meson.build).
+# The keywords of meson's i18n.gettext (preset: 'glib'), the data layer's
+# TS_ and TS_NG, and the error reporters whose format is a msgid
+# (po/meson.build).
 XGETTEXT_KEYWORDS = ['_', 'N_', 'C_:1c,2', 'NC_:1c,2', 'g_dcgettext:2', 'g_dngettext:2,3',
-                     'g_dpgettext2:2c,3', 'ngettext:1,2', 'TS_', 'TS_NG:1,2']
+                     'g_dpgettext2:2c,3', 'ngettext:1,2', 'TS_', 'TS_NG:1,2',
+                     'ts_error:2', 'ts_verror:2', 'ts_error_prefix:2']
 
 
 def unquote(s):

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """po/POTFILES.in must be sorted, list only files that exist, and list every
-source file with strings marked for translation (C, .ui and data files), so
-no string silently escapes the translators."""
+source file with strings marked for translation (C, .ui and data files; in C
+also the error messages of ts_error and its kin, which translate their
+format), so no string silently escapes the translators."""
 
 import os
 import re
 import sys
 
 C_MARK = re.compile(r'(?<![A-Za-z0-9_])(?:_|N_|C_|NC_|g_dngettext|ngettext|g_dpgettext2|'
-                    r'g_dcgettext|dgettext|TS_|TS_NG)\s*\(')
+                    r'g_dcgettext|dgettext|TS_|TS_NG|ts_error|ts_verror|ts_error_prefix)\s*\(')
 
 
 def wanted(root):

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 /* Path of @rel inside ../shared (TS_SHARED_DIR), or NULL after g_test_skip()
  * when it is absent: a user's fresh clone has no ../shared. */
@@ -62,6 +63,74 @@ ts_test_cli (void)
   const char *cli = g_getenv ("TS_CLI");
   g_assert_nonnull (cli);
   return cli;
+}
+
+/* Runs tagsight-cli with @args (NULL-terminated, after the program's name)
+ * in @dir (NULL: the current folder) and returns its wait status; its stdout
+ * and stderr go into *@out and *@err, or nowhere when those are NULL. */
+static inline int
+ts_test_run_cli (const char *dir, const char *const *args, char **out, char **err)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  GError *error = NULL;
+  int status = 0;
+  GSpawnFlags flags = (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL)
+                      | (err ? 0 : G_SPAWN_STDERR_TO_DEV_NULL);
+
+  g_ptr_array_add (argv, (char *) ts_test_cli ());
+  for (; *args; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, flags, NULL, NULL, out, err,
+                               &status, &error));
+  g_assert_no_error (error);
+  g_ptr_array_unref (argv);
+  return status;
+}
+
+/* The exit code of a wait status (the test fails on a signal). */
+static inline int
+ts_test_exit_code (int status)
+{
+  g_assert_true (WIFEXITED (status));
+  return WEXITSTATUS (status);
+}
+
+/* ts_test_run_cli, which must exit with @expect_rc (else the test fails and
+ * shows both streams): its stdout; its stderr into *@err_out unless NULL. */
+static inline char *
+ts_test_run_cli_expect (const char *dir, int expect_rc, const char *const *args, char **err_out)
+{
+  char *out = NULL, *err = NULL;
+  int status = ts_test_run_cli (dir, args, &out, &err);
+
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != expect_rc)
+    g_error ("tagsight-cli %s: status %d (expected %d)\nstdout:\n%s\nstderr:\n%s", args[0], status,
+             expect_rc, out, err);
+  if (err_out)
+    *err_out = err;
+  else
+    g_free (err);
+  return out;
+}
+
+/* ts_test_run_cli with @args split as the shell would: stdout and stderr
+ * logged and returned together, the wait status in *@status. */
+static inline char *
+ts_test_run_cli_line (const char *args, int *status)
+{
+  char **argv = NULL, *out = NULL, *err = NULL, *both;
+  GError *error = NULL;
+
+  g_assert_true (g_shell_parse_argv (args, NULL, &argv, &error));
+  g_assert_no_error (error);
+  *status = ts_test_run_cli (NULL, (const char *const *) argv, &out, &err);
+  g_test_message ("$ %s %s\n%s%s", ts_test_cli (), args, out, err);
+  both = g_strconcat (out, err, NULL);
+  g_strfreev (argv);
+  g_free (out);
+  g_free (err);
+  return both;
 }
 
 /* A full disk without root or a tmpfs: until ts_test_unlimit_file_size, a

@@ -142,7 +142,6 @@ cmd_show_batch (int argc, char **argv)
   ts_datablock_config_init (&dcfg);
   if (ts_datablock_load (argv[optind], &dcfg, &db) != TS_OK)
     return fail (ts_last_error ());
-  cfg.n_workers = 2;
   if (ts_showbatch_collect (db, &cfg, n, unique, valid, &grid) != TS_OK)
     {
       int rc = fail (ts_last_error ());

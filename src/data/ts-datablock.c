@@ -373,16 +373,23 @@ resolve_config (ts_datablock *db, const ts_datablock_config *cfg)
   return TS_OK;
 }
 
-/* The header's names, quoted and comma-separated, for messages. */
+/* The names of the header's columns @cols (NULL: all of them), quoted and
+ * comma-separated, for messages. */
 static void
-columns_found (const ts_datablock *db, char *found, size_t size)
+columns_quoted (const ts_datablock *db, const int *cols, int n, char *out, size_t size)
 {
   size_t len = 0;
 
-  found[0] = '\0';
-  for (int i = 0; i < db->n_columns && len < size; i++)
-    len += (size_t) snprintf (found + len, size - len, "%s\"%s\"", i ? ", " : "",
-                              db->columns[i]);
+  out[0] = '\0';
+  for (int i = 0; i < n && len < size; i++)
+    len += (size_t) snprintf (out + len, size - len, "%s\"%s\"", i ? ", " : "",
+                              db->columns[cols ? cols[i] : i]);
+}
+
+static void
+columns_found (const ts_datablock *db, char *found, size_t size)
+{
+  columns_quoted (db, NULL, db->n_columns, found, size);
 }
 
 /* The message for a missing column: which one, what there is, and the
@@ -659,9 +666,10 @@ finalize (ts_datablock *db)
   return TS_OK;
 }
 
-/* "no usable rows (malformed rows: 3, first on line 2 [wrong field count:
- * expected 3, found 2]; ...)": the first example names the defect, so a
- * failed load says what to fix without a separate summary run. */
+/* "no usable rows (malformed rows: 3, first on line 2 [wrong field count: 2
+ * fields, but the columns used (...) need at least 3]; ...)": the first
+ * example names the defect, so a failed load says what to fix without a
+ * separate summary run. */
 static ts_status
 nothing_usable (const ts_datablock *db, ts_status status, const char *what)
 {
@@ -692,7 +700,7 @@ read_rows (ts_datablock *db, ts_csv *csv)
 {
   ts_csv_record rec;
   int col_fname, col_labels, col_split = -1, needed;
-  char why[1200];
+  char why[1200], used_names[300];
   int r;
 
   r = ts_csv_next (csv, &rec);
@@ -736,6 +744,10 @@ read_rows (ts_datablock *db, ts_csv *csv)
    * with NaN (a header with a trailing comma has an empty last column) */
   needed = col_fname > col_labels ? col_fname : col_labels;
   needed = (col_split > needed ? col_split : needed) + 1;
+  {
+    const int used[3] = { col_fname, col_labels, col_split };
+    columns_quoted (db, used, col_split >= 0 ? 3 : 2, used_names, sizeof used_names);
+  }
 
   while ((r = ts_csv_next (csv, &rec)) > 0)
     {
@@ -757,11 +769,26 @@ read_rows (ts_datablock *db, ts_csv *csv)
                        ts_csv_defect_describe (&rec, why, sizeof why));
           continue;
         }
-      if (rec.n_fields > db->n_columns || rec.n_fields < needed)
+      if (rec.n_fields > db->n_columns)
         {
+          /* TRANSLATORS: the row's number of fields, the header's number of columns */
           problem_add (db, TS_PROBLEM_MALFORMED_ROW, rec.line,
-                       TS_("wrong field count: expected %d (the header's columns), found %d"),
-                       db->n_columns, rec.n_fields);
+                       TS_NG ("wrong field count: %d field, more than the header's %d columns",
+                              "wrong field count: %d fields, more than the header's %d columns",
+                              rec.n_fields),
+                       rec.n_fields, db->n_columns);
+          continue;
+        }
+      if (rec.n_fields < needed)
+        {
+          /* TRANSLATORS: the row's number of fields, the quoted names of the
+           * columns read (file name, labels, split) and the fields they need */
+          problem_add (db, TS_PROBLEM_MALFORMED_ROW, rec.line,
+                       TS_NG ("wrong field count: %d field, but the columns used (%s) need at "
+                              "least %d",
+                              "wrong field count: %d fields, but the columns used (%s) need at "
+                              "least %d", rec.n_fields),
+                       rec.n_fields, used_names, needed);
           continue;
         }
       fname = rec.fields[col_fname];

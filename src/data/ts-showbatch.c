@@ -128,18 +128,22 @@ collect_batch (const ts_datablock *db, const ts_loader_config *cfg, int n, int v
   lc.drop_last = 0;
   lc.cache_bytes = 0;
   lc.prefetch = 2;
-  if (lc.n_workers <= 0 || lc.n_workers > 2)
-    lc.n_workers = 2;
+  /* One worker fills the batches in order, so the loader's first skipped
+   * image is one of those the grid left out (a worker of its own on the
+   * next batch could get there first); a batch is one worker's either way. */
+  lc.n_workers = 1;
   if ((st = ts_loader_new (db, &lc, valid, &l)) != TS_OK)
     return st;
   ts_loader_start_epoch (l, 0);
   st = ts_loader_next (l, &b);
-  /* the batch covers the first n items of the epoch; those missing from it
-   * could not be read (the workers may be on the next batch already, so the
-   * loader's own count can be larger) */
+  /* the grid is batch b->index: the items of the epoch up to its end that
+   * are missing from it could not be read (batches before it had none that
+   * could; the worker may be on the next batch already, so the loader's own
+   * count can be larger) */
   if (st == TS_OK)
     {
-      int planned = n < ts_loader_n_items (l) ? n : ts_loader_n_items (l);
+      int n_items = ts_loader_n_items (l);
+      int planned = b != NULL && (b->index + 1) * n < n_items ? (b->index + 1) * n : n_items;
       g->n_skipped = b != NULL ? planned - b->n : ts_loader_n_skipped (l);
       if (g->n_skipped > 0)
         snprintf (g->skip_message, sizeof g->skip_message, "%s", ts_loader_skip_message (l));

@@ -13,27 +13,6 @@
 #include "ts-test.h"
 #include "ts-weights.h"
 
-static char *
-run_cli (const char *args, int *status)
-{
-  char *cmd = g_strdup_printf ("%s %s", ts_test_cli (), args);
-  char *out = NULL, *err = NULL, *both;
-  GError *error = NULL;
-  char **argv = NULL;
-
-  g_assert_true (g_shell_parse_argv (cmd, NULL, &argv, &error));
-  g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                               status, &error));
-  g_assert_no_error (error);
-  g_test_message ("$ %s\n%s%s", cmd, out, err);
-  g_strfreev (argv);
-  g_free (cmd);
-  both = g_strconcat (out, err, NULL);
-  g_free (out);
-  g_free (err);
-  return both;
-}
-
 /* the number after "KEY": in @json */
 static double
 json_number (const char *json, const char *key)
@@ -65,7 +44,7 @@ test_model_round_trip (void)
 
   model = g_build_filename (dir, "m.safetensors", NULL);
   args = g_strdup_printf ("demo-data %s --n 96 --size 48 --seed 4", dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   if (!ok (status))
     {
@@ -80,7 +59,7 @@ test_model_round_trip (void)
   args = g_strdup_printf ("train %s/train.csv --arch tiny --epochs 2 --freeze-epochs 1 --bs 16 "
                           "--size 32 --lr 1e-2 --threads 1 --seed 2 --aug flip --out %s",
                           dir, model);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   g_assert_true (ok (status));
   train_json = g_strdup (strstr (out, "{\"valid_loss\": "));
@@ -109,7 +88,7 @@ test_model_round_trip (void)
 
   /* thresholds: the same validation predictions as training's final get_preds */
   args = g_strdup_printf ("thresholds %s %s/train.csv --threads 1 --bs 16", model, dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   g_assert_true (ok (status));
   g_assert_nonnull (strstr (out, "thresh   accuracy_multi  f1_micro  f1_macro  precision  recall"));
@@ -132,13 +111,13 @@ test_model_round_trip (void)
 
     args = g_strdup_printf ("predict %s --all %s/train/00000.jpg %s/train/00001.jpg", model,
                             dir, dir);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_free (args);
     g_assert_true (ok (status));
     lines_all = g_strsplit (out, "\n", -1);
     g_free (out);
     args = g_strdup_printf ("predict %s %s/train/00000.jpg %s/train/00001.jpg", model, dir, dir);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_free (args);
     g_assert_true (ok (status));
     lines = g_strsplit (out, "\n", -1);
@@ -175,13 +154,13 @@ test_model_round_trip (void)
     char **all, **lines;
 
     args = g_strdup_printf ("predict %s --all %s/train/00002.jpg", model, dir);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_free (args);
     g_assert_true (ok (status));
     all = g_strsplit (g_strstrip (strchr (out, ':') + 2), " ", -1);
     g_free (out);
     args = g_strdup_printf ("predict %s --per-class %s/train/00002.jpg", model, dir);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_free (args);
     g_assert_true (ok (status));
     lines = g_strsplit (out, "\n", -1);
@@ -220,14 +199,14 @@ test_model_round_trip (void)
     g_free (path);
   }
   args = g_strdup_printf ("thresholds %s %s --threads 1", model, csv2);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   g_assert_true (ok (status));
   g_assert_nonnull (strstr (out, "20 images (every row)"));
   g_assert_cmpfloat (json_number (strstr (out, "{\"n\": "), "n"), ==, 20);
   g_free (out);
   args = g_strdup_printf ("thresholds %s %s --valid-only", model, csv2);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   g_assert_false (ok (status));
   g_assert_nonnull (strstr (out, "no validation rows"));
@@ -235,7 +214,7 @@ test_model_round_trip (void)
 
   /* --save rewrites the thresholds from this CSV into the model */
   args = g_strdup_printf ("thresholds %s %s --threads 1 --save", model, csv2);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   g_assert_true (ok (status));
   json = strstr (out, "{\"n\": ");
@@ -257,14 +236,14 @@ test_model_round_trip (void)
     char *bad = g_build_filename (dir, "bad.safetensors", NULL);
     g_assert_true (g_file_set_contents (bad, "\x10\0\0\0\0\0\0\0{\"a\":", 14, NULL));
     args = g_strdup_printf ("predict %s %s/train/00000.jpg", bad, dir);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_assert_false (ok (status));
     g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 1);
     g_assert_nonnull (strstr (out, "bad.safetensors"));
     g_free (out);
     g_free (args);
     args = g_strdup_printf ("thresholds %s %s", bad, csv2);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 1);
     g_free (out);
     g_free (args);
@@ -304,7 +283,7 @@ test_pretrained_tflite (void)
   args = g_strdup_printf ("train %s --arch mobilenet_v2 --pretrained %s --epochs 0 "
                           "--freeze-epochs 1 --size 32 --bs 64 --aug flip --threads 1 --out %s",
                           csv, tfl, model);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_free (args);
   g_assert_true (ok (status));
   g_assert_nonnull (strstr (out, "205 training and 159 validation images, 3 classes"));

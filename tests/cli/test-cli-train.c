@@ -6,35 +6,12 @@
 #include "ts-test.h"
 
 static char *
-run_cli (const char *args, int *status)
-{
-  char *cmd = g_strdup_printf ("%s %s", ts_test_cli (), args);
-  char *out = NULL, *err = NULL;
-  GError *error = NULL;
-  char **argv = NULL;
-
-  g_assert_true (g_shell_parse_argv (cmd, NULL, &argv, &error));
-  g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                               status, &error));
-  g_assert_no_error (error);
-  g_test_message ("$ %s\n%s%s", cmd, out, err);
-  g_strfreev (argv);
-  g_free (cmd);
-  {
-    char *both = g_strconcat (out, err, NULL);
-    g_free (out);
-    g_free (err);
-    return both;
-  }
-}
-
-static char *
 make_demo (void)
 {
   char *dir = ts_test_tmpdir ();
   char *args = g_strdup_printf ("demo-data %s --n 120 --size 48 --seed 3", dir);
   int status;
-  char *out = run_cli (args, &status);
+  char *out = ts_test_run_cli_line (args, &status);
 
   g_free (args);
   if (!g_spawn_check_wait_status (status, NULL))
@@ -67,7 +44,7 @@ test_train (void)
     }
   args = g_strdup_printf ("train %s/train.csv --arch tiny --epochs 2 --freeze-epochs 1 --bs 16 "
                           "--size 32 --lr 1e-2 --threads 1 --seed 5 --out %s", dir, model);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   /* two tables (frozen, unfrozen) with fastai's columns */
   g_assert_nonnull (strstr (out, "epoch    train_loss   valid_loss   accuracy_multi   time"));
@@ -93,7 +70,7 @@ test_train (void)
     char *again;
     args = g_strdup_printf ("train %s/train.csv --arch tiny --epochs 2 --freeze-epochs 1 "
                             "--bs 16 --size 32 --lr 1e-2 --threads 1 --seed 5", dir);
-    again = run_cli (args, &status);
+    again = ts_test_run_cli_line (args, &status);
     g_assert_true (g_spawn_check_wait_status (status, NULL));
     {
       char *a = strstr (again, "{\"valid_loss\": "), *b = g_strdup (json);
@@ -107,7 +84,7 @@ test_train (void)
     /* the resample left to the backend (the CPU's here, as a GPU's would
      * be): the same draws, so the same training but for float rounding */
     g_setenv ("TS_DEVICE_RESAMPLE", "1", TRUE);
-    again = run_cli (args, &status);
+    again = ts_test_run_cli_line (args, &status);
     g_unsetenv ("TS_DEVICE_RESAMPLE");
     g_assert_true (g_spawn_check_wait_status (status, NULL));
     g_assert_nonnull (strstr (again, "augmentation and normalisation run on the device"));
@@ -126,7 +103,7 @@ test_train (void)
   /* predict with the saved model: one line per image, an error for a missing one */
   args = g_strdup_printf ("predict %s --thresh 0 %s/train/00000.jpg %s/train/00001.jpg "
                           "%s/nonexistent.jpg", model, dir, dir, dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "00000.jpg: "));
   g_assert_nonnull (strstr (out, "00001.jpg: "));
@@ -137,7 +114,7 @@ test_train (void)
   /* lr-find prints the curve and the suggestions */
   args = g_strdup_printf ("lr-find %s/train.csv --arch tiny --bs 16 --size 32 --threads 1 "
                           "--num-it 40", dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "smoothed_loss"));
   g_assert_nonnull (strstr (out, "suggestions: valley "));
@@ -160,21 +137,21 @@ test_bad_input (void)
     return;
 
   args = g_strdup_printf ("train %s/train.csv --arch nonsuch --bs 16 --size 32", dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "unknown architecture"));
   g_free (out);
   g_free (args);
 
   args = g_strdup_printf ("train %s/missing.csv --arch tiny", dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "missing.csv"));
   g_free (out);
   g_free (args);
 
   args = g_strdup_printf ("train %s/train.csv --lr banana", dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "--lr"));
   g_free (out);
@@ -187,7 +164,7 @@ test_bad_input (void)
     g_assert_true (g_file_set_contents (csv, "fname,labels,is_valid\na.jpg,x,True\n"
                                         "b.jpg,y,True\n", -1, NULL));
     args = g_strdup_printf ("train %s --arch tiny --bs 1", csv);
-    out = run_cli (args, &status);
+    out = ts_test_run_cli_line (args, &status);
     g_assert_false (g_spawn_check_wait_status (status, NULL));
     g_assert_nonnull (strstr (out, "no training images"));
     g_assert_null (strstr (out, "batch size"));
@@ -226,7 +203,7 @@ test_columns (void)
 
   args = g_strdup_printf ("train %s --arch tiny --bs 16 --size 32 --threads 1 --epochs 1 "
                           "--freeze-epochs 0", csv);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "file names 'Image ID', labels 'tags'"));
   g_assert_nonnull (strstr (out, "validation column 'valid'"));
@@ -237,7 +214,7 @@ test_columns (void)
   /* named: no detection; a wrong name is an error naming the column */
   args = g_strdup_printf ("lr-find %s --arch tiny --bs 16 --size 32 --threads 1 --num-it 8 "
                           "--fname-col 'Image ID' --labels-col nope --split-col valid", csv);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_null (strstr (out, "(detected"));
   g_assert_nonnull (strstr (out, "nope"));
@@ -246,14 +223,14 @@ test_columns (void)
 
   args = g_strdup_printf ("lr-find %s --arch tiny --bs 16 --size 32 --threads 1 --num-it 8 "
                           "--fname-col 'Image ID' --labels-col tags --valid-pct 0.25", csv);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "{\"valley\": "));
   g_free (out);
   g_free (args);
 
   args = g_strdup_printf ("lr-find %s --valid-pct 0.2 --no-split", csv);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "use one of"));
   g_free (out);
@@ -264,13 +241,13 @@ test_columns (void)
       static const char *const train_only[] = { "--epochs 2", "--freeze-epochs 1", "--thresh 0.5",
                                                 "--out x.safetensors" };
       args = g_strdup_printf ("lr-find %s %s", csv, train_only[i]);
-      out = run_cli (args, &status);
+      out = ts_test_run_cli_line (args, &status);
       g_assert_false (g_spawn_check_wait_status (status, NULL));
       g_assert_nonnull (strstr (out, "unrecognized option"));
       g_free (out);
       g_free (args);
     }
-  out = run_cli ("lr-find --help", &status);
+  out = ts_test_run_cli_line ("lr-find --help", &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_null (strstr (out, "--epochs"));
   g_assert_null (strstr (out, "--out"));
@@ -318,7 +295,7 @@ test_skipped_images (void)
 
   args = g_strdup_printf ("train %s --arch tiny --bs 16 --size 32 --threads 1 --epochs 1 "
                           "--freeze-epochs 0", csv);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "2 unreadable images skipped"));
   g_assert_true (strstr (out, "truncated") || strstr (out, "not-there.jpg"));
@@ -327,7 +304,7 @@ test_skipped_images (void)
   /* the same when the run is recorded in a project */
   args = g_strdup_printf ("train %s --arch tiny --bs 16 --size 32 --threads 1 --epochs 1 "
                           "--freeze-epochs 0 --project %s/p.tagsight", csv, dir);
-  out = run_cli (args, &status);
+  out = ts_test_run_cli_line (args, &status);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "2 unreadable images skipped"));
   g_free (out);

@@ -118,3 +118,14 @@ g_test_run (void)
 }
 
 #endif
+
+/* The host emulation's count of device allocations (tests/cuda/emu/
+ * fake-cudart.c); its address is NULL with the real runtime. */
+extern long ts_fake_cuda_mallocs __attribute__ ((weak));
+
+/* 1 when the backend under test is the host emulation, not a GPU */
+static inline int
+ts_cuda_test_emulated (void)
+{
+  return &ts_fake_cuda_mallocs != NULL;
+}

@@ -19,9 +19,6 @@
 
 static ts_backend *cpu, *gpu;
 
-/* the host emulation's count of device allocations (tests/cuda/emu); NULL
- * with the real runtime */
-extern long ts_fake_cuda_mallocs __attribute__ ((weak));
 static char skip_reason[512];
 
 typedef struct {
@@ -223,7 +220,10 @@ test_resnet18_parity (void)
         den += (double) hc[i] * hc[i];
       }
     g_test_message ("eval logits: normalized error %.3g", sqrt (num / den));
-    g_assert_cmpfloat (sqrt (num / den), <, 1e-4);
+    /* the host emulation differs only by its GEMMs' and reductions' order
+     * of summation, about 1e-6 a layer (tests/cuda/test-cuda-ops.c; 6.3e-7
+     * measured through resnet18) */
+    g_assert_cmpfloat (sqrt (num / den), <, ts_cuda_test_emulated () ? 1e-5 : 1e-4);
     free (hc);
     free (hg);
   }

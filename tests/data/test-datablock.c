@@ -283,7 +283,8 @@ test_nothing_usable (fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (msg, "no usable rows"));
   /* each kind names its first defect, not just where it is */
   g_assert_nonnull (strstr (msg, "malformed rows: 1, first on line 2 [wrong field count: "
-                                 "expected 3 (the header's columns), found 2]"));
+                                 "2 fields, but the columns used (\"fname\", \"labels\", "
+                                 "\"is_valid\") need at least 3]"));
   g_assert_nonnull (strstr (msg, "bad split values: 1, first on line 3 ["));
   g_free (msg);
 
@@ -502,8 +503,9 @@ test_duplicates_and_malformed (fixture *f, gconstpointer data)
   assert_problem (db, TS_PROBLEM_MALFORMED_ROW, 3, bad_lines, 3);
   p = &db->problems[TS_PROBLEM_MALFORMED_ROW];
   g_assert_cmpstr (p->example_text[0], ==,
-                   "wrong field count: expected 3 (the header's columns), found 2");
-  g_assert_nonnull (strstr (p->example_text[1], "found 4"));
+                   "wrong field count: 2 fields, but the columns used (\"fname\", \"labels\", "
+                   "\"is_valid\") need at least 3");
+  g_assert_nonnull (strstr (p->example_text[1], "4 fields, more than the header's 3 columns"));
   g_assert_nonnull (strstr (p->example_text[2], "unterminated quote"));
   g_assert_cmpint (db->problems[TS_PROBLEM_EMPTY_FNAME].count, ==, 1);
   g_assert_cmpint (db->problems[TS_PROBLEM_EMPTY_FNAME].example_lines[0], ==, 10);
@@ -532,12 +534,22 @@ test_short_rows_unused_columns (fixture *f, gconstpointer data)
   g_assert_cmpint (db->n_train, ==, 2);
   g_assert_cmpint (db->n_valid, ==, 1);
   assert_problem (db, TS_PROBLEM_MALFORMED_ROW, 2, bad_lines, 2);
+  /* what is really required: the columns read, not the header's 4 */
+  g_assert_cmpstr (db->problems[TS_PROBLEM_MALFORMED_ROW].example_text[0], ==,
+                   "wrong field count: 2 fields, but the columns used (\"fname\", \"labels\", "
+                   "\"is_valid\") need at least 3");
+  g_assert_cmpstr (db->problems[TS_PROBLEM_MALFORMED_ROW].example_text[1], ==,
+                   "wrong field count: 5 fields, more than the header's 4 columns");
   ts_datablock_free (db);
 
   write_csv (f, "notes,fname,labels\nn,a.jpg,x\n,b.jpg\n");
   db = load_ok (f, NULL);
   g_assert_cmpint (db->n_items, ==, 1);
   g_assert_cmpint (db->problems[TS_PROBLEM_MALFORMED_ROW].count, ==, 1);
+  /* without a split column it is not named */
+  g_assert_cmpstr (db->problems[TS_PROBLEM_MALFORMED_ROW].example_text[0], ==,
+                   "wrong field count: 2 fields, but the columns used (\"fname\", \"labels\") "
+                   "need at least 3");
   ts_datablock_free (db);
 }
 

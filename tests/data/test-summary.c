@@ -1,7 +1,6 @@
 /* The summary: the structured result, its text, the CLI command, and the
  * real BCCD set (skipped without ../shared). */
 #include <string.h>
-#include <sys/wait.h>
 
 #include "ts-image.h"
 #include "ts-summary.h"
@@ -187,8 +186,8 @@ test_nothing_usable (void)
   g_assert_cmpint (ts_summary_run (csv, NULL, NULL, &s), ==, TS_OK);
   text = ts_summary_render_text (s, 0);
   g_test_message ("%s", text);
-  g_assert_nonnull (strstr (text, "line 3      wrong field count: expected 3 (the header's "
-                                  "columns), found 2"));
+  g_assert_nonnull (strstr (text, "line 3      wrong field count: 2 fields, but the columns "
+                                  "used (\"fname\", \"labels\", \"is_valid\") need at least 3"));
   g_assert_nonnull (strstr (text, "line 4      invalid UTF-8 at line 4, column 2"));
   g_assert_nonnull (strstr (text, "line 5      unterminated quote: the quote at line 5, "
                                   "column 1 never closes"));
@@ -200,26 +199,6 @@ test_nothing_usable (void)
   g_free (dir);
 }
 
-static int
-run_cli (char **argv_tail, char **out, char **err)
-{
-  GPtrArray *argv = g_ptr_array_new ();
-  GError *error = NULL;
-  int status;
-
-  g_ptr_array_add (argv, (char *) ts_test_cli ());
-  g_ptr_array_add (argv, (char *) "summary");
-  for (; *argv_tail; argv_tail++)
-    g_ptr_array_add (argv, *argv_tail);
-  g_ptr_array_add (argv, NULL);
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               out, err, &status, &error));
-  g_assert_no_error (error);
-  g_ptr_array_unref (argv);
-  g_assert_true (WIFEXITED (status));
-  return WEXITSTATUS (status);
-}
-
 static void
 test_cli (void)
 {
@@ -229,8 +208,8 @@ test_cli (void)
   char *out, *err;
 
   {
-    char *args[] = { csv, NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 0);
+    const char *const args[] = { "summary", csv, NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 0);
     g_assert_nonnull (strstr (out, "DataBlock summary"));
     g_assert_nonnull (strstr (out, "5 train, 2 valid"));
     g_assert_null (strstr (out, "\033["));   /* not a terminal */
@@ -238,17 +217,17 @@ test_cli (void)
     g_free (err);
   }
   {
-    char *args[] = { csv, "--valid-pct", "0.5", "--seed", "3", "--labels-col", "labels",
-                     "--color", "always", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 0);
+    const char *const args[] = { "summary", csv, "--valid-pct", "0.5", "--seed", "3",
+                                 "--labels-col", "labels", "--color", "always", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 0);
     g_assert_nonnull (strstr (out, "random 50% (seed 3)"));
     g_assert_nonnull (strstr (out, "\033[1m"));
     g_free (out);
     g_free (err);
   }
   {
-    char *args[] = { csv, "--labels-col", "tags", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 1);
+    const char *const args[] = { "summary", csv, "--labels-col", "tags", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 1);
     g_assert_nonnull (strstr (err, "tagsight-cli summary: "));
     g_assert_nonnull (strstr (err, "no labels column \"tags\""));
     g_assert_nonnull (strstr (err, "\"fname\", \"labels\", \"is_valid\""));
@@ -256,42 +235,42 @@ test_cli (void)
     g_free (err);
   }
   {
-    char *args[] = { csv, "--valid-pct", "2", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 2);
+    const char *const args[] = { "summary", csv, "--valid-pct", "2", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 2);
     g_free (out);
     g_free (err);
   }
   {
-    char *args[] = { csv, "--valid-pct", "0.2", "--no-split", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 2);
+    const char *const args[] = { "summary", csv, "--valid-pct", "0.2", "--no-split", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 2);
     g_free (out);
     g_free (err);
   }
   {
-    char *args[] = { NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 2);
+    const char *const args[] = { "summary", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 2);
     g_free (out);
     g_free (err);
   }
   {
-    char *args[] = { "--help", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 0);
+    const char *const args[] = { "summary", "--help", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 0);
     g_assert_nonnull (strstr (out, "--valid-pct"));
     g_free (out);
     g_free (err);
   }
   {
-    char *args[] = { bad, NULL };
+    const char *const args[] = { "summary", bad, NULL };
     g_assert_true (g_file_set_contents (bad, "fname,labels\nnope.jpg,x\n", -1, NULL));
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 1);
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 1);
     g_assert_nonnull (strstr (out, "Nothing to train on"));
     g_free (out);
     g_free (err);
   }
   {
     /* --images is relative to the current directory, not the CSV's */
-    char *args[] = { csv, "--images", "nowhere", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 1);
+    const char *const args[] = { "summary", csv, "--images", "nowhere", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 1);
     g_assert_nonnull (strstr (out, "/nowhere  (no such folder)"));
     {
       char *wrong = g_build_filename (dir, "nowhere", NULL);
@@ -303,8 +282,8 @@ test_cli (void)
   }
   {
     char *train = g_build_filename (dir, "train", NULL);
-    char *args[] = { csv, "--images", train, "--no-check-images", NULL };
-    g_assert_cmpint (run_cli (args, &out, &err), ==, 0);
+    const char *const args[] = { "summary", csv, "--images", train, "--no-check-images", NULL };
+    g_assert_cmpint (ts_test_exit_code (ts_test_run_cli (NULL, args, &out, &err)), ==, 0);
     g_assert_nonnull (strstr (out, "images not checked"));
     g_free (train);
     g_free (out);

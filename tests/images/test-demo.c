@@ -299,6 +299,51 @@ test_skipped_reported (void)
   g_free (dir);
 }
 
+/* The grid's note names an image the grid left out, never one of the next
+ * batch (a worker of its own on that batch used to report its unreadable
+ * image first).  The validation set keeps the CSV's order: the grid is its
+ * first 4 items, the last of them unreadable, and the 5th, the next batch's
+ * first, too; the three before the unreadable one take time to decode. */
+static void
+test_skipped_names_shown_batch (void)
+{
+  char *dir = ts_test_tmpdir ();
+  char *csv = g_build_filename (dir, "train.csv", NULL);
+  ts_demo_config dc;
+  ts_datablock_config dbc;
+  ts_datablock *db;
+  ts_loader_config cfg;
+  const ts_item *left_out, *next;
+
+  demo_config (&dc, 60, 512, 9);
+  dc.valid_pct = 0.5;
+  g_assert_cmpint (ts_demo_write (dir, &dc, NULL), ==, TS_OK);
+  ts_datablock_config_init (&dbc);
+  g_assert_cmpint (ts_datablock_load (csv, &dbc, &db), ==, TS_OK);
+  g_assert_cmpint (db->n_valid, >=, 8);
+  left_out = &db->items[db->valid_idx[3]];
+  next = &db->items[db->valid_idx[4]];
+  truncate_half (left_out->path);
+  truncate_half (next->path);
+  ts_loader_config_init (&cfg);
+  cfg.size = 128;
+  for (int run = 0; run < 5; run++)
+    {
+      ts_showbatch *g;
+
+      g_assert_cmpint (ts_showbatch_collect (db, &cfg, 4, 0, 1, &g), ==, TS_OK);
+      g_test_message ("run %d: %d skipped: %s", run, g->n_skipped, g->skip_message);
+      g_assert_cmpint (g->n, ==, 3);
+      g_assert_cmpint (g->n_skipped, ==, 1);
+      g_assert_nonnull (strstr (g->skip_message, left_out->fname));
+      ts_showbatch_free (g);
+    }
+  ts_datablock_free (db);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
 static void
 test_bccd_unique (void)
 {
@@ -344,6 +389,7 @@ main (int argc, char **argv)
   g_test_add_func ("/showbatch/unique-grid", test_unique_grid);
   g_test_add_func ("/showbatch/cli", test_cli_show_batch);
   g_test_add_func ("/showbatch/skipped-reported", test_skipped_reported);
+  g_test_add_func ("/showbatch/skipped-names-shown-batch", test_skipped_names_shown_batch);
   g_test_add_func ("/showbatch/bccd-unique", test_bccd_unique);
   return g_test_run ();
 }

@@ -7,7 +7,6 @@
  * finds ~10% of the flips; 128 px images trained at 96 px reach ~0.95.) */
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "ts-backend.h"
 #include "ts-datablock.h"
@@ -20,23 +19,6 @@
 
 #define N_IMAGES 400
 #define FOLDS 4
-
-static void
-cli (const char *dir, const char *const *args)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autofree char *out = NULL, *err = NULL;
-  int status;
-
-  g_ptr_array_add (argv, (char *) ts_test_cli ());
-  for (int i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, NULL);
-  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, 0, NULL, NULL, &out, &err,
-                               &status, NULL));
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    g_error ("tagsight-cli %s failed:\n%s\n%s", args[0], out, err);
-}
 
 /* Out-of-sample probabilities of fold @f's validation items, by global row
  * (the item's index in the original CSV) and global class. */
@@ -127,7 +109,7 @@ test_planted_noise (void)
   dir = ts_test_tmpdir ();
   {
     const char *args[] = { "demo-data", "d", "--n", "400", "--size", "128", "--seed", "11", NULL };
-    cli (dir, args);
+    g_free (ts_test_run_cli_expect (dir, 0, args, NULL));
   }
   csv = g_build_filename (dir, "d", "train.csv", NULL);
   ts_datablock_config_init (&dbc);
@@ -177,7 +159,7 @@ test_planted_noise (void)
         }
       g_assert_true (g_file_set_contents (path, s->str, -1, NULL));
       g_string_free (s, TRUE);
-      cli (dir, args);
+      g_free (ts_test_run_cli_expect (dir, 0, args, NULL));
       fold_preds (path, model_path, db->vocab, c, probs);
     }
 

@@ -191,10 +191,20 @@ tagsight_application_handle_local_options (GApplication *app, GVariantDict *opti
   return -1;
 }
 
+/* Closes the windows, as their close buttons do: one whose run goes on
+ * asks first and closes once the run has stopped; the application ends
+ * with its last window (never while a training thread runs). */
 static void
 quit_action (GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
-  g_application_quit (G_APPLICATION (user_data));
+  /* a copy: closing changes the application's list */
+  GList *windows = g_list_copy (gtk_application_get_windows (GTK_APPLICATION (user_data)));
+
+  for (GList *l = windows; l != NULL; l = l->next)
+    g_object_ref (l->data);
+  for (GList *l = windows; l != NULL; l = l->next)
+    gtk_window_close (l->data);
+  g_list_free_full (windows, g_object_unref);
 }
 
 static void

@@ -290,6 +290,7 @@ on_starting (TagsightTraining *training, const TagsightTrainSettings *s,
              TagsightRunRecorder *self)
 {
   g_autofree char *recipe = NULL, *ckpt = NULL;
+  g_autoptr (TagsightRun) run = NULL;
   GError *error = NULL;
   gint64 run_id = 0;
 
@@ -319,11 +320,13 @@ on_starting (TagsightTraining *training, const TagsightTrainSettings *s,
     }
   ckpt = tagsight_project_run_file (self->project, run_id, "ckpt");
   /* known before the first epoch ends, as the CLI does: a kill right after
-   * the first checkpoint's rename must still find it */
-  if (!tagsight_project_set_run_checkpoint (self->project, run_id, ckpt, &error))
+   * the first checkpoint's rename must still find it; its start names the
+   * run in its checkpoints (the number comes back in another project) */
+  if (!tagsight_project_set_run_checkpoint (self->project, run_id, ckpt, &error)
+      || (run = tagsight_project_get_run (self->project, run_id, &error)) == NULL)
     g_clear_error (&error);   /* recorded as failed writes go: training goes on */
   else
-    tagsight_training_set_run_checkpoint (training, ckpt, run_id);
+    tagsight_training_set_run_checkpoint (training, ckpt, run_id, run->started);
   self->run_id = run_id;
   self->run_project = g_object_ref (self->project);
   g_set_object (&self->run_dataset, self->dataset);

@@ -376,7 +376,8 @@ save_selection (TagsightRunsPage *self)
   g_autoptr (GString) s = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
 
-  if (self->project == NULL)
+  /* a read-only project is only looked at: the selection is not kept */
+  if (self->project == NULL || tagsight_project_is_read_only (self->project))
     return;
   for (guint i = 0; i < ids->len; i++)
     g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i ? "," : "", g_array_index (ids, gint64, i));

@@ -42,6 +42,7 @@ struct _TagsightTrainPage
   TagsightDataset *dataset;
   TagsightTraining *training;
   char *pretrained;
+  char *refusal;               /* why runs cannot start (a read-only project), or NULL */
   guint pulse_id;              /* the progress bar pulses while the LR finder runs */
 
   /* the run in progress */
@@ -85,14 +86,15 @@ update_actions (TagsightTrainPage *self)
   gboolean busy = tagsight_training_get_busy (self->training);
   gboolean usable = self->dataset != NULL && tagsight_dataset_get_datablock (self->dataset);
 
-  gtk_widget_action_set_enabled (w, "train.start", usable && !busy);
+  gtk_widget_action_set_enabled (w, "train.start", usable && !busy && self->refusal == NULL);
   gtk_widget_action_set_enabled (w, "train.lr-find", usable && !busy);
   /* the LR finder stops at its next step too */
   gtk_widget_action_set_enabled (w, "train.stop", own_job_running (self));
   {
     g_autofree char *ckpt = tagsight_training_dup_resumable (self->training);
 
-    gtk_widget_action_set_enabled (w, "train.continue", !busy && ckpt != NULL);
+    gtk_widget_action_set_enabled (w, "train.continue",
+                                   !busy && ckpt != NULL && self->refusal == NULL);
   }
   gtk_widget_action_set_enabled (w, "train.choose-weights", !busy);
   gtk_widget_action_set_enabled (w, "train.clear-weights", !busy);
@@ -109,6 +111,21 @@ TagsightTraining *
 tagsight_train_page_get_training (TagsightTrainPage *self)
 {
   return self->training;
+}
+
+void
+tagsight_train_page_set_refusal (TagsightTrainPage *self, const char *why)
+{
+  if (g_strcmp0 (why, self->refusal) == 0)
+    return;
+  /* the status line says why Start is greyed out, and forgets it after */
+  if (!tagsight_training_get_busy (self->training)
+      && (why != NULL
+          || g_strcmp0 (gtk_label_get_text (self->status_label), self->refusal) == 0))
+    gtk_label_set_text (self->status_label, why != NULL ? why : "");
+  g_free (self->refusal);
+  self->refusal = g_strdup (why);
+  update_actions (self);
 }
 
 /* --- settings ---------------------------------------------------------- */
@@ -481,6 +498,11 @@ begin_run (TagsightTrainPage *self, const TagsightTrainSettings *s, const char *
 
   if (tagsight_training_get_busy (self->training))
     return FALSE;
+  if (self->refusal != NULL)
+    {
+      gtk_label_set_text (self->status_label, self->refusal);
+      return FALSE;
+    }
   self->phase_offset = 0;
   self->cur_phase_epochs = 0;
   self->run_freeze_epochs = s->freeze_epochs;
@@ -570,6 +592,12 @@ gboolean
 tagsight_train_page_get_busy (TagsightTrainPage *self)
 {
   return tagsight_training_get_busy (self->training);
+}
+
+gboolean
+tagsight_train_page_get_running (TagsightTrainPage *self)
+{
+  return own_job_running (self);
 }
 
 /* --- the LR finder ------------------------------------------------------ */
@@ -731,6 +759,7 @@ tagsight_train_page_finalize (GObject *object)
   TagsightTrainPage *self = TAGSIGHT_TRAIN_PAGE (object);
 
   g_free (self->pretrained);
+  g_free (self->refusal);
   g_ptr_array_unref (self->cells);
   G_OBJECT_CLASS (tagsight_train_page_parent_class)->finalize (object);
 }

@@ -22,6 +22,9 @@ G_DECLARE_FINAL_TYPE (TagsightTrainPage, tagsight_train_page, TAGSIGHT, TRAIN_PA
 
 void tagsight_train_page_set_dataset (TagsightTrainPage *self, TagsightDataset *dataset);
 TagsightTraining *tagsight_train_page_get_training (TagsightTrainPage *self);
+/* Why no run may start or continue here (shown on the page, Start and
+ * Continue greyed out), or NULL: a read-only project cannot record one. */
+void tagsight_train_page_set_refusal (TagsightTrainPage *self, const char *why);
 
 /* The settings shown (@out is cleared first), and back into the widgets
  * (csv and the mapping come from the dataset and are not shown). */
@@ -39,6 +42,9 @@ gboolean tagsight_train_page_resume (TagsightTrainPage *self,
 /* Stops this page's training or LR finder (not another page's evaluation). */
 void tagsight_train_page_stop (TagsightTrainPage *self);
 gboolean tagsight_train_page_get_busy (TagsightTrainPage *self);
+/* Whether a run or the LR finder started here goes on (what Stop stops;
+ * not an evaluation or an open, which end by themselves). */
+gboolean tagsight_train_page_get_running (TagsightTrainPage *self);
 
 /* For tests and the report: the epoch table, the charts, the frame times
  * measured while the last run trained, from its first batch on

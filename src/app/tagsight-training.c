@@ -42,7 +42,10 @@ struct _TagsightTraining
   /* set by a "starting" handler for the run about to start */
   char *run_checkpoint;
   gint64 run_id;
+  char *run_started;
   char *resumable;             /* main thread: what the last run left to continue from */
+  gint64 resumable_run;        /* and the run its checkpoints named (0: none) */
+  char *resumable_started;
 };
 
 G_DEFINE_FINAL_TYPE (TagsightTraining, tagsight_training, G_TYPE_OBJECT)
@@ -269,6 +272,8 @@ typedef struct {
   ts_status status;
   char *message;
   char *resumable;             /* MSG_FINISHED: a checkpoint to continue from */
+  gint64 resumable_run;        /* and its owner */
+  char *resumable_started;
 } Msg;
 
 static gboolean
@@ -296,6 +301,9 @@ deliver (gpointer data)
       sync_main_view (self);
       g_free (self->resumable);
       self->resumable = g_steal_pointer (&m->resumable);
+      self->resumable_run = self->resumable != NULL ? m->resumable_run : 0;
+      g_free (self->resumable_started);
+      self->resumable_started = g_steal_pointer (&m->resumable_started);
       g_signal_emit (self, signals[SIGNAL_FINISHED], 0, (int) m->status, m->message);
       break;
     }
@@ -310,6 +318,7 @@ msg_free (gpointer data)
   g_object_unref (m->self);
   g_free (m->message);
   g_free (m->resumable);
+  g_free (m->resumable_started);
   g_free (m);
 }
 
@@ -369,7 +378,10 @@ typedef struct {
   TagsightTrainSettings settings;
   char *checkpoint;            /* where the epochs go (NULL: the scratch file) */
   gint64 run_id;               /* tags them (0: none) */
+  char *run_started;
   char *resume_from;           /* a checkpoint to continue from, or NULL */
+  gint64 resume_run;           /* the run it must belong to (0: not checked) */
+  char *resume_started;
 } TrainJob;
 
 /* Loads @job's checkpoint into the open session's learner and tells the
@@ -386,6 +398,43 @@ resume_into (TagsightTraining *self, TrainJob *job, ts_checkpointer *ckpt,
   return st;
 }
 
+/* Why @job's checkpoint to resume from is not its run's (the owner a
+ * project's run wrote into it), or NULL when it is; TS_ERR_INVALID or the
+ * read's status in *@st.  The file is not touched. */
+static char *
+foreign_checkpoint (TrainJob *job, ts_status *st)
+{
+  char run[32];
+  ts_checkpoint_pos pos;
+  ts_checkpoint_owner_info o;
+
+  if (job->resume_run == 0)
+    return NULL;
+  g_snprintf (run, sizeof run, "%" G_GINT64_FORMAT, job->resume_run);
+  if ((*st = ts_checkpoint_check_owner (job->resume_from, run, job->resume_started, &pos, &o))
+      != TS_OK)
+    return g_strdup (ts_last_error ());
+  *st = TS_ERR_INVALID;
+  switch (o.owner)
+    {
+    case TS_CHECKPOINT_OWNED:
+      return NULL;
+    case TS_CHECKPOINT_OTHER_RUN:
+      return g_strdup_printf (_("%s belongs to run %s, not to run %s"), job->resume_from,
+                              *o.run ? o.run : _("(none)"), run);
+    case TS_CHECKPOINT_OTHER_START:
+      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
+      return g_strdup_printf (_("%s belongs to another run %s (started %s; this one started "
+                                "%s)"), job->resume_from, o.run, o.run_started,
+                              job->resume_started);
+    case TS_CHECKPOINT_OLDER_THAN_RUN:
+    default:
+      /* TRANSLATORS: checkpoint file, run number, its start time (ISO 8601) */
+      return g_strdup_printf (_("%s was written before run %s started (%s): it belongs to "
+                                "another run"), job->resume_from, run, job->resume_started);
+    }
+}
+
 static gpointer
 train_thread (gpointer data)
 {
@@ -395,7 +444,9 @@ train_thread (gpointer data)
                                 .epoch_end = on_epoch };
   const char *path = job->checkpoint != NULL ? job->checkpoint : self->checkpoint;
   char run_str[32];
-  const char *meta[2] = { "run", run_str };
+  /* the project's run: the app's Resume and tagsight-cli resume check both */
+  const char *meta[4] = { TS_CHECKPOINT_META_RUN, run_str, TS_CHECKPOINT_META_RUN_STARTED,
+                          job->run_started != NULL ? job->run_started : "" };
   ts_checkpointer ckpt;
   ts_checkpoint_resume *resume = NULL;
   gboolean have_ckpt = FALSE;
@@ -403,13 +454,17 @@ train_thread (gpointer data)
   Msg *m = g_new0 (Msg, 1);
 
   g_snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, job->run_id);
-  if ((st = reopen (self, &job->settings)) == TS_OK)
+  /* refused before anything changes: the open session and the file stay,
+   * and nothing is offered to continue from it */
+  if (job->resume_from != NULL && (m->message = foreign_checkpoint (job, &st)) != NULL)
+    ;
+  else if ((st = reopen (self, &job->settings)) == TS_OK)
     {
       /* each completed epoch is written out, so Stop can go back to it and a
        * failed run (a lost GPU, say) can continue from it */
       ts_status cst = ts_checkpointer_init (&ckpt, self->session.learner, path, &events,
                                             job->run_id != 0 ? meta : NULL,
-                                            job->run_id != 0 ? 1 : 0);
+                                            job->run_id != 0 ? 2 : 0);
 
       have_ckpt = cst == TS_OK;
       if (!have_ckpt)
@@ -435,9 +490,17 @@ train_thread (gpointer data)
         m->message = g_strdup (ts_last_error ());
       ts_learner_set_events (self->session.learner, NULL);
       if (st != TS_OK && have_ckpt && ckpt.n_saved > 0)
-        m->resumable = g_strdup (path);
+        {
+          m->resumable = g_strdup (path);
+          m->resumable_run = job->run_id;
+          m->resumable_started = g_strdup (job->run_started);
+        }
       else if (st != TS_OK && job->resume_from != NULL)
-        m->resumable = g_strdup (job->resume_from);
+        {
+          m->resumable = g_strdup (job->resume_from);
+          m->resumable_run = job->resume_run;
+          m->resumable_started = g_strdup (job->resume_started);
+        }
       if (have_ckpt)
         ts_checkpointer_clear (&ckpt);
       /* a project's checkpoint stays (resume, as the CLI's); the scratch one
@@ -453,7 +516,9 @@ train_thread (gpointer data)
   post (self, m);
   tagsight_train_settings_clear (&job->settings);
   g_free (job->checkpoint);
+  g_free (job->run_started);
   g_free (job->resume_from);
+  g_free (job->resume_started);
   g_object_unref (job->self);
   g_free (job);
   return NULL;
@@ -463,13 +528,21 @@ static gboolean
 start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const char *resume_from)
 {
   TrainJob *job;
+  /* continuing what the last run left: its checkpoint names that run */
+  gboolean own_resumable = resume_from != NULL && g_strcmp0 (resume_from, self->resumable) == 0;
 
   g_return_val_if_fail (TAGSIGHT_IS_TRAINING (self), FALSE);
   if (self->busy)
     return FALSE;
   g_clear_pointer (&self->run_checkpoint, g_free);
+  g_clear_pointer (&self->run_started, g_free);
   self->run_id = 0;
   g_signal_emit (self, signals[SIGNAL_STARTING], 0, settings);
+  job = g_new0 (TrainJob, 1);
+  /* else a project's run continued from its checkpoint (the Runs page's
+   * Resume): the checkpoint must name the run the "starting" handler gave */
+  job->resume_run = own_resumable ? self->resumable_run : self->run_id;
+  job->resume_started = g_strdup (own_resumable ? self->resumable_started : self->run_started);
   set_busy (self, TRUE);
   self->has_model = FALSE;
   self->n_classes = 0;
@@ -477,11 +550,11 @@ start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const 
   g_clear_pointer (&self->resumable, g_free);
   g_atomic_int_set (&self->stop_requested, 0);
   g_atomic_int_set (&self->stop_after_epoch, 0);
-  job = g_new0 (TrainJob, 1);
   job->self = g_object_ref (self);
   settings_copy (settings, &job->settings);
   job->checkpoint = g_steal_pointer (&self->run_checkpoint);
   job->run_id = self->run_id;
+  job->run_started = g_steal_pointer (&self->run_started);
   job->resume_from = g_strdup (resume_from);
   self->thread = g_thread_new ("tagsight-train", train_thread, job);
   return TRUE;
@@ -508,11 +581,14 @@ tagsight_training_stop_after_epoch (TagsightTraining *self)
 }
 
 void
-tagsight_training_set_run_checkpoint (TagsightTraining *self, const char *path, gint64 run_id)
+tagsight_training_set_run_checkpoint (TagsightTraining *self, const char *path, gint64 run_id,
+                                      const char *run_started)
 {
   g_free (self->run_checkpoint);
   self->run_checkpoint = g_strdup (path);
   self->run_id = run_id;
+  g_free (self->run_started);
+  self->run_started = g_strdup (run_started);
 }
 
 char *
@@ -1006,7 +1082,9 @@ tagsight_training_finalize (GObject *object)
   g_free (self->checkpoint);
   g_free (self->device_name);
   g_free (self->run_checkpoint);
+  g_free (self->run_started);
   g_free (self->resumable);
+  g_free (self->resumable_started);
   g_mutex_clear (&self->job_lock);
   G_OBJECT_CLASS (tagsight_training_parent_class)->finalize (object);
 }

@@ -80,11 +80,17 @@ gboolean tagsight_training_start (TagsightTraining *self, const TagsightTrainSet
 gboolean tagsight_training_resume (TagsightTraining *self, const TagsightTrainSettings *settings,
                                    const char *checkpoint);
 /* For the run being started (call from a "starting" handler): write its
- * epoch checkpoints to @path, tagged with @run_id (the CLI's resume checks
- * it), and keep the file when the run ends.  Without this call the
- * checkpoints go to a scratch file. */
+ * epoch checkpoints to @path, tagged with @run_id and @run_started (the
+ * project's run: its number and start), and keep the file when the run
+ * ends.  Without this call the checkpoints go to a scratch file.
+ *
+ * A resume checks whose checkpoint it continues from before anything
+ * changes (ts_checkpoint_check_owner) and ends with "finished"
+ * (TS_ERR_INVALID, a message naming the file) when it is not the run's:
+ * the last run's own checkpoint (Continue) must name the run that wrote it,
+ * any other (the Runs page's Resume) the run given here. */
 void tagsight_training_set_run_checkpoint (TagsightTraining *self, const char *path,
-                                           gint64 run_id);
+                                           gint64 run_id, const char *run_started);
 /* The checkpoint the last run left to continue from (it stopped or failed
  * after at least one epoch), NULL when none. */
 char *tagsight_training_dup_resumable (TagsightTraining *self);

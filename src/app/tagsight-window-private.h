@@ -31,6 +31,8 @@ struct _TagsightWindow
   TagsightExportPage *export_page;
   TagsightRunsPage *runs_page;
   TagsightInspectPage *inspect_page;
+  GtkActionBar *read_only_bar;   /* says the open project is read-only */
+  GtkLabel *read_only_label;
 
   char *wanted_page;      /* page to show once data arrives */
   gboolean generating;
@@ -48,10 +50,23 @@ struct _TagsightWindow
   gboolean restoring;         /* pages shown by the restore are not "where the user was" */
   char *restore_model;        /* a run's model to show on Results once its data is open */
   gboolean asked_images;      /* the moved-images question was asked for this data set */
+
+  /* closing while a run goes on (tagsight-window.c): the question asked,
+   * then, once confirmed, the wait for the run's end to be recorded */
+  AdwMessageDialog *quit_dialog;   /* weak */
+  gboolean quitting;
+  guint quit_idle;
 };
 
 /* tagsight-window.c */
 void tagsight_window_refresh_switcher (TagsightWindow *self);
+
+/* tagsight-window-project.c: tagsight_window_open_project with the store's
+ * @flags: with TAGSIGHT_PROJECT_OPEN_READ_ONLY the window gets the project a
+ * read-only file or folder gives (how the tests, run as root, which file
+ * modes do not stop, get one). */
+void tagsight_window_open_project_full (TagsightWindow *self, const char *path,
+                                        TagsightProjectOpenFlags flags);
 
 /* tagsight-window-project.c: hooks the window calls */
 void tagsight_window_project_init (TagsightWindow *self);

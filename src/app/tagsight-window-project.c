@@ -19,13 +19,29 @@
 
 static void ask_relocation (TagsightWindow *self, gint64 dataset_id, const char *old_csv);
 
+static gboolean
+read_only (TagsightWindow *self)
+{
+  return self->project != NULL && tagsight_project_is_read_only (self->project);
+}
+
+/* The project runs are recorded in: none while the open one is read-only,
+ * so that nothing tries to write to it. */
+static TagsightProject *
+recording_project (TagsightWindow *self)
+{
+  return read_only (self) ? NULL : self->project;
+}
+
 static void
 set_setting (TagsightWindow *self, const char *key, const char *value)
 {
   g_autoptr (GError) error = NULL;
 
-  /* losing the page or the selection is not worth interrupting the user */
-  if (self->project != NULL && !tagsight_project_set_setting (self->project, key, value, &error))
+  /* losing the page or the selection is not worth interrupting the user;
+   * a read-only project cannot keep them (its banner says so) */
+  if (self->project != NULL && !read_only (self)
+      && !tagsight_project_set_setting (self->project, key, value, &error))
     g_warning ("%s", error->message);
 }
 
@@ -103,6 +119,9 @@ find_or_add_dataset (TagsightWindow *self, TagsightDataset *dataset, GError **er
           && g_strcmp0 (d->label_delim, m->label_delim != NULL ? m->label_delim : " ") == 0)
         return d->id;
     }
+  /* a data set a read-only project does not have stays unrecorded */
+  if (tagsight_project_is_read_only (self->project))
+    return 0;
   if (!tagsight_project_add_dataset (self->project, csv, m->fname_col, m->labels_col, valid_col,
                                      m->label_delim, &id, error))
     return 0;
@@ -136,15 +155,16 @@ record_dataset (TagsightWindow *self, TagsightDataset *dataset)
   g_autoptr (TagsightStoreDataset) recorded = NULL;
 
   self->dataset_id = 0;
-  if (dataset != NULL && (self->dataset_id = find_or_add_dataset (self, dataset, &error)) == 0)
+  if (dataset != NULL && (self->dataset_id = find_or_add_dataset (self, dataset, &error)) == 0
+      && error != NULL)
     {
       g_autofree char *msg = g_strdup_printf (_("Could not record the data set in the project: "
                                                 "%s"), error->message);
       tagsight_window_toast (self, msg);
     }
-  tagsight_run_recorder_set_target (self->recorder, self->project, self->dataset_id,
+  tagsight_run_recorder_set_target (self->recorder, recording_project (self), self->dataset_id,
                                     self->dataset_id > 0 ? dataset : NULL);
-  if (self->dataset_id == 0)
+  if (self->dataset_id == 0 || read_only (self))
     return;
   set_setting_int (self, KEY_DATASET, self->dataset_id);
   /* a folder the user chose for the images is kept, for the next open */
@@ -190,6 +210,52 @@ on_run_changed (TagsightRunRecorder *recorder, gint64 run_id, TagsightWindow *se
   tagsight_runs_page_reload (self->runs_page);
 }
 
+static const char *
+read_only_message (void)
+{
+  return _("This project is read-only. Save a copy to train or edit labels.");
+}
+
+/* Why the project is read-only, for the banner's tooltip. */
+static char *
+read_only_reason (TagsightProject *project)
+{
+  const char *path = tagsight_project_get_path (project);
+
+  switch (tagsight_project_get_access (project))
+    {
+    case TAGSIGHT_PROJECT_READ_ONLY_FILE:
+      return g_strdup_printf (_("%s cannot be written."), path);
+    case TAGSIGHT_PROJECT_READ_ONLY_FOLDER:
+      return g_strdup_printf (_("The folder of %s cannot be written."), path);
+    case TAGSIGHT_PROJECT_READ_ONLY_ASKED:
+      return g_strdup_printf (_("%s was opened read-only."), path);
+    case TAGSIGHT_PROJECT_WRITABLE:
+    default:
+      return NULL;
+    }
+}
+
+static void
+update_read_only_bar (TagsightWindow *self)
+{
+  g_autofree char *reason = read_only (self) ? read_only_reason (self->project) : NULL;
+
+  gtk_action_bar_set_revealed (self->read_only_bar, read_only (self));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->read_only_label), reason);
+  tagsight_train_page_set_refusal (self->train_page,
+                                   read_only (self) ? read_only_message () : NULL);
+}
+
+gboolean
+tagsight_window_check_project_writable (TagsightWindow *self)
+{
+  if (!read_only (self))
+    return TRUE;
+  tagsight_window_toast (self, read_only_message ());
+  return FALSE;
+}
+
 static void
 set_project (TagsightWindow *self, TagsightProject *project)
 {
@@ -198,7 +264,8 @@ set_project (TagsightWindow *self, TagsightProject *project)
 
   g_set_object (&self->project, project);
   self->dataset_id = 0;
-  tagsight_run_recorder_set_target (self->recorder, project, 0, NULL);
+  tagsight_run_recorder_set_target (self->recorder, recording_project (self), 0, NULL);
+  update_read_only_bar (self);
   tagsight_runs_page_set_project (self->runs_page, project);
   tagsight_inspect_page_set_project (self->inspect_page, project);
   adw_view_stack_page_set_visible (self->runs_stack_page, open);
@@ -267,6 +334,13 @@ restore (TagsightWindow *self)
 void
 tagsight_window_open_project (TagsightWindow *self, const char *path)
 {
+  tagsight_window_open_project_full (self, path, 0);
+}
+
+void
+tagsight_window_open_project_full (TagsightWindow *self, const char *path,
+                                   TagsightProjectOpenFlags flags)
+{
   g_autoptr (GError) error = NULL;
   g_autoptr (TagsightProject) project = NULL;
 
@@ -276,7 +350,7 @@ tagsight_window_open_project (TagsightWindow *self, const char *path)
                                      "another project"));
       return;
     }
-  if ((project = tagsight_project_open (path, 0, &error)) == NULL)
+  if ((project = tagsight_project_open (path, flags, &error)) == NULL)
     {
       g_autofree char *msg = g_strdup_printf (_("Could not open the project: %s"),
                                               error->message);
@@ -478,6 +552,8 @@ on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
       tagsight_window_toast (self, _("A run is in progress: stop it before resuming another"));
       return;
     }
+  if (!tagsight_window_check_project_writable (self))
+    return;
   if (self->project == NULL
       || (run = tagsight_project_get_run (self->project, run_id, &error)) == NULL
       || run->checkpoint == NULL)
@@ -594,6 +670,14 @@ tagsight_window_relocate_dataset (TagsightWindow *self, gint64 dataset_id, const
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("There is no %s in %s"), base,
                    folder);
       return FALSE;
+    }
+  if (read_only (self))
+    {
+      /* nothing can be recorded: the data set is opened from there for now */
+      g_free (d->csv_path);
+      d->csv_path = g_steal_pointer (&csv);
+      open_recorded_dataset (self, d);
+      return TRUE;
     }
   if (!tagsight_project_relocate_dataset (self->project, dataset_id, csv, error))
     return FALSE;
@@ -730,8 +814,9 @@ save_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   TagsightWindow *self = TAGSIGHT_WINDOW (widget);
 
   /* a project is written as the user works (one transaction per change):
-   * Save only has something to do when there is no project yet */
-  if (self->project == NULL)
+   * Save only has something to do when there is no project yet, or when it
+   * is read-only (a copy, as an editor does with a read-only file) */
+  if (self->project == NULL || read_only (self))
     {
       save_as_action (widget, action_name, parameter);
       return;
@@ -746,6 +831,8 @@ save_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 void
 tagsight_window_project_class_init (GtkWidgetClass *widget_class)
 {
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, read_only_bar);
+  gtk_widget_class_bind_template_child (widget_class, TagsightWindow, read_only_label);
   gtk_widget_class_install_action (widget_class, "win.save", NULL, save_action);
   gtk_widget_class_install_action (widget_class, "win.save-as", NULL, save_as_action);
 }

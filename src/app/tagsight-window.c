@@ -426,13 +426,102 @@ on_export_saved (TagsightExportPage *page, gboolean ok, const char *message,
     tagsight_window_toast (self, message);
 }
 
+/* --- closing while a run goes on ---------------------------------------- */
+
+/* Nothing runs on the training thread and the run's end (status, predictions,
+ * model) is in the project. */
+static gboolean
+quit_ready (TagsightWindow *self)
+{
+  return !tagsight_train_page_get_busy (self->train_page)
+         && tagsight_window_get_recording_run (self) == 0;
+}
+
+static gboolean
+close_when_ready (gpointer data)
+{
+  TagsightWindow *self = data;
+
+  self->quit_idle = 0;
+  if (quit_ready (self))
+    gtk_window_close (GTK_WINDOW (self));
+  return G_SOURCE_REMOVE;
+}
+
+/* Looked at once the signal's other handlers ran: the end of a run starts
+ * more work on the thread (its predictions, its model file, Results). */
+static void
+on_quit_progress (TagsightWindow *self)
+{
+  if (self->quit_idle == 0)
+    self->quit_idle = g_idle_add (close_when_ready, self);
+}
+
+static void
+stop_and_quit (TagsightWindow *self)
+{
+  TagsightTraining *training = tagsight_train_page_get_training (self->train_page);
+
+  self->quitting = TRUE;
+  g_signal_connect_swapped (training, "notify::busy", G_CALLBACK (on_quit_progress), self);
+  g_signal_connect_swapped (self->recorder, "run-changed", G_CALLBACK (on_quit_progress), self);
+  tagsight_train_page_stop (self->train_page);
+  on_quit_progress (self);
+}
+
+static void
+on_quit_response (AdwMessageDialog *dialog, const char *response, TagsightWindow *self)
+{
+  if (g_strcmp0 (response, "stop") == 0)
+    stop_and_quit (self);
+}
+
+/* A run killed with the process would leave it "running" in the project
+ * and its thread cut mid-step: ask, then stop it as Stop does. */
+static void
+ask_to_quit (TagsightWindow *self)
+{
+  AdwMessageDialog *d;
+  gboolean kept = self->project != NULL && tagsight_window_get_recording_run (self) != 0;
+
+  if (self->quit_dialog != NULL)
+    {
+      gtk_window_present (GTK_WINDOW (self->quit_dialog));
+      return;
+    }
+  d = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                  _("Stop Training and Quit?"), NULL));
+  adw_message_dialog_set_body (d, kept ? _("The run stops at the end of the current batch. "
+                                           "It is kept in the project and can be continued "
+                                           "later from its last checkpoint.")
+                                       : _("Training stops at the end of the current batch. "
+                                           "It is not recorded in a project, so it cannot be "
+                                           "continued after quitting."));
+  adw_message_dialog_add_responses (d, "cancel", _("_Cancel"), "stop", _("_Stop and Quit"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (d, "stop", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (d, "cancel");
+  adw_message_dialog_set_close_response (d, "cancel");
+  g_signal_connect (d, "response", G_CALLBACK (on_quit_response), self);
+  self->quit_dialog = d;
+  g_object_add_weak_pointer (G_OBJECT (d), (gpointer *) &self->quit_dialog);
+  gtk_window_present (GTK_WINDOW (d));
+}
+
 /* --- window size --------------------------------------------------------- */
 
 static gboolean
 on_close_request (GtkWindow *window, gpointer data)
 {
+  TagsightWindow *self = TAGSIGHT_WINDOW (window);
   int w, h;
 
+  if (self->quitting ? !quit_ready (self) : tagsight_train_page_get_running (self->train_page))
+    {
+      if (!self->quitting)
+        ask_to_quit (self);
+      return TRUE;
+    }
   gtk_window_get_default_size (window, &w, &h);
   tagsight_settings_set_int ("window-width", w);
   tagsight_settings_set_int ("window-height", h);
@@ -478,6 +567,18 @@ tagsight_window_dispose (GObject *object)
                       self->data_page, self->runs_page, self->inspect_page };
 
   g_clear_handle_id (&self->progress_id, g_source_remove);
+  g_clear_handle_id (&self->quit_idle, g_source_remove);
+  if (self->quit_dialog != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->quit_dialog, self);
+      g_object_remove_weak_pointer (G_OBJECT (self->quit_dialog), (gpointer *) &self->quit_dialog);
+      self->quit_dialog = NULL;
+    }
+  if (self->train_page != NULL)
+    g_signal_handlers_disconnect_by_data (tagsight_train_page_get_training (self->train_page),
+                                          self);
+  if (self->recorder != NULL)
+    g_signal_handlers_disconnect_by_data (self->recorder, self);
   /* a page can outlive the window a moment (a job it started holds a
    * reference) and must not call back into it once its pointers are gone */
   for (guint i = 0; i < G_N_ELEMENTS (pages); i++)

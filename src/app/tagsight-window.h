@@ -67,6 +67,10 @@ TagsightRunsPage *tagsight_window_get_runs_page (TagsightWindow *self);
 TagsightInspectPage *tagsight_window_get_inspect_page (TagsightWindow *self);
 /* The run being recorded in the project, 0 when none. */
 gint64 tagsight_window_get_recording_run (TagsightWindow *self);
+/* FALSE, after a toast saying so (the banner's Save As is the way out), when
+ * the open project is read-only: what starting a run, which would be
+ * recorded in it, checks first.  TRUE with no project or a writable one. */
+gboolean tagsight_window_check_project_writable (TagsightWindow *self);
 
 /* Where the demo data set lives: user data dir/tagsight/demo. */
 char *tagsight_demo_dir (void);

@@ -15,6 +15,38 @@
 #include "ts-checkpoint.h"
 #include "ts-json.h"
 
+const char *
+cli_project_read_only_reason (TagsightProject *p)
+{
+  switch (tagsight_project_get_access (p))
+    {
+    case TAGSIGHT_PROJECT_READ_ONLY_ASKED:
+      /* TRANSLATORS: why a project is read-only, in "%s is read-only (%s)" */
+      return _("opened read-only");
+    case TAGSIGHT_PROJECT_READ_ONLY_FILE:
+      return _("the file cannot be written");
+    case TAGSIGHT_PROJECT_READ_ONLY_FOLDER:
+      return _("its folder cannot be written");
+    case TAGSIGHT_PROJECT_WRITABLE:
+    default:
+      return "";
+    }
+}
+
+gboolean
+cli_project_writable_or_say (const char *command, TagsightProject *p)
+{
+  if (!tagsight_project_is_read_only (p))
+    return TRUE;
+  /* TRANSLATORS: command, project file, why it is read-only (e.g. "its
+   * folder cannot be written") */
+  fprintf (stderr, _("tagsight-cli %s: %s is read-only (%s); nothing was changed. Copy it to "
+                     "a folder you can write (or use Save Project As in the app) and use the "
+                     "copy\n"), command, tagsight_project_get_path (p),
+           cli_project_read_only_reason (p));
+  return FALSE;
+}
+
 typedef struct {
   TagsightProject *project;
   gint64 run_id;
@@ -128,8 +160,8 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   /* the run's number and its start (to the microsecond): numbers start at 1
    * in every project, so the number alone would take another project's
    * checkpoint of the same name for this run's */
-  const char *meta[4] = { "run", run_str, "run_started", run && run->started ? run->started
-                                                                             : "" };
+  const char *meta[4] = { TS_CHECKPOINT_META_RUN, run_str, TS_CHECKPOINT_META_RUN_STARTED,
+                          run && run->started ? run->started : "" };
   ts_status st, train_st;
   GError *error = NULL;
   g_autofree char *model_path = NULL, *sha = NULL, *message = NULL;
@@ -312,6 +344,8 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
       fprintf (stderr, "tagsight-cli train: %s\n", error->message);
       return 1;
     }
+  if (!cli_project_writable_or_say ("train", p))
+    return 1;
   if (!(ds = tagsight_project_find_or_add_dataset (p, oo.csv, &error)))
     {
       fprintf (stderr, "tagsight-cli train: %s\n", error->message);
@@ -349,6 +383,34 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
   return run_recorded (p, run_id, &oo, ckpt, NULL);
 }
 
+/* Whether @run's checkpoint is its own (ts_checkpoint_check_owner said
+ * @o); says why not.  The checkpoint is left as it is either way. */
+static gboolean
+owner_is_run (const TagsightRun *run, const ts_checkpoint_owner_info *o)
+{
+  switch (o->owner)
+    {
+    case TS_CHECKPOINT_OWNED:
+      return TRUE;
+    case TS_CHECKPOINT_OTHER_RUN:
+      fprintf (stderr, _("tagsight-cli resume: %s belongs to run %s, not %lld\n"),
+               run->checkpoint, *o->run ? o->run : _("(none)"), (long long) run->id);
+      break;
+    case TS_CHECKPOINT_OTHER_START:
+      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
+      fprintf (stderr, _("tagsight-cli resume: %s belongs to another run %s (started %s; this "
+                         "one started %s)\n"), run->checkpoint, o->run, o->run_started,
+               run->started);
+      break;
+    case TS_CHECKPOINT_OLDER_THAN_RUN:
+      /* TRANSLATORS: checkpoint file, run number, its start time (ISO 8601) */
+      fprintf (stderr, _("tagsight-cli resume: %s was written before run %s started (%s): it "
+                         "belongs to another run\n"), run->checkpoint, o->run, run->started);
+      break;
+    }
+  return FALSE;
+}
+
 int
 cli_project_resume (const char *project, long long run_id_arg, const char *device)
 {
@@ -362,8 +424,8 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
   ts_checkpoint_pos pos;
   gint64 run_id = run_id_arg;
   int argc, c, rc = 1;
-  static const char *const owner_keys[2] = { "run", "run_started" };
-  char *owner[2] = { NULL, NULL }, id_str[32];
+  ts_checkpoint_owner_info owner;
+  char id_str[32];
 
   p = tagsight_project_open (project, 0, &error);
   if (!p)
@@ -371,6 +433,8 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
       fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
       return 1;
     }
+  if (!cli_project_writable_or_say ("resume", p))
+    return 1;
   if (run_id == 0 && (run_id = tagsight_project_latest_unfinished_run (p, &error)) == 0)
     {
       fprintf (stderr, "tagsight-cli resume: %s\n", error ? error->message
@@ -409,35 +473,14 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
                  (long long) run_id);
       return 1;
     }
-  if (ts_checkpoint_read_meta (run->checkpoint, &pos, owner_keys, owner, 2) != TS_OK)
+  snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
+  if (ts_checkpoint_check_owner (run->checkpoint, id_str, run->started, &pos, &owner) != TS_OK)
     {
       fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
       return 1;
     }
-  snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
-  if (g_strcmp0 (owner[0], id_str) != 0)
-    {
-      fprintf (stderr, _("tagsight-cli resume: %s belongs to run %s, not %lld\n"),
-               run->checkpoint, owner[0] ? owner[0] : _("(none)"), (long long) run_id);
-      free (owner[0]);
-      free (owner[1]);
-      return 1;
-    }
-  /* the same number, another start: another project's run (one deleted and
-   * made again under the same name); checkpoints without it (the app's,
-   * older ones) are taken on the number */
-  if (owner[1] && *owner[1] && g_strcmp0 (owner[1], run->started) != 0)
-    {
-      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
-      fprintf (stderr, _("tagsight-cli resume: %s belongs to another run %s (started %s; this "
-                         "one started %s)\n"), run->checkpoint, owner[0], owner[1],
-               run->started);
-      free (owner[0]);
-      free (owner[1]);
-      return 1;
-    }
-  free (owner[0]);
-  free (owner[1]);
+  if (!owner_is_run (run, &owner))
+    return 1;
 
   /* the same options as the interrupted run: its recorded arguments again */
   if (ts_json_parse (run->recipe, strlen (run->recipe), "recipe", &recipe) != TS_OK

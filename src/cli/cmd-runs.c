@@ -8,6 +8,7 @@
 
 #include "cli-commands.h"
 #include "cli-i18n.h"
+#include "cli-project.h"
 #include "tagsight-project.h"
 #include "ts-json.h"
 
@@ -180,6 +181,11 @@ cmd_runs (int argc, char **argv)
       fprintf (stderr, "tagsight-cli runs: %s\n", error->message);
       return 1;
     }
+  if (tagsight_project_is_read_only (p))
+    /* TRANSLATORS: project file, why it is read-only (e.g. "its folder cannot be
+     * written") */
+    fprintf (stderr, _("tagsight-cli runs: %s is read-only (%s): read without changing it\n"),
+             tagsight_project_get_path (p), cli_project_read_only_reason (p));
   if (epochs_of > 0)
     return print_epochs (p, epochs_of);
   if (export_path)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ts-atomic-write.h"
@@ -294,6 +295,62 @@ ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos, const char *me
   if (meta_key && meta_value)
     return ts_checkpoint_read_meta (path, pos, &meta_key, meta_value, 1);
   return ts_checkpoint_read_meta (path, pos, NULL, &unused, 0);
+}
+
+/* "2025-03-01T10:00:00.123456Z" (the store's UTC times) in seconds since
+ * the epoch; -1 when @iso is not such a time. */
+static double
+iso8601_utc_seconds (const char *iso)
+{
+  struct tm tm = { 0 };
+  double sec;
+  int n = 0;
+
+  if (!iso || sscanf (iso, "%d-%d-%dT%d:%d:%lf%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                      &tm.tm_hour, &tm.tm_min, &sec, &n) != 6 || iso[n] != 'Z')
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_sec = (int) sec;
+  return (double) timegm (&tm) + (sec - (int) sec);
+}
+
+static ts_checkpoint_owner
+owner_without_start (const char *path, const char *run_started)
+{
+  double started = iso8601_utc_seconds (run_started);
+  struct stat sb;
+
+  /* nothing to compare with: the number is all there is */
+  if (started < 0 || stat (path, &sb) != 0)
+    return TS_CHECKPOINT_OWNED;
+  return (double) sb.st_mtim.tv_sec + sb.st_mtim.tv_nsec / 1e9 + 2.0 < started
+         ? TS_CHECKPOINT_OLDER_THAN_RUN : TS_CHECKPOINT_OWNED;
+}
+
+ts_status
+ts_checkpoint_check_owner (const char *path, const char *run, const char *run_started,
+                           ts_checkpoint_pos *pos, ts_checkpoint_owner_info *out)
+{
+  static const char *const keys[2] = { TS_CHECKPOINT_META_RUN, TS_CHECKPOINT_META_RUN_STARTED };
+  char *found[2] = { NULL, NULL };
+  ts_status st = ts_checkpoint_read_meta (path, pos, keys, found, 2);
+
+  memset (out, 0, sizeof *out);
+  if (st != TS_OK)
+    return st;
+  snprintf (out->run, sizeof out->run, "%s", found[0] ? found[0] : "");
+  snprintf (out->run_started, sizeof out->run_started, "%s", found[1] ? found[1] : "");
+  if (!found[0] || !run || strcmp (found[0], run) != 0)
+    out->owner = TS_CHECKPOINT_OTHER_RUN;
+  else if (found[1] && *found[1])
+    out->owner = run_started && strcmp (found[1], run_started) == 0 ? TS_CHECKPOINT_OWNED
+                 : TS_CHECKPOINT_OTHER_START;
+  else
+    out->owner = owner_without_start (path, run_started);
+  free (found[0]);
+  free (found[1]);
+  return TS_OK;
 }
 
 void

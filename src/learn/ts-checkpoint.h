@@ -48,6 +48,38 @@ ts_status ts_checkpoint_read_pos (const char *path, ts_checkpoint_pos *pos,
 ts_status ts_checkpoint_read_meta (const char *path, ts_checkpoint_pos *pos,
                                    const char *const *keys, char **values, int n);
 
+/* Whose checkpoint a file is.  A project's run tags its checkpoints with its
+ * number and its start as the project records it (ISO 8601 UTC, e.g.
+ * "2025-03-01T10:00:00.000000Z"): metadata "run" and "run_started".  Run
+ * numbers start at 1 in every project and come back after a run is deleted,
+ * so the number alone would take a leftover P-run1.ckpt of another project
+ * (or of a deleted run) for this run's. */
+#define TS_CHECKPOINT_META_RUN "run"
+#define TS_CHECKPOINT_META_RUN_STARTED "run_started"
+
+typedef enum {
+  TS_CHECKPOINT_OWNED,          /* the run's number and start */
+  TS_CHECKPOINT_OTHER_RUN,      /* another number, or none */
+  TS_CHECKPOINT_OTHER_START,    /* the number, with another start */
+  /* the number without a start (written before checkpoints named it), but
+   * last written before the run started: a leftover of another run */
+  TS_CHECKPOINT_OLDER_THAN_RUN,
+} ts_checkpoint_owner;
+
+typedef struct {
+  ts_checkpoint_owner owner;
+  char run[32];                 /* what the checkpoint names; "" when nothing */
+  char run_started[64];
+} ts_checkpoint_owner_info;
+
+/* Reads @path's position and tells whether it is the checkpoint of the run
+ * numbered @run that started at @run_started.  A checkpoint without a start
+ * is taken on its number unless the file is older than the run (a run's
+ * checkpoint is written after it starts; 2 s of slack for coarse file
+ * times).  TS_OK when the file could be read (then see @out->owner). */
+ts_status ts_checkpoint_check_owner (const char *path, const char *run, const char *run_started,
+                                     ts_checkpoint_pos *pos, ts_checkpoint_owner_info *out);
+
 /* What a resume needs to keep alive until the fit has started. */
 typedef struct ts_checkpoint_resume ts_checkpoint_resume;
 

@@ -11,6 +11,7 @@ struct _TagsightProject {
   char *path;
   sqlite3 *db;
   int schema_version;
+  TagsightProjectAccess access;
 };
 
 /* Prepares @sql; on failure sets @error naming @what. */

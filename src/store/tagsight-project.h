@@ -10,7 +10,9 @@
  * moment loses at most the call in flight and never corrupts the file; the
  * schema is versioned with PRAGMA user_version and migrated forward in one
  * transaction on open; a file from a newer Tagsight, a corrupt file or a
- * SQLite file that is not a project is refused without being modified.
+ * SQLite file that is not a project is refused without being modified; a
+ * project whose file or folder cannot be written opens read-only, and then
+ * nothing is written to it or created beside it.
  *
  * Not thread-safe: use a project from one thread at a time (the app hands
  * training events to its main context, the CLI is single-threaded). */
@@ -29,11 +31,27 @@ G_DECLARE_FINAL_TYPE (TagsightProject, tagsight_project, TAGSIGHT, PROJECT, GObj
 
 typedef enum {
   TAGSIGHT_PROJECT_OPEN_CREATE = 1 << 0,   /* create the file when it does not exist */
+  TAGSIGHT_PROJECT_OPEN_READ_ONLY = 1 << 1,   /* never write to it (see below) */
 } TagsightProjectOpenFlags;
 
+/* Why a project is read-only (docs/projects.md, "Read-only projects"). */
+typedef enum {
+  TAGSIGHT_PROJECT_WRITABLE,
+  TAGSIGHT_PROJECT_READ_ONLY_ASKED,    /* opened with TAGSIGHT_PROJECT_OPEN_READ_ONLY */
+  TAGSIGHT_PROJECT_READ_ONLY_FILE,     /* the file cannot be written */
+  TAGSIGHT_PROJECT_READ_ONLY_FOLDER,   /* its folder cannot be written (SQLite's journal
+                                        * files live beside the project) */
+} TagsightProjectAccess;
+
 /* Errors: G_IO_ERROR_NOT_FOUND (no such file), G_IO_ERROR_INVALID_DATA (corrupt,
- * or not a Tagsight project), G_IO_ERROR_NOT_SUPPORTED (newer schema),
- * G_IO_ERROR_BUSY (locked by another process), G_IO_ERROR_FAILED (others).
+ * or not a Tagsight project), G_IO_ERROR_NOT_SUPPORTED (newer schema, or an
+ * older one that a read-only project cannot be updated from),
+ * G_IO_ERROR_BUSY (locked by another process), G_IO_ERROR_READ_ONLY (a new
+ * project in a folder that cannot be written), G_IO_ERROR_FAILED (others).
+ * A file or folder that cannot be written opens read-only by itself, as
+ * TAGSIGHT_PROJECT_OPEN_READ_ONLY does: every read works, every call that
+ * writes fails with G_IO_ERROR_READ_ONLY naming the file, nothing is
+ * written to the file or created beside it.
  * @busy_timeout_ms: how long a write waits for another process's lock
  * (tagsight_project_open uses 5000). */
 TagsightProject *tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
@@ -41,6 +59,12 @@ TagsightProject *tagsight_project_open_full (const char *path, TagsightProjectOp
 TagsightProject *tagsight_project_open (const char *path, TagsightProjectOpenFlags flags,
                                         GError **error);
 const char *tagsight_project_get_path (TagsightProject *self);
+TagsightProjectAccess tagsight_project_get_access (TagsightProject *self);
+gboolean tagsight_project_is_read_only (TagsightProject *self);
+/* TRUE when the project can be written; else FALSE with G_IO_ERROR_READ_ONLY
+ * naming the file, why, and the way out (a copy): what a caller that is
+ * about to write checks first, before any work. */
+gboolean tagsight_project_check_writable (TagsightProject *self, GError **error);
 int tagsight_project_get_schema_version (TagsightProject *self);
 
 /* Runs PRAGMA integrity_check; TRUE when it says "ok". */
@@ -49,7 +73,7 @@ gboolean tagsight_project_check_integrity (TagsightProject *self, char **report,
 
 /* Save As: writes a compacted copy of the project to @path, which must not
  * exist (G_IO_ERROR_EXISTS).  The open project stays as it is; open the copy
- * to continue there. */
+ * to continue there.  Works on a read-only project too: the way to change one. */
 gboolean tagsight_project_save_copy (TagsightProject *self, const char *path, GError **error);
 
 /* Key/value settings (where the user was: page, selected run, ...). */

@@ -11,6 +11,7 @@
 #include <adwaita.h>
 #include <glib/gstdio.h>
 
+#include "tagsight-application.h"
 #include "tagsight-thumbnailer.h"
 #include "app-test-window.h"
 
@@ -475,6 +476,183 @@ test_scratch_checkpoint_removed (void)
   g_free (d.message);
 }
 
+/* --- quitting while a run goes on ---------------------------------------- */
+
+typedef struct {
+  char *project;
+  int step;
+  int rows;                     /* epoch rows when Cancel was answered */
+  TagsightTraining *training;   /* a reference, taken with the run */
+  gpointer window;              /* weak */
+  gboolean timed_out;
+} QuitRun;
+
+static AdwMessageDialog *
+visible_message_dialog (void)
+{
+  GListModel *tops = gtk_window_get_toplevels ();   /* borrowed */
+
+  for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
+    {
+      g_autoptr (GObject) w = g_list_model_get_item (tops, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (w) && gtk_widget_get_visible (GTK_WIDGET (w)))
+        return ADW_MESSAGE_DIALOG (w);
+    }
+  return NULL;
+}
+
+static GtkWidget *
+find_button (GtkWidget *root, const char *label)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = GTK_IS_BUTTON (c)
+                         && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (c)), label) == 0
+                         ? c : find_button (c, label);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* The button of @dialog labelled @label, as the user presses it. */
+static void
+press (AdwMessageDialog *dialog, const char *label)
+{
+  GtkWidget *button = find_button (GTK_WIDGET (dialog), label);
+
+  g_assert_nonnull (button);
+  g_signal_emit_by_name (button, "clicked");
+}
+
+static void
+quit_app (GApplication *app)
+{
+  g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
+}
+
+/* The test's steps, as the main loop of g_application_run turns. */
+static gboolean
+quit_step (gpointer data)
+{
+  GApplication *app = data;
+  QuitRun *q = g_object_get_data (G_OBJECT (app), "quit-run");
+  GtkWindow *active = gtk_application_get_active_window (GTK_APPLICATION (app));
+  TagsightTrainPage *page = NULL;
+  AdwMessageDialog *dialog = visible_message_dialog ();
+
+  if (q->window != NULL)
+    page = tagsight_window_get_train_page (q->window);
+  switch (q->step)
+    {
+    case 0:   /* a project, and a long run in it */
+      if (active == NULL || !TAGSIGHT_IS_WINDOW (active) || !app_test_data_loaded (active))
+        return G_SOURCE_CONTINUE;
+      q->window = active;
+      g_object_add_weak_pointer (G_OBJECT (active), &q->window);
+      page = tagsight_window_get_train_page (q->window);
+      g_assert_true (tagsight_window_save_project_as (q->window, q->project));
+      app_test_set_tiny (page, 500, 0, 8, 1);
+      g_assert_true (tagsight_train_page_start (page));
+      q->training = g_object_ref (tagsight_train_page_get_training (page));
+      q->step++;
+      break;
+    case 1:   /* Ctrl+Q once an epoch (and its checkpoint) is done */
+      if (!has_epoch (page))
+        return G_SOURCE_CONTINUE;
+      quit_app (app);
+      q->step++;
+      break;
+    case 2:
+      if (dialog == NULL)
+        return G_SOURCE_CONTINUE;
+      g_assert_true (tagsight_train_page_get_running (page));
+      q->rows = tagsight_train_page_get_n_epoch_rows (page);
+      press (dialog, "_Cancel");
+      q->step++;
+      break;
+    case 3:   /* Cancel: the dialog goes and training goes on */
+      if (dialog != NULL || tagsight_train_page_get_n_epoch_rows (page) <= q->rows)
+        return G_SOURCE_CONTINUE;
+      g_assert_true (tagsight_train_page_get_running (page));
+      gtk_window_close (GTK_WINDOW (q->window));   /* the close button, this time */
+      q->step++;
+      break;
+    case 4:
+      if (dialog == NULL)
+        return G_SOURCE_CONTINUE;
+      press (dialog, "_Stop and Quit");
+      q->step++;
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+quit_watchdog (gpointer data)
+{
+  QuitRun *q = g_object_get_data (G_OBJECT (data), "quit-run");
+
+  q->timed_out = TRUE;
+  g_application_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Ctrl+Q or the close button while a run goes on ask first; Cancel keeps
+ * it going; Stop and Quit stops it, waits (the main loop turning) until its
+ * end is recorded in the project (stopped, its checkpoint kept to continue
+ * from) and its thread joined, then the application ends. */
+static void
+test_quit_while_training (void)
+{
+  g_autoptr (TagsightApplication) app = NULL;
+  g_autoptr (TagsightProject) p = NULL;
+  g_autoptr (TagsightRun) run = NULL;
+  g_autoptr (GError) error = NULL;
+  QuitRun q = { 0 };
+  const char *argv[] = { "tagsight", csv, NULL };
+  guint step_id, watchdog_id;
+  gpointer weak;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  q.project = g_build_filename (tmp, "quit.tagsight", NULL);
+  app = tagsight_application_new ();
+  g_application_set_flags (G_APPLICATION (app), g_application_get_flags (G_APPLICATION (app))
+                                                | G_APPLICATION_NON_UNIQUE);
+  g_object_set_data (G_OBJECT (app), "quit-run", &q);
+  step_id = g_timeout_add (20, quit_step, app);
+  watchdog_id = g_timeout_add_seconds (120, quit_watchdog, app);
+  g_assert_cmpint (g_application_run (G_APPLICATION (app), 2, (char **) argv), ==, 0);
+  g_assert_false (q.timed_out);
+  g_source_remove (watchdog_id);
+  g_assert_cmpint (q.step, ==, 5);
+  if (q.step != 5)
+    g_source_remove (step_id);
+  g_assert_null (q.window);
+
+  /* the run's thread is done: nothing runs and the training can go */
+  g_assert_false (tagsight_training_get_busy (q.training));
+  weak = q.training;
+  g_object_add_weak_pointer (G_OBJECT (q.training), &weak);
+  g_object_unref (q.training);
+  g_assert_true (app_test_wait_for (is_null, &weak, 30));
+
+  p = tagsight_project_open (q.project, 0, &error);
+  g_assert_no_error (error);
+  run = tagsight_project_get_run (p, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (run->status, ==, TAGSIGHT_RUN_CANCELLED);
+  g_assert_nonnull (run->ended);
+  g_assert_cmpint (run->n_epochs_done, >=, 2);
+  g_assert_true (g_file_test (run->checkpoint, G_FILE_TEST_IS_REGULAR));
+  g_free (q.project);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -497,6 +675,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/lifetime/close-while-predicting", test_close_while_predicting);
   g_test_add_func ("/app/lifetime/close-while-running", test_close_while_running);
   g_test_add_func ("/app/lifetime/open-other-mid-run", test_open_other_mid_run);
+  g_test_add_func ("/app/lifetime/quit-while-training", test_quit_while_training);
   rc = g_test_run ();
   ts_test_rmdir (tmp);
   g_free (tmp);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "app-test-window.h"
+#include "tagsight-window-private.h"
 
 static gboolean have_display;
 static char *tmp;
@@ -396,6 +397,109 @@ test_resume (void)
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
+/* In a new window, a new project at @path holding the data set, and its
+ * run 1 stopped once its first epoch (and checkpoint) ended. */
+static TagsightWindow *
+stopped_run_in_new_project (const char *path)
+{
+  TagsightWindow *win = new_window ();
+  TagsightTrainPage *page = tagsight_window_get_train_page (win);
+
+  tagsight_window_open_csv (win, csv);
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
+  g_assert_true (tagsight_window_save_project_as (win, path));
+  set_tiny (win, 2);
+  want_runs = 1;
+  g_assert_true (tagsight_train_page_start (page));
+  tagsight_training_stop_after_epoch (tagsight_train_page_get_training (page));
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+  return win;
+}
+
+/* Resumes the selected run 1 of @win and waits for the Train page's end. */
+static void
+resume_run_1 (TagsightWindow *win, AppTestFinished *f)
+{
+  TagsightTrainPage *page = tagsight_window_get_train_page (win);
+  gulong id = g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), f);
+  gint64 one = 1;
+
+  tagsight_runs_page_select_runs (tagsight_window_get_runs_page (win), &one, 1);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (tagsight_window_get_runs_page (win)),
+                                             "runs.resume", NULL));
+  g_assert_true (app_test_wait_for (app_test_is_done, f, 120));
+  g_signal_handler_disconnect (page, id);
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+}
+
+/* A project's P-run1.ckpt left by another project of the same name (or by
+ * a deleted run 1) has the run's number but not its start: Resume refuses
+ * it by name and leaves it as it is, and the run as it was; the run's own
+ * checkpoint is taken. */
+static void
+test_foreign_checkpoint (void)
+{
+  g_autofree char *a_dir = g_build_filename (tmp, "a", NULL);
+  g_autofree char *b_dir = g_build_filename (tmp, "b", NULL);
+  g_autofree char *a_path = g_build_filename (a_dir, "p.tagsight", NULL);
+  g_autofree char *b_path = g_build_filename (b_dir, "p.tagsight", NULL);
+  g_autofree char *a_ckpt = NULL, *foreign = NULL, *own = NULL, *after = NULL;
+  g_autoptr (TagsightRun) r = NULL;
+  gsize foreign_len, own_len, after_len;
+  AppTestFinished f = { 0 };
+  TagsightWindow *win;
+  TagsightProject *p;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_cmpint (g_mkdir (a_dir, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (b_dir, 0755), ==, 0);
+  win = stopped_run_in_new_project (a_path);
+  r = get_run (tagsight_window_get_project (win), 1);
+  a_ckpt = g_strdup (r->checkpoint);
+  g_clear_pointer (&r, tagsight_run_free);
+  gtk_window_destroy (GTK_WINDOW (win));
+  g_assert_true (g_file_get_contents (a_ckpt, &foreign, &foreign_len, NULL));
+
+  win = stopped_run_in_new_project (b_path);
+  p = tagsight_window_get_project (win);
+  r = get_run (p, 1);
+  g_assert_cmpstr (strrchr (r->checkpoint, '/'), ==, strrchr (a_ckpt, '/'));
+  g_assert_true (g_file_get_contents (r->checkpoint, &own, &own_len, NULL));
+  g_assert_true (g_file_set_contents (r->checkpoint, foreign, (gssize) foreign_len, NULL));
+
+  resume_run_1 (win, &f);
+  g_test_message ("%s", f.message);
+  g_assert_cmpint (f.status, ==, TS_ERR_INVALID);
+  g_assert_nonnull (strstr (f.message, r->checkpoint));
+  g_assert_nonnull (strstr (f.message, "another run"));
+  g_assert_true (g_file_get_contents (r->checkpoint, &after, &after_len, NULL));
+  g_assert_cmpmem (after, after_len, foreign, foreign_len);
+  g_clear_pointer (&r, tagsight_run_free);
+  r = get_run (p, 1);
+  g_assert_cmpint (r->status, ==, TAGSIGHT_RUN_CANCELLED);
+  g_assert_cmpint (r->n_epochs_done, ==, 1);
+  /* a refused checkpoint is not offered to Continue either */
+  g_assert_null (tagsight_training_dup_resumable (
+                   tagsight_train_page_get_training (tagsight_window_get_train_page (win))));
+
+  /* its own checkpoint back: taken, and the run ends */
+  g_assert_true (g_file_set_contents (r->checkpoint, own, (gssize) own_len, NULL));
+  g_clear_pointer (&f.message, g_free);
+  f.done = FALSE;
+  resume_run_1 (win, &f);
+  g_assert_cmpint (f.status, ==, TS_OK);
+  g_clear_pointer (&r, tagsight_run_free);
+  r = get_run (p, 1);
+  g_assert_cmpint (r->status, ==, TAGSIGHT_RUN_FINISHED);
+  g_assert_cmpint (r->n_epochs_done, ==, 3);
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 static void
 test_moved (void)
 {
@@ -477,6 +581,87 @@ test_image_dir_reopened (void)
   g_assert_cmpint (g_rename (elsewhere, images), ==, 0);
 }
 
+/* The Train page's Start button follows its action's state. */
+static gboolean
+train_start_enabled (TagsightWindow *win)
+{
+  GtkWidget *start = app_test_find_actionable (GTK_WIDGET (tagsight_window_get_train_page (win)),
+                                               "train.start");
+
+  g_assert_nonnull (start);
+  return gtk_widget_get_sensitive (start);
+}
+
+/* A project that cannot be written (opened read-only here, as a shared or
+ * mounted folder's opens: root, which runs CI, ignores file modes; the
+ * store's tests check those) opens with its runs and data set, shows the
+ * read-only bar, refuses what would write with its message instead of an
+ * SQLite error, and changes nothing; Save As gives a writable copy the
+ * window goes on in. */
+static void
+test_read_only (void)
+{
+  g_autofree char *copy = g_build_filename (tmp, "read-only-copy.tagsight", NULL);
+  g_autofree char *before = NULL, *after = NULL;
+  g_autoptr (GError) error = NULL;
+  gsize n_before, n_after;
+  TagsightWindow *win;
+  TagsightProject *p;
+  guint n_runs;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_true (g_file_get_contents (project_path, &before, &n_before, NULL));
+  win = new_window ();
+  tagsight_window_open_project_full (win, project_path, TAGSIGHT_PROJECT_OPEN_READ_ONLY);
+  p = tagsight_window_get_project (win);
+  g_assert_nonnull (p);
+  g_assert_true (tagsight_project_is_read_only (p));
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
+  n_runs = tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win));
+  g_assert_cmpuint (n_runs, >, 0);
+  g_assert_true (gtk_action_bar_get_revealed (win->read_only_bar));
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (win->read_only_label)),
+                            project_path));
+  /* training and Resume would record in it: refused before anything starts
+   * (a failed write would be a fatal warning here) */
+  g_assert_false (tagsight_window_check_project_writable (win));
+  g_assert_false (train_start_enabled (win));
+  g_assert_false (tagsight_train_page_start (tagsight_window_get_train_page (win)));
+  g_assert_false (tagsight_train_page_get_busy (tagsight_window_get_train_page (win)));
+  /* choosing runs to compare is not kept either (a failed write would warn) */
+  {
+    gint64 first = tagsight_runs_page_get_run_id (tagsight_window_get_runs_page (win), 0);
+
+    tagsight_runs_page_select_runs (tagsight_window_get_runs_page (win), NULL, 0);
+    tagsight_runs_page_select_runs (tagsight_window_get_runs_page (win), &first, 1);
+    app_test_iterate_for (50);
+  }
+  g_signal_emit_by_name (tagsight_window_get_runs_page (win), "resume", (gint64) 1);
+  g_assert_false (tagsight_train_page_get_busy (tagsight_window_get_train_page (win)));
+  g_assert_cmpint (tagsight_window_get_recording_run (win), ==, 0);
+  tagsight_window_set_page (win, "runs");
+  tagsight_window_set_page (win, "data");
+  app_test_iterate_for (100);
+
+  g_assert_true (tagsight_window_save_project_as (win, copy));
+  p = tagsight_window_get_project (win);
+  g_assert_cmpstr (tagsight_project_get_path (p), ==, copy);
+  g_assert_false (tagsight_project_is_read_only (p));
+  g_assert_true (tagsight_window_check_project_writable (win));
+  g_assert_true (train_start_enabled (win));
+  g_assert_false (gtk_action_bar_get_revealed (win->read_only_bar));
+  g_assert_cmpuint (tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win)), ==,
+                    n_runs);
+  gtk_window_destroy (GTK_WINDOW (win));
+  g_assert_true (g_file_get_contents (project_path, &after, &n_after, NULL));
+  g_assert_cmpmem (before, n_before, after, n_after);
+  g_unlink (copy);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -493,6 +678,8 @@ main (int argc, char **argv)
   g_test_add_func ("/app/project/image-dir-reopened", test_image_dir_reopened);
   g_test_add_func ("/app/project/moved", test_moved);
   g_test_add_func ("/app/project/resume", test_resume);
+  g_test_add_func ("/app/project/foreign-checkpoint", test_foreign_checkpoint);
+  g_test_add_func ("/app/project/read-only", test_read_only);
   rc = g_test_run ();
   ts_test_rmdir (tmp);
   g_free (tmp);

@@ -5,6 +5,7 @@
  * with the same thread count, and bad checkpoints are refused by name. */
 #include <math.h>
 #include <string.h>
+#include <utime.h>
 
 #include "learn/learn-mem-source.h"
 #include "ts-backend.h"
@@ -242,6 +243,63 @@ test_bad_checkpoints (void)
   ts_test_rmdir (dir);
 }
 
+/* Whose checkpoint: the run's number and start must match; one without a
+ * start (written before checkpoints named it) is taken on its number unless
+ * the file is older than the run. */
+static void
+test_owner (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *ck = g_build_filename (dir, "p-run1.ckpt", NULL);
+  const char *started = "2024-05-01T10:00:00.250000Z";
+  const char *mine[4] = { "run", "1", "run_started", started };
+  const char *other_run[4] = { "run", "2", "run_started", started };
+  const char *other_start[4] = { "run", "1", "run_started", "2023-01-01T00:00:00.000000Z" };
+  const char *no_start[2] = { "run", "1" };
+  ts_checkpoint_pos pos = { 0 }, read;
+  ts_checkpoint_owner_info o;
+  struct utimbuf before = { 1714557600 - 60, 1714557600 - 60 };   /* a minute before the run */
+  setup s;
+
+  setup_init (&s, 1, 0, 2);
+  pos.phase = 1;
+  pos.epoch = 2;
+  g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, mine, 2), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OWNED);
+  g_assert_cmpint (read.phase, ==, 1);
+  g_assert_cmpint (read.epoch, ==, 2);
+
+  g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, other_run, 2), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_RUN);
+  g_assert_cmpstr (o.run, ==, "2");
+
+  g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, other_start, 2), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_START);
+  g_assert_cmpstr (o.run_started, ==, other_start[3]);
+
+  /* no start: written now, after the run started, it is the run's */
+  g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, no_start, 1), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OWNED);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "2", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_RUN);
+  /* a leftover from before the run started is not */
+  g_assert_cmpint (utime (ck, &before), ==, 0);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OLDER_THAN_RUN);
+
+  /* none at all: not a checkpoint of any run */
+  g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, NULL, 0), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_RUN);
+  g_assert_cmpstr (o.run, ==, "");
+  setup_clear (&s);
+  ts_test_rmdir (dir);
+}
+
 /* The checkpointer's lock, refused at a save while another writer holds
  * it, is asked for again at the next save: never a save without it. */
 typedef struct {
@@ -295,6 +353,7 @@ main (int argc, char **argv)
   g_test_add_func ("/store/checkpoint/resume-2-threads-clear-state",
                    test_resume_2_threads_clear_state);
   g_test_add_func ("/store/checkpoint/bad", test_bad_checkpoints);
+  g_test_add_func ("/store/checkpoint/owner", test_owner);
   g_test_add_func ("/store/checkpoint/lock-retried", test_lock_retried);
   return g_test_run ();
 }

@@ -10,6 +10,7 @@
  * then, not a skip. */
 #include "ts-config.h"
 
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include "tagsight-project.h"
 #include "ts-safetensors.h"
 #include "ts-test.h"
+#include "ts-test-as-user.h"
 
 static gboolean
 cli_has (const char *cmd)
@@ -58,28 +60,12 @@ run_cli_err (const char *dir, int expect_rc, char **err_out, const char *first, 
 static char *
 run_cli_va (const char *dir, int expect_rc, char **err_out, const char *first, va_list ap)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  char *err = NULL;
-  char *out = NULL;
-  const char *a;
-  int status;
-  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
 
-  g_ptr_array_add (argv, (char *) ts_test_cli ());
-  for (a = first; a; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (char *) a);
-  g_ptr_array_add (argv, NULL);
-  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, 0, NULL, NULL, &out, &err,
-                               &status, &error));
-  g_assert_no_error (error);
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != expect_rc)
-    g_error ("tagsight-cli %s: status %d (expected %d)\nstdout:\n%s\nstderr:\n%s", first, status,
-             expect_rc, out, err);
-  if (err_out)
-    *err_out = err;
-  else
-    g_free (err);
-  return out;
+  for (const char *a = first; a; a = va_arg (ap, const char *))
+    g_ptr_array_add (args, (char *) a);
+  g_ptr_array_add (args, NULL);
+  return ts_test_run_cli_expect (dir, expect_rc, (const char *const *) args->pdata, err_out);
 }
 
 static char *
@@ -526,6 +512,108 @@ test_bad_project (void)
   ts_test_rmdir (dir);
 }
 
+/* tagsight-cli as a user file modes bind (nobody when this is root): the
+ * exit status; stdout and stderr into *@out and *@err. */
+static int
+run_cli_as_user (const char *dir, char **out, char **err, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+
+  g_ptr_array_add (argv, (char *) ts_test_cli ());
+  for (; *args; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, 0, ts_test_become_nobody, NULL,
+                               out, err, &status, &error));
+  g_assert_no_error (error);
+  return status;
+}
+
+/* A project in a folder that cannot be written (a colleague's share, a
+ * read-only mount): `runs` lists it and says it is read-only; `train` and
+ * `resume` refuse, naming the file and the way out, and change nothing. */
+static void
+test_read_only_project (void)
+{
+  g_autofree char *dir = ts_test_tmpdir ();
+  g_autofree char *shared = g_build_filename (dir, "shared", NULL);
+  g_autofree char *path = g_build_filename (shared, "p.tagsight", NULL);
+  g_autofree char *csv = g_build_filename (dir, "train.csv", NULL);
+  g_autofree char *before = NULL, *after = NULL, *wal = g_strconcat (path, "-wal", NULL);
+  g_autofree char *out = NULL, *err = NULL;
+  gsize n_before, n_after;
+  int status;
+
+  if (!need_cli ("runs", TRUE) || !need_cli ("resume", TRUE))
+    return;
+  g_assert_cmpint (g_mkdir (shared, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (csv, "fname,labels,is_valid\na.jpg,cat,True\n", -1, NULL));
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (TagsightProject) p = tagsight_project_open (path, TAGSIGHT_PROJECT_OPEN_CREATE,
+                                                           &error);
+    gint64 ds = 0, run = 0;
+
+    g_assert_no_error (error);
+    g_assert_true (tagsight_project_add_dataset (p, csv, NULL, NULL, NULL, NULL, &ds, &error));
+    g_assert_true (tagsight_project_begin_run (p, ds, "{\"arch\": \"tiny\", \"args\": []}", "cpu",
+                                               &run, &error));
+    g_assert_true (tagsight_project_add_epoch_metrics (p, run, 0, 0, 0.5, 0.25, 0.75, 1,
+                                                       &error));
+    g_assert_true (tagsight_project_end_run (p, run, TAGSIGHT_RUN_CANCELLED, "stopped", &error));
+  }
+  g_assert_true (g_file_get_contents (path, &before, &n_before, NULL));
+  g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (path, 0666), ==, 0);
+  g_assert_cmpint (g_chmod (shared, 0555), ==, 0);
+
+  {
+    const char *const args[] = { "runs", path, "--json", NULL };
+
+    status = run_cli_as_user (dir, &out, &err, args);
+    if (!ts_test_as_user_ran (status))
+      goto out;
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+    g_assert_nonnull (strstr (out, "\"run\": 1"));
+    g_assert_nonnull (strstr (out, "\"valid_loss\": 0.25"));
+    g_assert_nonnull (strstr (err, "is read-only"));
+    g_assert_nonnull (strstr (err, "its folder cannot be written"));
+  }
+  {
+    const char *const args[] = { "train", csv, "--arch", "tiny", "--project", path, NULL };
+
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+    status = run_cli_as_user (dir, &out, &err, args);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+    g_assert_nonnull (strstr (err, path));
+    g_assert_nonnull (strstr (err, "is read-only"));
+    g_assert_nonnull (strstr (err, "Copy it"));
+  }
+  {
+    const char *const args[] = { "resume", path, "1", NULL };
+
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+    status = run_cli_as_user (dir, &out, &err, args);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+    g_assert_nonnull (strstr (err, "tagsight-cli resume: "));
+    g_assert_nonnull (strstr (err, "is read-only"));
+  }
+  g_assert_true (g_file_get_contents (path, &after, &n_after, NULL));
+  g_assert_cmpmem (before, n_before, after, n_after);
+  g_assert_false (g_file_test (wal, G_FILE_TEST_EXISTS));
+
+out:
+  g_chmod (shared, 0755);
+  ts_test_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -534,5 +622,6 @@ main (int argc, char **argv)
   g_test_add_func ("/store/cli/bad-project", test_bad_project);
   g_test_add_func ("/store/cli/model-write-failed", test_model_write_failed);
   g_test_add_func ("/store/cli/resume-busy", test_resume_busy);
+  g_test_add_func ("/store/cli/read-only-project", test_read_only_project);
   return g_test_run ();
 }

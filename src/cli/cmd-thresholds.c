@@ -215,7 +215,7 @@ save_thresholds (const char *path, ts_model *m, ts_modelfile_meta *meta, const t
   free (meta->class_thresholds);
   meta->class_thresholds = malloc ((size_t) p->n_classes * sizeof (float));
   if (!meta->class_thresholds)
-    st = ts_error (TS_ERR_NOMEM, _("%s: out of memory"), path);
+    st = ts_error (TS_ERR_NOMEM, "%s: out of memory", path);
   else
     {
       for (int k = 0; k < p->n_classes; k++)
@@ -300,7 +300,7 @@ cmd_thresholds (int argc, char **argv)
     goto fail;
   if (meta.input_height != meta.input_width)
     {
-      st = ts_error (TS_ERR_UNSUPPORTED, _("%s: non-square input %dx%d"), model_path,
+      st = ts_error (TS_ERR_UNSUPPORTED, "%s: non-square input %dx%d", model_path,
                      meta.input_height, meta.input_width);
       goto fail;
     }

@@ -289,7 +289,8 @@ split_labels (const char *field, const char *delim, raw_labels *out, char *why, 
   else if (n_empty > 0 || n_trimmed > 0 || n_control > 0)
     snprintf (why, why_size, TS_("labels \"%s\": %s%s%s"), field,
               n_empty ? TS_("empty label from a doubled, leading or trailing delimiter") : "",
-              n_empty && (n_trimmed || n_control) ? "; " : "",
+              /* TRANSLATORS: between the items of a list of problems */
+              n_empty && (n_trimmed || n_control) ? TS_("; ") : "",
               n_control ? TS_("tab or line break inside a label")
                         : n_trimmed ? TS_("whitespace around a label") : "");
   return TS_OK;
@@ -373,6 +374,25 @@ resolve_config (ts_datablock *db, const ts_datablock_config *cfg)
   return TS_OK;
 }
 
+static void append (char *buf, size_t size, size_t *len, const char *fmt, ...)
+  __attribute__ ((format (printf, 4, 5)));
+
+/* Appends to @buf, which holds @len bytes and is cut at @size. */
+static void
+append (char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+  va_list ap;
+  int n;
+
+  if (*len >= size)
+    return;
+  va_start (ap, fmt);
+  n = vsnprintf (buf + *len, size - *len, fmt, ap);
+  va_end (ap);
+  if (n > 0)
+    *len += (size_t) n;
+}
+
 /* The names of the header's columns @cols (NULL: all of them), quoted and
  * comma-separated, for messages. */
 static void
@@ -381,9 +401,13 @@ columns_quoted (const ts_datablock *db, const int *cols, int n, char *out, size_
   size_t len = 0;
 
   out[0] = '\0';
-  for (int i = 0; i < n && len < size; i++)
-    len += (size_t) snprintf (out + len, size - len, "%s\"%s\"", i ? ", " : "",
-                              db->columns[cols ? cols[i] : i]);
+  for (int i = 0; i < n; i++)
+    append (out, size, &len,
+            /* TRANSLATORS: a column's name in your language's quotation marks */
+            i == 0 ? TS_("\"%s\"")
+                   /* TRANSLATORS: the same, after the name of another column */
+                   : TS_(", \"%s\""),
+            db->columns[cols ? cols[i] : i]);
 }
 
 static void
@@ -392,12 +416,17 @@ columns_found (const ts_datablock *db, char *found, size_t size)
   columns_quoted (db, NULL, db->n_columns, found, size);
 }
 
+/* The columns the DataBlock reads, for the messages about them. */
+typedef enum { COLUMN_FNAME, COLUMN_LABELS, COLUMN_SPLIT } column_role;
+
 /* The message for a missing column: which one, what there is, and the
- * likely intended one when only case or whitespace differ. */
+ * likely intended one when only case or whitespace differ.  One whole
+ * sentence per column, so that translations need not fit a column's name
+ * into their grammar. */
 static ts_status
-missing_column (const ts_datablock *db, const char *what, const char *name)
+missing_column (const ts_datablock *db, column_role role, const char *name)
 {
-  char found[1024];
+  char found[1024], msg[2048];
   const char *guess = NULL;
 
   columns_found (db, found, sizeof found);
@@ -408,11 +437,27 @@ missing_column (const ts_datablock *db, const char *what, const char *name)
         guess = db->columns[i];
       free (t);
     }
-  if (guess != NULL)
-    return ts_error (TS_ERR_FORMAT, "%s, line 1: no %s column \"%s\" (columns found: %s); "
-                     "did you mean \"%s\"?", db->csv_path, what, name, found, guess);
-  return ts_error (TS_ERR_FORMAT, "%s, line 1: no %s column \"%s\" (columns found: %s)",
-                   db->csv_path, what, name, found);
+  switch (role)
+    {
+    case COLUMN_FNAME:
+      ts_error (TS_ERR_FORMAT, "%s, line 1: no file name column \"%s\" (columns found: %s)",
+                db->csv_path, name, found);
+      break;
+    case COLUMN_LABELS:
+      ts_error (TS_ERR_FORMAT, "%s, line 1: no labels column \"%s\" (columns found: %s)",
+                db->csv_path, name, found);
+      break;
+    case COLUMN_SPLIT:
+      ts_error (TS_ERR_FORMAT, "%s, line 1: no split column \"%s\" (columns found: %s)",
+                db->csv_path, name, found);
+      break;
+    }
+  if (guess == NULL)
+    return TS_ERR_FORMAT;
+  snprintf (msg, sizeof msg, "%s", ts_last_error ());
+  /* TRANSLATORS: the message about the missing column, then the column the
+     user probably meant */
+  return ts_error (TS_ERR_FORMAT, "%s; did you mean \"%s\"?", msg, guess);
 }
 
 static int
@@ -669,30 +714,37 @@ finalize (ts_datablock *db)
 /* "no usable rows (malformed rows: 3, first on line 2 [wrong field count: 2
  * fields, but the columns used (...) need at least 3]; ...)": the first
  * example names the defect, so a failed load says what to fix without a
- * separate summary run. */
+ * separate summary run.  @images: no image could be read, else no row. */
 static ts_status
-nothing_usable (const ts_datablock *db, ts_status status, const char *what)
+nothing_usable (const ts_datablock *db, ts_status status, int images)
 {
-  char msg[1024];
+  char details[1024] = "";
   size_t len = 0;
-
   int n = 0;
 
-  len += (size_t) snprintf (msg, sizeof msg, "%s: %s", db->csv_path, what);
-  for (int k = 0; k < TS_PROBLEM_N_KINDS && len < sizeof msg; k++)
+  for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     if (db->problems[k].count > 0)
       {
         const ts_problem *p = &db->problems[k];
         const char *why = p->n_examples > 0 && p->example_text[0] ? p->example_text[0] : "";
 
-        len += (size_t) snprintf (msg + len, sizeof msg - len, "%s%s: %d, first on line %d%s%s%s",
-                                  n++ ? "; " : " (", ts_problem_kind_name (k), p->count,
-                                  p->example_lines[0], why[0] ? " [" : "", why,
-                                  why[0] ? "]" : "");
+        if (n++ > 0)
+          /* TRANSLATORS: between the items of a list of problems */
+          append (details, sizeof details, &len, "%s", TS_("; "));
+        if (why[0])
+          /* TRANSLATORS: a kind of problem, how many rows have it, the first
+             one's line and (in brackets) what is wrong with it */
+          append (details, sizeof details, &len, TS_("%s: %d, first on line %d [%s]"),
+                  ts_problem_kind_name (k), p->count, p->example_lines[0], why);
+        else
+          append (details, sizeof details, &len, TS_("%s: %d, first on line %d"),
+                  ts_problem_kind_name (k), p->count, p->example_lines[0]);
       }
-  if (n > 0 && len < sizeof msg)
-    snprintf (msg + len, sizeof msg - len, ")");
-  return ts_error (status, "%s", msg);
+  if (images)
+    return n > 0 ? ts_error (status, "%s: no usable images (%s)", db->csv_path, details)
+                 : ts_error (status, "%s: no usable images", db->csv_path);
+  return n > 0 ? ts_error (status, "%s: no usable rows (%s)", db->csv_path, details)
+               : ts_error (status, "%s: no usable rows", db->csv_path);
 }
 
 static ts_status
@@ -721,10 +773,10 @@ read_rows (ts_datablock *db, ts_csv *csv)
 
   col_fname = find_column (db, db->cfg.fname_col);
   if (col_fname < 0)
-    return missing_column (db, "file name", db->cfg.fname_col);
+    return missing_column (db, COLUMN_FNAME, db->cfg.fname_col);
   col_labels = find_column (db, db->cfg.labels_col);
   if (col_labels < 0)
-    return missing_column (db, "labels", db->cfg.labels_col);
+    return missing_column (db, COLUMN_LABELS, db->cfg.labels_col);
   if (col_labels == col_fname)
     {
       char found[1024];
@@ -737,7 +789,7 @@ read_rows (ts_datablock *db, ts_csv *csv)
     {
       col_split = find_column (db, db->cfg.split_col);
       if (col_split < 0 && db->cfg.split == TS_SPLIT_COLUMN)
-        return missing_column (db, "split", db->cfg.split_col);
+        return missing_column (db, COLUMN_SPLIT, db->cfg.split_col);
       db->cfg.split = col_split >= 0 ? TS_SPLIT_COLUMN : TS_SPLIT_NONE;
     }
   /* a row may stop before the columns that are not read: pandas fills them
@@ -861,7 +913,7 @@ ts_datablock_load (const char *csv_path, const ts_datablock_config *cfg, ts_data
   if (st == TS_OK && db->n_items == 0)
     st = db->n_rows == 0
            ? ts_error (TS_ERR_FORMAT, "%s: no data rows after the header", csv_path)
-           : nothing_usable (db, TS_ERR_FORMAT, "no usable rows");
+           : nothing_usable (db, TS_ERR_FORMAT, 0);
   if (st == TS_OK)
     {
       if (db->cfg.split == TS_SPLIT_RANDOM)
@@ -903,9 +955,13 @@ ts_datablock_check_images (ts_datablock *db)
       keep[i] = 0;
       if (stat (it->path, &st) != 0)
         {
-          problem_add (db, errno == ENOENT || errno == ENOTDIR ? TS_PROBLEM_MISSING_FILE
-                                                               : TS_PROBLEM_UNREADABLE_IMAGE,
-                       it->csv_line, "%s: %s", it->path, strerror (errno));
+          int err = errno;   /* before gettext's look-up */
+
+          problem_add (db, err == ENOENT || err == ENOTDIR ? TS_PROBLEM_MISSING_FILE
+                                                           : TS_PROBLEM_UNREADABLE_IMAGE,
+                       it->csv_line,
+                       /* TRANSLATORS: an image's path, then why it cannot be read */
+                       TS_("%s: %s"), it->path, strerror (err));
           continue;
         }
       if (S_ISDIR (st.st_mode))
@@ -931,7 +987,7 @@ ts_datablock_check_images (ts_datablock *db)
   if (finalize (db) != TS_OK)
     return TS_ERR_NOMEM;
   if (db->n_items == 0)
-    return nothing_usable (db, TS_ERR_IO, "no usable images");
+    return nothing_usable (db, TS_ERR_IO, 1);
   ts_clear_error ();
   return TS_OK;
 }

@@ -55,8 +55,9 @@ read_file (const char *path, uint8_t **data, size_t *size)
   if (!S_ISREG (st.st_mode))
     {
       close (fd);
-      return ts_error (TS_ERR_IO, S_ISDIR (st.st_mode) ? "%s: is a folder"
-                                                       : "%s: not a regular file", path);
+      if (S_ISDIR (st.st_mode))
+        return ts_error (TS_ERR_IO, "%s: is a folder", path);
+      return ts_error (TS_ERR_IO, "%s: not a regular file", path);
     }
   if (st.st_size == 0)
     {

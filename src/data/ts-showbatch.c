@@ -149,9 +149,12 @@ collect_batch (const ts_datablock *db, const ts_loader_config *cfg, int n, int v
         snprintf (g->skip_message, sizeof g->skip_message, "%s", ts_loader_skip_message (l));
     }
   if (st == TS_OK && b == NULL)
-    st = ts_error (TS_ERR_INVALID, "show_batch: no readable %s image (%d skipped: %s)",
-                   valid ? "validation" : "training", ts_loader_n_skipped (l),
-                   ts_loader_skip_message (l));
+    st = valid ? ts_error (TS_ERR_INVALID, "show_batch: no readable validation image "
+                           "(%d skipped: %s)", ts_loader_n_skipped (l),
+                           ts_loader_skip_message (l))
+               : ts_error (TS_ERR_INVALID, "show_batch: no readable training image "
+                           "(%d skipped: %s)", ts_loader_n_skipped (l),
+                           ts_loader_skip_message (l));
   if (st == TS_OK)
     {
       size_t row = (size_t) 3 * cfg->size * cfg->size;
@@ -188,8 +191,8 @@ collect_unique (const ts_datablock *db, const ts_loader_config *cfg, int n, int 
         snprintf (g->skip_message, sizeof g->skip_message, "%s", ts_last_error ());
     }
   if (count == 0)
-    return ts_error (TS_ERR_INVALID, "show_batch: the %s set is empty",
-                     valid ? "validation" : "training");
+    return valid ? ts_error (TS_ERR_INVALID, "show_batch: the validation set is empty")
+                 : ts_error (TS_ERR_INVALID, "show_batch: the training set is empty");
   if (st != TS_OK)
     return ts_error_prefix (st, "show_batch: no readable image");
   x = malloc (sizeof (float) * 3 * cfg->size * cfg->size);

@@ -583,8 +583,11 @@ render_problems (sbuf *b, const ts_summary *s, const palette *c)
       const ts_problem *p = &s->problems[k];
       if (p->count == 0)
         continue;
-      sb_printf (b, "  %s%s: %d%s \u2014 %s\n", c->yellow, ts_problem_kind_name ((ts_problem_kind) k),
-                 p->count, c->reset, ts_problem_kind_action ((ts_problem_kind) k));
+      /* TRANSLATORS: the colour's start, a kind of problem, how many rows
+         have it, the colour's end, then what to do about it */
+      sb_printf (b, TS_("  %s%s: %d%s — %s\n"), c->yellow,
+                 ts_problem_kind_name ((ts_problem_kind) k), p->count, c->reset,
+                 ts_problem_kind_action ((ts_problem_kind) k));
       for (int e = 0; e < p->n_examples; e++)
         {
           char line[32];

@@ -7,14 +7,8 @@
  * msgid (po/meson.build tells xgettext that ts_error's second argument is
  * one) and the catalogue's version is formatted instead.  glibc's gettext,
  * not GLib, so the engine stays GLib-free; a program that binds no
- * "tagsight" domain (the tests) gets English.  TS_ is src/data/ts-i18n.h's,
- * which the engine cannot include (it sits below the data layer). */
-#ifdef TS_ENABLE_NLS
-#include <libintl.h>
-#define TS_(msgid) dgettext ("tagsight", msgid)
-#else
-#define TS_(msgid) (msgid)
-#endif
+ * "tagsight" domain (the tests) gets English. */
+#include "ts-i18n.h"
 
 #define TS_ERROR_MAX 2048
 
@@ -54,6 +48,25 @@ ts_error_prefix (ts_status status, const char *fmt, ...)
      overrun). */
   snprintf (ts_error_buf, sizeof ts_error_buf, TS_ ("%.1000s: %.1000s"), prefix, old);
   return status;
+}
+
+ts_status
+ts_device_error (const char *op, const char *error, const char *code, ts_device_advice advice)
+{
+  /* one whole sentence per advice, so that a translation never has to fit
+   * an English (or translated) half-sentence into its own grammar */
+  switch (advice)
+    {
+    case TS_DEVICE_ADVICE_SMALLER_BATCH:
+      return ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s); try a smaller batch size or "
+                       "the CPU", op, error, code);
+    case TS_DEVICE_ADVICE_RESTART:
+      return ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s); the GPU cannot be used again "
+                       "until the program is restarted: continue on the CPU", op, error, code);
+    case TS_DEVICE_ADVICE_NONE:
+      break;
+    }
+  return ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s)", op, error, code);
 }
 
 const char *

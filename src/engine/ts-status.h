@@ -38,6 +38,20 @@ ts_status ts_verror (ts_status status, const char *fmt, va_list ap);
 ts_status ts_error_prefix (ts_status status, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 
+/* What the user can do after a GPU call failed; the message says it. */
+typedef enum {
+  TS_DEVICE_ADVICE_NONE,
+  TS_DEVICE_ADVICE_SMALLER_BATCH, /* out of GPU memory: a smaller batch, or the CPU */
+  TS_DEVICE_ADVICE_RESTART,       /* the process lost the GPU until it restarts: the CPU */
+} ts_device_advice;
+
+/* Records "CUDA @op failed: @error (@code)" with @advice's way out, one
+ * translated sentence, and returns TS_ERR_DEVICE.  The CUDA backend's
+ * checks build their messages here, where a test without a GPU reaches
+ * them; @error and @code are CUDA's own (English) texts. */
+ts_status ts_device_error (const char *op, const char *error, const char *code,
+                           ts_device_advice advice);
+
 /* The last message recorded on this thread ("" when none). */
 const char *ts_last_error (void);
 void ts_clear_error (void);

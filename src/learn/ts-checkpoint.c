@@ -382,8 +382,10 @@ ts_checkpoint_load (const char *path, ts_learner *l, ts_checkpoint_pos *pos,
   arch = ts_safetensors_meta (sf, "arch");
   if (!arch || strcmp (arch, ts_model_arch (l->model)) != 0)
     {
-      st = ts_error (TS_ERR_INVALID, "%s: the checkpoint is of a %s, the model a %s", path,
-                     arch ? arch : "(unknown)", ts_model_arch (l->model));
+      st = arch ? ts_error (TS_ERR_INVALID, "%s: the checkpoint is of a %s, the model a %s",
+                            path, arch, ts_model_arch (l->model))
+                : ts_error (TS_ERR_INVALID, "%s: the checkpoint names no architecture, the "
+                            "model is a %s", path, ts_model_arch (l->model));
       goto out;
     }
   if ((st = layout_build (l, &lay)) != TS_OK)
@@ -609,9 +611,11 @@ ts_checkpoint_lock (const char *path, int *fd_out)
           close (fd);
           pid[n > 0 ? n : 0] = '\0';
           pid[strcspn (pid, "\n")] = '\0';
-          st = ts_error (TS_ERR_IO, "%s: another process%s%s%s is training with this "
-                         "checkpoint (the run is in progress; stop it first)", path,
-                         *pid ? " (pid " : "", pid, *pid ? ")" : "");
+          st = *pid ? ts_error (TS_ERR_IO, "%s: another process (pid %s) is training with "
+                                "this checkpoint (the run is in progress; stop it first)",
+                                path, pid)
+                    : ts_error (TS_ERR_IO, "%s: another process is training with this "
+                                "checkpoint (the run is in progress; stop it first)", path);
           break;
         }
       if (fstat (fd, &held) == 0 && stat (lock_path, &now) == 0

@@ -333,9 +333,12 @@ ts_loss_and_backward (ts_model *m, ts_tensor *logits, const ts_tensor *y, ts_ten
   /* a GPU failure in any op so far (the ops cannot return it) */
   if ((st = ts_backend_check (be)) != TS_OK)
     return st;
-  if (!isfinite (*loss))
-    return ts_error (TS_ERR_NUMERIC, "the loss is %s; training stopped with the weights of "
-                     "the last good batch", isnan (*loss) ? "NaN" : "infinite");
+  if (isnan (*loss))
+    return ts_error (TS_ERR_NUMERIC, "the loss is NaN; training stopped with the weights of "
+                     "the last good batch");
+  if (isinf (*loss))
+    return ts_error (TS_ERR_NUMERIC, "the loss is infinite; training stopped with the weights "
+                     "of the last good batch");
   return queued ? TS_OK : ts_model_backward (m, dlogits);
 }
 

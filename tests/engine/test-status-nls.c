@@ -1,15 +1,23 @@
-/* test-status-nls.c: the engine's error messages come out in the user's
- * language.  ts_error translates its format in the "tagsight" domain, so a
- * program that bound the domain (the app, the CLI) shows a German user a
- * German message, not an English one inside a German sentence.  The domain
- * is bound to this build's compiled catalogues (TS_TEST_LOCALEDIR). */
+/* test-status-nls.c: the engine's, data layer's and learn layer's error
+ * messages come out in the user's language.  ts_error translates its format
+ * in the "tagsight" domain, so a program that bound the domain (the app,
+ * the CLI) shows a German user a German message, not an English one inside
+ * a German sentence, nor English words pasted into a translated one.  The
+ * domain is bound to this build's compiled catalogues (TS_TEST_LOCALEDIR). */
+#include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
 #include <locale.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "ts-datablock.h"
 #include "ts-status.h"
 #include "ts-tensor.h"
+#include "ts-test.h"
+#ifdef TS_TEST_SHOWBATCH
+#include "ts-showbatch.h"
+#endif
 
 #ifdef TS_ENABLE_NLS
 #include <libintl.h>
@@ -31,8 +39,10 @@ use_language (const char *lang)
       return FALSE;
     }
   /* before setlocale, which also makes gettext forget the last language's
-   * translations */
+   * translations: glibc caches them by locale name, not by LANGUAGE, and
+   * forgets them only when the locale really changes (hence "C" first) */
   g_setenv ("LANGUAGE", lang, TRUE);
+  setlocale (LC_ALL, "C");
   if (setlocale (LC_ALL, "C.UTF-8") == NULL && setlocale (LC_ALL, "en_US.UTF-8") == NULL)
     {
       g_test_skip ("no UTF-8 locale installed (locale -a)");
@@ -92,6 +102,131 @@ test_c_locale_english (void)
   g_assert_null (ts_tensor_new (NULL, 2, shape));
   g_assert_cmpstr (ts_last_error (), ==, "tensor: no backend");
 }
+
+/* What the user can do after a GPU failure is said in their language: the
+ * CUDA backend's checks build their messages with ts_device_error, which
+ * needs no GPU.  Only CUDA's own texts (its error string and name) stay
+ * English. */
+static void
+test_device_advice (void)
+{
+  if (!use_language ("de"))
+    return;
+  g_assert_cmpint (ts_device_error ("memset", "out of memory", "cudaErrorMemoryAllocation",
+                                    TS_DEVICE_ADVICE_SMALLER_BATCH), ==, TS_ERR_DEVICE);
+  g_assert_cmpstr (ts_last_error (), ==, "CUDA memset fehlgeschlagen: out of memory "
+                   "(cudaErrorMemoryAllocation); versuchen Sie eine kleinere Batch-Größe oder "
+                   "die CPU");
+  if (!use_language ("fr"))
+    return;
+  ts_device_error ("conv2d", "an illegal memory access was encountered",
+                   "cudaErrorIllegalAddress", TS_DEVICE_ADVICE_RESTART);
+  g_assert_cmpstr (ts_last_error (), ==, "CUDA conv2d a échoué : an illegal memory access was "
+                   "encountered (cudaErrorIllegalAddress) ; le GPU ne pourra plus servir avant "
+                   "le redémarrage du programme : continuez sur le CPU");
+}
+
+/* A CSV with one row, "a.jpg,cat,False", under @header, in a fresh folder
+ * (no a.jpg in it); returns its path. */
+static char *
+write_csv (const char *dir, const char *header)
+{
+  char *csv = g_build_filename (dir, "labels.csv", NULL);
+  char *text = g_strdup_printf ("%s\na.jpg,cat,False\n", header);
+
+  g_assert_true (g_file_set_contents (csv, text, -1, NULL));
+  g_free (text);
+  return csv;
+}
+
+/* The missing column is named in the translation's own words (not "no file
+ * name column" with the English "file name" in it), the found columns in
+ * its quotation marks. */
+static void
+test_missing_column_german (void)
+{
+  char *dir, *csv, *want;
+  ts_datablock_config cfg;
+  ts_datablock *db = NULL;
+
+  if (!use_language ("de"))
+    return;
+  dir = ts_test_tmpdir ();
+  csv = write_csv (dir, "Fname,labels,is_valid");
+  ts_datablock_config_init (&cfg);
+  cfg.fname_col = "fname";
+  g_assert_cmpint (ts_datablock_load (csv, &cfg, &db), ==, TS_ERR_FORMAT);
+  g_assert_null (db);
+  want = g_strdup_printf ("%s, Zeile 1: keine Dateinamen-Spalte „fname“ (gefundene Spalten: "
+                          "„Fname“, „labels“, „is_valid“); meinten Sie „Fname“?", csv);
+  g_assert_cmpstr (ts_last_error (), ==, want);
+  g_free (want);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+/* "no usable images" lists the problems in the translation's words,
+ * separators and typography (French puts a space before the colon, also
+ * between an image's path and the system's reason). */
+static void
+test_no_usable_images (void)
+{
+  char *dir, *csv, *img, *want;
+  ts_datablock_config cfg;
+  ts_datablock *db = NULL;
+
+  if (!use_language ("fr"))
+    return;
+  dir = ts_test_tmpdir ();
+  csv = write_csv (dir, "fname,labels,is_valid");
+  img = g_build_filename (dir, "a.jpg", NULL);
+  ts_datablock_config_init (&cfg);
+  g_assert_cmpint (ts_datablock_load (csv, &cfg, &db), ==, TS_OK);
+  g_assert_cmpint (ts_datablock_check_images (db), ==, TS_ERR_IO);
+  want = g_strdup_printf ("%s : aucune image utilisable (fichiers d’image manquants : 1, la "
+                          "première à la ligne 2 [%s : %s])", csv, img, strerror (ENOENT));
+  g_assert_cmpstr (ts_last_error (), ==, want);
+  g_free (want);
+  ts_datablock_free (db);
+  g_free (img);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+#ifdef TS_TEST_SHOWBATCH
+/* show_batch's message when every image was skipped: the set's name is part
+ * of the translated sentence, not an English word pasted into it. */
+static void
+test_showbatch_skipped_german (void)
+{
+  char *dir, *csv, *img, *want;
+  ts_datablock_config cfg;
+  ts_loader_config lc;
+  ts_datablock *db = NULL;
+  ts_showbatch *grid = NULL;
+
+  if (!use_language ("de"))
+    return;
+  dir = ts_test_tmpdir ();
+  csv = write_csv (dir, "fname,labels,is_valid");
+  img = g_build_filename (dir, "a.jpg", NULL);
+  ts_datablock_config_init (&cfg);
+  g_assert_cmpint (ts_datablock_load (csv, &cfg, &db), ==, TS_OK);
+  ts_loader_config_init (&lc);
+  g_assert_cmpint (ts_showbatch_collect (db, &lc, 1, 0, 0, &grid), ==, TS_ERR_INVALID);
+  want = g_strdup_printf ("show_batch: kein lesbares Trainingsbild (1 übersprungen: %s: %s)",
+                          img, strerror (ENOENT));
+  g_assert_cmpstr (ts_last_error (), ==, want);
+  g_free (want);
+  ts_datablock_free (db);
+  g_free (img);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+#endif
 #else
 static void
 test_built_without_gettext (void)
@@ -109,6 +244,12 @@ main (int argc, char **argv)
   g_test_add_func ("/status-nls/prefix-french", test_prefix_french);
   g_test_add_func ("/status-nls/inttypes-format", test_inttypes_format);
   g_test_add_func ("/status-nls/c-locale-english", test_c_locale_english);
+  g_test_add_func ("/status-nls/device-advice", test_device_advice);
+  g_test_add_func ("/status-nls/missing-column-german", test_missing_column_german);
+  g_test_add_func ("/status-nls/no-usable-images-french", test_no_usable_images);
+#ifdef TS_TEST_SHOWBATCH
+  g_test_add_func ("/status-nls/showbatch-skipped-german", test_showbatch_skipped_german);
+#endif
 #else
   g_test_add_func ("/status-nls/built-without-gettext", test_built_without_gettext);
 #endif

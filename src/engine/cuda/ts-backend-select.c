@@ -19,12 +19,13 @@ ts_backend_have_cuda (void)
 #endif
 }
 
+/* The reason, already recorded with ts_error (which translates it), is
+ * copied to @err for the caller. */
 static ts_backend *
-fail (char *err, size_t len, const char *msg)
+fail (char *err, size_t len)
 {
-  ts_error (TS_ERR_DEVICE, "%s", msg);
   if (err && len)
-    snprintf (err, len, "%s", msg);
+    snprintf (err, len, "%s", ts_last_error ());
   return NULL;
 }
 
@@ -33,15 +34,13 @@ cpu_new (int threads, char *err, size_t len)
 {
   ts_backend *be = ts_backend_cpu_new (threads);
   if (be == NULL)
-    return fail (err, len, ts_last_error ());
+    return fail (err, len);
   return be;
 }
 
 ts_backend *
 ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
 {
-  char msg[512];
-
   if (err && len)
     err[0] = '\0';
   /* TAGSIGHT_DEVICE picks for "auto" (the test suite pins the CPU with it) */
@@ -53,7 +52,7 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
 #ifdef TS_HAVE_CUDA
       if (ts_cuda_available ())
         {
-          ts_backend *be = ts_backend_cuda_new (0, msg, sizeof msg);
+          ts_backend *be = ts_backend_cuda_new (0, NULL, 0);
           if (be)
             return be;
         }
@@ -73,28 +72,30 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
           long v = strtol (device + 5, &end, 10);
           if (end == device + 5 || *end != '\0' || v < 0 || v > 64)
             {
-              snprintf (msg, sizeof msg, "device \"%s\": expected cuda:N with N a GPU number",
+              ts_error (TS_ERR_DEVICE, "device \"%s\": expected cuda:N with N a GPU number",
                         device);
-              return fail (err, len, msg);
+              return fail (err, len);
             }
           index = (int) v;
         }
+      char msg[512];
       ts_backend *be = ts_backend_cuda_new (index, msg, sizeof msg);
       if (be == NULL)
         {
-          char full[700];
-          snprintf (full, sizeof full, "%s; the CPU trains without a GPU (--device cpu)", msg);
-          return fail (err, len, full);
+          /* TRANSLATORS: the reason the GPU cannot be used, then the way out */
+          ts_error (TS_ERR_DEVICE, "%s; the CPU trains without a GPU (--device cpu)", msg);
+          return fail (err, len);
         }
       return be;
 #else
-      return fail (err, len, "this build has no CUDA backend (meson -Dcuda=enabled needs nvcc "
-                   "and the CUDA toolkit); use --device cpu");
+      ts_error (TS_ERR_DEVICE, "this build has no CUDA backend (meson -Dcuda=enabled needs "
+                "nvcc and the CUDA toolkit); use --device cpu");
+      return fail (err, len);
 #endif
     }
-  snprintf (msg, sizeof msg, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)",
+  ts_error (TS_ERR_DEVICE, "unknown device \"%s\" (expected cpu, cuda, cuda:N or auto)",
             device);
-  return fail (err, len, msg);
+  return fail (err, len);
 }
 
 const char *

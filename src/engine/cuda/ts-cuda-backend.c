@@ -35,12 +35,10 @@ ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op)
 {
   if (e == cudaSuccess)
     return 1;
-  ts_error (TS_ERR_DEVICE, "CUDA %s failed: %s (%s)%s", op, cudaGetErrorString (e),
-            cudaGetErrorName (e),
-            e == cudaErrorMemoryAllocation ? "; try a smaller batch size or the CPU"
-            : context_lost (e) ? "; the GPU cannot be used again until the program is "
-                                 "restarted: continue on the CPU"
-                               : "");
+  ts_device_error (op, cudaGetErrorString (e), cudaGetErrorName (e),
+                   e == cudaErrorMemoryAllocation ? TS_DEVICE_ADVICE_SMALLER_BATCH
+                   : context_lost (e)             ? TS_DEVICE_ADVICE_RESTART
+                                                  : TS_DEVICE_ADVICE_NONE);
   ts_backend_record_failure (be, TS_ERR_DEVICE);
   return 0;
 }
@@ -355,8 +353,9 @@ ts_cuda_available (void)
   return count > 0;
 }
 
+/* 0 with the reason recorded (ts_error) when cuBLAS cannot be loaded */
 static int
-open_cublas (ts_cuda_blas *b, char *why, size_t len)
+open_cublas (ts_cuda_blas *b)
 {
   static const char *names[] = { "libcublas.so.13", "libcublas.so.12", "libcublas.so" };
 
@@ -376,7 +375,7 @@ open_cublas (ts_cuda_blas *b, char *why, size_t len)
       b->lib = dlopen (getenv ("TS_CUDA_CUBLAS"), RTLD_NOW | RTLD_LOCAL);
       if (b->lib == NULL)
         {
-          snprintf (why, len, "TS_CUDA_CUBLAS: %s", dlerror ());
+          ts_error (TS_ERR_DEVICE, "TS_CUDA_CUBLAS: %s", dlerror ());
           return 0;
         }
     }
@@ -384,7 +383,7 @@ open_cublas (ts_cuda_blas *b, char *why, size_t len)
     b->lib = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
   if (b->lib == NULL)
     {
-      snprintf (why, len, "cuBLAS (libcublas.so) not found: %s", dlerror ());
+      ts_error (TS_ERR_DEVICE, "cuBLAS (libcublas.so) not found: %s", dlerror ());
       return 0;
     }
 #define SYM(field, name)                                                   \
@@ -392,7 +391,7 @@ open_cublas (ts_cuda_blas *b, char *why, size_t len)
     *(void **) &b->field = dlsym (b->lib, name);                           \
     if (b->field == NULL)                                                  \
       {                                                                    \
-        snprintf (why, len, "cuBLAS has no %s", name);                     \
+        ts_error (TS_ERR_DEVICE, "cuBLAS has no %s", name);                \
         return 0;                                                          \
       }                                                                    \
   } while (0)
@@ -406,12 +405,13 @@ open_cublas (ts_cuda_blas *b, char *why, size_t len)
   return 1;
 }
 
+/* The reason, already recorded with ts_error (translated there), is copied
+ * to @err for the caller. */
 static ts_backend *
-fail_new (ts_backend *be, char *err, size_t errlen, const char *why)
+fail_new (ts_backend *be, char *err, size_t errlen)
 {
-  ts_error (TS_ERR_DEVICE, "%s", why);
   if (err && errlen)
-    snprintf (err, errlen, "%s", why);
+    snprintf (err, errlen, "%s", ts_last_error ());
   if (be)
     cuda_destroy (be);
   return NULL;
@@ -428,7 +428,6 @@ env_flag (const char *name, int unset)
 ts_backend *
 ts_backend_cuda_new (int device, char *err, size_t errlen)
 {
-  char why[512];
   int count = 0, tf32, dnn;
   cudaError_t e;
   struct cudaDeviceProp prop;
@@ -438,20 +437,21 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
   e = cudaGetDeviceCount (&count);
   if (e != cudaSuccess)
     {
-      snprintf (why, sizeof why, "no CUDA device: %s (%s)", cudaGetErrorString (e),
+      ts_error (TS_ERR_DEVICE, "no CUDA device: %s (%s)", cudaGetErrorString (e),
                 cudaGetErrorName (e));
       cudaGetLastError ();
-      return fail_new (NULL, err, errlen, why);
+      return fail_new (NULL, err, errlen);
     }
   if (count == 0 || device < 0 || device >= count)
     {
-      snprintf (why, sizeof why, "no CUDA device %d (%d found)", device, count);
-      return fail_new (NULL, err, errlen, why);
+      ts_error (TS_ERR_DEVICE, "no CUDA device %d (%d found)", device, count);
+      return fail_new (NULL, err, errlen);
     }
   if (cudaGetDeviceProperties (&prop, device) != cudaSuccess)
     {
       cudaGetLastError ();
-      return fail_new (NULL, err, errlen, "no CUDA device: cannot read its properties");
+      ts_error (TS_ERR_DEVICE, "no CUDA device: cannot read its properties");
+      return fail_new (NULL, err, errlen);
     }
 
   be = calloc (1, sizeof *be);
@@ -460,7 +460,8 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
     {
       free (be);
       free (ctx);
-      return fail_new (NULL, err, errlen, "cuda backend: out of memory");
+      ts_error (TS_ERR_DEVICE, "cuda backend: out of memory");
+      return fail_new (NULL, err, errlen);
     }
   be->i = &cuda_backend_i;
   be->ctx = ctx;
@@ -481,10 +482,10 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
       || (e = cudaMalloc ((void **) &ctx->red, (RED_DOUBLES + 1) * sizeof (double)))
          != cudaSuccess)
     {
-      snprintf (why, sizeof why, "CUDA device %d (%s): %s", device, prop.name,
+      ts_error (TS_ERR_DEVICE, "CUDA device %d (%s): %s", device, prop.name,
                 cudaGetErrorString (e));
       cudaGetLastError ();
-      return fail_new (be, err, errlen, why);
+      return fail_new (be, err, errlen);
     }
   /* a first kernel: fails here, not mid-training, when our binary has no code
    * for this GPU (built for sm_90 + compute_90 PTX) */
@@ -494,17 +495,18 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
     e = cudaStreamSynchronize (ctx->stream);
   if (e != cudaSuccess)
     {
-      snprintf (why, sizeof why, "CUDA device %d (%s, sm_%d%d) cannot run our kernels: %s",
+      ts_error (TS_ERR_DEVICE, "CUDA device %d (%s, sm_%d%d) cannot run our kernels: %s",
                 device, prop.name, prop.major, prop.minor, cudaGetErrorString (e));
       cudaGetLastError ();
-      return fail_new (be, err, errlen, why);
+      return fail_new (be, err, errlen);
     }
-  if (!open_cublas (&ctx->blas, why, sizeof why))
-    return fail_new (be, err, errlen, why);
+  if (!open_cublas (&ctx->blas))
+    return fail_new (be, err, errlen);
   if (ctx->blas.create (&ctx->blas.handle) != CUBLAS_STATUS_SUCCESS)
     {
       ctx->blas.handle = NULL;
-      return fail_new (be, err, errlen, "cuBLAS: cannot create a handle");
+      ts_error (TS_ERR_DEVICE, "cuBLAS: cannot create a handle");
+      return fail_new (be, err, errlen);
     }
   ctx->blas.set_stream (ctx->blas.handle, ctx->stream);
   /* PyTorch's defaults: TF32 for cuDNN's convolutions, not for GEMMs */
@@ -514,10 +516,10 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
   ctx->blas.set_math_mode (ctx->blas.handle,
                            ctx->tf32_gemm ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
   dnn = env_flag ("TS_CUDA_CUDNN", -1);
-  if (dnn != 0 && !ts_cuda_dnn_open (be, why, sizeof why))
+  if (dnn != 0 && !ts_cuda_dnn_open (be))
     {
       if (dnn == 1)
-        return fail_new (be, err, errlen, why);
+        return fail_new (be, err, errlen);
       ts_clear_error ();   /* no cuDNN here: our im2col + cuBLAS convolutions */
     }
   return be;

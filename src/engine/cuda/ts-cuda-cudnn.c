@@ -19,9 +19,9 @@
 #ifndef TS_HAVE_CUDNN
 
 int
-ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
+ts_cuda_dnn_open (ts_backend *be)
 {
-  snprintf (why, len, "built without cudnn.h");
+  ts_error (TS_ERR_DEVICE, "built without cudnn.h");
   return 0;
 }
 
@@ -142,13 +142,13 @@ dnn_ok (ts_cuda_dnn *d, cudnnStatus_t st, const char *op)
 }
 
 int
-ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
+ts_cuda_dnn_open (ts_backend *be)
 {
   ts_cuda_dnn *d = calloc (1, sizeof *d);
 
   if (d == NULL)
     {
-      snprintf (why, len, "out of memory");
+      ts_error (TS_ERR_NOMEM, "out of memory");
       return 0;
     }
 #ifdef TS_CUDA_EMULATED
@@ -162,7 +162,7 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
     d->lib = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
   if (d->lib == NULL)
     {
-      snprintf (why, len, "cuDNN (libcudnn.so.9) not found: %s", dlerror ());
+      ts_error (TS_ERR_DEVICE, "cuDNN (libcudnn.so.9) not found: %s", dlerror ());
       free (d);
       return 0;
     }
@@ -171,7 +171,7 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
     *(void **) &d->field = dlsym (d->lib, #name);                \
     if (d->field == NULL)                                        \
       {                                                          \
-        snprintf (why, len, "cuDNN has no %s", #name);           \
+        ts_error (TS_ERR_DEVICE, "cuDNN has no %s", #name);      \
         dlclose (d->lib);                                        \
         free (d);                                                \
         return 0;                                                \
@@ -208,7 +208,7 @@ ts_cuda_dnn_open (ts_backend *be, char *why, size_t len)
   if (d->create (&d->handle) != CUDNN_STATUS_SUCCESS
       || d->set_stream (d->handle, ts_cuda (be)->stream) != CUDNN_STATUS_SUCCESS)
     {
-      snprintf (why, len, "cuDNN: cannot create a handle");
+      ts_error (TS_ERR_DEVICE, "cuDNN: cannot create a handle");
       if (d->handle)
         d->destroy (d->handle);
       if (d->lib)

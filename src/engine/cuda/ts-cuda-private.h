@@ -86,9 +86,10 @@ int ts_cuda_blas_ok (ts_backend *be, cublasStatus_t st, const char *op);
 /* Scratch of at least @n floats (grows; old contents lost). NULL on failure. */
 float *ts_cuda_scratch (ts_backend *be, size_t n);
 
-/* ts-cuda-cudnn.c: 1 when cuDNN took the convolution (errors recorded), 0 to
- * fall back to im2col + cuBLAS / the direct kernels */
-int ts_cuda_dnn_open (ts_backend *be, char *why, size_t len);
+/* ts-cuda-cudnn.c: 0, the reason recorded (ts_error), when cuDNN cannot be
+ * loaded; the convs 1 when cuDNN took the convolution (errors recorded), 0
+ * to fall back to im2col + cuBLAS / the direct kernels */
+int ts_cuda_dnn_open (ts_backend *be);
 void ts_cuda_dnn_close (ts_backend *be);
 int ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
                               const float *w, float *y);

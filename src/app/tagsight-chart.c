@@ -711,6 +711,27 @@ tagsight_chart_append_point (TagsightChart *self, guint series, double x, double
   changed (self, FALSE);
 }
 
+void
+tagsight_chart_truncate_line (TagsightChart *self, guint series, double x_max)
+{
+  Series *s;
+  guint n;
+
+  g_return_if_fail (TAGSIGHT_IS_CHART (self));
+  g_return_if_fail (series < self->series->len);
+  s = g_ptr_array_index (self->series, series);
+  for (n = s->x->len; n > 0 && g_array_index (s->x, double, n - 1) > x_max; n--)
+    ;
+  if (n == s->x->len)
+    return;
+  g_array_set_size (s->x, n);
+  g_array_set_size (s->y, n);
+  /* the decimated copy is keyed by length: points appended after this
+   * would bring it back to a length it had, with other points */
+  s->cache_px = -1;
+  changed (self, FALSE);
+}
+
 guint
 tagsight_chart_add_bars (TagsightChart *self, const char *name, const double *values, gsize n,
                          const GdkRGBA *color)

@@ -18,6 +18,8 @@ void  tagsight_chart_clear (TagsightChart *self);
 guint tagsight_chart_add_line (TagsightChart *self, const char *name, const double *x,
                                const double *y, gsize n, const GdkRGBA *color, double width);
 void  tagsight_chart_append_point (TagsightChart *self, guint series, double x, double y);
+/* Drops a line's last points past @x_max (its x grows: a live series). */
+void  tagsight_chart_truncate_line (TagsightChart *self, guint series, double x_max);
 /* One value per category (tagsight_chart_set_categories); several bar
  * series are drawn side by side in each category's row. */
 guint tagsight_chart_add_bars (TagsightChart *self, const char *name, const double *values,

@@ -34,6 +34,7 @@ struct _TagsightInspectPage
   AdwStatusPage *empty_page;
   GtkWidget *open_data_button;
   GtkLabel *title_label;
+  GtkWidget *read_only_note;
   GtkLabel *issues_note;
   GtkLabel *losses_note;
   GtkLabel *class_note;
@@ -71,14 +72,30 @@ predicted_labels (TagsightLabelReport *r, int row)
   return g_strdup (s->len ? s->str : C_("labels", "(none)"));
 }
 
+/* Label edits are written to the project: a read-only one shows its edits
+ * and everything that only reads (the lists, the table, the exported CSV,
+ * written elsewhere), but takes no new ones; its copy (Save As) does. */
+static gboolean
+read_only (TagsightInspectPage *self)
+{
+  return self->project != NULL && tagsight_project_is_read_only (self->project);
+}
+
+static const char *
+read_only_message (void)
+{
+  return _("Label edits need a writable copy of this read-only project: Save As makes one.");
+}
+
 static void
 update_actions (TagsightInspectPage *self)
 {
   GtkWidget *w = GTK_WIDGET (self);
+  gboolean editable = self->project != NULL && !read_only (self);
 
-  gtk_widget_action_set_enabled (w, "inspect.undo", self->project != NULL
+  gtk_widget_action_set_enabled (w, "inspect.undo", editable
                                  && tagsight_project_can_undo (self->project));
-  gtk_widget_action_set_enabled (w, "inspect.redo", self->project != NULL
+  gtk_widget_action_set_enabled (w, "inspect.redo", editable
                                  && tagsight_project_can_redo (self->project));
   gtk_widget_action_set_enabled (w, "inspect.export", self->report != NULL);
 }
@@ -223,11 +240,16 @@ on_restore (GtkButton *button, TagsightInspectPage *self)
 {
   g_autoptr (GError) error = NULL;
   int issue = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "issue"));
-  gboolean ok = tagsight_label_report_reject (self->report, issue, FALSE, &error);
+  gboolean ok;
 
+  if (read_only (self))
+    return;
+  ok = tagsight_label_report_reject (self->report, issue, FALSE, &error);
   edited (self, ok, error);
 }
 
+/* An edit button of a suggestion; greyed out, saying why, on a read-only
+ * project. */
 static GtkWidget *
 suffix_button (const char *label, const char *tooltip, int issue, GCallback callback,
                TagsightInspectPage *self)
@@ -235,7 +257,8 @@ suffix_button (const char *label, const char *tooltip, int issue, GCallback call
   GtkWidget *b = gtk_button_new_with_mnemonic (label);
 
   gtk_widget_set_valign (b, GTK_ALIGN_CENTER);
-  gtk_widget_set_tooltip_text (b, tooltip);
+  gtk_widget_set_sensitive (b, !read_only (self));
+  gtk_widget_set_tooltip_text (b, read_only (self) ? read_only_message () : tooltip);
   g_object_set_data (G_OBJECT (b), "issue", GINT_TO_POINTER (issue));
   g_signal_connect (b, "clicked", callback, self);
   return b;
@@ -425,6 +448,7 @@ rebuild (TagsightInspectPage *self)
                                      self->report->n),
                            (long long) self->run_id, self->report->n, self->report->thresh);
   gtk_label_set_text (self->title_label, title);
+  gtk_widget_set_visible (self->read_only_note, read_only (self));
   for (int j = 0; j < self->report->report.n_issues && j < MAX_ISSUES; j++)
     add_issue_row (self, j);
   n_losses = MIN (self->report->n, MAX_LOSSES);
@@ -500,6 +524,8 @@ tagsight_inspect_page_accept (TagsightInspectPage *self, int issue)
 
   g_return_val_if_fail (self->report != NULL && issue >= 0
                         && issue < self->report->report.n_issues, FALSE);
+  if (read_only (self))
+    return FALSE;
   ok = tagsight_label_report_accept (self->report, issue, &error);
   edited (self, ok, error);
   return ok;
@@ -513,6 +539,8 @@ tagsight_inspect_page_reject (TagsightInspectPage *self, int issue)
 
   g_return_val_if_fail (self->report != NULL && issue >= 0
                         && issue < self->report->report.n_issues, FALSE);
+  if (read_only (self))
+    return FALSE;
   ok = tagsight_label_report_reject (self->report, issue, TRUE, &error);
   edited (self, ok, error);
   return ok;
@@ -524,7 +552,7 @@ undo_redo (TagsightInspectPage *self, gboolean redo)
   g_autoptr (GError) error = NULL;
   gboolean ok;
 
-  if (self->project == NULL)
+  if (self->project == NULL || read_only (self))
     return;
   ok = redo ? tagsight_project_redo (self->project, NULL, &error)
             : tagsight_project_undo (self->project, NULL, &error);
@@ -640,6 +668,7 @@ tagsight_inspect_page_class_init (TagsightInspectPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, empty_page);
   gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, open_data_button);
   gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, title_label);
+  gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, read_only_note);
   gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, issues_note);
   gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, losses_note);
   gtk_widget_class_bind_template_child (widget_class, TagsightInspectPage, class_note);

@@ -3,7 +3,9 @@
  * Reject (a label edit in the project, undoable with Ctrl+Z / Ctrl+Shift+Z);
  * the validation images by loss (top losses) with their predicted and given
  * labels; per-class 2x2 counts; the label co-occurrence matrix; Export
- * Corrected CSV.
+ * Corrected CSV.  On a read-only project everything is shown and the CSV
+ * can be exported, but the edit buttons, Undo and Redo are greyed out and
+ * a line in the header says that edits need a writable copy.
  *
  * Actions (group "inspect"): undo, redo, export, open-data.
  * Signals: "open-dataset" (const char *csv): the run's data set is not the
@@ -33,7 +35,8 @@ TagsightLabelReport *tagsight_inspect_page_get_report (TagsightInspectPage *self
 const char *tagsight_inspect_page_get_message (TagsightInspectPage *self);
 /* How many suggestions are listed (the best-ranked ones). */
 int tagsight_inspect_page_get_n_shown (TagsightInspectPage *self);
-/* What the Accept and Reject buttons of suggestion @issue do. */
+/* What the Accept and Reject buttons of suggestion @issue do (FALSE,
+ * changing nothing, on a read-only project). */
 gboolean tagsight_inspect_page_accept (TagsightInspectPage *self, int issue);
 gboolean tagsight_inspect_page_reject (TagsightInspectPage *self, int issue);
 

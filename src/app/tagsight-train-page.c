@@ -52,6 +52,9 @@ struct _TagsightTrainPage
   int run_freeze_epochs;       /* the running fine_tune's frozen phase length */
   int total_epochs;
   gboolean cur_frozen;
+  /* continuing the run shown: its chart and table go on, less the batches
+   * of the epoch it stopped in, dropped at the first batch */
+  gboolean trim_pending;
   GPtrArray *cells;            /* row-major strings of the epoch table */
   gint64 started_us;
   guint tick_id;
@@ -68,7 +71,7 @@ struct _TagsightTrainPage
 
 G_DEFINE_FINAL_TYPE (TagsightTrainPage, tagsight_train_page, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_FINISHED, N_SIGNALS };
+enum { SIGNAL_FINISHED, SIGNAL_CONTINUE_RUN, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* This page's jobs: training (its tick runs) and the LR finder; not another
@@ -366,9 +369,13 @@ on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightTrainPag
       gtk_label_set_text (self->status_label, text);
       adw_action_row_set_subtitle (self->device_row, used);
     }
-  /* fine_tune's boundary: the body starts learning here */
+  /* fine_tune's boundary: the body starts learning here (once: a run
+   * continued in its second phase has it already) */
   if (ev->phase > 0 && !ev->frozen)
-    tagsight_chart_add_marker (self->chart, self->phase_offset, _("unfrozen"), NULL);
+    {
+      tagsight_chart_clear_markers (self->chart);
+      tagsight_chart_add_marker (self->chart, self->phase_offset, _("unfrozen"), NULL);
+    }
 }
 
 static void
@@ -387,6 +394,16 @@ on_batch (TagsightTraining *training, const ts_batch_event *ev, TagsightTrainPag
   double elapsed = (g_get_monotonic_time () - self->started_us) / 1e6;
   char left[32], text[192], epoch[64], batch[64];
 
+  if (self->trim_pending)
+    {
+      double from = self->phase_offset + ev->epoch;
+      guint series[] = { self->raw_series, self->smooth_series, self->valid_series,
+                         self->metric_series };
+
+      self->trim_pending = FALSE;
+      for (guint i = 0; i < G_N_ELEMENTS (series); i++)
+        tagsight_chart_truncate_line (self->chart, series[i], from);
+    }
   /* frame times count from the first batch: before it, the session is being
    * set up and the pages that just got data lay themselves out */
   if (!self->measuring)
@@ -494,6 +511,7 @@ on_finished (TagsightTraining *training, int status, const char *message,
 static gboolean
 begin_run (TagsightTrainPage *self, const TagsightTrainSettings *s, const char *checkpoint)
 {
+  g_autofree char *shown = tagsight_training_dup_resumable (self->training);
   gboolean ok;
 
   if (tagsight_training_get_busy (self->training))
@@ -508,8 +526,13 @@ begin_run (TagsightTrainPage *self, const TagsightTrainSettings *s, const char *
   self->run_freeze_epochs = s->freeze_epochs;
   self->cur_frozen = s->freeze_epochs > 0;
   self->total_epochs = s->epochs + s->freeze_epochs;
-  reset_chart (self);
-  clear_table (self);
+  /* the last run, continued from where it stopped, keeps its chart and table */
+  self->trim_pending = checkpoint != NULL && g_strcmp0 (checkpoint, shown) == 0;
+  if (!self->trim_pending)
+    {
+      reset_chart (self);
+      clear_table (self);
+    }
   gtk_stack_set_visible_child_name (self->chart_stack, "training");
   ok = checkpoint != NULL ? tagsight_training_resume (self->training, s, checkpoint)
                           : tagsight_training_start (self->training, s);
@@ -562,15 +585,24 @@ tagsight_train_page_resume (TagsightTrainPage *self, const TagsightTrainSettings
 }
 
 /* Continues the last run from its last completed epoch (it was stopped or
- * failed, a lost GPU say) with its own settings on the device chosen now. */
+ * failed, a lost GPU say) with its own settings on the device chosen now.
+ * A project's run is continued by whoever records it ("continue-run"), in
+ * the same run, as the Runs page's Resume does. */
 static gboolean
 continue_last_run (TagsightTrainPage *self)
 {
   TagsightTrainSettings s;
   g_autofree char *ckpt = tagsight_training_dup_resumable (self->training);
-  gboolean ok;
+  gint64 run_id = tagsight_training_get_resumable_run (self->training);
+  gboolean ok, handled = FALSE;
 
-  if (ckpt == NULL || !tagsight_training_dup_last_settings (self->training, &s))
+  if (ckpt == NULL || tagsight_training_get_busy (self->training))
+    return FALSE;
+  if (run_id != 0)
+    g_signal_emit (self, signals[SIGNAL_CONTINUE_RUN], 0, run_id, ckpt, &handled);
+  if (handled)
+    return TRUE;
+  if (!tagsight_training_dup_last_settings (self->training, &s))
     return FALSE;
   ok = tagsight_train_page_resume (self, &s, ckpt);
   tagsight_train_settings_clear (&s);
@@ -809,6 +841,10 @@ tagsight_train_page_class_init (TagsightTrainPageClass *klass)
   signals[SIGNAL_FINISHED] = g_signal_new ("finished", G_TYPE_FROM_CLASS (klass),
                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                            2, G_TYPE_INT, G_TYPE_STRING);
+  signals[SIGNAL_CONTINUE_RUN] =
+    g_signal_new ("continue-run", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  g_signal_accumulator_true_handled, NULL, NULL, G_TYPE_BOOLEAN, 2, G_TYPE_INT64,
+                  G_TYPE_STRING);
 }
 
 /* The device buttons write the setting that the next run reads. */

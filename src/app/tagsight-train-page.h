@@ -6,7 +6,11 @@
  * completed epoch, after a stop or a failure, on the device chosen now),
  * lr-find, choose-weights, clear-weights.
  * Signals: "finished" (int ts_status, const char *message or NULL), after
- * the table and chart show the run's last epoch. */
+ * the table and chart show the run's last epoch; "continue-run" (gint64
+ * run id, const char *checkpoint; returns gboolean): Continue was pressed
+ * for a run recorded in a project (its checkpoints name it); a handler that
+ * continues it there, as the Runs page's Resume does, returns TRUE, else the
+ * page continues it itself. */
 #pragma once
 
 #include <adwaita.h>

@@ -597,6 +597,12 @@ tagsight_training_dup_resumable (TagsightTraining *self)
   return g_strdup (self->resumable);
 }
 
+gint64
+tagsight_training_get_resumable_run (TagsightTraining *self)
+{
+  return self->resumable != NULL ? self->resumable_run : 0;
+}
+
 gboolean
 tagsight_training_dup_last_settings (TagsightTraining *self, TagsightTrainSettings *out)
 {

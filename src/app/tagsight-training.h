@@ -94,6 +94,9 @@ void tagsight_training_set_run_checkpoint (TagsightTraining *self, const char *p
 /* The checkpoint the last run left to continue from (it stopped or failed
  * after at least one epoch), NULL when none. */
 char *tagsight_training_dup_resumable (TagsightTraining *self);
+/* The project's run that checkpoint names (tagsight_training_set_run_checkpoint),
+ * 0 when none: a run not recorded in a project. */
+gint64 tagsight_training_get_resumable_run (TagsightTraining *self);
 /* A copy of the settings of the last opened session (clear it after use);
  * FALSE when there is none or a job runs. */
 gboolean tagsight_training_dup_last_settings (TagsightTraining *self, TagsightTrainSettings *out);

@@ -379,6 +379,10 @@ tagsight_window_save_project_as (TagsightWindow *self, const char *path)
   g_autofree char *abs = g_canonicalize_filename (path, NULL);
   g_autofree char *base = g_path_get_basename (abs);
   g_autofree char *msg = NULL;
+  /* a copy holds the same runs: the one inspected stays, its labels now
+   * editable when the project was read-only */
+  gint64 inspected = self->project != NULL ? tagsight_inspect_page_get_run (self->inspect_page)
+                                           : 0;
 
   if (self->project != NULL && g_strcmp0 (abs, tagsight_project_get_path (self->project)) == 0)
     {
@@ -417,6 +421,8 @@ tagsight_window_save_project_as (TagsightWindow *self, const char *path)
       return FALSE;
     }
   set_project (self, project);
+  if (inspected > 0)
+    tagsight_inspect_page_set_run (self->inspect_page, inspected);
   /* a copy holds the open data set under the same id */
   if (self->dataset_id == 0 && tagsight_data_page_get_dataset (self->data_page) != NULL
       && tagsight_dataset_get_datablock (tagsight_data_page_get_dataset (self->data_page)))
@@ -537,13 +543,15 @@ follow_dataset (TagsightProject *project, gint64 dataset_id, TagsightTrainSettin
 /* Continues an unfinished run of the project (the app or the CLI was
  * killed, it was stopped, or it failed: a lost GPU) from its last epoch
  * checkpoint, recorded in the same run, on the device chosen on the Train
- * page. */
+ * page.  Whose checkpoint it is, the training checks before anything
+ * changes (ts_checkpoint_check_owner: the run's number and start), and a
+ * refusal leaves the run as it was (the recorder reopens it at the first
+ * event only). */
 static void
-on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
+resume_run (TagsightWindow *self, gint64 run_id)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (TagsightRun) run = NULL;
-  g_autofree char *owner = NULL, *id = g_strdup_printf ("%" G_GINT64_FORMAT, run_id);
   TagsightTrainSettings s;
   ts_checkpoint_pos pos;
 
@@ -562,14 +570,10 @@ on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
                                                  : _("This run has no checkpoint to resume from"));
       return;
     }
-  if (ts_checkpoint_read_pos (run->checkpoint, &pos, "run", &owner) != TS_OK
-      || (owner != NULL && strcmp (owner, id) != 0))
+  /* where the run is reopened */
+  if (ts_checkpoint_read_pos (run->checkpoint, &pos, NULL, NULL) != TS_OK)
     {
-      g_autofree char *msg = owner != NULL && strcmp (owner, id) != 0
-        ? g_strdup_printf (_("%s belongs to run %s, not to run %s"), run->checkpoint, owner, id)
-        : g_strdup (ts_last_error ());
-
-      tagsight_window_toast (self, msg);
+      tagsight_window_toast (self, ts_last_error ());
       return;
     }
   if (!tagsight_train_settings_from_recipe (run->recipe, &s, &error))
@@ -584,6 +588,30 @@ on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
   if (!tagsight_train_page_resume (self->train_page, &s, run->checkpoint))
     tagsight_run_recorder_continue_run (self->recorder, 0, 0, 0);
   tagsight_train_settings_clear (&s);
+}
+
+static void
+on_resume (TagsightRunsPage *page, gint64 run_id, TagsightWindow *self)
+{
+  resume_run (self, run_id);
+}
+
+/* The Train page's Continue, for the run it last trained: when that is a
+ * run of this project, it goes on in the same run, as Resume does (a new
+ * run would start its epochs mid-way and leave this one stopped). */
+static gboolean
+on_continue_run (TagsightTrainPage *page, gint64 run_id, const char *checkpoint,
+                 TagsightWindow *self)
+{
+  g_autoptr (TagsightRun) run = NULL;
+
+  /* the checkpoint names the run's number: the path tells the project */
+  if (recording_project (self) == NULL
+      || (run = tagsight_project_get_run (self->project, run_id, NULL)) == NULL
+      || g_strcmp0 (run->checkpoint, checkpoint) != 0)
+    return FALSE;
+  resume_run (self, run_id);
+  return TRUE;
 }
 
 static void
@@ -844,6 +872,7 @@ tagsight_window_project_init (TagsightWindow *self)
   g_signal_connect (self->recorder, "run-changed", G_CALLBACK (on_run_changed), self);
   g_signal_connect (self->runs_page, "inspect", G_CALLBACK (on_inspect), self);
   g_signal_connect (self->runs_page, "resume", G_CALLBACK (on_resume), self);
+  g_signal_connect (self->train_page, "continue-run", G_CALLBACK (on_continue_run), self);
   g_signal_connect (self->inspect_page, "open-dataset", G_CALLBACK (on_open_dataset), self);
   g_signal_connect (self->stack, "notify::visible-child-name", G_CALLBACK (on_page_changed),
                     self);

@@ -500,6 +500,109 @@ test_foreign_checkpoint (void)
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
+static gboolean
+not_busy_window (gpointer win)
+{
+  return !tagsight_train_page_get_busy (tagsight_window_get_train_page (win));
+}
+
+/* The Train page's Continue after a Stop, with a project: the same run goes
+ * on, from its checkpoint, to its end (as the Runs page's Resume), and the
+ * page's table and chart go on with it; one refused (a damaged checkpoint)
+ * leaves the run as it was, and no other. */
+static void
+test_continue (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "c", NULL);
+  g_autofree char *path = g_build_filename (dir, "p.tagsight", NULL);
+  g_autofree char *ckpt = NULL;
+  g_autoptr (GPtrArray) runs = NULL;
+  g_autoptr (GArray) em = NULL, bm = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TagsightRun) r = NULL;
+  AppTestFinished f = { 0 };
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  TagsightProject *p;
+  const ts_datablock *db;
+  int n_batches;
+  gulong id;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  win = stopped_run_in_new_project (path);
+  page = tagsight_window_get_train_page (win);
+  p = tagsight_window_get_project (win);
+  db = tagsight_dataset_get_datablock (tagsight_data_page_get_dataset (
+         tagsight_window_get_data_page (win)));
+  n_batches = db->n_train / 8;
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 1);
+
+  /* refused: its checkpoint does not load */
+  r = get_run (p, 1);
+  {
+    g_autofree char *own = NULL;
+    gsize own_len;
+
+    g_assert_true (g_file_get_contents (r->checkpoint, &own, &own_len, NULL));
+    g_assert_true (g_file_set_contents (r->checkpoint, "not a checkpoint", -1, NULL));
+    gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL);
+    g_assert_true (app_test_wait_for (not_busy_window, win, 60));
+    app_test_iterate_for (100);
+    g_assert_cmpint (tagsight_window_get_recording_run (win), ==, 0);
+    runs = tagsight_project_list_runs (p, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (runs->len, ==, 1);
+    g_clear_pointer (&runs, g_ptr_array_unref);
+    g_clear_pointer (&r, tagsight_run_free);
+    r = get_run (p, 1);
+    g_assert_cmpint (r->status, ==, TAGSIGHT_RUN_CANCELLED);
+    g_assert_cmpint (r->n_epochs_done, ==, 1);
+    g_assert_true (g_file_set_contents (r->checkpoint, own, (gssize) own_len, NULL));
+  }
+  g_clear_pointer (&r, tagsight_run_free);
+
+  id = g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL));
+  g_assert_true (tagsight_train_page_get_busy (page));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
+  g_signal_handler_disconnect (page, id);
+  g_assert_cmpint (f.status, ==, TS_OK);
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+
+  runs = tagsight_project_list_runs (p, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (runs->len, ==, 1);
+  r = get_run (p, 1);
+  g_assert_cmpint (r->status, ==, TAGSIGHT_RUN_FINISHED);
+  g_assert_cmpint (r->n_epochs_done, ==, 3);
+  g_assert_nonnull (r->model_path);
+  /* frozen 0, then unfrozen 0 and 1: each once, in order */
+  em = tagsight_project_get_epoch_metrics (p, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (em->len, ==, 3);
+  for (guint i = 0; i < em->len; i++)
+    {
+      TagsightEpochMetrics *m = &g_array_index (em, TagsightEpochMetrics, i);
+
+      g_assert_cmpint (m->phase, ==, i > 0);
+      g_assert_cmpint (m->epoch, ==, i > 0 ? (int) i - 1 : 0);
+    }
+  bm = tagsight_project_get_batch_metrics (p, 1, &error);
+  g_assert_cmpuint (bm->len, ==, 3 * n_batches);
+  /* the page shows the whole run: the stopped epoch's row and batches kept */
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 3);
+  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0),
+                    ==, 3 * n_batches);
+  g_assert_cmpuint (tagsight_chart_get_n_markers (tagsight_train_page_get_chart (page)), ==, 1);
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 static void
 test_moved (void)
 {
@@ -592,6 +695,93 @@ train_start_enabled (TagsightWindow *win)
   return gtk_widget_get_sensitive (start);
 }
 
+/* The buttons labelled @label (with its mnemonic) under @root, into @out. */
+static void
+find_buttons (GtkWidget *root, const char *label, GPtrArray *out)
+{
+  if (GTK_IS_BUTTON (root) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (root)), label) == 0)
+    g_ptr_array_add (out, root);
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    find_buttons (c, label, out);
+}
+
+/* The first label under @root whose text contains @text; NULL when none. */
+static GtkWidget *
+find_label (GtkWidget *root, const char *text)
+{
+  if (GTK_IS_LABEL (root) && strstr (gtk_label_get_text (GTK_LABEL (root)), text) != NULL)
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_label (c, text);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* Whether the Inspect page takes label edits: its Keep buttons (one per
+ * open suggestion) and Undo follow; the header's line says when not. */
+static gboolean
+inspect_editable (TagsightInspectPage *page)
+{
+  g_autoptr (GPtrArray) keep = g_ptr_array_new ();
+  GtkWidget *note = find_label (GTK_WIDGET (page), "writable copy");
+  GtkWidget *undo = app_test_find_actionable (GTK_WIDGET (page), "inspect.undo");
+  gboolean editable;
+
+  find_buttons (GTK_WIDGET (page), "_Keep", keep);
+  g_assert_cmpuint (keep->len, >, 0);
+  g_assert_nonnull (note);
+  g_assert_nonnull (undo);
+  editable = gtk_widget_get_sensitive (keep->pdata[0]);
+  for (guint i = 0; i < keep->len; i++)
+    g_assert_cmpint (gtk_widget_get_sensitive (keep->pdata[i]), ==, editable);
+  /* there are edits to undo (reopen-and-inspect made them) */
+  g_assert_cmpint (gtk_widget_get_sensitive (undo), ==, editable);
+  g_assert_cmpint (gtk_widget_get_visible (note), ==, !editable);
+  return editable;
+}
+
+static gboolean
+file_exists (gpointer path)
+{
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR);
+}
+
+/* the chooser shows @data's folder (it reads it first) */
+static gboolean
+chooser_in (gpointer data)
+{
+  GtkWidget **chooser = data;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  g_autoptr (GFile) folder = gtk_file_chooser_get_current_folder (GTK_FILE_CHOOSER (*chooser));
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  g_autofree char *path = folder != NULL ? g_file_get_path (folder) : NULL;
+
+  return g_strcmp0 (path, tmp) == 0;
+}
+
+/* Export Corrected CSV through its button's chooser, into @path (in tmp). */
+static void
+export_corrected (TagsightInspectPage *page, const char *path)
+{
+  g_autoptr (GFile) folder = g_file_new_for_path (tmp);
+  g_autofree char *base = g_path_get_basename (path);
+  GtkWidget *chooser = NULL;
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "inspect.export", NULL));
+  g_assert_true (app_test_wait_for (app_test_find_file_chooser, &chooser, 20));
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  g_assert_true (gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL));
+  g_assert_true (app_test_wait_for (chooser_in, &chooser, 20));
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), base);
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  g_assert_true (app_test_wait_for (file_exists, (gpointer) path, 20));
+}
+
 /* A project that cannot be written (opened read-only here, as a shared or
  * mounted folder's opens: root, which runs CI, ignores file modes; the
  * store's tests check those) opens with its runs and data set, shows the
@@ -602,6 +792,8 @@ static void
 test_read_only (void)
 {
   g_autofree char *copy = g_build_filename (tmp, "read-only-copy.tagsight", NULL);
+  g_autofree char *exported = g_build_filename (tmp, "read-only-corrected.csv", NULL);
+  gint64 inspected;
   g_autofree char *before = NULL, *after = NULL;
   g_autoptr (GError) error = NULL;
   gsize n_before, n_after;
@@ -621,11 +813,38 @@ test_read_only (void)
   g_assert_nonnull (p);
   g_assert_true (tagsight_project_is_read_only (p));
   g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
+  inspected = tagsight_inspect_page_get_run (tagsight_window_get_inspect_page (win));
   n_runs = tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win));
   g_assert_cmpuint (n_runs, >, 0);
   g_assert_true (gtk_action_bar_get_revealed (win->read_only_bar));
   g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (win->read_only_label)),
                             project_path));
+  /* the Inspect page shows the run's suggestions and the edits made; it
+   * says that edits need a copy instead of trying and failing, and its
+   * corrected CSV (written elsewhere) is exported all the same */
+  {
+    TagsightInspectPage *page = tagsight_window_get_inspect_page (win);
+    TagsightLabelReport *r = tagsight_inspect_page_get_report (page);
+    g_autofree char *contents = NULL;
+    g_auto (GStrv) lines = NULL;
+    int open = 0;
+
+    g_assert_nonnull (r);
+    g_assert_false (inspect_editable (page));
+    while (open < r->report.n_issues
+           && tagsight_label_report_get_state (r, open) != TAGSIGHT_SUGGESTION_OPEN)
+      open++;
+    g_assert_cmpint (open, <, r->report.n_issues);
+    g_assert_false (tagsight_inspect_page_accept (page, open));
+    g_assert_false (tagsight_inspect_page_reject (page, open));
+    g_assert_cmpint (tagsight_label_report_get_state (r, open), ==, TAGSIGHT_SUGGESTION_OPEN);
+    export_corrected (page, exported);
+    g_assert_true (g_file_get_contents (exported, &contents, NULL, NULL));
+    lines = g_strsplit (g_strchomp (contents), "\n", -1);
+    /* the header and every image */
+    g_assert_cmpuint (g_strv_length (lines), ==, 41);
+    g_unlink (exported);
+  }
   /* training and Resume would record in it: refused before anything starts
    * (a failed write would be a fatal warning here) */
   g_assert_false (tagsight_window_check_project_writable (win));
@@ -656,6 +875,16 @@ test_read_only (void)
   g_assert_false (gtk_action_bar_get_revealed (win->read_only_bar));
   g_assert_cmpuint (tagsight_runs_page_get_n_runs (tagsight_window_get_runs_page (win)), ==,
                     n_runs);
+  /* the copy's Inspect page goes on with the same run, and takes edits */
+  {
+    TagsightInspectPage *page = tagsight_window_get_inspect_page (win);
+
+    g_assert_cmpint (tagsight_inspect_page_get_run (page), ==, inspected);
+    g_assert_nonnull (tagsight_inspect_page_get_report (page));
+    g_assert_true (inspect_editable (page));
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "inspect.undo", NULL));
+    g_assert_true (tagsight_project_can_redo (p));
+  }
   gtk_window_destroy (GTK_WINDOW (win));
   g_assert_true (g_file_get_contents (project_path, &after, &n_after, NULL));
   g_assert_cmpmem (before, n_before, after, n_after);
@@ -679,6 +908,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/project/moved", test_moved);
   g_test_add_func ("/app/project/resume", test_resume);
   g_test_add_func ("/app/project/foreign-checkpoint", test_foreign_checkpoint);
+  g_test_add_func ("/app/project/continue", test_continue);
   g_test_add_func ("/app/project/read-only", test_read_only);
   rc = g_test_run ();
   ts_test_rmdir (tmp);

@@ -124,9 +124,19 @@ predicted (gpointer data)
   return tagsight_export_page_get_n_predictions (data) >= 2;
 }
 
-/* A run stopped after its first epoch goes on with Continue from its
- * checkpoint and ends as the uninterrupted run (same settings, same threads:
- * the CPU's sums are then deterministic). */
+/* Stop, as the button does, once the second batch of the unfrozen phase
+ * is shown: in the middle of an epoch. */
+static void
+stop_in_second_phase (TagsightTraining *training, const ts_batch_event *ev, gpointer page)
+{
+  if (ev->phase == 1 && ev->epoch == 0 && ev->batch == 1)
+    tagsight_train_page_stop (page);
+}
+
+/* A run stopped in its second epoch goes on with Continue from its
+ * checkpoint (the end of the first) and ends as the uninterrupted run (same
+ * settings, same threads: the CPU's sums are then deterministic); the
+ * page's table and chart go on, the stopped epoch's batches replaced. */
 static void
 test_continue (void)
 {
@@ -135,6 +145,8 @@ test_continue (void)
   TagsightTraining *training;
   AppTestFinished f = { 0 };
   g_autofree char *want = NULL, *ckpt = NULL;
+  gsize n_points;
+  gulong stopper;
   int n;
 
   if (!have_display)
@@ -155,16 +167,21 @@ test_continue (void)
   n = tagsight_train_page_get_n_epoch_rows (page);
   g_assert_cmpint (n, ==, 4);
   want = g_strdup (tagsight_train_page_get_epoch_cell (page, n - 1, 3));
+  n_points = tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0);
   /* a finished run leaves nothing to continue */
   g_assert_null (tagsight_training_dup_resumable (training));
 
   f.done = FALSE;
+  stopper = g_signal_connect (training, "batch", G_CALLBACK (stop_in_second_phase), page);
   g_assert_true (tagsight_train_page_start (page));
-  tagsight_training_stop_after_epoch (training);
   g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
+  g_signal_handler_disconnect (training, stopper);
   g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
   g_assert_true (app_test_wait_for (results_shown, win, 60));
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 1);
+  /* the first epoch's batches and at least two of the stopped one's */
+  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0),
+                    >, n_points / 4 + 1);
   ckpt = tagsight_training_dup_resumable (training);
   g_assert_nonnull (ckpt);
   g_assert_true (g_file_test (ckpt, G_FILE_TEST_IS_REGULAR));
@@ -173,10 +190,14 @@ test_continue (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL));
   g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
-  /* the three epochs after the first, the last as in the uninterrupted run */
+  /* the table goes on: the first epoch, then the three after it, the last
+   * as in the uninterrupted run */
   n = tagsight_train_page_get_n_epoch_rows (page);
-  g_assert_cmpint (n, ==, 3);
+  g_assert_cmpint (n, ==, 4);
   g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, n - 1, 3), ==, want);
+  /* every batch once */
+  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0),
+                    ==, n_points);
   g_assert_null (tagsight_training_dup_resumable (training));
   g_free (f.message);
   /* closed while the Results page still evaluates the run: the page's late

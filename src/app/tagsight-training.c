@@ -34,6 +34,8 @@ struct _TagsightTraining
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
   int stop_requested;          /* atomic: read by the running thread at each batch */
   int stop_after_epoch;        /* atomic: read by the running thread at each epoch's end */
+  int stop_at_batch;           /* atomic: stop once the run has done this many batches (0: no) */
+  int batches_done;            /* the running thread's count, for stop_at_batch */
   GThread *thread;
   GMutex job_lock;
   ts_learner *job_learner;     /* the running one-shot job's, under job_lock */
@@ -350,7 +352,9 @@ on_batch (void *user, const ts_batch_event *ev)
   Msg *m = g_new0 (Msg, 1);
 
   /* the learner is the training thread's: Stop is relayed from here */
-  if (g_atomic_int_get (&self->stop_requested))
+  int at = g_atomic_int_get (&self->stop_at_batch);
+
+  if (g_atomic_int_get (&self->stop_requested) || (++self->batches_done >= at && at > 0))
     ts_learner_cancel (self->session.learner);
 
   m->kind = MSG_BATCH;
@@ -550,6 +554,8 @@ start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const 
   g_clear_pointer (&self->resumable, g_free);
   g_atomic_int_set (&self->stop_requested, 0);
   g_atomic_int_set (&self->stop_after_epoch, 0);
+  g_atomic_int_set (&self->stop_at_batch, 0);
+  self->batches_done = 0;
   job->self = g_object_ref (self);
   settings_copy (settings, &job->settings);
   job->checkpoint = g_steal_pointer (&self->run_checkpoint);
@@ -578,6 +584,12 @@ void
 tagsight_training_stop_after_epoch (TagsightTraining *self)
 {
   g_atomic_int_set (&self->stop_after_epoch, 1);
+}
+
+void
+tagsight_training_stop_at_batch (TagsightTraining *self, int n)
+{
+  g_atomic_int_set (&self->stop_at_batch, n);
 }
 
 void

@@ -105,6 +105,10 @@ void tagsight_training_stop (TagsightTraining *self);
 /* Asks the run to stop once the current epoch has ended and its checkpoint
  * is written (nothing of the epoch is thrown away; Continue goes on from it). */
 void tagsight_training_stop_after_epoch (TagsightTraining *self);
+/* Asks the run started last to stop, as Stop does, once it has done @n
+ * batches: decided on the training thread, so the stop lands on a known
+ * batch however late the main loop hears of them (the tests' Stop). */
+void tagsight_training_stop_at_batch (TagsightTraining *self, int n);
 
 /* Opens a fresh session from @settings (a model file in settings->model_file,
  * or a fresh model) without training. */

@@ -39,8 +39,10 @@ struct ts_loader {
   ts_image *cache;
   size_t cache_used;
   unsigned char *failed;        /* per item: SKIP_* flags */
+  char **messages;              /* per item left out: its first error (a later
+                                   epoch's batch names it without trying again) */
   int n_skipped;
-  char skip_message[512];
+  const char *skip_message;     /* the first skipped item's */
 
   pthread_mutex_t mu;
   pthread_cond_t work_cv, ready_cv;
@@ -118,16 +120,50 @@ host_free (const ts_loader *l, void *p)
  * batch had no memory for it (tried again next time; counted once). */
 enum { SKIP_UNREADABLE = 1, SKIP_NO_MEMORY = 2 };
 
+/* The error the item at @pos was first left out with; its path when there
+ * was no memory to keep the error.  With the lock held. */
+static const char *
+item_message (const ts_loader *l, int pos)
+{
+  return l->messages[pos] ? l->messages[pos] : l->db->items[l->items[pos]].path;
+}
+
 /* Records that the item at @pos was left out for @why (the first message is
  * kept); each item counts once however often it is left out. */
 static void
 note_skip (ts_loader *l, int pos, int why, const char *message)
 {
   pthread_mutex_lock (&l->mu);
+  if (l->messages[pos] == NULL)
+    l->messages[pos] = strdup (message);
   if (l->failed[pos] == 0 && l->n_skipped++ == 0)
-    snprintf (l->skip_message, sizeof l->skip_message, "%s", message);
+    l->skip_message = item_message (l, pos);
   l->failed[pos] |= why;
   pthread_mutex_unlock (&l->mu);
+}
+
+/* Counts the item at @pos, recorded with note_skip, as left out of @b. */
+static void
+batch_skip (ts_loader *l, ts_batch *b, int pos)
+{
+  if (b->n_skipped++ > 0)
+    return;
+  pthread_mutex_lock (&l->mu);
+  b->skip_message = item_message (l, pos);
+  pthread_mutex_unlock (&l->mu);
+}
+
+/* Whether the batch a worker began in generation @gen is no longer wanted
+ * (a new epoch, or the loader is being freed): it stops early. */
+static int
+stale (ts_loader *l, int gen)
+{
+  int r;
+
+  pthread_mutex_lock (&l->mu);
+  r = gen != l->generation;
+  pthread_mutex_unlock (&l->mu);
+  return r;
 }
 
 /* ts_loader_config's allocator over a backend's host_alloc / host_free */
@@ -246,7 +282,7 @@ defer_item (ts_loader *l, slot *s, const ts_image *img, ts_rng *rng)
 }
 
 static void
-fill_batch (ts_loader *l, slot *s, int index, const int *order, uint64_t epoch_seed)
+fill_batch (ts_loader *l, slot *s, int index, const int *order, uint64_t epoch_seed, int gen)
 {
   ts_batch *b = &s->b;
   int bs = l->cfg.batch_size;
@@ -257,7 +293,9 @@ fill_batch (ts_loader *l, slot *s, int index, const int *order, uint64_t epoch_s
   b->n = 0;
   b->index = index;
   b->src_bytes = 0;
-  for (int k = start; k < end; k++)
+  b->n_skipped = 0;
+  b->skip_message = "";
+  for (int k = start; k < end && !stale (l, gen); k++)
     {
       int pos = order[k], owned, item = l->items[pos];
       ts_image tmp;
@@ -267,15 +305,18 @@ fill_batch (ts_loader *l, slot *s, int index, const int *order, uint64_t epoch_s
       ts_rng rng;
 
       if (img == NULL)
-        continue;
+        {
+          batch_skip (l, b, pos);
+          continue;
+        }
       ts_rng_seed (&rng, epoch_seed, (uint64_t) item);
       if (!l->cfg.defer_resample)
         ts_tfm_item (img, &l->cfg, l->valid, &rng, b->x + (size_t) b->n * l->row_floats);
       else if (!defer_item (l, s, img, &rng))
         {
-          char msg[300];
-          snprintf (msg, sizeof msg, "%s: out of memory for its pixels in a batch", it->path);
-          note_skip (l, pos, SKIP_NO_MEMORY, msg);
+          ts_error (TS_ERR_NOMEM, "%s: out of memory for its pixels in a batch", it->path);
+          note_skip (l, pos, SKIP_NO_MEMORY, ts_last_error ());
+          batch_skip (l, b, pos);
           if (owned)
             ts_image_clear (&tmp);
           continue;
@@ -318,7 +359,7 @@ worker (void *data)
       l->busy++;
       pthread_mutex_unlock (&l->mu);
 
-      fill_batch (l, s, index, order, seed);
+      fill_batch (l, s, index, order, seed, gen);
 
       pthread_mutex_lock (&l->mu);
       l->busy--;
@@ -402,10 +443,12 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
 
   l->cache = calloc ((size_t) l->n_items + 1, sizeof *l->cache);
   l->failed = calloc ((size_t) l->n_items + 1, 1);
+  l->messages = calloc ((size_t) l->n_items + 1, sizeof *l->messages);
+  l->skip_message = "";
   l->order = calloc ((size_t) l->n_items + 1, sizeof *l->order);
   l->slots = calloc ((size_t) l->n_slots, sizeof *l->slots);
   l->threads = calloc ((size_t) l->n_threads, sizeof *l->threads);
-  if (!l->cache || !l->failed || !l->order || !l->slots || !l->threads)
+  if (!l->cache || !l->failed || !l->messages || !l->order || !l->slots || !l->threads)
     goto nomem;
   for (int i = 0; i < l->n_slots; i++)
     {
@@ -441,6 +484,7 @@ nomem:
   free_slots (l);
   free (l->cache);
   free (l->failed);
+  free (l->messages);
   free (l->order);
   free (l->threads);
   free (l);
@@ -455,6 +499,7 @@ ts_loader_free (ts_loader *l)
     return;
   pthread_mutex_lock (&l->mu);
   l->quit = 1;
+  l->generation++;   /* batches being filled stop early */
   pthread_cond_broadcast (&l->work_cv);
   pthread_mutex_unlock (&l->mu);
   for (int i = 0; i < l->n_threads; i++)
@@ -464,9 +509,13 @@ ts_loader_free (ts_loader *l)
   pthread_cond_destroy (&l->ready_cv);
   free_slots (l);
   for (int i = 0; i < l->n_items; i++)
-    ts_image_clear (&l->cache[i]);
+    {
+      ts_image_clear (&l->cache[i]);
+      free (l->messages[i]);
+    }
   free (l->cache);
   free (l->failed);
+  free (l->messages);
   free (l->order);
   free (l->threads);
   free (l);
@@ -526,7 +575,7 @@ ts_loader_start_epoch (ts_loader *l, int epoch)
       pthread_mutex_unlock (&l->mu);
       return TS_OK;
     }
-  /* stop the current epoch: batches being filled are dropped when done */
+  /* stop the current epoch: batches being filled stop early and are dropped */
   l->active = 0;
   l->generation++;
   while (l->busy > 0)
@@ -539,6 +588,9 @@ ts_loader_start_epoch (ts_loader *l, int epoch)
 ts_status
 ts_loader_next (ts_loader *l, ts_batch **out)
 {
+  int passed_skipped = 0;
+  const char *passed_message = NULL;
+
   *out = NULL;
   pthread_mutex_lock (&l->mu);
   if (!l->active)
@@ -554,12 +606,20 @@ ts_loader_next (ts_loader *l, ts_batch **out)
       l->next_take++;
       if (s->b.n == 0)
         {
-          /* every item of this batch failed to decode */
+          /* every item of this batch was left out: the next batch counts them */
+          passed_skipped += s->b.n_skipped;
+          if (passed_message == NULL)
+            passed_message = s->b.skip_message;
           s->state = SLOT_FREE;
           pthread_cond_broadcast (&l->work_cv);
           continue;
         }
       s->state = SLOT_OUT;
+      if (passed_skipped > 0)
+        {
+          s->b.skip_message = passed_message;
+          s->b.n_skipped += passed_skipped;
+        }
       *out = &s->b;
       break;
     }
@@ -612,7 +672,13 @@ ts_loader_n_skipped (const ts_loader *l)
 const char *
 ts_loader_skip_message (const ts_loader *l)
 {
-  return l->skip_message;
+  ts_loader *m = (ts_loader *) l;
+  const char *s;
+
+  pthread_mutex_lock (&m->mu);
+  s = m->skip_message;
+  pthread_mutex_unlock (&m->mu);
+  return s;
 }
 
 size_t

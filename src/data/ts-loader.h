@@ -79,6 +79,12 @@ typedef struct {
   size_t src_bytes;
   ts_resample_item *resample;
   float mean[3], std[3];  /* the loader's Normalize, for the deferred resample */
+  /* how many of this batch's items were left out (unreadable, or no
+   * memory), with those of the empty batches ts_loader_next passed over just
+   * before it, in every epoch; and the first one's error ("" when none; the
+   * loader's text, valid until ts_loader_free) */
+  int n_skipped;
+  const char *skip_message;
 } ts_batch;
 
 /* The batch's images into @x ([n, 3, size, size], any backend): an upload
@@ -107,7 +113,9 @@ ts_status ts_loader_start_epoch (ts_loader *l, int epoch);
 ts_status ts_loader_next (ts_loader *l, ts_batch **out);
 void ts_loader_release (ts_loader *l, ts_batch *b);
 int ts_loader_n_skipped (const ts_loader *l);
-/* The error of the first skipped item ("" when none), for the user. */
+/* The error of the first skipped item ("" when none), for the user.  The
+ * workers fill batches at once, so it may be a later batch's than the first
+ * one's: a batch's own are its n_skipped and skip_message. */
 const char *ts_loader_skip_message (const ts_loader *l);
 /* Bytes of decoded images held in the cache (<= cfg.cache_bytes). */
 size_t ts_loader_cache_bytes (const ts_loader *l);

@@ -128,25 +128,19 @@ collect_batch (const ts_datablock *db, const ts_loader_config *cfg, int n, int v
   lc.drop_last = 0;
   lc.cache_bytes = 0;
   lc.prefetch = 2;
-  /* One worker fills the batches in order, so the loader's first skipped
-   * image is one of those the grid left out (a worker of its own on the
-   * next batch could get there first); a batch is one worker's either way. */
-  lc.n_workers = 1;
+  /* the worker on the next batch costs little: it stops when the loader is
+   * freed (one worker is no faster, and each batch counts its own skips) */
+  lc.n_workers = 2;
   if ((st = ts_loader_new (db, &lc, valid, &l)) != TS_OK)
     return st;
   ts_loader_start_epoch (l, 0);
   st = ts_loader_next (l, &b);
-  /* the grid is batch b->index: the items of the epoch up to its end that
-   * are missing from it could not be read (batches before it had none that
-   * could; the worker may be on the next batch already, so the loader's own
-   * count can be larger) */
-  if (st == TS_OK)
+  /* the batch's own record: the loader's may name the next batch's image,
+   * which the other worker fills at the same time */
+  if (st == TS_OK && b != NULL && b->n_skipped > 0)
     {
-      int n_items = ts_loader_n_items (l);
-      int planned = b != NULL && (b->index + 1) * n < n_items ? (b->index + 1) * n : n_items;
-      g->n_skipped = b != NULL ? planned - b->n : ts_loader_n_skipped (l);
-      if (g->n_skipped > 0)
-        snprintf (g->skip_message, sizeof g->skip_message, "%s", ts_loader_skip_message (l));
+      g->n_skipped = b->n_skipped;
+      snprintf (g->skip_message, sizeof g->skip_message, "%s", b->skip_message);
     }
   if (st == TS_OK && b == NULL)
     st = valid ? ts_error (TS_ERR_INVALID, "show_batch: no readable validation image "

@@ -300,10 +300,11 @@ test_skipped_reported (void)
 }
 
 /* The grid's note names an image the grid left out, never one of the next
- * batch (a worker of its own on that batch used to report its unreadable
- * image first).  The validation set keeps the CSV's order: the grid is its
- * first 4 items, the last of them unreadable, and the 5th, the next batch's
- * first, too; the three before the unreadable one take time to decode. */
+ * batch, which the loader's other worker fills at the same time and may
+ * find unreadable first.  The validation set keeps the CSV's order: the
+ * grid is its first 4 items, the last of them unreadable, and the 5th, the
+ * next batch's first, too; the three before the unreadable one take time to
+ * decode. */
 static void
 test_skipped_names_shown_batch (void)
 {

@@ -11,11 +11,18 @@
 
 #define N_ITEMS 23
 #define N_VOCAB 3
+#define BATCH 4
 
 typedef struct {
   char *dir;
   ts_datablock db;
 } fixture;
+
+static void
+corrupt_item (fixture *f, int item)
+{
+  g_assert_true (g_file_set_contents (f->db.items[item].path, "\xff\xd8\xff garbage", 12, NULL));
+}
 
 /* 23 items, 17 training (one of them a corrupt file when @corrupt) and 6
  * validation; item i is a 40x30 JPEG of flat colour i*10. */
@@ -41,10 +48,7 @@ fixture_init (fixture *f, int corrupt)
       it->fname = g_strdup_printf ("%02d.jpg", i);
       it->path = g_build_filename (f->dir, it->fname, NULL);
       memset (img.pixels, i * 10, 40 * 30 * 3);
-      if (corrupt && i == 5)
-        g_assert_true (g_file_set_contents (it->path, "\xff\xd8\xff garbage", 12, NULL));
-      else
-        g_assert_cmpint (ts_image_save_jpeg (&img, it->path, 95), ==, TS_OK);
+      g_assert_cmpint (ts_image_save_jpeg (&img, it->path, 95), ==, TS_OK);
       g_free (img.pixels);
       /* labels: bit pattern of i over the vocab */
       it->labels = g_new0 (int, N_VOCAB);
@@ -59,6 +63,8 @@ fixture_init (fixture *f, int corrupt)
     }
   g_assert_cmpint (db->n_train, ==, 17);
   g_assert_cmpint (db->n_valid, ==, 6);
+  if (corrupt)
+    corrupt_item (f, 5);
 }
 
 static void
@@ -82,18 +88,20 @@ small_config (ts_loader_config *cfg, int workers)
 {
   ts_loader_config_init (cfg);
   cfg->size = 16;
-  cfg->batch_size = 4;
+  cfg->batch_size = BATCH;
   cfg->n_workers = workers;
   cfg->seed = 1234;
 }
 
-/* All batches of one epoch: bytes of x and y, and the item order. */
+/* All batches of one epoch (BATCH items each): bytes of x and y, and the
+ * item order.  Every item up to the end of a batch is in it, in a batch
+ * before it, or counted by it as left out. */
 static GByteArray *
 run_epoch (ts_loader *l, int epoch, GArray *order)
 {
   GByteArray *bytes = g_byte_array_new ();
   ts_batch *b;
-  int expect_index = 0;
+  int expect_index = 0, covered = 0;
 
   g_assert_cmpint (ts_loader_start_epoch (l, epoch), ==, TS_OK);
   for (;;)
@@ -103,6 +111,9 @@ run_epoch (ts_loader *l, int epoch, GArray *order)
         break;
       g_assert_cmpint (b->index, >=, expect_index);
       expect_index = b->index + 1;
+      covered += b->n + b->n_skipped;
+      g_assert_cmpint (covered, ==, MIN (expect_index * BATCH, ts_loader_n_items (l)));
+      g_assert_cmpint (b->n_skipped > 0, ==, b->skip_message[0] != '\0');
       if (b->x != NULL)   /* NULL when the resample is deferred */
         g_byte_array_append (bytes, (const guint8 *) b->x, sizeof (float) * b->n * 3 * 16 * 16);
       g_byte_array_append (bytes, (const guint8 *) b->y, sizeof (float) * b->n * N_VOCAB);
@@ -283,18 +294,24 @@ test_targets_and_pixels (void)
   fixture_clear (&f);
 }
 
-/* A counting allocator standing in for a GPU's page-locked memory. */
+/* A counting allocator standing in for a GPU's page-locked memory; the
+ * workers call it too (a deferred batch's bytes grow), hence the lock. */
 typedef struct {
   int allocs, frees;
   size_t bytes;
 } counting;
 
+G_LOCK_DEFINE_STATIC (counting);
+
 static void *
 counting_alloc (size_t bytes, void *ud)
 {
   counting *c = ud;
+
+  G_LOCK (counting);
   c->allocs++;
   c->bytes = bytes;
+  G_UNLOCK (counting);
   return g_malloc (bytes);
 }
 
@@ -302,7 +319,10 @@ static void
 counting_free (void *ptr, void *ud)
 {
   counting *c = ud;
+
+  G_LOCK (counting);
   c->frees++;
+  G_UNLOCK (counting);
   g_free (ptr);
 }
 
@@ -609,6 +629,60 @@ test_skipped_no_memory (void)
   fixture_clear (&f);
 }
 
+/* Each batch counts and names the items it left out, whichever of the two
+ * workers reached its unreadable image first, and again in later epochs,
+ * when the loader no longer tries them (no fresh error); the items of an
+ * empty batch are the next batch's to count.  The validation batches are
+ * [3 7 11 15] [19 22]. */
+static void
+test_batch_skips (void)
+{
+  static const struct {
+    int corrupt[5], n_corrupt;
+    int n_batches, index[2], rows[2], skipped[2];
+    const char *first[2];
+  } cases[] = {
+    { { 7, 15, 22 }, 3, 2, { 0, 1 }, { 2, 1 }, { 2, 1 }, { "07.jpg", "22.jpg" } },
+    { { 3, 7, 11, 15, 22 }, 5, 1, { 1 }, { 1 }, { 5 }, { "03.jpg" } },
+  };
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      fixture f;
+      ts_loader_config cfg;
+      ts_loader *l;
+
+      fixture_init (&f, 0);
+      for (int i = 0; i < cases[c].n_corrupt; i++)
+        corrupt_item (&f, cases[c].corrupt[i]);
+      small_config (&cfg, 2);
+      g_assert_cmpint (ts_loader_new (&f.db, &cfg, 1, &l), ==, TS_OK);
+      for (int epoch = 0; epoch < 3; epoch++)
+        {
+          ts_batch *b;
+          int k = 0;
+
+          g_assert_cmpint (ts_loader_start_epoch (l, epoch), ==, TS_OK);
+          while (ts_loader_next (l, &b) == TS_OK && b != NULL)
+            {
+              g_test_message ("case %u epoch %d batch %d: %d skipped: %s", c, epoch, b->index,
+                              b->n_skipped, b->skip_message);
+              g_assert_cmpint (k, <, cases[c].n_batches);
+              g_assert_cmpint (b->index, ==, cases[c].index[k]);
+              g_assert_cmpint (b->n, ==, cases[c].rows[k]);
+              g_assert_cmpint (b->n_skipped, ==, cases[c].skipped[k]);
+              g_assert_nonnull (strstr (b->skip_message, cases[c].first[k]));
+              ts_loader_release (l, b);
+              k++;
+            }
+          g_assert_cmpint (k, ==, cases[c].n_batches);
+          g_assert_cmpint (ts_loader_n_skipped (l), ==, cases[c].n_corrupt);
+        }
+      ts_loader_free (l);
+      fixture_clear (&f);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -618,6 +692,7 @@ main (int argc, char **argv)
   g_test_add_func ("/loader/targets-and-pixels", test_targets_and_pixels);
   g_test_add_func ("/loader/skipped", test_skipped);
   g_test_add_func ("/loader/skipped-no-memory", test_skipped_no_memory);
+  g_test_add_func ("/loader/batch-skips", test_batch_skips);
   g_test_add_func ("/loader/host-allocator", test_host_allocator);
   g_test_add_func ("/loader/cache-bounded", test_cache_bounded);
   g_test_add_func ("/loader/bad-config", test_bad_config);

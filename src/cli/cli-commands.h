@@ -1,6 +1,7 @@
 /* cli-commands.h: one entry point per tagsight-cli subcommand, each in its own
  * cmd-NAME.c.  A command parses its own arguments with getopt_long, prints
- * errors as "tagsight-cli NAME: message" on stderr and returns the exit code. */
+ * errors as "tagsight-cli NAME: message" on stderr (cli_fail, cli-i18n.h) and
+ * returns the exit code. */
 #pragma once
 
 typedef struct {

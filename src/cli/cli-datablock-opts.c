@@ -136,7 +136,7 @@ cli_datablock_detect (const char *cmd, cli_datablock_opts *d, const char *csv, F
     return 0;
   if (ts_columns_detect_csv (csv, &det) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli %s: %s\n", cmd, ts_last_error ());
+      cli_fail (cmd, ts_last_error ());
       ts_column_detection_clear (&det);
       return -1;
     }

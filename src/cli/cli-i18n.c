@@ -30,6 +30,21 @@ cli_pgettext (const char *ctx_msgid, const char *msgid)
 }
 
 int
+cli_fail (const char *cmd, const char *message)
+{
+  char prefix[64];
+
+  if (cmd)
+    snprintf (prefix, sizeof prefix, "tagsight-cli %s", cmd);
+  else
+    snprintf (prefix, sizeof prefix, "tagsight-cli");
+  /* TRANSLATORS: command prefix, then the message, as in "tagsight-cli
+     summary: labels.csv: no such file" */
+  fprintf (stderr, _("%s: %s\n"), prefix, message);
+  return 1;
+}
+
+int
 cli_text_width (const char *s)
 {
   int w = 0;

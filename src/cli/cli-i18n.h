@@ -24,6 +24,11 @@ void cli_i18n_init (void);
 /* The translation of @ctx_msgid ("context\004msgid"), else @msgid. */
 const char *cli_pgettext (const char *ctx_msgid, const char *msgid);
 
+/* "tagsight-cli @cmd: @message" (@cmd NULL: "tagsight-cli: @message") and a
+ * newline on stderr, the joiner translated (French puts a space before the
+ * colon); returns 1, a command's exit status after an error. */
+int cli_fail (const char *cmd, const char *message);
+
 /* Tables with translated headers: widths count columns, one a code point
  * (printf's counts bytes, which a translated "Präzision" outgrows). */
 int cli_text_width (const char *s);

@@ -178,7 +178,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
       message = g_strdup (ts_last_error ());
-      fprintf (stderr, "tagsight-cli%s: %s\n", resume_from ? " resume" : "", message);
+      cli_fail (resume_from ? "resume" : NULL, message);
       ts_session_close (&s);
       if (!resume_from)
         tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
@@ -187,7 +187,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   if ((st = ts_checkpointer_init (&ck, s.learner, ckpt, &inner, meta, 2)) != TS_OK)
     {
       message = g_strdup (ts_last_error ());
-      fprintf (stderr, "tagsight-cli%s: %s\n", resume_from ? " resume" : "", message);
+      cli_fail (resume_from ? "resume" : NULL, message);
       ts_session_close (&s);
       if (!resume_from)
         tagsight_project_end_run (p, run_id, TAGSIGHT_RUN_FAILED, message, NULL);
@@ -204,7 +204,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
     {
       if ((st = ts_checkpoint_load (resume_from, s.learner, &pos, &res)) != TS_OK)
         {
-          fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
+          cli_fail ("resume", ts_last_error ());
           ts_checkpointer_clear (&ck);
           ts_session_close (&s);
           return 1;
@@ -212,7 +212,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       /* what follows the checkpoint is trained again: its rows go */
       if (!tagsight_project_reopen_run (p, run_id, pos.phase, pos.epoch, &error))
         {
-          fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
+          cli_fail ("resume", error->message);
           g_clear_error (&error);
           ts_checkpoint_resume_free (res);
           ts_checkpointer_clear (&ck);
@@ -280,7 +280,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
         model_path = tagsight_project_run_file (p, run_id, "safetensors");
       if ((st = ts_session_save_model (&s, model_path, -1.0, NULL)) != TS_OK)
         {
-          fprintf (stderr, "tagsight-cli: %s\n", ts_last_error ());
+          cli_fail (NULL, ts_last_error ());
           rc = 1;
           /* the trained weights are now only in the checkpoint: the run is
            * not finished (resume would refuse it) but failed, and resume
@@ -306,7 +306,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   if (train_st == TS_ERR_CANCELLED)
     fprintf (stderr, _("tagsight-cli: %s; resume with tagsight-cli resume\n"), message);
   else if (train_st != TS_OK || model_lost)
-    fprintf (stderr, "tagsight-cli: %s\n", message);
+    cli_fail (NULL, message);
   printf ("{\"run\": %" G_GINT64_FORMAT ", \"status\": \"%s\", \"batches_recorded\": %d, "
           "\"checkpoints\": %d}\n", run_id, tagsight_run_status_to_string (status),
           rec.n_batches_recorded, ck.n_saved);
@@ -340,17 +340,11 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
     oo.threads = cores > 0 ? (int) cores : 1;
   p = tagsight_project_open (project, TAGSIGHT_PROJECT_OPEN_CREATE, &error);
   if (!p)
-    {
-      fprintf (stderr, "tagsight-cli train: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("train", error->message);
   if (!cli_project_writable_or_say ("train", p))
     return 1;
   if (!(ds = tagsight_project_find_or_add_dataset (p, oo.csv, &error)))
-    {
-      fprintf (stderr, "tagsight-cli train: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("train", error->message);
   {
     /* paths made absolute, so that resume works from any folder */
     g_autoptr (GPtrArray) abs_args = g_ptr_array_new_with_free_func (g_free);
@@ -368,18 +362,12 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
   /* the device asked for; the session's name for it once it is open */
   if (!recipe || !tagsight_project_begin_run (p, ds, recipe, oo.device ? oo.device : "auto",
                                               &run_id, &error))
-    {
-      fprintf (stderr, "tagsight-cli train: %s\n", error ? error->message : _("out of memory"));
-      return 1;
-    }
+    return cli_fail ("train", error ? error->message : _("out of memory"));
   ckpt = tagsight_project_run_file (p, run_id, "ckpt");
   /* known before the first epoch ends: a kill right after the first
    * checkpoint's rename must still find it */
   if (!tagsight_project_set_run_checkpoint (p, run_id, ckpt, &error))
-    {
-      fprintf (stderr, "tagsight-cli train: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("train", error->message);
   return run_recorded (p, run_id, &oo, ckpt, NULL);
 }
 
@@ -429,23 +417,17 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
 
   p = tagsight_project_open (project, 0, &error);
   if (!p)
-    {
-      fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("resume", error->message);
   if (!cli_project_writable_or_say ("resume", p))
     return 1;
   if (run_id == 0 && (run_id = tagsight_project_latest_unfinished_run (p, &error)) == 0)
     {
-      fprintf (stderr, "tagsight-cli resume: %s\n", error ? error->message
-               : _("every run of the project has finished; nothing to resume"));
+      cli_fail ("resume", error ? error->message
+                          : _("every run of the project has finished; nothing to resume"));
       return error ? 1 : 2;
     }
   if (!(run = tagsight_project_get_run (p, run_id, &error)))
-    {
-      fprintf (stderr, "tagsight-cli resume: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("resume", error->message);
   if (run->status == TAGSIGHT_RUN_FINISHED)
     {
       fprintf (stderr, _("tagsight-cli resume: run %lld has finished\n"), (long long) run_id);
@@ -475,10 +457,7 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
     }
   snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
   if (ts_checkpoint_check_owner (run->checkpoint, id_str, run->started, &pos, &owner) != TS_OK)
-    {
-      fprintf (stderr, "tagsight-cli resume: %s\n", ts_last_error ());
-      return 1;
-    }
+    return cli_fail ("resume", ts_last_error ());
   if (!owner_is_run (run, &owner))
     return 1;
 

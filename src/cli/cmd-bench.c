@@ -187,10 +187,7 @@ cmd_bench (int argc, char **argv)
       return 2;
     }
   if (!(be = ts_backend_new_by_name (device, threads, NULL, 0)))
-    {
-      fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
-      return 1;
-    }
+    return cli_fail ("bench", ts_last_error ());
   mc.arch = arch;
   mc.n_classes = classes;
   mc.head = TS_HEAD_FASTAI;
@@ -199,7 +196,7 @@ cmd_bench (int argc, char **argv)
       || (st = ts_model_prepare (m, bs, size, size)) != TS_OK
       || (st = ts_optimizer_new_for_model (m, NULL, &opt)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
+      cli_fail ("bench", ts_last_error ());
       ts_model_free (m);
       if (be)
         ts_backend_free (be);
@@ -282,7 +279,7 @@ cmd_bench (int argc, char **argv)
         }
     }
   if (st != TS_OK)
-    fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
+    cli_fail ("bench", ts_last_error ());
   else
     {
       double tt = median (t_train, steps), ti = median (t_inf, steps), mem = peak_rss_mib ();
@@ -305,7 +302,7 @@ cmd_bench (int argc, char **argv)
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "
               "\"infer_cpu_s\": %.3f}\n", be->i->name, arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci);
       if (profile && (st = print_profile (be, m, opt, x, y, dl, steps)) != TS_OK)
-        fprintf (stderr, "tagsight-cli bench: %s\n", ts_last_error ());
+        cli_fail ("bench", ts_last_error ());
     }
   free (hx);
   free (hy);

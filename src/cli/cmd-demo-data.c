@@ -97,10 +97,7 @@ cmd_demo_data (int argc, char **argv)
       return 2;
     }
   if (ts_demo_write (argv[optind], &cfg, &sum) != TS_OK)
-    {
-      fprintf (stderr, "tagsight-cli demo-data: %s\n", ts_last_error ());
-      return 1;
-    }
+    return cli_fail ("demo-data", ts_last_error ());
   printf (ngettext ("wrote %d image (%dx%d) to %s/train and its label to %s/train.csv\n",
                     "wrote %d images (%dx%d) to %s/train and their labels to %s/train.csv\n",
                     sum.n_images),

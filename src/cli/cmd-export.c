@@ -105,7 +105,7 @@ cmd_export (int argc, char **argv)
     }
   if ((st = ts_modelfile_load (in, be, &m, &meta)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli export: %s\n", ts_last_error ());
+      cli_fail ("export", ts_last_error ());
       rc = 1;
       goto done;
     }
@@ -123,7 +123,7 @@ cmd_export (int argc, char **argv)
   o.recipe_json = meta.recipe_json;
   if ((st = ts_onnx_export (m, &o, out)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli export: %s\n", ts_last_error ());
+      cli_fail ("export", ts_last_error ());
       rc = 1;
       goto done;
     }

@@ -52,10 +52,7 @@ apply_to_project (const char *project, const char *csv, const ts_datablock *db,
 
   if (!p || !(ds = tagsight_project_find_or_add_dataset (p, csv, &error))
       || !(items = tagsight_project_list_items (p, ds, &error)))
-    {
-      fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("label-issues", error->message);
   by_fname = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < items->len; i++)
     g_hash_table_insert (by_fname, ((TagsightItem *) items->pdata[i])->fname, items->pdata[i]);
@@ -75,10 +72,7 @@ apply_to_project (const char *project, const char *csv, const ts_datablock *db,
       if (!tagsight_project_toggle_label (p, ti->id, meta->vocab[is->cls],
                                           is->kind == TS_LABEL_ISSUE_MISSING, "label-issues",
                                           &edit, &error))
-        {
-          fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
-          return 1;
-        }
+        return cli_fail ("label-issues", error->message);
       n_applied += edit > 0;
     }
   if (accept > 0)
@@ -89,10 +83,7 @@ apply_to_project (const char *project, const char *csv, const ts_datablock *db,
   if (export_path)
     {
       if (!tagsight_project_export_labels_csv (p, ds, export_path, &error))
-        {
-          fprintf (stderr, "tagsight-cli label-issues: %s\n", error->message);
-          return 1;
-        }
+        return cli_fail ("label-issues", error->message);
       fprintf (stderr, _("tagsight-cli label-issues: wrote %s\n"), export_path);
     }
   return 0;
@@ -248,7 +239,7 @@ cmd_label_issues (int argc, char **argv)
     }
   if ((st = ts_modelfile_load (argv[optind], be, &m, &meta)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
+      cli_fail ("label-issues", ts_last_error ());
       goto out;
     }
   if (meta.input_height != meta.input_width || meta.n_vocab < 1)
@@ -260,7 +251,7 @@ cmd_label_issues (int argc, char **argv)
   ts_datablock_config_init (&dbc);
   if ((st = ts_datablock_load (argv[optind + 1], &dbc, &db)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
+      cli_fail ("label-issues", ts_last_error ());
       goto out;
     }
   n_valid = db->n_valid;
@@ -280,7 +271,7 @@ cmd_label_issues (int argc, char **argv)
       || (st = ts_label_issues_find (pr.probs, pr.targets, pr.n, meta.n_vocab, meta.threshold,
                                      &rep)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli label-issues: %s\n", ts_last_error ());
+      cli_fail ("label-issues", ts_last_error ());
       goto out;
     }
   if (pr.n_unknown_classes)

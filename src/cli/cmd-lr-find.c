@@ -86,7 +86,7 @@ cmd_lr_find (int argc, char **argv)
   cli_train_session_config (&o, &sc);
   if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli lr-find: %s\n", ts_last_error ());
+      cli_fail ("lr-find", ts_last_error ());
       ts_session_close (&s);
       return 1;
     }
@@ -98,7 +98,7 @@ cmd_lr_find (int argc, char **argv)
   cli_sigint_release ();
   if (st != TS_OK && st != TS_ERR_CANCELLED)
     {
-      fprintf (stderr, "tagsight-cli lr-find: %s\n", ts_last_error ());
+      cli_fail ("lr-find", ts_last_error ());
       ts_session_close (&s);
       return 1;
     }

@@ -69,7 +69,7 @@ cmd_predict (int argc, char **argv)
   /* the app's Export page predicts through the same calls */
   if ((st = ts_predictor_open (argv[optind], 1, &pred)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli predict: %s\n", ts_last_error ());
+      cli_fail ("predict", ts_last_error ());
       rc = 1;
       goto out;
     }
@@ -94,7 +94,7 @@ cmd_predict (int argc, char **argv)
 
       if ((st = ts_predictor_run (&pred, argv[i], probs)) != TS_OK)
         {
-          fprintf (stderr, "tagsight-cli predict: %s\n", ts_last_error ());
+          cli_fail ("predict", ts_last_error ());
           rc = 1;
           continue;
         }

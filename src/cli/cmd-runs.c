@@ -104,10 +104,7 @@ print_epochs (TagsightProject *p, gint64 run)
   g_autoptr (GArray) em = tagsight_project_get_epoch_metrics (p, run, &error);
 
   if (!em)
-    {
-      fprintf (stderr, "tagsight-cli runs: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("runs", error->message);
   const char *h[6] = {
     _("phase"), _("epoch"), _("train_loss"), _("valid_loss"),
     /* TRANSLATORS: a column header: accuracy_multi of the epoch */
@@ -177,10 +174,7 @@ cmd_runs (int argc, char **argv)
     }
   p = tagsight_project_open (argv[optind], 0, &error);
   if (!p)
-    {
-      fprintf (stderr, "tagsight-cli runs: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("runs", error->message);
   if (tagsight_project_is_read_only (p))
     /* TRANSLATORS: project file, why it is read-only (e.g. "its folder cannot be
      * written") */
@@ -197,19 +191,12 @@ cmd_runs (int argc, char **argv)
             dataset = ((TagsightDataset *) ds->pdata[0])->id;
         }
       if (dataset == 0 || !tagsight_project_export_labels_csv (p, dataset, export_path, &error))
-        {
-          fprintf (stderr, "tagsight-cli runs: %s\n", error ? error->message
-                   : _("the project has no data set"));
-          return 1;
-        }
+        return cli_fail ("runs", error ? error->message : _("the project has no data set"));
       fprintf (stderr, _("tagsight-cli runs: wrote %s\n"), export_path);
       return 0;
     }
   if (!(runs = tagsight_project_list_runs (p, &error)))
-    {
-      fprintf (stderr, "tagsight-cli runs: %s\n", error->message);
-      return 1;
-    }
+    return cli_fail ("runs", error->message);
   if (!json)
     {
       /* the status column fits every translated status */

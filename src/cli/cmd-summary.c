@@ -155,10 +155,7 @@ cmd_summary (int argc, char **argv)
   if (cli_datablock_detect ("summary", &dbo, argv[optind], stderr) < 0)
     return 1;
   if (ts_summary_run (argv[optind], cfg, &opt, &summary) != TS_OK)
-    {
-      fprintf (stderr, "tagsight-cli summary: %s\n", ts_last_error ());
-      return 1;
-    }
+    return cli_fail ("summary", ts_last_error ());
   text = ts_summary_render_text (summary, color);
   if (text == NULL)
     {

@@ -135,7 +135,7 @@ report (const char *model, const char *csv, const ts_modelfile_meta *meta, const
       || ts_threshold_sweep_run (p->probs, p->targets, n, c, fine, TS_SWEEP_FINE_N,
                                  &swf) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli thresholds: %s\n", ts_last_error ());
+      cli_fail ("thresholds", ts_last_error ());
       goto out;
     }
 
@@ -323,7 +323,7 @@ cmd_thresholds (int argc, char **argv)
   goto out;
 
 fail:
-  fprintf (stderr, "tagsight-cli thresholds: %s\n", ts_last_error ());
+  cli_fail ("thresholds", ts_last_error ());
 out:
   ts_preds_clear (&p);
   ts_datablock_free (db);

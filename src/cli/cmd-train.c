@@ -233,7 +233,7 @@ cmd_train (int argc, char **argv)
   cli_train_session_config (&o, &sc);
   if ((st = ts_session_open (&sc, &s)) != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
+      cli_fail ("train", ts_last_error ());
       ts_session_close (&s);
       return 1;
     }
@@ -256,7 +256,7 @@ cmd_train (int argc, char **argv)
              ts_last_error ());
   else if (train_st != TS_OK)
     {
-      fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
+      cli_fail ("train", ts_last_error ());
       rc = 1;
     }
 
@@ -341,7 +341,7 @@ cmd_train (int argc, char **argv)
     {
       if ((st = ts_session_save_model (&s, o.out, best_thresh, class_thresh)) != TS_OK)
         {
-          fprintf (stderr, "tagsight-cli train: %s\n", ts_last_error ());
+          cli_fail ("train", ts_last_error ());
           rc = 1;
         }
       else

@@ -565,6 +565,7 @@ static void
 render_problems (sbuf *b, const ts_summary *s, const palette *c)
 {
   int kinds = 0;
+  char found[64];
 
   for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     kinds += s->problems[k].count > 0;
@@ -574,10 +575,14 @@ render_problems (sbuf *b, const ts_summary *s, const palette *c)
                  c->reset, s->images_checked ? "" : TS_(" (images not checked)"));
       return;
     }
-  /* TRANSLATORS: "%4$d found" counts rows; the plural is for "%5$d kinds" */
-  sb_printf (b, TS_NG ("\n%1$sProblems%2$s: %3$s%4$d found, of %5$d kind%6$s\n",
-                       "\n%1$sProblems%2$s: %3$s%4$d found, of %5$d kinds%6$s\n", kinds),
-             c->bold, c->reset, c->yellow, s->n_problem_rows, kinds, c->reset);
+  /* TRANSLATORS: how many rows have a problem, in "Problems: 3 found, of 2 kinds"
+     (its own plural form: the kinds choose the sentence's) */
+  snprintf (found, sizeof found, TS_NG ("%d found", "%d found", s->n_problem_rows),
+            s->n_problem_rows);
+  /* TRANSLATORS: %4$s is "3 found" (rows); the plural is for "%5$d kinds" */
+  sb_printf (b, TS_NG ("\n%1$sProblems%2$s: %3$s%4$s, of %5$d kind%6$s\n",
+                       "\n%1$sProblems%2$s: %3$s%4$s, of %5$d kinds%6$s\n", kinds),
+             c->bold, c->reset, c->yellow, found, kinds, c->reset);
   for (int k = 0; k < TS_PROBLEM_N_KINDS; k++)
     {
       const ts_problem *p = &s->problems[k];
@@ -628,9 +633,20 @@ ts_summary_render_text (const ts_summary *s, int color)
   if (s->n_items == s->n_rows)
     sb_printf (&b, TS_(" %d (every row usable)"), s->n_items);
   else
-    sb_printf (&b, TS_NG (" %d of %d row usable (%s%d skipped, see Problems%s)",
-                          " %d of %d rows usable (%s%d skipped, see Problems%s)", s->n_rows),
-               s->n_items, s->n_rows, c->yellow, s->n_rows - s->n_items, c->reset);
+    {
+      int n_skipped = s->n_rows - s->n_items;
+      char skipped[64];
+
+      /* TRANSLATORS: rows left out, in " 7 of 11 rows usable (4 skipped, see
+         Problems)" (its own plural form: the rows choose the sentence's) */
+      snprintf (skipped, sizeof skipped, TS_NG ("%d skipped", "%d skipped", n_skipped),
+                n_skipped);
+      /* TRANSLATORS: usable rows, rows, the colour's start, "4 skipped", the
+         colour's end */
+      sb_printf (&b, TS_NG (" %d of %d row usable (%s%s, see Problems%s)",
+                            " %d of %d rows usable (%s%s, see Problems%s)", s->n_rows),
+                 s->n_items, s->n_rows, c->yellow, skipped, c->reset);
+    }
   sb_printf (&b, "\n  ");
   sb_pad (&b, labels[L_SPLIT], label_w);
   sb_printf (&b, TS_(" %s%d train%s, %s%d valid%s  (split: %s"), c->bold, s->n_train, c->reset,

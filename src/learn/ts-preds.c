@@ -171,8 +171,10 @@ ts_model_get_preds (ts_model *m, const ts_modelfile_meta *meta, const ts_datablo
       strncpy (out->skip_message, msg ? msg : "", sizeof out->skip_message - 1);
     }
   if (st == TS_OK && out->n == 0)
-    st = ts_error (TS_ERR_INVALID, "%s: no image could be read%s%s", db->csv_path,
-                   out->skip_message[0] ? ": " : "", out->skip_message);
+    st = out->skip_message[0]
+           ? ts_error (TS_ERR_INVALID, "%s: no image could be read: %s", db->csv_path,
+                       out->skip_message)
+           : ts_error (TS_ERR_INVALID, "%s: no image could be read", db->csv_path);
 
 done:
   ts_loader_free (loader);

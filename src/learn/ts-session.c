@@ -46,13 +46,14 @@ n_cores (void)
 }
 
 /* A model file trained on other classes cannot be evaluated on this CSV:
- * its outputs would be read against the wrong columns. */
+ * its outputs would be read against the wrong columns.  The counts stand in
+ * parentheses because ts_error's formats have no plural forms ("1 classes"). */
 static ts_status
 check_vocab (const ts_session_config *cfg, const ts_modelfile_meta *meta, const ts_datablock *db)
 {
   if (meta->n_vocab != db->n_vocab)
-    return ts_error (TS_ERR_INVALID, "%s: the model has %d classes, %s has %d",
-                     cfg->model_file, meta->n_vocab, cfg->csv, db->n_vocab);
+    return ts_error (TS_ERR_INVALID, "%s: the model's number of classes (%d) differs from "
+                     "%s's (%d)", cfg->model_file, meta->n_vocab, cfg->csv, db->n_vocab);
   for (int k = 0; k < db->n_vocab; k++)
     if (strcmp (meta->vocab[k], db->vocab[k]) != 0)
       return ts_error (TS_ERR_INVALID, "%s: class %d is '%s' in the model but '%s' in %s",
@@ -131,12 +132,13 @@ ts_session_open (const ts_session_config *cfg, ts_session *s)
     return st;
   if (s->db->n_vocab < 1)
     return ts_error (TS_ERR_INVALID, "%s: no labels in the CSV, nothing to learn", cfg->csv);
+  /* the counts in parentheses: ts_error's formats have no plural forms */
   if (s->db->n_train == 0)
-    return ts_error (TS_ERR_INVALID, "%s: no training images: all %d usable rows are in the "
+    return ts_error (TS_ERR_INVALID, "%s: no training images: every usable row (%d) is in the "
                      "validation set (see its split column or valid_pct)", cfg->csv,
                      s->db->n_valid);
   if (s->db->n_train < cfg->bs)
-    return ts_error (TS_ERR_INVALID, "%s: %d training images, fewer than the batch size %d "
+    return ts_error (TS_ERR_INVALID, "%s: fewer training images (%d) than the batch size %d "
                      "(use a smaller batch size)", cfg->csv, s->db->n_train, cfg->bs);
 
   /* ts_backend_new_by_name records the reason (e.g. "no CUDA device: ...") */

@@ -3,6 +3,7 @@
  * in the "tagsight" domain, so a program that bound the domain (the app,
  * the CLI) shows a German user a German message, not an English one inside
  * a German sentence, nor English words pasted into a translated one.  The
+ * CLI's own error line and the summary's counts are checked here too.  The
  * domain is bound to this build's compiled catalogues (TS_TEST_LOCALEDIR). */
 #include <errno.h>
 #include <glib.h>
@@ -11,10 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-i18n.h"
+#include "ts-backend.h"
 #include "ts-datablock.h"
+#include "ts-model.h"
+#include "ts-preds.h"
+#include "ts-session.h"
 #include "ts-status.h"
+#include "ts-summary.h"
 #include "ts-tensor.h"
 #include "ts-test.h"
+#include "ts-weights.h"
 #ifdef TS_TEST_SHOWBATCH
 #include "ts-showbatch.h"
 #endif
@@ -126,17 +134,23 @@ test_device_advice (void)
                    "le redémarrage du programme : continuez sur le CPU");
 }
 
-/* A CSV with one row, "a.jpg,cat,False", under @header, in a fresh folder
- * (no a.jpg in it); returns its path. */
+/* A CSV of @header and @rows in @dir (no image in it); returns its path. */
 static char *
-write_csv (const char *dir, const char *header)
+write_csv_rows (const char *dir, const char *header, const char *rows)
 {
   char *csv = g_build_filename (dir, "labels.csv", NULL);
-  char *text = g_strdup_printf ("%s\na.jpg,cat,False\n", header);
+  char *text = g_strdup_printf ("%s\n%s", header, rows);
 
   g_assert_true (g_file_set_contents (csv, text, -1, NULL));
   g_free (text);
   return csv;
+}
+
+/* A CSV with one row, "a.jpg,cat,False", under @header, in @dir. */
+static char *
+write_csv (const char *dir, const char *header)
+{
+  return write_csv_rows (dir, header, "a.jpg,cat,False\n");
 }
 
 /* The missing column is named in the translation's own words (not "no file
@@ -195,6 +209,130 @@ test_no_usable_images (void)
   g_free (dir);
 }
 
+/* The summary's counts each take their own plural form: one skipped row of
+ * two is "1 ignorée" (not the rows' "ignorées"), one row with a problem is
+ * "1 trouvé". */
+static void
+test_summary_plurals_french (void)
+{
+  char *dir, *csv, *text;
+  ts_summary_options opt;
+  ts_summary *s = NULL;
+
+  if (!use_language ("fr"))
+    return;
+  dir = ts_test_tmpdir ();
+  /* b.jpg's row lacks the labels column: skipped */
+  csv = write_csv_rows (dir, "fname,labels,is_valid", "a.jpg,cat,False\nb.jpg\n");
+  ts_summary_options_init (&opt);
+  opt.check_images = 0;
+  g_assert_cmpint (ts_summary_run (csv, NULL, &opt, &s), ==, TS_OK);
+  text = ts_summary_render_text (s, 0);
+  g_assert_nonnull (strstr (text, " 1 sur 2 lignes utilisables (1 ignorée, voir Problèmes)\n"));
+  g_assert_nonnull (strstr (text, "\nProblèmes : 1 trouvé, de 1 sorte\n"));
+  free (text);
+  ts_summary_free (s);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+/* Fewer training images than the batch size: one image is not "1 images",
+ * although ts_error's formats have no plural forms. */
+static void
+test_session_batch_size_french (void)
+{
+  char *dir, *csv, *want;
+  ts_session_config cfg;
+  ts_session s;
+
+  if (!use_language ("fr"))
+    return;
+  dir = ts_test_tmpdir ();
+  csv = write_csv (dir, "fname,labels,is_valid");
+  ts_session_config_init (&cfg);
+  cfg.csv = csv;
+  cfg.bs = 2;
+  g_assert_cmpint (ts_session_open (&cfg, &s), ==, TS_ERR_INVALID);
+  want = g_strdup_printf ("%s : moins d’images d’entraînement (1) que la taille de lot 2 "
+                          "(utilisez une taille de lot plus petite)", csv);
+  g_assert_cmpstr (ts_last_error (), ==, want);
+  ts_session_close (&s);
+  g_free (want);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+/* get_preds over images that all fail: the reason is joined in the
+ * translation's typography ("lue : ", not the English "lue: "). */
+static void
+test_preds_unreadable_french (void)
+{
+  ts_model_config mc = { "tiny", 1, TS_HEAD_FASTAI, 1 };
+  char *vocab[] = { "cat" };
+  char *dir, *csv, *img, *want;
+  ts_modelfile_meta meta = { 0 };
+  ts_datablock_config cfg;
+  ts_datablock *db = NULL;
+  ts_backend *be;
+  ts_model *m = NULL;
+  ts_preds p;
+
+  if (!use_language ("fr"))
+    return;
+  dir = ts_test_tmpdir ();
+  csv = write_csv_rows (dir, "fname,labels,is_valid", "a.jpg,cat,True\n");
+  img = g_build_filename (dir, "a.jpg", NULL);
+  ts_datablock_config_init (&cfg);
+  g_assert_cmpint (ts_datablock_load (csv, &cfg, &db), ==, TS_OK);
+  be = ts_backend_cpu_new (1);
+  g_assert_nonnull (be);
+  g_assert_cmpint (ts_model_new (be, &mc, &m), ==, TS_OK);
+  meta.vocab = vocab;
+  meta.n_vocab = 1;
+  meta.input_height = meta.input_width = 16;
+  meta.norm = ts_normalization_imagenet ();
+  g_assert_cmpint (ts_model_get_preds (m, &meta, db, TS_PREDS_AUTO, 1, 1, NULL, &p), ==,
+                   TS_ERR_INVALID);
+  want = g_strdup_printf ("%s : aucune image n’a pu être lue : ", csv);
+  g_assert_true (g_str_has_prefix (ts_last_error (), want));
+  g_assert_nonnull (strstr (ts_last_error (), img));
+  ts_preds_clear (&p);
+  ts_model_free (m);
+  ts_backend_free (be);
+  ts_datablock_free (db);
+  g_free (want);
+  g_free (img);
+  g_free (csv);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
+/* tagsight-cli's error line: "tagsight-cli CMD", then the message, joined in
+ * the translation's typography (French puts a space before the colon). */
+static void
+test_cli_error_line_french (void)
+{
+  if (g_test_subprocess ())
+    {
+      if (use_language ("fr"))
+        {
+          textdomain (GETTEXT_PACKAGE);
+          cli_fail ("summary", "labels.csv : introuvable");
+          cli_fail (NULL, "interrompu");
+        }
+      return;
+    }
+  /* skips here, where the skip is seen, when the catalogue is missing */
+  if (!use_language ("fr"))
+    return;
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("tagsight-cli summary : labels.csv : introuvable\n"
+                             "tagsight-cli : interrompu\n");
+}
+
 #ifdef TS_TEST_SHOWBATCH
 /* show_batch's message when every image was skipped: the set's name is part
  * of the translated sentence, not an English word pasted into it. */
@@ -247,6 +385,10 @@ main (int argc, char **argv)
   g_test_add_func ("/status-nls/device-advice", test_device_advice);
   g_test_add_func ("/status-nls/missing-column-german", test_missing_column_german);
   g_test_add_func ("/status-nls/no-usable-images-french", test_no_usable_images);
+  g_test_add_func ("/status-nls/summary-plurals-french", test_summary_plurals_french);
+  g_test_add_func ("/status-nls/session-batch-size-french", test_session_batch_size_french);
+  g_test_add_func ("/status-nls/preds-unreadable-french", test_preds_unreadable_french);
+  g_test_add_func ("/status-nls/cli-error-line-french", test_cli_error_line_french);
 #ifdef TS_TEST_SHOWBATCH
   g_test_add_func ("/status-nls/showbatch-skipped-german", test_showbatch_skipped_german);
 #endif

@@ -32,13 +32,6 @@ usage (FILE *out)
              "  --seed K           random seed (default 0)\n"));
 }
 
-static int
-fail (const char *msg)
-{
-  fprintf (stderr, "tagsight-cli show-batch: %s\n", msg);
-  return 1;
-}
-
 int
 cmd_show_batch (int argc, char **argv)
 {
@@ -141,16 +134,16 @@ cmd_show_batch (int argc, char **argv)
 
   ts_datablock_config_init (&dcfg);
   if (ts_datablock_load (argv[optind], &dcfg, &db) != TS_OK)
-    return fail (ts_last_error ());
+    return cli_fail ("show-batch", ts_last_error ());
   if (ts_showbatch_collect (db, &cfg, n, unique, valid, &grid) != TS_OK)
     {
-      int rc = fail (ts_last_error ());
+      int rc = cli_fail ("show-batch", ts_last_error ());
       ts_datablock_free (db);
       return rc;
     }
   if (ts_showbatch_write_png (grid, out) != TS_OK)
     {
-      int rc = fail (ts_last_error ());
+      int rc = cli_fail ("show-batch", ts_last_error ());
       ts_showbatch_free (grid);
       ts_datablock_free (db);
       return rc;

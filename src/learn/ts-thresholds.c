@@ -63,8 +63,8 @@ ts_threshold_sweep_run (const float *probs, const float *targets, int n, int c,
 
   memset (out, 0, sizeof *out);
   if (n_thresh <= 0 || c <= 0 || n < 0)
-    return ts_error (TS_ERR_INVALID, "threshold sweep: %d thresholds, %d items, %d classes",
-                     n_thresh, n, c);
+    return ts_error (TS_ERR_INVALID, "threshold sweep: needs thresholds and classes "
+                     "(thresholds: %d, items: %d, classes: %d)", n_thresh, n, c);
   out->n_thresh = n_thresh;
   out->n_classes = c;
   out->thresh = malloc (nt * sizeof (double));

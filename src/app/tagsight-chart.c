@@ -382,9 +382,19 @@ draw_line (TagsightChart *self, cairo_t *cr, Series *s)
         cairo_line_to (cr, x, y);
       started = TRUE;
     }
-  if (n == 1)
-    cairo_rel_line_to (cr, 0.01, 0);
   gdk_cairo_set_source_rgba (cr, &s->color);
+  if (n == 1)
+    {
+      /* a lone point (one epoch's validation loss) as a dot that can be
+       * seen, not a line-wide speck */
+      double x, y;
+
+      cairo_get_current_point (cr, &x, &y);
+      cairo_new_path (cr);
+      cairo_arc (cr, x, y, MAX (3.5, 1.75 * s->width), 0, 2 * G_PI);
+      cairo_fill (cr);
+      return;
+    }
   cairo_set_line_width (cr, s->width);
   cairo_set_line_join (cr, CAIRO_LINE_JOIN_ROUND);
   cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);

@@ -119,6 +119,39 @@ test_threshold_line (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+/* A series of one point (a single epoch's validation loss) is a dot one
+ * can see, not a line-wide speck. */
+static void
+test_single_point_dot (void)
+{
+  GtkWidget *window, *chart;
+  const GdkRGBA red = { 0xe0 / 255.0, 0x1b / 255.0, 0x24 / 255.0, 1 };
+  double x = 0.5, y = 0.5, px;
+  cairo_surface_t *s;
+  int n_red = 0;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  chart = chart_in_window (&window);
+  tagsight_chart_add_line (TAGSIGHT_CHART (chart), "valid", &x, &y, 1, &red, 2);
+  tagsight_chart_set_x_range (TAGSIGHT_CHART (chart), 0, 1);
+  tagsight_chart_set_y_range (TAGSIGHT_CHART (chart), 0, 1);
+  settle (chart);
+  px = tagsight_chart_x_to_pixel (TAGSIGHT_CHART (chart), x);
+  s = render (chart);
+  for (int r = 0; r < cairo_image_surface_get_height (s); r++)
+    for (int c = MAX (0, (int) px - 10); c < MIN (cairo_image_surface_get_width (s), (int) px + 10);
+         c++)
+      n_red += is_red (s, c, r);
+  g_test_message ("a one-point series covers %d red pixels", n_red);
+  g_assert_cmpint (n_red, >=, 20);
+  cairo_surface_destroy (s);
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
 static void
 test_log_axis_mapping (void)
 {
@@ -192,6 +225,7 @@ main (int argc, char **argv)
   g_setenv ("NO_AT_BRIDGE", "1", FALSE);
   have_display = gtk_init_check ();
   g_test_add_func ("/app/chart/threshold-line", test_threshold_line);
+  g_test_add_func ("/app/chart/single-point", test_single_point_dot);
   g_test_add_func ("/app/chart/log-axis", test_log_axis_mapping);
   g_test_add_func ("/app/chart/long-series-redraw", test_long_series_redraw);
   return g_test_run ();

@@ -15,8 +15,11 @@
 /* The build targets baseline x86-64 (SSE2) so the binary runs anywhere; the
  * memory-bound loops (batch norm, elementwise, pooling, im2col) get AVX2 and
  * AVX-512 copies chosen at load time (measured: up to 2x on data in L2).  A
- * given machine always runs the same copy, so results still repeat bit for bit. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+ * given machine always runs the same copy, so results still repeat bit for bit.
+ * Not under ThreadSanitizer: the copies' load-time resolvers run before it is
+ * set up and crash the program. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(__SANITIZE_THREAD__)
 #define TS_CPU_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
 #else
 #define TS_CPU_CLONES

@@ -204,20 +204,6 @@ open_session (const ts_session_config *cfg, ts_session *session)
   return st;
 }
 
-/* The device a session runs on, for the pages and the run record: the CPU
- * in the user's language, a GPU as the engine names it (its model and
- * technical terms). */
-static char *
-device_label (ts_backend *be)
-{
-  char name[256];
-
-  if (strcmp (be->i->name, "cpu") == 0)
-    return g_strdup_printf (ngettext ("CPU (%d thread)", "CPU (%d threads)", be->n_threads),
-                            be->n_threads);
-  return g_strdup (ts_backend_describe (be, name, sizeof name));
-}
-
 /* Closes any previous session and opens one from the copied settings.  Runs
  * while busy, so nothing else touches the session. */
 static ts_status
@@ -237,7 +223,8 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
     return st;
   self->open = TRUE;
   {
-    char *name = device_label (self->session.be);
+    char buf[256];
+    char *name = g_strdup (ts_backend_describe (self->session.be, buf, sizeof buf));
 
     g_mutex_lock (&self->job_lock);
     g_free (self->device_name);
@@ -403,8 +390,8 @@ resume_into (TagsightTraining *self, TrainJob *job, ts_checkpointer *ckpt,
 }
 
 /* Why @job's checkpoint to resume from is not its run's (the owner a
- * project's run wrote into it), or NULL when it is; TS_ERR_INVALID or the
- * read's status in *@st.  The file is not touched. */
+ * project's run wrote into it), or NULL when it is; the check's status in
+ * *@st.  The file is not touched. */
 static char *
 foreign_checkpoint (TrainJob *job, ts_status *st)
 {
@@ -415,28 +402,8 @@ foreign_checkpoint (TrainJob *job, ts_status *st)
   if (job->resume_run == 0)
     return NULL;
   g_snprintf (run, sizeof run, "%" G_GINT64_FORMAT, job->resume_run);
-  if ((*st = ts_checkpoint_check_owner (job->resume_from, run, job->resume_started, &pos, &o))
-      != TS_OK)
-    return g_strdup (ts_last_error ());
-  *st = TS_ERR_INVALID;
-  switch (o.owner)
-    {
-    case TS_CHECKPOINT_OWNED:
-      return NULL;
-    case TS_CHECKPOINT_OTHER_RUN:
-      return g_strdup_printf (_("%s belongs to run %s, not to run %s"), job->resume_from,
-                              *o.run ? o.run : _("(none)"), run);
-    case TS_CHECKPOINT_OTHER_START:
-      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
-      return g_strdup_printf (_("%s belongs to another run %s (started %s; this one started "
-                                "%s)"), job->resume_from, o.run, o.run_started,
-                              job->resume_started);
-    case TS_CHECKPOINT_OLDER_THAN_RUN:
-    default:
-      /* TRANSLATORS: checkpoint file, run number, its start time (ISO 8601) */
-      return g_strdup_printf (_("%s was written before run %s started (%s): it belongs to "
-                                "another run"), job->resume_from, run, job->resume_started);
-    }
+  *st = ts_checkpoint_check_owner (job->resume_from, run, job->resume_started, &pos, &o);
+  return *st != TS_OK ? g_strdup (ts_last_error ()) : NULL;
 }
 
 static gpointer

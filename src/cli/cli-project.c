@@ -156,19 +156,27 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   ts_checkpoint_resume *res = NULL;
   ts_checkpoint_pos pos;
   char run_str[32], counts[256];
-  g_autoptr (TagsightRun) run = tagsight_project_get_run (p, run_id, NULL);
+  GError *error = NULL;
+  g_autoptr (TagsightRun) run = tagsight_project_get_run (p, run_id, &error);
   /* the run's number and its start (to the microsecond): numbers start at 1
    * in every project, so the number alone would take another project's
    * checkpoint of the same name for this run's */
   const char *meta[4] = { TS_CHECKPOINT_META_RUN, run_str, TS_CHECKPOINT_META_RUN_STARTED,
-                          run && run->started ? run->started : "" };
+                          run != NULL ? run->started : NULL };
   ts_status st, train_st;
-  GError *error = NULL;
   g_autofree char *model_path = NULL, *sha = NULL, *message = NULL;
   TagsightRunStatus status;
   gboolean model_lost = FALSE;
   int rc = 0;
 
+  /* without its start the checkpoints could not say whose they are */
+  if (run == NULL || run->started == NULL)
+    {
+      int rc_read = cli_fail (resume_from ? "resume" : "train",
+                              error != NULL ? error->message : _("the run has no start time"));
+      g_clear_error (&error);
+      return rc_read;
+    }
   snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, run_id);
   cli_train_session_config (o, &sc);
   /* A run to resume is changed only once everything that can refuse it has
@@ -280,7 +288,9 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
         model_path = tagsight_project_run_file (p, run_id, "safetensors");
       if ((st = ts_session_save_model (&s, model_path, -1.0, NULL)) != TS_OK)
         {
-          cli_fail (NULL, ts_last_error ());
+          /* a run that trained to its end says it below, with the way out */
+          if (train_st != TS_OK)
+            cli_fail (NULL, ts_last_error ());
           rc = 1;
           /* the trained weights are now only in the checkpoint: the run is
            * not finished (resume would refuse it) but failed, and resume
@@ -371,34 +381,6 @@ cli_project_train (const cli_train_opts *o, const char *project, char **args, in
   return run_recorded (p, run_id, &oo, ckpt, NULL);
 }
 
-/* Whether @run's checkpoint is its own (ts_checkpoint_check_owner said
- * @o); says why not.  The checkpoint is left as it is either way. */
-static gboolean
-owner_is_run (const TagsightRun *run, const ts_checkpoint_owner_info *o)
-{
-  switch (o->owner)
-    {
-    case TS_CHECKPOINT_OWNED:
-      return TRUE;
-    case TS_CHECKPOINT_OTHER_RUN:
-      fprintf (stderr, _("tagsight-cli resume: %s belongs to run %s, not %lld\n"),
-               run->checkpoint, *o->run ? o->run : _("(none)"), (long long) run->id);
-      break;
-    case TS_CHECKPOINT_OTHER_START:
-      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
-      fprintf (stderr, _("tagsight-cli resume: %s belongs to another run %s (started %s; this "
-                         "one started %s)\n"), run->checkpoint, o->run, o->run_started,
-               run->started);
-      break;
-    case TS_CHECKPOINT_OLDER_THAN_RUN:
-      /* TRANSLATORS: checkpoint file, run number, its start time (ISO 8601) */
-      fprintf (stderr, _("tagsight-cli resume: %s was written before run %s started (%s): it "
-                         "belongs to another run\n"), run->checkpoint, o->run, run->started);
-      break;
-    }
-  return FALSE;
-}
-
 int
 cli_project_resume (const char *project, long long run_id_arg, const char *device)
 {
@@ -456,10 +438,9 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
       return 1;
     }
   snprintf (id_str, sizeof id_str, "%" G_GINT64_FORMAT, run_id);
+  /* another run's checkpoint left under this run's name is refused, and left as it is */
   if (ts_checkpoint_check_owner (run->checkpoint, id_str, run->started, &pos, &owner) != TS_OK)
     return cli_fail ("resume", ts_last_error ());
-  if (!owner_is_run (run, &owner))
-    return 1;
 
   /* the same options as the interrupted run: its recorded arguments again */
   if (ts_json_parse (run->recipe, strlen (run->recipe), "recipe", &recipe) != TS_OK

@@ -328,6 +328,32 @@ owner_without_start (const char *path, const char *run_started)
          ? TS_CHECKPOINT_OLDER_THAN_RUN : TS_CHECKPOINT_OWNED;
 }
 
+/* Why @out is not the checkpoint of run @run (TS_ERR_INVALID), or TS_OK. */
+static ts_status
+owner_error (const char *path, const char *run, const char *run_started,
+             const ts_checkpoint_owner_info *out)
+{
+  switch (out->owner)
+    {
+    case TS_CHECKPOINT_OWNED:
+      return TS_OK;
+    case TS_CHECKPOINT_OTHER_RUN:
+      if (!*out->run)
+        return ts_error (TS_ERR_INVALID, "%s belongs to no run, not to run %s", path, run);
+      return ts_error (TS_ERR_INVALID, "%s belongs to run %s, not to run %s", path, out->run,
+                       run);
+    case TS_CHECKPOINT_OTHER_START:
+      /* TRANSLATORS: checkpoint file, run number, two start times (ISO 8601) */
+      return ts_error (TS_ERR_INVALID, "%s belongs to another run %s (started %s; this one "
+                       "started %s)", path, out->run, out->run_started, run_started);
+    case TS_CHECKPOINT_OLDER_THAN_RUN:
+    default:
+      /* TRANSLATORS: checkpoint file, run number, its start time (ISO 8601) */
+      return ts_error (TS_ERR_INVALID, "%s was written before run %s started (%s): it belongs "
+                       "to another run", path, run, run_started);
+    }
+}
+
 ts_status
 ts_checkpoint_check_owner (const char *path, const char *run, const char *run_started,
                            ts_checkpoint_pos *pos, ts_checkpoint_owner_info *out)
@@ -350,7 +376,7 @@ ts_checkpoint_check_owner (const char *path, const char *run, const char *run_st
     out->owner = owner_without_start (path, run_started);
   free (found[0]);
   free (found[1]);
-  return TS_OK;
+  return owner_error (path, run, run_started, out);
 }
 
 void

@@ -76,7 +76,9 @@ typedef struct {
  * numbered @run that started at @run_started.  A checkpoint without a start
  * is taken on its number unless the file is older than the run (a run's
  * checkpoint is written after it starts; 2 s of slack for coarse file
- * times).  TS_OK when the file could be read (then see @out->owner). */
+ * times).  TS_OK when it is the run's; TS_ERR_INVALID with a message naming
+ * the file when it is another's (@out says whose); the read's error when
+ * it cannot be read.  The file is not touched. */
 ts_status ts_checkpoint_check_owner (const char *path, const char *run, const char *run_started,
                                      ts_checkpoint_pos *pos, ts_checkpoint_owner_info *out);
 

@@ -271,12 +271,14 @@ test_owner (void)
   g_assert_cmpint (read.epoch, ==, 2);
 
   g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, other_run, 2), ==, TS_OK);
-  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_ERR_INVALID);
+  g_assert_nonnull (strstr (ts_last_error (), ck));
   g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_RUN);
   g_assert_cmpstr (o.run, ==, "2");
 
   g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, other_start, 2), ==, TS_OK);
-  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_ERR_INVALID);
+  g_assert_nonnull (strstr (ts_last_error (), ck));
   g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_START);
   g_assert_cmpstr (o.run_started, ==, other_start[3]);
 
@@ -284,16 +286,19 @@ test_owner (void)
   g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, no_start, 1), ==, TS_OK);
   g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
   g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OWNED);
-  g_assert_cmpint (ts_checkpoint_check_owner (ck, "2", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "2", started, &read, &o), ==, TS_ERR_INVALID);
+  g_assert_nonnull (strstr (ts_last_error (), ck));
   g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_RUN);
   /* a leftover from before the run started is not */
   g_assert_cmpint (utime (ck, &before), ==, 0);
-  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_ERR_INVALID);
+  g_assert_nonnull (strstr (ts_last_error (), ck));
   g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OLDER_THAN_RUN);
 
   /* none at all: not a checkpoint of any run */
   g_assert_cmpint (ts_checkpoint_save (s.learner, ck, &pos, NULL, 0), ==, TS_OK);
-  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_OK);
+  g_assert_cmpint (ts_checkpoint_check_owner (ck, "1", started, &read, &o), ==, TS_ERR_INVALID);
+  g_assert_nonnull (strstr (ts_last_error (), ck));
   g_assert_cmpint (o.owner, ==, TS_CHECKPOINT_OTHER_RUN);
   g_assert_cmpstr (o.run, ==, "");
   setup_clear (&s);

@@ -8,6 +8,7 @@
 #ifdef TS_HAVE_CUDA
 #include "ts-backend-cuda.h"
 #endif
+#include "ts-i18n.h"
 
 int
 ts_backend_have_cuda (void)
@@ -107,9 +108,11 @@ ts_backend_describe (ts_backend *be, char *buf, size_t len)
   if (be && strcmp (be->i->name, "cuda") == 0)
     return ts_backend_cuda_describe (be, buf, len);
 #endif
-  if (be)
-    snprintf (buf, len, "%s (%d thread%s)", strcmp (be->i->name, "cpu") == 0 ? "CPU"
-              : be->i->name, be->n_threads, be->n_threads == 1 ? "" : "s");
+  if (be && strcmp (be->i->name, "cpu") == 0)
+    snprintf (buf, len, TS_NG ("CPU (%d thread)", "CPU (%d threads)", be->n_threads),
+              be->n_threads);
+  else if (be)
+    snprintf (buf, len, "%s (%d)", be->i->name, be->n_threads);
   else
     snprintf (buf, len, "none");
   return buf;

@@ -550,7 +550,11 @@ test_continue (void)
 
     g_assert_true (g_file_get_contents (r->checkpoint, &own, &own_len, NULL));
     g_assert_true (g_file_set_contents (r->checkpoint, "not a checkpoint", -1, NULL));
-    gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL);
+    /* Continue is offered and pressed (the window refuses the damaged
+     * checkpoint before any training starts) */
+    g_assert_true (gtk_widget_get_sensitive (
+      app_test_find_actionable (GTK_WIDGET (page), "train.continue")));
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL));
     g_assert_true (app_test_wait_for (not_busy_window, win, 60));
     app_test_iterate_for (100);
     g_assert_cmpint (tagsight_window_get_recording_run (win), ==, 0);

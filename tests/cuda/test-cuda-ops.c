@@ -986,9 +986,11 @@ main (int argc, char **argv)
   cpu = ts_backend_cpu_new (1);
   gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
   if (gpu)
-    g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
-  if (gpu && ts_cuda_test_emulated ())
-    emulated_tolerances ();
+    {
+      g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
+      if (ts_cuda_test_emulated ())
+        emulated_tolerances ();
+    }
   else
     g_test_message ("%s", skip_reason);
   g_test_add_func ("/cuda/ops/elementwise", test_elementwise);

@@ -42,6 +42,9 @@ tsk_emu_begin (unsigned int blocks)
 }
 #define TSK_LAUNCH(kernel, blocks, stream) \
   for (blockIdx.x = tsk_emu_begin (blocks); blockIdx.x < gridDim.x; blockIdx.x++) kernel
+#include <string.h>
+static inline unsigned int __float_as_uint (float f) { unsigned int u; memcpy (&u, &f, 4); return u; }
+static inline float __uint_as_float (unsigned int u) { float f; memcpy (&f, &u, 4); return f; }
 /* CUDA's round-to-nearest intrinsics (never contracted into an FMA) */
 static inline float __fmul_rn (float a, float b) { return a * b; }
 static inline float __fadd_rn (float a, float b) { return a + b; }
@@ -128,6 +131,40 @@ tsk_vec_width (int64_t plane, const void *a, const void *b, const void *c, const
     if (((uintptr_t) p[i] & 15) != 0)
       return 1;
   return 4;
+}
+
+/* bfloat16 as its 16 bits (the kernels never need cuda_bf16.h, so the host
+ * emulation runs the very same conversions).  Rounding: to nearest, ties to
+ * even, NaN kept quiet, as ts_bf16_from_f32 (ts-tensor.h) and
+ * __float2bfloat16_rn; keep the three in step. */
+typedef uint16_t tsk_bf16;
+
+static __device__ __forceinline__ float
+tsk_bf16_to_f32 (tsk_bf16 h)
+{
+  return __uint_as_float ((unsigned int) h << 16);
+}
+
+static __device__ __forceinline__ tsk_bf16
+tsk_f32_to_bf16 (float f)
+{
+  unsigned int u = __float_as_uint (f);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (tsk_bf16) ((u >> 16) | 0x40u);
+  return (tsk_bf16) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Element access for kernels templated on their storage type (float or
+ * tsk_bf16): values are always computed in float. */
+static __device__ __forceinline__ float tsk_ld (const float *p, int64_t i) { return p[i]; }
+static __device__ __forceinline__ float tsk_ld (const tsk_bf16 *p, int64_t i)
+{
+  return tsk_bf16_to_f32 (p[i]);
+}
+static __device__ __forceinline__ void tsk_st (float *p, int64_t i, float v) { p[i] = v; }
+static __device__ __forceinline__ void tsk_st (tsk_bf16 *p, int64_t i, float v)
+{
+  p[i] = tsk_f32_to_bf16 (v);
 }
 
 /* act -1: none, 0: ReLU, 1: ReLU6 (ts_activation's order).  NaN passes, as

@@ -35,6 +35,12 @@ void tsk_concat (cudaStream_t s, int64_t n, int64_t sa, int64_t sb, const float 
 void tsk_split (cudaStream_t s, int64_t n, int64_t sa, int64_t sb, const float *y, float *a,
                 float *b);
 
+/* ts-cuda-convert.cu: y = x, logically [n, c, p] (p = H*W), with the dtype
+ * (bf16 1: bfloat16, 0: float32) and layout (nhwc 1: [n, p, c] in memory,
+ * 0: [n, c, p]) of each side; float32 to bfloat16 rounds to nearest even */
+void tsk_convert (cudaStream_t s, int64_t n, int64_t c, int64_t p, const void *x, int x_bf16,
+                  int x_nhwc, void *y, int y_bf16, int y_nhwc);
+
 /* ts-cuda-reduce.cu.  @partial holds at least tsk_reduce_blocks (n) + 1 doubles;
  * the result lands in partial[0]. */
 int tsk_reduce_blocks (int64_t n);

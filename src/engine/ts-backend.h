@@ -4,7 +4,9 @@
  * backend (the reference) and the CUDA backend are interchangeable.  Modelled
  * on ggml's ggml_backend_i: a static const table with designated initialisers.
  *
- * Conventions (all tensors NCHW float32, contiguous, on this backend):
+ * Conventions (all tensors NCHW float32, contiguous, on this backend, unless
+ * an op says otherwise; a backend with `convert` may also take bfloat16 NHWC
+ * activations where its ops say so, see ts-tensor.h):
  *  - A forward op writes its output; it never allocates.
  *  - A backward op OVERWRITES its gradient outputs (no accumulation); pass NULL
  *    for a gradient that is not needed (dx of the first layer, dw of a frozen
@@ -67,6 +69,11 @@ typedef struct ts_backend_i {
    * buffers uploaded every step.  Usable before and after a backend exists. */
   void *(*host_alloc) (size_t bytes);
   void (*host_free) (void *ptr);
+
+  /* optional (NULL: only float32 NCHW tensors exist on this backend):
+   * y = x in y's dtype and layout (same logical shape; float32 to bfloat16
+   * rounds to nearest even) */
+  void (*convert) (ts_backend *be, const ts_tensor *x, ts_tensor *y);
 
   /* elementwise: y = alpha * x + beta * y (beta = 0 overwrites y) */
   void (*axpby) (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);

@@ -1,6 +1,28 @@
 #include "ts-op-shapes.h"
 
 int
+ts_op_plain (const char *op, const ts_tensor *t)
+{
+  char buf[96];
+
+  if (t == NULL || ts_tensor_is_plain (t))
+    return 1;
+  ts_error (TS_ERR_UNSUPPORTED, "%s: tensor %s is %s; this op takes float32 NCHW", op,
+            ts_tensor_shape_str (t, buf, sizeof buf), ts_tensor_type_str (t));
+  return 0;
+}
+
+int
+ts_op_same_type (const char *op, const ts_tensor *a, const ts_tensor *b)
+{
+  if (a->dtype == b->dtype && a->layout == b->layout)
+    return 1;
+  ts_error (TS_ERR_UNSUPPORTED, "%s: tensors of different types (%s and %s)", op,
+            ts_tensor_type_str (a), ts_tensor_type_str (b));
+  return 0;
+}
+
+int
 ts_op_same_numel (const char *op, const ts_tensor *a, const ts_tensor *b)
 {
   char ba[96], bb[96];

@@ -8,6 +8,11 @@
 
 #include "ts-tensor.h"
 
+/* t is float32 NCHW (ts_tensor_is_plain), the form every op takes unless it
+ * says otherwise; @t may be NULL */
+int ts_op_plain (const char *op, const ts_tensor *t);
+/* a and b have the same dtype and layout */
+int ts_op_same_type (const char *op, const ts_tensor *a, const ts_tensor *b);
 /* a and b hold as many elements */
 int ts_op_same_numel (const char *op, const ts_tensor *a, const ts_tensor *b);
 /* a [N,Ca,H,W] and b [N,Cb,H,W] concatenate into y [N,Ca+Cb,H,W] */

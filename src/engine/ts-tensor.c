@@ -53,15 +53,48 @@ tensor_header (ts_backend *be, int ndim, const int64_t *shape)
   return t;
 }
 
-ts_tensor *
-ts_tensor_new (ts_backend *be, int ndim, const int64_t *shape)
+size_t
+ts_dtype_size (ts_dtype dtype)
 {
-  ts_tensor *t = tensor_header (be, ndim, shape);
+  return dtype == TS_BF16 ? 2 : 4;
+}
+
+const char *
+ts_tensor_type_str (const ts_tensor *t)
+{
+  static const char *names[2][2] = { { "f32 NCHW", "f32 NHWC" }, { "bf16 NCHW", "bf16 NHWC" } };
+  return names[t->dtype == TS_BF16][t->layout == TS_NHWC];
+}
+
+ts_tensor *
+ts_tensor_new_as (ts_backend *be, int ndim, const int64_t *shape, ts_dtype dtype,
+                  ts_layout layout)
+{
+  ts_tensor *t;
   size_t bytes;
 
+  if (be != NULL && (dtype != TS_F32 || layout != TS_NCHW))
+    {
+      if (be->i->convert == NULL)
+        {
+          ts_error (TS_ERR_UNSUPPORTED, "tensor: the %s backend has only float32 NCHW tensors "
+                    "(bfloat16 and NHWC need a CUDA device)", be->i->name);
+          return NULL;
+        }
+      if (layout == TS_NHWC && ndim != 4)
+        {
+          ts_error (TS_ERR_SHAPE, "tensor: NHWC needs 4 dimensions, not %d", ndim);
+          return NULL;
+        }
+    }
+  t = tensor_header (be, ndim, shape);
   if (t == NULL)
     return NULL;
-  bytes = (size_t) (t->numel > 0 ? t->numel : 1) * sizeof (float);
+  t->dtype = dtype;
+  t->layout = layout;
+  bytes = (size_t) (t->numel > 0 ? t->numel : 1) * ts_dtype_size (dtype);
+  /* whole floats: the allocators count in floats */
+  bytes = (bytes + sizeof (float) - 1) / sizeof (float) * sizeof (float);
   ts_clear_error ();
   t->data = be->i->alloc (be, bytes);
   if (t->data == NULL)
@@ -79,6 +112,12 @@ ts_tensor_new (ts_backend *be, int ndim, const int64_t *shape)
     }
   t->owns_data = 1;
   return t;
+}
+
+ts_tensor *
+ts_tensor_new (ts_backend *be, int ndim, const int64_t *shape)
+{
+  return ts_tensor_new_as (be, ndim, shape, TS_F32, TS_NCHW);
 }
 
 ts_tensor *
@@ -159,16 +198,35 @@ ts_tensor_same_shape (const ts_tensor *a, const ts_tensor *b)
   return 0;
 }
 
+/* A float32 NCHW tensor of @t's shape, for converting @t to or from the host. */
+static ts_tensor *
+plain_twin (const ts_tensor *t)
+{
+  return ts_tensor_new (t->be, t->ndim, t->shape);
+}
+
 ts_status
 ts_tensor_from_host (ts_tensor *t, const float *src, int64_t n)
 {
   char buf[96];
+  ts_tensor *tmp;
 
   if (n != t->numel)
     return ts_error (TS_ERR_SHAPE, "tensor %s holds %lld values, got %lld",
                      ts_tensor_shape_str (t, buf, sizeof buf), (long long) t->numel,
                      (long long) n);
-  t->be->i->upload (t->be, t->data, src, (size_t) n);
+  if (ts_tensor_is_plain (t))
+    {
+      t->be->i->upload (t->be, t->data, src, (size_t) n);
+      return ts_backend_check (t->be);
+    }
+  tmp = plain_twin (t);
+  if (tmp == NULL)
+    return TS_ERR_NOMEM;   /* ts_tensor_new said why */
+  t->be->i->upload (t->be, tmp->data, src, (size_t) n);
+  t->be->i->convert (t->be, tmp, t);
+  t->be->i->synchronize (t->be);   /* the temporary is read until the convert ends */
+  ts_tensor_free (tmp);
   return ts_backend_check (t->be);
 }
 
@@ -176,11 +234,22 @@ ts_status
 ts_tensor_to_host (const ts_tensor *t, float *dst, int64_t n)
 {
   char buf[96];
+  ts_tensor *tmp;
 
   if (n != t->numel)
     return ts_error (TS_ERR_SHAPE, "tensor %s holds %lld values, asked for %lld",
                      ts_tensor_shape_str (t, buf, sizeof buf), (long long) t->numel,
                      (long long) n);
-  t->be->i->download (t->be, dst, t->data, (size_t) n);
+  if (ts_tensor_is_plain (t))
+    {
+      t->be->i->download (t->be, dst, t->data, (size_t) n);
+      return ts_backend_check (t->be);
+    }
+  tmp = plain_twin (t);
+  if (tmp == NULL)
+    return TS_ERR_NOMEM;   /* ts_tensor_new said why */
+  t->be->i->convert (t->be, t, tmp);
+  t->be->i->download (t->be, dst, tmp->data, (size_t) n);
+  ts_tensor_free (tmp);
   return ts_backend_check (t->be);
 }

@@ -301,6 +301,7 @@ static const ts_backend_i cuda_backend_i = {
   .host_free = cuda_host_free,
   .download = cuda_download,
   .synchronize = cuda_synchronize,
+  .convert = ts_cuda_convert,
   .axpby = ts_cuda_axpby,
   .add = ts_cuda_add,
   .add_act_forward = ts_cuda_add_act_forward,

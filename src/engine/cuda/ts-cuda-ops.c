@@ -8,6 +8,24 @@
 #define S(be) ts_cuda_stream (be)
 
 void
+ts_cuda_convert (ts_backend *be, const ts_tensor *x, ts_tensor *y)
+{
+  int64_t n = 1, c = 1, p = x->numel;
+
+  if (!ts_op_same_numel ("convert", x, y) || !ts_tensor_same_shape (x, y))
+    return;
+  if (x->ndim == 4)
+    {
+      n = x->shape[0];
+      c = x->shape[1];
+      p = x->shape[2] * x->shape[3];
+    }
+  tsk_convert (S (be), n, c, p, x->data, x->dtype == TS_BF16, x->layout == TS_NHWC, y->data,
+               y->dtype == TS_BF16, y->layout == TS_NHWC);
+  ts_cuda_check (be, "convert");
+}
+
+void
 ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y)
 {
   if (!ts_op_same_numel ("axpby", x, y))

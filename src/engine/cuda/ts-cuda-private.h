@@ -97,6 +97,7 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
                                const float *w, const float *dy, float *dx, float *dw);
 
 /* ts-cuda-ops.c */
+void ts_cuda_convert (ts_backend *be, const ts_tensor *x, ts_tensor *y);
 void ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);
 void ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y);
 void ts_cuda_add_act_forward (ts_backend *be, const ts_tensor *a, const ts_tensor *b,

@@ -8,3 +8,4 @@
 #include "ts-cuda-pool.cu"
 #include "ts-cuda-conv.cu"
 #include "ts-cuda-resample.cu"
+#include "ts-cuda-convert.cu"

@@ -7,7 +7,7 @@
 #                                 [--profile]
 #     CLI          a tagsight-cli built with the CUDA backend
 #     --big        also batch 256 (default: batch 64 only)
-#     --kinds      which of the five runs below (default: all)
+#     --kinds      which of the six runs below (default: all)
 #     --profile    then ours' per-layer profile at the largest batch, and our
 #                  default with TS_CUDA_DETERMINISTIC=0 and with TS_CUDA_CONV_SEARCH=1
 #     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
@@ -15,14 +15,15 @@
 #                  ours with the resample on the GPU and on the loader threads
 #                  (flip, as PyTorch's script), ours with fastai's aug_transforms
 #                  on the GPU, and PyTorch
-# Each shape runs five times: ours in exact FP32 (TS_CUDA_TF32=0) and with our
-# defaults (cuDNN, TF32 convolutions), PyTorch in exact FP32, with its defaults
+# Each shape runs six times: ours in exact FP32 (TS_CUDA_TF32=0), with our
+# defaults (cuDNN, TF32 convolutions) and with --precision bf16 (activations
+# in bfloat16 NHWC), PyTorch in exact FP32, with its defaults
 # (TF32 convolutions) and as its users run for speed (channels_last + bf16
 # autocast).  Prints one JSON line per run (grep '^{') and a summary with ratios.
 set -u
 CLI=$1; shift
 BIG=0; EPOCH=""; STEPS=10; PROFILE=0
-KINDS="ours-exact ours-default torch-exact torch-default torch-cl-bf16"
+KINDS="ours-exact ours-default ours-bf16 torch-exact torch-default torch-cl-bf16"
 while [ $# -gt 0 ]; do
   case $1 in
     --big) BIG=1;;
@@ -53,6 +54,7 @@ for arch in resnet18 resnet50; do
     common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
     one "ours-exact $arch $bs" env TS_CUDA_TF32=0 "$CLI" bench --device cuda $common
     one "ours-default $arch $bs" "$CLI" bench --device cuda $common
+    one "ours-bf16 $arch $bs" "$CLI" bench --device cuda --precision bf16 $common
     one "torch-exact $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --tf32 off $common
     one "torch-default $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda $common
     one "torch-cl-bf16 $arch $bs" "$PY" "$HERE/torch_step.py" --device cuda --channels-last --amp bf16 $common
@@ -68,6 +70,9 @@ if [ $PROFILE = 1 ]; then
     one "ours-search $arch $bs" env TS_CUDA_CONV_SEARCH=1 "$CLI" bench --device cuda $common
     echo "-- ours-default $arch $bs, profiled"
     timeout 120 "$CLI" bench --device cuda $common --profile 2>&1 | sed -n '/where a training step/,$p'
+    echo "-- ours-bf16 $arch $bs, profiled"
+    timeout 120 "$CLI" bench --device cuda --precision bf16 $common --profile 2>&1 \
+      | sed -n '/where a training step/,$p'
   done
 fi
 
@@ -75,12 +80,13 @@ if [ -n "$EPOCH" ]; then
   [ -f "$EPOCH/train.csv" ] || "$PY" "$HERE/make_jpeg_set.py" "$EPOCH"
   # resample on the GPU (the default), then on the loader threads (the A/B),
   # then the GPU with fastai's full aug_transforms instead of flip only
-  for run in "1 flip" "0 flip" "1 fastai"; do
+  # and the GPU resample with bf16 activations
+  for run in "1 flip fp32" "0 flip fp32" "1 fastai fp32" "1 flip bf16"; do
     set -- $run
     echo "-- ours: fine_tune(2, freeze_epochs=0), resnet50, 128 px, bs 64, aug $2," \
-      "TS_DEVICE_RESAMPLE=$1"
+      "TS_DEVICE_RESAMPLE=$1, precision $3"
     TS_DEVICE_RESAMPLE=$1 timeout 150 "$CLI" train "$EPOCH/train.csv" --device cuda \
-      --arch resnet50 --epochs 2 --freeze-epochs 0 --bs 64 --size 128 --aug "$2" \
+      --arch resnet50 --epochs 2 --freeze-epochs 0 --bs 64 --size 128 --aug "$2" --precision "$3" \
       --threads "$(nproc)" --out /tmp/gpu-epoch.tsmodel 2>&1 | tail -25
   done
   echo "-- torch: 2 epochs, DataLoader with $(nproc) workers, channels_last + bf16"

@@ -477,6 +477,14 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
     goto out;
   if (device != NULL)
     o.device = device;   /* e.g. on the CPU after the GPU failed */
+  if (device != NULL && o.precision == TS_PRECISION_BF16 && strncmp (device, "cuda", 4) != 0)
+    {
+      /* bf16 is how activations are stored, not part of the weights: the
+       * checkpoint goes on in float32 where there is no GPU */
+      o.precision = TS_PRECISION_F32;
+      fprintf (stderr, _("note: run %lld was started with --precision bf16, which needs a CUDA "
+                         "device; it goes on in fp32 on %s\n"), (long long) run_id, device);
+    }
   threads = ts_json_get (recipe, "threads");
   if (threads && threads->type == TS_JSON_NUMBER && threads->number >= 1)
     o.threads = (int) threads->number;

@@ -17,6 +17,7 @@
 enum {
   OPT_ARCH = 1000, OPT_PRETRAINED, OPT_EPOCHS, OPT_FREEZE_EPOCHS, OPT_LR, OPT_BS, OPT_SIZE,
   OPT_MIN_SCALE, OPT_AUG, OPT_THRESH, OPT_THREADS, OPT_SEED, OPT_OUT, OPT_DEVICE,
+  OPT_PRECISION,
 };
 
 const struct option cli_train_long_opts[] = {
@@ -32,6 +33,7 @@ const struct option cli_train_long_opts[] = {
   { "thresh", required_argument, NULL, OPT_THRESH },
   { "threads", required_argument, NULL, OPT_THREADS },
   { "device", required_argument, NULL, OPT_DEVICE },
+  { "precision", required_argument, NULL, OPT_PRECISION },
   { "seed", required_argument, NULL, OPT_SEED },
   { "out", required_argument, NULL, OPT_OUT },
   CLI_DATABLOCK_LONG_OPTS,
@@ -47,6 +49,7 @@ const struct option cli_lr_find_long_opts[] = {
   { "aug", required_argument, NULL, OPT_AUG },
   { "threads", required_argument, NULL, OPT_THREADS },
   { "device", required_argument, NULL, OPT_DEVICE },
+  { "precision", required_argument, NULL, OPT_PRECISION },
   { "seed", required_argument, NULL, OPT_SEED },
   CLI_DATABLOCK_LONG_OPTS,
   { NULL, 0, NULL, 0 },
@@ -90,6 +93,8 @@ loader_usage (FILE *out)
              "  --threads N         compute and loader threads (number of cores)\n"
              "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU works,\n"
              "                      else the CPU; the variable TAGSIGHT_DEVICE sets it)\n"
+             "  --precision P       fp32 (default) or bf16: the network's activations in\n"
+             "                      bfloat16, faster on a GPU with tensor cores (CUDA only)\n"
              "  --seed K            seed for initialisation, shuffling and augmentation (42)\n"));
   cli_datablock_usage (out);
 }
@@ -168,6 +173,7 @@ cli_train_opt (const char *cmd, cli_train_opts *o, int c, const char *arg)
     case OPT_THREADS: return parse_int (cmd, "threads", arg, 0, &o->threads);
     case OPT_OUT: o->out = arg; return 1;
     case OPT_DEVICE: o->device = arg; return 1;
+    case OPT_PRECISION: return cli_parse_precision (cmd, arg, &o->precision);
     case OPT_SEED:
       {
         char *end;
@@ -217,6 +223,7 @@ cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg)
   cfg->thresh = o->thresh;
   cfg->threads = o->threads;
   cfg->device = o->device;
+  cfg->precision = o->precision;
   cfg->seed = o->seed;
   /* validation decodes a squish + centre crop per image (cached after the
    * first epoch) while the model evaluates: one worker keeps up and leaves
@@ -225,6 +232,20 @@ cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg)
    * with 2 (a loaded 2-core machine: no gain from the second worker). */
   cfg->valid_workers = CLI_VALID_WORKERS;
   cfg->load_pretrained = cli_load_pretrained;
+}
+
+int
+cli_parse_precision (const char *cmd, const char *arg, ts_precision *out)
+{
+  int p = ts_precision_from_name (arg);
+
+  if (p < 0)
+    {
+      fprintf (stderr, _("tagsight-cli %s: --precision: '%s' (fp32 or bf16)\n"), cmd, arg);
+      return -1;
+    }
+  *out = (ts_precision) p;
+  return 1;
 }
 
 ts_status

@@ -23,6 +23,7 @@ typedef struct {
   double thresh;
   int threads;
   const char *device;       /* --device: cpu, cuda, cuda:N, auto (default) */
+  ts_precision precision;   /* --precision: fp32 (default) or bf16 */
   unsigned long long seed;
   const char *out;
   cli_datablock_opts db;    /* which columns, delimiter, images and split */
@@ -46,6 +47,8 @@ void cli_train_session_config (const cli_train_opts *o, ts_session_config *cfg);
 /* ts_session_config.load_pretrained for the CLI: .tflite, .safetensors or a
  * PyTorch .pth (ts_model_load_pretrained_any), noting unused tensors on stderr. */
 ts_status cli_load_pretrained (ts_model *m, const char *path, ts_normalization *norm);
+/* --precision's argument ("fp32", "bf16") into @out: 1, or -1 with a message */
+int cli_parse_precision (const char *cmd, const char *arg, ts_precision *out);
 
 /* "205 training and 159 validation images, 3 classes" in @buf, translated. */
 char *cli_counts_text (char *buf, size_t size, int n_train, int n_valid, int n_classes);

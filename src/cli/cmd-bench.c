@@ -70,6 +70,9 @@ usage (FILE *out)
   fprintf (out, "%s",
            _("  --profile    after the timed steps, time each kind of layer (waiting for\n"
              "               the device after every layer) and print where a step goes\n"));
+  fprintf (out, "%s",
+           _("  --precision P  fp32 (default) or bf16: the network's activations in\n"
+             "               bfloat16 (CUDA only)\n"));
 }
 
 /* Seconds since @t0 after the backend finished its queued work. */
@@ -145,6 +148,7 @@ cmd_bench (int argc, char **argv)
     { "steps", required_argument, NULL, 'n' },
     { "warmup", required_argument, NULL, 'w' },
     { "device", required_argument, NULL, 'd' },
+    { "precision", required_argument, NULL, 'P' },
     { "profile", no_argument, NULL, 'p' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -152,6 +156,7 @@ cmd_bench (int argc, char **argv)
   const char *arch = "resnet18", *device = NULL;
   char devname[160];
   int bs = 64, size = 128, threads = 0, classes = 20, steps = 6, warmup = 2, profile = 0, c;
+  ts_precision precision = TS_PRECISION_F32;
   ts_backend *be;
   ts_model *m = NULL;
   ts_optimizer *opt = NULL;
@@ -176,6 +181,10 @@ cmd_bench (int argc, char **argv)
         case 'w': warmup = atoi (optarg); break;
         case 'd': device = optarg; break;
         case 'p': profile = 1; break;
+        case 'P':
+          if (cli_parse_precision ("bench", optarg, &precision) < 0)
+            return 2;
+          break;
         case 'h': usage (stdout); return 0;
         default: usage (stderr); return 2;
         }
@@ -193,6 +202,7 @@ cmd_bench (int argc, char **argv)
   mc.head = TS_HEAD_FASTAI;
   mc.seed = 1;
   if (!be || (st = ts_model_new (be, &mc, &m)) != TS_OK
+      || (st = ts_model_set_precision (m, precision)) != TS_OK
       || (st = ts_model_prepare (m, bs, size, size)) != TS_OK
       || (st = ts_optimizer_new_for_model (m, NULL, &opt)) != TS_OK)
     {
@@ -249,6 +259,9 @@ cmd_bench (int argc, char **argv)
        * device, "2 warm-up + 6 timed steps" */
       printf (_("bench: %s + fastai head (%s), batch %d, %d px, on %s, %s\n"), arch, ncls, bs,
               size, devname, nsteps);
+    if (precision == TS_PRECISION_BF16)
+      printf ("%s", _("precision: bf16 (the network's activations in bfloat16; parameters, "
+                      "optimizer and head in float32)\n"));
   }
   fflush (stdout);
   for (int i = 0; i < warmup + steps; i++)
@@ -297,10 +310,10 @@ cmd_bench (int argc, char **argv)
       printf (" ");
       printf (_("%.1f images/s (median batch %.3f s, %.3f CPU s)\n"), bs / ti, ti, ci);
       printf (_("peak memory: %.0f MiB (VmHWM)\n"), mem);
-      printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"arch\": \"%s\", "
-              "\"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
+      printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"precision\": \"%s\", "
+              "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "
-              "\"infer_cpu_s\": %.3f}\n", be->i->name, arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci);
+              "\"infer_cpu_s\": %.3f}\n", be->i->name, ts_precision_name (precision), arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci);
       if (profile && (st = print_profile (be, m, opt, x, y, dl, steps)) != TS_OK)
         cli_fail ("bench", ts_last_error ());
     }

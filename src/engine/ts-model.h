@@ -67,6 +67,21 @@ typedef struct {
 typedef struct ts_model ts_model;
 
 ts_status ts_model_new (ts_backend *be, const ts_model_config *cfg, ts_model **out);
+
+/* How activations are stored (parameters, their gradients, the optimizer's
+ * state and the head are float32 either way). */
+typedef enum {
+  TS_PRECISION_F32,   /* float32 NCHW everywhere (TF32 inside a GPU's convolutions: TS_CUDA_TF32) */
+  TS_PRECISION_BF16,  /* the body's activations and their gradients in bfloat16 NHWC, computed
+                       * in float; needs a backend with `convert` (CUDA) */
+} ts_precision;
+/* Sets the precision for the next ts_model_prepare (the activations are
+ * released).  TS_ERR_UNSUPPORTED naming the backend when it cannot. */
+ts_status ts_model_set_precision (ts_model *m, ts_precision precision);
+ts_precision ts_model_precision (const ts_model *m);
+/* "fp32" / "bf16" and back (-1: unknown name), for options and records */
+const char *ts_precision_name (ts_precision precision);
+int ts_precision_from_name (const char *name);
 void ts_model_free (ts_model *m);
 
 const char *ts_model_arch (const ts_model *m);

@@ -62,6 +62,15 @@ check_vocab (const ts_session_config *cfg, const ts_modelfile_meta *meta, const 
 }
 
 static ts_status
+set_precision (const ts_session_config *cfg, ts_session *s)
+{
+  if (cfg->precision == TS_PRECISION_BF16 && cfg->precision_fallback
+      && s->be->i->convert == NULL)
+    return TS_OK;   /* float32, the model's own */
+  return ts_model_set_precision (s->model, cfg->precision);
+}
+
+static ts_status
 build_model (const ts_session_config *cfg, ts_session *s)
 {
   ts_model_config mc;
@@ -81,6 +90,8 @@ build_model (const ts_session_config *cfg, ts_session *s)
       s->size = meta.input_height;
       ts_modelfile_meta_clear (&meta);
       s->arch = strdup (ts_model_arch (s->model));
+      if (st == TS_OK)
+        st = set_precision (cfg, s);
       return st != TS_OK ? st : s->arch ? TS_OK : ts_error (TS_ERR_NOMEM, "out of memory");
     }
 
@@ -91,7 +102,8 @@ build_model (const ts_session_config *cfg, ts_session *s)
   mc.seed = cfg->seed;
   if (!(s->arch = strdup (mc.arch)))
     return ts_error (TS_ERR_NOMEM, "out of memory");
-  if ((st = ts_model_new (s->be, &mc, &s->model)) != TS_OK)
+  if ((st = ts_model_new (s->be, &mc, &s->model)) != TS_OK
+      || (st = set_precision (cfg, s)) != TS_OK)
     return st;
   /* the weights' own input statistics, e.g. (p - 128) / 128 for a uint8 TFLite */
   if (cfg->pretrained

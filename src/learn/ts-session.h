@@ -37,6 +37,12 @@ typedef struct {
   /* "cpu", "cuda", "cuda:N" or "auto"/NULL (CUDA when a usable GPU is
    * there, else the CPU; see ts_backend_new_by_name) */
   const char *device;
+  /* TS_PRECISION_BF16: the body's activations in bfloat16 (CUDA only; see
+   * ts_model_set_precision); 0 (TS_PRECISION_F32) by default */
+  ts_precision precision;
+  /* 1: where the backend has no bf16 (the CPU), run in fp32 instead of
+   * refusing (the app's switch reads "on a GPU") */
+  int precision_fallback;
   int valid_workers;         /* loader threads for validation; 0: 1 */
   unsigned long long seed;
   /* How @pretrained is read; NULL: ts_model_load_pretrained (.safetensors,

@@ -150,6 +150,22 @@ test_bad_input (void)
   g_free (out);
   g_free (args);
 
+  /* bf16 needs a GPU: refused by name on the CPU, and an unknown precision
+   * names the choices */
+  args = g_strdup_printf ("train %s/train.csv --arch tiny --bs 4 --size 32 --device cpu "
+                          "--precision bf16", dir);
+  out = ts_test_run_cli_line (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "bf16 precision needs a CUDA device"));
+  g_free (out);
+  g_free (args);
+  args = g_strdup_printf ("lr-find %s/train.csv --precision fp16", dir);
+  out = ts_test_run_cli_line (args, &status);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "'fp16' (fp32 or bf16)"));
+  g_free (out);
+  g_free (args);
+
   args = g_strdup_printf ("train %s/train.csv --lr banana", dir);
   out = ts_test_run_cli_line (args, &status);
   g_assert_false (g_spawn_check_wait_status (status, NULL));

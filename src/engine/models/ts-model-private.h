@@ -55,6 +55,7 @@ struct ts_model {
   ts_head_kind head;
   int n_classes, n_groups;
   uint64_t seed;
+  ts_precision precision;
 
   ts_param *params;
   int n_params, cap_params;

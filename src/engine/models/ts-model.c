@@ -105,6 +105,35 @@ int ts_model_n_params (const ts_model *m) { return m->n_params; }
 int ts_model_n_buffers (const ts_model *m) { return m->n_buffers; }
 ts_head_kind ts_model_head (const ts_model *m) { return m->head; }
 ts_backend *ts_model_backend (const ts_model *m) { return m->be; }
+ts_precision ts_model_precision (const ts_model *m) { return m->precision; }
+
+const char *
+ts_precision_name (ts_precision precision)
+{
+  return precision == TS_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+int
+ts_precision_from_name (const char *name)
+{
+  if (name && (strcmp (name, "fp32") == 0 || strcmp (name, "f32") == 0))
+    return TS_PRECISION_F32;
+  if (name && strcmp (name, "bf16") == 0)
+    return TS_PRECISION_BF16;
+  return -1;
+}
+
+ts_status
+ts_model_set_precision (ts_model *m, ts_precision precision)
+{
+  if (precision == TS_PRECISION_BF16 && m->be->i->convert == NULL)
+    return ts_error (TS_ERR_UNSUPPORTED, "model %s: bf16 precision needs a CUDA device (the %s "
+                     "backend computes in float32)", m->arch, m->be->i->name);
+  if (precision != m->precision)
+    free_activations (m);
+  m->precision = precision;
+  return TS_OK;
+}
 
 ts_param *
 ts_model_param (ts_model *m, int i)
@@ -319,12 +348,47 @@ infer_shapes (ts_model *m, int height, int width)
   return TS_OK;
 }
 
-static ts_tensor *
-new_value_tensor (ts_model *m, const ts_value *v, int batch, float *share)
+/* Under the bf16 policy the body's values (the input and everything a conv,
+ * batch norm, activation, max pool or residual add makes of it) are bfloat16
+ * NHWC; the pools that end the body write the head's float32. */
+static int
+value_is_body (const ts_model *m, int vi)
 {
+  if (m->precision != TS_PRECISION_BF16 || m->values[vi].h == 0)
+    return 0;
+  for (int i = 0; i < m->n_nodes; i++)
+    if (m->nodes[i].out == vi)
+      return m->nodes[i].kind != TS_NODE_AVGPOOL && m->nodes[i].kind != TS_NODE_CONCATPOOL;
+  return 1;   /* the input */
+}
+
+/* Floats of memory value @vi's tensor takes at @batch. */
+static int64_t
+value_floats (const ts_model *m, int vi, int batch)
+{
+  int64_t n = value_numel (&m->values[vi], batch);
+  return value_is_body (m, vi) ? (n + 1) / 2 : n;
+}
+
+static ts_tensor *
+new_value_tensor (ts_model *m, int vi, int batch, float *share)
+{
+  const ts_value *v = &m->values[vi];
   int64_t shape[4] = { batch, v->c, v->h ? v->h : 1, v->h ? v->w : 1 };
-  int ndim = v->h ? 4 : 2;
-  return share ? ts_tensor_view (m->be, share, ndim, shape) : ts_tensor_new (m->be, ndim, shape);
+  int ndim = v->h ? 4 : 2, body = value_is_body (m, vi);
+  ts_dtype dtype = body ? TS_BF16 : TS_F32;
+  ts_layout layout = body ? TS_NHWC : TS_NCHW;
+  ts_tensor *t;
+
+  if (!share)
+    return ts_tensor_new_as (m->be, ndim, shape, dtype, layout);
+  t = ts_tensor_view (m->be, share, ndim, shape);
+  if (t)
+    {
+      t->dtype = dtype;
+      t->layout = layout;
+    }
+  return t;
 }
 
 static int
@@ -391,7 +455,7 @@ plan_grad_pool (ts_model *m, int batch, int *slot)
   for (int k = 0; k < n_order; k++)
     {
       int v = order[k], best = -1;
-      int64_t need = value_numel (&m->values[v], batch);
+      int64_t need = value_floats (m, v, batch);
       /* a buffer is free when its last owner died (producer's backward) before v is born */
       for (int b = 0; b < nb; b++)
         if (busy_until[b] > last[v] &&
@@ -436,7 +500,9 @@ static int
 bn_foldable (const ts_model *m, int i)
 {
   const ts_node *c = &m->nodes[i], *n = &m->nodes[i + 1];
-  return c->kind == TS_NODE_CONV && n->kind == TS_NODE_BN && n->in == c->out
+  /* bf16: the folded weights would be rounded twice (folded, then converted
+   * for the tensor cores); the pair runs as two ops */
+  return m->precision == TS_PRECISION_F32 && c->kind == TS_NODE_CONV && n->kind == TS_NODE_BN && n->in == c->out
          && m->values[c->out].consumers == 1 && m->values[c->out].h > 0;
 }
 
@@ -507,18 +573,18 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
       if (v->alias >= 0)
         {
           ts_value *a = &m->values[v->alias];
-          v->t = new_value_tensor (m, v, batch, a->t->data);
-          v->g = new_value_tensor (m, v, batch, a->g->data);
+          v->t = new_value_tensor (m, i, batch, a->t->data);
+          v->g = new_value_tensor (m, i, batch, a->g->data);
         }
       else
         {
-          v->t = new_value_tensor (m, v, batch, NULL);
-          v->g = i == 0 ? NULL : new_value_tensor (m, v, batch, m->grad_pool[slot[i]]->data);
+          v->t = new_value_tensor (m, i, batch, NULL);
+          v->g = i == 0 ? NULL : new_value_tensor (m, i, batch, m->grad_pool[slot[i]]->data);
         }
       if (v->t == NULL || (i > 0 && v->g == NULL))
         goto oom;
-      if (value_numel (v, batch) > biggest)
-        biggest = value_numel (v, batch);
+      if (value_floats (m, i, batch) > biggest)
+        biggest = value_floats (m, i, batch);
     }
   for (int i = 0; i < m->n_nodes; i++)
     {
@@ -547,7 +613,7 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
             goto oom;
           break;
         case TS_NODE_DROPOUT:
-          n->mask = new_value_tensor (m, out, batch, NULL);
+          n->mask = new_value_tensor (m, n->out, batch, NULL);
           if (n->mask == NULL)
             goto oom;
           break;
@@ -699,7 +765,7 @@ forward_conv_eval (ts_model *m, int i)
       b = &fb;
       out = m->nodes[++j].out;
     }
-  if (be->conv2d_forward_fused == NULL)
+  if (be->conv2d_forward_fused == NULL || !ts_tensor_is_plain (m->values[c->in].t))
     {
       be->conv2d_forward (m->be, &c->conv, m->values[c->in].t, w, b, m->values[out].t);
       return j;
@@ -746,7 +812,10 @@ ts_model_forward (ts_model *m, const ts_tensor *x, int train, ts_tensor **logits
                      "[<=%d, 3, %d, %d]", m->arch, ts_tensor_shape_str (x, buf, sizeof buf),
                      m->prep_batch, m->prep_h, m->prep_w);
   set_batch (m, (int) x->shape[0]);
-  be->axpby (m->be, 1.0f, x, 0.0f, v[0].t);
+  if (ts_tensor_is_plain (v[0].t))
+    be->axpby (m->be, 1.0f, x, 0.0f, v[0].t);
+  else
+    be->convert (m->be, x, v[0].t);
   if (train && m->n_batches_tracked == 0.0f)
     {
       /* continue the count of loaded weights (torchvision's num_batches_tracked) */

@@ -12,6 +12,7 @@
  * spread.  No 64-bit division per element: threads walk rows (one image's
  * plane of one channel) and a block covers several rows when planes are
  * small. */
+#include "ts-cuda-bn.cuh"
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 
@@ -127,57 +128,6 @@ bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const fl
     }
 }
 
-/* coef[0..c) = scale, coef[c..2c) = shift (y = x * scale + shift) */
-static __global__ void
-bn_train_finish_kernel (int n, int c, int plane, int splits, const float *x,
-                        const double *part, const float *gamma, const float *beta,
-                        float *running_mean, float *running_var, float momentum, float eps,
-                        float *save_mean, float *save_invstd, float *coef)
-{
-  TSK_FOR (ch, c)
-    {
-      double s1 = 0.0, s2 = 0.0, cnt = (double) n * plane;
-      int nb = c * splits;
-      for (int sp = 0; sp < splits; sp++)
-        {
-          s1 += part[ch * splits + sp];
-          s2 += part[nb + ch * splits + sp];
-        }
-      double dm = s1 / cnt, var_d = s2 / cnt - dm * dm;
-      if (var_d < 0.0)
-        var_d = 0.0;
-      float mean = (float) ((double) x[ch * plane] + dm), var = (float) var_d;
-      float invstd = 1.0f / sqrtf (var + eps);
-      float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
-      coef[ch] = g * invstd;
-      coef[c + ch] = b - mean * g * invstd;
-      if (save_mean)
-        save_mean[ch] = mean;
-      if (save_invstd)
-        save_invstd[ch] = invstd;
-      if (running_mean)
-        running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean;
-      if (running_var)
-        {
-          float unbiased = cnt > 1.0 ? (float) (var_d * cnt / (cnt - 1.0)) : var;
-          running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
-        }
-    }
-}
-
-static __global__ void
-bn_eval_coef_kernel (int c, const float *gamma, const float *beta, const float *mean,
-                     const float *var, float eps, float *coef)
-{
-  TSK_FOR (ch, c)
-    {
-      float invstd = 1.0f / sqrtf (var[ch] + eps);
-      float g = gamma ? gamma[ch] : 1.0f, b = beta ? beta[ch] : 0.0f;
-      coef[ch] = g * invstd;
-      coef[c + ch] = b - mean[ch] * g * invstd;
-    }
-}
-
 /* y = act (x * coef[ch] + coef[c + ch]) over rows of @plane */
 template <int V>
 static __global__ void
@@ -200,35 +150,6 @@ bn_apply_kernel (int64_t rows, int c, int plane, const float *x, const float *co
             v[j] = tsk_relu_act (act, v[j] * a + b);
           tsk_store_v<V> (y + at, v);
         }
-    }
-}
-
-/* From the partial sums of dy and dy * (x - mean): dgamma, dbeta, and
- * coef = (k, mdy, cx, mean) per channel for dx = k (dy - mdy - (x - mean) cx). */
-static __global__ void
-bn_backward_finish_kernel (int n, int c, int plane, int splits, const double *part,
-                           const float *gamma, const float *save_mean,
-                           const float *save_invstd, float *dgamma, float *dbeta, float *coef)
-{
-  TSK_FOR (ch, c)
-    {
-      double sdy = 0.0, sdyx = 0.0;
-      int nb = c * splits;
-      float cnt = (float) ((int64_t) n * plane), invstd = save_invstd[ch];
-      for (int sp = 0; sp < splits; sp++)
-        {
-          sdy += part[ch * splits + sp];
-          sdyx += part[nb + ch * splits + sp];
-        }
-      float db = (float) sdy, dg = (float) (sdyx * invstd);
-      if (dgamma)
-        dgamma[ch] = dg;
-      if (dbeta)
-        dbeta[ch] = db;
-      coef[ch] = (gamma ? gamma[ch] : 1.0f) * invstd;
-      coef[c + ch] = db / cnt;
-      coef[2 * c + ch] = invstd * dg / cnt;
-      coef[3 * c + ch] = save_mean[ch];
     }
 }
 
@@ -296,10 +217,11 @@ tsk_bn_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const float *
     return;
   BN_LAUNCH_V (v, bn_partial_kernel, (unsigned int) (c * splits), s, (int) n, (int) c, (int) plane,
             splits, x, NULL, NULL, -1, NULL, part);
-  TSK_LAUNCH (bn_train_finish_kernel, tsk_blocks (c), s) ((int) n, (int) c, (int) plane, splits,
-                                                          x, part, gamma, beta, running_mean,
-                                                          running_var, momentum, eps, save_mean,
-                                                          save_invstd, coef);
+  TSK_LAUNCH (bn_train_finish_kernel<float>, tsk_blocks (c), s) ((int) n, (int) c, (int) plane,
+                                                                 splits, x, plane, part, gamma,
+                                                                 beta, running_mean, running_var,
+                                                                 momentum, eps, save_mean,
+                                                                 save_invstd, coef);
   BN_LAUNCH_V (v, bn_apply_kernel, row_blocks (n * c, plane / v), s, n * c, (int) c, (int) plane, x,
             coef, act, y);
 }

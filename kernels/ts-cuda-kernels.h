@@ -96,6 +96,24 @@ void tsk_bn_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const
                       const float *y_act, const float *dy, float *dx, float *dgamma,
                       float *dbeta, void *work);
 
+/* ts-cuda-bn-nhwc.cu: the same three over bfloat16 NHWC activations (x, y,
+ * y_act, dy, dx: N*plane pixels of c channels, as uint16_t); parameters,
+ * statistics and their gradients float32; @work of at least
+ * tsk_bn_nhwc_work_floats (n, c, plane) floats */
+size_t tsk_bn_nhwc_work_floats (int64_t n, int64_t c, int64_t plane);
+void tsk_bn_nhwc_train (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const uint16_t *x,
+                        const float *gamma, const float *beta, float *running_mean,
+                        float *running_var, float momentum, float eps, int act, uint16_t *y,
+                        float *save_mean, float *save_invstd, void *work);
+void tsk_bn_nhwc_eval (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const uint16_t *x,
+                       const float *gamma, const float *beta, const float *mean,
+                       const float *var, float eps, uint16_t *y, void *work);
+void tsk_bn_nhwc_backward (cudaStream_t s, int64_t n, int64_t c, int64_t plane,
+                           const uint16_t *x, const float *gamma, const float *mean,
+                           const float *invstd, int act, const uint16_t *y_act,
+                           const uint16_t *dy, uint16_t *dx, float *dgamma, float *dbeta,
+                           void *work);
+
 /* ts-cuda-pool.cu: planes = N*C */
 void tsk_maxpool_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                           int kh, int kw, int sh, int sw, int ph, int pw, const float *x,

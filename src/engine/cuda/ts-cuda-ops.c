@@ -1,5 +1,6 @@
 /* ts-cuda-ops.c: every op but the GEMM-based ones: shape checks as the CPU
  * backend (same messages), then one launcher from kernels/. */
+#include "ts-cuda-bn-nhwc.h"
 #include "ts-cuda-private.h"
 #include "ts-op-shapes.h"
 
@@ -146,7 +147,15 @@ bn_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma, const ts_t
   int64_t n, c, plane;
   float *work;
 
-  if (!ts_op_bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0
+  if (ts_cuda_bn_nhwc (x))
+    {
+      ts_cuda_bn_nhwc_train (be, x, gamma, beta, running_mean, running_var, momentum, eps, act,
+                             y, save_mean, save_invstd);
+      return;
+    }
+  if (!TS_CUDA_PLAIN ("batchnorm", x, y, gamma, beta, running_mean, running_var, save_mean,
+                      save_invstd)
+      || !ts_op_bn_dims ("batchnorm", x, y, &n, &c, &plane) || n * plane == 0
       || !(work = ts_cuda_scratch (be, tsk_bn_work_floats (n, c, plane))))
     return;
   tsk_bn_train (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), DATA (running_mean),
@@ -189,7 +198,13 @@ ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_ten
   int64_t n, c, plane;
   float *work;
 
-  if (!ts_op_bn_dims ("batchnorm eval", x, y, &n, &c, &plane)
+  if (ts_cuda_bn_nhwc (x))
+    {
+      ts_cuda_bn_nhwc_eval (be, x, gamma, beta, running_mean, running_var, eps, y);
+      return;
+    }
+  if (!TS_CUDA_PLAIN ("batchnorm eval", x, y, gamma, beta, running_mean, running_var)
+      || !ts_op_bn_dims ("batchnorm eval", x, y, &n, &c, &plane)
       || !(work = ts_cuda_scratch (be, tsk_bn_work_floats (n, c, plane))))
     return;
   tsk_bn_eval (S (be), n, c, plane, x->data, DATA (gamma), DATA (beta), running_mean->data,
@@ -213,7 +228,15 @@ bn_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
                 (long long) dy->numel);
       return;
     }
-  if (!ts_op_bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0
+  if (ts_cuda_bn_nhwc (x))
+    {
+      ts_cuda_bn_nhwc_backward (be, x, gamma, save_mean, save_invstd, act, y_act, dy, dx, dgamma,
+                                dbeta);
+      return;
+    }
+  if (!TS_CUDA_PLAIN ("batchnorm backward", x, gamma, save_mean, save_invstd, y_act, dy, dx,
+                      dgamma, dbeta)
+      || !ts_op_bn_dims ("batchnorm backward", x, dy, &n, &c, &plane) || n * plane == 0
       || !(work = ts_cuda_scratch (be, tsk_bn_work_floats (n, c, plane))))
     return;
   tsk_bn_backward (S (be), n, c, plane, x->data, DATA (gamma), save_mean->data,

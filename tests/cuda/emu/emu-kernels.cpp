@@ -9,3 +9,4 @@
 #include "ts-cuda-conv.cu"
 #include "ts-cuda-resample.cu"
 #include "ts-cuda-convert.cu"
+#include "ts-cuda-bn-nhwc.cu"

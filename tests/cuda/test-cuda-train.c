@@ -19,7 +19,8 @@
 /* bf16 against float32 (test_resnet18_bf16); provisional until measured */
 #define BF16_LOGITS_TOL 5e-2
 #define BF16_GRAD_TOL 1e-1
-#define BF16_LOSS_TOL 2e-2
+#define BF16_FIRST_LOSS_TOL 1e-2
+#define BF16_LOSS_FLOOR 2e-2
 
 static ts_backend *cpu, *gpu;
 
@@ -294,18 +295,22 @@ test_resnet18_parity (void)
 /* The bf16 precision policy (activations in bfloat16 NHWC, convolutions
  * through cuDNN's tensor cores) against the CPU in float32 from the same
  * weights and batches.  bfloat16 keeps 8 significant bits, so this is no
- * parity to the last bits: the eval logits, the first step's gradients and
- * the losses of five Adam steps must stay within what rounding every
- * activation to bf16 explains (about 2^-9 relative a layer, growing through
- * resnet18's 20 layers and the backward pass); a layout or indexing bug
- * gives errors of order 1.  Needs cuDNN (bf16 convolutions have no other
- * path): skipped without it. */
+ * parity to the last bits: the eval logits and the first step's loss and
+ * gradients must stay within what rounding every activation to bf16
+ * explains (about 2^-9 relative a layer, growing through resnet18's 20
+ * layers and the backward pass); a layout or indexing bug gives errors of
+ * order 1.  After Adam steps the runs drift apart chaotically (a ReLU mask
+ * or max-pool winner flips, and Adam's first updates, lr * sign(g), amplify
+ * it), so later losses are held to a CPU run whose inputs alone were
+ * rounded to bf16 (the yardstick, as test_resnet18_parity's) with a floor.
+ * Needs cuDNN (bf16 convolutions have no other path): skipped without it. */
 static void
 test_resnet18_bf16 (void)
 {
   const int batch = 8, size = 32, steps = 5;
-  trainer tc, tg;
+  trainer tc, tg, tp;
   float *x, *t;
+  double yard = 0.0;
   long mallocs_after_first = 0;
   const char *dnn = g_getenv ("TS_CUDA_CUDNN");
 
@@ -316,6 +321,7 @@ test_resnet18_bf16 (void)
       return;
     }
   trainer_init (&tc, cpu, "resnet18", batch, size);
+  trainer_init (&tp, cpu, "resnet18", batch, size);
   trainer_init_as (&tg, gpu, "resnet18", batch, size, TS_PRECISION_BF16);
   g_assert_cmpint (ts_model_precision (tg.m), ==, TS_PRECISION_BF16);
   x = malloc ((size_t) batch * 3 * size * size * sizeof (float));
@@ -330,6 +336,8 @@ test_resnet18_bf16 (void)
     double num = 0.0, den = 0.0;
     g_assert_cmpint (ts_model_forward (tc.m, tc.x, 0, &oc), ==, TS_OK);
     g_assert_cmpint (ts_model_forward (tg.m, tg.x, 0, &og), ==, TS_OK);
+    if (ts_backend_check (gpu) != TS_OK)
+      g_test_message ("GPU: %s", ts_last_error ());
     g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
     g_assert_cmpint (ts_tensor_to_host (oc, hc, n), ==, TS_OK);
     g_assert_cmpint (ts_tensor_to_host (og, hg, n), ==, TS_OK);
@@ -345,7 +353,7 @@ test_resnet18_bf16 (void)
   }
   for (int s = 0; s < steps; s++)
     {
-      float lc, lg, rg;
+      float lc, lg, lp, rg, rp;
 
       if (s == 1 && &ts_fake_cuda_mallocs != NULL)
         mallocs_after_first = ts_fake_cuda_mallocs;
@@ -354,18 +362,31 @@ test_resnet18_bf16 (void)
       g_assert_cmpint (ts_tensor_from_host (tg.x, x, tg.x->numel), ==, TS_OK);
       g_assert_cmpint (ts_tensor_from_host (tc.t, t, tc.t->numel), ==, TS_OK);
       g_assert_cmpint (ts_tensor_from_host (tg.t, t, tg.t->numel), ==, TS_OK);
+      g_assert_cmpint (ts_tensor_from_host (tp.t, t, tp.t->numel), ==, TS_OK);
+      for (int64_t q = 0; q < tp.x->numel; q++)
+        x[q] = ts_bf16_round (x[q]);
+      g_assert_cmpint (ts_tensor_from_host (tp.x, x, tp.x->numel), ==, TS_OK);
       lc = trainer_forward_backward (&tc);
       lg = trainer_forward_backward (&tg);
+      lp = trainer_forward_backward (&tp);
+      if (ts_backend_check (gpu) != TS_OK)
+        g_test_message ("GPU: %s", ts_last_error ());
       g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
       g_assert_true (isfinite (lg));
+      rg = fabsf (lg - lc) / fabsf (lc);
+      rp = fabsf (lp - lc) / fabsf (lc);
       if (s == 0)
-        g_assert_cmpfloat (compare_grads ("bf16 gpu", &tc, &tg), <, BF16_GRAD_TOL);
+        {
+          g_assert_cmpfloat (rg, <, BF16_FIRST_LOSS_TOL);
+          g_assert_cmpfloat (compare_grads ("bf16 gpu", &tc, &tg), <, BF16_GRAD_TOL);
+        }
       trainer_adam (&tc, 1e-3f);
       trainer_adam (&tg, 1e-3f);
-      rg = fabsf (lg - lc) / fabsf (lc);
-      g_test_message ("step %d: loss cpu %.6f gpu bf16 %.6f (difference %.2e)", s + 1, lc, lg,
-                      rg);
-      g_assert_cmpfloat (rg, <, BF16_LOSS_TOL);
+      trainer_adam (&tp, 1e-3f);
+      g_test_message ("step %d: loss cpu %.6f gpu bf16 %.6f (difference %.2e), cpu on bf16 "
+                      "inputs %.6f (difference %.2e)", s + 1, lc, lg, rg, lp, rp);
+      yard = fmax (yard, rp);
+      g_assert_cmpfloat (rg, <=, fmax (10.0 * yard, BF16_LOSS_FLOOR));
     }
   if (&ts_fake_cuda_mallocs != NULL)
     {
@@ -376,6 +397,7 @@ test_resnet18_bf16 (void)
   free (x);
   free (t);
   trainer_free (&tc);
+  trainer_free (&tp);
   trainer_free (&tg);
 }
 

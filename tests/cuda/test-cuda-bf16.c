@@ -420,12 +420,14 @@ test_reductions (void)
   float fc = (float) sc, fg = (float) sg;
   compare_floats ("bf16 sum_squares", &fc, &fg, 1, 1e-6);
   g_assert_cmpint (gpu->i->all_finite (gpu, x.g), ==, 1);
-  h[37] = INFINITY;
+  /* an even element: the low half of a 32-bit word, which a float32 read
+   * would take for mantissa bits (and find finite) */
+  h[36] = INFINITY;
   pair y = mk_bf16 (s, h);
   const ts_tensor *list[2] = { x.g, y.g };
   g_assert_cmpint (gpu->i->all_finite (gpu, y.g), ==, 0);
   g_assert_cmpint (ts_backend_first_nonfinite (gpu, list, 2), ==, 1);
-  h[37] = NAN;
+  h[36] = NAN;
   g_assert_cmpint (ts_tensor_from_host (y.g, h, y.g->numel), ==, TS_OK);
   g_assert_cmpint (gpu->i->all_finite (gpu, y.g), ==, 0);
   pfree (x), pfree (y);
@@ -456,6 +458,15 @@ test_refuses (void)
   ts_clear_error ();
   gpu->i->adam_step (gpu, f, xb.g, f, f, 1e-3f, 0.9f, 0.99f, 1e-5f, 0.0f, 1);
   g_assert_nonnull (strstr (ts_last_error (), "adam_step"));
+  ts_clear_error ();
+  ts_adam_item it = { f, xb.g, f, f, 1e-3f, 0.0f, 1 };
+  ts_backend_adam_many (gpu, &it, 1, 0.9f, 0.99f, 1e-5f);
+  g_assert_nonnull (strstr (ts_last_error (), "adam_step"));
+  ts_clear_error ();
+  const ts_tensor *src[1] = { xb.g };
+  ts_tensor *dst[1] = { yb.g };
+  ts_backend_copy_many (gpu, src, dst, 1);
+  g_assert_nonnull (strstr (ts_last_error (), "copy"));
   ts_clear_error ();
   g_assert_true (isnan (gpu->i->bce_with_logits (gpu, xb.g, f, NULL)));
   g_assert_nonnull (strstr (ts_last_error (), "bce_with_logits"));

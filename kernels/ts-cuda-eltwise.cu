@@ -3,38 +3,110 @@
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 
-/* The kernels below that carry the most data take V = 4 (float4 loads and
- * stores, see tsk_vec_width) when the sizes and addresses allow: n counts V-wide
- * groups, i indexes them. */
+/* The kernels below that carry the most data are templated on their storage
+ * type T (float, or tsk_bf16 for the bf16 precision policy: math in float,
+ * one rounding at the store) and take V = 16 / sizeof (T) (one 16-byte load
+ * or store: 4 floats or 8 bfloat16) when the sizes and addresses allow
+ * (ew_vec), else V = 1: n counts V-wide groups, i indexes them.  The float32
+ * forms are the very expressions they were before the templates, so their
+ * results do not change. */
 template <int V>
+static __device__ __forceinline__ void
+ew_load (const float *p, float (&o)[V])
+{
+  tsk_load_v<V> (p, o);
+}
+
+template <int V>
+static __device__ __forceinline__ void
+ew_store (float *p, const float (&o)[V])
+{
+  tsk_store_v<V> (p, o);
+}
+
+/* 8 bfloat16 as one uint4; element 2k is word k's low half (little endian) */
+template <int V>
+static __device__ __forceinline__ void
+ew_load (const tsk_bf16 *p, float (&o)[V])
+{
+  if constexpr (V == 8)
+    {
+      uint4 t = *(const uint4 *) p;
+      unsigned int w[4] = { t.x, t.y, t.z, t.w };
+      for (int k = 0; k < 4; k++)
+        {
+          o[2 * k] = __uint_as_float (w[k] << 16);
+          o[2 * k + 1] = __uint_as_float (w[k] & 0xffff0000u);
+        }
+    }
+  else
+    o[0] = tsk_bf16_to_f32 (*p);
+}
+
+template <int V>
+static __device__ __forceinline__ void
+ew_store (tsk_bf16 *p, const float (&o)[V])
+{
+  if constexpr (V == 8)
+    {
+      unsigned int w[4];
+      for (int k = 0; k < 4; k++)
+        w[k] = (unsigned int) tsk_f32_to_bf16 (o[2 * k])
+               | ((unsigned int) tsk_f32_to_bf16 (o[2 * k + 1]) << 16);
+      uint4 t;
+      t.x = w[0], t.y = w[1], t.z = w[2], t.w = w[3];
+      *(uint4 *) p = t;
+    }
+  else
+    *p = tsk_f32_to_bf16 (o[0]);
+}
+
+/* the vector width of T: one 16-byte access */
+template <typename T>
+static constexpr int
+ew_width (void)
+{
+  return (int) (16 / sizeof (T));
+}
+
+/* 1 when @n elements of T at these addresses (NULL: unused) can move
+ * ew_width<T> at a time: n a multiple of it, every address 16-byte aligned */
+template <typename T>
+static inline int
+ew_vec (int64_t n, const void *a, const void *b, const void *c)
+{
+  return n % ew_width<T> () == 0 && tsk_vec_width (4, a, b, c, NULL) == 4;
+}
+
+template <typename T, int V>
 static __global__ void
-axpby_kernel (int64_t n, float alpha, const float *x, float beta, float *y)
+axpby_kernel (int64_t n, float alpha, const T *x, float beta, T *y)
 {
   TSK_FOR (i, n)
     {
       float xv[V], yv[V];
-      tsk_load_v<V> (x + i * V, xv);
+      ew_load<V> (x + i * V, xv);
       if (beta != 0.0f)
-        tsk_load_v<V> (y + i * V, yv);
+        ew_load<V> (y + i * V, yv);
       for (int j = 0; j < V; j++)
         yv[j] = beta == 0.0f ? alpha * xv[j] : alpha * xv[j] + beta * yv[j];
-      tsk_store_v<V> (y + i * V, yv);
+      ew_store<V> (y + i * V, yv);
     }
 }
 
 /* y = act (a + b), act as tsk_relu_act */
-template <int V>
+template <typename T, int V>
 static __global__ void
-add_kernel (int64_t n, const float *a, const float *b, int act, float *y)
+add_kernel (int64_t n, const T *a, const T *b, int act, T *y)
 {
   TSK_FOR (i, n)
     {
       float av[V], bv[V];
-      tsk_load_v<V> (a + i * V, av);
-      tsk_load_v<V> (b + i * V, bv);
+      ew_load<V> (a + i * V, av);
+      ew_load<V> (b + i * V, bv);
       for (int j = 0; j < V; j++)
         av[j] = tsk_relu_act (act, av[j] + bv[j]);
-      tsk_store_v<V> (y + i * V, av);
+      ew_store<V> (y + i * V, av);
     }
 }
 
@@ -45,11 +117,15 @@ mul_kernel (int64_t n, const float *a, const float *b, float *y)
     y[i] = a[i] * b[i];
 }
 
+template <typename T, int V>
 static __global__ void
-fill_kernel (int64_t n, float v, float *y)
+fill_kernel (int64_t n, float v, T *y)
 {
+  float vv[V];
+  for (int j = 0; j < V; j++)
+    vv[j] = v;
   TSK_FOR (i, n)
-    y[i] = v;
+    ew_store<V> (y + i * V, vv);
 }
 
 static __device__ __forceinline__ float
@@ -61,32 +137,32 @@ sigmoid_f (float x)
   return e / (1.0f + e);
 }
 
-template <int V>
+template <typename T, int V>
 static __global__ void
-act_forward_kernel (int act, int64_t n, const float *x, float *y)
+act_forward_kernel (int64_t n, int act, const T *x, T *y)
 {
   TSK_FOR (i, n)
     {
       float xv[V];
-      tsk_load_v<V> (x + i * V, xv);
+      ew_load<V> (x + i * V, xv);
       for (int j = 0; j < V; j++)
         xv[j] = act == 2 ? sigmoid_f (xv[j]) : tsk_relu_act (act, xv[j]);
-      tsk_store_v<V> (y + i * V, xv);
+      ew_store<V> (y + i * V, xv);
     }
 }
 
-template <int V>
+template <typename T, int V>
 static __global__ void
-act_backward_kernel (int act, int64_t n, const float *y, const float *dy, float *dx)
+act_backward_kernel (int64_t n, int act, const T *y, const T *dy, T *dx)
 {
   TSK_FOR (i, n)
     {
       float yv[V], dv[V];
-      tsk_load_v<V> (y + i * V, yv);
-      tsk_load_v<V> (dy + i * V, dv);
+      ew_load<V> (y + i * V, yv);
+      ew_load<V> (dy + i * V, dv);
       for (int j = 0; j < V; j++)
         dv[j] = act == 2 ? dv[j] * yv[j] * (1.0f - yv[j]) : tsk_relu_act_grad (act, yv[j], dv[j]);
-      tsk_store_v<V> (dx + i * V, dv);
+      ew_store<V> (dx + i * V, dv);
     }
 }
 
@@ -119,27 +195,73 @@ concat_kernel (int dir, int64_t n, int64_t sa, int64_t sb, float *a, float *b, f
     }
 }
 
-/* kernel<4> over n / 4 groups when @v is 4, else kernel<1> over n elements */
-#define EW_LAUNCH_V(v, n, kernel, s, ...)                                              \
-  do {                                                                              \
-    if ((v) == 4)                                                                   \
-      TSK_LAUNCH (kernel<4>, tsk_blocks ((n) / 4), (s)) ((n) / 4, __VA_ARGS__);   \
-    else                                                                            \
-      TSK_LAUNCH (kernel<1>, tsk_blocks (n), (s)) ((n), __VA_ARGS__);             \
+/* kernel<T, ew_width<T>> over n / ew_width<T> groups when @vec, else
+ * kernel<T, 1> over n elements (n > 0; T from the enclosing template) */
+#define EW_LAUNCH(vec, n, kernel, s, ...)                                         \
+  do {                                                                           \
+    if (vec)                                                                     \
+      {                                                                          \
+        auto k_ = kernel<T, ew_width<T> ()>;                                     \
+        int64_t g_ = (n) / ew_width<T> ();                                       \
+        TSK_LAUNCH (k_, tsk_blocks (g_), (s)) (g_, __VA_ARGS__);                 \
+      }                                                                          \
+    else                                                                         \
+      {                                                                          \
+        auto k_ = kernel<T, 1>;                                                  \
+        TSK_LAUNCH (k_, tsk_blocks (n), (s)) ((n), __VA_ARGS__);                 \
+      }                                                                          \
   } while (0)
+
+template <typename T>
+static void
+axpby_t (cudaStream_t s, int64_t n, float alpha, const T *x, float beta, T *y)
+{
+  if (n > 0)
+    EW_LAUNCH (ew_vec<T> (n, x, y, NULL), n, axpby_kernel, s, alpha, x, beta, y);
+}
+
+template <typename T>
+static void
+add_t (cudaStream_t s, int64_t n, const T *a, const T *b, int act, T *y)
+{
+  if (n > 0)
+    EW_LAUNCH (ew_vec<T> (n, a, b, y), n, add_kernel, s, a, b, act, y);
+}
+
+template <typename T>
+static void
+fill_t (cudaStream_t s, int64_t n, float value, T *y)
+{
+  if (n > 0)
+    EW_LAUNCH (ew_vec<T> (n, y, NULL, NULL), n, fill_kernel, s, value, y);
+}
+
+template <typename T>
+static void
+act_forward_t (cudaStream_t s, int act, int64_t n, const T *x, T *y)
+{
+  if (n > 0)
+    EW_LAUNCH (ew_vec<T> (n, x, y, NULL), n, act_forward_kernel, s, act, x, y);
+}
+
+template <typename T>
+static void
+act_backward_t (cudaStream_t s, int act, int64_t n, const T *y, const T *dy, T *dx)
+{
+  if (n > 0)
+    EW_LAUNCH (ew_vec<T> (n, y, dy, dx), n, act_backward_kernel, s, act, y, dy, dx);
+}
 
 extern "C" void
 tsk_axpby (cudaStream_t s, int64_t n, float alpha, const float *x, float beta, float *y)
 {
-  if (n > 0)
-    EW_LAUNCH_V (tsk_vec_width (n, x, y, NULL, NULL), n, axpby_kernel, s, alpha, x, beta, y);
+  axpby_t (s, n, alpha, x, beta, y);
 }
 
 extern "C" void
 tsk_add (cudaStream_t s, int64_t n, const float *a, const float *b, int act, float *y)
 {
-  if (n > 0)
-    EW_LAUNCH_V (tsk_vec_width (n, a, b, y, NULL), n, add_kernel, s, a, b, act, y);
+  add_t (s, n, a, b, act, y);
 }
 
 extern "C" void
@@ -152,28 +274,54 @@ tsk_mul (cudaStream_t s, int64_t n, const float *a, const float *b, float *y)
 extern "C" void
 tsk_fill (cudaStream_t s, int64_t n, float value, float *y)
 {
-  if (n > 0)
-    TSK_LAUNCH (fill_kernel, tsk_blocks (n), s) (n, value, y);
+  fill_t (s, n, value, y);
 }
 
 extern "C" void
 tsk_activation_forward (cudaStream_t s, int act, int64_t n, const float *x, float *y)
 {
-  /* act first in the kernel's arguments: spelled out instead of EW_LAUNCH_V */
-  if (n > 0 && tsk_vec_width (n, x, y, NULL, NULL) == 4)
-    TSK_LAUNCH (act_forward_kernel<4>, tsk_blocks (n / 4), s) (act, n / 4, x, y);
-  else if (n > 0)
-    TSK_LAUNCH (act_forward_kernel<1>, tsk_blocks (n), s) (act, n, x, y);
+  act_forward_t (s, act, n, x, y);
 }
 
 extern "C" void
 tsk_activation_backward (cudaStream_t s, int act, int64_t n, const float *y, const float *dy,
                          float *dx)
 {
-  if (n > 0 && tsk_vec_width (n, y, dy, dx, NULL) == 4)
-    TSK_LAUNCH (act_backward_kernel<4>, tsk_blocks (n / 4), s) (act, n / 4, y, dy, dx);
-  else if (n > 0)
-    TSK_LAUNCH (act_backward_kernel<1>, tsk_blocks (n), s) (act, n, y, dy, dx);
+  act_backward_t (s, act, n, y, dy, dx);
+}
+
+extern "C" void
+tsk_axpby_bf16 (cudaStream_t s, int64_t n, float alpha, const uint16_t *x, float beta,
+                uint16_t *y)
+{
+  axpby_t<tsk_bf16> (s, n, alpha, x, beta, y);
+}
+
+extern "C" void
+tsk_add_bf16 (cudaStream_t s, int64_t n, const uint16_t *a, const uint16_t *b, int act,
+              uint16_t *y)
+{
+  add_t<tsk_bf16> (s, n, a, b, act, y);
+}
+
+extern "C" void
+tsk_fill_bf16 (cudaStream_t s, int64_t n, float value, uint16_t *y)
+{
+  fill_t<tsk_bf16> (s, n, value, y);
+}
+
+extern "C" void
+tsk_activation_forward_bf16 (cudaStream_t s, int act, int64_t n, const uint16_t *x,
+                             uint16_t *y)
+{
+  act_forward_t<tsk_bf16> (s, act, n, x, y);
+}
+
+extern "C" void
+tsk_activation_backward_bf16 (cudaStream_t s, int act, int64_t n, const uint16_t *y,
+                              const uint16_t *dy, uint16_t *dx)
+{
+  act_backward_t<tsk_bf16> (s, act, n, y, dy, dx);
 }
 
 extern "C" void

@@ -130,6 +130,43 @@ void tsk_adaptive_max_forward (cudaStream_t s, int64_t planes, int h, int w, int
 void tsk_adaptive_max_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                                 const int32_t *argmax, const float *dy, float *dx);
 
+/* The bfloat16 forms (the bf16 precision policy, docs/cuda.md; a bf16 is
+ * its 16 bits, uint16_t here and tsk_bf16 in the kernels): math in float,
+ * one rounding at the store; the same results as the float32 kernels on the
+ * same values, but for that rounding.
+ * ts-cuda-eltwise.cu: the elementwise ops, any layout (the same one on every side) */
+void tsk_axpby_bf16 (cudaStream_t s, int64_t n, float alpha, const uint16_t *x, float beta,
+                     uint16_t *y);
+void tsk_add_bf16 (cudaStream_t s, int64_t n, const uint16_t *a, const uint16_t *b, int act,
+                   uint16_t *y);
+void tsk_fill_bf16 (cudaStream_t s, int64_t n, float value, uint16_t *y);
+void tsk_activation_forward_bf16 (cudaStream_t s, int act, int64_t n, const uint16_t *x,
+                                  uint16_t *y);
+void tsk_activation_backward_bf16 (cudaStream_t s, int act, int64_t n, const uint16_t *y,
+                                   const uint16_t *dy, uint16_t *dx);
+/* ts-cuda-pool.cu: x [n, c, h, w] bf16 NHWC.  argmax is laid out as y (NHWC
+ * for an NHWC y), its values as the float32 kernels' (iy*w + ix). */
+void tsk_maxpool_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh, int ow,
+                               int kh, int kw, int sh, int sw, int ph, int pw, const uint16_t *x,
+                               uint16_t *y, int32_t *argmax);
+void tsk_maxpool_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                int ow, int kh, int kw, int sh, int sw, int ph, int pw,
+                                const int32_t *argmax, const uint16_t *dy, uint16_t *dx);
+/* y (and dy) float32 NCHW (y_bf16 0: the model's head) or bf16 NHWC (1) */
+void tsk_adaptive_avg_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                    int ow, const uint16_t *x, void *y, int y_bf16);
+void tsk_adaptive_avg_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                     int ow, const void *dy, int dy_bf16, uint16_t *dx);
+void tsk_adaptive_max_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                    int ow, const uint16_t *x, void *y, int y_bf16,
+                                    int32_t *argmax);
+void tsk_adaptive_max_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                     int ow, const int32_t *argmax, const void *dy, int dy_bf16,
+                                     uint16_t *dx);
+/* ts-cuda-reduce.cu: tsk_sum_squares and tsk_count_nonfinite of a bf16 tensor */
+void tsk_sum_squares_bf16 (cudaStream_t s, int64_t n, const uint16_t *x, double *partial);
+void tsk_count_nonfinite_bf16 (cudaStream_t s, int64_t n, const uint16_t *x, double *partial);
+
 /* ts-cuda-conv.cu */
 typedef struct {
   int n, c, h, w;          /* input */

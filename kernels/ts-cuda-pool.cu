@@ -1,4 +1,5 @@
-/* ts-cuda-pool.cu: max pool and adaptive avg / max pool, as src/engine/cpu/ts-cpu-pool.c.
+/* ts-cuda-pool.cu: max pool and adaptive avg / max pool, as src/engine/cpu/ts-cpu-pool.c,
+ * in float32 NCHW and in the bf16 precision policy's bfloat16 NHWC.
  * argmax is the index inside the input's own [H,W] plane (iy*W + ix).
  * Backward passes gather (one thread per input element, outputs visited in
  * increasing order, as the CPU's scatter adds them): no atomics, the same
@@ -24,16 +25,61 @@ bin_end (int i, int in, int out)
   for (I i = (I) blockIdx.x * (I) blockDim.x + (I) threadIdx.x; i < (n); \
        i += (I) blockDim.x * (I) gridDim.x)
 
+/* Layouts.  Every kernel is templated on the storage types (float or
+ * tsk_bf16, math in float, one rounding at the store) and on NHWC, the
+ * layout of the tensor its threads walk.  An NCHW stack of N*C planes is
+ * the NHWC form of N*C one-channel images, so one walk serves both: with
+ * cc channels (cc = C in NHWC, 1 in NCHW, a constant the compiler folds
+ * away) thread i handles channel i % cc of pixel i / cc, so in NHWC
+ * consecutive threads read and write consecutive channels of one pixel
+ * (coalesced).  The float32 NCHW forms compute exactly what they did before
+ * these templates, in the same order. */
 template <typename I>
-static __global__ void
-maxpool_forward_kernel (I planes, int h, int w, int oh, int ow, int kh, int kw, int sh,
-                        int sw, int ph, int pw, const float *x, float *y, int32_t *argmax)
+static __device__ __forceinline__ void
+walk_at (I i, I cc, int h, int w, I *img, I *ch, int *y, int *x)
 {
+  I pix = i / cc;
+  *ch = i % cc;
+  *x = (int) (pix % w);
+  *y = (int) (pix / w % h);
+  *img = pix / ((I) h * w);
+}
+
+/* Element (y, x) of plane (img, ch) of an [h, w] tensor lies at
+ * base + (y * w + x) * step.  SAME: the tensor is in the walk's layout
+ * (channels fastest in NHWC); else it is NCHW under an NHWC walk (an
+ * adaptive pool's float32 output), its planes whole. */
+template <typename I>
+struct plane_ref {
+  I base, step;
+};
+
+template <bool SAME, typename I>
+static __device__ __forceinline__ plane_ref<I>
+plane_of (I img, I ch, I cc, int h, int w)
+{
+  plane_ref<I> r;
+  if (SAME)
+    r.base = img * h * w * cc + ch, r.step = cc;
+  else
+    r.base = (img * cc + ch) * h * w, r.step = 1;
+  return r;
+}
+
+/* argmax is laid out as y (NHWC for an NHWC y); its values are the CPU's,
+ * iy*W + ix inside the input plane */
+template <typename I, typename T, bool NHWC>
+static __global__ void
+maxpool_forward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, int kw, int sh,
+                        int sw, int ph, int pw, const T *x, T *y, int32_t *argmax)
+{
+  const I cc = NHWC ? c : (I) 1;
   FOR_I (I, i, planes * oh * ow)
     {
-      I q = i / ((I) oh * ow);
-      int ox = (int) (i % ow), oy = (int) (i / ow % oh);
-      const float *xp = x + q * h * w;
+      I img, ch;
+      int oy, ox;
+      walk_at<I> (i, cc, oh, ow, &img, &ch, &oy, &ox);
+      plane_ref<I> xp = plane_of<true, I> (img, ch, cc, h, w);
       float best = -INFINITY;
       int32_t idx = -1;
       /* PyTorch's tap order with a strict >: first maximum wins; a NaN gets in
@@ -48,7 +94,7 @@ maxpool_forward_kernel (I planes, int h, int w, int oh, int ow, int kh, int kw, 
               int ix = ox * sw - pw + kx;
               if (ix < 0 || ix >= w)
                 continue;
-              float v = xp[iy * w + ix];
+              float v = tsk_ld (x, xp.base + (I) (iy * w + ix) * xp.step);
               if (((v > best) || (v != v)) && (best == best))
                 {
                   best = v;
@@ -65,29 +111,30 @@ maxpool_forward_kernel (I planes, int h, int w, int oh, int ow, int kh, int kw, 
           if (iy < h && ix < w)
             {
               idx = iy * w + ix;
-              best = xp[idx];
+              best = tsk_ld (x, xp.base + (I) idx * xp.step);
             }
           else
             best = 0.0f;
         }
-      y[i] = best;
+      tsk_st (y, i, best);
       argmax[i] = idx;
     }
 }
 
-template <typename I>
+/* one thread per dx element, as the file's header says */
+template <typename I, typename T, bool NHWC>
 static __global__ void
-maxpool_backward_kernel (I planes, int h, int w, int oh, int ow, int kh, int kw, int sh,
-                         int sw, int ph, int pw, const int32_t *argmax, const float *dy,
-                         float *dx)
+maxpool_backward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, int kw, int sh,
+                         int sw, int ph, int pw, const int32_t *argmax, const T *dy, T *dx)
 {
+  const I cc = NHWC ? c : (I) 1;
   FOR_I (I, i, planes * h * w)
     {
-      I q = i / ((I) h * w);
-      int32_t at = (int32_t) (i % ((I) h * w));
-      int iy = at / w, ix = at % w;
-      const int32_t *am = argmax + q * oh * ow;
-      const float *dq = dy + q * oh * ow;
+      I img, ch;
+      int iy, ix;
+      walk_at<I> (i, cc, h, w, &img, &ch, &iy, &ix);
+      int32_t at = iy * w + ix;
+      plane_ref<I> yp = plane_of<true, I> (img, ch, cc, oh, ow);
       /* outputs whose window holds (iy, ix): oy*sh - ph <= iy <= oy*sh - ph + kh - 1;
        * the "-inf window" fallback can point at a clamped element, so the range
        * is widened by one window on each side and argmax decides */
@@ -100,40 +147,55 @@ maxpool_backward_kernel (I planes, int h, int w, int oh, int ow, int kh, int kw,
       ox1 = ox1 >= ow ? ow - 1 : ox1;
       for (int oy = oy0; oy <= oy1; oy++)
         for (int ox = ox0; ox <= ox1; ox++)
-          if (am[oy * ow + ox] == at)
-            acc += dq[oy * ow + ox];
-      dx[i] = acc;
+          {
+            I o = yp.base + (I) (oy * ow + ox) * yp.step;
+            if (argmax[o] == at)
+              acc += tsk_ld (dy, o);
+          }
+      tsk_st (dx, i, acc);
     }
 }
 
+/* TX: x's type, walked in its layout (NHWC); TY and Y_NHWC: y's (and
+ * argmax's).  The instances: float NCHW to float NCHW, bf16 NHWC to float
+ * NCHW (the head, [N, C] for a 1x1 output) or to bf16 NHWC. */
+template <typename TX, typename TY, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_avg_forward_kernel (int64_t planes, int h, int w, int oh, int ow, const float *x,
-                             float *y)
+adaptive_avg_forward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+                             const TX *x, TY *y)
 {
+  const int64_t cc = NHWC ? c : 1;
   TSK_FOR (i, planes * oh * ow)
     {
-      int64_t q = i / ((int64_t) oh * ow);
-      int ox = (int) (i % ow), oy = (int) (i / ow % oh);
+      int64_t img, ch;
+      int oy, ox;
+      walk_at<int64_t> (i, cc, oh, ow, &img, &ch, &oy, &ox);
       int ys = bin_start (oy, h, oh), ye = bin_end (oy, h, oh);
       int xs = bin_start (ox, w, ow), xe = bin_end (ox, w, ow);
-      const float *xp = x + q * h * w;
+      plane_ref<int64_t> xp = plane_of<true> (img, ch, cc, h, w);
+      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
       float s = 0.0f;
       for (int iy = ys; iy < ye; iy++)
         for (int ix = xs; ix < xe; ix++)
-          s += xp[iy * w + ix];
-      y[i] = s / (float) ((ye - ys) * (xe - xs));
+          s += tsk_ld (x, xp.base + (int64_t) (iy * w + ix) * xp.step);
+      tsk_st (y, yp.base + (int64_t) (oy * ow + ox) * yp.step,
+              s / (float) ((ye - ys) * (xe - xs)));
     }
 }
 
+/* walks dx (TX, NHWC); dy is TY in Y_NHWC */
+template <typename TY, typename TX, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_avg_backward_kernel (int64_t planes, int h, int w, int oh, int ow, const float *dy,
-                              float *dx)
+adaptive_avg_backward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+                              const TY *dy, TX *dx)
 {
+  const int64_t cc = NHWC ? c : 1;
   TSK_FOR (i, planes * h * w)
     {
-      int64_t q = i / ((int64_t) h * w);
-      int ix = (int) (i % w), iy = (int) (i / w % h);
-      const float *dq = dy + q * oh * ow;
+      int64_t img, ch;
+      int iy, ix;
+      walk_at<int64_t> (i, cc, h, w, &img, &ch, &iy, &ix);
+      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
       float acc = 0.0f;
       for (int oy = 0; oy < oh; oy++)
         {
@@ -144,63 +206,116 @@ adaptive_avg_backward_kernel (int64_t planes, int h, int w, int oh, int ow, cons
             {
               int xs = bin_start (ox, w, ow), xe = bin_end (ox, w, ow);
               if (ix >= xs && ix < xe)
-                acc += dq[oy * ow + ox] / (float) ((ye - ys) * (xe - xs));
+                acc += tsk_ld (dy, yp.base + (int64_t) (oy * ow + ox) * yp.step)
+                       / (float) ((ye - ys) * (xe - xs));
             }
         }
-      dx[i] = acc;
+      tsk_st (dx, i, acc);
     }
 }
 
+template <typename TX, typename TY, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_max_forward_kernel (int64_t planes, int h, int w, int oh, int ow, const float *x,
-                             float *y, int32_t *argmax)
+adaptive_max_forward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+                             const TX *x, TY *y, int32_t *argmax)
 {
+  const int64_t cc = NHWC ? c : 1;
   TSK_FOR (i, planes * oh * ow)
     {
-      int64_t q = i / ((int64_t) oh * ow);
-      int ox = (int) (i % ow), oy = (int) (i / ow % oh);
+      int64_t img, ch;
+      int oy, ox;
+      walk_at<int64_t> (i, cc, oh, ow, &img, &ch, &oy, &ox);
       int ys = bin_start (oy, h, oh), ye = bin_end (oy, h, oh);
       int xs = bin_start (ox, w, ow), xe = bin_end (ox, w, ow);
-      const float *xp = x + q * h * w;
+      plane_ref<int64_t> xp = plane_of<true> (img, ch, cc, h, w);
+      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
+      int64_t o = yp.base + (int64_t) (oy * ow + ox) * yp.step;
       float best = -INFINITY;
       int32_t idx = -1;
       for (int iy = ys; iy < ye; iy++)
         for (int ix = xs; ix < xe; ix++)
           {
-            float v = xp[iy * w + ix];
+            float v = tsk_ld (x, xp.base + (int64_t) (iy * w + ix) * xp.step);
             if (idx < 0 || v > best || (isnan (v) && !isnan (best)))
               {
                 best = v;
                 idx = iy * w + ix;
               }
           }
-      y[i] = idx < 0 ? 0.0f : best;
-      argmax[i] = idx;
+      tsk_st (y, o, idx < 0 ? 0.0f : best);
+      argmax[o] = idx;
     }
 }
 
+template <typename TY, typename TX, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_max_backward_kernel (int64_t planes, int h, int w, int oh, int ow,
-                              const int32_t *argmax, const float *dy, float *dx)
+adaptive_max_backward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+                              const int32_t *argmax, const TY *dy, TX *dx)
 {
+  const int64_t cc = NHWC ? c : 1;
   TSK_FOR (i, planes * h * w)
     {
-      int64_t q = i / ((int64_t) h * w);
-      int32_t at = (int32_t) (i % ((int64_t) h * w));
-      int iy = at / w, ix = at % w;
-      const int32_t *am = argmax + q * oh * ow;
-      const float *dq = dy + q * oh * ow;
+      int64_t img, ch;
+      int iy, ix;
+      walk_at<int64_t> (i, cc, h, w, &img, &ch, &iy, &ix);
+      int32_t at = iy * w + ix;
+      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
       float acc = 0.0f;
       for (int oy = 0; oy < oh; oy++)
         {
           if (iy < bin_start (oy, h, oh) || iy >= bin_end (oy, h, oh))
             continue;
           for (int ox = 0; ox < ow; ox++)
-            if (ix >= bin_start (ox, w, ow) && ix < bin_end (ox, w, ow)
-                && am[oy * ow + ox] == at)
-              acc += dq[oy * ow + ox];
+            {
+              int64_t o = yp.base + (int64_t) (oy * ow + ox) * yp.step;
+              if (ix >= bin_start (ox, w, ow) && ix < bin_end (ox, w, ow) && argmax[o] == at)
+                acc += tsk_ld (dy, o);
+            }
         }
-      dx[i] = acc;
+      tsk_st (dx, i, acc);
+    }
+}
+
+/* ---- launchers: planes = N*C, c = C (used by the NHWC forms only) ---- */
+
+template <typename T, bool NHWC>
+static void
+maxpool_fwd (cudaStream_t s, int64_t planes, int64_t c, int h, int w, int oh, int ow, int kh,
+             int kw, int sh, int sw, int ph, int pw, const T *x, T *y, int32_t *argmax)
+{
+  int64_t n = planes * oh * ow, in = planes * h * w;
+  /* int indices while no index (in or out) comes near 2^31 */
+  if (n > 0 && n < (1LL << 30) && in < (1LL << 30))
+    {
+      auto k = maxpool_forward_kernel<int, T, NHWC>;
+      TSK_LAUNCH (k, tsk_blocks (n), s) ((int) planes, (int) c, h, w, oh, ow, kh, kw, sh, sw, ph,
+                                         pw, x, y, argmax);
+    }
+  else if (n > 0)
+    {
+      auto k = maxpool_forward_kernel<int64_t, T, NHWC>;
+      TSK_LAUNCH (k, tsk_blocks (n), s) (planes, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, x, y,
+                                         argmax);
+    }
+}
+
+template <typename T, bool NHWC>
+static void
+maxpool_bwd (cudaStream_t s, int64_t planes, int64_t c, int h, int w, int oh, int ow, int kh,
+             int kw, int sh, int sw, int ph, int pw, const int32_t *argmax, const T *dy, T *dx)
+{
+  int64_t n = planes * h * w, out = planes * oh * ow;
+  if (n > 0 && n < (1LL << 30) && out < (1LL << 30))
+    {
+      auto k = maxpool_backward_kernel<int, T, NHWC>;
+      TSK_LAUNCH (k, tsk_blocks (n), s) ((int) planes, (int) c, h, w, oh, ow, kh, kw, sh, sw, ph,
+                                         pw, argmax, dy, dx);
+    }
+  else if (n > 0)
+    {
+      auto k = maxpool_backward_kernel<int64_t, T, NHWC>;
+      TSK_LAUNCH (k, tsk_blocks (n), s) (planes, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, argmax,
+                                         dy, dx);
     }
 }
 
@@ -209,15 +324,7 @@ tsk_maxpool_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int o
                      int kw, int sh, int sw, int ph, int pw, const float *x, float *y,
                      int32_t *argmax)
 {
-  int64_t n = planes * oh * ow, in = planes * h * w;
-  /* int indices while no index (in or out) comes near 2^31 */
-  if (n > 0 && n < (1LL << 30) && in < (1LL << 30))
-    TSK_LAUNCH (maxpool_forward_kernel<int>, tsk_blocks (n), s) ((int) planes, h, w, oh, ow, kh,
-                                                                kw, sh, sw, ph, pw, x, y, argmax);
-  else if (n > 0)
-    TSK_LAUNCH (maxpool_forward_kernel<int64_t>, tsk_blocks (n), s) (planes, h, w, oh, ow, kh,
-                                                                    kw, sh, sw, ph, pw, x, y,
-                                                                    argmax);
+  maxpool_fwd<float, false> (s, planes, 1, h, w, oh, ow, kh, kw, sh, sw, ph, pw, x, y, argmax);
 }
 
 extern "C" void
@@ -225,53 +332,130 @@ tsk_maxpool_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int 
                       int kw, int sh, int sw, int ph, int pw, const int32_t *argmax,
                       const float *dy, float *dx)
 {
-  int64_t n = planes * h * w, out = planes * oh * ow;
-  if (n > 0 && n < (1LL << 30) && out < (1LL << 30))
-    TSK_LAUNCH (maxpool_backward_kernel<int>, tsk_blocks (n), s) ((int) planes, h, w, oh, ow, kh,
-                                                                 kw, sh, sw, ph, pw, argmax, dy,
-                                                                 dx);
-  else if (n > 0)
-    TSK_LAUNCH (maxpool_backward_kernel<int64_t>, tsk_blocks (n), s) (planes, h, w, oh, ow, kh,
-                                                                     kw, sh, sw, ph, pw, argmax,
-                                                                     dy, dx);
+  maxpool_bwd<float, false> (s, planes, 1, h, w, oh, ow, kh, kw, sh, sw, ph, pw, argmax, dy,
+                             dx);
 }
+
+extern "C" void
+tsk_maxpool_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh, int ow,
+                          int kh, int kw, int sh, int sw, int ph, int pw, const uint16_t *x,
+                          uint16_t *y, int32_t *argmax)
+{
+  maxpool_fwd<tsk_bf16, true> (s, n * c, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, x, y, argmax);
+}
+
+extern "C" void
+tsk_maxpool_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh, int ow,
+                           int kh, int kw, int sh, int sw, int ph, int pw,
+                           const int32_t *argmax, const uint16_t *dy, uint16_t *dx)
+{
+  maxpool_bwd<tsk_bf16, true> (s, n * c, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, argmax, dy,
+                               dx);
+}
+
+/* The adaptive pools' instances: float32 NCHW to float32 NCHW, and a bf16
+ * NHWC x to a float32 NCHW y (@y_bf16 0) or a bf16 NHWC one (1), dy as y. */
+#define ADAPTIVE_LAUNCH(kernel, n, s, ...)                                     \
+  do {                                                                        \
+    if ((n) > 0)                                                              \
+      TSK_LAUNCH (kernel, tsk_blocks (n), (s)) (__VA_ARGS__);                 \
+  } while (0)
 
 extern "C" void
 tsk_adaptive_avg_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                           const float *x, float *y)
 {
-  int64_t n = planes * oh * ow;
-  if (n > 0)
-    TSK_LAUNCH (adaptive_avg_forward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow, x,
-                                                                        y);
+  auto k = adaptive_avg_forward_kernel<float, float, false, false>;
+  ADAPTIVE_LAUNCH (k, planes * oh * ow, s, planes, 1, h, w, oh, ow, x, y);
 }
 
 extern "C" void
 tsk_adaptive_avg_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                            const float *dy, float *dx)
 {
-  int64_t n = planes * h * w;
-  if (n > 0)
-    TSK_LAUNCH (adaptive_avg_backward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow,
-                                                                         dy, dx);
+  auto k = adaptive_avg_backward_kernel<float, float, false, false>;
+  ADAPTIVE_LAUNCH (k, planes * h * w, s, planes, 1, h, w, oh, ow, dy, dx);
 }
 
 extern "C" void
 tsk_adaptive_max_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                           const float *x, float *y, int32_t *argmax)
 {
-  int64_t n = planes * oh * ow;
-  if (n > 0)
-    TSK_LAUNCH (adaptive_max_forward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow, x,
-                                                                        y, argmax);
+  auto k = adaptive_max_forward_kernel<float, float, false, false>;
+  ADAPTIVE_LAUNCH (k, planes * oh * ow, s, planes, 1, h, w, oh, ow, x, y, argmax);
 }
 
 extern "C" void
 tsk_adaptive_max_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                            const int32_t *argmax, const float *dy, float *dx)
 {
-  int64_t n = planes * h * w;
-  if (n > 0)
-    TSK_LAUNCH (adaptive_max_backward_kernel, tsk_blocks (n), s) (planes, h, w, oh, ow,
-                                                                         argmax, dy, dx);
+  auto k = adaptive_max_backward_kernel<float, float, false, false>;
+  ADAPTIVE_LAUNCH (k, planes * h * w, s, planes, 1, h, w, oh, ow, argmax, dy, dx);
+}
+
+extern "C" void
+tsk_adaptive_avg_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                               int ow, const uint16_t *x, void *y, int y_bf16)
+{
+  if (y_bf16)
+    {
+      auto k = adaptive_avg_forward_kernel<tsk_bf16, tsk_bf16, true, true>;
+      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (tsk_bf16 *) y);
+    }
+  else
+    {
+      auto k = adaptive_avg_forward_kernel<tsk_bf16, float, true, false>;
+      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (float *) y);
+    }
+}
+
+extern "C" void
+tsk_adaptive_avg_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                int ow, const void *dy, int dy_bf16, uint16_t *dx)
+{
+  if (dy_bf16)
+    {
+      auto k = adaptive_avg_backward_kernel<tsk_bf16, tsk_bf16, true, true>;
+      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, (const tsk_bf16 *) dy, dx);
+    }
+  else
+    {
+      auto k = adaptive_avg_backward_kernel<float, tsk_bf16, true, false>;
+      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, (const float *) dy, dx);
+    }
+}
+
+extern "C" void
+tsk_adaptive_max_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                               int ow, const uint16_t *x, void *y, int y_bf16, int32_t *argmax)
+{
+  if (y_bf16)
+    {
+      auto k = adaptive_max_forward_kernel<tsk_bf16, tsk_bf16, true, true>;
+      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (tsk_bf16 *) y, argmax);
+    }
+  else
+    {
+      auto k = adaptive_max_forward_kernel<tsk_bf16, float, true, false>;
+      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (float *) y, argmax);
+    }
+}
+
+extern "C" void
+tsk_adaptive_max_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, int oh,
+                                int ow, const int32_t *argmax, const void *dy, int dy_bf16,
+                                uint16_t *dx)
+{
+  if (dy_bf16)
+    {
+      auto k = adaptive_max_backward_kernel<tsk_bf16, tsk_bf16, true, true>;
+      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, argmax,
+                       (const tsk_bf16 *) dy, dx);
+    }
+  else
+    {
+      auto k = adaptive_max_backward_kernel<float, tsk_bf16, true, false>;
+      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, argmax, (const float *) dy,
+                       dx);
+    }
 }

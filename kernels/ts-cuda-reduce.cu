@@ -6,15 +6,18 @@
 
 enum { RED_SUMSQ, RED_NONFINITE, RED_BCE };
 
+/* T: x's storage type (float, or tsk_bf16 for the sum of squares and the
+ * finite check of a bfloat16 tensor; BCE is float32 only) */
+template <typename T>
 static __global__ void
-partial_kernel (int kind, int64_t n, const float *x, const float *t, float *dx,
+partial_kernel (int kind, int64_t n, const T *x, const float *t, float *dx,
                 double *partial)
 {
   double acc = 0.0;
 
   TSK_FOR (i, n)
     {
-      float v = x[i];
+      float v = tsk_ld (x, i);
       if (kind == RED_SUMSQ)
         acc += (double) v * (double) v;
       else if (kind == RED_NONFINITE)
@@ -54,12 +57,14 @@ tsk_reduce_blocks (int64_t n)
   return (int) (b > 1024 ? 1024 : b);
 }
 
+template <typename T>
 static void
-reduce (cudaStream_t s, int kind, int64_t n, const float *x, const float *t, float *dx,
+reduce (cudaStream_t s, int kind, int64_t n, const T *x, const float *t, float *dx,
         double *partial)
 {
   int blocks = tsk_reduce_blocks (n);
-  TSK_LAUNCH (partial_kernel, blocks, s) (kind, n, x, t, dx, partial);
+  auto k = partial_kernel<T>;
+  TSK_LAUNCH (k, blocks, s) (kind, n, x, t, dx, partial);
   TSK_LAUNCH (final_kernel, 1, s) (blocks, partial);
 }
 
@@ -73,6 +78,18 @@ extern "C" void
 tsk_count_nonfinite (cudaStream_t s, int64_t n, const float *x, double *partial)
 {
   reduce (s, RED_NONFINITE, n, x, NULL, NULL, partial);
+}
+
+extern "C" void
+tsk_sum_squares_bf16 (cudaStream_t s, int64_t n, const uint16_t *x, double *partial)
+{
+  reduce<tsk_bf16> (s, RED_SUMSQ, n, x, NULL, NULL, partial);
+}
+
+extern "C" void
+tsk_count_nonfinite_bf16 (cudaStream_t s, int64_t n, const uint16_t *x, double *partial)
+{
+  reduce<tsk_bf16> (s, RED_NONFINITE, n, x, NULL, NULL, partial);
 }
 
 extern "C" void

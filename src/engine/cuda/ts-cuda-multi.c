@@ -3,6 +3,7 @@
  * step has about 160 parameters and 160 batch-norm buffers: one launch and
  * one wait per tensor cost more host time than the work itself. */
 #include "ts-cuda-private.h"
+#include "ts-op-shapes.h"
 
 #include <math.h>
 #include <string.h>
@@ -25,9 +26,12 @@ ts_cuda_adam_step_many (ts_backend *be, const ts_adam_item *items, int n, float 
       int step = it->step < 1 ? 1 : it->step, k;
 
       if (it->grad->numel != it->param->numel || it->m->numel != it->param->numel
-          || it->v->numel != it->param->numel)
+          || it->v->numel != it->param->numel || !ts_tensor_is_plain (it->param)
+          || !ts_tensor_is_plain (it->grad) || !ts_tensor_is_plain (it->m)
+          || !ts_tensor_is_plain (it->v))
         {
-          /* as adam_step: the mismatched tensor is left alone, the rest stepped */
+          /* as adam_step (which records why: a shape, or a tensor not float32
+           * NCHW): the mismatched tensor is left alone, the rest stepped */
           ts_cuda_adam_step (be, it->param, it->grad, it->m, it->v, it->lr, beta1, beta2, eps,
                              it->wd, it->step);
           continue;
@@ -88,6 +92,18 @@ ts_cuda_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n)
 {
   int host[FLAGS_MAX];
 
+  /* the multi-tensor kernel reads float32; a list holding a bfloat16 tensor
+   * (never one under the bf16 policy, whose parameters, gradients and
+   * statistics are float32) goes one tensor at a time */
+  for (int i = 0; i < n; i++)
+    if (t[i]->dtype != TS_F32)
+      {
+        for (int j = 0; j < n; j++)
+          if (!ts_cuda_all_finite (be, t[j]))
+            return j;
+        return -1;
+      }
+
   for (int i0 = 0; i0 < n; i0 += FLAGS_MAX)
     {
       int cnt = n - i0 < FLAGS_MAX ? n - i0 : FLAGS_MAX;
@@ -114,6 +130,8 @@ ts_cuda_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const
           ts_cuda_axpby (be, 1.0f, src[i], 0.0f, dst[i]);   /* reports the mismatch */
           continue;
         }
+      if (!ts_op_plain ("copy", src[i]) || !ts_op_plain ("copy", dst[i]))
+        continue;
       m.a[m.n] = dst[i]->data;
       m.b[m.n] = src[i]->data;
       m.len[m.n++] = src[i]->numel;

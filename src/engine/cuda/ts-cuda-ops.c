@@ -1,12 +1,20 @@
 /* ts-cuda-ops.c: every op but the GEMM-based ones: shape checks as the CPU
- * backend (same messages), then one launcher from kernels/. */
+ * backend (same messages), then one launcher from kernels/.  Under the bf16
+ * precision policy (docs/cuda.md) the elementwise ops also take bfloat16
+ * (any layout, the same on every side) and the pools bfloat16 NHWC
+ * (ts-cuda-nhwc.c), and batch norm bfloat16 NHWC (ts-cuda-bn-nhwc.c);
+ * every other op takes float32 NCHW only and refuses anything else
+ * (ts_op_plain). */
 #include "ts-cuda-bn-nhwc.h"
 #include "ts-cuda-private.h"
+#include "ts-cuda-nhwc.h"
 #include "ts-op-shapes.h"
 
 #include <math.h>
 
 #define S(be) ts_cuda_stream (be)
+/* a bfloat16 tensor's memory */
+#define BF(t) ((uint16_t *) (t)->data)
 
 void
 ts_cuda_convert (ts_backend *be, const ts_tensor *x, ts_tensor *y)
@@ -26,22 +34,44 @@ ts_cuda_convert (ts_backend *be, const ts_tensor *x, ts_tensor *y)
   ts_cuda_check (be, "convert");
 }
 
+/* An elementwise op's operands (@b may be NULL): as many elements, one
+ * dtype and one layout (elementwise, any layout does) */
+static int
+ew_ok (const char *op, const ts_tensor *a, const ts_tensor *b, const ts_tensor *y)
+{
+  return ts_op_same_numel (op, a, y) && ts_op_same_type (op, a, y)
+         && (b == NULL || (ts_op_same_numel (op, b, y) && ts_op_same_type (op, b, y)));
+}
+
 void
 ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y)
 {
-  if (!ts_op_same_numel ("axpby", x, y))
+  if (!ew_ok ("axpby", x, NULL, y))
     return;
-  tsk_axpby (S (be), y->numel, alpha, x->data, beta, y->data);
+  if (y->dtype == TS_BF16)
+    tsk_axpby_bf16 (S (be), y->numel, alpha, BF (x), beta, BF (y));
+  else
+    tsk_axpby (S (be), y->numel, alpha, x->data, beta, y->data);
   ts_cuda_check (be, "axpby");
+}
+
+/* y = act (a + b), act -1 (none) or ReLU / ReLU6 */
+static void
+add_act (ts_backend *be, const ts_tensor *a, const ts_tensor *b, int act, ts_tensor *y)
+{
+  if (!ew_ok ("add", a, b, y))
+    return;
+  if (y->dtype == TS_BF16)
+    tsk_add_bf16 (S (be), y->numel, BF (a), BF (b), act, BF (y));
+  else
+    tsk_add (S (be), y->numel, a->data, b->data, act, y->data);
+  ts_cuda_check (be, "add");
 }
 
 void
 ts_cuda_add (ts_backend *be, const ts_tensor *a, const ts_tensor *b, ts_tensor *y)
 {
-  if (!ts_op_same_numel ("add", a, y) || !ts_op_same_numel ("add", b, y))
-    return;
-  tsk_add (S (be), y->numel, a->data, b->data, -1, y->data);
-  ts_cuda_check (be, "add");
+  add_act (be, a, b, -1, y);
 }
 
 void
@@ -53,16 +83,16 @@ ts_cuda_add_act_forward (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
       ts_error (TS_ERR_INVALID, "add: activation %d cannot be fused", (int) act);
       return;
     }
-  if (!ts_op_same_numel ("add", a, y) || !ts_op_same_numel ("add", b, y))
-    return;
-  tsk_add (S (be), y->numel, a->data, b->data, (int) act, y->data);
-  ts_cuda_check (be, "add");
+  add_act (be, a, b, (int) act, y);
 }
 
 void
 ts_cuda_fill (ts_backend *be, ts_tensor *t, float value)
 {
-  tsk_fill (S (be), t->numel, value, t->data);
+  if (t->dtype == TS_BF16)
+    tsk_fill_bf16 (S (be), t->numel, value, BF (t));
+  else
+    tsk_fill (S (be), t->numel, value, t->data);
   ts_cuda_check (be, "fill");
 }
 
@@ -70,9 +100,12 @@ void
 ts_cuda_activation_forward (ts_backend *be, ts_activation act, const ts_tensor *x,
                             ts_tensor *y)
 {
-  if (!ts_op_same_numel ("activation", x, y))
+  if (!ew_ok ("activation", x, NULL, y))
     return;
-  tsk_activation_forward (S (be), (int) act, y->numel, x->data, y->data);
+  if (y->dtype == TS_BF16)
+    tsk_activation_forward_bf16 (S (be), (int) act, y->numel, BF (x), BF (y));
+  else
+    tsk_activation_forward (S (be), (int) act, y->numel, x->data, y->data);
   ts_cuda_check (be, "activation");
 }
 
@@ -80,9 +113,12 @@ void
 ts_cuda_activation_backward (ts_backend *be, ts_activation act, const ts_tensor *y,
                              const ts_tensor *dy, ts_tensor *dx)
 {
-  if (!ts_op_same_numel ("activation backward", y, dx) || !ts_op_same_numel ("activation backward", dy, dx))
+  if (!ew_ok ("activation backward", y, dy, dx))
     return;
-  tsk_activation_backward (S (be), (int) act, dx->numel, y->data, dy->data, dx->data);
+  if (dx->dtype == TS_BF16)
+    tsk_activation_backward_bf16 (S (be), (int) act, dx->numel, BF (y), BF (dy), BF (dx));
+  else
+    tsk_activation_backward (S (be), (int) act, dx->numel, y->data, dy->data, dx->data);
   ts_cuda_check (be, "activation backward");
 }
 
@@ -95,7 +131,9 @@ ts_cuda_dropout_forward (ts_backend *be, float p, uint64_t seed, uint64_t counte
       ts_error (TS_ERR_INVALID, "dropout: no mask tensor");
       return;
     }
-  if (!ts_op_same_numel ("dropout", x, y) || !ts_op_same_numel ("dropout", mask, y))
+  if (!ts_op_same_numel ("dropout", x, y) || !ts_op_same_numel ("dropout", mask, y)
+      || !ts_op_plain ("dropout", x) || !ts_op_plain ("dropout", y)
+      || !ts_op_plain ("dropout", mask))
     return;
   tsk_dropout_forward (S (be), y->numel, p, seed, counter, x->data, y->data, mask->data);
   ts_cuda_check (be, "dropout");
@@ -105,7 +143,9 @@ void
 ts_cuda_dropout_backward (ts_backend *be, const ts_tensor *mask, const ts_tensor *dy,
                           ts_tensor *dx)
 {
-  if (!ts_op_same_numel ("dropout backward", mask, dx) || !ts_op_same_numel ("dropout backward", dy, dx))
+  if (!ts_op_same_numel ("dropout backward", mask, dx) || !ts_op_same_numel ("dropout backward", dy, dx)
+      || !ts_op_plain ("dropout backward", mask) || !ts_op_plain ("dropout backward", dy)
+      || !ts_op_plain ("dropout backward", dx))
     return;
   tsk_mul (S (be), dx->numel, dy->data, mask->data, dx->data);
   ts_cuda_check (be, "dropout backward");
@@ -116,7 +156,8 @@ ts_cuda_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
 {
   int64_t plane = y->shape[2] * y->shape[3];
 
-  if (!ts_op_concat_ok ("concat_channels", a, b, y))
+  if (!ts_op_concat_ok ("concat_channels", a, b, y) || !ts_op_plain ("concat_channels", a)
+      || !ts_op_plain ("concat_channels", b) || !ts_op_plain ("concat_channels", y))
     return;
   tsk_concat (S (be), y->shape[0], a->shape[1] * plane, b->shape[1] * plane, a->data, b->data,
               y->data);
@@ -128,7 +169,8 @@ ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_t
 {
   int64_t plane = dy->shape[2] * dy->shape[3];
 
-  if (!ts_op_concat_ok ("split_channels", da, db, dy))
+  if (!ts_op_concat_ok ("split_channels", da, db, dy) || !ts_op_plain ("split_channels", dy)
+      || !ts_op_plain ("split_channels", da) || !ts_op_plain ("split_channels", db))
     return;
   tsk_split (S (be), dy->shape[0], da->shape[1] * plane, db->shape[1] * plane, dy->data,
              da->data, db->data);
@@ -311,8 +353,11 @@ ts_cuda_maxpool2d_forward (ts_backend *be, const ts_pool2d_params *p, const ts_t
                 ts_tensor_shape_str (x, bx, sizeof bx), ts_tensor_shape_str (y, by, sizeof by));
       return;
     }
-  tsk_maxpool_forward (S (be), planes, h, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h,
-                       p->stride_w, p->pad_h, p->pad_w, x->data, y->data, argmax);
+  if (!ts_tensor_is_plain (x))
+    ts_cuda_nhwc_maxpool2d_forward (be, p, x, y, argmax);
+  else if (ts_op_plain ("maxpool2d", y))
+    tsk_maxpool_forward (S (be), planes, h, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h,
+                         p->stride_w, p->pad_h, p->pad_w, x->data, y->data, argmax);
   ts_cuda_check (be, "maxpool2d");
 }
 
@@ -330,8 +375,11 @@ ts_cuda_maxpool2d_backward (ts_backend *be, const ts_pool2d_params *p, const int
       ts_error (TS_ERR_SHAPE, "maxpool2d backward: stride %dx%d", p->stride_h, p->stride_w);
       return;
     }
-  tsk_maxpool_backward (S (be), planes, h, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h,
-                        p->stride_w, p->pad_h, p->pad_w, argmax, dy->data, dx->data);
+  if (!ts_tensor_is_plain (dx))
+    ts_cuda_nhwc_maxpool2d_backward (be, p, argmax, dy, dx);
+  else if (ts_op_plain ("maxpool2d backward", dy))
+    tsk_maxpool_backward (S (be), planes, h, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h,
+                          p->stride_w, p->pad_h, p->pad_w, argmax, dy->data, dx->data);
   ts_cuda_check (be, "maxpool2d backward");
 }
 
@@ -343,7 +391,10 @@ ts_cuda_adaptive_avgpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tenso
 
   if (!pool_dims ("adaptive_avgpool2d", x, y, &planes, &h, &w, &oh, &ow))
     return;
-  tsk_adaptive_avg_forward (S (be), planes, h, w, oh, ow, x->data, y->data);
+  if (!ts_tensor_is_plain (x))
+    ts_cuda_nhwc_adaptive_avgpool2d_forward (be, x, y);
+  else if (ts_op_plain ("adaptive_avgpool2d", y))
+    tsk_adaptive_avg_forward (S (be), planes, h, w, oh, ow, x->data, y->data);
   ts_cuda_check (be, "adaptive_avgpool2d");
 }
 
@@ -355,7 +406,10 @@ ts_cuda_adaptive_avgpool2d_backward (ts_backend *be, const ts_tensor *dy, ts_ten
 
   if (!pool_dims ("adaptive_avgpool2d backward", dx, dy, &planes, &h, &w, &oh, &ow))
     return;
-  tsk_adaptive_avg_backward (S (be), planes, h, w, oh, ow, dy->data, dx->data);
+  if (!ts_tensor_is_plain (dx))
+    ts_cuda_nhwc_adaptive_avgpool2d_backward (be, dy, dx);
+  else if (ts_op_plain ("adaptive_avgpool2d backward", dy))
+    tsk_adaptive_avg_backward (S (be), planes, h, w, oh, ow, dy->data, dx->data);
   ts_cuda_check (be, "adaptive_avgpool2d backward");
 }
 
@@ -368,7 +422,10 @@ ts_cuda_adaptive_maxpool2d_forward (ts_backend *be, const ts_tensor *x, ts_tenso
 
   if (!pool_dims ("adaptive_maxpool2d", x, y, &planes, &h, &w, &oh, &ow))
     return;
-  tsk_adaptive_max_forward (S (be), planes, h, w, oh, ow, x->data, y->data, argmax);
+  if (!ts_tensor_is_plain (x))
+    ts_cuda_nhwc_adaptive_maxpool2d_forward (be, x, y, argmax);
+  else if (ts_op_plain ("adaptive_maxpool2d", y))
+    tsk_adaptive_max_forward (S (be), planes, h, w, oh, ow, x->data, y->data, argmax);
   ts_cuda_check (be, "adaptive_maxpool2d");
 }
 
@@ -381,7 +438,10 @@ ts_cuda_adaptive_maxpool2d_backward (ts_backend *be, const int32_t *argmax, cons
 
   if (!pool_dims ("adaptive_maxpool2d backward", dx, dy, &planes, &h, &w, &oh, &ow))
     return;
-  tsk_adaptive_max_backward (S (be), planes, h, w, oh, ow, argmax, dy->data, dx->data);
+  if (!ts_tensor_is_plain (dx))
+    ts_cuda_nhwc_adaptive_maxpool2d_backward (be, argmax, dy, dx);
+  else if (ts_op_plain ("adaptive_maxpool2d backward", dy))
+    tsk_adaptive_max_backward (S (be), planes, h, w, oh, ow, argmax, dy->data, dx->data);
   ts_cuda_check (be, "adaptive_maxpool2d backward");
 }
 
@@ -409,6 +469,9 @@ bce_queue (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
   int64_t n = logits->numel;
   char bl[96], bt[96];
 
+  if (!ts_op_plain ("bce_with_logits", logits) || !ts_op_plain ("bce_with_logits", targets)
+      || !ts_op_plain ("bce_with_logits", dlogits))
+    return 0;
   if (targets->numel != n || (dlogits && dlogits->numel != n))
     {
       ts_error (TS_ERR_SHAPE, "bce_with_logits: logits %s and targets %s differ",
@@ -483,6 +546,9 @@ ts_cuda_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad, ts_t
                 ts_tensor_shape_str (grad, bg, sizeof bg));
       return;
     }
+  if (!ts_op_plain ("adam_step", param) || !ts_op_plain ("adam_step", grad)
+      || !ts_op_plain ("adam_step", m) || !ts_op_plain ("adam_step", v))
+    return;
   if (step < 1)
     step = 1;
   tsk_adam (S (be), param->numel, param->data, grad->data, m->data, v->data, lr, beta1, beta2,
@@ -496,7 +562,11 @@ ts_cuda_all_finite (ts_backend *be, const ts_tensor *t)
 {
   if (t->numel == 0)
     return 1;
-  tsk_count_nonfinite (S (be), t->numel, t->data, ts_cuda (be)->red);
+  /* whole-tensor: any layout */
+  if (t->dtype == TS_BF16)
+    tsk_count_nonfinite_bf16 (S (be), t->numel, BF (t), ts_cuda (be)->red);
+  else
+    tsk_count_nonfinite (S (be), t->numel, t->data, ts_cuda (be)->red);
   /* a device error counts as "not finite": the caller stops the step */
   return reduction_result (be, "all_finite") == 0.0;
 }
@@ -506,6 +576,9 @@ ts_cuda_sum_squares (ts_backend *be, const ts_tensor *t)
 {
   if (t->numel == 0)
     return 0.0;
-  tsk_sum_squares (S (be), t->numel, t->data, ts_cuda (be)->red);
+  if (t->dtype == TS_BF16)
+    tsk_sum_squares_bf16 (S (be), t->numel, BF (t), ts_cuda (be)->red);
+  else
+    tsk_sum_squares (S (be), t->numel, t->data, ts_cuda (be)->red);
   return reduction_result (be, "sum_squares");
 }

@@ -144,7 +144,8 @@ typedef struct ts_backend_i {
                                const ts_tensor *dy, ts_tensor *dx);
 
   /* max pool; argmax [same numel as y] records the winning input index for backward
-   * (the CPU backend stores the index inside the input's own [H,W] plane, iy*W + ix) */
+   * (the index inside the input's own [H,W] plane, iy*W + ix, stored in y's
+   * layout: NHWC order for a bfloat16 NHWC y) */
   void (*maxpool2d_forward) (ts_backend *be, const ts_pool2d_params *p, const ts_tensor *x,
                              ts_tensor *y, int32_t *argmax);
   void (*maxpool2d_backward) (ts_backend *be, const ts_pool2d_params *p, const int32_t *argmax,

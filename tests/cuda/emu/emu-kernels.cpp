@@ -7,5 +7,6 @@
 #include "ts-cuda-batchnorm.cu"
 #include "ts-cuda-pool.cu"
 #include "ts-cuda-conv.cu"
+#include "ts-cuda-conv-nhwc.cu"
 #include "ts-cuda-resample.cu"
 #include "ts-cuda-convert.cu"

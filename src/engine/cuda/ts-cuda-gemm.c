@@ -133,8 +133,9 @@ conv_backward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_ge
     }
   if (db)
     {
+      /* (+ 1: never a request of 0, which may give no scratch and no error) */
       double *work = (double *) ts_cuda_scratch (
-        be, tsk_bias_grad_nhwc_work (rows, g->cout) * (sizeof (double) / sizeof (float)));
+        be, tsk_bias_grad_nhwc_work (rows, g->cout) * (sizeof (double) / sizeof (float)) + 1);
       if (work == NULL)
         return;
       tsk_bias_grad_nhwc (S (be), rows, g->cout, dy->data, work, db->data);

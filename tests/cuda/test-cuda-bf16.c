@@ -327,6 +327,42 @@ test_conv (void)
     run_conv (&cases[i]);
 }
 
+/* What the model never sends is refused, not misread: linear layers take
+ * float32 only, and a convolution's x, y and dx have one type (bfloat16
+ * NHWC or float32 NCHW) while its weight stays float32. */
+static void
+test_conv_linear_refuse (void)
+{
+  int64_t s2[2] = { 2, 3 }, sw2[2] = { 4, 3 }, sy2[2] = { 2, 4 };
+  int64_t sx[4] = { 1, 4, 5, 5 }, sw[4] = { 8, 4, 3, 3 }, sy[4] = { 1, 8, 5, 5 };
+  ts_conv2d_params p = { 1, 1, 1, 1, 1, 1, 1 };
+
+  if (!have_gpu ())
+    return;
+  ts_tensor *x = ts_tensor_new_as (gpu, 2, s2, TS_BF16, TS_NCHW);
+  ts_tensor *w = ts_tensor_new (gpu, 2, sw2), *y = ts_tensor_new (gpu, 2, sy2);
+  ts_tensor *cx = ts_tensor_new_as (gpu, 4, sx, TS_BF16, TS_NHWC);
+  ts_tensor *cw = ts_tensor_new (gpu, 4, sw), *cy = ts_tensor_new (gpu, 4, sy);
+  ts_tensor *cw16 = ts_tensor_new_as (gpu, 4, sw, TS_BF16, TS_NHWC);
+  g_assert_true (x && w && y && cx && cw && cy && cw16);
+
+  ts_clear_error ();
+  gpu->i->linear_forward (gpu, x, w, NULL, y);
+  g_assert_nonnull (strstr (ts_last_error (), "takes float32 NCHW"));
+  ts_clear_error ();
+  gpu->i->linear_backward (gpu, x, w, y, NULL, w, NULL);
+  g_assert_nonnull (strstr (ts_last_error (), "takes float32 NCHW"));
+  /* bfloat16 x into a float32 y; a bfloat16 weight */
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &p, cx, cw, NULL, cy);
+  g_assert_nonnull (strstr (ts_last_error (), "different types"));
+  ts_clear_error ();
+  gpu->i->conv2d_backward (gpu, &p, cx, cw16, cx, NULL, NULL, NULL);
+  g_assert_nonnull (strstr (ts_last_error (), "takes float32 NCHW"));
+  ts_tensor_free (x), ts_tensor_free (w), ts_tensor_free (y);
+  ts_tensor_free (cx), ts_tensor_free (cw), ts_tensor_free (cy), ts_tensor_free (cw16);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -346,6 +382,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/convert-layouts", test_convert_layouts);
   g_test_add_func ("/cuda/bf16/cpu-refuses", test_cpu_refuses);
   g_test_add_func ("/cuda/bf16/conv2d", test_conv);
+  g_test_add_func ("/cuda/bf16/conv-linear-refuse", test_conv_linear_refuse);
   int rc = g_test_run ();
   if (gpu)
     ts_backend_free (gpu);

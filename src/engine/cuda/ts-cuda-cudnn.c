@@ -5,6 +5,15 @@
  * deterministic algorithms, workspace from the backend's scratch), kept in a
  * small cache.  TFLite's asymmetric SAME padding, when it changes the output
  * size, is left to the im2col path (cuDNN pads symmetrically).
+ *
+ * bfloat16 NHWC convolutions (the bf16 precision policy, docs/cuda.md) have
+ * no other path: x, y and their gradients are CUDNN_DATA_BFLOAT16 in
+ * CUDNN_TENSOR_NHWC, the weight a bfloat16 KRSC copy of the float32 KCRS
+ * parameter made in the scratch (tsk_convert from F32 NCHW to BF16 NHWC of
+ * the 4-d weight is exactly that), and the filter gradient lands there as
+ * bfloat16 KRSC before tsk_convert writes it back as float32 KCRS.  The
+ * cache is keyed on the geometry and the dtype, so an F32 and a BF16 conv of
+ * one geometry keep their own descriptors and algorithms.
  * On by default when libcudnn.so.9 loads; scripts/gpu-check runs the parity
  * tests with and without it on a GPU, and the host emulation runs this file
  * against tests/cuda/emu/fake-cudnn.c in CI.
@@ -44,6 +53,20 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
   return 0;
 }
 
+int
+ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
+                               const float *w, void *y)
+{
+  return 0;
+}
+
+int
+ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
+                                const float *w, const void *dy, void *dx, float *dw)
+{
+  return 0;
+}
+
 #else
 
 #include <dlfcn.h>
@@ -55,6 +78,7 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
 
 typedef struct {
   tsk_conv_geom g;
+  int bf16;     /* with g, the key: bfloat16 NHWC data, else float32 NCHW */
   cudnnTensorDescriptor_t xd, yd;
   cudnnFilterDescriptor_t wd;
   cudnnConvolutionDescriptor_t cd;
@@ -274,8 +298,45 @@ ts_cuda_dnn_close (ts_backend *be)
     (ws) = (perf)[found_].memory;                                                       \
   } while (0)
 
+/* Descriptors for @e's geometry, data type and layout.
+ *
+ * bfloat16: cuDNN 9's legacy cudnnConvolutionForward / BackwardData /
+ * BackwardFilter take bfloat16 only as PSEUDO_BFLOAT16_CONFIG: x, w and y
+ * (dx, dw, dy) all CUDNN_DATA_BFLOAT16 and the convolution descriptor's
+ * compute type CUDNN_DATA_FLOAT; there is no "true bfloat16" config (the
+ * supported-configurations tables of cudnnConvolutionForward in
+ * docs.nvidia.com/deeplearning/cudnn/latest/api/cudnn-cnn-library.html, as
+ * candle's cuDNN conv cites them; PyTorch's ConvolutionDescriptor::set also
+ * maps BFLOAT16 data to FLOAT compute).  The math type is
+ * CUDNN_TENSOR_OP_MATH: "the use of Tensor Core operations is permitted"
+ * without converting the data type down, which bfloat16 data needs none of
+ * (cudnnMathType_t; Paddle and OneFlow set it for BFLOAT16 on sm_80+).
+ * TS_CUDA_TF32 is about float32 data and does not apply.  NHWC is the
+ * layout cuDNN's tensor-core kernels read without a transposition; the
+ * filter's NHWC is KRSC.  alpha and beta stay floats (cuDNN's scaling
+ * parameters are float for every data type but double). */
+static int
+set_descriptors (ts_cuda_dnn *d, dnn_entry *e)
+{
+  const tsk_conv_geom *g = &e->g;
+  cudnnTensorFormat_t f = e->bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  cudnnDataType_t t = e->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  cudnnMathType_t math = e->bf16 ? CUDNN_TENSOR_OP_MATH
+                         : d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+
+  return !(d->create_tensor (&e->xd) || d->create_tensor (&e->yd) || d->create_filter (&e->wd)
+           || d->create_conv (&e->cd)
+           || d->set_tensor4d (e->xd, f, t, g->n, g->c, g->h, g->w)
+           || d->set_tensor4d (e->yd, f, t, g->n, g->cout, g->oh, g->ow)
+           || d->set_filter4d (e->wd, t, f, g->cout, g->cg, g->kh, g->kw)
+           || d->set_conv2d (e->cd, g->pt, g->pl, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
+                             CUDNN_DATA_FLOAT)
+           || d->set_groups (e->cd, g->groups)
+           || d->set_math (e->cd, math));
+}
+
 static dnn_entry *
-dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g)
+dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g, int bf16)
 {
   cudnnConvolutionFwdAlgoPerf_t pf[8];
   cudnnConvolutionBwdDataAlgoPerf_t pd[8];
@@ -284,22 +345,15 @@ dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g)
   int n = 0;
 
   for (int i = 0; i < d->n_cache; i++)
-    if (memcmp (&d->cache[i].g, g, sizeof *g) == 0)
+    if (d->cache[i].bf16 == bf16 && memcmp (&d->cache[i].g, g, sizeof *g) == 0)
       return d->cache[i].failed ? NULL : &d->cache[i];
   if (d->n_cache == DNN_CACHE)
     return NULL;
   e = &d->cache[d->n_cache++];
   memset (e, 0, sizeof *e);
   e->g = *g;
-  if (d->create_tensor (&e->xd) || d->create_tensor (&e->yd) || d->create_filter (&e->wd)
-      || d->create_conv (&e->cd)
-      || d->set_tensor4d (e->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g->n, g->c, g->h, g->w)
-      || d->set_tensor4d (e->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g->n, g->cout, g->oh, g->ow)
-      || d->set_filter4d (e->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g->cout, g->cg, g->kh, g->kw)
-      || d->set_conv2d (e->cd, g->pt, g->pl, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
-                        CUDNN_DATA_FLOAT)
-      || d->set_groups (e->cd, g->groups)
-      || d->set_math (e->cd, d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH))
+  e->bf16 = bf16;
+  if (!set_descriptors (d, e))
     goto fail;
   /* timed (fastest first) or the heuristics' order; either way PICK's rules */
   if ((d->search ? d->find_fwd : d->get_fwd) (d->handle, e->xd, e->wd, e->cd, e->yd, 8, &n, pf))
@@ -357,7 +411,7 @@ ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x
   dnn_entry *e;
   void *ws;
 
-  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g)) == NULL)
+  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 0)) == NULL)
     return 0;
   if ((ws = workspace (be, e->ws_fwd)) == NULL)
     return 1;   /* the error is recorded */
@@ -375,7 +429,7 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
   dnn_entry *e;
   void *ws;
 
-  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g)) == NULL)
+  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 0)) == NULL)
     return 0;
   if (dx)
     {
@@ -393,6 +447,109 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
       dnn_run_ok (be, d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, e->bwd_filter,
                                      ws, e->ws_filter, &zero, e->wd, dw),
               "convolution backward filter");
+    }
+  return 1;
+}
+
+/* The scratch carved for a bfloat16 convolution: the weight's bfloat16 KRSC
+ * copy, the filter gradient's, and cuDNN's workspace, each starting on a
+ * 256-byte boundary (cudaMalloc's alignment, more than cuDNN's tensor-core
+ * kernels ask for) and none overlapping, in one ts_cuda_scratch request so
+ * that the scratch grows to its high-water mark in the first step and never
+ * after.  A size of 0 gives NULL. */
+typedef struct {
+  void *w, *dw, *ws;
+} bf16_scratch;
+
+static size_t
+round256 (size_t bytes)
+{
+  return (bytes + 255) / 256 * 256;
+}
+
+static int
+carve (ts_backend *be, size_t w_bytes, size_t dw_bytes, size_t ws_bytes, bf16_scratch *sc)
+{
+  size_t a = round256 (w_bytes), b = round256 (dw_bytes);
+  char *base = (char *) ts_cuda_scratch (be, (a + b + ws_bytes) / sizeof (float) + 1);
+
+  if (base == NULL)
+    return 0;   /* the error is recorded */
+  sc->w = w_bytes ? base : NULL;
+  sc->dw = dw_bytes ? base + a : NULL;
+  sc->ws = ws_bytes ? base + a + b : NULL;
+  return 1;
+}
+
+static size_t
+weight_bf16_bytes (const tsk_conv_geom *g)
+{
+  return (size_t) g->cout * g->cg * g->kh * g->kw * sizeof (uint16_t);
+}
+
+/* float32 KCRS <-> bfloat16 KRSC: the 4-d weight as an [N, C, H, W] tensor
+ * converted between float32 NCHW and bfloat16 NHWC (@src_bf16 says which
+ * way) */
+static void
+weight_convert (ts_backend *be, const tsk_conv_geom *g, const void *src, int src_bf16, void *dst)
+{
+  tsk_convert (ts_cuda (be)->stream, g->cout, g->cg, (int64_t) g->kh * g->kw, src, src_bf16,
+               src_bf16, dst, !src_bf16, !src_bf16);
+}
+
+int
+ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
+                               const float *w, void *y)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+  const float one = 1.0f, zero = 0.0f;
+  bf16_scratch sc;
+  dnn_entry *e;
+
+  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 1)) == NULL)
+    return 0;
+  if (!carve (be, weight_bf16_bytes (g), 0, e->ws_fwd, &sc))
+    return 1;
+  weight_convert (be, g, w, 0, sc.w);
+  dnn_run_ok (be, d, d->forward (d->handle, &one, e->xd, x, e->wd, sc.w, e->cd, e->fwd, sc.ws,
+                                 e->ws_fwd, &zero, e->yd, y), "convolution forward");
+  return 1;
+}
+
+int
+ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
+                                const float *w, const void *dy, void *dx, float *dw)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+  const float one = 1.0f, zero = 0.0f;
+  size_t ws = 0;
+  bf16_scratch sc;
+  dnn_entry *e;
+
+  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 1)) == NULL)
+    return 0;
+  /* one workspace serves both calls: they run one after the other */
+  if (dx && e->ws_data > ws)
+    ws = e->ws_data;
+  if (dw && e->ws_filter > ws)
+    ws = e->ws_filter;
+  if (!carve (be, dx ? weight_bf16_bytes (g) : 0, dw ? weight_bf16_bytes (g) : 0, ws, &sc))
+    return 1;
+  if (dx)
+    {
+      weight_convert (be, g, w, 0, sc.w);
+      if (!dnn_run_ok (be, d, d->backward_data (d->handle, &one, e->wd, sc.w, e->yd, dy, e->cd,
+                                                e->bwd_data, sc.ws, e->ws_data, &zero, e->xd,
+                                                dx), "convolution backward data"))
+        return 1;
+    }
+  if (dw)
+    {
+      if (!dnn_run_ok (be, d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd,
+                                                  e->bwd_filter, sc.ws, e->ws_filter, &zero,
+                                                  e->wd, sc.dw), "convolution backward filter"))
+        return 1;
+      weight_convert (be, g, sc.dw, 1, dw);
     }
   return 1;
 }

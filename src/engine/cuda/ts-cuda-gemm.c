@@ -10,8 +10,14 @@
  *   dW = sum_n dy[n] col[n]^T (one GEMM per image, accumulating with beta = 1),
  *   dcol[n] = W^T dy[n] (strided batched), dx = col2im (dcol).
  * Grouped and depthwise convs use the direct kernels of kernels/ts-cuda-conv.cu.
- * cuDNN (with its algorithm search and a workspace from the cache) is the next
- * step for speed; this is the straightforward version to check it against.
+ * cuDNN (ts-cuda-cudnn.c) takes the convolutions first when it is loaded;
+ * these are the fallback and the version to check it against.
+ *
+ * bfloat16 NHWC convolutions (x, y, dy, dx; the weight, its gradient and the
+ * bias stay float32) run through cuDNN only: without it, or for a geometry it
+ * cannot take (TFLite's asymmetric SAME padding), they are refused with
+ * TS_ERR_UNSUPPORTED rather than misread as float32 NCHW.  Linear layers take
+ * float32 only (the model's head stays float32).
  */
 #include "ts-cuda-private.h"
 #include "ts-op-shapes.h"
@@ -56,6 +62,87 @@ bad:
   return 0;
 }
 
+enum { CONV_REFUSED, CONV_F32, CONV_BF16 };
+
+/* The form a convolution's tensors ask for (dx, dw, b, db may be NULL):
+ * float32 NCHW throughout, or x, y / dy and dx bfloat16 NHWC with w, dw, b
+ * and db float32; anything else is refused (recorded). */
+static int
+conv_form (const char *op, const ts_tensor *x, const ts_tensor *y, const ts_tensor *dx,
+           const ts_tensor *w, const ts_tensor *dw, const ts_tensor *b, const ts_tensor *db)
+{
+  if (!ts_op_plain (op, w) || !ts_op_plain (op, dw) || !ts_op_plain (op, b)
+      || !ts_op_plain (op, db))
+    return CONV_REFUSED;
+  if (x->dtype == TS_BF16 && x->layout == TS_NHWC)
+    return ts_op_same_type (op, x, y) && (dx == NULL || ts_op_same_type (op, x, dx))
+             ? CONV_BF16 : CONV_REFUSED;
+  return ts_op_plain (op, x) && ts_op_plain (op, y) && ts_op_plain (op, dx) ? CONV_F32
+                                                                            : CONV_REFUSED;
+}
+
+/* Records why cuDNN did not take a bfloat16 convolution: there is no other
+ * bfloat16 path, and reading the data as float32 would be garbage. */
+static void
+refuse_bf16 (ts_backend *be, const char *op, const ts_conv2d_params *p, const tsk_conv_geom *g)
+{
+  if (ts_cuda (be)->dnn == NULL)
+    ts_error (TS_ERR_UNSUPPORTED, "%s: bfloat16 convolutions need cuDNN, which is off "
+              "(TS_CUDA_CUDNN=0) or could not be loaded; use float32 precision instead", op);
+  else
+    ts_error (TS_ERR_UNSUPPORTED, "%s: bfloat16 convolutions need cuDNN, which cannot take "
+              "this one (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d right %d, "
+              "groups %d); use float32 precision instead", op, g->kh, g->kw, g->sh, g->sw,
+              p->pad_top, p->pad_bottom, p->pad_left, p->pad_right, g->groups);
+}
+
+static void
+conv_forward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                   const ts_tensor *x, const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
+{
+  if (!ts_cuda_dnn_conv_forward_bf16 (be, g, x->data, w->data, y->data))
+    {
+      refuse_bf16 (be, "conv2d", p, g);
+      return;
+    }
+  if (b)
+    tsk_bias_add_nhwc (S (be), (int64_t) g->n * g->oh * g->ow, g->cout, b->data, y->data);
+  ts_cuda_check (be, "conv2d (cuDNN, bfloat16)");
+}
+
+/* cuDNN first, so that a refused convolution writes nothing; then db, in
+ * the scratch that cuDNN's calls are done with (one stream) */
+static void
+conv_backward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                    const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
+                    ts_tensor *dw, ts_tensor *db)
+{
+  int64_t rows = (int64_t) g->n * g->oh * g->ow;
+
+  if (g->n == 0)
+    {
+      if (dw)
+        tsk_fill (S (be), dw->numel, 0.0f, dw->data);
+    }
+  else if ((dx || dw)
+           && !ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data,
+                                               dx ? dx->data : NULL, dw ? dw->data : NULL))
+    {
+      refuse_bf16 (be, "conv2d backward", p, g);
+      return;
+    }
+  if (db)
+    {
+      /* (+ 1: never a request of 0, which may give no scratch and no error) */
+      double *work = (double *) ts_cuda_scratch (
+        be, tsk_bias_grad_nhwc_work (rows, g->cout) * (sizeof (double) / sizeof (float)) + 1);
+      if (work == NULL)
+        return;
+      tsk_bias_grad_nhwc (S (be), rows, g->cout, dy->data, work, db->data);
+    }
+  ts_cuda_check (be, "conv2d backward (cuDNN, bfloat16)");
+}
+
 static int
 is_direct (const ts_conv2d_params *p, const tsk_conv_geom *g)
 {
@@ -84,9 +171,16 @@ ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tens
   const float one = 1.0f, zero = 0.0f;
   int64_t k, pl;
 
-  if (!conv_geom (p, x, w, y, &g) || g.n == 0)
+  int form = conv_form ("conv2d", x, y, NULL, w, NULL, b, NULL);
+
+  if (form == CONV_REFUSED || !conv_geom (p, x, w, y, &g) || g.n == 0)
     return;
   ts_cuda_stream (be);
+  if (form == CONV_BF16)
+    {
+      conv_forward_bf16 (be, p, &g, x, w, b, y);
+      return;
+    }
   if (ts_cuda_dnn_conv_forward (be, &g, x->data, w->data, y->data))
     {
       if (b)
@@ -144,9 +238,16 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
   const float one = 1.0f, zero = 0.0f;
   int64_t k, pl;
 
-  if (!conv_geom (p, x, w, dy, &g))
+  int form = conv_form ("conv2d backward", x, dy, dx, w, dw, NULL, db);
+
+  if (form == CONV_REFUSED || !conv_geom (p, x, w, dy, &g))
     return;
   ts_cuda_stream (be);
+  if (form == CONV_BF16)
+    {
+      conv_backward_bf16 (be, p, &g, x, w, dy, dx, dw, db);
+      return;
+    }
   k = (int64_t) g.cg * g.kh * g.kw;
   pl = (int64_t) g.oh * g.ow;
   if (db)
@@ -238,7 +339,9 @@ ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
   const float one = 1.0f, zero = 0.0f;
   int n, in, out;
 
-  if (!ts_op_linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
+  if (!ts_op_plain ("linear", x) || !ts_op_plain ("linear", w) || !ts_op_plain ("linear", b)
+      || !ts_op_plain ("linear", y) || !ts_op_linear_dims ("linear", x, w, y, &n, &in, &out)
+      || n == 0)
     return;
   ts_cuda_stream (be);
   /* y^T [Out,N] = W [Out,In] x^T [In,N] */
@@ -258,6 +361,11 @@ ts_cuda_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
   const float one = 1.0f, zero = 0.0f;
   int n, in, out;
 
+  const ts_tensor *all[6] = { x, w, dy, dx, dw, db };
+
+  for (int i = 0; i < 6; i++)
+    if (!ts_op_plain ("linear backward", all[i]))
+      return;
   if (!ts_op_linear_dims ("linear backward", x, w, dy, &n, &in, &out))
     return;
   ts_cuda_stream (be);

@@ -7,6 +7,7 @@
 #include "ts-cuda-batchnorm.cu"
 #include "ts-cuda-pool.cu"
 #include "ts-cuda-conv.cu"
+#include "ts-cuda-conv-nhwc.cu"
 #include "ts-cuda-resample.cu"
 #include "ts-cuda-convert.cu"
 #include "ts-cuda-bn-nhwc.cu"

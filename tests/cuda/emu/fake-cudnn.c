@@ -3,12 +3,16 @@
  * functions instead of dlopen'ing libcudnn under TS_CUDA_EMULATED).
  *
  * Descriptors record what was set; every call checks its arguments the way
- * cuDNN documents them (NCHW float only, the x / w / y shapes against the
- * convolution's pads, strides, dilations and groups, the workspace against
+ * cuDNN documents them (NCHW float or NHWC bfloat16 only, the x / w / y
+ * shapes against the convolution's pads, strides, dilations and groups, their
+ * data types against each other and the compute type, the workspace against
  * what the chosen algorithm asked for), so that the backend's set-up is
  * tested as well as its results.  The convolutions are naive loops summing
- * in double, y = alpha * conv + beta * y, with the inputs rounded to TF32
- * unless the math type is CUDNN_FMA_MATH.  The algorithm lists put a
+ * in double, y = alpha * conv + beta * y, with float inputs rounded to TF32
+ * unless the math type is CUDNN_FMA_MATH.  bfloat16 NHWC operands are read
+ * into float NCHW copies, run through the same loops, and the output is
+ * rounded to nearest even back into bfloat16 NHWC, as cuDNN's
+ * PSEUDO_BFLOAT16_CONFIG (bfloat16 data, float compute) does.  The algorithm lists put a
  * non-deterministic algorithm first, one over the backend's workspace cap and
  * one that is not supported before the usable ones, and the usable ones need
  * different workspace sizes, so that the backend's choice and its workspace
@@ -18,6 +22,8 @@
 #include <string.h>
 
 #include <cudnn.h>
+
+#include "ts-tensor.h"   /* ts_bf16_from_f32 / ts_f32_from_bf16: the rounding the kernels use */
 
 /* calls that ran (and how many of them with a non-deterministic algorithm),
  * Find* calls, live handles + descriptors: tests/cuda/test-cuda-ops.c reads
@@ -151,13 +157,16 @@ cudnnDestroyConvolutionDescriptor (cudnnConvolutionDescriptor_t d)
   return destroy (d);
 }
 
-/* cuDNN takes other layouts and types; the backend only ever means NCHW float */
+/* cuDNN takes other layouts and types; the backend only ever means NCHW
+ * float (the float32 convolutions) or NHWC bfloat16 (the bf16 policy's,
+ * with the filter's NHWC meaning KRSC) */
 static cudnnStatus_t
 check_layout (cudnnTensorFormat_t format, cudnnDataType_t type, int a, int b, int c, int d)
 {
   if (a <= 0 || b <= 0 || c <= 0 || d <= 0)
     return CUDNN_STATUS_BAD_PARAM;
-  if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT)
+  if (!(format == CUDNN_TENSOR_NCHW && type == CUDNN_DATA_FLOAT)
+      && !(format == CUDNN_TENSOR_NHWC && type == CUDNN_DATA_BFLOAT16))
     return CUDNN_STATUS_NOT_SUPPORTED;
   return CUDNN_STATUS_SUCCESS;
 }
@@ -190,9 +199,11 @@ cudnnSetConvolution2dDescriptor (cudnnConvolutionDescriptor_t d, int pad_h, int 
   if (d == NULL || pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dil_h <= 0 || dil_w <= 0
       || (mode != CUDNN_CONVOLUTION && mode != CUDNN_CROSS_CORRELATION))
     return CUDNN_STATUS_BAD_PARAM;
-  /* float data wants float compute (the only "config" cuDNN offers for it) */
-  if (compute != CUDNN_DATA_FLOAT)
-    return CUDNN_STATUS_NOT_SUPPORTED;
+  /* any floating-point compute type is taken here; whether it fits the
+   * data's is checked where the data types meet (check_conv) */
+  if (compute != CUDNN_DATA_FLOAT && compute != CUDNN_DATA_DOUBLE && compute != CUDNN_DATA_HALF
+      && compute != CUDNN_DATA_BFLOAT16)
+    return CUDNN_STATUS_BAD_PARAM;
   d->set = 1;
   d->pad_h = pad_h, d->pad_w = pad_w, d->u = u, d->v = v, d->dil_h = dil_h, d->dil_w = dil_w;
   d->mode = mode;
@@ -220,13 +231,21 @@ cudnnSetConvolutionMathType (cudnnConvolutionDescriptor_t d, cudnnMathType_t mat
 }
 
 /* x [n, c, h, w] * w [k, c / groups, r, s] -> y [n, k, oh, ow] as cuDNN
- * requires: all set, channels and groups matching, y the output size */
+ * requires: all set, channels and groups matching, y the output size, and
+ * the data and compute types one of the legacy API's configurations that
+ * the backend means: FLOAT_CONFIG (float data, float compute) or
+ * PSEUDO_BFLOAT16_CONFIG (bfloat16 data, float compute); x, w and y of
+ * different types, or another compute type, are not supported (cuDNN has no
+ * "true bfloat16" config with bfloat16 compute) */
 static cudnnStatus_t
 check_conv (const tensor *x, const filter *w, const conv *cd, const tensor *y)
 {
   if (x == NULL || w == NULL || cd == NULL || y == NULL || !x->set || !w->set || !cd->set
       || !y->set)
     return CUDNN_STATUS_BAD_PARAM;
+  if (x->type != w->type || x->type != y->type || x->format != y->format
+      || x->format != w->format || cd->compute != CUDNN_DATA_FLOAT)
+    return CUDNN_STATUS_NOT_SUPPORTED;
   int eh = (w->h - 1) * cd->dil_h + 1, ew = (w->w - 1) * cd->dil_w + 1;
   if (x->c != w->c * cd->groups || w->k % cd->groups != 0 || y->n != x->n || y->c != w->k
       || x->h + 2 * cd->pad_h < eh || x->w + 2 * cd->pad_w < ew
@@ -434,19 +453,70 @@ math_input (const conv *cd, const float *src, size_t n, float **copy)
   return *copy;
 }
 
-/* One convolution, @kind picking which of x, w, y is the output (NULL): for
- * every output pixel and filter tap, acc[out] += product of the other two;
- * then out = alpha * acc + beta * out (out not read when beta is 0). */
+/* Index in memory of logical element (a, b, i, j) of an [A, B, H, W] operand:
+ * NCHW, or NHWC ([A, H, W, B]; a filter's KRSC) */
+static size_t
+at (cudnnTensorFormat_t f, int b_count, int h_count, int w_count, int a, int b, int i, int j)
+{
+  if (f == CUDNN_TENSOR_NHWC)
+    return (((size_t) a * h_count + i) * w_count + j) * b_count + b;
+  return (((size_t) a * b_count + b) * h_count + i) * w_count + j;
+}
+
+/* A float NCHW view of an operand: @src itself when it is float NCHW, else
+ * a copy (*copy, to free) of its bfloat16 NHWC values */
+static const float *
+as_float (cudnnTensorFormat_t f, cudnnDataType_t type, int a_count, int b_count, int h_count,
+          int w_count, const void *src, float **copy)
+{
+  size_t n = (size_t) a_count * b_count * h_count * w_count, k = 0;
+
+  *copy = NULL;
+  if (type == CUDNN_DATA_FLOAT)
+    return src;
+  if ((*copy = malloc (n * sizeof (float))) == NULL)
+    return NULL;
+  for (int a = 0; a < a_count; a++)
+    for (int b = 0; b < b_count; b++)
+      for (int i = 0; i < h_count; i++)
+        for (int j = 0; j < w_count; j++)
+          (*copy)[k++] = ts_f32_from_bf16 (
+            ((const uint16_t *) src)[at (f, b_count, h_count, w_count, a, b, i, j)]);
+  return *copy;
+}
+
+/* float NCHW @v into the bfloat16 NHWC operand @dst, rounded to nearest even */
+static void
+store_bf16 (cudnnTensorFormat_t f, int a_count, int b_count, int h_count, int w_count,
+            const float *v, void *dst)
+{
+  size_t k = 0;
+
+  for (int a = 0; a < a_count; a++)
+    for (int b = 0; b < b_count; b++)
+      for (int i = 0; i < h_count; i++)
+        for (int j = 0; j < w_count; j++)
+          ((uint16_t *) dst)[at (f, b_count, h_count, w_count, a, b, i, j)]
+            = ts_bf16_from_f32 (v[k++]);
+}
+
+static cudnnStatus_t run_float (int kind, const tensor *xd, const float *x, const filter *wd,
+                                const float *w, const conv *cd, float alpha, float beta,
+                                const tensor *yd, const float *y, float *out);
+
+/* One convolution, @kind picking which of x, w, y is the output (NULL), after
+ * cuDNN's checks; bfloat16 operands go through float NCHW copies (the
+ * output's holding its old values, for beta) and come back rounded. */
 static cudnnStatus_t
-run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, const float *x,
-     const filter *wd, const float *w, const conv *cd, int algo, void *ws, size_t ws_size,
-     const void *beta_p, const tensor *yd, const float *y, float *out)
+run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, const void *x,
+     const filter *wd, const void *w, const conv *cd, int algo, void *ws, size_t ws_size,
+     const void *beta_p, const tensor *yd, const void *y, void *out)
 {
   cudnnStatus_t st = check_conv (xd, wd, cd, yd);
   const algo_row *row = find_algo (kind, algo);
-  size_t nx, nw, ny, n_out, need;
-  float *xc, *wc, *yc;
-  double *acc;
+  size_t need;
+  float *xb = NULL, *wb = NULL, *yb = NULL, *ob = NULL;
+  const float *xf = NULL, *wf = NULL, *yf = NULL, *of;
 
   if (st != CUDNN_STATUS_SUCCESS)
     return st;
@@ -468,6 +538,47 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
       ((unsigned char *) ws)[need - 1] = 0x5A;
     }
   ts_fake_cudnn_nondeterministic += row->det == CUDNN_NON_DETERMINISTIC;
+
+  /* float data: alpha and beta are floats (so for bfloat16 data: cuDNN's
+   * scaling parameters are float for every type but double) */
+  float alpha = *(const float *) alpha_p, beta = *(const float *) beta_p;
+  if (kind != BWD_DATA)
+    xf = as_float (xd->format, xd->type, xd->n, xd->c, xd->h, xd->w, x, &xb);
+  if (kind != BWD_FILTER)
+    wf = as_float (wd->format, wd->type, wd->k, wd->c, wd->h, wd->w, w, &wb);
+  if (kind != FWD)
+    yf = as_float (yd->format, yd->type, yd->n, yd->c, yd->h, yd->w, y, &yb);
+  /* the output's shape [a, b, h, w] and its float NCHW view */
+  const int o[4] = { kind == FWD ? yd->n : kind == BWD_DATA ? xd->n : wd->k,
+                     kind == FWD ? yd->c : kind == BWD_DATA ? xd->c : wd->c,
+                     kind == FWD ? yd->h : kind == BWD_DATA ? xd->h : wd->h,
+                     kind == FWD ? yd->w : kind == BWD_DATA ? xd->w : wd->w };
+  cudnnTensorFormat_t of_format = kind == BWD_FILTER ? wd->format : xd->format;
+  of = as_float (of_format, xd->type, o[0], o[1], o[2], o[3], out, &ob);
+  if ((kind != BWD_DATA && xf == NULL) || (kind != BWD_FILTER && wf == NULL)
+      || (kind != FWD && yf == NULL) || of == NULL)
+    st = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+  else
+    st = run_float (kind, xd, xf, wd, wf, cd, alpha, beta, yd, yf, (float *) of);
+  if (st == CUDNN_STATUS_SUCCESS && ob != NULL)
+    store_bf16 (of_format, o[0], o[1], o[2], o[3], ob, out);
+  free (xb);
+  free (wb);
+  free (yb);
+  free (ob);
+  return st;
+}
+
+/* The loops on float NCHW operands: for every output pixel and filter tap,
+ * acc[out] += product of the other two; then out = alpha * acc + beta * out
+ * (out not read when beta is 0). */
+static cudnnStatus_t
+run_float (int kind, const tensor *xd, const float *x, const filter *wd, const float *w,
+           const conv *cd, float alpha, float beta, const tensor *yd, const float *y, float *out)
+{
+  size_t nx, nw, ny, n_out;
+  float *xc, *wc, *yc;
+  double *acc;
 
   const int N = xd->n, C = xd->c, H = xd->h, W = xd->w, K = wd->k, CG = wd->c;
   const int R = wd->h, S = wd->w, OH = yd->h, OW = yd->w, KG = K / cd->groups;
@@ -531,8 +642,6 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
               acc[wi] += sum;
           }
 
-  /* float data: alpha and beta are floats */
-  float alpha = *(const float *) alpha_p, beta = *(const float *) beta_p;
   for (size_t i = 0; i < n_out; i++)
     out[i] = (float) (alpha * acc[i] + (beta == 0.0f ? 0.0 : (double) beta * out[i]));
   free (acc);
@@ -582,4 +691,81 @@ cudnnConvolutionBackwardFilter (cudnnHandle_t handle, const void *alpha,
                           beta, dyd, dy, dw);
   ts_fake_cudnn_backward_filter += st == CUDNN_STATUS_SUCCESS;
   return st;
+}
+
+/* What the fake refuses of the data types, formats and compute types, as
+ * cuDNN does: tests/cuda/test-cuda-bf16.c calls this through a weak
+ * reference (absent with the real cuDNN).  NULL when every case plans (or
+ * is refused) as expected, else the first case that was not; the handle and
+ * descriptors made here are destroyed (ts_fake_cudnn_live unchanged). */
+const char *ts_fake_cudnn_check_types (void);
+
+const char *
+ts_fake_cudnn_check_types (void)
+{
+#define F CUDNN_DATA_FLOAT
+#define B CUDNN_DATA_BFLOAT16
+#define NCHW CUDNN_TENSOR_NCHW
+#define NHWC CUDNN_TENSOR_NHWC
+  static const struct {
+    cudnnDataType_t x, w, y, compute;
+    cudnnTensorFormat_t xf, wf;
+    cudnnStatus_t set, plan;   /* of the descriptors' set-up, of the algorithm query */
+    const char *what;
+  } cases[] = {
+    { F, F, F, F, NCHW, NCHW, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS, "float NCHW" },
+    { B, B, B, F, NHWC, NHWC, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS,
+      "bfloat16 NHWC, float compute (PSEUDO_BFLOAT16_CONFIG)" },
+    { B, B, B, B, NHWC, NHWC, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_NOT_SUPPORTED,
+      "bfloat16 compute (no such config)" },
+    { F, F, F, B, NCHW, NCHW, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_NOT_SUPPORTED,
+      "float data, bfloat16 compute" },
+    { B, F, B, F, NHWC, NCHW, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_NOT_SUPPORTED,
+      "bfloat16 x and y, float filter" },
+    /* the backend never means these */
+    { F, F, F, F, NHWC, NCHW, CUDNN_STATUS_NOT_SUPPORTED, 0, "float NHWC" },
+    { B, B, B, F, NCHW, NCHW, CUDNN_STATUS_NOT_SUPPORTED, 0, "bfloat16 NCHW" },
+  };
+#undef F
+#undef B
+#undef NCHW
+#undef NHWC
+  const char *bad = NULL;
+  cudnnHandle_t h;
+
+  if (cudnnCreate (&h) != CUDNN_STATUS_SUCCESS)
+    return "cudnnCreate";
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0] && bad == NULL; i++)
+    {
+      cudnnTensorDescriptor_t xd, yd;
+      cudnnFilterDescriptor_t wd;
+      cudnnConvolutionDescriptor_t cd;
+      cudnnConvolutionFwdAlgoPerf_t perf[8];
+      cudnnStatus_t set;
+      int n = 0;
+
+      cudnnCreateTensorDescriptor (&xd);
+      cudnnCreateTensorDescriptor (&yd);
+      cudnnCreateFilterDescriptor (&wd);
+      cudnnCreateConvolutionDescriptor (&cd);
+      set = cudnnSetTensor4dDescriptor (xd, cases[i].xf, cases[i].x, 1, 4, 5, 5);
+      if (set == CUDNN_STATUS_SUCCESS)
+        set = cudnnSetFilter4dDescriptor (wd, cases[i].w, cases[i].wf, 8, 4, 3, 3);
+      if (set == CUDNN_STATUS_SUCCESS)
+        set = cudnnSetTensor4dDescriptor (yd, cases[i].xf, cases[i].y, 1, 8, 5, 5);
+      if (set == CUDNN_STATUS_SUCCESS)
+        set = cudnnSetConvolution2dDescriptor (cd, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
+                                               cases[i].compute);
+      if (set != cases[i].set
+          || (set == CUDNN_STATUS_SUCCESS
+              && cudnnGetConvolutionForwardAlgorithm_v7 (h, xd, wd, cd, yd, 8, &n, perf)
+                 != cases[i].plan))
+        bad = cases[i].what;
+      cudnnDestroyTensorDescriptor (xd);
+      cudnnDestroyTensorDescriptor (yd);
+      cudnnDestroyFilterDescriptor (wd);
+      cudnnDestroyConvolutionDescriptor (cd);
+    }
+  cudnnDestroy (h);
+  return bad;
 }

@@ -16,11 +16,15 @@
 #include "ts-rng.h"
 
 #define N_CLASSES 5
-/* bf16 against float32 (test_resnet18_bf16); provisional until measured */
-#define BF16_LOGITS_TOL 5e-2
-#define BF16_GRAD_TOL 1e-1
-#define BF16_FIRST_LOSS_TOL 1e-2
-#define BF16_LOSS_FLOOR 2e-2
+/* bf16 against float32 (test_bf16).  Measured in the host emulation:
+ * resnet18 eval logits 0.0095, tiny's training logits 0.0079 and gradients
+ * 0.098 (TF32 in float32: 0.02); a layout bug gives ~1.  A real GPU rounds
+ * differently (FMAs, cuDNN's algorithms), hence the margin. */
+#define BF16_LOGITS_TOL 3e-2
+#define BF16_TINY_LOGITS_TOL 3e-2
+#define BF16_TINY_GRAD_TOL 0.3
+/* five Adam steps on one batch at least halve the loss (CPU 0.14x, bf16 0.22x) */
+#define BF16_FALL 0.5
 
 static ts_backend *cpu, *gpu;
 
@@ -124,6 +128,19 @@ trainer_step (trainer *tr, float lr)
   float loss = trainer_forward_backward (tr);
   trainer_adam (tr, lr);
   return loss;
+}
+
+/* Images of i.i.d. noise all look alike to a network: their pooled
+ * features barely vary across the batch, so a training-mode batch norm in
+ * the head divides rounding differences by a tiny spread.  A brightness and
+ * contrast per image (as real photos have) spreads the features. */
+static void
+vary_images (int batch, int size, float *x)
+{
+  int64_t per = (int64_t) 3 * size * size;
+  for (int i = 0; i < batch; i++)
+    for (int64_t q = 0; q < per; q++)
+      x[i * per + q] = x[i * per + q] * (0.5f + 0.25f * (float) i) + 0.3f * (float) (i % 3 - 1);
 }
 
 static void
@@ -292,27 +309,77 @@ test_resnet18_parity (void)
   trainer_free (&tg);
 }
 
+/* bf16 logits or gradients against the CPU's float32 (normalized error) */
+static double
+logits_error (trainer *tc, trainer *tg, int train)
+{
+  ts_tensor *oc, *og;
+  int64_t n = tc->x->shape[0] * N_CLASSES;
+  float *hc = malloc ((size_t) n * sizeof (float)), *hg = malloc ((size_t) n * sizeof (float));
+  double num = 0.0, den = 0.0;
+
+  g_assert_cmpint (ts_model_forward (tc->m, tc->x, train, &oc), ==, TS_OK);
+  g_assert_cmpint (ts_model_forward (tg->m, tg->x, train, &og), ==, TS_OK);
+  if (ts_backend_check (gpu) != TS_OK)
+    g_test_message ("GPU: %s", ts_last_error ());
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_to_host (oc, hc, n), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_to_host (og, hg, n), ==, TS_OK);
+  for (int64_t i = 0; i < n; i++)
+    {
+      num += ((double) hg[i] - hc[i]) * ((double) hg[i] - hc[i]);
+      den += (double) hc[i] * hc[i];
+    }
+  free (hc);
+  free (hg);
+  return sqrt (num / den);
+}
+
+/* The same batch on the CPU (float32) and the GPU (@arch in bf16) */
+static void
+bf16_pair (trainer *tc, trainer *tg, const char *arch, int batch, int size, float *x, float *t)
+{
+  trainer_init (tc, cpu, arch, batch, size);
+  trainer_init_as (tg, gpu, arch, batch, size, TS_PRECISION_BF16);
+  g_assert_cmpint (ts_model_precision (tg->m), ==, TS_PRECISION_BF16);
+  make_batch (99, batch, size, x, t);
+  vary_images (batch, size, x);
+  g_assert_cmpint (ts_tensor_from_host (tc->x, x, tc->x->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (tg->x, x, tg->x->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (tc->t, t, tc->t->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (tg->t, t, tg->t->numel), ==, TS_OK);
+}
+
 /* The bf16 precision policy (activations in bfloat16 NHWC, convolutions
  * through cuDNN's tensor cores) against the CPU in float32 from the same
  * weights and batches.  bfloat16 keeps 8 significant bits, so this is no
- * parity to the last bits: the eval logits and the first step's loss and
- * gradients must stay within what rounding every activation to bf16
- * explains (about 2^-9 relative a layer, growing through resnet18's 20
- * layers and the backward pass); a layout or indexing bug gives errors of
- * order 1.  After Adam steps the runs drift apart chaotically (a ReLU mask
- * or max-pool winner flips, and Adam's first updates, lr * sign(g), amplify
- * it), so later losses are held to a CPU run whose inputs alone were
- * rounded to bf16 (the yardstick, as test_resnet18_parity's) with a floor.
+ * parity to the last bits, and how far results drift depends on the
+ * network's conditioning: measured in the host emulation, a randomly
+ * initialised resnet18 on 32 px images, batch 8, in training mode drifts
+ * layer by layer from 0.2% (the stem) to 5% (the body's end) and 11% (the
+ * logits, after the head's batch norms over 8 samples), and its gradients
+ * by ~50%; TF32 convolutions in float32 (the GPU's default precision) drift
+ * the same way at a tenth of that (1% logits, 14% gradients), without a jump
+ * at any layer.  A layout or indexing bug gives errors of order 1 at once.
+ * So the checks are where the errors are small and a bug is not:
+ *  - resnet18's eval logits (every forward op, running statistics: 0.9%);
+ *  - the gradients of a three-conv network at batch 64 (every backward op
+ *    the head and a conv body use, a few layers deep; its last batch norm's
+ *    gamma has a zero gradient in exact arithmetic, since the head's batch
+ *    norm undoes any scale of a ReLU's input with beta = 0, so its relative
+ *    error is noise over noise and only the total is held);
+ *  - resnet18 training on one batch for five steps: the loss falls as the
+ *    CPU's does, and no step allocates device memory.
  * Needs cuDNN (bf16 convolutions have no other path): skipped without it. */
 static void
-test_resnet18_bf16 (void)
+test_bf16 (void)
 {
   const int batch = 8, size = 32, steps = 5;
-  trainer tc, tg, tp;
-  float *x, *t;
-  double yard = 0.0;
+  trainer tc, tg;
+  float *x, *t, lc0 = 0.0f, lg0 = 0.0f, lc = 0.0f, lg = 0.0f;
   long mallocs_after_first = 0;
   const char *dnn = g_getenv ("TS_CUDA_CUDNN");
+  double e;
 
   if (gpu == NULL || !dnn || atoi (dnn) != 1)
     {
@@ -320,74 +387,38 @@ test_resnet18_bf16 (void)
                    : "bf16 convolutions need cuDNN (run with TS_CUDA_CUDNN=1)");
       return;
     }
-  trainer_init (&tc, cpu, "resnet18", batch, size);
-  trainer_init (&tp, cpu, "resnet18", batch, size);
-  trainer_init_as (&tg, gpu, "resnet18", batch, size, TS_PRECISION_BF16);
-  g_assert_cmpint (ts_model_precision (tg.m), ==, TS_PRECISION_BF16);
-  x = malloc ((size_t) batch * 3 * size * size * sizeof (float));
-  t = malloc ((size_t) batch * N_CLASSES * sizeof (float));
-  make_batch (99, batch, size, x, t);
-  g_assert_cmpint (ts_tensor_from_host (tc.x, x, tc.x->numel), ==, TS_OK);
-  g_assert_cmpint (ts_tensor_from_host (tg.x, x, tg.x->numel), ==, TS_OK);
-  {
-    ts_tensor *oc, *og;
-    int64_t n = (int64_t) batch * N_CLASSES;
-    float *hc = malloc ((size_t) n * sizeof (float)), *hg = malloc ((size_t) n * sizeof (float));
-    double num = 0.0, den = 0.0;
-    g_assert_cmpint (ts_model_forward (tc.m, tc.x, 0, &oc), ==, TS_OK);
-    g_assert_cmpint (ts_model_forward (tg.m, tg.x, 0, &og), ==, TS_OK);
-    if (ts_backend_check (gpu) != TS_OK)
-      g_test_message ("GPU: %s", ts_last_error ());
-    g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-    g_assert_cmpint (ts_tensor_to_host (oc, hc, n), ==, TS_OK);
-    g_assert_cmpint (ts_tensor_to_host (og, hg, n), ==, TS_OK);
-    for (int64_t i = 0; i < n; i++)
-      {
-        num += ((double) hg[i] - hc[i]) * ((double) hg[i] - hc[i]);
-        den += (double) hc[i] * hc[i];
-      }
-    g_test_message ("bf16 eval logits: normalized error %.3g", sqrt (num / den));
-    g_assert_cmpfloat (sqrt (num / den), <, BF16_LOGITS_TOL);
-    free (hc);
-    free (hg);
-  }
+  x = malloc ((size_t) 8 * batch * 3 * size * size * sizeof (float));
+  t = malloc ((size_t) 8 * batch * N_CLASSES * sizeof (float));
+
+  bf16_pair (&tc, &tg, "tiny", 8 * batch, size, x, t);
+  e = logits_error (&tc, &tg, 1);
+  g_test_message ("tiny, bf16: training logits normalized error %.3g", e);
+  g_assert_cmpfloat (e, <, BF16_TINY_LOGITS_TOL);
+  trainer_forward_backward (&tc);
+  trainer_forward_backward (&tg);
+  g_assert_cmpfloat (compare_grads ("tiny, bf16", &tc, &tg), <, BF16_TINY_GRAD_TOL);
+  trainer_free (&tc);
+  trainer_free (&tg);
+
+  bf16_pair (&tc, &tg, "resnet18", batch, size, x, t);
+  e = logits_error (&tc, &tg, 0);
+  g_test_message ("resnet18, bf16: eval logits normalized error %.3g", e);
+  g_assert_cmpfloat (e, <, BF16_LOGITS_TOL);
   for (int s = 0; s < steps; s++)
     {
-      float lc, lg, lp, rg, rp;
-
       if (s == 1 && &ts_fake_cuda_mallocs != NULL)
         mallocs_after_first = ts_fake_cuda_mallocs;
-      make_batch (100 + (uint64_t) s, batch, size, x, t);
-      g_assert_cmpint (ts_tensor_from_host (tc.x, x, tc.x->numel), ==, TS_OK);
-      g_assert_cmpint (ts_tensor_from_host (tg.x, x, tg.x->numel), ==, TS_OK);
-      g_assert_cmpint (ts_tensor_from_host (tc.t, t, tc.t->numel), ==, TS_OK);
-      g_assert_cmpint (ts_tensor_from_host (tg.t, t, tg.t->numel), ==, TS_OK);
-      g_assert_cmpint (ts_tensor_from_host (tp.t, t, tp.t->numel), ==, TS_OK);
-      for (int64_t q = 0; q < tp.x->numel; q++)
-        x[q] = ts_bf16_round (x[q]);
-      g_assert_cmpint (ts_tensor_from_host (tp.x, x, tp.x->numel), ==, TS_OK);
-      lc = trainer_forward_backward (&tc);
-      lg = trainer_forward_backward (&tg);
-      lp = trainer_forward_backward (&tp);
-      if (ts_backend_check (gpu) != TS_OK)
-        g_test_message ("GPU: %s", ts_last_error ());
+      lc = trainer_step (&tc, 1e-3f);
+      lg = trainer_step (&tg, 1e-3f);
       g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
       g_assert_true (isfinite (lg));
-      rg = fabsf (lg - lc) / fabsf (lc);
-      rp = fabsf (lp - lc) / fabsf (lc);
       if (s == 0)
-        {
-          g_assert_cmpfloat (rg, <, BF16_FIRST_LOSS_TOL);
-          g_assert_cmpfloat (compare_grads ("bf16 gpu", &tc, &tg), <, BF16_GRAD_TOL);
-        }
-      trainer_adam (&tc, 1e-3f);
-      trainer_adam (&tg, 1e-3f);
-      trainer_adam (&tp, 1e-3f);
-      g_test_message ("step %d: loss cpu %.6f gpu bf16 %.6f (difference %.2e), cpu on bf16 "
-                      "inputs %.6f (difference %.2e)", s + 1, lc, lg, rg, lp, rp);
-      yard = fmax (yard, rp);
-      g_assert_cmpfloat (rg, <=, fmax (10.0 * yard, BF16_LOSS_FLOOR));
+        lc0 = lc, lg0 = lg;
+      g_test_message ("step %d on one batch: loss cpu %.6f gpu bf16 %.6f", s + 1, lc, lg);
     }
+  /* both learn the batch (how far each gets in five steps is chaotic: see above) */
+  g_assert_cmpfloat (lc, <, BF16_FALL * lc0);
+  g_assert_cmpfloat (lg, <, BF16_FALL * lg0);
   if (&ts_fake_cuda_mallocs != NULL)
     {
       g_test_message ("device allocations in steps 2-%d: %ld", steps,
@@ -397,7 +428,6 @@ test_resnet18_bf16 (void)
   free (x);
   free (t);
   trainer_free (&tc);
-  trainer_free (&tp);
   trainer_free (&tg);
 }
 
@@ -471,7 +501,7 @@ main (int argc, char **argv)
   cpu = ts_backend_cpu_new (0);
   gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
   g_test_add_func ("/cuda/train/resnet18-parity", test_resnet18_parity);
-  g_test_add_func ("/cuda/train/resnet18-bf16", test_resnet18_bf16);
+  g_test_add_func ("/cuda/train/bf16", test_bf16);
   g_test_add_func ("/cuda/train/bench", test_bench);
   int rc = g_test_run ();
   if (gpu)

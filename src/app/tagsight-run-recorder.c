@@ -75,6 +75,11 @@ cli_args (const TagsightTrainSettings *s)
   arg (a, "--seed", g_strdup_printf ("%" G_GUINT64_FORMAT, s->seed));
   if (s->device != NULL && *s->device)
     arg (a, "--device", g_strdup (s->device));
+  /* the request, not what the device gave: Resume on a GPU goes on in bf16
+   * (the device recorded says what ran); float32, the CLI's default, is left
+   * out so that such recipes read as before */
+  if (s->precision == TS_PRECISION_BF16)
+    arg (a, "--precision", g_strdup (ts_precision_name (TS_PRECISION_BF16)));
   if (s->has_mapping)
     {
       if (s->fname_col != NULL)
@@ -111,10 +116,12 @@ tagsight_run_recipe_json (const TagsightTrainSettings *s)
   ts_strbuf_json_string (&b, s->arch != NULL ? s->arch : "");
   ts_strbuf_printf (&b, ", \"epochs\": %d, \"freeze_epochs\": %d, \"lr\": %.17g, \"bs\": %d, "
                     "\"size\": %d, \"seed\": %" G_GUINT64_FORMAT ", \"threads\": %d, "
-                    "\"thresh\": %.17g, \"aug\": \"%s\", \"device\": ", s->epochs,
+                    "\"thresh\": %.17g, \"aug\": \"%s\", \"precision\": \"%s\", "
+                    "\"device\": ", s->epochs,
                     s->freeze_epochs, s->lr, s->bs, s->size, s->seed,
                     s->threads > 0 ? s->threads : (int) g_get_num_processors (), s->thresh,
-                    ts_aug_preset_name ((ts_aug_preset) s->aug));
+                    ts_aug_preset_name ((ts_aug_preset) s->aug),
+                    ts_precision_name ((ts_precision) s->precision));
   ts_strbuf_json_string (&b, s->device != NULL && *s->device ? s->device : "auto");
   ts_strbuf_printf (&b, ", \"args\": [");
   for (guint i = 0; i < args->len; i++)
@@ -189,6 +196,16 @@ tagsight_train_settings_from_recipe (const char *recipe_json, TagsightTrainSetti
       NUM ("--thresh", thresh, g_ascii_strtod (v, NULL));
       NUM ("--threads", threads, atoi (v));
       NUM ("--seed", seed, g_ascii_strtoull (v, NULL, 10));
+      if ((v = opt_value (p, n, &i, "--precision")) != NULL)
+        {
+          int precision = ts_precision_from_name (v);
+
+          if (precision < 0)
+            bad = v;
+          else
+            s->precision = precision;
+          continue;
+        }
       if ((v = opt_value (p, n, &i, "--aug")) != NULL)
         {
           bad = v;

@@ -22,6 +22,8 @@ struct _TagsightTrainPage
   AdwComboRow *arch_row;
   AdwActionRow *device_row;
   GtkToggleButton *auto_button, *cpu_button, *cuda_button;
+  AdwActionRow *precision_row;
+  GtkSwitch *precision_switch;
   AdwActionRow *weights_row;
   GtkWidget *weights_clear_button;
   GtkSpinButton *threads_spin;
@@ -161,6 +163,9 @@ tagsight_train_page_get_settings (TagsightTrainPage *self, TagsightTrainSettings
   out->size = gtk_spin_button_get_value_as_int (self->size_spin);
   out->threads = gtk_spin_button_get_value_as_int (self->threads_spin);
   out->device = tagsight_settings_dup_string ("default-device", "auto");
+  /* what the switch shows is what runs (it starts from the setting) */
+  out->precision = gtk_switch_get_active (self->precision_switch) ? TS_PRECISION_BF16
+                                                                 : TS_PRECISION_F32;
   if (self->dataset != NULL)
     {
       const TagsightMapping *m = tagsight_dataset_get_mapping (self->dataset);
@@ -812,6 +817,8 @@ tagsight_train_page_class_init (TagsightTrainPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, auto_button);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, cpu_button);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, cuda_button);
+  gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, precision_row);
+  gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, precision_switch);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, weights_row);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, weights_clear_button);
   gtk_widget_class_bind_template_child (widget_class, TagsightTrainPage, threads_spin);
@@ -858,6 +865,35 @@ on_device_toggled (GtkToggleButton *button, TagsightTrainPage *self)
                                 : button == self->cuda_button ? "cuda" : "auto");
 }
 
+/* The precision switch writes the setting too, so the next start has it. */
+static void
+on_precision_toggled (GtkSwitch *sw, GParamSpec *pspec, TagsightTrainPage *self)
+{
+  tagsight_settings_set_string ("precision",
+                                ts_precision_name (gtk_switch_get_active (sw) ? TS_PRECISION_BF16
+                                                                              : TS_PRECISION_F32));
+}
+
+static void
+setup_precision_switch (TagsightTrainPage *self)
+{
+  g_autofree char *precision = tagsight_settings_dup_string ("precision", "fp32");
+
+  /* without a CUDA backend no run could use it: off and greyed out, saying
+   * why, and the setting kept for a build that has one */
+  if (!ts_backend_have_cuda ())
+    {
+      gtk_widget_set_sensitive (GTK_WIDGET (self->precision_row), FALSE);
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->precision_row),
+                                   _("Not built: this Tagsight has no CUDA backend"));
+      return;
+    }
+  gtk_switch_set_active (self->precision_switch,
+                         ts_precision_from_name (precision) == TS_PRECISION_BF16);
+  g_signal_connect (self->precision_switch, "notify::active", G_CALLBACK (on_precision_toggled),
+                    self);
+}
+
 static void
 tagsight_train_page_init (TagsightTrainPage *self)
 {
@@ -891,6 +927,7 @@ tagsight_train_page_init (TagsightTrainPage *self)
     g_signal_connect (self->cpu_button, "toggled", G_CALLBACK (on_device_toggled), self);
     g_signal_connect (self->cuda_button, "toggled", G_CALLBACK (on_device_toggled), self);
   }
+  setup_precision_switch (self);
   clear_table (self);
   self->total_epochs = 7;
   reset_chart (self);

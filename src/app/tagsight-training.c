@@ -90,6 +90,7 @@ tagsight_train_settings_init (TagsightTrainSettings *s)
   s->thresh = c.thresh;
   s->aug = c.aug;
   s->seed = c.seed;
+  s->precision = c.precision;
   s->valid_pct = 0.2;
 }
 
@@ -182,6 +183,11 @@ make_config (const TagsightTrainSettings *s, ts_datablock_config *dbc, ts_sessio
   cfg->thresh = s->thresh;
   cfg->threads = s->threads;
   cfg->device = s->device;
+  cfg->precision = (ts_precision) s->precision;
+  /* the switch reads "faster on a GPU": a run that lands on the CPU ("auto"
+   * without a GPU, a resume moved off it) goes on in float32 instead of
+   * failing; the device name tells which it got */
+  cfg->precision_fallback = 1;
   cfg->seed = s->seed;
 #ifdef TAGSIGHT_HAVE_INTERCHANGE
   cfg->load_pretrained = load_pretrained_any;
@@ -224,7 +230,7 @@ reopen (TagsightTraining *self, const TagsightTrainSettings *settings)
   self->open = TRUE;
   {
     char buf[256];
-    char *name = g_strdup (ts_backend_describe (self->session.be, buf, sizeof buf));
+    char *name = g_strdup (ts_session_describe_device (&self->session, buf, sizeof buf));
 
     g_mutex_lock (&self->job_lock);
     g_free (self->device_name);

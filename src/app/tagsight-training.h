@@ -27,6 +27,9 @@ typedef struct {
   char *csv, *arch, *pretrained, *model_file;
   char *fname_col, *labels_col, *label_delim, *image_dir, *split_col;
   char *device;                /* "auto" (NULL), "cpu", "cuda", "cuda:N" */
+  /* the precision asked for (ts_precision): bf16 where the device has it,
+   * float32 elsewhere (the CPU), so that it can be asked for on "auto" */
+  int precision;
   int split;                   /* ts_split_kind */
   double valid_pct;
   int has_mapping;
@@ -62,7 +65,9 @@ gboolean tagsight_training_has_model (TagsightTraining *self);
 /* The number of epochs completed by the last run. */
 int tagsight_training_get_epochs_done (TagsightTraining *self);
 /* What the last opened session computes on, e.g. "NVIDIA H200 (sm_90, ...)"
- * or "CPU (8 threads)"; NULL before any.  Safe while a job runs. */
+ * or "CPU (8 threads)", with " (bf16)" when its model stores activations in
+ * bfloat16 (ts_session_describe_device); NULL before any.  Safe while a job
+ * runs. */
 char *tagsight_training_dup_device_name (TagsightTraining *self);
 /* Whether that device also resizes and augments the images (a GPU, where the
  * loader threads then only decode). */

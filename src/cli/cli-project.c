@@ -234,10 +234,10 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   {
     char device[256];
 
-    /* what it computes on, e.g. "NVIDIA H200 (...)"; a resumed run records
-     * where it continued */
-    if (!tagsight_project_set_run_device (p, run_id, ts_backend_describe (s.be, device,
-                                                                         sizeof device),
+    /* what it computes on, e.g. "NVIDIA H200 (...) (bf16)"; a resumed run
+     * records where it continued (the app records the same text) */
+    if (!tagsight_project_set_run_device (p, run_id,
+                                          ts_session_describe_device (&s, device, sizeof device),
                                           &error))
       rec_failed_write (&rec, g_steal_pointer (&error));
   }

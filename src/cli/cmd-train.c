@@ -243,7 +243,7 @@ cmd_train (int argc, char **argv)
   printf (_("%s: %s; %s, fine_tune(%d, %g, freeze_epochs=%d) on %s\n"), o.csv,
           cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
           o.arch, o.epochs, o.lr, o.freeze_epochs,
-          ts_backend_describe (s.be, devname, sizeof devname));
+          ts_session_describe_device (&s, devname, sizeof devname));
   cli_device_resample_note (&s);
   ts_learner_set_events (s.learner, &ev);
 

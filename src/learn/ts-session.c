@@ -5,6 +5,7 @@
 #include "ts-backend-select.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,6 +210,20 @@ ts_session_close (ts_session *s)
     ts_backend_free (s->be);
   free (s->arch);
   memset (s, 0, sizeof *s);
+}
+
+const char *
+ts_session_describe_device (const ts_session *s, char *buf, size_t len)
+{
+  size_t used;
+
+  if (len == 0)
+    return buf;
+  ts_backend_describe (s->be, buf, len);
+  used = strlen (buf);
+  if (s->model != NULL && ts_model_precision (s->model) == TS_PRECISION_BF16 && used < len)
+    snprintf (buf + used, len - used, " (%s)", ts_precision_name (TS_PRECISION_BF16));
+  return buf;
 }
 
 ts_status

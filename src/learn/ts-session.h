@@ -75,6 +75,11 @@ typedef struct {
  * closeable (ts_session_close frees what was made). */
 ts_status ts_session_open (const ts_session_config *cfg, ts_session *s);
 void ts_session_close (ts_session *s);
+/* What the open session computes on, as recorded with a run and shown:
+ * ts_backend_describe's text, plus " (bf16)" when the model stores its
+ * activations in bfloat16 (the precision it got, which with
+ * cfg.precision_fallback may be float32 where bf16 was asked for). */
+const char *ts_session_describe_device (const ts_session *s, char *buf, size_t len);
 
 /* Writes the model file (ts_modelfile_save): every parameter and buffer plus
  * the vocab, input size, normalisation, thresholds and the training recipe.

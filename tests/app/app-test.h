@@ -121,3 +121,27 @@ app_test_find_actionable (GtkWidget *root, const char *action)
     }
   return NULL;
 }
+
+/* The first widget under @root (depth first, @root included) of @type, e.g.
+ * the Train page's only GtkSwitch; NULL when none. */
+static inline GtkWidget *
+app_test_find_widget_of_type (GtkWidget *root, GType type)
+{
+  if (g_type_is_a (G_OBJECT_TYPE (root), type))
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = app_test_find_widget_of_type (c, type);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* For app_test_wait_for: the GtkSwitch @data is on.  A switch flipped by
+ * activation (a click on its row) turns on when its animation ends. */
+static inline gboolean
+app_test_switch_on (gpointer data)
+{
+  return gtk_switch_get_active (data);
+}

@@ -6,12 +6,14 @@
  * set and the page; accepting a label-issue suggestion writes a label edit,
  * Undo reverts it, Redo applies it again, a rejection is kept; a project
  * whose data set moved is pointed at the new folder and keeps its runs and
- * edits.  Needs a display (Xvfb in CI); skips without. */
+ * edits; a run's precision is recorded and resumed.  Needs a display (Xvfb
+ * in CI); skips without. */
 #include <adwaita.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
 #include "app-test-window.h"
+#include "ts-backend-select.h"
 #include "tagsight-window-private.h"
 
 static gboolean have_display;
@@ -895,6 +897,67 @@ test_read_only (void)
   g_unlink (copy);
 }
 
+/* A run with the precision switch on records the request in its recipe
+ * (--precision bf16 among the arguments, which the CLI's resume reads too)
+ * and what ran as its device: on the CPU float32, so no "(bf16)".  Resume
+ * asks for the recorded precision, whatever the switch shows now, and goes
+ * on in float32 on the CPU again. */
+static void
+test_precision (void)
+{
+  g_autofree char *dir = g_build_filename (tmp, "bf16", NULL);
+  g_autofree char *path = g_build_filename (dir, "p.tagsight", NULL);
+  g_autoptr (TagsightRun) r = NULL;
+  TagsightTrainSettings s;
+  AppTestFinished f = { 0 };
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  GtkSwitch *sw;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  if (!ts_backend_have_cuda ())
+    {
+      g_test_skip ("no CUDA backend: the precision switch is off for good");
+      return;
+    }
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  win = new_window ();
+  page = tagsight_window_get_train_page (win);
+  sw = GTK_SWITCH (app_test_find_widget_of_type (GTK_WIDGET (page), GTK_TYPE_SWITCH));
+  tagsight_window_open_csv (win, csv);
+  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
+  g_assert_true (tagsight_window_save_project_as (win, path));
+  gtk_switch_set_active (sw, TRUE);
+  set_tiny (win, 2);
+  want_runs = 1;
+  g_assert_true (tagsight_train_page_start (page));
+  tagsight_training_stop_after_epoch (tagsight_train_page_get_training (page));
+  g_assert_true (app_test_wait_for (run_recorded, win, 120));
+  r = get_run (tagsight_window_get_project (win), 1);
+  g_assert_nonnull (strstr (r->recipe, "\"--precision\", \"bf16\""));
+  g_assert_nonnull (strstr (r->recipe, "\"precision\": \"bf16\""));
+  g_assert_true (g_str_has_prefix (r->device, "CPU"));
+  g_assert_null (strstr (r->device, "bf16"));
+  g_clear_pointer (&r, tagsight_run_free);
+
+  gtk_switch_set_active (sw, FALSE);
+  resume_run_1 (win, &f);
+  g_assert_cmpint (f.status, ==, TS_OK);
+  g_assert_true (tagsight_training_dup_last_settings (tagsight_train_page_get_training (page),
+                                                      &s));
+  g_assert_cmpint (s.precision, ==, TS_PRECISION_BF16);
+  tagsight_train_settings_clear (&s);
+  r = get_run (tagsight_window_get_project (win), 1);
+  g_assert_cmpint (r->status, ==, TAGSIGHT_RUN_FINISHED);
+  g_assert_null (strstr (r->device, "bf16"));
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -914,6 +977,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/project/foreign-checkpoint", test_foreign_checkpoint);
   g_test_add_func ("/app/project/continue", test_continue);
   g_test_add_func ("/app/project/read-only", test_read_only);
+  g_test_add_func ("/app/project/precision", test_precision);
   rc = g_test_run ();
   ts_test_rmdir (tmp);
   g_free (tmp);

@@ -1,11 +1,13 @@
 /* test-settings.c: GSettings in the app with the real schema (compiled into
  * a scratch folder, memory backend): the window opens at the saved size and
- * saves its size on close; the Train page takes the saved thread count.
+ * saves its size on close; the Train page takes the saved thread count and
+ * keeps its precision switch in the settings.
  * Without the schema the app runs on defaults (every other app test runs so).
  * Needs a display and glib-compile-schemas; skips without them. */
 #include <adwaita.h>
 
 #include "tagsight-settings.h"
+#include "ts-backend-select.h"
 #include "tagsight-window.h"
 #include "app-test.h"
 
@@ -39,6 +41,45 @@ test_window_size (void)
   g_assert_cmpint (tagsight_settings_get_int ("no-such-key", 7), ==, 7);
 }
 
+static GtkSwitch *
+precision_switch (TagsightWindow *win)
+{
+  return GTK_SWITCH (app_test_find_widget_of_type (
+    GTK_WIDGET (tagsight_window_get_train_page (win)), GTK_TYPE_SWITCH));
+}
+
+/* The Train page's precision switch writes "precision", and the next
+ * window starts from it; without a CUDA backend it stays off and leaves the
+ * setting alone. */
+static void
+test_precision (void)
+{
+  TagsightWindow *win;
+  GtkSwitch *sw;
+  g_autofree char *after_on = NULL, *after_off = NULL;
+
+  tagsight_settings_set_string ("precision", "fp32");
+  win = tagsight_window_new (NULL);
+  sw = precision_switch (win);
+  gtk_switch_set_active (sw, TRUE);
+  after_on = tagsight_settings_dup_string ("precision", NULL);
+  gtk_window_destroy (GTK_WINDOW (win));
+  if (!ts_backend_have_cuda ())
+    {
+      g_assert_cmpstr (after_on, ==, "fp32");
+      return;
+    }
+  g_assert_cmpstr (after_on, ==, "bf16");
+
+  win = tagsight_window_new (NULL);
+  sw = precision_switch (win);
+  g_assert_true (gtk_switch_get_active (sw));
+  gtk_switch_set_active (sw, FALSE);
+  after_off = tagsight_settings_dup_string ("precision", NULL);
+  g_assert_cmpstr (after_off, ==, "fp32");
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 static const char *skip_reason;
 
 static void
@@ -69,11 +110,13 @@ main (int argc, char **argv)
     {
       adw_init ();
       g_test_add_func ("/app/settings/window-size", test_window_size);
+      g_test_add_func ("/app/settings/precision", test_precision);
     }
   else
     {
       skip_reason = why;
       g_test_add_func ("/app/settings/window-size", test_skip);
+      g_test_add_func ("/app/settings/precision", test_skip);
     }
   rc = g_test_run ();
   ts_test_rmdir (tmp);

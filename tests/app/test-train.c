@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ts-backend-select.h"
 #include "ts-metrics.h"
 #include "ts-modelfile.h"
 #include "app-test-window.h"
@@ -726,6 +727,68 @@ test_values_math (void)
   g_assert_cmpfloat_with_epsilon (v.f1, 1.0, 1e-12);
 }
 
+/* The Train page's precision switch: greyed out, saying why, in a build
+ * without CUDA; with CUDA, activating its row turns it on and the run asks
+ * for bf16, which on the CPU (the suite pins it) goes on in float32: the
+ * device shown says what ran (no "(bf16)"), the run's settings keep the
+ * request (Continue asks for it again). */
+static void
+test_precision (void)
+{
+  TagsightWindow *win;
+  TagsightTrainPage *page;
+  TagsightTrainSettings s;
+  AppTestFinished f = { 0 };
+  GtkWidget *sw, *row;
+
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  win = open_window (1, 0, 8);
+  page = tagsight_window_get_train_page (win);
+  /* in view, as when a user clicks it: an unmapped switch never animates */
+  tagsight_window_set_page (win, "train");
+  sw = app_test_find_widget_of_type (GTK_WIDGET (page), GTK_TYPE_SWITCH);
+  g_assert_nonnull (sw);
+  row = gtk_widget_get_ancestor (sw, ADW_TYPE_ACTION_ROW);
+  g_assert_nonnull (row);
+  g_assert_false (gtk_switch_get_active (GTK_SWITCH (sw)));
+  if (!ts_backend_have_cuda ())
+    {
+      g_assert_false (gtk_widget_is_sensitive (sw));
+      g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (row), "CUDA"));
+      tagsight_train_page_get_settings (page, &s);
+      g_assert_cmpint (s.precision, ==, TS_PRECISION_F32);
+      tagsight_train_settings_clear (&s);
+      gtk_window_destroy (GTK_WINDOW (win));
+      return;
+    }
+  g_assert_true (gtk_widget_is_sensitive (sw));
+  /* a click anywhere on the row flips it (once its animation ends) */
+  adw_action_row_activate (ADW_ACTION_ROW (row));
+  g_assert_true (app_test_wait_for (app_test_switch_on, sw, 10));
+  tagsight_train_page_get_settings (page, &s);
+  g_assert_cmpint (s.precision, ==, TS_PRECISION_BF16);
+  tagsight_train_settings_clear (&s);
+
+  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
+  g_assert_true (tagsight_train_page_start (page));
+  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
+  g_assert_cmpint (f.status, ==, TS_OK);
+  g_assert_true (g_str_has_prefix (tagsight_train_page_get_device_text (page), "This run: CPU"));
+  g_assert_null (strstr (tagsight_train_page_get_device_text (page), "bf16"));
+  g_assert_true (app_test_wait_for (app_test_not_busy, tagsight_train_page_get_training (page),
+                                    60));
+  g_assert_true (tagsight_training_dup_last_settings (tagsight_train_page_get_training (page),
+                                                      &s));
+  g_assert_cmpint (s.precision, ==, TS_PRECISION_BF16);
+  tagsight_train_settings_clear (&s);
+  g_free (f.message);
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -742,6 +805,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/train/lr-find", test_lr_find);
   g_test_add_func ("/app/train/lr-find-stop", test_lr_find_stop);
   g_test_add_func ("/app/train/bad-settings", test_bad_settings);
+  g_test_add_func ("/app/train/precision", test_precision);
   g_test_add_func ("/app/train/pretrained-tflite", test_pretrained);
   rc = g_test_run ();
   ts_test_rmdir (tmp);

@@ -179,6 +179,10 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
     }
   snprintf (run_str, sizeof run_str, "%" G_GINT64_FORMAT, run_id);
   cli_train_session_config (o, &sc);
+  /* bf16 is how activations are stored, not part of the weights: a run
+   * resumed where bf16 cannot run (on the CPU after the GPU failed) goes on
+   * in float32, and says so below */
+  sc.precision_fallback = resume_from != NULL;
   /* A run to resume is changed only once everything that can refuse it has
    * passed: the session (the CSV, the device), the checkpoint's lock (no
    * other process is training the run) and the checkpoint itself.  Before,
@@ -230,6 +234,9 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       ts_checkpointer_continue_from (&ck, &pos);
       printf (_("resuming run %lld at phase %d, epoch %d\n"), (long long) run_id, pos.phase,
               pos.epoch);
+      if (o->precision == TS_PRECISION_BF16 && ts_model_precision (s.model) != TS_PRECISION_BF16)
+        fprintf (stderr, _("note: run %lld was started with --precision bf16, which this device "
+                           "cannot run; it goes on in fp32\n"), (long long) run_id);
     }
   {
     char device[256];
@@ -477,14 +484,6 @@ cli_project_resume (const char *project, long long run_id_arg, const char *devic
     goto out;
   if (device != NULL)
     o.device = device;   /* e.g. on the CPU after the GPU failed */
-  if (device != NULL && o.precision == TS_PRECISION_BF16 && strncmp (device, "cuda", 4) != 0)
-    {
-      /* bf16 is how activations are stored, not part of the weights: the
-       * checkpoint goes on in float32 where there is no GPU */
-      o.precision = TS_PRECISION_F32;
-      fprintf (stderr, _("note: run %lld was started with --precision bf16, which needs a CUDA "
-                         "device; it goes on in fp32 on %s\n"), (long long) run_id, device);
-    }
   threads = ts_json_get (recipe, "threads");
   if (threads && threads->type == TS_JSON_NUMBER && threads->number >= 1)
     o.threads = (int) threads->number;

@@ -74,6 +74,10 @@ typedef struct ts_backend_i {
    * y = x in y's dtype and layout (same logical shape; float32 to bfloat16
    * rounds to nearest even) */
   void (*convert) (ts_backend *be, const ts_tensor *x, ts_tensor *y);
+  /* optional (NULL: no bf16 precision): 1 when every op of the bf16
+   * precision policy runs here (ts_model_set_precision asks), else 0 with
+   * the reason in ts_last_error */
+  int (*bf16_ready) (ts_backend *be);
 
   /* elementwise: y = alpha * x + beta * y (beta = 0 overwrites y) */
   void (*axpby) (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_tensor *y);

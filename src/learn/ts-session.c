@@ -65,10 +65,14 @@ check_vocab (const ts_session_config *cfg, const ts_modelfile_meta *meta, const 
 static ts_status
 set_precision (const ts_session_config *cfg, ts_session *s)
 {
-  if (cfg->precision == TS_PRECISION_BF16 && cfg->precision_fallback
-      && s->be->i->convert == NULL)
-    return TS_OK;   /* float32, the model's own */
-  return ts_model_set_precision (s->model, cfg->precision);
+  ts_status st = ts_model_set_precision (s->model, cfg->precision);
+
+  if (st == TS_ERR_UNSUPPORTED && cfg->precision_fallback)
+    {
+      ts_clear_error ();
+      return TS_OK;   /* float32, the model's own */
+    }
+  return st;
 }
 
 static ts_status

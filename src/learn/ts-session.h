@@ -40,8 +40,9 @@ typedef struct {
   /* TS_PRECISION_BF16: the body's activations in bfloat16 (CUDA only; see
    * ts_model_set_precision); 0 (TS_PRECISION_F32) by default */
   ts_precision precision;
-  /* 1: where the backend has no bf16 (the CPU), run in fp32 instead of
-   * refusing (the app's switch reads "on a GPU") */
+  /* 1: where bf16 cannot run (the CPU; a GPU without cuDNN; a model with
+   * TensorFlow's SAME padding), run in fp32 instead of refusing (the app's
+   * switch reads "on a GPU"; a resumed run moved to the CPU) */
   int precision_fallback;
   int valid_workers;         /* loader threads for validation; 0: 1 */
   unsigned long long seed;

@@ -431,6 +431,31 @@ test_bf16 (void)
   trainer_free (&tg);
 }
 
+/* Where bf16 cannot run, the model refuses it when it is asked, by name,
+ * rather than failing (or computing garbage) in the first step: without
+ * cuDNN, and for TensorFlow's SAME padding, which cuDNN cannot pad. */
+static void
+test_bf16_refused (void)
+{
+  const char *dnn = g_getenv ("TS_CUDA_CUDNN");
+  int with_dnn = dnn && atoi (dnn) == 1;
+  ts_model_config cfg = { .arch = with_dnn ? "mobilenet_v2_folded" : "resnet18",
+                          .n_classes = N_CLASSES, .head = TS_HEAD_FASTAI, .seed = 1 };
+  ts_model *m = NULL;
+
+  if (gpu == NULL)
+    {
+      g_test_skip ("no CUDA device");
+      return;
+    }
+  g_assert_cmpint (ts_model_new (gpu, &cfg, &m), ==, TS_OK);
+  g_assert_cmpint (ts_model_set_precision (m, TS_PRECISION_BF16), ==, TS_ERR_UNSUPPORTED);
+  g_test_message ("%s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), with_dnn ? "SAME padding" : "need cuDNN"));
+  g_assert_cmpint (ts_model_precision (m), ==, TS_PRECISION_F32);
+  ts_model_free (m);
+}
+
 static void
 bench_one (const char *arch, int batch, int size)
 {
@@ -502,6 +527,7 @@ main (int argc, char **argv)
   gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
   g_test_add_func ("/cuda/train/resnet18-parity", test_resnet18_parity);
   g_test_add_func ("/cuda/train/bf16", test_bf16);
+  g_test_add_func ("/cuda/train/bf16-refused", test_bf16_refused);
   g_test_add_func ("/cuda/train/bench", test_bench);
   int rc = g_test_run ();
   if (gpu)

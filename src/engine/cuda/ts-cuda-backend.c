@@ -302,6 +302,7 @@ static const ts_backend_i cuda_backend_i = {
   .download = cuda_download,
   .synchronize = cuda_synchronize,
   .convert = ts_cuda_convert,
+  .bf16_ready = ts_cuda_bf16_ready,
   .axpby = ts_cuda_axpby,
   .add = ts_cuda_add,
   .add_act_forward = ts_cuda_add_act_forward,

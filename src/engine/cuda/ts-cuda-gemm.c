@@ -84,16 +84,31 @@ conv_form (const char *op, const ts_tensor *x, const ts_tensor *y, const ts_tens
 /* Records why cuDNN did not take a bfloat16 convolution: there is no other
  * bfloat16 path, and reading the data as float32 would be garbage. */
 static void
+no_dnn_error (const char *op)
+{
+  ts_error (TS_ERR_UNSUPPORTED, "%s: bfloat16 convolutions need cuDNN, which is off "
+            "(TS_CUDA_CUDNN=0) or could not be loaded; use float32 precision instead", op);
+}
+
+static void
 refuse_bf16 (ts_backend *be, const char *op, const ts_conv2d_params *p, const tsk_conv_geom *g)
 {
   if (ts_cuda (be)->dnn == NULL)
-    ts_error (TS_ERR_UNSUPPORTED, "%s: bfloat16 convolutions need cuDNN, which is off "
-              "(TS_CUDA_CUDNN=0) or could not be loaded; use float32 precision instead", op);
+    no_dnn_error (op);
   else
     ts_error (TS_ERR_UNSUPPORTED, "%s: bfloat16 convolutions need cuDNN, which cannot take "
               "this one (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d right %d, "
               "groups %d); use float32 precision instead", op, g->kh, g->kw, g->sh, g->sw,
               p->pad_top, p->pad_bottom, p->pad_left, p->pad_right, g->groups);
+}
+
+int
+ts_cuda_bf16_ready (ts_backend *be)
+{
+  if (ts_cuda (be)->dnn != NULL)
+    return 1;
+  no_dnn_error ("bf16 precision");
+  return 0;
 }
 
 static void

@@ -180,6 +180,8 @@ void ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src
                              const float std[3], ts_tensor *out);
 
 /* ts-cuda-gemm.c */
+/* bf16_ready: cuDNN is loaded (bf16 convolutions have no other path) */
+int ts_cuda_bf16_ready (ts_backend *be);
 void ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                              const ts_tensor *w, const ts_tensor *b, ts_tensor *y);
 void ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,

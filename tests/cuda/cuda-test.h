@@ -87,8 +87,22 @@ ts_mini_assert_failed (const char *file, int line, const char *expr)
 #define g_assert_true(e) \
   do { if (!(e)) ts_mini_assert_failed (__FILE__, __LINE__, #e); } while (0)
 #define g_assert_nonnull(e) g_assert_true ((e) != NULL)
+#define g_assert_null(e) g_assert_true ((e) == NULL)
 #define g_assert_cmpint(a, op, b) g_assert_true ((long long) (a) op (long long) (b))
+#define g_assert_cmphex(a, op, b) g_assert_cmpint (a, op, b)
 #define g_assert_cmpfloat(a, op, b) g_assert_true ((double) (a) op (double) (b))
+#define g_assert_cmpmem(a, la, b, lb) \
+  g_assert_true ((la) == (lb) && memcmp ((a), (b), (size_t) (la)) == 0)
+#define G_N_ELEMENTS(a) (sizeof (a) / sizeof ((a)[0]))
+
+static inline size_t
+g_strlcat (char *dst, const char *src, size_t size)
+{
+  size_t n = strlen (dst);
+  if (n < size)
+    snprintf (dst + n, size - n, "%s", src);
+  return n + strlen (src);
+}
 
 static inline int
 g_test_run (void)

@@ -127,6 +127,20 @@ test_train (void)
   g_free (dir);
 }
 
+/* tagsight-cli ARGS fails and says NEEDLE */
+static void
+assert_cli_fails_with (const char *args, const char *needle)
+{
+  int status;
+  char *out = ts_test_run_cli_line (args, &status);
+
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  if (strstr (out, needle) == NULL)
+    g_test_message ("tagsight-cli %s said: %s", args, out);
+  g_assert_nonnull (strstr (out, needle));
+  g_free (out);
+}
+
 static void
 test_bad_input (void)
 {
@@ -137,40 +151,25 @@ test_bad_input (void)
     return;
 
   args = g_strdup_printf ("train %s/train.csv --arch nonsuch --bs 16 --size 32", dir);
-  out = ts_test_run_cli_line (args, &status);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
-  g_assert_nonnull (strstr (out, "unknown architecture"));
-  g_free (out);
+  assert_cli_fails_with (args, "unknown architecture");
   g_free (args);
 
   args = g_strdup_printf ("train %s/missing.csv --arch tiny", dir);
-  out = ts_test_run_cli_line (args, &status);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
-  g_assert_nonnull (strstr (out, "missing.csv"));
-  g_free (out);
+  assert_cli_fails_with (args, "missing.csv");
   g_free (args);
 
   /* bf16 needs a GPU: refused by name on the CPU, and an unknown precision
    * names the choices */
   args = g_strdup_printf ("train %s/train.csv --arch tiny --bs 4 --size 32 --device cpu "
                           "--precision bf16", dir);
-  out = ts_test_run_cli_line (args, &status);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
-  g_assert_nonnull (strstr (out, "bf16 precision needs a CUDA device"));
-  g_free (out);
+  assert_cli_fails_with (args, "bf16 precision needs a CUDA device");
   g_free (args);
   args = g_strdup_printf ("lr-find %s/train.csv --precision fp16", dir);
-  out = ts_test_run_cli_line (args, &status);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
-  g_assert_nonnull (strstr (out, "'fp16' (fp32 or bf16)"));
-  g_free (out);
+  assert_cli_fails_with (args, "'fp16' (fp32 or bf16)");
   g_free (args);
 
   args = g_strdup_printf ("train %s/train.csv --lr banana", dir);
-  out = ts_test_run_cli_line (args, &status);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
-  g_assert_nonnull (strstr (out, "--lr"));
-  g_free (out);
+  assert_cli_fails_with (args, "--lr");
   g_free (args);
 
   /* every row marked for validation: said so, not "use a smaller batch size" */
@@ -246,10 +245,7 @@ test_columns (void)
   g_free (args);
 
   args = g_strdup_printf ("lr-find %s --valid-pct 0.2 --no-split", csv);
-  out = ts_test_run_cli_line (args, &status);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
-  g_assert_nonnull (strstr (out, "use one of"));
-  g_free (out);
+  assert_cli_fails_with (args, "use one of");
   g_free (args);
 
   for (int i = 0; i < 4; i++)

@@ -135,6 +135,30 @@ mk_rand_bf16 (const int64_t *shape, float lo, float hi)
   return p;
 }
 
+/* A convolution to compare: input [n, c, h, w], cout filters of kh x kw */
+typedef struct {
+  const char *name;
+  int n, c, h, w, cout, kh, kw;
+  ts_conv2d_params p;
+  int bias;
+} conv_case;
+
+/* The shapes of @cc's x, w, y and bias */
+static inline void
+conv_case_shapes (const conv_case *cc, int64_t sx[4], int64_t sw[4], int64_t sy[4],
+                  int64_t sb[1])
+{
+  const ts_conv2d_params *p = &cc->p;
+  int groups = p->groups > 0 ? p->groups : 1;
+
+  sx[0] = cc->n, sx[1] = cc->c, sx[2] = cc->h, sx[3] = cc->w;
+  sw[0] = cc->cout, sw[1] = cc->c / groups, sw[2] = cc->kh, sw[3] = cc->kw;
+  sy[0] = cc->n, sy[1] = cc->cout;
+  sy[2] = (cc->h + p->pad_top + p->pad_bottom - cc->kh) / p->stride_h + 1;
+  sy[3] = (cc->w + p->pad_left + p->pad_right - cc->kw) / p->stride_w + 1;
+  sb[0] = cc->cout;
+}
+
 static inline void
 pfree (pair p)
 {

@@ -704,12 +704,6 @@ test_refuses (void)
  * fake-cudnn.c); NULL with the real cuDNN */
 extern const char *ts_fake_cudnn_check_types (void) __attribute__ ((weak));
 
-typedef struct {
-  const char *name;
-  int n, c, h, w, cout, kh, kw;
-  ts_conv2d_params p;
-  int bias;
-} conv_case;
 
 /* A float32 pair of values from [lo, hi] already bfloat16: the GPU hands
  * cuDNN a bfloat16 copy of the weights while the CPU uses them as they are,
@@ -773,21 +767,20 @@ static void
 run_conv (const conv_case *cc)
 {
   const ts_conv2d_params *p = &cc->p;
-  int groups = p->groups > 0 ? p->groups : 1;
-  int oh = (cc->h + p->pad_top + p->pad_bottom - cc->kh) / p->stride_h + 1;
-  int ow = (cc->w + p->pad_left + p->pad_right - cc->kw) / p->stride_w + 1;
-  int64_t sx[4] = { cc->n, cc->c, cc->h, cc->w };
-  int64_t sw[4] = { cc->cout, cc->c / groups, cc->kh, cc->kw };
-  int64_t sy[4] = { cc->n, cc->cout, oh, ow }, sb[1] = { cc->cout };
+  int64_t sx[4], sw[4], sy[4], sb[1];
   int dnn = want_cudnn () && p->pad_top == p->pad_bottom && p->pad_left == p->pad_right;
   const char *tf32 = g_getenv ("TS_CUDA_TF32");
   char what[128];
-  pair x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
-  pair b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
-  pair dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
-  ts_tensor *xf = ts_tensor_new (gpu, 4, sx), *yf = ts_tensor_new (gpu, 4, sy);
-  ts_tensor *dx2 = ts_tensor_new_as (gpu, 4, sx, TS_BF16, TS_NHWC);
+  pair x, w, b, y, dy, dx, dw, db;
+  ts_tensor *xf, *yf, *dx2;
   long fwd0 = 0, data0 = 0, filter0 = 0, mallocs0;
+
+  conv_case_shapes (cc, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
+  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+  xf = ts_tensor_new (gpu, 4, sx), yf = ts_tensor_new (gpu, 4, sy);
+  dx2 = ts_tensor_new_as (gpu, 4, sx, TS_BF16, TS_NHWC);
 
   g_assert_nonnull (xf);
   g_assert_nonnull (yf);

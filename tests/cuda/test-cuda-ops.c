@@ -144,28 +144,20 @@ test_elementwise (void)
   pfree (a), pfree (b), pfree (cat), pfree (da), pfree (db);
 }
 
-typedef struct {
-  const char *name;
-  int n, c, h, w, cout, kh, kw;
-  ts_conv2d_params p;
-  int bias;
-} conv_case;
 
 static void
 run_conv (const conv_case *cc)
 {
   const ts_conv2d_params *p = &cc->p;
-  int groups = p->groups > 0 ? p->groups : 1;
-  int oh = (cc->h + p->pad_top + p->pad_bottom - cc->kh) / p->stride_h + 1;
-  int ow = (cc->w + p->pad_left + p->pad_right - cc->kw) / p->stride_w + 1;
-  int64_t sx[4] = { cc->n, cc->c, cc->h, cc->w };
-  int64_t sw[4] = { cc->cout, cc->c / groups, cc->kh, cc->kw };
-  int64_t sy[4] = { cc->n, cc->cout, oh, ow }, sb[1] = { cc->cout };
+  int64_t sx[4], sw[4], sy[4], sb[1];
   char what[128];
-  pair x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f);
-  pair b = mk_rand (1, sb, -1, 1), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1);
-  pair dx = mk (4, sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+  pair x, w, b, y, dy, dx, dw, db;
   long fwd0 = 0, data0 = 0, filter0 = 0;
+
+  conv_case_shapes (cc, sx, sw, sy, sb);
+  x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f);
+  b = mk_rand (1, sb, -1, 1), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1);
+  dx = mk (4, sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
 
   if (&ts_fake_cudnn_forwards != NULL)
     {

@@ -203,6 +203,19 @@ compare_grads (const char *what, trainer *tc, trainer *tg)
   return sqrt (num / den);
 }
 
+/* DESIGN.md: nothing is allocated inside the step loop (the backend's
+ * scratch reaches its high-water mark in the first step); the host
+ * emulation counts, a real GPU cannot be asked */
+static void
+assert_no_step_allocations (int steps, long mallocs_after_first)
+{
+  if (&ts_fake_cuda_mallocs == NULL)
+    return;
+  g_test_message ("device allocations in steps 2-%d: %ld", steps,
+                  ts_fake_cuda_mallocs - mallocs_after_first);
+  g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs_after_first);
+}
+
 /* The CPU run on inputs perturbed by ~1e-6 (relative) is the yardstick: ReLU
  * masks and max-pool winners flip under any rounding change, and Adam's first
  * steps (update ~ lr * sign(g)) amplify that, so CPU against GPU can be held
@@ -294,14 +307,7 @@ test_resnet18_parity (void)
       yard = fmax (yard, rp);
       g_assert_cmpfloat (rg, <=, fmax (10.0 * yard, 1e-3));
     }
-  /* DESIGN.md: nothing is allocated inside the step loop (the backend's
-   * scratch reaches its high-water mark in the first step) */
-  if (&ts_fake_cuda_mallocs != NULL)
-    {
-      g_test_message ("device allocations in steps 2-%d: %ld", steps,
-                      ts_fake_cuda_mallocs - mallocs_after_first);
-      g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs_after_first);
-    }
+  assert_no_step_allocations (steps, mallocs_after_first);
   free (x);
   free (t);
   trainer_free (&tc);
@@ -419,12 +425,7 @@ test_bf16 (void)
   /* both learn the batch (how far each gets in five steps is chaotic: see above) */
   g_assert_cmpfloat (lc, <, BF16_FALL * lc0);
   g_assert_cmpfloat (lg, <, BF16_FALL * lg0);
-  if (&ts_fake_cuda_mallocs != NULL)
-    {
-      g_test_message ("device allocations in steps 2-%d: %ld", steps,
-                      ts_fake_cuda_mallocs - mallocs_after_first);
-      g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs_after_first);
-    }
+  assert_no_step_allocations (steps, mallocs_after_first);
   free (x);
   free (t);
   trainer_free (&tc);

@@ -94,7 +94,7 @@ loader_usage (FILE *out)
              "  --device D          cpu, cuda, cuda:N or auto (default: CUDA when a GPU works,\n"
              "                      else the CPU; the variable TAGSIGHT_DEVICE sets it)\n"
              "  --precision P       fp32 (default) or bf16: the network's activations in\n"
-             "                      bfloat16, faster on a GPU with tensor cores (CUDA only)\n"
+             "                      bfloat16 for a GPU's tensor cores (CUDA only)\n"
              "  --seed K            seed for initialisation, shuffling and augmentation (42)\n"));
   cli_datablock_usage (out);
 }

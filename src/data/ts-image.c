@@ -150,6 +150,37 @@ tiff_orientation (const uint8_t *t, size_t n)
   return 1;
 }
 
+/* The next marker at or after *@i: stray bytes (libjpeg skips them with a
+ * warning) and fill 0xFF bytes are passed over, *@i is left on the marker's
+ * 0xFF and its code returned; -1 when the data ends first.  The one walk
+ * both marker loops below take, so that they skip the same bytes. */
+static int
+jpeg_next_marker (const uint8_t *d, size_t n, size_t *i)
+{
+  while (*i + 1 < n)
+    {
+      if (d[*i] != 0xFF)
+        {
+          const uint8_t *ff = memchr (d + *i, 0xFF, n - *i);
+          if (ff == NULL)
+            return -1;
+          *i = (size_t) (ff - d);
+        }
+      else if (d[*i + 1] == 0xFF)
+        (*i)++;
+      else
+        return d[*i + 1];
+    }
+  return -1;
+}
+
+/* TEM and RSTn stand alone: no length follows */
+static int
+jpeg_marker_alone (int marker)
+{
+  return marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7);
+}
+
 typedef struct {
   int orientation;
   int adobe;          /* an APP14 "Adobe" marker: CMYK samples are stored inverted */
@@ -165,31 +196,18 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
 {
   size_t i = 2;
   unsigned frame_components = 0;
+  int marker;
 
   m->orientation = 1;
   m->adobe = 0;
   m->whole_image = 0;
   m->sos = 0;
-  while (i + 4 <= n)
+  /* (stray bytes between segments are skipped, as libjpeg does with a
+   * warning, or the frame's size limits would be missed) */
+  while ((marker = jpeg_next_marker (d, n, &i)) >= 0 && i + 4 <= n)
     {
-      unsigned marker, len;
+      unsigned len;
 
-      if (d[i] != 0xFF)
-        {
-          /* stray bytes between segments: libjpeg skips them (with a
-           * warning), and so must we, or the frame's size limits are missed */
-          const uint8_t *ff = memchr (d + i, 0xFF, n - i);
-          if (ff == NULL)
-            return;
-          i = (size_t) (ff - d);
-          continue;
-        }
-      marker = d[i + 1];
-      if (marker == 0xFF)
-        {
-          i++;
-          continue;
-        }
       if (marker == 0xDA)  /* start of scan */
         {
           if (i + 4 < n && d[i + 4] < frame_components)
@@ -199,7 +217,7 @@ scan_jpeg_markers (const uint8_t *d, size_t n, jpeg_markers *m)
         }
       if (marker == 0xD9)  /* end of image */
         return;
-      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
+      if (jpeg_marker_alone (marker))
         {
           i += 2;
           continue;
@@ -233,27 +251,15 @@ static int
 jpeg_reaches_eoi (const uint8_t *d, size_t n, const jpeg_markers *mk)
 {
   size_t i = mk->sos;
+  int marker;
 
-  while (i + 1 < n)
+  /* (scan data is skipped as stray bytes are) */
+  while ((marker = jpeg_next_marker (d, n, &i)) >= 0)
     {
-      unsigned marker;
-
-      if (d[i] != 0xFF)
-        {
-          /* scan data, or stray bytes between segments (libjpeg skips them) */
-          const uint8_t *ff = memchr (d + i, 0xFF, n - i);
-          if (ff == NULL)
-            return 0;
-          i = (size_t) (ff - d);
-          continue;
-        }
-      marker = d[i + 1];
       if (marker == 0xD9)
         return 1;
-      if (marker == 0xFF)
-        i++;
-      else if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
-        i += 2;   /* a stuffed 0xFF in scan data, TEM, RSTn: no length */
+      if (marker == 0x00 || jpeg_marker_alone (marker))
+        i += 2;   /* a stuffed 0xFF in scan data */
       else
         {
           size_t len;

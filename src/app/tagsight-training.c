@@ -184,7 +184,7 @@ make_config (const TagsightTrainSettings *s, ts_datablock_config *dbc, ts_sessio
   cfg->threads = s->threads;
   cfg->device = s->device;
   cfg->precision = (ts_precision) s->precision;
-  /* the switch reads "faster on a GPU": a run that lands on the CPU ("auto"
+  /* the switch has "no effect on the CPU": a run that lands there ("auto"
    * without a GPU, a resume moved off it) goes on in float32 instead of
    * failing; the device name tells which it got */
   cfg->precision_fallback = 1;

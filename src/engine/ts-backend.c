@@ -1,5 +1,6 @@
 /* ts-backend.c: helpers common to every backend. */
 #include "ts-backend.h"
+#include "ts-op-shapes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ ts_backend_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_b
 
   if (be->i->resample_batch == NULL)
     return ts_error (TS_ERR_UNSUPPORTED, "the %s backend cannot resample images", be->i->name);
+  if (!ts_op_plain ("resample", out))
+    return TS_ERR_UNSUPPORTED;   /* the model converts the batch it gets */
   if (n < 1 || out->ndim != 4 || out->shape[0] != n || out->shape[1] != 3
       || out->shape[2] != out->shape[3])
     return ts_error (TS_ERR_SHAPE, "resample of %d images into a tensor of shape %s "

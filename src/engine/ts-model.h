@@ -73,7 +73,8 @@ ts_status ts_model_new (ts_backend *be, const ts_model_config *cfg, ts_model **o
 typedef enum {
   TS_PRECISION_F32,   /* float32 NCHW everywhere (TF32 inside a GPU's convolutions: TS_CUDA_TF32) */
   TS_PRECISION_BF16,  /* the body's activations and their gradients in bfloat16 NHWC, computed
-                       * in float; needs a backend with `convert` (CUDA) */
+                       * in float; needs a backend whose bf16_ready says yes (CUDA with
+                       * cuDNN) */
 } ts_precision;
 /* Sets the precision for the next ts_model_prepare (the activations are
  * released).  TS_ERR_UNSUPPORTED naming the backend when it cannot. */

@@ -65,14 +65,12 @@ check_vocab (const ts_session_config *cfg, const ts_modelfile_meta *meta, const 
 static ts_status
 set_precision (const ts_session_config *cfg, ts_session *s)
 {
-  ts_status st = ts_model_set_precision (s->model, cfg->precision);
-
-  if (st == TS_ERR_UNSUPPORTED && cfg->precision_fallback)
-    {
-      ts_clear_error ();
-      return TS_OK;   /* float32, the model's own */
-    }
-  return st;
+  /* only a backend that has no bf16 at all falls back: a GPU that refuses
+   * it (no cuDNN) says why, rather than training in float32 unasked */
+  if (cfg->precision == TS_PRECISION_BF16 && cfg->precision_fallback
+      && s->be->i->bf16_ready == NULL)
+    return TS_OK;   /* float32, the model's own */
+  return ts_model_set_precision (s->model, cfg->precision);
 }
 
 static ts_status

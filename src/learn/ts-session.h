@@ -40,9 +40,9 @@ typedef struct {
   /* TS_PRECISION_BF16: the body's activations in bfloat16 (CUDA only; see
    * ts_model_set_precision); 0 (TS_PRECISION_F32) by default */
   ts_precision precision;
-  /* 1: where bf16 cannot run (the CPU; a GPU without cuDNN; a model with
-   * TensorFlow's SAME padding), run in fp32 instead of refusing (the app's
-   * switch reads "on a GPU"; a resumed run moved to the CPU) */
+  /* 1: on a backend without bf16 (the CPU) run in fp32 instead of refusing
+   * (the app's switch has "no effect on the CPU"; a resumed run moved to
+   * the CPU).  A GPU that cannot run it (no cuDNN) still refuses, by name. */
   int precision_fallback;
   int valid_workers;         /* loader threads for validation; 0: 1 */
   unsigned long long seed;

@@ -674,6 +674,21 @@ test_refuses (void)
   ts_clear_error ();
   g_assert_true (isnan (gpu->i->bce_with_logits (gpu, xb.g, f, NULL)));
   g_assert_nonnull (strstr (ts_last_error (), "bce_with_logits"));
+  {
+    /* the loader's resample writes float32 NCHW only (the model converts) */
+    int64_t so[4] = { 1, 3, 4, 4 };
+    ts_tensor *o = ts_tensor_new_as (gpu, 4, so, TS_BF16, TS_NHWC);
+    uint8_t px[4 * 4 * 3] = { 0 };
+    ts_resample_item item = { 0 };
+    float mean[3] = { 0, 0, 0 }, sd[3] = { 1, 1, 1 };
+
+    item.width = item.height = item.size = 4;
+    ts_clear_error ();
+    g_assert_cmpint (ts_backend_resample_batch (gpu, px, sizeof px, &item, 1, mean, sd, o), ==,
+                     TS_ERR_UNSUPPORTED);
+    g_assert_nonnull (strstr (ts_last_error (), "resample"));
+    ts_tensor_free (o);
+  }
   float *before = gpu_values (yb), *after;
   ts_clear_error ();
   gpu->i->axpby (gpu, 1.0f, f, 0.0f, yb.g);

@@ -128,7 +128,7 @@ ts_model_set_precision (ts_model *m, ts_precision precision)
 {
   if (precision == TS_PRECISION_BF16 && m->be->i->bf16_ready == NULL)
     return ts_error (TS_ERR_UNSUPPORTED, "model %s: bf16 precision needs a CUDA device (the %s "
-                     "backend computes in float32)", m->arch, m->be->i->name);
+                     "backend computes in float32); use fp32", m->arch, m->be->i->name);
   if (precision == TS_PRECISION_BF16 && !m->be->i->bf16_ready (m->be))
     return ts_error_prefix (TS_ERR_UNSUPPORTED, "model %s", m->arch);
   /* cuDNN pads symmetrically; TensorFlow's SAME padding is asymmetric at

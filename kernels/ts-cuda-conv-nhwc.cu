@@ -1,7 +1,16 @@
 /* ts-cuda-conv-nhwc.cu: what a bfloat16 NHWC convolution needs besides
  * cuDNN (the bf16 precision policy, docs/cuda.md): its float32 bias added
- * onto y, and the bias gradient from dy.  NHWC puts the channel fastest, so
- * both walk memory along C: y / dy are [rows][c] with rows = N*OH*OW.
+ * onto y, the bias gradient from dy, and the window copy that pads x with
+ * zeros (and crops dx back) for the padding cuDNN cannot express.  NHWC
+ * puts the channel fastest, so all walk memory along C: y / dy are
+ * [rows][c] with rows = N*OH*OW.
+ *
+ * Window copy: one thread per 8 channels of one pixel (one 16-byte load or
+ * zero, one 16-byte store) when C is a multiple of 8 and both buffers are
+ * 16-byte aligned, else one per element; consecutive threads take
+ * consecutive channels, then pixels, so a warp reads and writes contiguous
+ * memory (a pixel's C values are contiguous in both buffers).  It copies
+ * bits: no rounding, so padding x and cropping dx are exact.
  *
  * Bias add: one thread per 8 channels (one 16-byte load and store of 8
  * bfloat16) when C is a multiple of 8 and y is 16-byte aligned, else one per
@@ -124,6 +133,48 @@ grad_plan (int64_t rows, int64_t c, int64_t *tiles, int64_t *chunks, int64_t *ch
   *chunks = (rows + *chunk_rows - 1) / *chunk_rows;
   if (*chunks < 1)
     *chunks = 1;
+}
+
+/* dst [n][dh][dw][c] = src [n][y + top][x + left][c] of src [n][sh][sw][c],
+ * 0 outside it; V channels per thread (8: one uint4 of bfloat16) */
+template <int V>
+static __global__ void
+window_nhwc_kernel (int64_t total, int64_t groups_c, int sh, int sw, const tsk_bf16 *src, int dh,
+                    int dw, tsk_bf16 *dst, int top, int left)
+{
+  TSK_FOR (i, total)
+    {
+      int64_t pix = i / groups_c, cg = i - pix * groups_c;
+      int64_t img = pix / ((int64_t) dh * dw), yx = pix - img * dh * dw;
+      int sy = (int) (yx / dw) + top, sx = (int) (yx % dw) + left;
+      int inside = sy >= 0 && sy < sh && sx >= 0 && sx < sw;
+      int64_t from = (((img * sh + sy) * sw + sx) * groups_c + cg) * V;
+      if constexpr (V == 8)
+        {
+          uint4 v = { 0u, 0u, 0u, 0u };
+          if (inside)
+            v = *(const uint4 *) (src + from);
+          *(uint4 *) (dst + i * V) = v;
+        }
+      else
+        dst[i] = inside ? src[from] : (tsk_bf16) 0;
+    }
+}
+
+extern "C" void
+tsk_window_nhwc (cudaStream_t s, int64_t n, int64_t c, int sh, int sw, const void *src, int dh,
+                 int dw, void *dst, int top, int left)
+{
+  int64_t total = n * dh * dw * c;
+
+  if (total == 0)
+    return;
+  if (c % 8 == 0 && (((uintptr_t) src | (uintptr_t) dst) & 15) == 0)
+    TSK_LAUNCH (window_nhwc_kernel<8>, tsk_blocks (total / 8), s) (
+      total / 8, c / 8, sh, sw, (const tsk_bf16 *) src, dh, dw, (tsk_bf16 *) dst, top, left);
+  else
+    TSK_LAUNCH (window_nhwc_kernel<1>, tsk_blocks (total), s) (
+      total, c, sh, sw, (const tsk_bf16 *) src, dh, dw, (tsk_bf16 *) dst, top, left);
 }
 
 extern "C" size_t

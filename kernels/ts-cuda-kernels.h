@@ -203,6 +203,12 @@ void tsk_bias_add_nhwc (cudaStream_t s, int64_t rows, int64_t c, const float *b,
 size_t tsk_bias_grad_nhwc_work (int64_t rows, int64_t c);
 void tsk_bias_grad_nhwc (cudaStream_t s, int64_t rows, int64_t c, const void *dy, double *work,
                          float *db);
+/* bfloat16 NHWC window copy, bits unchanged: dst [n][dh][dw][c] =
+ * src [n][y + top][x + left][c] of src [n][sh][sw][c], 0 where that lies
+ * outside src.  top, left <= 0 pads x with zeros for a convolution whose
+ * padding cuDNN cannot take; >= 0 crops the padded dx back */
+void tsk_window_nhwc (cudaStream_t s, int64_t n, int64_t c, int sh, int sw, const void *src,
+                      int dh, int dw, void *dst, int top, int left);
 
 /* ts-cuda-resample.cu: out [n][3][size][size] from the n items (device memory)
  * over the source bytes @src (device memory, items[i].offset into it), as

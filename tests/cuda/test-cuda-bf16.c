@@ -778,12 +778,26 @@ check_refused (const conv_case *cc, pair x, pair w, pair b, pair y, pair dy, pai
   assert_untouched ("backward db", db);
 }
 
+/* cuDNN's symmetric padding (top, left on both sides) gives @cc's output:
+ * the float32 conv goes through cuDNN then (else im2col or the direct
+ * kernels), and the bfloat16 one without the padded copy */
+static int
+cudnn_pads (const conv_case *cc)
+{
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  int hp = cc->h + 2 * cc->p.pad_top, wp = cc->w + 2 * cc->p.pad_left;
+
+  conv_case_shapes (cc, sx, sw, sy, sb);
+  return hp >= cc->kh && wp >= cc->kw && (hp - cc->kh) / cc->p.stride_h + 1 == sy[2]
+         && (wp - cc->kw) / cc->p.stride_w + 1 == sy[3];
+}
+
 static void
 run_conv (const conv_case *cc)
 {
   const ts_conv2d_params *p = &cc->p;
   int64_t sx[4], sw[4], sy[4], sb[1];
-  int dnn = want_cudnn () && p->pad_top == p->pad_bottom && p->pad_left == p->pad_right;
+  int dnn = want_cudnn ();   /* any padding: the asymmetric one on a padded copy of x */
   const char *tf32 = g_getenv ("TS_CUDA_TF32");
   char what[128];
   pair x, w, b, y, dy, dx, dw, db;
@@ -853,17 +867,18 @@ run_conv (const conv_case *cc)
       snprintf (what, sizeof what, "conv2d %s dx only", cc->name);
       cmp (what, (pair) { dx.c, dx2 }, tols.store);
     }
-  /* in the host emulation: through the fake cuDNN exactly when asked and
-   * possible (the float32 forward once, then per step forward, data and
-   * filter once each; then filter alone and data alone), else never */
+  /* in the host emulation: through the fake cuDNN exactly when asked (the
+   * float32 forward once where cuDNN pads it, then per step forward, data
+   * and filter once each; then filter alone and data alone), else never */
   if (&ts_fake_cudnn_forwards != NULL)
     {
       long fwd = ts_fake_cudnn_forwards - fwd0, data = ts_fake_cudnn_backward_data - data0;
       long filter = ts_fake_cudnn_backward_filter - filter0;
-      if (fwd != 3 * dnn || data != 3 * dnn || filter != 3 * dnn)
-        g_test_message ("conv2d %s: cuDNN ran forward %ld, data %ld, filter %ld times (%s)",
-                        cc->name, fwd, data, filter, dnn ? "3 each expected" : "none expected");
-      g_assert_cmpint (fwd, ==, 3 * dnn);
+      int fwd_want = dnn * (2 + cudnn_pads (cc));
+      if (fwd != fwd_want || data != 3 * dnn || filter != 3 * dnn)
+        g_test_message ("conv2d %s: cuDNN ran forward %ld, data %ld, filter %ld times "
+                        "(%d, 3, 3 expected)", cc->name, fwd, data, filter, fwd_want);
+      g_assert_cmpint (fwd, ==, fwd_want);
       g_assert_cmpint (data, ==, 3 * dnn);
       g_assert_cmpint (filter, ==, 3 * dnn);
     }
@@ -889,7 +904,8 @@ test_conv (void)
     { "1x1 on 1x1 planes bias", 4, 16, 1, 1, 40, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 1 },
     { "depthwise 3x3 s1 bias", 2, 8, 6, 6, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 8 }, 1 },
     { "depthwise 3x3 s2", 1, 5, 9, 7, 5, 3, 3, { 2, 2, 1, 1, 1, 1, 5 }, 0 },
-    /* TFLite's SAME padding: cuDNN pads symmetrically, so refused even with it */
+    /* TFLite's SAME padding (top / left 0, bottom / right 1: cuDNN pads
+     * symmetrically, so these run on a zero-padded copy of x) */
     { "3x3 s2 SAME (asymmetric)", 2, 4, 8, 8, 6, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 },
   };
 
@@ -904,6 +920,39 @@ test_conv (void)
     }
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     run_conv (&cases[i]);
+}
+
+/* Padding cuDNN cannot express (asymmetric): the convolution runs unpadded
+ * on a zero-padded copy of x, its dx cropped back from a padded one.  Each
+ * must equal the CPU's convolution with that padding, forward, dx, dw and
+ * db (run_conv), and without allocating after the first step. */
+static void
+test_conv_asymmetric (void)
+{
+  static const conv_case cases[] = {
+    /* MobileNetV2's stride-2 depthwise convs under TensorFlow's SAME padding
+     * on even sizes; C a multiple of 8 (the window copy's 16-byte path) */
+    { "depthwise 3x3 s2 SAME", 2, 16, 8, 8, 16, 3, 3, { 2, 2, 0, 0, 1, 1, 16 }, 1 },
+    { "depthwise 3x3 s2 SAME, 5 channels", 3, 5, 6, 10, 5, 3, 3, { 2, 2, 0, 0, 1, 1, 5 }, 0 },
+    /* its stem: 3 channels, 3x3 stride 2 */
+    { "stem 3x3 s2 SAME", 2, 3, 16, 16, 8, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 },
+    /* top and left differ, more padding on top / left than below / right */
+    { "3x3 s1 pad t2 l1 b0 r1", 2, 7, 5, 6, 8, 3, 3, { 1, 1, 2, 1, 0, 1, 1 }, 1 },
+    { "5x3 s2 pad t1 l0 b2 r1", 1, 8, 9, 8, 7, 5, 3, { 2, 2, 1, 0, 2, 1, 1 }, 0 },
+    /* the output does not read x's last row and column: their dx is 0 */
+    { "2x2 s2 pad t1 l1, last row unread", 2, 8, 8, 8, 8, 2, 2, { 2, 2, 1, 1, 0, 0, 1 }, 1 },
+    /* 1x1 planes padded only below and right (smaller than the kernel) */
+    { "3x3 s2 pad b2 r2 on 1x1 planes", 4, 16, 1, 1, 24, 3, 3, { 2, 2, 0, 0, 2, 2, 1 }, 1 },
+  };
+
+  if (!have_gpu ())
+    return;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      /* each case is one cuDNN's symmetric padding cannot give */
+      g_assert_false (cudnn_pads (&cases[i]));
+      run_conv (&cases[i]);
+    }
 }
 
 /* What the model never sends is refused, not misread: linear layers take
@@ -966,6 +1015,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/reductions", test_reductions);
   g_test_add_func ("/cuda/bf16/refuses", test_refuses);
   g_test_add_func ("/cuda/bf16/conv2d", test_conv);
+  g_test_add_func ("/cuda/bf16/conv2d-asymmetric", test_conv_asymmetric);
   g_test_add_func ("/cuda/bf16/conv-linear-refuse", test_conv_linear_refuse);
   int rc = g_test_run ();
   if (gpu)

@@ -3,8 +3,9 @@
  * cuDNN is opened with dlopen like cuBLAS.  Each conv geometry gets its
  * descriptors and algorithms once (cuDNN's heuristics, preferring
  * deterministic algorithms, workspace from the backend's scratch), kept in a
- * small cache.  TFLite's asymmetric SAME padding, when it changes the output
- * size, is left to the im2col path (cuDNN pads symmetrically).
+ * small cache.  A float32 convolution with TFLite's asymmetric SAME
+ * padding, when it changes the output size, is left to the im2col path
+ * (cuDNN pads symmetrically).
  *
  * bfloat16 NHWC convolutions (the bf16 precision policy, docs/cuda.md) have
  * no other path: x, y and their gradients are CUDNN_DATA_BFLOAT16 in
@@ -13,7 +14,11 @@
  * the 4-d weight is exactly that), and the filter gradient lands there as
  * bfloat16 KRSC before tsk_convert writes it back as float32 KCRS.  The
  * cache is keyed on the geometry and the dtype, so an F32 and a BF16 conv of
- * one geometry keep their own descriptors and algorithms.
+ * one geometry keep their own descriptors and algorithms.  A bfloat16
+ * convolution whose padding cuDNN cannot express (TFLite's asymmetric SAME
+ * padding) runs unpadded on a zero-padded copy of x in the scratch, its dx
+ * cropped back from a padded one (bf16_plan): float32 has im2col for those,
+ * bfloat16 has no other path.
  * On by default when libcudnn.so.9 loads; scripts/gpu-check runs the parity
  * tests with and without it on a GPU, and the host emulation runs this file
  * against tests/cuda/emu/fake-cudnn.c in CI.
@@ -451,14 +456,67 @@ ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *
   return 1;
 }
 
-/* The scratch carved for a bfloat16 convolution: the weight's bfloat16 KRSC
- * copy, the filter gradient's, and cuDNN's workspace, each starting on a
- * 256-byte boundary (cudaMalloc's alignment, more than cuDNN's tensor-core
- * kernels ask for) and none overlapping, in one ts_cuda_scratch request so
- * that the scratch grows to its high-water mark in the first step and never
- * after.  A size of 0 gives NULL. */
+/* The geometry cuDNN plans and runs for a bfloat16 convolution: @g itself
+ * when cuDNN's symmetric padding gives @g's output (dnn_fits; the bottom and
+ * right padding beyond what the output reads changes nothing), else the
+ * same convolution, unpadded, on a copy of x with the zeros written in:
+ * [n, hp, wp, c] with hp = (oh - 1) * sh + kh, wp likewise, exactly the
+ * rows and columns the output reads (TensorFlow's SAME padding, 0 on top
+ * and 1 below for a stride-2 conv on an even size, is the case in use).
+ * The filter gradient from the padded x is the asymmetric convolution's;
+ * the data gradient lands in a padded dx and is cropped back (the padding's
+ * share is dropped, and rows of x the output never reads get 0, as the CPU
+ * gives).  The descriptor cache keys on the planned geometry. */
 typedef struct {
-  void *w, *dw, *ws;
+  tsk_conv_geom g;   /* what cuDNN sees */
+  int padded;        /* x (dx) go through the padded copy */
+} bf16_plan;
+
+static void
+plan_bf16 (const tsk_conv_geom *g, bf16_plan *pl)
+{
+  pl->g = *g;
+  pl->padded = !dnn_fits (g);
+  if (pl->padded)
+    {
+      pl->g.h = (g->oh - 1) * g->sh + g->kh;
+      pl->g.w = (g->ow - 1) * g->sw + g->kw;
+      pl->g.pt = pl->g.pl = 0;
+    }
+}
+
+/* bytes of the padded x (and of the padded dx): 0 when not padded */
+static size_t
+padded_bytes (const bf16_plan *pl)
+{
+  return pl->padded ? (size_t) pl->g.n * pl->g.h * pl->g.w * pl->g.c * sizeof (uint16_t) : 0;
+}
+
+/* x [n, h, w, c] into the zero-bordered [n, hp, wp, c] at @xp */
+static void
+pad_x (ts_backend *be, const tsk_conv_geom *g, const bf16_plan *pl, const void *x, void *xp)
+{
+  tsk_window_nhwc (ts_cuda (be)->stream, g->n, g->c, g->h, g->w, x, pl->g.h, pl->g.w, xp,
+                   -g->pt, -g->pl);
+}
+
+/* the padded dx [n, hp, wp, c] at @dxp cropped into dx [n, h, w, c] */
+static void
+crop_dx (ts_backend *be, const tsk_conv_geom *g, const bf16_plan *pl, const void *dxp, void *dx)
+{
+  tsk_window_nhwc (ts_cuda (be)->stream, g->n, g->c, pl->g.h, pl->g.w, dxp, g->h, g->w, dx,
+                   g->pt, g->pl);
+}
+
+/* The scratch carved for a bfloat16 convolution: the weight's bfloat16 KRSC
+ * copy, the filter gradient's, the padded x and the padded dx (bf16_plan),
+ * and cuDNN's workspace, each starting on a 256-byte boundary (cudaMalloc's
+ * alignment, more than cuDNN's tensor-core kernels and tsk_window_nhwc's
+ * 16-byte loads ask for) and none overlapping, in one ts_cuda_scratch
+ * request so that the scratch grows to its high-water mark in the first
+ * step and never after.  A size of 0 gives NULL. */
+typedef struct {
+  void *w, *dw, *x, *dx, *ws;
 } bf16_scratch;
 
 static size_t
@@ -468,16 +526,24 @@ round256 (size_t bytes)
 }
 
 static int
-carve (ts_backend *be, size_t w_bytes, size_t dw_bytes, size_t ws_bytes, bf16_scratch *sc)
+carve (ts_backend *be, size_t w_bytes, size_t dw_bytes, size_t x_bytes, size_t dx_bytes,
+       size_t ws_bytes, bf16_scratch *sc)
 {
-  size_t a = round256 (w_bytes), b = round256 (dw_bytes);
-  char *base = (char *) ts_cuda_scratch (be, (a + b + ws_bytes) / sizeof (float) + 1);
+  const size_t bytes[5] = { w_bytes, dw_bytes, x_bytes, dx_bytes, ws_bytes };
+  void **part[5] = { &sc->w, &sc->dw, &sc->x, &sc->dx, &sc->ws };
+  size_t total = 0;
+  char *base;
 
+  for (int i = 0; i < 5; i++)
+    total += round256 (bytes[i]);
+  base = (char *) ts_cuda_scratch (be, total / sizeof (float) + 1);
   if (base == NULL)
     return 0;   /* the error is recorded */
-  sc->w = w_bytes ? base : NULL;
-  sc->dw = dw_bytes ? base + a : NULL;
-  sc->ws = ws_bytes ? base + a + b : NULL;
+  for (int i = 0; i < 5; i++)
+    {
+      *part[i] = bytes[i] ? base : NULL;
+      base += round256 (bytes[i]);
+    }
   return 1;
 }
 
@@ -504,13 +570,22 @@ ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const voi
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
   const float one = 1.0f, zero = 0.0f;
   bf16_scratch sc;
+  bf16_plan pl;
   dnn_entry *e;
 
-  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 1)) == NULL)
+  if (d == NULL || g->n == 0)
     return 0;
-  if (!carve (be, weight_bf16_bytes (g), 0, e->ws_fwd, &sc))
+  plan_bf16 (g, &pl);
+  if ((e = dnn_lookup (d, &pl.g, 1)) == NULL)
+    return 0;
+  if (!carve (be, weight_bf16_bytes (g), 0, padded_bytes (&pl), 0, e->ws_fwd, &sc))
     return 1;
   weight_convert (be, g, w, 0, sc.w);
+  if (pl.padded)
+    {
+      pad_x (be, g, &pl, x, sc.x);
+      x = sc.x;
+    }
   dnn_run_ok (be, d, d->forward (d->handle, &one, e->xd, x, e->wd, sc.w, e->cd, e->fwd, sc.ws,
                                  e->ws_fwd, &zero, e->yd, y), "convolution forward");
   return 1;
@@ -524,27 +599,40 @@ ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const vo
   const float one = 1.0f, zero = 0.0f;
   size_t ws = 0;
   bf16_scratch sc;
+  bf16_plan pl;
   dnn_entry *e;
 
-  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 1)) == NULL)
+  if (d == NULL || g->n == 0)
+    return 0;
+  plan_bf16 (g, &pl);
+  if ((e = dnn_lookup (d, &pl.g, 1)) == NULL)
     return 0;
   /* one workspace serves both calls: they run one after the other */
   if (dx && e->ws_data > ws)
     ws = e->ws_data;
   if (dw && e->ws_filter > ws)
     ws = e->ws_filter;
-  if (!carve (be, dx ? weight_bf16_bytes (g) : 0, dw ? weight_bf16_bytes (g) : 0, ws, &sc))
+  if (!carve (be, dx ? weight_bf16_bytes (g) : 0, dw ? weight_bf16_bytes (g) : 0,
+              dw ? padded_bytes (&pl) : 0, dx ? padded_bytes (&pl) : 0, ws, &sc))
     return 1;
   if (dx)
     {
       weight_convert (be, g, w, 0, sc.w);
       if (!dnn_run_ok (be, d, d->backward_data (d->handle, &one, e->wd, sc.w, e->yd, dy, e->cd,
                                                 e->bwd_data, sc.ws, e->ws_data, &zero, e->xd,
-                                                dx), "convolution backward data"))
+                                                pl.padded ? sc.dx : dx),
+                       "convolution backward data"))
         return 1;
+      if (pl.padded)
+        crop_dx (be, g, &pl, sc.dx, dx);
     }
   if (dw)
     {
+      if (pl.padded)
+        {
+          pad_x (be, g, &pl, x, sc.x);
+          x = sc.x;
+        }
       if (!dnn_run_ok (be, d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd,
                                                   e->bwd_filter, sc.ws, e->ws_filter, &zero,
                                                   e->wd, sc.dw), "convolution backward filter"))

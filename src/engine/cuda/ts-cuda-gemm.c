@@ -14,8 +14,9 @@
  * these are the fallback and the version to check it against.
  *
  * bfloat16 NHWC convolutions (x, y, dy, dx; the weight, its gradient and the
- * bias stay float32) run through cuDNN only: without it, or for a geometry it
- * cannot take (TFLite's asymmetric SAME padding), they are refused with
+ * bias stay float32) run through cuDNN only, any padding included (the
+ * asymmetric one through a zero-padded copy of x, ts-cuda-cudnn.c): without
+ * cuDNN, or for a geometry its planning rejects, they are refused with
  * TS_ERR_UNSUPPORTED rather than misread as float32 NCHW.  Linear layers take
  * float32 only (the model's head stays float32).
  */

@@ -97,9 +97,11 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
                                const float *w, const float *dy, float *dx, float *dw);
 /* The bfloat16 NHWC forms (x, y, dy, dx bfloat16 NHWC; w and dw the float32
  * [Cout, Cin/groups, KH, KW] parameter and its gradient; dx, dw may be
- * NULL): 1 when cuDNN took the convolution (errors recorded), 0 when it
- * cannot (off, not loaded, or a geometry it cannot take), nothing recorded:
- * the caller refuses, as there is no other bfloat16 path. */
+ * NULL), any padding (what cuDNN's symmetric padding cannot express runs
+ * on a zero-padded copy of x): 1 when cuDNN took the convolution (errors
+ * recorded), 0 when it cannot (off, not loaded, or a geometry its planning
+ * rejects), nothing recorded: the caller refuses, as there is no other
+ * bfloat16 path. */
 int ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                    const float *w, void *y);
 int ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,

@@ -129,14 +129,11 @@ ts_model_set_precision (ts_model *m, ts_precision precision)
   if (precision == TS_PRECISION_BF16 && m->be->i->bf16_ready == NULL)
     return ts_error (TS_ERR_UNSUPPORTED, "model %s: bf16 precision needs a CUDA device (the %s "
                      "backend computes in float32); use fp32", m->arch, m->be->i->name);
+  /* bf16_ready: the backend can run every bf16 op the model sends, any
+   * convolution padding included (TensorFlow's asymmetric SAME padding
+   * runs on a zero-padded copy of x in the CUDA backend) */
   if (precision == TS_PRECISION_BF16 && !m->be->i->bf16_ready (m->be))
     return ts_error_prefix (TS_ERR_UNSUPPORTED, "model %s", m->arch);
-  /* cuDNN pads symmetrically; TensorFlow's SAME padding is asymmetric at
-   * most sizes (the float32 path has its own convolutions for it) */
-  for (int i = 0; precision == TS_PRECISION_BF16 && i < m->n_nodes; i++)
-    if (m->nodes[i].kind == TS_NODE_CONV && m->nodes[i].tf_same)
-      return ts_error (TS_ERR_UNSUPPORTED, "model %s: bf16 precision cannot run TensorFlow's "
-                       "SAME padding (its weights came from a TFLite file); use fp32", m->arch);
   if (precision != m->precision)
     free_activations (m);
   m->precision = precision;

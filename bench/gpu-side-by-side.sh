@@ -70,9 +70,11 @@ if [ $PROFILE = 1 ]; then
     one "ours-search $arch $bs" env TS_CUDA_CONV_SEARCH=1 "$CLI" bench --device cuda $common
     echo "-- ours-default $arch $bs, profiled"
     timeout 120 "$CLI" bench --device cuda $common --profile 2>&1 | sed -n '/where a training step/,$p'
-    echo "-- ours-bf16 $arch $bs, profiled"
-    timeout 120 "$CLI" bench --device cuda --precision bf16 $common --profile 2>&1 \
-      | sed -n '/where a training step/,$p'
+    case " $KINDS " in *" ours-bf16 "*)
+      echo "-- ours-bf16 $arch $bs, profiled"
+      timeout 120 "$CLI" bench --device cuda --precision bf16 $common --profile 2>&1 \
+        | sed -n '/where a training step/,$p';;
+    esac
   done
 fi
 
@@ -80,8 +82,11 @@ if [ -n "$EPOCH" ]; then
   [ -f "$EPOCH/train.csv" ] || "$PY" "$HERE/make_jpeg_set.py" "$EPOCH"
   # resample on the GPU (the default), then on the loader threads (the A/B),
   # then the GPU with fastai's full aug_transforms instead of flip only
-  # and the GPU resample with bf16 activations
-  for run in "1 flip fp32" "0 flip fp32" "1 fastai fp32" "1 flip bf16"; do
+  # and, when ours-bf16 is among the kinds, the GPU resample with bf16 activations
+  RUNS='"1 flip fp32" "0 flip fp32" "1 fastai fp32"'
+  case " $KINDS " in *" ours-bf16 "*) RUNS="$RUNS \"1 flip bf16\"";; esac
+  eval "set -- $RUNS"
+  for run in "$@"; do
     set -- $run
     echo "-- ours: fine_tune(2, freeze_epochs=0), resnet50, 128 px, bs 64, aug $2," \
       "TS_DEVICE_RESAMPLE=$1, precision $3"

@@ -251,9 +251,11 @@ ts_session_save_model (const ts_session *s, const char *path, double best_thresh
   ts_strbuf_printf (&recipe,
                     "{\"fine_tune\": {\"epochs\": %d, \"base_lr\": %.6g, \"freeze_epochs\": %d}, "
                     "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"min_scale\": %.6g, "
-                    "\"aug\": \"%s\", \"seed\": %llu, ",
+                    "\"aug\": \"%s\", \"seed\": %llu, \"precision\": \"%s\", ",
                     o->epochs, o->lr, o->freeze_epochs, s->arch, o->bs, s->size, o->min_scale,
-                    ts_aug_preset_name (o->aug), o->seed);
+                    ts_aug_preset_name (o->aug), o->seed,
+                    /* what the run computed in (the weights are float32 either way) */
+                    ts_precision_name (ts_model_precision (s->model)));
   ts_strbuf_append (&recipe, "\"pretrained\": ", 14);
   if (o->pretrained && !o->model_file)
     ts_strbuf_json_string (&recipe, o->pretrained);

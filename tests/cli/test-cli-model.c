@@ -83,6 +83,8 @@ test_model_round_trip (void)
   g_assert_nonnull (meta.recipe_json);
   g_assert_nonnull (strstr (meta.recipe_json, "\"fine_tune\": {\"epochs\": 2"));
   g_assert_nonnull (strstr (meta.recipe_json, "\"aug\": \"flip\""));
+  /* the precision the run computed in (this one: the CPU's float32) */
+  g_assert_nonnull (strstr (meta.recipe_json, "\"precision\": \"fp32\""));
   ts_model_free (m);
   ts_backend_free (be);
 

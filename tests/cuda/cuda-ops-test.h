@@ -190,10 +190,10 @@ compare_floats (const char *what, const float *c, const float *g, int64_t n, dou
       snprintf (worst_op, sizeof worst_op, "%s", what);
     }
   if (g_getenv ("TS_CUDA_VERBOSE"))
-    g_test_message ("%s: normalized error %.3g (tolerance %.1g)", what, err, tol);
+    g_test_message ("%s: normalized error %.3g (tolerance %.2g)", what, err, tol);
   if (err > tol || bad >= 0)
     {
-      g_test_message ("%s: normalized error %.3g (tolerance %.1g)%s", what, err, tol,
+      g_test_message ("%s: normalized error %.3g (tolerance %.2g)%s", what, err, tol,
                       bad >= 0 ? ", NaN mismatch" : "");
       for (int64_t i = 0; i < n && i < 4; i++)
         g_test_message ("  [%lld] cpu %.8g gpu %.8g", (long long) i, c[i], g[i]);

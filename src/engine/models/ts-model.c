@@ -363,7 +363,13 @@ value_is_body (const ts_model *m, int vi)
     return 0;
   for (int i = 0; i < m->n_nodes; i++)
     if (m->nodes[i].out == vi)
-      return m->nodes[i].kind != TS_NODE_AVGPOOL && m->nodes[i].kind != TS_NODE_CONCATPOOL;
+      {
+        const ts_node *n = &m->nodes[i];
+        /* what a pool made, and anything made from it, is the head's */
+        if (n->kind == TS_NODE_AVGPOOL || n->kind == TS_NODE_CONCATPOOL)
+          return 0;
+        return value_is_body (m, n->in) && (n->in2 < 0 || value_is_body (m, n->in2));
+      }
   return 1;   /* the input */
 }
 

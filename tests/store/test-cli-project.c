@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "tagsight-project.h"
 #include "ts-safetensors.h"
 #include "ts-test.h"
@@ -378,6 +380,47 @@ test_model_write_failed (void)
   ts_test_rmdir (dir);
 }
 
+/* A run recorded with --precision bf16 (the app records the switch's
+ * request whatever device the run lands on) resumed on the CPU, where bf16
+ * cannot run: it goes on in fp32, says so, and ends with the model an fp32
+ * run makes (bf16 is how activations are stored, not part of the weights). */
+static void
+test_resume_bf16_on_cpu (void)
+{
+  g_autofree char *dir = NULL, *out = NULL, *err = NULL, *models = NULL, *model = NULL;
+  g_autofree char *ref = NULL, *project = NULL;
+  sqlite3 *db = NULL;
+
+  if (!need_cli ("demo-data", HAVE_DEMO_DATA) || !need_cli ("resume", TRUE))
+    return;
+  dir = ts_test_tmpdir ();
+  models = g_build_filename (dir, "models", NULL);
+  model = g_build_filename (models, "m.safetensors", NULL);
+  ref = g_build_filename (dir, "ref-run1.safetensors", NULL);
+  project = g_build_filename (dir, "m.tagsight", NULL);
+  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "48", "--size", "40", NULL));
+  g_free (run_cli (dir, 0, "train", SMALL_ARGS, "--project", "ref.tagsight", NULL));
+  /* trained, then failed writing its model: left to resume, checkpoint kept */
+  g_free (run_cli_err (dir, 1, &err, "train", SMALL_ARGS, "--project", "m.tagsight", "--out",
+                       model, NULL));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (sqlite3_open (project, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "UPDATE runs SET recipe = replace (recipe, '\"--seed\"', "
+                                 "'\"--precision\", \"bf16\", \"--seed\"') WHERE id = 1",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_changes (db), ==, 1);
+  sqlite3_close (db);
+  g_assert_cmpint (g_mkdir (models, 0755), ==, 0);
+
+  out = run_cli_err (dir, 0, &err, "resume", "m.tagsight", "--device", "cpu", NULL);
+  g_test_message ("%s", err);
+  g_assert_nonnull (strstr (err, "was started with --precision bf16"));
+  g_assert_nonnull (strstr (err, "fp32"));
+  g_assert_nonnull (strstr (out, "\"status\": \"finished\""));
+  assert_same_tensors (ref, model);
+  ts_test_rmdir (dir);
+}
+
 /* Names in @dir containing @part, space-separated ("" when none). */
 static char *
 files_with (const char *dir, const char *part)
@@ -622,6 +665,7 @@ main (int argc, char **argv)
   g_test_add_func ("/store/cli/bad-project", test_bad_project);
   g_test_add_func ("/store/cli/model-write-failed", test_model_write_failed);
   g_test_add_func ("/store/cli/resume-busy", test_resume_busy);
+  g_test_add_func ("/store/cli/resume-bf16-on-cpu", test_resume_bf16_on_cpu);
   g_test_add_func ("/store/cli/read-only-project", test_read_only_project);
   return g_test_run ();
 }

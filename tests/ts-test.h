@@ -160,3 +160,41 @@ ts_test_unlimit_file_size (void)
 {
   g_assert_cmpint (setrlimit (RLIMIT_FSIZE, ts_test_saved_fsize ()), ==, 0);
 }
+
+#if defined (TS_ENABLE_NLS) && defined (TS_TEST_LOCALEDIR)
+#include <libintl.h>
+#include <locale.h>
+
+/* Binds the "tagsight" domain to this build's compiled catalogues
+ * (TS_TEST_LOCALEDIR: po/<lang>/LC_MESSAGES/tagsight.mo) and switches the
+ * messages to @lang, or skips: the catalogue is missing (no msgfmt) or the
+ * system has no UTF-8 locale.  C.UTF-8 plus LANGUAGE is enough for glibc's
+ * gettext, so no de_DE locale needs to be installed; glibc ignores LANGUAGE
+ * only under plain "C". */
+static inline gboolean
+ts_test_use_language (const char *lang)
+{
+  char *mo = g_build_filename (TS_TEST_LOCALEDIR, lang, "LC_MESSAGES", "tagsight.mo", NULL);
+  gboolean have = g_file_test (mo, G_FILE_TEST_IS_REGULAR);
+
+  g_free (mo);
+  if (!have)
+    {
+      g_test_skip ("no compiled catalogue in the build (msgfmt missing?)");
+      return FALSE;
+    }
+  /* before setlocale, which also makes gettext forget the last language's
+   * translations: glibc caches them by locale name, not by LANGUAGE, and
+   * forgets them only when the locale really changes (hence "C" first) */
+  g_setenv ("LANGUAGE", lang, TRUE);
+  setlocale (LC_ALL, "C");
+  if (setlocale (LC_ALL, "C.UTF-8") == NULL && setlocale (LC_ALL, "en_US.UTF-8") == NULL)
+    {
+      g_test_skip ("no UTF-8 locale installed (locale -a)");
+      return FALSE;
+    }
+  bindtextdomain ("tagsight", TS_TEST_LOCALEDIR);
+  bind_textdomain_codeset ("tagsight", "UTF-8");
+  return TRUE;
+}
+#endif

@@ -216,24 +216,15 @@ read_only_message (void)
   return _("This project is read-only. Save a copy to train or edit labels.");
 }
 
-/* Why the project is read-only, for the banner's tooltip. */
+/* Why the project is read-only, for the banner's tooltip: the store's
+ * reason, which its errors and the CLI give too. */
 static char *
 read_only_reason (TagsightProject *project)
 {
-  const char *path = tagsight_project_get_path (project);
-
-  switch (tagsight_project_get_access (project))
-    {
-    case TAGSIGHT_PROJECT_READ_ONLY_FILE:
-      return g_strdup_printf (_("%s cannot be written."), path);
-    case TAGSIGHT_PROJECT_READ_ONLY_FOLDER:
-      return g_strdup_printf (_("The folder of %s cannot be written."), path);
-    case TAGSIGHT_PROJECT_READ_ONLY_ASKED:
-      return g_strdup_printf (_("%s was opened read-only."), path);
-    case TAGSIGHT_PROJECT_WRITABLE:
-    default:
-      return NULL;
-    }
+  /* TRANSLATORS: the project file, why it is read-only (e.g. "its folder
+   * cannot be written") */
+  return g_strdup_printf (_("%s is read-only (%s)."), tagsight_project_get_path (project),
+                          tagsight_project_get_read_only_reason (project));
 }
 
 static void

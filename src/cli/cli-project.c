@@ -15,35 +15,14 @@
 #include "ts-checkpoint.h"
 #include "ts-json.h"
 
-const char *
-cli_project_read_only_reason (TagsightProject *p)
-{
-  switch (tagsight_project_get_access (p))
-    {
-    case TAGSIGHT_PROJECT_READ_ONLY_ASKED:
-      /* TRANSLATORS: why a project is read-only, in "%s is read-only (%s)" */
-      return _("opened read-only");
-    case TAGSIGHT_PROJECT_READ_ONLY_FILE:
-      return _("the file cannot be written");
-    case TAGSIGHT_PROJECT_READ_ONLY_FOLDER:
-      return _("its folder cannot be written");
-    case TAGSIGHT_PROJECT_WRITABLE:
-    default:
-      return "";
-    }
-}
-
 gboolean
 cli_project_writable_or_say (const char *command, TagsightProject *p)
 {
-  if (!tagsight_project_is_read_only (p))
+  g_autoptr (GError) error = NULL;
+
+  if (tagsight_project_check_writable (p, &error))
     return TRUE;
-  /* TRANSLATORS: command, project file, why it is read-only (e.g. "its
-   * folder cannot be written") */
-  fprintf (stderr, _("tagsight-cli %s: %s is read-only (%s); nothing was changed. Copy it to "
-                     "a folder you can write (or use Save Project As in the app) and use the "
-                     "copy\n"), command, tagsight_project_get_path (p),
-           cli_project_read_only_reason (p));
+  cli_fail (command, error->message);
   return FALSE;
 }
 

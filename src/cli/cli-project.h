@@ -21,9 +21,7 @@ int cli_project_train (const cli_train_opts *o, const char *project, char **args
  * exit code. */
 int cli_project_resume (const char *project, long long run_id, const char *device);
 
-/* Why @p is read-only, for people (translated); "" when it is not. */
-const char *cli_project_read_only_reason (TagsightProject *p);
 /* For @command ("train", "resume") about to write to @p: FALSE, after
  * saying on stderr that the file is read-only, why, and what to do
- * instead, when it is read-only. */
+ * instead (the store's words), when it is read-only. */
 gboolean cli_project_writable_or_say (const char *command, TagsightProject *p);

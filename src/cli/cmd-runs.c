@@ -8,7 +8,6 @@
 
 #include "cli-commands.h"
 #include "cli-i18n.h"
-#include "cli-project.h"
 #include "tagsight-project.h"
 #include "ts-json.h"
 
@@ -179,7 +178,7 @@ cmd_runs (int argc, char **argv)
     /* TRANSLATORS: project file, why it is read-only (e.g. "its folder cannot be
      * written") */
     fprintf (stderr, _("tagsight-cli runs: %s is read-only (%s): read without changing it\n"),
-             tagsight_project_get_path (p), cli_project_read_only_reason (p));
+             tagsight_project_get_path (p), tagsight_project_get_read_only_reason (p));
   if (epochs_of > 0)
     return print_epochs (p, epochs_of);
   if (export_path)

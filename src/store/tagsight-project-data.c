@@ -3,6 +3,7 @@
 #include "tagsight-project-private.h"
 
 #include <errno.h>
+#include <glib/gi18n-lib.h>
 #include <string.h>
 
 #include "ts-csv.h"
@@ -102,6 +103,21 @@ parse_bool (const char *s)
          || g_ascii_strcasecmp (s, "yes") == 0;
 }
 
+/* A data row that cannot be added: its defect in the data layer's words, or
+ * too few fields for the file name and labels columns. */
+static void
+set_row_error (const ts_csv_record *rec, const char *csv, GError **error)
+{
+  char buf[256];
+
+  if (rec->defect != TS_CSV_DEFECT_NONE)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s, line %d: %s"), csv,
+                 rec->line, ts_csv_defect_describe (rec, buf, sizeof buf));
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 _("%s, line %d: the row has too few fields"), csv, rec->line);
+}
+
 gboolean
 tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
                               const char *fname_col, const char *labels_col,
@@ -128,8 +144,11 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
     }
   if ((r = ts_csv_next (csv, &rec)) != 1)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", abs,
-                   r == 0 ? "the file is empty" : ts_last_error ());
+      if (r == 0)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s: the file is empty"), abs);
+      else
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s: %s"), abs,
+                     ts_last_error ());
       goto fail;
     }
   cf = find_column (&rec, fname_col);
@@ -138,15 +157,16 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
   if (cf < 0 || cl < 0 || (explicit_valid && cv < 0))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "%s, line %d: no column \"%s\" in the header", abs, rec.line,
+                   /* TRANSLATORS: the CSV file, a line number, the column's name */
+                   _("%s, line %d: no column \"%s\" in the header"), abs, rec.line,
                    cf < 0 ? fname_col : cl < 0 ? labels_col : valid_col);
       goto fail;
     }
-  if (!tagsight_project_begin (self, "adding a data set", error))
+  if (!tagsight_project_begin (self, N_("adding a data set"), error))
     goto fail;
   st = tagsight_project_prepare (self, "INSERT INTO datasets (csv_path, fname_col, labels_col, "
                                  "valid_col, label_delim, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                                 "adding a data set", error);
+                                 N_("adding a data set"), error);
   if (!st)
     goto fail_tx;
   sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
@@ -156,12 +176,12 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
     sqlite3_bind_text (st, 4, valid_col, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 5, label_delim, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 6, now, -1, SQLITE_TRANSIENT);
-  if (!tagsight_project_step_done (self, st, "adding a data set", error))
+  if (!tagsight_project_step_done (self, st, N_("adding a data set"), error))
     goto fail_tx;
   ds = sqlite3_last_insert_rowid (self->db);
   st = tagsight_project_prepare (self, "INSERT INTO items (dataset_id, row, fname, labels, "
                                  "original_labels, is_valid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                                 "adding items", error);
+                                 N_("adding items"), error);
   if (!st)
     goto fail_tx;
   while ((r = ts_csv_next (csv, &rec)) == 1)
@@ -171,11 +191,7 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
 
       if (rec.defect != TS_CSV_DEFECT_NONE || cf >= rec.n_fields || cl >= rec.n_fields)
         {
-          char buf[256];
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s, line %d: %s", abs,
-                       rec.line, rec.defect != TS_CSV_DEFECT_NONE
-                       ? ts_csv_defect_describe (&rec, buf, sizeof buf)
-                       : "the row has too few fields");
+          set_row_error (&rec, abs, error);
           goto fail_tx;
         }
       norm = normalize_labels (rec.fields[cl], label_delim);
@@ -188,7 +204,7 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
       sqlite3_bind_int (st, 6, cv >= 0 && cv < rec.n_fields && parse_bool (rec.fields[cv]));
       if ((rc = sqlite3_step (st)) != SQLITE_DONE)
         {
-          tagsight_project_sql_error (self, rc, "adding items", error);
+          tagsight_project_sql_error (self, rc, N_("adding items"), error);
           goto fail_tx;
         }
     }
@@ -196,10 +212,10 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
   st = NULL;
   if (r < 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", abs, ts_last_error ());
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: %s"), abs, ts_last_error ());
       goto fail_tx;
     }
-  if (!tagsight_project_commit (self, "adding a data set", error))
+  if (!tagsight_project_commit (self, N_("adding a data set"), error))
     goto fail;
   ts_csv_free (csv);
   if (id)
@@ -237,8 +253,8 @@ GPtrArray *
 tagsight_project_list_datasets (TagsightProject *self, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT " DATASET_COLUMNS
-                                               " FROM datasets ORDER BY id", "listing data sets",
-                                               error);
+                                               " FROM datasets ORDER BY id",
+                                               N_("listing data sets"), error);
   GPtrArray *out;
   int rc;
 
@@ -250,7 +266,7 @@ tagsight_project_list_datasets (TagsightProject *self, GError **error)
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "listing data sets", error);
+      tagsight_project_sql_error (self, rc, N_("listing data sets"), error);
       g_ptr_array_unref (out);
       return NULL;
     }
@@ -263,7 +279,7 @@ tagsight_project_find_or_add_dataset (TagsightProject *self, const char *csv_pat
 {
   g_autofree char *abs = g_canonicalize_filename (csv_path, NULL);
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT id FROM datasets WHERE csv_path = ?1 "
-                                               "ORDER BY id DESC LIMIT 1", "finding a data set",
+                                               "ORDER BY id DESC LIMIT 1", N_("finding a data set"),
                                                error);
   gint64 id = 0;
   int rc;
@@ -277,7 +293,7 @@ tagsight_project_find_or_add_dataset (TagsightProject *self, const char *csv_pat
   sqlite3_finalize (st);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "finding a data set", error);
+      tagsight_project_sql_error (self, rc, N_("finding a data set"), error);
       return 0;
     }
   if (id == 0 && !tagsight_project_add_dataset (self, abs, NULL, NULL, NULL, NULL, &id, error))
@@ -289,8 +305,8 @@ TagsightDataset *
 tagsight_project_get_dataset (TagsightProject *self, gint64 id, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT " DATASET_COLUMNS
-                                               " FROM datasets WHERE id = ?1", "reading a data set",
-                                               error);
+                                               " FROM datasets WHERE id = ?1",
+                                               N_("reading a data set"), error);
   TagsightDataset *d = NULL;
   int rc;
 
@@ -301,10 +317,9 @@ tagsight_project_get_dataset (TagsightProject *self, gint64 id, GError **error)
   if (rc == SQLITE_ROW)
     d = dataset_from_row (st);
   else if (rc == SQLITE_DONE)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no data set %" G_GINT64_FORMAT,
-                 self->path, id);
+    tagsight_project_set_not_found (self, TAGSIGHT_PROJECT_ROW_DATASET, id, error);
   else
-    tagsight_project_sql_error (self, rc, "reading a data set", error);
+    tagsight_project_sql_error (self, rc, N_("reading a data set"), error);
   sqlite3_finalize (st);
   return d;
 }
@@ -315,13 +330,14 @@ tagsight_project_relocate_dataset (TagsightProject *self, gint64 id, const char 
 {
   g_autofree char *abs = g_canonicalize_filename (new_csv_path, NULL);
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE datasets SET csv_path = ?1 "
-                                               "WHERE id = ?2", "relocating a data set", error);
+                                               "WHERE id = ?2", N_("relocating a data set"), error);
   if (st)
     {
       sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64 (st, 2, id);
     }
-  return tagsight_project_update_one (self, st, "relocating a data set", "data set", id, error);
+  return tagsight_project_update_one (self, st, N_("relocating a data set"),
+                                      TAGSIGHT_PROJECT_ROW_DATASET, id, error);
 }
 
 /* --- items --- */
@@ -345,7 +361,7 @@ tagsight_project_list_items (TagsightProject *self, gint64 dataset_id, GError **
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT id, row, fname, labels, "
                                                "original_labels, is_valid FROM items WHERE "
-                                               "dataset_id = ?1 ORDER BY row", "listing items",
+                                               "dataset_id = ?1 ORDER BY row", N_("listing items"),
                                                error);
   GPtrArray *out;
   int rc;
@@ -359,7 +375,7 @@ tagsight_project_list_items (TagsightProject *self, gint64 dataset_id, GError **
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "listing items", error);
+      tagsight_project_sql_error (self, rc, N_("listing items"), error);
       g_ptr_array_unref (out);
       return NULL;
     }
@@ -371,8 +387,8 @@ tagsight_project_get_item (TagsightProject *self, gint64 dataset_id, int row, GE
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT id, row, fname, labels, "
                                                "original_labels, is_valid FROM items WHERE "
-                                               "dataset_id = ?1 AND row = ?2", "reading an item",
-                                               error);
+                                               "dataset_id = ?1 AND row = ?2",
+                                               N_("reading an item"), error);
   TagsightItem *it = NULL;
   int rc;
 
@@ -384,10 +400,10 @@ tagsight_project_get_item (TagsightProject *self, gint64 dataset_id, int row, GE
   if (rc == SQLITE_ROW)
     it = item_from_row (st);
   else if (rc == SQLITE_DONE)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: data set %" G_GINT64_FORMAT
-                 " has no row %d", self->path, dataset_id, row);
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: data set %lld has no row %d"),
+                 self->path, (long long) dataset_id, row);
   else
-    tagsight_project_sql_error (self, rc, "reading an item", error);
+    tagsight_project_sql_error (self, rc, N_("reading an item"), error);
   sqlite3_finalize (st);
   return it;
 }
@@ -398,7 +414,7 @@ static char *
 item_labels (TagsightProject *self, gint64 item_id, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT labels FROM items WHERE id = ?1",
-                                               "reading labels", error);
+                                               N_("reading labels"), error);
   char *labels = NULL;
   int rc;
 
@@ -409,10 +425,9 @@ item_labels (TagsightProject *self, gint64 item_id, GError **error)
   if (rc == SQLITE_ROW)
     labels = tagsight_column_dup (st, 0);
   else if (rc == SQLITE_DONE)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no item %" G_GINT64_FORMAT,
-                 self->path, item_id);
+    tagsight_project_set_not_found (self, TAGSIGHT_PROJECT_ROW_ITEM, item_id, error);
   else
-    tagsight_project_sql_error (self, rc, "reading labels", error);
+    tagsight_project_sql_error (self, rc, N_("reading labels"), error);
   sqlite3_finalize (st);
   return labels;
 }
@@ -421,12 +436,12 @@ static gboolean
 write_item_labels (TagsightProject *self, gint64 item_id, const char *labels, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE items SET labels = ?1 WHERE id = ?2",
-                                               "writing labels", error);
+                                               N_("writing labels"), error);
   if (!st)
     return FALSE;
   sqlite3_bind_text (st, 1, labels, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64 (st, 2, item_id);
-  return tagsight_project_step_done (self, st, "writing labels", error);
+  return tagsight_project_step_done (self, st, N_("writing labels"), error);
 }
 
 static gboolean
@@ -458,11 +473,11 @@ apply_new_labels (TagsightProject *self, gint64 item_id, const char *new_norm,
     return TRUE;
   /* a new edit ends the redo history, as in any editor; the rows stay */
   if (!exec_sql (self, "UPDATE label_edits SET state = 'dropped' WHERE state = 'undone'",
-                 "editing labels", error))
+                 N_("editing labels"), error))
     return FALSE;
   st = tagsight_project_prepare (self, "INSERT INTO label_edits (item_id, time, old_labels, "
                                  "new_labels, source) VALUES (?1, ?2, ?3, ?4, ?5)",
-                                 "editing labels", error);
+                                 N_("editing labels"), error);
   if (!st)
     return FALSE;
   sqlite3_bind_int64 (st, 1, item_id);
@@ -470,7 +485,7 @@ apply_new_labels (TagsightProject *self, gint64 item_id, const char *new_norm,
   sqlite3_bind_text (st, 3, old, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 4, new_norm, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 5, source ? source : "user", -1, SQLITE_TRANSIENT);
-  if (!tagsight_project_step_done (self, st, "editing labels", error))
+  if (!tagsight_project_step_done (self, st, N_("editing labels"), error))
     return FALSE;
   if (edit_id)
     *edit_id = sqlite3_last_insert_rowid (self->db);
@@ -483,14 +498,14 @@ tagsight_project_set_labels (TagsightProject *self, gint64 item_id, const char *
 {
   g_autofree char *norm = normalize_labels (labels, " ");
 
-  if (!tagsight_project_begin (self, "editing labels", error))
+  if (!tagsight_project_begin (self, N_("editing labels"), error))
     return FALSE;
   if (!apply_new_labels (self, item_id, norm, source, edit_id, error))
     {
       tagsight_project_rollback (self);
       return FALSE;
     }
-  return tagsight_project_commit (self, "editing labels", error);
+  return tagsight_project_commit (self, N_("editing labels"), error);
 }
 
 gboolean
@@ -505,10 +520,10 @@ tagsight_project_toggle_label (TagsightProject *self, gint64 item_id, const char
   if (!label || !*label || strpbrk (label, " \t\r\n"))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "a label must be one non-empty word, not \"%s\"", label ? label : "");
+                   _("a label must be one non-empty word, not \"%s\""), label ? label : "");
       return FALSE;
     }
-  if (!tagsight_project_begin (self, "editing labels", error))
+  if (!tagsight_project_begin (self, N_("editing labels"), error))
     return FALSE;
   if (!(old = item_labels (self, item_id, error)))
     goto fail;
@@ -523,7 +538,7 @@ tagsight_project_toggle_label (TagsightProject *self, gint64 item_id, const char
   norm = normalize_labels (joined, " ");
   if (!apply_new_labels (self, item_id, norm, source, edit_id, error))
     goto fail;
-  return tagsight_project_commit (self, "editing labels", error);
+  return tagsight_project_commit (self, N_("editing labels"), error);
 
 fail:
   tagsight_project_rollback (self);
@@ -533,7 +548,7 @@ fail:
 static gint64
 edit_in_state (TagsightProject *self, const char *sql)
 {
-  sqlite3_stmt *st = tagsight_project_prepare (self, sql, "reading the edit history", NULL);
+  sqlite3_stmt *st = tagsight_project_prepare (self, sql, N_("reading the edit history"), NULL);
   gint64 id = 0;
 
   if (!st)
@@ -562,7 +577,7 @@ tagsight_project_can_redo (TagsightProject *self)
 static gboolean
 undo_redo (TagsightProject *self, gboolean undo, gint64 *item_id, GError **error)
 {
-  const char *what = undo ? "undoing a label edit" : "redoing a label edit";
+  const char *what = undo ? N_("undoing a label edit") : N_("redoing a label edit");
   sqlite3_stmt *st;
   gint64 id, item = 0;
   g_autofree char *labels = NULL;
@@ -635,7 +650,7 @@ tagsight_project_list_label_edits (TagsightProject *self, gint64 dataset_id, GEr
                                                "e.old_labels, e.new_labels, e.source, e.state "
                                                "FROM label_edits e JOIN items i ON i.id = "
                                                "e.item_id WHERE i.dataset_id = ?1 ORDER BY e.id",
-                                               "listing label edits", error);
+                                               N_("listing label edits"), error);
   GPtrArray *out;
   int rc;
 
@@ -658,7 +673,7 @@ tagsight_project_list_label_edits (TagsightProject *self, gint64 dataset_id, GEr
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "listing label edits", error);
+      tagsight_project_sql_error (self, rc, N_("listing label edits"), error);
       g_ptr_array_unref (out);
       return NULL;
     }
@@ -703,8 +718,9 @@ tagsight_project_export_labels_csv (TagsightProject *self, gint64 dataset_id,
     return FALSE;
   if (ts_csv_open (ds->csv_path, &csv) != TS_OK)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s (moved? relocate the data "
-                   "set)", ts_last_error ());
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   /* TRANSLATORS: the reason the CSV could not be opened */
+                   _("%s (moved? relocate the data set)"), ts_last_error ());
       return FALSE;
     }
   out = g_string_new (NULL);
@@ -712,8 +728,9 @@ tagsight_project_export_labels_csv (TagsightProject *self, gint64 dataset_id,
     g_string_append (out, "\xef\xbb\xbf");
   if ((r = ts_csv_next (csv, &rec)) != 1 || (cl = find_column (&rec, ds->labels_col)) < 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: the header has no column "
-                   "\"%s\" any more", ds->csv_path, ds->labels_col);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("%s: the header has no column \"%s\" any more"), ds->csv_path,
+                   ds->labels_col);
       goto fail;
     }
   for (;;)
@@ -728,9 +745,9 @@ tagsight_project_export_labels_csv (TagsightProject *self, gint64 dataset_id,
               g_autofree char *lab = NULL;
               if (!it || it->row != row - 1)
                 {
-                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s, line %d: the "
-                               "CSV changed since it was added (row %d is not in the project)",
-                               ds->csv_path, rec.line, row - 1);
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               _("%s, line %d: the CSV changed since it was added (row %d is "
+                                 "not in the project)"), ds->csv_path, rec.line, row - 1);
                   goto fail;
                 }
               lab = normalize_labels (it->original_labels, ds->label_delim);
@@ -761,8 +778,12 @@ tagsight_project_export_labels_csv (TagsightProject *self, gint64 dataset_id,
     }
   if (r < 0 || row - 1 != (int) items->len)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", ds->csv_path,
-                   r < 0 ? ts_last_error () : "the CSV changed since it was added (row count)");
+      if (r < 0)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s: %s"), ds->csv_path,
+                     ts_last_error ());
+      else
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                     _("%s: the CSV changed since it was added (row count)"), ds->csv_path);
       goto fail;
     }
   ts_csv_free (csv);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
 
@@ -15,7 +16,7 @@ tagsight_project_set_dataset_image_dir (TagsightProject *self, gint64 id, const 
 {
   g_autofree char *abs = image_dir ? g_canonicalize_filename (image_dir, NULL) : NULL;
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE datasets SET image_dir = ?1 "
-                                               "WHERE id = ?2", "moving a data set's images",
+                                               "WHERE id = ?2", N_("moving a data set's images"),
                                                error);
   if (st)
     {
@@ -25,15 +26,25 @@ tagsight_project_set_dataset_image_dir (TagsightProject *self, gint64 id, const 
         sqlite3_bind_null (st, 1);
       sqlite3_bind_int64 (st, 2, id);
     }
-  return tagsight_project_update_one (self, st, "moving a data set's images", "data set", id,
-                                      error);
+  return tagsight_project_update_one (self, st, N_("moving a data set's images"),
+                                      TAGSIGHT_PROJECT_ROW_DATASET, id, error);
 }
 
+/* "@path: @what: the system's reason" (see tagsight_error_context) */
 static void
 set_errno_error (GError **error, int err, const char *path, const char *what)
 {
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "%s: %s: %s", path, what,
+  g_autofree char *where = tagsight_error_context (path, what);
+
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), _("%s: %s"), where,
                g_strerror (err));
+}
+
+/* the copy's name is taken: found before writing, or when linking it */
+static void
+set_exists_error (GError **error, const char *path)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, _("%s: the file exists"), path);
 }
 
 gboolean
@@ -41,7 +52,7 @@ tagsight_project_save_copy (TagsightProject *self, const char *path, GError **er
 {
   g_autofree char *abs = g_canonicalize_filename (path, NULL);
   g_autofree char *tmp = NULL;
-  const char *what = "saving a copy";
+  const char *what = N_("saving a copy");
   sqlite3_stmt *st;
   gboolean ok = FALSE;
   int fd, rc;
@@ -50,13 +61,13 @@ tagsight_project_save_copy (TagsightProject *self, const char *path, GError **er
    * refused too, so a copy never lands on something the user did not mean */
   if (g_file_test (abs, G_FILE_TEST_EXISTS))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s: the file exists", abs);
+      set_exists_error (error, abs);
       return FALSE;
     }
   if (g_strcmp0 (abs, self->path) == 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: that is the project "
-                   "itself", abs);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _("%s: that is the project itself"), abs);
       return FALSE;
     }
   /* VACUUM INTO writes in place and, when it fails (a full disk), leaves an
@@ -67,7 +78,7 @@ tagsight_project_save_copy (TagsightProject *self, const char *path, GError **er
   fd = g_mkstemp_full (tmp, O_RDWR | O_CLOEXEC, 0666);
   if (fd < 0)
     {
-      set_errno_error (error, errno, abs, "cannot create a temporary file");
+      set_errno_error (error, errno, abs, N_("creating a temporary file"));
       return FALSE;
     }
   close (fd);
@@ -105,7 +116,7 @@ tagsight_project_save_copy (TagsightProject *self, const char *path, GError **er
         err = 0;
       if (err == EEXIST)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s: the file exists", abs);
+          set_exists_error (error, abs);
           goto out;
         }
       if (err != 0)

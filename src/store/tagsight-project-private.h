@@ -14,6 +14,20 @@ struct _TagsightProject {
   TagsightProjectAccess access;
 };
 
+/* The functions below that take @what name in their errors what was being
+ * done with an N_() phrase ("saving a setting"), translated when shown. */
+
+/* The kinds of row an id names, for "not found" errors. */
+typedef enum {
+  TAGSIGHT_PROJECT_ROW_RUN,
+  TAGSIGHT_PROJECT_ROW_DATASET,
+  TAGSIGHT_PROJECT_ROW_ITEM,
+} TagsightProjectRow;
+
+/* Sets @error (G_IO_ERROR_NOT_FOUND): the project has no @row @id. */
+void tagsight_project_set_not_found (TagsightProject *self, TagsightProjectRow row, gint64 id,
+                                     GError **error);
+
 /* Prepares @sql; on failure sets @error naming @what. */
 sqlite3_stmt *tagsight_project_prepare (TagsightProject *self, const char *sql,
                                         const char *what, GError **error);
@@ -21,10 +35,10 @@ sqlite3_stmt *tagsight_project_prepare (TagsightProject *self, const char *sql,
 gboolean tagsight_project_step_done (TagsightProject *self, sqlite3_stmt *st,
                                      const char *what, GError **error);
 /* Steps an UPDATE of one row (prepared into @st; NULL: preparing failed and
- * @error is set): FALSE with G_IO_ERROR_NOT_FOUND naming the @kind ("run",
- * "data set") and @id when no row changed. */
+ * @error is set): FALSE with G_IO_ERROR_NOT_FOUND naming the @row kind and
+ * @id when no row changed. */
 gboolean tagsight_project_update_one (TagsightProject *self, sqlite3_stmt *st, const char *what,
-                                      const char *kind, gint64 id, GError **error);
+                                      TagsightProjectRow row, gint64 id, GError **error);
 gboolean tagsight_project_begin (TagsightProject *self, const char *what, GError **error);
 gboolean tagsight_project_commit (TagsightProject *self, const char *what, GError **error);
 void tagsight_project_rollback (TagsightProject *self);

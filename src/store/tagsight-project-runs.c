@@ -1,6 +1,7 @@
 /* tagsight-project-runs.c: runs, their metrics, predictions and models. */
 #include "tagsight-project-private.h"
 
+#include <glib/gi18n-lib.h>
 #include <math.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ tagsight_project_begin_run (TagsightProject *self, gint64 dataset_id, const char
   g_autofree char *now = tagsight_now_iso8601 ();
   sqlite3_stmt *st = tagsight_project_prepare (self, "INSERT INTO runs (dataset_id, recipe, "
                                                "device, started) VALUES (?1, ?2, ?3, ?4)",
-                                               "recording a run", error);
+                                               N_("recording a run"), error);
   if (!st)
     return FALSE;
   if (dataset_id > 0)
@@ -51,7 +52,7 @@ tagsight_project_begin_run (TagsightProject *self, gint64 dataset_id, const char
   sqlite3_bind_text (st, 2, recipe_json ? recipe_json : "{}", -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 3, device ? device : "cpu", -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 4, now, -1, SQLITE_TRANSIENT);
-  if (!tagsight_project_step_done (self, st, "recording a run", error))
+  if (!tagsight_project_step_done (self, st, N_("recording a run"), error))
     return FALSE;
   *run_id = sqlite3_last_insert_rowid (self->db);
   return TRUE;
@@ -61,7 +62,7 @@ static gboolean
 update_one_run (TagsightProject *self, sqlite3_stmt *st, gint64 run_id, const char *what,
                 GError **error)
 {
-  return tagsight_project_update_one (self, st, what, "run", run_id, error);
+  return tagsight_project_update_one (self, st, what, TAGSIGHT_PROJECT_ROW_RUN, run_id, error);
 }
 
 gboolean
@@ -70,13 +71,13 @@ tagsight_project_set_run_checkpoint (TagsightProject *self, gint64 run_id, const
 {
   g_autofree char *abs = path ? g_canonicalize_filename (path, NULL) : NULL;
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE runs SET checkpoint = ?1 WHERE "
-                                               "id = ?2", "recording a checkpoint", error);
+                                               "id = ?2", N_("recording a checkpoint"), error);
   if (st)
     {
       sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64 (st, 2, run_id);
     }
-  return update_one_run (self, st, run_id, "recording a checkpoint", error);
+  return update_one_run (self, st, run_id, N_("recording a checkpoint"), error);
 }
 
 gboolean
@@ -84,13 +85,13 @@ tagsight_project_set_run_device (TagsightProject *self, gint64 run_id, const cha
                                  GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE runs SET device = ?1 WHERE id = ?2",
-                                               "recording the device", error);
+                                               N_("recording the device"), error);
   if (st)
     {
       sqlite3_bind_text (st, 1, device ? device : "cpu", -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64 (st, 2, run_id);
     }
-  return update_one_run (self, st, run_id, "recording the device", error);
+  return update_one_run (self, st, run_id, N_("recording the device"), error);
 }
 
 char *
@@ -109,7 +110,7 @@ tagsight_project_end_run (TagsightProject *self, gint64 run_id, TagsightRunStatu
 {
   g_autofree char *now = tagsight_now_iso8601 ();
   sqlite3_stmt *st = tagsight_project_prepare (self, "UPDATE runs SET status = ?1, ended = ?2, "
-                                               "message = ?3 WHERE id = ?4", "ending a run",
+                                               "message = ?3 WHERE id = ?4", N_("ending a run"),
                                                error);
   if (st)
     {
@@ -119,14 +120,14 @@ tagsight_project_end_run (TagsightProject *self, gint64 run_id, TagsightRunStatu
       sqlite3_bind_text (st, 3, message, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64 (st, 4, run_id);
     }
-  return update_one_run (self, st, run_id, "ending a run", error);
+  return update_one_run (self, st, run_id, N_("ending a run"), error);
 }
 
 gboolean
 tagsight_project_reopen_run (TagsightProject *self, gint64 run_id, int phase, int epoch,
                              GError **error)
 {
-  const char *what = "reopening a run";
+  const char *what = N_("reopening a run");
   sqlite3_stmt *st;
 
   if (!tagsight_project_begin (self, what, error))
@@ -207,7 +208,7 @@ GPtrArray *
 tagsight_project_list_runs (TagsightProject *self, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT " RUN_COLUMNS " FROM runs r "
-                                               "ORDER BY r.id", "listing runs", error);
+                                               "ORDER BY r.id", N_("listing runs"), error);
   GPtrArray *out;
   int rc;
 
@@ -219,7 +220,7 @@ tagsight_project_list_runs (TagsightProject *self, GError **error)
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "listing runs", error);
+      tagsight_project_sql_error (self, rc, N_("listing runs"), error);
       g_ptr_array_unref (out);
       return NULL;
     }
@@ -230,7 +231,7 @@ TagsightRun *
 tagsight_project_get_run (TagsightProject *self, gint64 run_id, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT " RUN_COLUMNS " FROM runs r "
-                                               "WHERE r.id = ?1", "reading a run", error);
+                                               "WHERE r.id = ?1", N_("reading a run"), error);
   TagsightRun *r = NULL;
   int rc;
 
@@ -241,10 +242,9 @@ tagsight_project_get_run (TagsightProject *self, gint64 run_id, GError **error)
   if (rc == SQLITE_ROW)
     r = run_from_row (st);
   else if (rc == SQLITE_DONE)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no run %" G_GINT64_FORMAT,
-                 self->path, run_id);
+    tagsight_project_set_not_found (self, TAGSIGHT_PROJECT_ROW_RUN, run_id, error);
   else
-    tagsight_project_sql_error (self, rc, "reading a run", error);
+    tagsight_project_sql_error (self, rc, N_("reading a run"), error);
   sqlite3_finalize (st);
   return r;
 }
@@ -253,7 +253,7 @@ gint64
 tagsight_project_latest_unfinished_run (TagsightProject *self, GError **error)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT max(id) FROM runs WHERE status "
-                                               "!= 'finished'", "listing runs", error);
+                                               "!= 'finished'", N_("listing runs"), error);
   gint64 id = 0;
   int rc;
 
@@ -263,7 +263,7 @@ tagsight_project_latest_unfinished_run (TagsightProject *self, GError **error)
   if (rc == SQLITE_ROW)
     id = sqlite3_column_int64 (st, 0);
   else
-    tagsight_project_sql_error (self, rc, "listing runs", error);
+    tagsight_project_sql_error (self, rc, N_("listing runs"), error);
   sqlite3_finalize (st);
   return id;
 }
@@ -285,7 +285,7 @@ tagsight_project_add_epoch_metrics (TagsightProject *self, gint64 run_id, int ph
   sqlite3_stmt *st = tagsight_project_prepare (self, "INSERT OR REPLACE INTO epoch_metrics "
                                                "(run_id, phase, epoch, train_loss, valid_loss, "
                                                "accuracy, seconds) VALUES (?1, ?2, ?3, ?4, ?5, "
-                                               "?6, ?7)", "recording epoch metrics", error);
+                                               "?6, ?7)", N_("recording epoch metrics"), error);
   if (!st)
     return FALSE;
   sqlite3_bind_int64 (st, 1, run_id);
@@ -295,7 +295,7 @@ tagsight_project_add_epoch_metrics (TagsightProject *self, gint64 run_id, int ph
   bind_double_or_null (st, 5, valid_loss);
   bind_double_or_null (st, 6, accuracy);
   bind_double_or_null (st, 7, seconds);
-  return tagsight_project_step_done (self, st, "recording epoch metrics", error);
+  return tagsight_project_step_done (self, st, N_("recording epoch metrics"), error);
 }
 
 gboolean
@@ -306,7 +306,7 @@ tagsight_project_add_batch_metrics (TagsightProject *self, gint64 run_id, int ph
   sqlite3_stmt *st = tagsight_project_prepare (self, "INSERT OR REPLACE INTO batch_metrics "
                                                "(run_id, phase, epoch, batch, step, loss, "
                                                "smooth_loss, lr, mom) VALUES (?1, ?2, ?3, ?4, "
-                                               "?5, ?6, ?7, ?8, ?9)", "recording batch metrics",
+                                               "?5, ?6, ?7, ?8, ?9)", N_("recording batch metrics"),
                                                error);
   if (!st)
     return FALSE;
@@ -319,7 +319,7 @@ tagsight_project_add_batch_metrics (TagsightProject *self, gint64 run_id, int ph
   bind_double_or_null (st, 7, smooth_loss);
   bind_double_or_null (st, 8, lr);
   bind_double_or_null (st, 9, mom);
-  return tagsight_project_step_done (self, st, "recording batch metrics", error);
+  return tagsight_project_step_done (self, st, N_("recording batch metrics"), error);
 }
 
 static void
@@ -379,7 +379,7 @@ tagsight_project_get_epoch_metrics (TagsightProject *self, gint64 run_id, GError
   return get_run_rows (self, run_id,
                        "SELECT phase, epoch, train_loss, valid_loss, accuracy, seconds "
                        "FROM epoch_metrics WHERE run_id = ?1 ORDER BY phase, epoch",
-                       "reading epoch metrics", sizeof (TagsightEpochMetrics), read_epoch_row,
+                       N_("reading epoch metrics"), sizeof (TagsightEpochMetrics), read_epoch_row,
                        error);
 }
 
@@ -389,7 +389,7 @@ tagsight_project_get_batch_metrics (TagsightProject *self, gint64 run_id, GError
   return get_run_rows (self, run_id,
                        "SELECT phase, epoch, batch, step, loss, smooth_loss, lr, mom "
                        "FROM batch_metrics WHERE run_id = ?1 ORDER BY phase, epoch, batch",
-                       "reading batch metrics", sizeof (TagsightBatchMetrics), read_batch_row,
+                       N_("reading batch metrics"), sizeof (TagsightBatchMetrics), read_batch_row,
                        error);
 }
 
@@ -405,14 +405,14 @@ tagsight_project_set_predictions (TagsightProject *self, gint64 run_id, int n, i
   if (n < 0 || n_classes < 1)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "predictions: %d items of %d classes", n, n_classes);
+                   _("predictions: %d items of %d classes"), n, n_classes);
       return FALSE;
     }
   for (int i = 0; i < n; i++)
     r32[i] = rows ? rows[i] : i;
   st = tagsight_project_prepare (self, "INSERT OR REPLACE INTO predictions (run_id, n, "
                                  "n_classes, rows, probs, targets) VALUES (?1, ?2, ?3, ?4, ?5, "
-                                 "?6)", "recording predictions", error);
+                                 "?6)", N_("recording predictions"), error);
   if (!st)
     return FALSE;
   sqlite3_bind_int64 (st, 1, run_id);
@@ -421,7 +421,7 @@ tagsight_project_set_predictions (TagsightProject *self, gint64 run_id, int n, i
   sqlite3_bind_blob64 (st, 4, r32, (sqlite3_uint64) n * sizeof (gint32), SQLITE_TRANSIENT);
   sqlite3_bind_blob64 (st, 5, n ? (const void *) probs : "", fsz, SQLITE_TRANSIENT);
   sqlite3_bind_blob64 (st, 6, n ? (const void *) targets : "", fsz, SQLITE_TRANSIENT);
-  return tagsight_project_step_done (self, st, "recording predictions", error);
+  return tagsight_project_step_done (self, st, N_("recording predictions"), error);
 }
 
 gboolean
@@ -430,7 +430,7 @@ tagsight_project_get_predictions (TagsightProject *self, gint64 run_id, int *n, 
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT n, n_classes, rows, probs, "
                                                "targets FROM predictions WHERE run_id = ?1",
-                                               "reading predictions", error);
+                                               N_("reading predictions"), error);
   int rc;
 
   *n = *n_classes = 0;
@@ -448,8 +448,9 @@ tagsight_project_get_predictions (TagsightProject *self, gint64 run_id, int *n, 
           || (gsize) sqlite3_column_bytes (st, 3) != fsz
           || (gsize) sqlite3_column_bytes (st, 4) != fsz)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: the predictions of run %"
-                       G_GINT64_FORMAT " have the wrong size", self->path, run_id);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       _("%s: the predictions of run %lld have the wrong size"), self->path,
+                       (long long) run_id);
           sqlite3_finalize (st);
           return FALSE;
         }
@@ -465,7 +466,7 @@ tagsight_project_get_predictions (TagsightProject *self, gint64 run_id, int *n, 
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "reading predictions", error);
+      tagsight_project_sql_error (self, rc, N_("reading predictions"), error);
       return FALSE;
     }
   return TRUE;
@@ -488,7 +489,7 @@ tagsight_project_add_model (TagsightProject *self, gint64 run_id, const char *pa
     return FALSE;
   digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, len);
   st = tagsight_project_prepare (self, "INSERT INTO models (run_id, path, sha256, created) "
-                                 "VALUES (?1, ?2, ?3, ?4)", "recording a model", error);
+                                 "VALUES (?1, ?2, ?3, ?4)", N_("recording a model"), error);
   if (!st)
     return FALSE;
   if (run_id > 0)
@@ -496,7 +497,7 @@ tagsight_project_add_model (TagsightProject *self, gint64 run_id, const char *pa
   sqlite3_bind_text (st, 2, abs, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 3, digest, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 4, now, -1, SQLITE_TRANSIENT);
-  if (!tagsight_project_step_done (self, st, "recording a model", error))
+  if (!tagsight_project_step_done (self, st, N_("recording a model"), error))
     return FALSE;
   if (sha256)
     *sha256 = g_steal_pointer (&digest);

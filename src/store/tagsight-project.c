@@ -1,6 +1,7 @@
 /* tagsight-project.c: opening a project file safely, settings, helpers. */
 #include "tagsight-project-private.h"
 
+#include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
 
@@ -30,30 +31,40 @@ tagsight_project_init (TagsightProject *self)
 
 /* --- helpers --- */
 
-static const char *
-access_reason (TagsightProjectAccess access)
-{
-  switch (access)
-    {
-    case TAGSIGHT_PROJECT_READ_ONLY_ASKED:
-      return "it was opened read-only";
-    case TAGSIGHT_PROJECT_READ_ONLY_FILE:
-      return "the file cannot be written";
-    case TAGSIGHT_PROJECT_READ_ONLY_FOLDER:
-      return "its folder cannot be written";
-    case TAGSIGHT_PROJECT_WRITABLE:
-    default:
-      return "";
-    }
-}
-
 static void
 set_read_only_error (TagsightProject *self, const char *what, GError **error)
 {
+  g_autofree char *where = tagsight_error_context (self->path, what);
+
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY,
-               "%s: %s%sthe project is read-only (%s); save a copy where you can write "
-               "(Save Project As in the app, or copy the file) to change it", self->path,
-               what ? what : "", what ? ": " : "", access_reason (self->access));
+               /* TRANSLATORS: the project file (and what was being done), then why it is
+                * read-only (e.g. "its folder cannot be written") */
+               _("%s: the project is read-only (%s); save a copy where you can write (Save "
+                 "Project As in the app, or copy the file) to change it"), where,
+               tagsight_project_get_read_only_reason (self));
+}
+
+void
+tagsight_project_set_not_found (TagsightProject *self, TagsightProjectRow row, gint64 id,
+                                GError **error)
+{
+  /* one sentence a kind of row: "no %s" with a translated "run" pasted in
+   * would not agree in gender or case */
+  switch (row)
+    {
+    case TAGSIGHT_PROJECT_ROW_RUN:
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: no run %lld"), self->path,
+                   (long long) id);
+      break;
+    case TAGSIGHT_PROJECT_ROW_DATASET:
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: no data set %lld"),
+                   self->path, (long long) id);
+      break;
+    case TAGSIGHT_PROJECT_ROW_ITEM:
+    default:
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: no item %lld"), self->path,
+                   (long long) id);
+    }
 }
 
 void
@@ -98,14 +109,13 @@ tagsight_project_step_done (TagsightProject *self, sqlite3_stmt *st, const char 
 
 gboolean
 tagsight_project_update_one (TagsightProject *self, sqlite3_stmt *st, const char *what,
-                             const char *kind, gint64 id, GError **error)
+                             TagsightProjectRow row, gint64 id, GError **error)
 {
   if (!st || !tagsight_project_step_done (self, st, what, error))
     return FALSE;
   if (sqlite3_changes (self->db) == 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no %s %" G_GINT64_FORMAT,
-                   self->path, kind, id);
+      tagsight_project_set_not_found (self, row, id, error);
       return FALSE;
     }
   return TRUE;
@@ -187,7 +197,7 @@ inspect_existing (sqlite3 *db, const char *path, int *version, GError **error)
     rc = sqlite3_step (st);
   if (rc != SQLITE_ROW)
     {
-      tagsight_sqlite_error (error, db, rc, path, "opening");
+      tagsight_sqlite_error (error, db, rc, path, N_("opening"));
       goto out;
     }
   *version = sqlite3_column_int (st, 0);
@@ -196,16 +206,13 @@ inspect_existing (sqlite3 *db, const char *path, int *version, GError **error)
   if (app_id != TAGSIGHT_PROJECT_APPLICATION_ID && (app_id != 0 || n_tables > 0))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "%s: a SQLite database, but not a Tagsight project; it was not modified",
+                   _("%s: a SQLite database, but not a Tagsight project; it was not modified"),
                    path);
       goto out;
     }
   if (*version > TAGSIGHT_PROJECT_SCHEMA_VERSION)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "%s: the project was written by a newer Tagsight (schema version %d; this "
-                   "one reads up to %d); it was not modified", path, *version,
-                   TAGSIGHT_PROJECT_SCHEMA_VERSION);
+      tagsight_schema_set_too_new (error, path, *version, TAGSIGHT_PROJECT_SCHEMA_VERSION);
       goto out;
     }
   ok = TRUE;
@@ -221,7 +228,7 @@ exec_pragma (sqlite3 *db, const char *path, const char *sql, GError **error)
   int rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
   if (rc != SQLITE_OK)
     {
-      tagsight_sqlite_error (error, db, rc, path, "opening");
+      tagsight_sqlite_error (error, db, rc, path, N_("opening"));
       return FALSE;
     }
   return TRUE;
@@ -275,7 +282,7 @@ open_read_only (TagsightProject *self, int busy_timeout_ms, GError **error)
                         | SQLITE_OPEN_FULLMUTEX, NULL);
   if (rc != SQLITE_OK)
     {
-      tagsight_sqlite_error (error, self->db, rc, self->path, "opening");
+      tagsight_sqlite_error (error, self->db, rc, self->path, N_("opening"));
       return FALSE;
     }
   sqlite3_extended_result_codes (self->db, 1);
@@ -286,18 +293,22 @@ open_read_only (TagsightProject *self, int busy_timeout_ms, GError **error)
         {
           g_clear_error (error);
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY,
-                       "%s: changes to the project are still in %s, and reading them needs "
-                       "%s, which cannot be created there; copy the project with that file to "
-                       "a folder you can write, and open the copy", self->path, wal, shm);
+                       /* TRANSLATORS: the project file, its -wal file, its -shm file */
+                       _("%s: changes to the project are still in %s, and reading them needs "
+                         "%s, which cannot be created there; copy the project with that file "
+                         "to a folder you can write, and open the copy"), self->path, wal, shm);
         }
       return FALSE;
     }
   if (version < TAGSIGHT_PROJECT_SCHEMA_VERSION)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "%s: the project is read-only (%s) and needs an update this Tagsight "
-                   "cannot write (schema version %d to %d); copy it to a folder you can write, "
-                   "and open the copy", self->path, access_reason (self->access), version,
+                   /* TRANSLATORS: the project file, why it is read-only (e.g. "its folder
+                    * cannot be written"), its schema version, this Tagsight's */
+                   _("%s: the project is read-only (%s) and needs an update this Tagsight "
+                     "cannot write (schema version %d to %d); copy it to a folder you can "
+                     "write, and open the copy"), self->path,
+                   tagsight_project_get_read_only_reason (self), version,
                    TAGSIGHT_PROJECT_SCHEMA_VERSION);
       return FALSE;
     }
@@ -320,7 +331,7 @@ open_read_write (TagsightProject *self, int oflags, int busy_timeout_ms, GError 
   rc = sqlite3_open_v2 (self->path, &self->db, oflags, NULL);
   if (rc != SQLITE_OK)
     {
-      tagsight_sqlite_error (error, self->db, rc, self->path, "opening");
+      tagsight_sqlite_error (error, self->db, rc, self->path, N_("opening"));
       return SQLITE_OK;
     }
   /* a file that cannot be written is opened read-only without a word */
@@ -345,13 +356,14 @@ open_read_write (TagsightProject *self, int oflags, int busy_timeout_ms, GError 
     return rc;
   if (rc != SQLITE_ROW)
     {
-      tagsight_sqlite_error (error, self->db, rc, self->path, "switching to WAL");
+      tagsight_sqlite_error (error, self->db, rc, self->path, N_("switching to WAL"));
       return SQLITE_OK;
     }
   if (g_strcmp0 (mode, "wal") != 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "%s: the file system does not support SQLite's WAL journal (mode %s)",
+                   /* TRANSLATORS: the project file, the journal mode SQLite chose instead */
+                   _("%s: the file system does not support SQLite's WAL journal (mode %s)"),
                    self->path, mode);
       return SQLITE_OK;
     }
@@ -374,8 +386,8 @@ tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
   if (g_file_test (path, G_FILE_TEST_IS_DIR))
     {
       /* SQLite would only say "disk I/O error" */
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY, "%s: is a folder, not a project "
-                   "file", path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
+                   _("%s: is a folder, not a project file"), path);
       return NULL;
     }
   self = g_object_new (TAGSIGHT_TYPE_PROJECT, NULL);
@@ -384,7 +396,7 @@ tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
   if (!exists && (!(flags & TAGSIGHT_PROJECT_OPEN_CREATE)
                   || (flags & TAGSIGHT_PROJECT_OPEN_READ_ONLY)))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no such project file", path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: no such project file"), path);
       return NULL;
     }
   if (!exists)
@@ -393,8 +405,9 @@ tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
 
       if (g_file_test (dir, G_FILE_TEST_IS_DIR) && g_access (dir, W_OK) != 0)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY, "%s: cannot create the "
-                       "project: the folder %s cannot be written", path, dir);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_READ_ONLY,
+                       _("%s: cannot create the project: the folder %s cannot be written"),
+                       path, dir);
           return NULL;
         }
       oflags |= SQLITE_OPEN_CREATE;
@@ -410,7 +423,7 @@ tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
 
       rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
       if (rc != SQLITE_OK)
-        tagsight_sqlite_error (error, db, rc, path, "opening");
+        tagsight_sqlite_error (error, db, rc, path, N_("opening"));
       else
         ok = inspect_existing (db, path, &version, error);
       sqlite3_close_v2 (db);
@@ -429,7 +442,7 @@ tagsight_project_open_full (const char *path, TagsightProjectOpenFlags flags,
   if (local_error != NULL || rc != SQLITE_OK)
     {
       if (local_error == NULL)
-        tagsight_sqlite_error (&local_error, self->db, rc, path, "opening");
+        tagsight_sqlite_error (&local_error, self->db, rc, path, N_("opening"));
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
@@ -460,6 +473,24 @@ tagsight_project_is_read_only (TagsightProject *self)
   return self->access != TAGSIGHT_PROJECT_WRITABLE;
 }
 
+const char *
+tagsight_project_get_read_only_reason (TagsightProject *self)
+{
+  switch (self->access)
+    {
+    case TAGSIGHT_PROJECT_READ_ONLY_ASKED:
+      /* TRANSLATORS: why a project is read-only, in "%s is read-only (%s)" */
+      return _("opened read-only");
+    case TAGSIGHT_PROJECT_READ_ONLY_FILE:
+      return _("the file cannot be written");
+    case TAGSIGHT_PROJECT_READ_ONLY_FOLDER:
+      return _("its folder cannot be written");
+    case TAGSIGHT_PROJECT_WRITABLE:
+    default:
+      return NULL;
+    }
+}
+
 gboolean
 tagsight_project_check_writable (TagsightProject *self, GError **error)
 {
@@ -478,8 +509,8 @@ tagsight_project_get_schema_version (TagsightProject *self)
 gboolean
 tagsight_project_check_integrity (TagsightProject *self, char **report, GError **error)
 {
-  sqlite3_stmt *st = tagsight_project_prepare (self, "PRAGMA integrity_check", "checking",
-                                               error);
+  sqlite3_stmt *st = tagsight_project_prepare (self, "PRAGMA integrity_check",
+                                               N_("checking the project"), error);
   GString *s = g_string_new (NULL);
   gboolean ok;
   int rc;
@@ -498,7 +529,7 @@ tagsight_project_check_integrity (TagsightProject *self, char **report, GError *
   sqlite3_finalize (st);
   if (rc != SQLITE_DONE)
     {
-      tagsight_project_sql_error (self, rc, "checking", error);
+      tagsight_project_sql_error (self, rc, N_("checking the project"), error);
       g_string_free (s, TRUE);
       return FALSE;
     }
@@ -516,20 +547,20 @@ tagsight_project_set_setting (TagsightProject *self, const char *key, const char
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "INSERT INTO settings (key, value) "
                                                "VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE "
-                                               "SET value = excluded.value", "saving a setting",
+                                               "SET value = excluded.value", N_("saving a setting"),
                                                error);
   if (!st)
     return FALSE;
   sqlite3_bind_text (st, 1, key, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 2, value, -1, SQLITE_TRANSIENT);
-  return tagsight_project_step_done (self, st, "saving a setting", error);
+  return tagsight_project_step_done (self, st, N_("saving a setting"), error);
 }
 
 char *
 tagsight_project_dup_setting (TagsightProject *self, const char *key)
 {
   sqlite3_stmt *st = tagsight_project_prepare (self, "SELECT value FROM settings WHERE key = ?1",
-                                               "reading a setting", NULL);
+                                               N_("reading a setting"), NULL);
   char *v = NULL;
 
   if (!st)

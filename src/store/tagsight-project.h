@@ -61,6 +61,10 @@ TagsightProject *tagsight_project_open (const char *path, TagsightProjectOpenFla
 const char *tagsight_project_get_path (TagsightProject *self);
 TagsightProjectAccess tagsight_project_get_access (TagsightProject *self);
 gboolean tagsight_project_is_read_only (TagsightProject *self);
+/* Why the project is read-only, for people, in their language ("its folder
+ * cannot be written"); NULL when it can be written.  The store's read-only
+ * errors, the CLI and the app all say it in these words. */
+const char *tagsight_project_get_read_only_reason (TagsightProject *self);
 /* TRUE when the project can be written; else FALSE with G_IO_ERROR_READ_ONLY
  * naming the file, why, and the way out (a copy): what a caller that is
  * about to write checks first, before any work. */

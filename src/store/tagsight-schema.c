@@ -2,6 +2,7 @@
 #include "tagsight-schema.h"
 
 #include <gio/gio.h>
+#include <glib/gi18n-lib.h>
 
 #include "tagsight-project.h"
 
@@ -80,7 +81,7 @@ static const char schema_v1[] =
   "  created TEXT NOT NULL);";
 
 static const TagsightMigration migrations[] = {
-  { "create the version 1 schema", schema_v1 },
+  { N_("create the version 1 schema"), schema_v1 },
 };
 
 const TagsightMigration *
@@ -90,38 +91,65 @@ tagsight_schema_migrations (int *n_steps)
   return migrations;
 }
 
+/* The GIOErrorEnum of a SQLite result code whose message is SQLite's own. */
+static GIOErrorEnum
+sqlite_io_error (int rc)
+{
+  switch (rc & 0xff)
+    {
+    case SQLITE_CANTOPEN:
+      return G_IO_ERROR_NOT_FOUND;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return G_IO_ERROR_PERMISSION_DENIED;
+    case SQLITE_FULL:
+      return G_IO_ERROR_NO_SPACE;
+    default:
+      return G_IO_ERROR_FAILED;
+    }
+}
+
+char *
+tagsight_error_context (const char *path, const char *what)
+{
+  if (what == NULL)
+    return g_strdup (path);
+  /* TRANSLATORS: a place, then what happened there; here the project file,
+   * then what was being done (e.g. "saving a setting") */
+  return g_strdup_printf (_("%s: %s"), path, _(what));
+}
+
 void
 tagsight_sqlite_error (GError **error, sqlite3 *db, int rc, const char *path, const char *what)
 {
-  GIOErrorEnum code;
-  const char *msg = db ? sqlite3_errmsg (db) : sqlite3_errstr (rc);
+  g_autofree char *where = tagsight_error_context (path, what);
 
   switch (rc & 0xff)
     {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      code = G_IO_ERROR_BUSY;
-      msg = "the project is locked by another process (is it open elsewhere?)";
-      break;
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                   _("%s: the project is locked by another process (is it open elsewhere?)"),
+                   where);
+      return;
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
-      code = G_IO_ERROR_INVALID_DATA;
-      msg = "the file is corrupt or not a Tagsight project";
-      break;
-    case SQLITE_CANTOPEN:
-      code = G_IO_ERROR_NOT_FOUND;
-      break;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-      code = G_IO_ERROR_PERMISSION_DENIED;
-      break;
-    case SQLITE_FULL:
-      code = G_IO_ERROR_NO_SPACE;
-      break;
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("%s: the file is corrupt or not a Tagsight project"), where);
+      return;
+    /* SQLite's own words stay as it gives them: it has no translations */
     default:
-      code = G_IO_ERROR_FAILED;
+      g_set_error (error, G_IO_ERROR, sqlite_io_error (rc), _("%s: %s"), where,
+                   db ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
     }
-  g_set_error (error, G_IO_ERROR, code, "%s: %s: %s", path, what, msg);
+}
+
+void
+tagsight_schema_set_too_new (GError **error, const char *path, int version, int latest)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+               _("%s: the project was written by a newer Tagsight (schema version %d; this one "
+                 "reads up to %d); it was not modified"), path, version, latest);
 }
 
 static int
@@ -152,21 +180,19 @@ tagsight_schema_migrate (sqlite3 *db, const char *path, const TagsightMigration 
   /* IMMEDIATE: two processes opening an old file at once migrate it once */
   if ((rc = sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
     {
-      tagsight_sqlite_error (error, db, rc, path, "opening");
+      tagsight_sqlite_error (error, db, rc, path, N_("opening"));
       return FALSE;
     }
   if ((rc = user_version (db, &v)) != SQLITE_OK)
     {
-      tagsight_sqlite_error (error, db, rc, path, "reading the schema version");
+      tagsight_sqlite_error (error, db, rc, path, N_("reading the schema version"));
       goto fail;
     }
   if (from)
     *from = v;
   if (v > n_steps)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "%s: the project was written by a newer Tagsight (schema version %d; "
-                   "this one reads up to %d); it was not modified", path, v, n_steps);
+      tagsight_schema_set_too_new (error, path, v, n_steps);
       goto fail;
     }
   for (int i = v; i < n_steps; i++)
@@ -175,8 +201,10 @@ tagsight_schema_migrate (sqlite3 *db, const char *path, const TagsightMigration 
       if (rc != SQLITE_OK)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                       "%s: migrating from schema version %d to %d (%s): %s", path, i, i + 1,
-                       steps[i].description, errmsg ? errmsg : sqlite3_errstr (rc));
+                       /* TRANSLATORS: the project file, the two schema versions, the step
+                        * (e.g. "create the version 1 schema"), SQLite's message (English) */
+                       _("%s: migrating from schema version %d to %d (%s): %s"), path, i,
+                       i + 1, _(steps[i].description), errmsg ? errmsg : sqlite3_errstr (rc));
           sqlite3_free (errmsg);
           goto fail;
         }
@@ -188,13 +216,13 @@ tagsight_schema_migrate (sqlite3 *db, const char *path, const TagsightMigration 
       g_free (sql);
       if (rc != SQLITE_OK)
         {
-          tagsight_sqlite_error (error, db, rc, path, "writing the schema version");
+          tagsight_sqlite_error (error, db, rc, path, N_("writing the schema version"));
           goto fail;
         }
     }
   if ((rc = sqlite3_exec (db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
     {
-      tagsight_sqlite_error (error, db, rc, path, "migrating the schema");
+      tagsight_sqlite_error (error, db, rc, path, N_("migrating the schema"));
       goto fail;
     }
   return TRUE;

@@ -4,7 +4,7 @@
  * the CLI) shows a German user a German message, not an English one inside
  * a German sentence, nor English words pasted into a translated one.  The
  * CLI's own error line and the summary's counts are checked here too.  The
- * domain is bound to this build's compiled catalogues (TS_TEST_LOCALEDIR). */
+ * domain is bound to this build's compiled catalogues (ts_test_use_language). */
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
@@ -28,46 +28,13 @@
 #endif
 
 #ifdef TS_ENABLE_NLS
-#include <libintl.h>
-
-/* Binds the domain and switches the messages to @lang, or skips: the
- * catalogue is missing (no msgfmt) or the system has no UTF-8 locale.
- * C.UTF-8 plus LANGUAGE is enough for glibc's gettext, so no de_DE locale
- * needs to be installed; glibc ignores LANGUAGE only under plain "C". */
-static gboolean
-use_language (const char *lang)
-{
-  char *mo = g_build_filename (TS_TEST_LOCALEDIR, lang, "LC_MESSAGES", "tagsight.mo", NULL);
-  gboolean have = g_file_test (mo, G_FILE_TEST_IS_REGULAR);
-
-  g_free (mo);
-  if (!have)
-    {
-      g_test_skip ("no compiled catalogue in the build (msgfmt missing?)");
-      return FALSE;
-    }
-  /* before setlocale, which also makes gettext forget the last language's
-   * translations: glibc caches them by locale name, not by LANGUAGE, and
-   * forgets them only when the locale really changes (hence "C" first) */
-  g_setenv ("LANGUAGE", lang, TRUE);
-  setlocale (LC_ALL, "C");
-  if (setlocale (LC_ALL, "C.UTF-8") == NULL && setlocale (LC_ALL, "en_US.UTF-8") == NULL)
-    {
-      g_test_skip ("no UTF-8 locale installed (locale -a)");
-      return FALSE;
-    }
-  bindtextdomain ("tagsight", TS_TEST_LOCALEDIR);
-  bind_textdomain_codeset ("tagsight", "UTF-8");
-  return TRUE;
-}
-
 /* A real failure inside the engine, reported in German. */
 static void
 test_engine_error_german (void)
 {
   int64_t shape[2] = { 2, 3 };
 
-  if (!use_language ("de"))
+  if (!ts_test_use_language ("de"))
     return;
   ts_clear_error ();
   g_assert_null (ts_tensor_new (NULL, 2, shape));
@@ -79,7 +46,7 @@ test_engine_error_german (void)
 static void
 test_prefix_french (void)
 {
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   ts_error (TS_ERR_IO, "%s: read error", "a.jpg");
   g_assert_cmpint (ts_error_prefix (TS_ERR_IO, "epoch %d", 3), ==, TS_ERR_IO);
@@ -91,7 +58,7 @@ test_prefix_french (void)
 static void
 test_inttypes_format (void)
 {
-  if (!use_language ("de"))
+  if (!ts_test_use_language ("de"))
     return;
   ts_error (TS_ERR_SHAPE, "%s: tensor %s has %" PRId64 " values, the model %" PRId64, "ck",
             "fc.weight", (int64_t) 5000000000, (int64_t) 6);
@@ -104,7 +71,7 @@ test_c_locale_english (void)
 {
   int64_t shape[2] = { 2, 3 };
 
-  if (!use_language ("de"))
+  if (!ts_test_use_language ("de"))
     return;
   setlocale (LC_ALL, "C");
   g_assert_null (ts_tensor_new (NULL, 2, shape));
@@ -118,14 +85,14 @@ test_c_locale_english (void)
 static void
 test_device_advice (void)
 {
-  if (!use_language ("de"))
+  if (!ts_test_use_language ("de"))
     return;
   g_assert_cmpint (ts_device_error ("memset", "out of memory", "cudaErrorMemoryAllocation",
                                     TS_DEVICE_ADVICE_SMALLER_BATCH), ==, TS_ERR_DEVICE);
   g_assert_cmpstr (ts_last_error (), ==, "CUDA memset fehlgeschlagen: out of memory "
                    "(cudaErrorMemoryAllocation); versuchen Sie eine kleinere Batch-Größe oder "
                    "die CPU");
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   ts_device_error ("conv2d", "an illegal memory access was encountered",
                    "cudaErrorIllegalAddress", TS_DEVICE_ADVICE_RESTART);
@@ -163,7 +130,7 @@ test_missing_column_german (void)
   ts_datablock_config cfg;
   ts_datablock *db = NULL;
 
-  if (!use_language ("de"))
+  if (!ts_test_use_language ("de"))
     return;
   dir = ts_test_tmpdir ();
   csv = write_csv (dir, "Fname,labels,is_valid");
@@ -190,7 +157,7 @@ test_no_usable_images (void)
   ts_datablock_config cfg;
   ts_datablock *db = NULL;
 
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   dir = ts_test_tmpdir ();
   csv = write_csv (dir, "fname,labels,is_valid");
@@ -219,7 +186,7 @@ test_summary_plurals_french (void)
   ts_summary_options opt;
   ts_summary *s = NULL;
 
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   dir = ts_test_tmpdir ();
   /* b.jpg's row lacks the labels column: skipped */
@@ -246,7 +213,7 @@ test_session_batch_size_french (void)
   ts_session_config cfg;
   ts_session s;
 
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   dir = ts_test_tmpdir ();
   csv = write_csv (dir, "fname,labels,is_valid");
@@ -279,7 +246,7 @@ test_preds_unreadable_french (void)
   ts_model *m = NULL;
   ts_preds p;
 
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   dir = ts_test_tmpdir ();
   csv = write_csv_rows (dir, "fname,labels,is_valid", "a.jpg,cat,True\n");
@@ -316,7 +283,7 @@ test_cli_error_line_french (void)
 {
   if (g_test_subprocess ())
     {
-      if (use_language ("fr"))
+      if (ts_test_use_language ("fr"))
         {
           textdomain (GETTEXT_PACKAGE);
           cli_fail ("summary", "labels.csv : introuvable");
@@ -325,7 +292,7 @@ test_cli_error_line_french (void)
       return;
     }
   /* skips here, where the skip is seen, when the catalogue is missing */
-  if (!use_language ("fr"))
+  if (!ts_test_use_language ("fr"))
     return;
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
@@ -345,7 +312,7 @@ test_showbatch_skipped_german (void)
   ts_datablock *db = NULL;
   ts_showbatch *grid = NULL;
 
-  if (!use_language ("de"))
+  if (!ts_test_use_language ("de"))
     return;
   dir = ts_test_tmpdir ();
   csv = write_csv (dir, "fname,labels,is_valid");

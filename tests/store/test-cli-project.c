@@ -635,7 +635,7 @@ test_read_only_project (void)
     g_assert_cmpint (WEXITSTATUS (status), ==, 1);
     g_assert_nonnull (strstr (err, path));
     g_assert_nonnull (strstr (err, "is read-only"));
-    g_assert_nonnull (strstr (err, "Copy it"));
+    g_assert_nonnull (strstr (err, "save a copy"));
   }
   {
     const char *const args[] = { "resume", path, "1", NULL };

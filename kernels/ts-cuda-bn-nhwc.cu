@@ -27,93 +27,6 @@
  * than fewer pixels a block. */
 #define NHWC_MAX_LANES 32
 
-/* ---- bfloat16 vectors: V (1, 2, 4 or 8) consecutive values in one load ---- */
-
-/* the two bfloat16 halves of a 32-bit word (the lower address in the low
- * half: both the GPU and the emulating host are little-endian) */
-static __device__ __forceinline__ void
-bf16_unpack (unsigned int u, float *o)
-{
-  o[0] = tsk_bf16_to_f32 ((tsk_bf16) (u & 0xffffu));
-  o[1] = tsk_bf16_to_f32 ((tsk_bf16) (u >> 16));
-}
-
-static __device__ __forceinline__ unsigned int
-bf16_pack (const float *v)
-{
-  return (unsigned int) tsk_f32_to_bf16 (v[0]) | ((unsigned int) tsk_f32_to_bf16 (v[1]) << 16);
-}
-
-/* W: the word type of a V-element load (uint4, uint2, unsigned int) */
-template <typename W>
-static __device__ __forceinline__ W
-load_word (const tsk_bf16 *p)
-{
-#ifdef TSK_HOST_EMULATION
-  W w;   /* memcpy: the host compiler's aliasing rules */
-  memcpy (&w, p, sizeof w);
-  return w;
-#else
-  return *(const W *) p;
-#endif
-}
-
-template <typename W>
-static __device__ __forceinline__ void
-store_word (tsk_bf16 *p, W w)
-{
-#ifdef TSK_HOST_EMULATION
-  memcpy (p, &w, sizeof w);
-#else
-  *(W *) p = w;
-#endif
-}
-
-/* p at a multiple of 2 V bytes */
-template <int V>
-static __device__ __forceinline__ void
-bf16_load_v (const tsk_bf16 *p, float (&o)[V])
-{
-  if constexpr (V == 8)
-    {
-      uint4 u = load_word<uint4> (p);
-      bf16_unpack (u.x, o), bf16_unpack (u.y, o + 2);
-      bf16_unpack (u.z, o + 4), bf16_unpack (u.w, o + 6);
-    }
-  else if constexpr (V == 4)
-    {
-      uint2 u = load_word<uint2> (p);
-      bf16_unpack (u.x, o), bf16_unpack (u.y, o + 2);
-    }
-  else if constexpr (V == 2)
-    bf16_unpack (load_word<unsigned int> (p), o);
-  else
-    o[0] = tsk_bf16_to_f32 (p[0]);
-}
-
-template <int V>
-static __device__ __forceinline__ void
-bf16_store_v (tsk_bf16 *p, const float (&v)[V])
-{
-  if constexpr (V == 8)
-    {
-      uint4 u;
-      u.x = bf16_pack (v), u.y = bf16_pack (v + 2), u.z = bf16_pack (v + 4);
-      u.w = bf16_pack (v + 6);
-      store_word<uint4> (p, u);
-    }
-  else if constexpr (V == 4)
-    {
-      uint2 u;
-      u.x = bf16_pack (v), u.y = bf16_pack (v + 2);
-      store_word<uint2> (p, u);
-    }
-  else if constexpr (V == 2)
-    store_word<unsigned int> (p, bf16_pack (v));
-  else
-    p[0] = tsk_f32_to_bf16 (v[0]);
-}
-
 /* ---- geometry ---- */
 
 /* A block's threads as a tile: thread t takes lane l0 = t % step of the
@@ -256,7 +169,7 @@ bn_nhwc_partial (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *x,
           {
             int64_t at = r * c + ch0;
             float xv[V], gv[V], yv[V];
-            bf16_load_v<V> (x + at, xv);
+            tsk_load_v<V> (x + at, xv);
             if constexpr (!BACKWARD)
               for (int j = 0; j < V; j++)
                 {
@@ -266,9 +179,9 @@ bn_nhwc_partial (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *x,
                 }
             else
               {
-                bf16_load_v<V> (dy + at, gv);
+                tsk_load_v<V> (dy + at, gv);
                 if (act >= 0)
-                  bf16_load_v<V> (y_act + at, yv);
+                  tsk_load_v<V> (y_act + at, yv);
                 for (int j = 0; j < V; j++)
                   {
                     float g = act >= 0 ? tsk_relu_act_grad (act, yv[j], gv[j]) : gv[j];
@@ -342,10 +255,10 @@ bn_nhwc_apply_kernel (int64_t rows, int c, int lanes, int groups, const tsk_bf16
       for (int64_t r = rb * w.per + w.sub; r < rows; r += stride)
         {
           int64_t at = r * c + ch0;
-          bf16_load_v<V> (x + at, v);
+          tsk_load_v<V> (x + at, v);
           for (int j = 0; j < V; j++)
             v[j] = tsk_relu_act (act, v[j] * a[j] + b[j]);
-          bf16_store_v<V> (y + at, v);
+          tsk_store_v<V> (y + at, v);
         }
     }
 }
@@ -379,16 +292,16 @@ bn_nhwc_dx_kernel (int64_t rows, int c, int lanes, int groups, const tsk_bf16 *x
       for (int64_t r = rb * w.per + w.sub; r < rows; r += stride)
         {
           int64_t at = r * c + ch0;
-          bf16_load_v<V> (x + at, xv);
-          bf16_load_v<V> (dy + at, gv);
+          tsk_load_v<V> (x + at, xv);
+          tsk_load_v<V> (dy + at, gv);
           if (act >= 0)
-            bf16_load_v<V> (y_act + at, yv);
+            tsk_load_v<V> (y_act + at, yv);
           for (int j = 0; j < V; j++)
             {
               float g = act >= 0 ? tsk_relu_act_grad (act, yv[j], gv[j]) : gv[j];
               gv[j] = k[j] * (g - mdy[j] - (xv[j] - mean[j]) * cx[j]);
             }
-          bf16_store_v<V> (dx + at, gv);
+          tsk_store_v<V> (dx + at, gv);
         }
     }
 }

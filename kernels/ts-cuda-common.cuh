@@ -31,6 +31,7 @@
 #define __shared__ static
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
 extern tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
+extern "C" int tsk_emu_wide_index;   /* tests/cuda/emu/fake-cudart.c */
 static inline void __syncthreads (void) {}
 static inline unsigned int
 tsk_emu_begin (unsigned int blocks)
@@ -64,6 +65,21 @@ tsk_blocks (int64_t n)
   return (unsigned int) b;
 }
 
+/* 1 when a kernel whose indices all stay below @n may use int for them:
+ * 32-bit division and modulo cost several times less than 64-bit ones, and
+ * the kernels that divide per element (pools, convert) take this fast path;
+ * 2^30 leaves headroom for the sums of an index and an offset.  The host
+ * emulation can force the 64-bit path (tsk_emu_wide_index) to test it. */
+static inline int
+tsk_int_index (int64_t n)
+{
+#ifdef TSK_HOST_EMULATION
+  if (tsk_emu_wide_index)
+    return 0;
+#endif
+  return n < (1LL << 30);
+}
+
 #define TSK_FOR(i, n) \
   for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
        i += (int64_t) blockDim.x * gridDim.x)
@@ -89,35 +105,6 @@ tsk_block_sum (T v)
   T r = buf[0];
   __syncthreads ();
   return r;
-}
-
-/* V = 4: rows whose length is a multiple of 4 at 16-byte aligned addresses
- * move as float4 (fewer, wider memory transactions); V = 1 otherwise. */
-template <int V>
-static __device__ __forceinline__ void
-tsk_load_v (const float *p, float (&o)[V])
-{
-  if constexpr (V == 4)
-    {
-      float4 t = *(const float4 *) p;
-      o[0] = t.x, o[1] = t.y, o[2] = t.z, o[3] = t.w;
-    }
-  else
-    o[0] = *p;
-}
-
-template <int V>
-static __device__ __forceinline__ void
-tsk_store_v (float *p, const float (&o)[V])
-{
-  if constexpr (V == 4)
-    {
-      float4 t;
-      t.x = o[0], t.y = o[1], t.z = o[2], t.w = o[3];
-      *(float4 *) p = t;
-    }
-  else
-    *p = o[0];
 }
 
 /* 4 when rows of @plane floats at these addresses (NULL: unused) can move as float4 */
@@ -165,6 +152,132 @@ static __device__ __forceinline__ void tsk_st (float *p, int64_t i, float v) { p
 static __device__ __forceinline__ void tsk_st (tsk_bf16 *p, int64_t i, float v)
 {
   p[i] = tsk_f32_to_bf16 (v);
+}
+
+/* ---- vector access: V consecutive values in one load or store ----
+ *
+ * tsk_ld_word / tsk_st_word move one word W (uint4: 16 bytes; uint2,
+ * unsigned int) at @p, which must be aligned to sizeof (W).  On the GPU a
+ * single vector access; in the host emulation memcpy, because the host
+ * compiler's aliasing rules forbid reading float or uint16_t storage
+ * through a uint4 or float4 lvalue (emu-kernels.cpp is built at -O2 with
+ * strict aliasing), and memcpy of a fixed size compiles to the same move. */
+template <typename W>
+static __device__ __forceinline__ W
+tsk_ld_word (const void *p)
+{
+#ifdef TSK_HOST_EMULATION
+  W w;
+  memcpy (&w, p, sizeof w);
+  return w;
+#else
+  return *(const W *) p;
+#endif
+}
+
+template <typename W>
+static __device__ __forceinline__ void
+tsk_st_word (void *p, W w)
+{
+#ifdef TSK_HOST_EMULATION
+  memcpy (p, &w, sizeof w);
+#else
+  *(W *) p = w;
+#endif
+}
+
+/* float: V = 4 (one float4, p 16-byte aligned) or 1 */
+template <int V>
+static __device__ __forceinline__ void
+tsk_load_v (const float *p, float (&o)[V])
+{
+  static_assert (V == 1 || V == 4, "float vectors are 1 or 4 wide");
+  if constexpr (V == 4)
+    {
+      float4 t = tsk_ld_word<float4> (p);
+      o[0] = t.x, o[1] = t.y, o[2] = t.z, o[3] = t.w;
+    }
+  else
+    o[0] = *p;
+}
+
+template <int V>
+static __device__ __forceinline__ void
+tsk_store_v (float *p, const float (&o)[V])
+{
+  static_assert (V == 1 || V == 4, "float vectors are 1 or 4 wide");
+  if constexpr (V == 4)
+    {
+      float4 t;
+      t.x = o[0], t.y = o[1], t.z = o[2], t.w = o[3];
+      tsk_st_word<float4> (p, t);
+    }
+  else
+    *p = o[0];
+}
+
+/* bfloat16: V = 8 (one uint4), 4 (uint2), 2 (one 32-bit word) or 1, p at a
+ * multiple of 2 V bytes.  Each 32-bit word holds two values, the lower
+ * address in the low half (the GPU and the emulating host are both
+ * little-endian). */
+static __device__ __forceinline__ void
+tsk_bf16_unpack (unsigned int u, float *o)
+{
+  o[0] = tsk_bf16_to_f32 ((tsk_bf16) (u & 0xffffu));
+  o[1] = tsk_bf16_to_f32 ((tsk_bf16) (u >> 16));
+}
+
+/* every bfloat16 store rounds here, through tsk_f32_to_bf16 */
+static __device__ __forceinline__ unsigned int
+tsk_bf16_pack (const float *v)
+{
+  return (unsigned int) tsk_f32_to_bf16 (v[0]) | ((unsigned int) tsk_f32_to_bf16 (v[1]) << 16);
+}
+
+template <int V>
+static __device__ __forceinline__ void
+tsk_load_v (const tsk_bf16 *p, float (&o)[V])
+{
+  static_assert (V == 1 || V == 2 || V == 4 || V == 8, "bf16 vectors are 1, 2, 4 or 8 wide");
+  if constexpr (V == 8)
+    {
+      uint4 u = tsk_ld_word<uint4> (p);
+      tsk_bf16_unpack (u.x, o), tsk_bf16_unpack (u.y, o + 2);
+      tsk_bf16_unpack (u.z, o + 4), tsk_bf16_unpack (u.w, o + 6);
+    }
+  else if constexpr (V == 4)
+    {
+      uint2 u = tsk_ld_word<uint2> (p);
+      tsk_bf16_unpack (u.x, o), tsk_bf16_unpack (u.y, o + 2);
+    }
+  else if constexpr (V == 2)
+    tsk_bf16_unpack (tsk_ld_word<unsigned int> (p), o);
+  else
+    o[0] = tsk_bf16_to_f32 (p[0]);
+}
+
+template <int V>
+static __device__ __forceinline__ void
+tsk_store_v (tsk_bf16 *p, const float (&v)[V])
+{
+  static_assert (V == 1 || V == 2 || V == 4 || V == 8, "bf16 vectors are 1, 2, 4 or 8 wide");
+  if constexpr (V == 8)
+    {
+      uint4 u;
+      u.x = tsk_bf16_pack (v), u.y = tsk_bf16_pack (v + 2);
+      u.z = tsk_bf16_pack (v + 4), u.w = tsk_bf16_pack (v + 6);
+      tsk_st_word<uint4> (p, u);
+    }
+  else if constexpr (V == 4)
+    {
+      uint2 u;
+      u.x = tsk_bf16_pack (v), u.y = tsk_bf16_pack (v + 2);
+      tsk_st_word<uint2> (p, u);
+    }
+  else if constexpr (V == 2)
+    tsk_st_word<unsigned int> (p, tsk_bf16_pack (v));
+  else
+    p[0] = tsk_f32_to_bf16 (v[0]);
 }
 
 /* act -1: none, 0: ReLU, 1: ReLU6 (ts_activation's order).  NaN passes, as

@@ -33,25 +33,8 @@
 #define NHWC_TARGET_BLOCKS 512                /* pass 1: enough blocks for an H200's 132 SMs */
 #define NHWC_MIN_CHUNK_ROWS 64                /* ... with rows enough for each to be worth it */
 
-static __device__ __forceinline__ float
-bf16_lo (unsigned int u)
-{
-  return tsk_bf16_to_f32 ((tsk_bf16) (u & 0xffffu));
-}
-
-static __device__ __forceinline__ float
-bf16_hi (unsigned int u)
-{
-  return tsk_bf16_to_f32 ((tsk_bf16) (u >> 16));
-}
-
-static __device__ __forceinline__ unsigned int
-bf16_pack (float lo, float hi)
-{
-  return (unsigned int) tsk_f32_to_bf16 (lo) | ((unsigned int) tsk_f32_to_bf16 (hi) << 16);
-}
-
-/* y[i] += b[i % c], V elements per thread (8: one uint4 of bfloat16) */
+/* y[i] += b[i % c], V elements per thread (8: one 16-byte access, c % 8 == 0,
+ * so the 8 lie in one row: channels ch..ch+7) */
 template <int V>
 static __global__ void
 bias_add_nhwc_kernel (int64_t groups, int64_t c, const float *b, tsk_bf16 *y)
@@ -59,18 +42,11 @@ bias_add_nhwc_kernel (int64_t groups, int64_t c, const float *b, tsk_bf16 *y)
   TSK_FOR (i, groups)
     {
       int64_t e = i * V, ch = e % c;
-      if constexpr (V == 8)
-        {
-          /* c % 8 == 0: the 8 elements lie in one row, channels ch..ch+7 */
-          uint4 v = *(const uint4 *) (y + e);
-          v.x = bf16_pack (bf16_lo (v.x) + b[ch], bf16_hi (v.x) + b[ch + 1]);
-          v.y = bf16_pack (bf16_lo (v.y) + b[ch + 2], bf16_hi (v.y) + b[ch + 3]);
-          v.z = bf16_pack (bf16_lo (v.z) + b[ch + 4], bf16_hi (v.z) + b[ch + 5]);
-          v.w = bf16_pack (bf16_lo (v.w) + b[ch + 6], bf16_hi (v.w) + b[ch + 7]);
-          *(uint4 *) (y + e) = v;
-        }
-      else
-        tsk_st (y, e, tsk_ld (y, e) + b[ch]);
+      float v[V];
+      tsk_load_v<V> (y + e, v);
+      for (int j = 0; j < V; j++)
+        v[j] += b[ch + j];
+      tsk_store_v<V> (y + e, v);
     }
 }
 
@@ -136,7 +112,7 @@ grad_plan (int64_t rows, int64_t c, int64_t *tiles, int64_t *chunks, int64_t *ch
 }
 
 /* dst [n][dh][dw][c] = src [n][y + top][x + left][c] of src [n][sh][sw][c],
- * 0 outside it; V channels per thread (8: one uint4 of bfloat16) */
+ * 0 outside it; V channels per thread (8: one 16-byte move) */
 template <int V>
 static __global__ void
 window_nhwc_kernel (int64_t total, int64_t groups_c, int sh, int sw, const tsk_bf16 *src, int dh,
@@ -151,10 +127,11 @@ window_nhwc_kernel (int64_t total, int64_t groups_c, int sh, int sw, const tsk_b
       int64_t from = (((img * sh + sy) * sw + sx) * groups_c + cg) * V;
       if constexpr (V == 8)
         {
+          /* bits, not values: one 16-byte move, no rounding */
           uint4 v = { 0u, 0u, 0u, 0u };
           if (inside)
-            v = *(const uint4 *) (src + from);
-          *(uint4 *) (dst + i * V) = v;
+            v = tsk_ld_word<uint4> (src + from);
+          tsk_st_word<uint4> (dst + i * V, v);
         }
       else
         dst[i] = inside ? src[from] : (tsk_bf16) 0;

@@ -7,59 +7,10 @@
  * type T (float, or tsk_bf16 for the bf16 precision policy: math in float,
  * one rounding at the store) and take V = 16 / sizeof (T) (one 16-byte load
  * or store: 4 floats or 8 bfloat16) when the sizes and addresses allow
- * (ew_vec), else V = 1: n counts V-wide groups, i indexes them.  The float32
- * forms are the very expressions they were before the templates, so their
- * results do not change. */
-template <int V>
-static __device__ __forceinline__ void
-ew_load (const float *p, float (&o)[V])
-{
-  tsk_load_v<V> (p, o);
-}
-
-template <int V>
-static __device__ __forceinline__ void
-ew_store (float *p, const float (&o)[V])
-{
-  tsk_store_v<V> (p, o);
-}
-
-/* 8 bfloat16 as one uint4; element 2k is word k's low half (little endian) */
-template <int V>
-static __device__ __forceinline__ void
-ew_load (const tsk_bf16 *p, float (&o)[V])
-{
-  if constexpr (V == 8)
-    {
-      uint4 t = *(const uint4 *) p;
-      unsigned int w[4] = { t.x, t.y, t.z, t.w };
-      for (int k = 0; k < 4; k++)
-        {
-          o[2 * k] = __uint_as_float (w[k] << 16);
-          o[2 * k + 1] = __uint_as_float (w[k] & 0xffff0000u);
-        }
-    }
-  else
-    o[0] = tsk_bf16_to_f32 (*p);
-}
-
-template <int V>
-static __device__ __forceinline__ void
-ew_store (tsk_bf16 *p, const float (&o)[V])
-{
-  if constexpr (V == 8)
-    {
-      unsigned int w[4];
-      for (int k = 0; k < 4; k++)
-        w[k] = (unsigned int) tsk_f32_to_bf16 (o[2 * k])
-               | ((unsigned int) tsk_f32_to_bf16 (o[2 * k + 1]) << 16);
-      uint4 t;
-      t.x = w[0], t.y = w[1], t.z = w[2], t.w = w[3];
-      *(uint4 *) p = t;
-    }
-  else
-    *p = tsk_f32_to_bf16 (o[0]);
-}
+ * (ew_vec), else V = 1: n counts V-wide groups, i indexes them; the
+ * vectors move through ts-cuda-common.cuh's tsk_load_v / tsk_store_v.  The
+ * float32 forms are the very expressions they were before the templates, so
+ * their results do not change. */
 
 /* the vector width of T: one 16-byte access */
 template <typename T>
@@ -85,12 +36,12 @@ axpby_kernel (int64_t n, float alpha, const T *x, float beta, T *y)
   TSK_FOR (i, n)
     {
       float xv[V], yv[V];
-      ew_load<V> (x + i * V, xv);
+      tsk_load_v<V> (x + i * V, xv);
       if (beta != 0.0f)
-        ew_load<V> (y + i * V, yv);
+        tsk_load_v<V> (y + i * V, yv);
       for (int j = 0; j < V; j++)
         yv[j] = beta == 0.0f ? alpha * xv[j] : alpha * xv[j] + beta * yv[j];
-      ew_store<V> (y + i * V, yv);
+      tsk_store_v<V> (y + i * V, yv);
     }
 }
 
@@ -102,11 +53,11 @@ add_kernel (int64_t n, const T *a, const T *b, int act, T *y)
   TSK_FOR (i, n)
     {
       float av[V], bv[V];
-      ew_load<V> (a + i * V, av);
-      ew_load<V> (b + i * V, bv);
+      tsk_load_v<V> (a + i * V, av);
+      tsk_load_v<V> (b + i * V, bv);
       for (int j = 0; j < V; j++)
         av[j] = tsk_relu_act (act, av[j] + bv[j]);
-      ew_store<V> (y + i * V, av);
+      tsk_store_v<V> (y + i * V, av);
     }
 }
 
@@ -125,7 +76,7 @@ fill_kernel (int64_t n, float v, T *y)
   for (int j = 0; j < V; j++)
     vv[j] = v;
   TSK_FOR (i, n)
-    ew_store<V> (y + i * V, vv);
+    tsk_store_v<V> (y + i * V, vv);
 }
 
 static __device__ __forceinline__ float
@@ -144,10 +95,10 @@ act_forward_kernel (int64_t n, int act, const T *x, T *y)
   TSK_FOR (i, n)
     {
       float xv[V];
-      ew_load<V> (x + i * V, xv);
+      tsk_load_v<V> (x + i * V, xv);
       for (int j = 0; j < V; j++)
         xv[j] = act == 2 ? sigmoid_f (xv[j]) : tsk_relu_act (act, xv[j]);
-      ew_store<V> (y + i * V, xv);
+      tsk_store_v<V> (y + i * V, xv);
     }
 }
 
@@ -158,11 +109,11 @@ act_backward_kernel (int64_t n, int act, const T *y, const T *dy, T *dx)
   TSK_FOR (i, n)
     {
       float yv[V], dv[V];
-      ew_load<V> (y + i * V, yv);
-      ew_load<V> (dy + i * V, dv);
+      tsk_load_v<V> (y + i * V, yv);
+      tsk_load_v<V> (dy + i * V, dv);
       for (int j = 0; j < V; j++)
         dv[j] = act == 2 ? dv[j] * yv[j] * (1.0f - yv[j]) : tsk_relu_act_grad (act, yv[j], dv[j]);
-      ew_store<V> (dx + i * V, dv);
+      tsk_store_v<V> (dx + i * V, dv);
     }
 }
 

@@ -7,20 +7,26 @@
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
 
+/* I: the index type, int when the tensor is small enough (pool_int_index:
+ * 32-bit division is several times cheaper than 64-bit, and these kernels
+ * divide per element) */
+
+/* adaptive bin i of @out over @in: [bin_start, bin_end), PyTorch's; the
+ * products stay below (in + 1) * out */
+template <typename I>
 static __device__ __forceinline__ int
 bin_start (int i, int in, int out)
 {
-  return (int) ((int64_t) i * in / out);
+  return (int) ((I) i * in / out);
 }
 
+template <typename I>
 static __device__ __forceinline__ int
 bin_end (int i, int in, int out)
 {
-  return (int) (((int64_t) (i + 1) * in + out - 1) / out);
+  return (int) (((I) (i + 1) * in + out - 1) / out);
 }
 
-/* I: the index type, int when the tensor is small enough (32-bit division
- * is several times cheaper than 64-bit, and these kernels divide per element) */
 #define FOR_I(I, i, n) \
   for (I i = (I) blockIdx.x * (I) blockDim.x + (I) threadIdx.x; i < (n); \
        i += (I) blockDim.x * (I) gridDim.x)
@@ -121,7 +127,28 @@ maxpool_forward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, int
     }
 }
 
-/* one thread per dx element, as the file's header says */
+/* Along one axis, the outputs [*lo, *hi] (none when *lo > *hi) whose argmax
+ * can be input row @i, for the window k, stride s, padding p, and @on
+ * outputs.  Output o's window is [o*s - p, o*s - p + k - 1], so those that
+ * hold i are o in [ceil ((i + p - k + 1) / s), floor ((i + p) / s)]: 1 or 2
+ * of them for resnet's 3x3/2 pool.  The forward's fallback for a window of
+ * -inf only (or of padding only) is its first element clamped to the input,
+ * max (o*s - p, 0): inside the window unless the window lies wholly in the
+ * padding before the input (p >= k), when it is row 0; so row 0 takes every
+ * window that starts before the input, o*s < p, as well.  i + p >= 0, so
+ * the divisions below never see a negative numerator (C's / would round
+ * it towards zero). */
+static __device__ __forceinline__ void
+argmax_rows (int i, int k, int s, int p, int on, int *lo, int *hi)
+{
+  int first = i + p - k + 1;   /* the start of the lowest window holding i, times s */
+  *lo = i == 0 || first <= 0 ? 0 : (first + s - 1) / s;
+  *hi = (i + p) / s;
+  *hi = *hi > on - 1 ? on - 1 : *hi;
+}
+
+/* one thread per dx element, as the file's header says; the candidates in
+ * increasing order, as the CPU adds them */
 template <typename I, typename T, bool NHWC>
 static __global__ void
 maxpool_backward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, int kw, int sh,
@@ -135,16 +162,10 @@ maxpool_backward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, in
       walk_at<I> (i, cc, h, w, &img, &ch, &iy, &ix);
       int32_t at = iy * w + ix;
       plane_ref<I> yp = plane_of<true, I> (img, ch, cc, oh, ow);
-      /* outputs whose window holds (iy, ix): oy*sh - ph <= iy <= oy*sh - ph + kh - 1;
-       * the "-inf window" fallback can point at a clamped element, so the range
-       * is widened by one window on each side and argmax decides */
-      int oy0 = (iy + ph - kh) / sh - 1, oy1 = (iy + ph) / sh + 1;
-      int ox0 = (ix + pw - kw) / sw - 1, ox1 = (ix + pw) / sw + 1;
+      int oy0, oy1, ox0, ox1;
       float acc = 0.0f;
-      oy0 = oy0 < 0 ? 0 : oy0;
-      ox0 = ox0 < 0 ? 0 : ox0;
-      oy1 = oy1 >= oh ? oh - 1 : oy1;
-      ox1 = ox1 >= ow ? ow - 1 : ox1;
+      argmax_rows (iy, kh, sh, ph, oh, &oy0, &oy1);
+      argmax_rows (ix, kw, sw, pw, ow, &ox0, &ox1);
       for (int oy = oy0; oy <= oy1; oy++)
         for (int ox = ox0; ox <= ox1; ox++)
           {
@@ -159,54 +180,54 @@ maxpool_backward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, in
 /* TX: x's type, walked in its layout (NHWC); TY and Y_NHWC: y's (and
  * argmax's).  The instances: float NCHW to float NCHW, bf16 NHWC to float
  * NCHW (the head, [N, C] for a 1x1 output) or to bf16 NHWC. */
-template <typename TX, typename TY, bool NHWC, bool Y_NHWC>
+template <typename I, typename TX, typename TY, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_avg_forward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+adaptive_avg_forward_kernel (I planes, I c, int h, int w, int oh, int ow,
                              const TX *x, TY *y)
 {
-  const int64_t cc = NHWC ? c : 1;
-  TSK_FOR (i, planes * oh * ow)
+  const I cc = NHWC ? c : (I) 1;
+  FOR_I (I, i, planes * oh * ow)
     {
-      int64_t img, ch;
+      I img, ch;
       int oy, ox;
-      walk_at<int64_t> (i, cc, oh, ow, &img, &ch, &oy, &ox);
-      int ys = bin_start (oy, h, oh), ye = bin_end (oy, h, oh);
-      int xs = bin_start (ox, w, ow), xe = bin_end (ox, w, ow);
-      plane_ref<int64_t> xp = plane_of<true> (img, ch, cc, h, w);
-      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
+      walk_at<I> (i, cc, oh, ow, &img, &ch, &oy, &ox);
+      int ys = bin_start<I> (oy, h, oh), ye = bin_end<I> (oy, h, oh);
+      int xs = bin_start<I> (ox, w, ow), xe = bin_end<I> (ox, w, ow);
+      plane_ref<I> xp = plane_of<true, I> (img, ch, cc, h, w);
+      plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
       float s = 0.0f;
       for (int iy = ys; iy < ye; iy++)
         for (int ix = xs; ix < xe; ix++)
-          s += tsk_ld (x, xp.base + (int64_t) (iy * w + ix) * xp.step);
-      tsk_st (y, yp.base + (int64_t) (oy * ow + ox) * yp.step,
+          s += tsk_ld (x, xp.base + (I) (iy * w + ix) * xp.step);
+      tsk_st (y, yp.base + (I) (oy * ow + ox) * yp.step,
               s / (float) ((ye - ys) * (xe - xs)));
     }
 }
 
 /* walks dx (TX, NHWC); dy is TY in Y_NHWC */
-template <typename TY, typename TX, bool NHWC, bool Y_NHWC>
+template <typename I, typename TY, typename TX, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_avg_backward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+adaptive_avg_backward_kernel (I planes, I c, int h, int w, int oh, int ow,
                               const TY *dy, TX *dx)
 {
-  const int64_t cc = NHWC ? c : 1;
-  TSK_FOR (i, planes * h * w)
+  const I cc = NHWC ? c : (I) 1;
+  FOR_I (I, i, planes * h * w)
     {
-      int64_t img, ch;
+      I img, ch;
       int iy, ix;
-      walk_at<int64_t> (i, cc, h, w, &img, &ch, &iy, &ix);
-      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
+      walk_at<I> (i, cc, h, w, &img, &ch, &iy, &ix);
+      plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
       float acc = 0.0f;
       for (int oy = 0; oy < oh; oy++)
         {
-          int ys = bin_start (oy, h, oh), ye = bin_end (oy, h, oh);
+          int ys = bin_start<I> (oy, h, oh), ye = bin_end<I> (oy, h, oh);
           if (iy < ys || iy >= ye)
             continue;
           for (int ox = 0; ox < ow; ox++)
             {
-              int xs = bin_start (ox, w, ow), xe = bin_end (ox, w, ow);
+              int xs = bin_start<I> (ox, w, ow), xe = bin_end<I> (ox, w, ow);
               if (ix >= xs && ix < xe)
-                acc += tsk_ld (dy, yp.base + (int64_t) (oy * ow + ox) * yp.step)
+                acc += tsk_ld (dy, yp.base + (I) (oy * ow + ox) * yp.step)
                        / (float) ((ye - ys) * (xe - xs));
             }
         }
@@ -214,28 +235,28 @@ adaptive_avg_backward_kernel (int64_t planes, int64_t c, int h, int w, int oh, i
     }
 }
 
-template <typename TX, typename TY, bool NHWC, bool Y_NHWC>
+template <typename I, typename TX, typename TY, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_max_forward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+adaptive_max_forward_kernel (I planes, I c, int h, int w, int oh, int ow,
                              const TX *x, TY *y, int32_t *argmax)
 {
-  const int64_t cc = NHWC ? c : 1;
-  TSK_FOR (i, planes * oh * ow)
+  const I cc = NHWC ? c : (I) 1;
+  FOR_I (I, i, planes * oh * ow)
     {
-      int64_t img, ch;
+      I img, ch;
       int oy, ox;
-      walk_at<int64_t> (i, cc, oh, ow, &img, &ch, &oy, &ox);
-      int ys = bin_start (oy, h, oh), ye = bin_end (oy, h, oh);
-      int xs = bin_start (ox, w, ow), xe = bin_end (ox, w, ow);
-      plane_ref<int64_t> xp = plane_of<true> (img, ch, cc, h, w);
-      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
-      int64_t o = yp.base + (int64_t) (oy * ow + ox) * yp.step;
+      walk_at<I> (i, cc, oh, ow, &img, &ch, &oy, &ox);
+      int ys = bin_start<I> (oy, h, oh), ye = bin_end<I> (oy, h, oh);
+      int xs = bin_start<I> (ox, w, ow), xe = bin_end<I> (ox, w, ow);
+      plane_ref<I> xp = plane_of<true, I> (img, ch, cc, h, w);
+      plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
+      I o = yp.base + (I) (oy * ow + ox) * yp.step;
       float best = -INFINITY;
       int32_t idx = -1;
       for (int iy = ys; iy < ye; iy++)
         for (int ix = xs; ix < xe; ix++)
           {
-            float v = tsk_ld (x, xp.base + (int64_t) (iy * w + ix) * xp.step);
+            float v = tsk_ld (x, xp.base + (I) (iy * w + ix) * xp.step);
             if (idx < 0 || v > best || (isnan (v) && !isnan (best)))
               {
                 best = v;
@@ -247,28 +268,28 @@ adaptive_max_forward_kernel (int64_t planes, int64_t c, int h, int w, int oh, in
     }
 }
 
-template <typename TY, typename TX, bool NHWC, bool Y_NHWC>
+template <typename I, typename TY, typename TX, bool NHWC, bool Y_NHWC>
 static __global__ void
-adaptive_max_backward_kernel (int64_t planes, int64_t c, int h, int w, int oh, int ow,
+adaptive_max_backward_kernel (I planes, I c, int h, int w, int oh, int ow,
                               const int32_t *argmax, const TY *dy, TX *dx)
 {
-  const int64_t cc = NHWC ? c : 1;
-  TSK_FOR (i, planes * h * w)
+  const I cc = NHWC ? c : (I) 1;
+  FOR_I (I, i, planes * h * w)
     {
-      int64_t img, ch;
+      I img, ch;
       int iy, ix;
-      walk_at<int64_t> (i, cc, h, w, &img, &ch, &iy, &ix);
+      walk_at<I> (i, cc, h, w, &img, &ch, &iy, &ix);
       int32_t at = iy * w + ix;
-      plane_ref<int64_t> yp = plane_of<NHWC == Y_NHWC> (img, ch, cc, oh, ow);
+      plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
       float acc = 0.0f;
       for (int oy = 0; oy < oh; oy++)
         {
-          if (iy < bin_start (oy, h, oh) || iy >= bin_end (oy, h, oh))
+          if (iy < bin_start<I> (oy, h, oh) || iy >= bin_end<I> (oy, h, oh))
             continue;
           for (int ox = 0; ox < ow; ox++)
             {
-              int64_t o = yp.base + (int64_t) (oy * ow + ox) * yp.step;
-              if (ix >= bin_start (ox, w, ow) && ix < bin_end (ox, w, ow) && argmax[o] == at)
+              I o = yp.base + (I) (oy * ow + ox) * yp.step;
+              if (ix >= bin_start<I> (ox, w, ow) && ix < bin_end<I> (ox, w, ow) && argmax[o] == at)
                 acc += tsk_ld (dy, o);
             }
         }
@@ -278,25 +299,42 @@ adaptive_max_backward_kernel (int64_t planes, int64_t c, int h, int w, int oh, i
 
 /* ---- launchers: planes = N*C, c = C (used by the NHWC forms only) ---- */
 
+/* int indices when no index (into x or y) nor a bin product comes near 2^31 */
+static int
+pool_int_index (int64_t planes, int h, int w, int oh, int ow)
+{
+  int64_t big = planes * h * w, out = planes * oh * ow;
+  big = out > big ? out : big;
+  big = (int64_t) (h + 1) * oh > big ? (int64_t) (h + 1) * oh : big;
+  big = (int64_t) (w + 1) * ow > big ? (int64_t) (w + 1) * ow : big;
+  return tsk_int_index (big);
+}
+
+/* One thread per element of the @n walked: k32 (the kernel's int form)
+ * when the sizes allow, else k64; every kernel here starts with (planes, c,
+ * h, w, oh, ow), then its own arguments @args. */
+template <typename... A, typename... B>
+static void
+pool_launch (cudaStream_t s, int64_t n, void (*k32) (int, int, int, int, int, int, A...),
+             void (*k64) (int64_t, int64_t, int, int, int, int, A...), int64_t planes,
+             int64_t c, int h, int w, int oh, int ow, B... args)
+{
+  if (n <= 0)
+    return;
+  if (pool_int_index (planes, h, w, oh, ow))
+    TSK_LAUNCH (k32, tsk_blocks (n), s) ((int) planes, (int) c, h, w, oh, ow, args...);
+  else
+    TSK_LAUNCH (k64, tsk_blocks (n), s) (planes, c, h, w, oh, ow, args...);
+}
+
 template <typename T, bool NHWC>
 static void
 maxpool_fwd (cudaStream_t s, int64_t planes, int64_t c, int h, int w, int oh, int ow, int kh,
              int kw, int sh, int sw, int ph, int pw, const T *x, T *y, int32_t *argmax)
 {
-  int64_t n = planes * oh * ow, in = planes * h * w;
-  /* int indices while no index (in or out) comes near 2^31 */
-  if (n > 0 && n < (1LL << 30) && in < (1LL << 30))
-    {
-      auto k = maxpool_forward_kernel<int, T, NHWC>;
-      TSK_LAUNCH (k, tsk_blocks (n), s) ((int) planes, (int) c, h, w, oh, ow, kh, kw, sh, sw, ph,
-                                         pw, x, y, argmax);
-    }
-  else if (n > 0)
-    {
-      auto k = maxpool_forward_kernel<int64_t, T, NHWC>;
-      TSK_LAUNCH (k, tsk_blocks (n), s) (planes, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, x, y,
-                                         argmax);
-    }
+  pool_launch (s, planes * oh * ow, maxpool_forward_kernel<int, T, NHWC>,
+               maxpool_forward_kernel<int64_t, T, NHWC>, planes, c, h, w, oh, ow, kh, kw, sh, sw,
+               ph, pw, x, y, argmax);
 }
 
 template <typename T, bool NHWC>
@@ -304,19 +342,9 @@ static void
 maxpool_bwd (cudaStream_t s, int64_t planes, int64_t c, int h, int w, int oh, int ow, int kh,
              int kw, int sh, int sw, int ph, int pw, const int32_t *argmax, const T *dy, T *dx)
 {
-  int64_t n = planes * h * w, out = planes * oh * ow;
-  if (n > 0 && n < (1LL << 30) && out < (1LL << 30))
-    {
-      auto k = maxpool_backward_kernel<int, T, NHWC>;
-      TSK_LAUNCH (k, tsk_blocks (n), s) ((int) planes, (int) c, h, w, oh, ow, kh, kw, sh, sw, ph,
-                                         pw, argmax, dy, dx);
-    }
-  else if (n > 0)
-    {
-      auto k = maxpool_backward_kernel<int64_t, T, NHWC>;
-      TSK_LAUNCH (k, tsk_blocks (n), s) (planes, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, argmax,
-                                         dy, dx);
-    }
+  pool_launch (s, planes * h * w, maxpool_backward_kernel<int, T, NHWC>,
+               maxpool_backward_kernel<int64_t, T, NHWC>, planes, c, h, w, oh, ow, kh, kw, sh,
+               sw, ph, pw, argmax, dy, dx);
 }
 
 extern "C" void
@@ -354,43 +382,40 @@ tsk_maxpool_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int w, i
 }
 
 /* The adaptive pools' instances: float32 NCHW to float32 NCHW, and a bf16
- * NHWC x to a float32 NCHW y (@y_bf16 0) or a bf16 NHWC one (1), dy as y. */
-#define ADAPTIVE_LAUNCH(kernel, n, s, ...)                                     \
-  do {                                                                        \
-    if ((n) > 0)                                                              \
-      TSK_LAUNCH (kernel, tsk_blocks (n), (s)) (__VA_ARGS__);                 \
-  } while (0)
+ * NHWC x to a float32 NCHW y (@y_bf16 0) or a bf16 NHWC one (1), dy as y.
+ * ADAPTIVE (kernel, <types>) names the int and int64_t forms. */
+#define ADAPTIVE(kernel, ...) kernel<int, __VA_ARGS__>, kernel<int64_t, __VA_ARGS__>
 
 extern "C" void
 tsk_adaptive_avg_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                           const float *x, float *y)
 {
-  auto k = adaptive_avg_forward_kernel<float, float, false, false>;
-  ADAPTIVE_LAUNCH (k, planes * oh * ow, s, planes, 1, h, w, oh, ow, x, y);
+  pool_launch (s, planes * oh * ow, ADAPTIVE (adaptive_avg_forward_kernel, float, float, false,
+                                              false), planes, 1, h, w, oh, ow, x, y);
 }
 
 extern "C" void
 tsk_adaptive_avg_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                            const float *dy, float *dx)
 {
-  auto k = adaptive_avg_backward_kernel<float, float, false, false>;
-  ADAPTIVE_LAUNCH (k, planes * h * w, s, planes, 1, h, w, oh, ow, dy, dx);
+  pool_launch (s, planes * h * w, ADAPTIVE (adaptive_avg_backward_kernel, float, float, false,
+                                            false), planes, 1, h, w, oh, ow, dy, dx);
 }
 
 extern "C" void
 tsk_adaptive_max_forward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                           const float *x, float *y, int32_t *argmax)
 {
-  auto k = adaptive_max_forward_kernel<float, float, false, false>;
-  ADAPTIVE_LAUNCH (k, planes * oh * ow, s, planes, 1, h, w, oh, ow, x, y, argmax);
+  pool_launch (s, planes * oh * ow, ADAPTIVE (adaptive_max_forward_kernel, float, float, false,
+                                              false), planes, 1, h, w, oh, ow, x, y, argmax);
 }
 
 extern "C" void
 tsk_adaptive_max_backward (cudaStream_t s, int64_t planes, int h, int w, int oh, int ow,
                            const int32_t *argmax, const float *dy, float *dx)
 {
-  auto k = adaptive_max_backward_kernel<float, float, false, false>;
-  ADAPTIVE_LAUNCH (k, planes * h * w, s, planes, 1, h, w, oh, ow, argmax, dy, dx);
+  pool_launch (s, planes * h * w, ADAPTIVE (adaptive_max_backward_kernel, float, float, false,
+                                            false), planes, 1, h, w, oh, ow, argmax, dy, dx);
 }
 
 extern "C" void
@@ -398,15 +423,13 @@ tsk_adaptive_avg_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int 
                                int ow, const uint16_t *x, void *y, int y_bf16)
 {
   if (y_bf16)
-    {
-      auto k = adaptive_avg_forward_kernel<tsk_bf16, tsk_bf16, true, true>;
-      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (tsk_bf16 *) y);
-    }
+    pool_launch (s, n * c * oh * ow,
+                 ADAPTIVE (adaptive_avg_forward_kernel, tsk_bf16, tsk_bf16, true, true), n * c,
+                 c, h, w, oh, ow, x, (tsk_bf16 *) y);
   else
-    {
-      auto k = adaptive_avg_forward_kernel<tsk_bf16, float, true, false>;
-      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (float *) y);
-    }
+    pool_launch (s, n * c * oh * ow,
+                 ADAPTIVE (adaptive_avg_forward_kernel, tsk_bf16, float, true, false), n * c, c,
+                 h, w, oh, ow, x, (float *) y);
 }
 
 extern "C" void
@@ -414,15 +437,13 @@ tsk_adaptive_avg_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int
                                 int ow, const void *dy, int dy_bf16, uint16_t *dx)
 {
   if (dy_bf16)
-    {
-      auto k = adaptive_avg_backward_kernel<tsk_bf16, tsk_bf16, true, true>;
-      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, (const tsk_bf16 *) dy, dx);
-    }
+    pool_launch (s, n * c * h * w,
+                 ADAPTIVE (adaptive_avg_backward_kernel, tsk_bf16, tsk_bf16, true, true), n * c,
+                 c, h, w, oh, ow, (const tsk_bf16 *) dy, dx);
   else
-    {
-      auto k = adaptive_avg_backward_kernel<float, tsk_bf16, true, false>;
-      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, (const float *) dy, dx);
-    }
+    pool_launch (s, n * c * h * w,
+                 ADAPTIVE (adaptive_avg_backward_kernel, float, tsk_bf16, true, false), n * c,
+                 c, h, w, oh, ow, (const float *) dy, dx);
 }
 
 extern "C" void
@@ -430,15 +451,13 @@ tsk_adaptive_max_forward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int 
                                int ow, const uint16_t *x, void *y, int y_bf16, int32_t *argmax)
 {
   if (y_bf16)
-    {
-      auto k = adaptive_max_forward_kernel<tsk_bf16, tsk_bf16, true, true>;
-      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (tsk_bf16 *) y, argmax);
-    }
+    pool_launch (s, n * c * oh * ow,
+                 ADAPTIVE (adaptive_max_forward_kernel, tsk_bf16, tsk_bf16, true, true), n * c,
+                 c, h, w, oh, ow, x, (tsk_bf16 *) y, argmax);
   else
-    {
-      auto k = adaptive_max_forward_kernel<tsk_bf16, float, true, false>;
-      ADAPTIVE_LAUNCH (k, n * c * oh * ow, s, n * c, c, h, w, oh, ow, x, (float *) y, argmax);
-    }
+    pool_launch (s, n * c * oh * ow,
+                 ADAPTIVE (adaptive_max_forward_kernel, tsk_bf16, float, true, false), n * c, c,
+                 h, w, oh, ow, x, (float *) y, argmax);
 }
 
 extern "C" void
@@ -447,15 +466,11 @@ tsk_adaptive_max_backward_nhwc (cudaStream_t s, int64_t n, int64_t c, int h, int
                                 uint16_t *dx)
 {
   if (dy_bf16)
-    {
-      auto k = adaptive_max_backward_kernel<tsk_bf16, tsk_bf16, true, true>;
-      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, argmax,
-                       (const tsk_bf16 *) dy, dx);
-    }
+    pool_launch (s, n * c * h * w,
+                 ADAPTIVE (adaptive_max_backward_kernel, tsk_bf16, tsk_bf16, true, true), n * c,
+                 c, h, w, oh, ow, argmax, (const tsk_bf16 *) dy, dx);
   else
-    {
-      auto k = adaptive_max_backward_kernel<float, tsk_bf16, true, false>;
-      ADAPTIVE_LAUNCH (k, n * c * h * w, s, n * c, c, h, w, oh, ow, argmax, (const float *) dy,
-                       dx);
-    }
+    pool_launch (s, n * c * h * w,
+                 ADAPTIVE (adaptive_max_backward_kernel, float, tsk_bf16, true, false), n * c,
+                 c, h, w, oh, ow, argmax, (const float *) dy, dx);
 }

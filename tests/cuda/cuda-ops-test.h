@@ -31,6 +31,9 @@ extern long ts_fake_cudnn_backward_filter __attribute__ ((weak));
 extern long ts_fake_cudnn_nondeterministic __attribute__ ((weak));
 extern long ts_fake_cudnn_finds __attribute__ ((weak));
 extern long ts_fake_cudnn_live __attribute__ ((weak));
+/* ... and its runtime's switch to the kernels' 64-bit index paths
+ * (tests/cuda/emu/fake-cudart.c); NULL on a real GPU */
+extern int tsk_emu_wide_index __attribute__ ((weak));
 
 /* 1 when this run's convolutions should go through cuDNN (TS_CUDA_CUDNN=1) */
 static inline int
@@ -38,6 +41,20 @@ want_cudnn (void)
 {
   const char *v = g_getenv ("TS_CUDA_CUDNN");
   return v && atoi (v) == 1;
+}
+
+/* @fn with the kernels' 32-bit indices, then, in the host emulation, with
+ * their 64-bit ones (tsk_int_index): a real GPU takes those only for
+ * tensors of 2^30 elements, too large for a test */
+static inline void
+each_index_width (void (*fn) (void))
+{
+  fn ();
+  if (&tsk_emu_wide_index == NULL)
+    return;
+  tsk_emu_wide_index = 1;
+  fn ();
+  tsk_emu_wide_index = 0;
 }
 
 /* 1 when the GPU backend exists; else the test is skipped with the reason */

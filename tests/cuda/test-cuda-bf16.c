@@ -595,6 +595,10 @@ test_pool (void)
   static const int64_t ax[][4] = { { 2, 8, 7, 7 }, { 1, 5, 5, 6 }, { 3, 3, 4, 4 },
                                    { 2, 7, 1, 1 } };
   ts_pool2d_params p3 = { 3, 3, 2, 2, 1, 1 }, p2 = { 2, 2, 2, 2, 0, 0 };
+  /* strides 1 and 3, and padding as large as the window or larger (windows
+   * wholly in the padding: their argmax is clamped to row or column 0) */
+  static const ts_pool2d_params more[] = { { 3, 3, 1, 1, 1, 1 }, { 3, 3, 3, 3, 1, 1 },
+                                           { 1, 1, 1, 1, 3, 3 }, { 2, 3, 1, 2, 4, 3 } };
 
   if (!have_gpu ())
     return;
@@ -604,6 +608,8 @@ test_pool (void)
       if (mx[i][2] >= 2)
         run_maxpool (mx[i], &p2);
     }
+  for (size_t i = 0; i < G_N_ELEMENTS (more); i++)
+    run_maxpool (mx[i % 3], &more[i]);
   for (size_t i = 0; i < G_N_ELEMENTS (ax); i++)
     {
       int64_t s1[4] = { ax[i][0], ax[i][1], 1, 1 }, s23[4] = { ax[i][0], ax[i][1], 2, 3 };
@@ -994,6 +1000,25 @@ test_conv_linear_refuse (void)
   ts_tensor_free (cx), ts_tensor_free (cw), ts_tensor_free (cy), ts_tensor_free (cw16);
 }
 
+/* the kernels that pick 32- or 64-bit indices by size, on both paths */
+static void
+test_convert_rounding_all (void)
+{
+  each_index_width (test_convert_rounding);
+}
+
+static void
+test_convert_layouts_all (void)
+{
+  each_index_width (test_convert_layouts);
+}
+
+static void
+test_pool_all (void)
+{
+  each_index_width (test_pool);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1008,13 +1033,13 @@ main (int argc, char **argv)
     g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
   else
     g_test_message ("%s", skip_reason);
-  g_test_add_func ("/cuda/bf16/convert-rounding", test_convert_rounding);
-  g_test_add_func ("/cuda/bf16/convert-layouts", test_convert_layouts);
+  g_test_add_func ("/cuda/bf16/convert-rounding", test_convert_rounding_all);
+  g_test_add_func ("/cuda/bf16/convert-layouts", test_convert_layouts_all);
   g_test_add_func ("/cuda/bf16/cpu-refuses", test_cpu_refuses);
   g_test_add_func ("/cuda/bf16/batchnorm", test_batchnorm);
   g_test_add_func ("/cuda/bf16/batchnorm-refuses", test_batchnorm_refuses);
   g_test_add_func ("/cuda/bf16/elementwise", test_elementwise);
-  g_test_add_func ("/cuda/bf16/pool", test_pool);
+  g_test_add_func ("/cuda/bf16/pool", test_pool_all);
   g_test_add_func ("/cuda/bf16/reductions", test_reductions);
   g_test_add_func ("/cuda/bf16/refuses", test_refuses);
   g_test_add_func ("/cuda/bf16/conv2d", test_conv);

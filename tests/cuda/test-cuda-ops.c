@@ -325,30 +325,79 @@ test_batchnorm (void)
   run_bn (2, s2, -2, 3, tols.red);
 }
 
+/* max pool @pp over x @sx; @neg_inf: the first rows of every plane and the
+ * whole second plane -inf, so that windows of -inf only take the forward's
+ * fallback (their first element, clamped to the input) */
 static void
-test_pool (void)
+run_maxpool (const int64_t *sx, const ts_pool2d_params *pp, int neg_inf)
 {
-  int64_t sx[4] = { 2, 3, 11, 10 }, sy[4] = { 2, 3, 6, 5 };
-  int64_t sa[4] = { 2, 3, 3, 3 }, s1[4] = { 2, 3, 1, 1 };
-  ts_pool2d_params pp = { 3, 3, 2, 2, 1, 1 };
+  int64_t sy[4] = { sx[0], sx[1], (sx[2] + 2 * pp->pad_h - pp->kernel_h) / pp->stride_h + 1,
+                    (sx[3] + 2 * pp->pad_w - pp->kernel_w) / pp->stride_w + 1 };
+  int64_t nx = sx[0] * sx[1] * sx[2] * sx[3], plane = sx[2] * sx[3];
+  char what[160];
+  float *h = rnd (nx, -2, 2);
 
-  if (!have_gpu ())
-    return;
-  pair x = mk_rand (4, sx, -2, 2), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1);
-  pair dx = mk (4, sx, NULL);
+  if (neg_inf)
+    for (int64_t i = 0; i < nx; i++)
+      if (i % plane < 3 * sx[3] || (i >= plane && i < 2 * plane))
+        h[i] = -INFINITY;
+  pair x = mk (4, sx, h), y = mk (4, sy, NULL), dy = mk_rand (4, sy, -1, 1), dx = mk (4, sx, NULL);
   int32_t *ac = cpu->i->alloc (cpu, (size_t) y.c->numel * 4);
   int32_t *ag = gpu->i->alloc (gpu, (size_t) y.c->numel * 4);
   g_assert_nonnull (ac);
   g_assert_nonnull (ag);
-  cpu->i->maxpool2d_forward (cpu, &pp, x.c, y.c, ac);
-  gpu->i->maxpool2d_forward (gpu, &pp, x.g, y.g, ag);
-  cmp ("maxpool2d forward", y, tols.exact);
-  cmp_argmax ("maxpool2d argmax", ac, ag, y.c->numel);
-  cpu->i->maxpool2d_backward (cpu, &pp, ac, dy.c, dx.c);
-  gpu->i->maxpool2d_backward (gpu, &pp, ag, dy.g, dx.g);
-  cmp ("maxpool2d backward", dx, tols.ew);
+  snprintf (what, sizeof what, "maxpool2d %dx%d/%dx%d pad %dx%d%s x [%lld, %lld, %lld, %lld]",
+            pp->kernel_h, pp->kernel_w, pp->stride_h, pp->stride_w, pp->pad_h, pp->pad_w,
+            neg_inf ? " -inf" : "", (long long) sx[0], (long long) sx[1], (long long) sx[2],
+            (long long) sx[3]);
+  cpu->i->maxpool2d_forward (cpu, pp, x.c, y.c, ac);
+  gpu->i->maxpool2d_forward (gpu, pp, x.g, y.g, ag);
+  cmp (what, y, tols.exact);
+  cmp_argmax (what, ac, ag, y.c->numel);
+  cpu->i->maxpool2d_backward (cpu, pp, ac, dy.c, dx.c);
+  gpu->i->maxpool2d_backward (gpu, pp, ag, dy.g, dx.g);
+  g_strlcat (what, " backward", sizeof what);
+  cmp (what, dx, tols.ew);
   cpu->i->free (cpu, ac);
   gpu->i->free (gpu, ag);
+  pfree (x), pfree (y), pfree (dy), pfree (dx);
+  free (h);
+}
+
+/* The backward gathers each dx element's candidate outputs from the window
+ * geometry: resnet's 3x3/2 pad 1, strides 1 and 3, 2x2/2, a 5x3 window with
+ * padding k/2, and padding as large as the window or larger (windows wholly
+ * in the padding, whose argmax is clamped to row or column 0); windows at
+ * every border (11x10 leaves the last ones cut). */
+static void
+test_maxpool (void)
+{
+  static const ts_pool2d_params pps[] = {
+    { 3, 3, 2, 2, 1, 1 }, { 3, 3, 1, 1, 1, 1 }, { 3, 3, 3, 3, 1, 1 }, { 2, 2, 2, 2, 0, 0 },
+    { 5, 3, 2, 1, 2, 1 }, { 1, 1, 1, 1, 3, 3 }, { 2, 3, 1, 2, 4, 3 }, { 3, 2, 3, 1, 3, 5 },
+  };
+  int64_t sx[4] = { 2, 3, 11, 10 }, s1[4] = { 1, 2, 1, 1 };
+
+  if (!have_gpu ())
+    return;
+  for (size_t i = 0; i < G_N_ELEMENTS (pps); i++)
+    {
+      run_maxpool (sx, &pps[i], 0);
+      run_maxpool (sx, &pps[i], 1);
+      if (pps[i].kernel_h <= 1 + 2 * pps[i].pad_h && pps[i].kernel_w <= 1 + 2 * pps[i].pad_w)
+        run_maxpool (s1, &pps[i], 0);
+    }
+}
+
+static void
+test_pool (void)
+{
+  int64_t sx[4] = { 2, 3, 11, 10 };
+  int64_t sa[4] = { 2, 3, 3, 3 }, s1[4] = { 2, 3, 1, 1 };
+
+  if (!have_gpu ())
+    return;
+  pair x = mk_rand (4, sx, -2, 2), dx = mk (4, sx, NULL);
 
   for (int k = 0; k < 2; k++)
     {
@@ -379,7 +428,14 @@ test_pool (void)
       gpu->i->free (gpu, amg);
       pfree (yo), pfree (dyo);
     }
-  pfree (x), pfree (y), pfree (dy), pfree (dx);
+  pfree (x), pfree (dx);
+}
+
+static void
+test_pools (void)
+{
+  each_index_width (test_maxpool);
+  each_index_width (test_pool);
 }
 
 static void
@@ -816,7 +872,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/ops/elementwise", test_elementwise);
   g_test_add_func ("/cuda/ops/conv2d", test_conv);
   g_test_add_func ("/cuda/ops/batchnorm", test_batchnorm);
-  g_test_add_func ("/cuda/ops/pool", test_pool);
+  g_test_add_func ("/cuda/ops/pool", test_pools);
   g_test_add_func ("/cuda/ops/linear-loss-adam", test_linear_loss_adam);
   g_test_add_func ("/cuda/ops/multi-tensor", test_multi);
   g_test_add_func ("/cuda/ops/resample", test_resample);

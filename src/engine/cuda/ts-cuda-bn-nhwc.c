@@ -4,23 +4,10 @@
 #include "ts-cuda-private.h"
 #include "ts-op-shapes.h"
 
-#define DATA(t) ((t) ? (t)->data : NULL)
-/* a bfloat16 tensor's data is really uint16_t (ts-tensor.h) */
-#define BF16(t) ((uint16_t *) DATA (t))
-
 int
 ts_cuda_bn_nhwc (const ts_tensor *x)
 {
   return x->dtype == TS_BF16 && x->layout == TS_NHWC && x->ndim == 4;
-}
-
-int
-ts_cuda_all_plain (const char *op, int count, const ts_tensor *const *t)
-{
-  for (int i = 0; i < count; i++)
-    if (!ts_op_plain (op, t[i]))
-      return 0;
-  return 1;
 }
 
 /* @t (NULL passes) is of x's type */

@@ -1,20 +1,12 @@
 /* ts-cuda-bn-nhwc.h: the CUDA backend's batch norm over bfloat16 NHWC
  * activations (the bf16 precision policy, docs/cuda.md), called by
- * ts-cuda-ops.c's batch-norm ops when x is one; and the check of a list of
- * tensors for the float32 NCHW form. */
+ * ts-cuda-ops.c's batch-norm ops when x is one. */
 #pragma once
 
 #include "ts-backend.h"
 
 /* x is a 4-d bfloat16 NHWC tensor: the ops take the forms below */
 int ts_cuda_bn_nhwc (const ts_tensor *x);
-
-/* ts_op_plain over @count tensors (NULL entries pass) */
-int ts_cuda_all_plain (const char *op, int count, const ts_tensor *const *t);
-#define TS_CUDA_PLAIN(op, ...)                                                         \
-  ts_cuda_all_plain ((op), (int) (sizeof ((const ts_tensor *[]) { __VA_ARGS__ })       \
-                                  / sizeof (const ts_tensor *)),                       \
-                     (const ts_tensor *[]) { __VA_ARGS__ })
 
 /* As ts-backend.h's batch-norm ops, with x, y (y_act), dy (dy_act) and dx
  * bfloat16 NHWC and the rest float32 (each refused otherwise); @act -1 for

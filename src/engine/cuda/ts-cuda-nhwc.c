@@ -5,7 +5,6 @@
 #include "ts-op-shapes.h"
 
 #define S(be) ts_cuda_stream (be)
-#define BF(t) ((uint16_t *) (t)->data)
 
 /* 1 when @t is bf16 NHWC, the activations' form under the policy */
 static int
@@ -47,7 +46,7 @@ ts_cuda_nhwc_maxpool2d_forward (ts_backend *be, const ts_pool2d_params *p, const
   if (!bf16_nhwc ("maxpool2d", x) || !ts_op_same_type ("maxpool2d", x, y))
     return;
   tsk_maxpool_forward_nhwc (S (be), DIMS (x, y), p->kernel_h, p->kernel_w, p->stride_h,
-                            p->stride_w, p->pad_h, p->pad_w, BF (x), BF (y), argmax);
+                            p->stride_w, p->pad_h, p->pad_w, BF16 (x), BF16 (y), argmax);
 }
 
 void
@@ -57,7 +56,7 @@ ts_cuda_nhwc_maxpool2d_backward (ts_backend *be, const ts_pool2d_params *p,
   if (!bf16_nhwc ("maxpool2d backward", dx) || !ts_op_same_type ("maxpool2d backward", dx, dy))
     return;
   tsk_maxpool_backward_nhwc (S (be), DIMS (dx, dy), p->kernel_h, p->kernel_w, p->stride_h,
-                             p->stride_w, p->pad_h, p->pad_w, argmax, BF (dy), BF (dx));
+                             p->stride_w, p->pad_h, p->pad_w, argmax, BF16 (dy), BF16 (dx));
 }
 
 void
@@ -67,7 +66,7 @@ ts_cuda_nhwc_adaptive_avgpool2d_forward (ts_backend *be, const ts_tensor *x, ts_
 
   if (!bf16_nhwc ("adaptive_avgpool2d", x) || !adaptive_out ("adaptive_avgpool2d", y, &y_bf16))
     return;
-  tsk_adaptive_avg_forward_nhwc (S (be), DIMS (x, y), BF (x), y->data, y_bf16);
+  tsk_adaptive_avg_forward_nhwc (S (be), DIMS (x, y), BF16 (x), y->data, y_bf16);
 }
 
 void
@@ -78,7 +77,7 @@ ts_cuda_nhwc_adaptive_avgpool2d_backward (ts_backend *be, const ts_tensor *dy, t
   if (!bf16_nhwc ("adaptive_avgpool2d backward", dx)
       || !adaptive_out ("adaptive_avgpool2d backward", dy, &dy_bf16))
     return;
-  tsk_adaptive_avg_backward_nhwc (S (be), DIMS (dx, dy), dy->data, dy_bf16, BF (dx));
+  tsk_adaptive_avg_backward_nhwc (S (be), DIMS (dx, dy), dy->data, dy_bf16, BF16 (dx));
 }
 
 void
@@ -89,7 +88,7 @@ ts_cuda_nhwc_adaptive_maxpool2d_forward (ts_backend *be, const ts_tensor *x, ts_
 
   if (!bf16_nhwc ("adaptive_maxpool2d", x) || !adaptive_out ("adaptive_maxpool2d", y, &y_bf16))
     return;
-  tsk_adaptive_max_forward_nhwc (S (be), DIMS (x, y), BF (x), y->data, y_bf16, argmax);
+  tsk_adaptive_max_forward_nhwc (S (be), DIMS (x, y), BF16 (x), y->data, y_bf16, argmax);
 }
 
 void
@@ -101,5 +100,5 @@ ts_cuda_nhwc_adaptive_maxpool2d_backward (ts_backend *be, const int32_t *argmax,
   if (!bf16_nhwc ("adaptive_maxpool2d backward", dx)
       || !adaptive_out ("adaptive_maxpool2d backward", dy, &dy_bf16))
     return;
-  tsk_adaptive_max_backward_nhwc (S (be), DIMS (dx, dy), argmax, dy->data, dy_bf16, BF (dx));
+  tsk_adaptive_max_backward_nhwc (S (be), DIMS (dx, dy), argmax, dy->data, dy_bf16, BF16 (dx));
 }

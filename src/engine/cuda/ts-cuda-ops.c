@@ -13,8 +13,16 @@
 #include <math.h>
 
 #define S(be) ts_cuda_stream (be)
-/* a bfloat16 tensor's memory */
-#define BF(t) ((uint16_t *) (t)->data)
+
+/* see ts-cuda-private.h */
+int
+ts_cuda_all_plain (const char *op, int count, const ts_tensor *const *t)
+{
+  for (int i = 0; i < count; i++)
+    if (!ts_op_plain (op, t[i]))
+      return 0;
+  return 1;
+}
 
 void
 ts_cuda_convert (ts_backend *be, const ts_tensor *x, ts_tensor *y)
@@ -49,7 +57,7 @@ ts_cuda_axpby (ts_backend *be, float alpha, const ts_tensor *x, float beta, ts_t
   if (!ew_ok ("axpby", x, NULL, y))
     return;
   if (y->dtype == TS_BF16)
-    tsk_axpby_bf16 (S (be), y->numel, alpha, BF (x), beta, BF (y));
+    tsk_axpby_bf16 (S (be), y->numel, alpha, BF16 (x), beta, BF16 (y));
   else
     tsk_axpby (S (be), y->numel, alpha, x->data, beta, y->data);
   ts_cuda_check (be, "axpby");
@@ -62,7 +70,7 @@ add_act (ts_backend *be, const ts_tensor *a, const ts_tensor *b, int act, ts_ten
   if (!ew_ok ("add", a, b, y))
     return;
   if (y->dtype == TS_BF16)
-    tsk_add_bf16 (S (be), y->numel, BF (a), BF (b), act, BF (y));
+    tsk_add_bf16 (S (be), y->numel, BF16 (a), BF16 (b), act, BF16 (y));
   else
     tsk_add (S (be), y->numel, a->data, b->data, act, y->data);
   ts_cuda_check (be, "add");
@@ -90,7 +98,7 @@ void
 ts_cuda_fill (ts_backend *be, ts_tensor *t, float value)
 {
   if (t->dtype == TS_BF16)
-    tsk_fill_bf16 (S (be), t->numel, value, BF (t));
+    tsk_fill_bf16 (S (be), t->numel, value, BF16 (t));
   else
     tsk_fill (S (be), t->numel, value, t->data);
   ts_cuda_check (be, "fill");
@@ -103,7 +111,7 @@ ts_cuda_activation_forward (ts_backend *be, ts_activation act, const ts_tensor *
   if (!ew_ok ("activation", x, NULL, y))
     return;
   if (y->dtype == TS_BF16)
-    tsk_activation_forward_bf16 (S (be), (int) act, y->numel, BF (x), BF (y));
+    tsk_activation_forward_bf16 (S (be), (int) act, y->numel, BF16 (x), BF16 (y));
   else
     tsk_activation_forward (S (be), (int) act, y->numel, x->data, y->data);
   ts_cuda_check (be, "activation");
@@ -116,7 +124,7 @@ ts_cuda_activation_backward (ts_backend *be, ts_activation act, const ts_tensor 
   if (!ew_ok ("activation backward", y, dy, dx))
     return;
   if (dx->dtype == TS_BF16)
-    tsk_activation_backward_bf16 (S (be), (int) act, dx->numel, BF (y), BF (dy), BF (dx));
+    tsk_activation_backward_bf16 (S (be), (int) act, dx->numel, BF16 (y), BF16 (dy), BF16 (dx));
   else
     tsk_activation_backward (S (be), (int) act, dx->numel, y->data, dy->data, dx->data);
   ts_cuda_check (be, "activation backward");
@@ -178,8 +186,6 @@ ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_t
 }
 
 /* ---- batch norm ---- */
-
-#define DATA(t) ((t) ? (t)->data : NULL)
 
 static void
 bn_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma, const ts_tensor *beta,
@@ -564,7 +570,7 @@ ts_cuda_all_finite (ts_backend *be, const ts_tensor *t)
     return 1;
   /* whole-tensor: any layout */
   if (t->dtype == TS_BF16)
-    tsk_count_nonfinite_bf16 (S (be), t->numel, BF (t), ts_cuda (be)->red);
+    tsk_count_nonfinite_bf16 (S (be), t->numel, BF16 (t), ts_cuda (be)->red);
   else
     tsk_count_nonfinite (S (be), t->numel, t->data, ts_cuda (be)->red);
   /* a device error counts as "not finite": the caller stops the step */
@@ -577,7 +583,7 @@ ts_cuda_sum_squares (ts_backend *be, const ts_tensor *t)
   if (t->numel == 0)
     return 0.0;
   if (t->dtype == TS_BF16)
-    tsk_sum_squares_bf16 (S (be), t->numel, BF (t), ts_cuda (be)->red);
+    tsk_sum_squares_bf16 (S (be), t->numel, BF16 (t), ts_cuda (be)->red);
   else
     tsk_sum_squares (S (be), t->numel, t->data, ts_cuda (be)->red);
   return reduction_result (be, "sum_squares");

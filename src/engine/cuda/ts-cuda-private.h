@@ -78,6 +78,19 @@ ts_cuda_stream (ts_backend *be)
   return ts_cuda (be)->stream;
 }
 
+/* A tensor's memory for a launcher, NULL for a NULL (optional) tensor; BF16:
+ * that of a bfloat16 tensor, whose data is really uint16_t (ts-tensor.h). */
+#define DATA(t) ((t) ? (t)->data : NULL)
+#define BF16(t) ((uint16_t *) DATA (t))
+
+/* ts_op_plain (float32 NCHW, or NULL) over @count tensors: the check of every
+ * op that takes float32 only, and of batch norm's parameters in either form */
+int ts_cuda_all_plain (const char *op, int count, const ts_tensor *const *t);
+#define TS_CUDA_PLAIN(op, ...)                                                         \
+  ts_cuda_all_plain ((op), (int) (sizeof ((const ts_tensor *[]) { __VA_ARGS__ })       \
+                                  / sizeof (const ts_tensor *)),                       \
+                     (const ts_tensor *[]) { __VA_ARGS__ })
+
 /* Records a CUDA failure as TS_ERR_DEVICE in ts_last_error; 1 when @e is success. */
 int ts_cuda_ok (ts_backend *be, cudaError_t e, const char *op);
 /* After launching the kernels of @op: checks for launch errors. */

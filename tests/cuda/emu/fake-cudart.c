@@ -11,6 +11,11 @@
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
 tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
 
+/* nonzero: the kernels take their 64-bit index paths whatever the sizes
+ * (tsk_int_index), so that the tests run those too; tests/cuda set it
+ * through a weak reference (cuda-ops-test.h's each_index_width) */
+int tsk_emu_wide_index;
+
 static cudaError_t last_error = cudaSuccess;
 
 /* device allocations made so far: tests/cuda/test-cuda-train.c checks that

@@ -771,7 +771,7 @@ check_refused (const conv_case *cc, pair x, pair w, pair b, pair y, pair dy, pai
                pair db)
 {
   const ts_conv2d_params *p = &cc->p;
-  const char *why = want_cudnn () ? "cannot take this one" : "is off";
+  const char *why = "is off";   /* (called without cuDNN only) */
 
   ts_clear_error ();
   gpu->i->conv2d_forward (gpu, p, x.g, w.g, cc->bias ? b.g : NULL, y.g);
@@ -1019,6 +1019,226 @@ test_pool_all (void)
   each_index_width (test_pool);
 }
 
+/* ---- cuDNN's planning (ts-cuda-cudnn.c) where a real cuDNN differs from
+ * the fake's defaults: the switches of tests/cuda/emu/fake-cudnn.c and
+ * fake-cudart.c, absent (NULL) with the real libraries ---- */
+
+extern int ts_fake_cudnn_no_algo __attribute__ ((weak));
+extern int ts_fake_cudnn_no_algo_c __attribute__ ((weak));
+extern int ts_fake_cudnn_mixed_math __attribute__ ((weak));
+extern int ts_fake_cuda_cc __attribute__ ((weak));
+
+/* 1 when the fake cuDNN runs this test's convolutions; else skipped */
+static int
+have_fake_cudnn (void)
+{
+  if (!have_gpu ())
+    return 0;
+  if (!want_cudnn () || &ts_fake_cudnn_no_algo == NULL)
+    {
+      g_test_skip ("needs the host emulation's fake cuDNN (TS_CUDA_CUDNN=1)");
+      return 0;
+    }
+  return 1;
+}
+
+/* Each direction is planned on its first use: the fake offers no data
+ * gradient for 3-channel inputs (as cuDNN may not in NHWC), and the stem
+ * conv, whose dx the model never asks for, still runs forward and dw in
+ * bfloat16; asking for its dx is refused with the direction named, nothing
+ * written.  float32 runs forward on cuDNN and its backward on im2col.  An
+ * evaluation (forward only) runs with neither gradient offered. */
+static void
+test_conv_directions (void)
+{
+  /* (geometries no other test plans: the switches change only new plans) */
+  static const conv_case stem = { "stem", 2, 3, 18, 16, 16, 7, 7, { 2, 2, 3, 3, 3, 3, 1 }, 0 };
+  static const conv_case eval = { "eval", 1, 3, 8, 8, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 };
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  pair x, w, b, y, dy, dx, dw, db;
+  ts_tensor *xf, *yf, *dxf, *dwf;
+  long fwd0, data0, filter0;
+
+  if (!have_fake_cudnn ())
+    return;
+  ts_fake_cudnn_no_algo = 2, ts_fake_cudnn_no_algo_c = 3;
+  conv_case_shapes (&stem, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1), dx = mk_bf16 (sx, NULL);
+  dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+  cpu->i->conv2d_forward (cpu, &stem.p, x.c, w.c, NULL, y.c);
+  cpu->i->conv2d_backward (cpu, &stem.p, x.c, w.c, dy.c, dx.c, dw.c, db.c);
+
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &stem.p, x.g, w.g, NULL, y.g);
+  gpu->i->conv2d_backward (gpu, &stem.p, x.g, w.g, dy.g, NULL, dw.g, db.g);
+  g_test_message ("stem, dx never asked: %s", ts_last_error ());
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  cmp ("stem forward", y, tols.store);
+  cmp ("stem dw", dw, tols.store);
+  cmp ("stem db", db, tols.store);
+
+  gpu->i->conv2d_backward (gpu, &stem.p, x.g, w.g, dy.g, dx.g, NULL, NULL);
+  g_test_message ("stem dx: %s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), "data-gradient algorithm"));
+  g_assert_nonnull (strstr (ts_last_error (), "CUDNN_STATUS_NOT_SUPPORTED"));
+  assert_untouched ("stem dx", dx);
+
+  /* float32: forward on cuDNN, both gradients on im2col (the direction
+   * cuDNN lacks takes the other with it: one path per backward call) */
+  xf = ts_tensor_new (gpu, 4, sx), yf = ts_tensor_new (gpu, 4, sy);
+  dxf = ts_tensor_new (gpu, 4, sx), dwf = ts_tensor_new (gpu, 4, sw);
+  ts_tensor *dyf = ts_tensor_new (gpu, 4, sy);
+  g_assert_true (xf && yf && dxf && dwf && dyf);
+  gpu->i->convert (gpu, x.g, xf);
+  gpu->i->convert (gpu, dy.g, dyf);
+  fwd0 = ts_fake_cudnn_forwards, data0 = ts_fake_cudnn_backward_data;
+  filter0 = ts_fake_cudnn_backward_filter;
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &stem.p, xf, w.g, NULL, yf);
+  gpu->i->conv2d_backward (gpu, &stem.p, xf, w.g, dyf, dxf, dwf, NULL);
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_fake_cudnn_forwards - fwd0, ==, 1);
+  g_assert_cmpint (ts_fake_cudnn_backward_data - data0, ==, 0);
+  g_assert_cmpint (ts_fake_cudnn_backward_filter - filter0, ==, 0);
+  cmp ("stem float32 forward", (pair) { y.c, yf }, 1e-4);
+  cmp ("stem float32 dx (im2col)", (pair) { dx.c, dxf }, 1e-4);
+  cmp ("stem float32 dw (im2col)", (pair) { dw.c, dwf }, 1e-4);
+  ts_tensor_free (xf), ts_tensor_free (yf), ts_tensor_free (dxf), ts_tensor_free (dwf);
+  ts_tensor_free (dyf);
+  pfree (x), pfree (w), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+
+  /* evaluation: no gradient offered at all, the forward runs */
+  ts_fake_cudnn_no_algo = 6;
+  conv_case_shapes (&eval, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL);
+  cpu->i->conv2d_forward (cpu, &eval.p, x.c, w.c, b.c, y.c);
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &eval.p, x.g, w.g, b.g, y.g);
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  cmp ("eval forward", y, tols.chain);
+  pfree (x), pfree (w), pfree (b), pfree (y);
+  ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0;
+}
+
+/* The fake's algorithms run with math types of their own, which their perf
+ * entries report (none bfloat16's TENSOR_OP_MATH), and need more workspace
+ * under FMA_MATH than the heuristics say: each convolution must run under
+ * its entry's math type with the workspace asked under it (run_conv checks
+ * results, errors and that nothing is allocated after the first step). */
+static void
+test_conv_math_types (void)
+{
+  static const conv_case cases[] = {
+    /* (geometries no other test plans: the switch changes only new plans) */
+    { "3x3 s1 p1 bias, mixed math", 2, 5, 10, 8, 7, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 },
+    { "depthwise 3x3 s2, mixed math", 1, 8, 9, 7, 8, 3, 3, { 2, 2, 1, 1, 1, 1, 8 }, 0 },
+    { "3x3 s2 SAME, mixed math", 3, 4, 8, 8, 6, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 },
+  };
+
+  if (!have_fake_cudnn ())
+    return;
+  ts_fake_cudnn_mixed_math = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_conv (&cases[i]);
+  ts_fake_cudnn_mixed_math = 0;
+}
+
+/* y of a 1x1 convolution of all-ones x [n, 2, 2, 2] with all-ones weights:
+ * 2 everywhere (exact in bfloat16) */
+static void
+ones_conv (int n, ts_dtype dtype, ts_layout layout, const ts_tensor *w)
+{
+  const ts_conv2d_params p = { 1, 1, 0, 0, 0, 0, 1 };
+  int64_t sx[4] = { n, 2, 2, 2 }, sy[4] = { n, 3, 2, 2 };
+  ts_tensor *x = ts_tensor_new_as (gpu, 4, sx, dtype, layout);
+  ts_tensor *y = ts_tensor_new_as (gpu, 4, sy, dtype, layout);
+  float *h = malloc ((size_t) y->numel * sizeof (float));
+  long fwd0 = ts_fake_cudnn_forwards;
+
+  gpu->i->fill (gpu, x, 1.0f);
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &p, x, w, NULL, y);
+  if (strcmp (ts_last_error (), "") != 0)
+    g_test_message ("batch %d (%s): %s", n, dtype == TS_BF16 ? "bfloat16" : "float32",
+                    ts_last_error ());
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_fake_cudnn_forwards - fwd0, ==, 1);   /* cuDNN took it */
+  g_assert_cmpint (ts_tensor_to_host (y, h, y->numel), ==, TS_OK);
+  for (int64_t i = 0; i < y->numel; i++)
+    g_assert_cmpfloat (h[i], ==, 2.0f);
+  free (h);
+  ts_tensor_free (x), ts_tensor_free (y);
+}
+
+/* ts-cuda-cudnn.c's DNN_CACHE */
+#define DNN_CACHE_SLOTS 512
+
+/* More geometries than the descriptor cache holds (a batch size each, in
+ * bfloat16 and float32): all go through cuDNN, the least recently used
+ * making room (its descriptors destroyed: the live count stays within the
+ * cache's), and an evicted one comes back planned afresh. */
+static void
+test_conv_cache_eviction (void)
+{
+  const int64_t sw[4] = { 3, 2, 1, 1 };
+  const int batches = DNN_CACHE_SLOTS / 2 + 200;
+  ts_tensor *w;
+  long live0;
+
+  if (!have_fake_cudnn ())
+    return;
+  w = ts_tensor_new (gpu, 4, sw);
+  gpu->i->fill (gpu, w, 1.0f);
+  live0 = ts_fake_cudnn_live;
+  for (int n = 1; n <= batches; n++)
+    {
+      ones_conv (n, TS_BF16, TS_NHWC, w);
+      ones_conv (n, TS_F32, TS_NCHW, w);
+    }
+  g_test_message ("fake cuDNN descriptors: %ld more after %d geometries", ts_fake_cudnn_live - live0,
+                  2 * batches);
+  g_assert_cmpint (ts_fake_cudnn_live - live0, <=, 4 * DNN_CACHE_SLOTS);
+  ones_conv (1, TS_BF16, TS_NHWC, w);
+  ones_conv (1, TS_F32, TS_NCHW, w);
+  ts_tensor_free (w);
+}
+
+/* cuDNN has no bfloat16 convolutions below compute capability 8.0: bf16
+ * precision is refused up front there, naming the GPU */
+static void
+test_bf16_ready_cc (void)
+{
+  char err[512];
+  ts_backend *be;
+
+  if (!have_fake_cudnn ())
+    return;
+  if (&ts_fake_cuda_cc == NULL)
+    {
+      g_test_skip ("needs the host emulation's fake CUDA runtime");
+      return;
+    }
+  g_assert_true (gpu->i->bf16_ready (gpu));
+  ts_fake_cuda_cc = 75;   /* a T4 */
+  be = ts_backend_cuda_new (0, err, sizeof err);
+  g_assert_nonnull (be);
+  ts_clear_error ();
+  g_assert_true (!be->i->bf16_ready (be));
+  g_test_message ("%s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), "emulated GPU (host) has compute capability 7.5"));
+  g_assert_nonnull (strstr (ts_last_error (), "use float32"));
+  ts_backend_free (be);
+  ts_fake_cuda_cc = 80;   /* an A100 */
+  be = ts_backend_cuda_new (0, err, sizeof err);
+  g_assert_nonnull (be);
+  g_assert_true (be->i->bf16_ready (be));
+  ts_backend_free (be);
+  ts_fake_cuda_cc = 90;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1045,6 +1265,10 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/conv2d", test_conv);
   g_test_add_func ("/cuda/bf16/conv2d-asymmetric", test_conv_asymmetric);
   g_test_add_func ("/cuda/bf16/conv-linear-refuse", test_conv_linear_refuse);
+  g_test_add_func ("/cuda/bf16/conv2d-directions", test_conv_directions);
+  g_test_add_func ("/cuda/bf16/conv2d-math-types", test_conv_math_types);
+  g_test_add_func ("/cuda/bf16/conv2d-cache-eviction", test_conv_cache_eviction);
+  g_test_add_func ("/cuda/bf16/ready-compute-capability", test_bf16_ready_cc);
   int rc = g_test_run ();
   if (gpu)
     ts_backend_free (gpu);

@@ -1,9 +1,12 @@
 /* ts-cuda-cudnn.c: convolutions through cuDNN (when loadable; TS_CUDA_CUDNN=0 turns it off).
  *
  * cuDNN is opened with dlopen like cuBLAS.  Each conv geometry gets its
- * descriptors and algorithms once (cuDNN's heuristics, preferring
- * deterministic algorithms, workspace from the backend's scratch), kept in a
- * small cache.  A float32 convolution with TFLite's asymmetric SAME
+ * descriptors once, and each of its three directions (forward, data and
+ * filter gradients) its algorithm on its first use (cuDNN's heuristics,
+ * preferring deterministic algorithms; the math type cuDNN offered it with,
+ * set before every call; the workspace asked under that math type, from the
+ * backend's scratch), kept in a cache that evicts the least recently used
+ * geometry when full.  A float32 convolution with TFLite's asymmetric SAME
  * padding, when it changes the output size, is left to the im2col path
  * (cuDNN pads symmetrically).
  *
@@ -72,26 +75,51 @@ ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const vo
   return 0;
 }
 
+ts_dnn_part
+ts_cuda_dnn_refusal (ts_backend *be, const char **status)
+{
+  *status = "built without cudnn.h";
+  return TS_DNN_DESCRIPTORS;
+}
+
 #else
 
 #include <dlfcn.h>
 
 #include <cudnn.h>
 
+/* DNN_CACHE geometries keep their descriptors and plans; a new one past that
+ * takes the slot of the least recently used (its descriptors destroyed), so
+ * that a long session (many batch sizes: a last partial batch, evaluation,
+ * predictions, the LR finder, float32 and bfloat16 alike) never runs out. */
 #define DNN_CACHE 512
 #define DNN_MAX_WORKSPACE ((size_t) 1 << 30)
+#define DNN_CANDIDATES 8
+
+enum { PLAN_NONE, PLAN_READY, PLAN_FAILED };
+
+/* One of a geometry's three convolutions (TS_DNN_FORWARD, _DATA, _FILTER),
+ * planned on its first use: an evaluation or a layer whose dx is never asked
+ * for (the stem's) never plans the directions it does not run, so that one
+ * cuDNN cannot do does not take the others down. */
+typedef struct {
+  int state;             /* PLAN_*: a failure is kept, planned once, not on every call */
+  int algo;              /* a cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t */
+  cudnnMathType_t math;  /* the math type cuDNN offered the algorithm with */
+  size_t ws;             /* its workspace under that math type */
+  cudnnStatus_t why;     /* PLAN_FAILED: cuDNN's answer */
+} dnn_plan;
 
 typedef struct {
   tsk_conv_geom g;
-  int bf16;     /* with g, the key: bfloat16 NHWC data, else float32 NCHW */
+  int bf16;       /* with g, the key: bfloat16 NHWC data, else float32 NCHW */
+  uint64_t used;  /* the lookup count at its last use: the smallest is evicted */
   cudnnTensorDescriptor_t xd, yd;
   cudnnFilterDescriptor_t wd;
   cudnnConvolutionDescriptor_t cd;
-  cudnnConvolutionFwdAlgo_t fwd;
-  cudnnConvolutionBwdDataAlgo_t bwd_data;
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-  size_t ws_fwd, ws_data, ws_filter;
-  int failed;   /* cuDNN could not plan it: im2col takes this geometry */
+  cudnnMathType_t math;   /* the policy's math type, which the algorithm queries see */
+  cudnnStatus_t failed;   /* the descriptors could not be set: cuDNN's answer */
+  dnn_plan plan[3];       /* by ts_dnn_part */
 } dnn_entry;
 
 struct ts_cuda_dnn {
@@ -101,7 +129,11 @@ struct ts_cuda_dnn {
   int deterministic;   /* prefer deterministic algorithms (TS_CUDA_DETERMINISTIC, default 1) */
   int search;          /* time the algorithms (TS_CUDA_CONV_SEARCH=1) instead of heuristics */
   dnn_entry cache[DNN_CACHE];
+  uint64_t hash[DNN_CACHE];   /* of each slot's key, apart: a lookup scans 4 KiB */
   int n_cache;
+  uint64_t tick;       /* lookups so far */
+  ts_dnn_part refused; /* why the last convolution was not taken ... */
+  cudnnStatus_t refused_why;   /* ... and cuDNN's answer */
 #define F(ret, name, args) ret (*name) args
   F (cudnnStatus_t, create, (cudnnHandle_t *));
   F (cudnnStatus_t, destroy, (cudnnHandle_t));
@@ -132,6 +164,16 @@ struct ts_cuda_dnn {
                                      cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
                                      cudnnFilterDescriptor_t, int, int *,
                                      cudnnConvolutionBwdFilterAlgoPerf_t *));
+  F (cudnnStatus_t, fwd_ws, (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+                             cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t,
+                             cudnnConvolutionFwdAlgo_t, size_t *));
+  F (cudnnStatus_t, bwd_data_ws, (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,
+                                  cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t,
+                                  cudnnConvolutionBwdDataAlgo_t, size_t *));
+  F (cudnnStatus_t, bwd_filter_ws, (cudnnHandle_t, cudnnTensorDescriptor_t,
+                                    cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                    cudnnFilterDescriptor_t, cudnnConvolutionBwdFilterAlgo_t,
+                                    size_t *));
   /* optional: cuDNN's own timing of every algorithm (it allocates its buffers) */
   F (cudnnStatus_t, find_fwd, (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
                                cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
@@ -226,6 +268,9 @@ ts_cuda_dnn_open (ts_backend *be)
   SYM (get_fwd, cudnnGetConvolutionForwardAlgorithm_v7);
   SYM (get_bwd_data, cudnnGetConvolutionBackwardDataAlgorithm_v7);
   SYM (get_bwd_filter, cudnnGetConvolutionBackwardFilterAlgorithm_v7);
+  SYM (fwd_ws, cudnnGetConvolutionForwardWorkspaceSize);
+  SYM (bwd_data_ws, cudnnGetConvolutionBackwardDataWorkspaceSize);
+  SYM (bwd_filter_ws, cudnnGetConvolutionBackwardFilterWorkspaceSize);
   SYM (forward, cudnnConvolutionForward);
   SYM (backward_data, cudnnConvolutionBackwardData);
   SYM (backward_filter, cudnnConvolutionBackwardFilter);
@@ -287,22 +332,6 @@ ts_cuda_dnn_close (ts_backend *be)
   ts_cuda (be)->dnn = NULL;
 }
 
-/* the heuristics' best algorithm that fits, deterministic ones first unless
- * TS_CUDA_DETERMINISTIC=0 (then the heuristics' own order, as PyTorch's default) */
-#define PICK(perf, n, out, ws)                                                          \
-  do {                                                                                  \
-    int found_ = -1;                                                                    \
-    for (int pass_ = !d->deterministic; pass_ < 2 && found_ < 0; pass_++)               \
-      for (int i_ = 0; i_ < (n) && found_ < 0; i_++)                                    \
-        if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= DNN_MAX_WORKSPACE \
-            && (pass_ == 1 || (perf)[i_].determinism == CUDNN_DETERMINISTIC))          \
-          found_ = i_;                                                                  \
-    if (found_ < 0)                                                                     \
-      goto fail;                                                                        \
-    (out) = (perf)[found_].algo;                                                        \
-    (ws) = (perf)[found_].memory;                                                       \
-  } while (0)
-
 /* Descriptors for @e's geometry, data type and layout.
  *
  * bfloat16: cuDNN 9's legacy cudnnConvolutionForward / BackwardData /
@@ -319,66 +348,226 @@ ts_cuda_dnn_close (ts_backend *be)
  * TS_CUDA_TF32 is about float32 data and does not apply.  NHWC is the
  * layout cuDNN's tensor-core kernels read without a transposition; the
  * filter's NHWC is KRSC.  alpha and beta stay floats (cuDNN's scaling
- * parameters are float for every data type but double). */
-static int
+ * parameters are float for every data type but double).  This math type is
+ * what the algorithm queries see; each convolution then runs under the one
+ * cuDNN offered its algorithm with (dnn_plan). */
+static cudnnStatus_t
 set_descriptors (ts_cuda_dnn *d, dnn_entry *e)
 {
   const tsk_conv_geom *g = &e->g;
   cudnnTensorFormat_t f = e->bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
   cudnnDataType_t t = e->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-  cudnnMathType_t math = e->bf16 ? CUDNN_TENSOR_OP_MATH
-                         : d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  cudnnStatus_t st;
 
-  return !(d->create_tensor (&e->xd) || d->create_tensor (&e->yd) || d->create_filter (&e->wd)
-           || d->create_conv (&e->cd)
-           || d->set_tensor4d (e->xd, f, t, g->n, g->c, g->h, g->w)
-           || d->set_tensor4d (e->yd, f, t, g->n, g->cout, g->oh, g->ow)
-           || d->set_filter4d (e->wd, t, f, g->cout, g->cg, g->kh, g->kw)
-           || d->set_conv2d (e->cd, g->pt, g->pl, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
-                             CUDNN_DATA_FLOAT)
-           || d->set_groups (e->cd, g->groups)
-           || d->set_math (e->cd, math));
+  e->math = e->bf16 ? CUDNN_TENSOR_OP_MATH : d->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  if ((st = d->create_tensor (&e->xd)) || (st = d->create_tensor (&e->yd))
+      || (st = d->create_filter (&e->wd)) || (st = d->create_conv (&e->cd))
+      || (st = d->set_tensor4d (e->xd, f, t, g->n, g->c, g->h, g->w))
+      || (st = d->set_tensor4d (e->yd, f, t, g->n, g->cout, g->oh, g->ow))
+      || (st = d->set_filter4d (e->wd, t, f, g->cout, g->cg, g->kh, g->kw))
+      || (st = d->set_conv2d (e->cd, g->pt, g->pl, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
+                              CUDNN_DATA_FLOAT))
+      || (st = d->set_groups (e->cd, g->groups)) || (st = d->set_math (e->cd, e->math)))
+    return st;
+  return CUDNN_STATUS_SUCCESS;
 }
 
+/* FNV-1a of the key's bytes (tsk_conv_geom is all ints: no padding) */
+static uint64_t
+key_hash (const tsk_conv_geom *g, int bf16)
+{
+  const unsigned char *p = (const unsigned char *) g;
+  uint64_t h = 14695981039346656037ull ^ (uint64_t) bf16;
+
+  for (size_t i = 0; i < sizeof *g; i++)
+    h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+/* The cache slot of @g and @bf16, with its descriptors set (e->failed says
+ * whether they could be; its directions are planned on their first use).
+ * A new key takes a free slot or the least recently used one. */
 static dnn_entry *
 dnn_lookup (ts_cuda_dnn *d, const tsk_conv_geom *g, int bf16)
 {
-  cudnnConvolutionFwdAlgoPerf_t pf[8];
-  cudnnConvolutionBwdDataAlgoPerf_t pd[8];
-  cudnnConvolutionBwdFilterAlgoPerf_t pw[8];
+  uint64_t h = key_hash (g, bf16);
   dnn_entry *e;
-  int n = 0;
 
+  d->tick++;
   for (int i = 0; i < d->n_cache; i++)
-    if (d->cache[i].bf16 == bf16 && memcmp (&d->cache[i].g, g, sizeof *g) == 0)
-      return d->cache[i].failed ? NULL : &d->cache[i];
-  if (d->n_cache == DNN_CACHE)
-    return NULL;
-  e = &d->cache[d->n_cache++];
+    {
+      e = &d->cache[i];
+      if (d->hash[i] == h && e->bf16 == bf16 && memcmp (&e->g, g, sizeof *g) == 0)
+        {
+          e->used = d->tick;
+          return e;
+        }
+    }
+  if (d->n_cache < DNN_CACHE)
+    e = &d->cache[d->n_cache++];
+  else
+    {
+      e = &d->cache[0];
+      for (int i = 1; i < DNN_CACHE; i++)
+        if (d->cache[i].used < e->used)
+          e = &d->cache[i];
+      entry_release (d, e);
+    }
   memset (e, 0, sizeof *e);
   e->g = *g;
   e->bf16 = bf16;
-  if (!set_descriptors (d, e))
-    goto fail;
-  /* timed (fastest first) or the heuristics' order; either way PICK's rules */
-  if ((d->search ? d->find_fwd : d->get_fwd) (d->handle, e->xd, e->wd, e->cd, e->yd, 8, &n, pf))
-    goto fail;
-  PICK (pf, n, e->fwd, e->ws_fwd);
-  if ((d->search ? d->find_bwd_data : d->get_bwd_data) (d->handle, e->wd, e->yd, e->cd, e->xd,
-                                                         8, &n, pd))
-    goto fail;
-  PICK (pd, n, e->bwd_data, e->ws_data);
-  if ((d->search ? d->find_bwd_filter : d->get_bwd_filter) (d->handle, e->xd, e->yd, e->cd,
-                                                             e->wd, 8, &n, pw))
-    goto fail;
-  PICK (pw, n, e->bwd_filter, e->ws_filter);
+  d->hash[e - d->cache] = h;
+  e->used = d->tick;
+  if ((e->failed = set_descriptors (d, e)) != CUDNN_STATUS_SUCCESS)
+    entry_release (d, e);   /* kept as failed: set up once, not on every call */
   return e;
+}
 
-fail:
-  /* kept as failed, descriptors released: planned once, not on every call */
-  entry_release (d, e);
-  e->failed = 1;
-  return NULL;
+/* A perf result of any direction (cuDNN's three structs differ only in the
+ * type of their algo field) */
+typedef struct {
+  int algo;
+  cudnnStatus_t status;
+  size_t memory;
+  cudnnDeterminism_t determinism;
+  cudnnMathType_t math;
+} dnn_perf;
+
+#define COPY_PERF(src, n, dst)                                                      \
+  for (int i_ = 0; i_ < (n); i_++)                                                  \
+    (dst)[i_] = (dnn_perf) { (int) (src)[i_].algo, (src)[i_].status, (src)[i_].memory, \
+                             (src)[i_].determinism, (src)[i_].mathType }
+
+/* cuDNN's candidates for @e's direction @part, timed (fastest first,
+ * TS_CUDA_CONV_SEARCH=1) or in the heuristics' order, under the policy's
+ * math type */
+static cudnnStatus_t
+query (ts_cuda_dnn *d, dnn_entry *e, int part, dnn_perf *perf, int *n)
+{
+  cudnnConvolutionFwdAlgoPerf_t pf[DNN_CANDIDATES];
+  cudnnConvolutionBwdDataAlgoPerf_t pd[DNN_CANDIDATES];
+  cudnnConvolutionBwdFilterAlgoPerf_t pw[DNN_CANDIDATES];
+  cudnnStatus_t st;
+
+  *n = 0;
+  if ((st = d->set_math (e->cd, e->math)))
+    return st;
+  switch (part)
+    {
+    case TS_DNN_FORWARD:
+      st = (d->search ? d->find_fwd : d->get_fwd) (d->handle, e->xd, e->wd, e->cd, e->yd,
+                                                   DNN_CANDIDATES, n, pf);
+      COPY_PERF (pf, st ? 0 : *n, perf);
+      break;
+    case TS_DNN_DATA:
+      st = (d->search ? d->find_bwd_data : d->get_bwd_data) (d->handle, e->wd, e->yd, e->cd,
+                                                             e->xd, DNN_CANDIDATES, n, pd);
+      COPY_PERF (pd, st ? 0 : *n, perf);
+      break;
+    default:
+      st = (d->search ? d->find_bwd_filter : d->get_bwd_filter) (d->handle, e->xd, e->yd, e->cd,
+                                                                 e->wd, DNN_CANDIDATES, n, pw);
+      COPY_PERF (pw, st ? 0 : *n, perf);
+      break;
+    }
+  return st;
+}
+
+/* The workspace @algo needs under the math type now on @e->cd */
+static cudnnStatus_t
+workspace_size (ts_cuda_dnn *d, dnn_entry *e, int part, int algo, size_t *bytes)
+{
+  switch (part)
+    {
+    case TS_DNN_FORWARD:
+      return d->fwd_ws (d->handle, e->xd, e->wd, e->cd, e->yd, algo, bytes);
+    case TS_DNN_DATA:
+      return d->bwd_data_ws (d->handle, e->wd, e->yd, e->cd, e->xd, algo, bytes);
+    default:
+      return d->bwd_filter_ws (d->handle, e->xd, e->yd, e->cd, e->wd, algo, bytes);
+    }
+}
+
+/* Whether perf entry @p can run with the math type it was offered with
+ * (cuDNN 7.4 and later pick tensor-core kernels or not from the algorithm
+ * and the descriptor's math type together, so the convolution must run
+ * under the entry's, as PyTorch sets it), its workspace asked again under
+ * that math type (the larger of that and the entry's) and within the cap. */
+static int
+fits (ts_cuda_dnn *d, dnn_entry *e, int part, const dnn_perf *p, size_t *ws)
+{
+  size_t bytes = 0;
+
+  if (p->status != CUDNN_STATUS_SUCCESS || p->memory > DNN_MAX_WORKSPACE
+      || d->set_math (e->cd, p->math) != CUDNN_STATUS_SUCCESS
+      || workspace_size (d, e, part, p->algo, &bytes) != CUDNN_STATUS_SUCCESS)
+    return 0;
+  *ws = bytes > p->memory ? bytes : p->memory;
+  return *ws <= DNN_MAX_WORKSPACE;
+}
+
+/* Plans direction @part of @e on its first use: the first candidate that
+ * fits, deterministic ones first unless TS_CUDA_DETERMINISTIC=0 (then
+ * cuDNN's own order, as PyTorch's default).  1 when it is ready. */
+static int
+plan (ts_cuda_dnn *d, dnn_entry *e, int part)
+{
+  dnn_plan *pl = &e->plan[part];
+  dnn_perf perf[DNN_CANDIDATES];
+  size_t ws;
+  int n;
+
+  if (e->failed)
+    return 0;
+  if (pl->state != PLAN_NONE)
+    return pl->state == PLAN_READY;
+  pl->state = PLAN_FAILED;
+  if ((pl->why = query (d, e, part, perf, &n)) != CUDNN_STATUS_SUCCESS)
+    return 0;
+  pl->why = CUDNN_STATUS_NOT_SUPPORTED;   /* unless an entry fits */
+  for (int pass = !d->deterministic; pass < 2; pass++)
+    for (int i = 0; i < n && i < DNN_CANDIDATES; i++)
+      if ((pass == 1 || perf[i].determinism == CUDNN_DETERMINISTIC)
+          && fits (d, e, part, &perf[i], &ws))
+        {
+          *pl = (dnn_plan) { PLAN_READY, perf[i].algo, perf[i].math, ws, CUDNN_STATUS_SUCCESS };
+          return 1;
+        }
+  return 0;
+}
+
+/* Plans the directions of @e that a call runs (@fwd, @data, @filter): 1 when
+ * all are ready; else 0, the first that is not kept as the reason
+ * (ts_cuda_dnn_refusal).  Nothing runs before all are planned, so that a
+ * refused convolution writes nothing. */
+static int
+plan_all (ts_cuda_dnn *d, dnn_entry *e, int fwd, int data, int filter)
+{
+  const int want[3] = { fwd, data, filter };
+
+  if (e->failed)
+    {
+      d->refused = TS_DNN_DESCRIPTORS;
+      d->refused_why = e->failed;
+      return 0;
+    }
+  for (int part = 0; part < 3; part++)
+    if (want[part] && !plan (d, e, part))
+      {
+        d->refused = part;
+        d->refused_why = e->plan[part].why;
+        return 0;
+      }
+  return 1;
+}
+
+ts_dnn_part
+ts_cuda_dnn_refusal (ts_backend *be, const char **status)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+
+  *status = d ? d->error_string (d->refused_why) : "";
+  return d ? d->refused : TS_DNN_DESCRIPTORS;
 }
 
 /* cuDNN pads symmetrically: usable when that gives our output size */
@@ -407,51 +596,90 @@ dnn_run_ok (ts_backend *be, ts_cuda_dnn *d, cudnnStatus_t st, const char *op)
   return 0;
 }
 
+/* The three convolutions of a planned @e, each under its plan's math type
+ * (set on the shared descriptor before every call: the directions' plans
+ * may differ), with @ws of at least the plan's workspace; 1 when it ran */
+static int
+run_forward (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, const void *x, const void *w,
+             void *ws, void *y)
+{
+  const dnn_plan *pl = &e->plan[TS_DNN_FORWARD];
+  const float one = 1.0f, zero = 0.0f;
+  cudnnStatus_t st = d->set_math (e->cd, pl->math);
+
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = d->forward (d->handle, &one, e->xd, x, e->wd, w, e->cd, pl->algo, ws, pl->ws, &zero,
+                     e->yd, y);
+  return dnn_run_ok (be, d, st, "convolution forward");
+}
+
+static int
+run_backward_data (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, const void *w, const void *dy,
+                   void *ws, void *dx)
+{
+  const dnn_plan *pl = &e->plan[TS_DNN_DATA];
+  const float one = 1.0f, zero = 0.0f;
+  cudnnStatus_t st = d->set_math (e->cd, pl->math);
+
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = d->backward_data (d->handle, &one, e->wd, w, e->yd, dy, e->cd, pl->algo, ws, pl->ws,
+                           &zero, e->xd, dx);
+  return dnn_run_ok (be, d, st, "convolution backward data");
+}
+
+static int
+run_backward_filter (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, const void *x,
+                     const void *dy, void *ws, void *dw)
+{
+  const dnn_plan *pl = &e->plan[TS_DNN_FILTER];
+  const float one = 1.0f, zero = 0.0f;
+  cudnnStatus_t st = d->set_math (e->cd, pl->math);
+
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, pl->algo, ws, pl->ws,
+                             &zero, e->wd, dw);
+  return dnn_run_ok (be, d, st, "convolution backward filter");
+}
+
 int
 ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
                           const float *w, float *y)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
-  const float one = 1.0f, zero = 0.0f;
   dnn_entry *e;
   void *ws;
 
-  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 0)) == NULL)
+  if (d == NULL || !dnn_fits (g) || !plan_all (d, e = dnn_lookup (d, g, 0), 1, 0, 0))
     return 0;
-  if ((ws = workspace (be, e->ws_fwd)) == NULL)
+  if ((ws = workspace (be, e->plan[TS_DNN_FORWARD].ws)) == NULL)
     return 1;   /* the error is recorded */
-  dnn_run_ok (be, d, d->forward (d->handle, &one, e->xd, x, e->wd, w, e->cd, e->fwd, ws, e->ws_fwd,
-                         &zero, e->yd, y), "convolution forward");
+  run_forward (be, d, e, x, w, ws, y);
   return 1;
 }
 
+/* the directions asked for both planned, else im2col takes both */
 int
 ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *x,
                            const float *w, const float *dy, float *dx, float *dw)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
-  const float one = 1.0f, zero = 0.0f;
   dnn_entry *e;
   void *ws;
 
-  if (d == NULL || !dnn_fits (g) || (e = dnn_lookup (d, g, 0)) == NULL)
+  if (d == NULL || !dnn_fits (g)
+      || !plan_all (d, e = dnn_lookup (d, g, 0), 0, dx != NULL, dw != NULL))
     return 0;
   if (dx)
     {
-      if ((ws = workspace (be, e->ws_data)) == NULL)
-        return 1;
-      if (!dnn_run_ok (be, d, d->backward_data (d->handle, &one, e->wd, w, e->yd, dy, e->cd,
-                                        e->bwd_data, ws, e->ws_data, &zero, e->xd, dx),
-                   "convolution backward data"))
+      if ((ws = workspace (be, e->plan[TS_DNN_DATA].ws)) == NULL
+          || !run_backward_data (be, d, e, w, dy, ws, dx))
         return 1;
     }
   if (dw)
     {
-      if ((ws = workspace (be, e->ws_filter)) == NULL)
+      if ((ws = workspace (be, e->plan[TS_DNN_FILTER].ws)) == NULL)
         return 1;
-      dnn_run_ok (be, d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, e->bwd_filter,
-                                     ws, e->ws_filter, &zero, e->wd, dw),
-              "convolution backward filter");
+      run_backward_filter (be, d, e, x, dy, ws, dw);
     }
   return 1;
 }
@@ -568,7 +796,6 @@ ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const voi
                                const float *w, void *y)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
-  const float one = 1.0f, zero = 0.0f;
   bf16_scratch sc;
   bf16_plan pl;
   dnn_entry *e;
@@ -576,9 +803,10 @@ ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const voi
   if (d == NULL || g->n == 0)
     return 0;
   plan_bf16 (g, &pl);
-  if ((e = dnn_lookup (d, &pl.g, 1)) == NULL)
+  if (!plan_all (d, e = dnn_lookup (d, &pl.g, 1), 1, 0, 0))
     return 0;
-  if (!carve (be, weight_bf16_bytes (g), 0, padded_bytes (&pl), 0, e->ws_fwd, &sc))
+  if (!carve (be, weight_bf16_bytes (g), 0, padded_bytes (&pl), 0, e->plan[TS_DNN_FORWARD].ws,
+              &sc))
     return 1;
   weight_convert (be, g, w, 0, sc.w);
   if (pl.padded)
@@ -586,8 +814,7 @@ ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const voi
       pad_x (be, g, &pl, x, sc.x);
       x = sc.x;
     }
-  dnn_run_ok (be, d, d->forward (d->handle, &one, e->xd, x, e->wd, sc.w, e->cd, e->fwd, sc.ws,
-                                 e->ws_fwd, &zero, e->yd, y), "convolution forward");
+  run_forward (be, d, e, x, sc.w, sc.ws, y);
   return 1;
 }
 
@@ -596,7 +823,6 @@ ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const vo
                                 const float *w, const void *dy, void *dx, float *dw)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
-  const float one = 1.0f, zero = 0.0f;
   size_t ws = 0;
   bf16_scratch sc;
   bf16_plan pl;
@@ -605,23 +831,20 @@ ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const vo
   if (d == NULL || g->n == 0)
     return 0;
   plan_bf16 (g, &pl);
-  if ((e = dnn_lookup (d, &pl.g, 1)) == NULL)
+  if (!plan_all (d, e = dnn_lookup (d, &pl.g, 1), 0, dx != NULL, dw != NULL))
     return 0;
   /* one workspace serves both calls: they run one after the other */
-  if (dx && e->ws_data > ws)
-    ws = e->ws_data;
-  if (dw && e->ws_filter > ws)
-    ws = e->ws_filter;
+  if (dx && e->plan[TS_DNN_DATA].ws > ws)
+    ws = e->plan[TS_DNN_DATA].ws;
+  if (dw && e->plan[TS_DNN_FILTER].ws > ws)
+    ws = e->plan[TS_DNN_FILTER].ws;
   if (!carve (be, dx ? weight_bf16_bytes (g) : 0, dw ? weight_bf16_bytes (g) : 0,
               dw ? padded_bytes (&pl) : 0, dx ? padded_bytes (&pl) : 0, ws, &sc))
     return 1;
   if (dx)
     {
       weight_convert (be, g, w, 0, sc.w);
-      if (!dnn_run_ok (be, d, d->backward_data (d->handle, &one, e->wd, sc.w, e->yd, dy, e->cd,
-                                                e->bwd_data, sc.ws, e->ws_data, &zero, e->xd,
-                                                pl.padded ? sc.dx : dx),
-                       "convolution backward data"))
+      if (!run_backward_data (be, d, e, sc.w, dy, sc.ws, pl.padded ? sc.dx : dx))
         return 1;
       if (pl.padded)
         crop_dx (be, g, &pl, sc.dx, dx);
@@ -633,9 +856,7 @@ ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const vo
           pad_x (be, g, &pl, x, sc.x);
           x = sc.x;
         }
-      if (!dnn_run_ok (be, d, d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd,
-                                                  e->bwd_filter, sc.ws, e->ws_filter, &zero,
-                                                  e->wd, sc.dw), "convolution backward filter"))
+      if (!run_backward_filter (be, d, e, x, dy, sc.ws, sc.dw))
         return 1;
       weight_convert (be, g, sc.dw, 1, dw);
     }

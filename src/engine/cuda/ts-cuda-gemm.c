@@ -16,7 +16,8 @@
  * bfloat16 NHWC convolutions (x, y, dy, dx; the weight, its gradient and the
  * bias stay float32) run through cuDNN only, any padding included (the
  * asymmetric one through a zero-padded copy of x, ts-cuda-cudnn.c): without
- * cuDNN, or for a geometry its planning rejects, they are refused with
+ * cuDNN, or for a geometry its planning rejects (the message names the
+ * direction that has no algorithm), they are refused with
  * TS_ERR_UNSUPPORTED rather than misread as float32 NCHW.  Linear layers take
  * float32 only (the model's head stays float32).
  */
@@ -91,25 +92,73 @@ no_dnn_error (const char *op)
             "(TS_CUDA_CUDNN=0) or could not be loaded; use float32 precision instead", op);
 }
 
+/* the geometry in refuse_bf16's messages (one whole sentence each, for
+ * the translations) */
+#define GEOM_ARGS g->kh, g->kw, g->sh, g->sw, p->pad_top, p->pad_bottom, p->pad_left, \
+                  p->pad_right, g->groups, g->c, g->cout, g->n
+
 static void
 refuse_bf16 (ts_backend *be, const char *op, const ts_conv2d_params *p, const tsk_conv_geom *g)
 {
+  const char *st;
+
   if (ts_cuda (be)->dnn == NULL)
-    no_dnn_error (op);
-  else
-    ts_error (TS_ERR_UNSUPPORTED, "%s: bfloat16 convolutions need cuDNN, which cannot take "
-              "this one (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d right %d, "
-              "groups %d); use float32 precision instead", op, g->kh, g->kw, g->sh, g->sw,
-              p->pad_top, p->pad_bottom, p->pad_left, p->pad_right, g->groups);
+    {
+      no_dnn_error (op);
+      return;
+    }
+  switch (ts_cuda_dnn_refusal (be, &st))
+    {
+    case TS_DNN_FORWARD:
+      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN has no bfloat16 forward algorithm for this "
+                "convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
+                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
+                "instead", op, GEOM_ARGS, st);
+      break;
+    case TS_DNN_DATA:
+      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN has no bfloat16 data-gradient algorithm for this "
+                "convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
+                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
+                "instead", op, GEOM_ARGS, st);
+      break;
+    case TS_DNN_FILTER:
+      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN has no bfloat16 filter-gradient algorithm for "
+                "this convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
+                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
+                "instead", op, GEOM_ARGS, st);
+      break;
+    default:
+      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN rejects the descriptors of this bfloat16 "
+                "convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
+                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
+                "instead", op, GEOM_ARGS, st);
+      break;
+    }
 }
 
+#undef GEOM_ARGS
+
+/* cuDNN's bfloat16 convolutions need tensor cores with bfloat16, which
+ * begin with compute capability 8.0 (A100, RTX 30xx): below (V100, T4)
+ * every one would be refused at the first step, so say it up front. */
 int
 ts_cuda_bf16_ready (ts_backend *be)
 {
-  if (ts_cuda (be)->dnn != NULL)
-    return 1;
-  no_dnn_error ("bf16 precision");
-  return 0;
+  ts_cuda_ctx *ctx = ts_cuda (be);
+
+  if (ctx->dnn == NULL)
+    {
+      no_dnn_error ("bf16 precision");
+      return 0;
+    }
+  if (ctx->cc_major < 8)
+    {
+      ts_error (TS_ERR_UNSUPPORTED, "bf16 precision: %s has compute capability %d.%d, and "
+                "cuDNN's bfloat16 convolutions need 8.0 or newer; use float32 precision instead",
+                ctx->name, ctx->cc_major, ctx->cc_minor);
+      return 0;
+    }
+  return 1;
 }
 
 static void

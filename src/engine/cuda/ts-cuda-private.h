@@ -114,11 +114,17 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
  * on a zero-padded copy of x): 1 when cuDNN took the convolution (errors
  * recorded), 0 when it cannot (off, not loaded, or a geometry its planning
  * rejects), nothing recorded: the caller refuses, as there is no other
- * bfloat16 path. */
+ * bfloat16 path (ts_cuda_dnn_refusal says why). */
 int ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                    const float *w, void *y);
 int ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                     const float *w, const void *dy, void *dx, float *dw);
+/* The part of a convolution cuDNN plans on its own (each direction on its
+ * first use), and the one that made the last convolution cuDNN did not take
+ * (cuDNN loaded): its descriptors, or the direction it has no algorithm for;
+ * *status is cuDNN's answer. */
+typedef enum { TS_DNN_FORWARD, TS_DNN_DATA, TS_DNN_FILTER, TS_DNN_DESCRIPTORS } ts_dnn_part;
+ts_dnn_part ts_cuda_dnn_refusal (ts_backend *be, const char **status);
 
 /* ts-cuda-ops.c */
 void ts_cuda_convert (ts_backend *be, const ts_tensor *x, ts_tensor *y);
@@ -195,7 +201,9 @@ void ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src
                              const float std[3], ts_tensor *out);
 
 /* ts-cuda-gemm.c */
-/* bf16_ready: cuDNN is loaded (bf16 convolutions have no other path) */
+/* bf16_ready: cuDNN is loaded (bf16 convolutions have no other path) and
+ * the GPU's compute capability is 8.0 or newer (cuDNN has no bfloat16
+ * convolutions below) */
 int ts_cuda_bf16_ready (ts_backend *be);
 void ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                              const ts_tensor *w, const ts_tensor *b, ts_tensor *y);

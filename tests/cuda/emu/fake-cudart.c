@@ -23,6 +23,10 @@ static cudaError_t last_error = cudaSuccess;
  * reference, absent with the real runtime) */
 long ts_fake_cuda_mallocs;
 
+/* the emulated GPU's compute capability, major * 10 + minor (an H100's 9.0):
+ * tests/cuda/test-cuda-bf16.c plays an older GPU with it (weak reference) */
+int ts_fake_cuda_cc = 90;
+
 static cudaError_t
 set (cudaError_t e)
 {
@@ -67,8 +71,8 @@ cudaGetDeviceProperties (struct cudaDeviceProp *prop, int device)
     return set (cudaErrorInvalidDevice);
   memset (prop, 0, sizeof *prop);
   strcpy (prop->name, "emulated GPU (host)");
-  prop->major = 9;
-  prop->minor = 0;
+  prop->major = ts_fake_cuda_cc / 10;
+  prop->minor = ts_fake_cuda_cc % 10;
   prop->totalGlobalMem = (size_t) 1 << 30;
   return cudaSuccess;
 }

@@ -32,6 +32,25 @@
 long ts_fake_cudnn_forwards, ts_fake_cudnn_backward_data, ts_fake_cudnn_backward_filter;
 long ts_fake_cudnn_nondeterministic, ts_fake_cudnn_finds, ts_fake_cudnn_live;
 
+/* Switches the tests set (through weak references) to play the cuDNN of
+ * another GPU or version, which a real one may be:
+ * ts_fake_cudnn_no_algo: bit 0 forward, bit 1 data gradient, bit 2 filter
+ * gradient: those directions offer no usable algorithm (every perf entry
+ * CUDNN_STATUS_NOT_SUPPORTED, and a run or workspace query of one
+ * NOT_SUPPORTED), for x of ts_fake_cudnn_no_algo_c channels only (0: any),
+ * as cuDNN may lack an NHWC data gradient for a 3-channel input;
+ * ts_fake_cudnn_mixed_math: each algorithm runs with a math type of its own
+ * (algo_row.mixed_math), which its perf entries report and which the
+ * convolution descriptor must carry when it runs (cuDNN 7.4 and later choose
+ * tensor-core kernels from the algorithm and the math type together; a run
+ * under another is NOT_SUPPORTED here), and under CUDNN_FMA_MATH a
+ * workspace-using algorithm needs 4 KiB more, which the heuristics'
+ * (Get*_v7) entries do not include: they report the workspace under the
+ * descriptor's math type at the query (cuDNN documents neither way; the
+ * fake takes the reading that breaks a backend which does not ask
+ * cudnnGet*WorkspaceSize under the math type it runs with). */
+int ts_fake_cudnn_no_algo, ts_fake_cudnn_no_algo_c, ts_fake_cudnn_mixed_math;
+
 struct cudnnContext {
   cudaStream_t stream;
 };
@@ -264,6 +283,7 @@ typedef struct {
   cudnnDeterminism_t det;
   int ws;
   cudnnStatus_t status;
+  cudnnMathType_t mixed_math;   /* its math type under ts_fake_cudnn_mixed_math */
 } algo_row;
 
 enum { FWD, BWD_DATA, BWD_FILTER };
@@ -271,25 +291,33 @@ enum { FWD, BWD_DATA, BWD_FILTER };
 #define ND CUDNN_NON_DETERMINISTIC
 #define DT CUDNN_DETERMINISTIC
 #define OK CUDNN_STATUS_SUCCESS
+#define FMA CUDNN_FMA_MATH
+#define TC CUDNN_TENSOR_OP_MATH
+#define DEF CUDNN_DEFAULT_MATH
+/* (under ts_fake_cudnn_mixed_math the rows the backend picks, 0, 3 and 4,
+ * run with math types other than bfloat16's CUDNN_TENSOR_OP_MATH) */
 static const algo_row algos[3][5] = {
   /* (cuDNN's forward algorithms are all deterministic; one is reported
    * otherwise here so that the forward choice is tested too) */
-  { { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, ND, WS_SMALL, OK },
-    { CUDNN_CONVOLUTION_FWD_ALGO_FFT, DT, WS_HUGE, OK },
-    { CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED },
-    { CUDNN_CONVOLUTION_FWD_ALGO_GEMM, DT, WS_COLS, OK },
-    { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, DT, WS_NONE, OK } },
-  { { CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, ND, WS_SMALL, OK },
-    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, DT, WS_HUGE, OK },
-    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED },
-    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, DT, WS_COLS, OK },
-    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, DT, WS_NONE, OK } },
-  { { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, ND, WS_SMALL, OK },
-    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, DT, WS_HUGE, OK },
-    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED },
-    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, DT, WS_COLS, OK },
-    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, DT, WS_NONE, OK } },
+  { { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, ND, WS_SMALL, OK, FMA },
+    { CUDNN_CONVOLUTION_FWD_ALGO_FFT, DT, WS_HUGE, OK, TC },
+    { CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED, TC },
+    { CUDNN_CONVOLUTION_FWD_ALGO_GEMM, DT, WS_COLS, OK, FMA },
+    { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, DT, WS_NONE, OK, DEF } },
+  { { CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, ND, WS_SMALL, OK, FMA },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, DT, WS_HUGE, OK, TC },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED, TC },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, DT, WS_COLS, OK, FMA },
+    { CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, DT, WS_NONE, OK, DEF } },
+  { { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, ND, WS_SMALL, OK, FMA },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, DT, WS_HUGE, OK, TC },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, DT, WS_NONE, CUDNN_STATUS_NOT_SUPPORTED, TC },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, DT, WS_COLS, OK, FMA },
+    { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, DT, WS_NONE, OK, DEF } },
 };
+#undef FMA
+#undef TC
+#undef DEF
 #undef ND
 #undef DT
 #undef OK
@@ -316,32 +344,61 @@ ws_bytes (int ws, const filter *w, const tensor *y)
     }
 }
 
-/* the row of @algo when the lists offer it as usable, or NULL */
-static const algo_row *
-find_algo (int kind, int algo)
+/* whether direction @kind offers algorithms for x @x (ts_fake_cudnn_no_algo) */
+static int
+offered (int kind, const tensor *x)
 {
+  return !(ts_fake_cudnn_no_algo & (1 << kind))
+         || (ts_fake_cudnn_no_algo_c != 0 && x->c != ts_fake_cudnn_no_algo_c);
+}
+
+/* the row of @algo when the lists offer it as usable for x @x, or NULL */
+static const algo_row *
+find_algo (int kind, int algo, const tensor *x)
+{
+  if (!offered (kind, x))
+    return NULL;
   for (int i = 0; i < 5; i++)
     if (algos[kind][i].algo == algo && algos[kind][i].status == CUDNN_STATUS_SUCCESS)
       return &algos[kind][i];
   return NULL;
 }
 
+/* the math type @r runs with under a descriptor of math type @math */
+static cudnnMathType_t
+row_math (const algo_row *r, cudnnMathType_t math)
+{
+  return ts_fake_cudnn_mixed_math ? r->mixed_math : math;
+}
+
+/* the workspace @r needs under math type @math (ws_bytes, and under
+ * ts_fake_cudnn_mixed_math 4 KiB more for FMA_MATH) */
+static size_t
+row_ws (const algo_row *r, cudnnMathType_t math, const filter *w, const tensor *y)
+{
+  size_t extra = ts_fake_cudnn_mixed_math && math == CUDNN_FMA_MATH && r->ws != WS_NONE ? 4096 : 0;
+  return ws_bytes (r->ws, w, y) + extra;
+}
+
 /* The perf structs differ only in the type of their algo field.  An
- * unsupported row reports its status and nothing else, as cuDNN does. */
-#define FILL_PERF(perf, kind, find, requested, returned, w, cd, y)                  \
+ * unsupported row reports its status and nothing else, as cuDNN does.  The
+ * workspace: what Find* measured (under the row's math type), or the
+ * heuristics' figure under the descriptor's (see ts_fake_cudnn_mixed_math). */
+#define FILL_PERF(perf, kind, find, requested, returned, x, w, cd, y)               \
   do {                                                                            \
     int n_ = (requested) < 5 ? (requested) : 5;                                   \
     for (int i_ = 0; i_ < n_; i_++)                                               \
       {                                                                           \
         const algo_row *r_ = &algos[kind][(find) ? find_order[i_] : i_];           \
-        int ok_ = r_->status == CUDNN_STATUS_SUCCESS;                             \
+        int ok_ = r_->status == CUDNN_STATUS_SUCCESS && offered (kind, x);        \
+        cudnnMathType_t m_ = row_math (r_, (cd)->math);                           \
         memset (&(perf)[i_], 0, sizeof (perf)[i_]);                               \
         (perf)[i_].algo = r_->algo;                                               \
-        (perf)[i_].status = r_->status;                                           \
+        (perf)[i_].status = ok_ ? r_->status : CUDNN_STATUS_NOT_SUPPORTED;        \
         (perf)[i_].time = ok_ ? 0.1f * (i_ + 1) : -1.0f;                          \
-        (perf)[i_].memory = ok_ ? ws_bytes (r_->ws, w, y) : 0;                    \
+        (perf)[i_].memory = ok_ ? row_ws (r_, (find) ? m_ : (cd)->math, w, y) : 0; \
         (perf)[i_].determinism = r_->det;                                         \
-        (perf)[i_].mathType = (cd)->math;                                         \
+        (perf)[i_].mathType = m_;                                                 \
       }                                                                           \
     *(returned) = n_;                                                             \
   } while (0)
@@ -354,7 +411,7 @@ find_algo (int kind, int algo)
       return st_;                                                                 \
     if (handle == NULL || (requested) < 1 || (returned) == NULL || (perf) == NULL) \
       return CUDNN_STATUS_BAD_PARAM;                                              \
-    FILL_PERF (perf, kind, find, requested, returned, w, cd, y);                  \
+    FILL_PERF (perf, kind, find, requested, returned, x, w, cd, y);               \
     return CUDNN_STATUS_SUCCESS;                                                  \
   } while (0)
 
@@ -426,6 +483,55 @@ cudnnFindConvolutionBackwardFilterAlgorithm (cudnnHandle_t handle,
 {
   ts_fake_cudnn_finds++;
   ALGO_QUERY (BWD_FILTER, 1, x, dw, cd, dy, requested, returned, perf);
+}
+
+/* the body of the Get*WorkspaceSize functions: @algo's workspace under the
+ * descriptor's math type */
+#define WS_QUERY(kind, x, w, cd, y, algo, size)                                   \
+  do {                                                                            \
+    cudnnStatus_t st_ = check_conv (x, w, cd, y);                                 \
+    const algo_row *r_;                                                           \
+    if (st_ != CUDNN_STATUS_SUCCESS)                                              \
+      return st_;                                                                 \
+    if (handle == NULL || (size) == NULL)                                         \
+      return CUDNN_STATUS_BAD_PARAM;                                              \
+    if ((r_ = find_algo (kind, algo, x)) == NULL)                                 \
+      return CUDNN_STATUS_NOT_SUPPORTED;                                          \
+    *(size) = row_ws (r_, (cd)->math, w, y);                                      \
+    return CUDNN_STATUS_SUCCESS;                                                  \
+  } while (0)
+
+cudnnStatus_t
+cudnnGetConvolutionForwardWorkspaceSize (cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
+                                         const cudnnFilterDescriptor_t w,
+                                         const cudnnConvolutionDescriptor_t cd,
+                                         const cudnnTensorDescriptor_t y,
+                                         cudnnConvolutionFwdAlgo_t algo, size_t *size)
+{
+  WS_QUERY (FWD, x, w, cd, y, algo, size);
+}
+
+cudnnStatus_t
+cudnnGetConvolutionBackwardDataWorkspaceSize (cudnnHandle_t handle,
+                                              const cudnnFilterDescriptor_t w,
+                                              const cudnnTensorDescriptor_t dy,
+                                              const cudnnConvolutionDescriptor_t cd,
+                                              const cudnnTensorDescriptor_t dx,
+                                              cudnnConvolutionBwdDataAlgo_t algo, size_t *size)
+{
+  WS_QUERY (BWD_DATA, dx, w, cd, dy, algo, size);
+}
+
+cudnnStatus_t
+cudnnGetConvolutionBackwardFilterWorkspaceSize (cudnnHandle_t handle,
+                                                const cudnnTensorDescriptor_t x,
+                                                const cudnnTensorDescriptor_t dy,
+                                                const cudnnConvolutionDescriptor_t cd,
+                                                const cudnnFilterDescriptor_t dw,
+                                                cudnnConvolutionBwdFilterAlgo_t algo,
+                                                size_t *size)
+{
+  WS_QUERY (BWD_FILTER, x, dw, cd, dy, algo, size);
 }
 
 /* TF32 as tensor cores see it: the mantissa rounded to 10 bits */
@@ -513,7 +619,7 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
      const void *beta_p, const tensor *yd, const void *y, void *out)
 {
   cudnnStatus_t st = check_conv (xd, wd, cd, yd);
-  const algo_row *row = find_algo (kind, algo);
+  const algo_row *row = st == CUDNN_STATUS_SUCCESS ? find_algo (kind, algo, xd) : NULL;
   size_t need;
   float *xb = NULL, *wb = NULL, *yb = NULL, *ob = NULL;
   const float *xf = NULL, *wf = NULL, *yf = NULL, *of;
@@ -524,12 +630,13 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
       || (kind != BWD_DATA && x == NULL) || (kind != BWD_FILTER && w == NULL)
       || (kind != FWD && y == NULL))
     return CUDNN_STATUS_BAD_PARAM;
-  if (row == NULL)
-    return CUDNN_STATUS_NOT_SUPPORTED;   /* not an algorithm offered for this */
-  /* the workspace the algorithm's perf entry said: less is an error; the
-   * workspace is written (ends included) so that a buffer smaller than
-   * @ws_size shows under ASan (not all of a huge one: it would be slow) */
-  need = ws_bytes (row->ws, wd, yd);
+  if (row == NULL || cd->math != row_math (row, cd->math))
+    return CUDNN_STATUS_NOT_SUPPORTED;   /* not an algorithm offered for this, or not its math */
+  /* the workspace the algorithm needs under this math type: less is an
+   * error; the workspace is written (ends included) so that a buffer
+   * smaller than @ws_size shows under ASan (not all of a huge one: it would
+   * be slow) */
+  need = row_ws (row, cd->math, wd, yd);
   if (ws_size < need || (need > 0 && ws == NULL))
     return CUDNN_STATUS_BAD_PARAM;
   if (need > 0)

@@ -63,11 +63,7 @@ have_gpu (void)
 {
   if (gpu == NULL)
     {
-      char msg[600];
-      snprintf (msg, sizeof msg, "%s%s",
-                strncmp (skip_reason, "no CUDA device", 14) ? "no CUDA device: " : "",
-                skip_reason);
-      g_test_skip (msg);
+      ts_cuda_test_skip_no_gpu (skip_reason);
       return 0;
     }
   ts_rng_seed (&rng, 42, 7);
@@ -150,6 +146,41 @@ mk_rand_bf16 (const int64_t *shape, float lo, float hi)
   pair p = mk_bf16 (shape, h);
   free (h);
   return p;
+}
+
+/* The fake cuDNN's call counters (tests/cuda/emu/fake-cudnn.c); zeros
+ * with the real cuDNN, which counts nothing */
+typedef struct {
+  long fwd, data, filter;
+} cudnn_calls;
+
+static inline cudnn_calls
+cudnn_calls_now (void)
+{
+  cudnn_calls c = { 0, 0, 0 };
+  if (&ts_fake_cudnn_forwards != NULL)
+    c = (cudnn_calls) { ts_fake_cudnn_forwards, ts_fake_cudnn_backward_data,
+                        ts_fake_cudnn_backward_filter };
+  return c;
+}
+
+/* In the host emulation: the fake cuDNN ran exactly @want forward, data and
+ * filter calls since @start (nothing to check with the real cuDNN). */
+static inline void
+assert_cudnn_calls (const char *what, cudnn_calls start, cudnn_calls want)
+{
+  cudnn_calls now = cudnn_calls_now ();
+  long fwd = now.fwd - start.fwd, data = now.data - start.data;
+  long filter = now.filter - start.filter;
+
+  if (&ts_fake_cudnn_forwards == NULL)
+    return;
+  if (fwd != want.fwd || data != want.data || filter != want.filter)
+    g_test_message ("%s: cuDNN ran forward %ld, data %ld, filter %ld times (%ld, %ld, %ld "
+                    "expected)", what, fwd, data, filter, want.fwd, want.data, want.filter);
+  g_assert_cmpint (fwd, ==, want.fwd);
+  g_assert_cmpint (data, ==, want.data);
+  g_assert_cmpint (filter, ==, want.filter);
 }
 
 /* A convolution to compare: input [n, c, h, w], cout filters of kh x kw */

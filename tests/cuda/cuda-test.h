@@ -134,9 +134,23 @@ g_test_run (void)
 
 #endif
 
+#include <stdio.h>
+#include <string.h>
+
 /* The host emulation's count of device allocations (tests/cuda/emu/
  * fake-cudart.c); its address is NULL with the real runtime. */
 extern long ts_fake_cuda_mallocs __attribute__ ((weak));
+
+/* Skips the test, saying why there is no GPU backend (@reason: what
+ * ts_backend_cuda_new wrote) */
+static inline void
+ts_cuda_test_skip_no_gpu (const char *reason)
+{
+  char msg[600];
+  snprintf (msg, sizeof msg, "%s%s",
+            strncmp (reason, "no CUDA device", 14) ? "no CUDA device: " : "", reason);
+  g_test_skip (msg);
+}
 
 /* 1 when the backend under test is the host emulation, not a GPU */
 static inline int

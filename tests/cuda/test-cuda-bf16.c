@@ -811,7 +811,8 @@ run_conv (const conv_case *cc)
   char what[128];
   pair x, w, b, y, dy, dx, dw, db;
   ts_tensor *xf, *yf, *dx2;
-  long fwd0 = 0, data0 = 0, filter0 = 0, mallocs0;
+  cudnn_calls calls0;
+  long mallocs0;
 
   conv_case_shapes (cc, sx, sw, sy, sb);
   x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
@@ -823,12 +824,7 @@ run_conv (const conv_case *cc)
   g_assert_nonnull (xf);
   g_assert_nonnull (yf);
   g_assert_nonnull (dx2);
-  if (&ts_fake_cudnn_forwards != NULL)
-    {
-      fwd0 = ts_fake_cudnn_forwards;
-      data0 = ts_fake_cudnn_backward_data;
-      filter0 = ts_fake_cudnn_backward_filter;
-    }
+  calls0 = cudnn_calls_now ();
   /* The float32 conv of the same geometry first, on the same values: with
    * cuDNN it plans this geometry for float32, and the bfloat16 conv must
    * not take those descriptors (the cache keys on the dtype). */
@@ -879,18 +875,8 @@ run_conv (const conv_case *cc)
   /* in the host emulation: through the fake cuDNN exactly when asked (the
    * float32 forward once where cuDNN pads it, then per step forward, data
    * and filter once each; then filter alone and data alone), else never */
-  if (&ts_fake_cudnn_forwards != NULL)
-    {
-      long fwd = ts_fake_cudnn_forwards - fwd0, data = ts_fake_cudnn_backward_data - data0;
-      long filter = ts_fake_cudnn_backward_filter - filter0;
-      int fwd_want = dnn * (2 + cudnn_pads (cc));
-      if (fwd != fwd_want || data != 3 * dnn || filter != 3 * dnn)
-        g_test_message ("conv2d %s: cuDNN ran forward %ld, data %ld, filter %ld times "
-                        "(%d, 3, 3 expected)", cc->name, fwd, data, filter, fwd_want);
-      g_assert_cmpint (fwd, ==, fwd_want);
-      g_assert_cmpint (data, ==, 3 * dnn);
-      g_assert_cmpint (filter, ==, 3 * dnn);
-    }
+  assert_cudnn_calls (cc->name, calls0,
+                      (cudnn_calls) { dnn * (2 + cudnn_pads (cc)), 3 * dnn, 3 * dnn });
   ts_tensor_free (xf);
   ts_tensor_free (dx2);
   ts_tensor_free (yf);
@@ -1057,7 +1043,7 @@ test_conv_directions (void)
   int64_t sx[4], sw[4], sy[4], sb[1];
   pair x, w, b, y, dy, dx, dw, db;
   ts_tensor *xf, *yf, *dxf, *dwf;
-  long fwd0, data0, filter0;
+  cudnn_calls calls0;
 
   if (!have_fake_cudnn ())
     return;
@@ -1093,15 +1079,13 @@ test_conv_directions (void)
   g_assert_true (xf && yf && dxf && dwf && dyf);
   gpu->i->convert (gpu, x.g, xf);
   gpu->i->convert (gpu, dy.g, dyf);
-  fwd0 = ts_fake_cudnn_forwards, data0 = ts_fake_cudnn_backward_data;
-  filter0 = ts_fake_cudnn_backward_filter;
+  calls0 = cudnn_calls_now ();
   ts_clear_error ();
   gpu->i->conv2d_forward (gpu, &stem.p, xf, w.g, NULL, yf);
   gpu->i->conv2d_backward (gpu, &stem.p, xf, w.g, dyf, dxf, dwf, NULL);
   g_assert_true (strcmp (ts_last_error (), "") == 0);
-  g_assert_cmpint (ts_fake_cudnn_forwards - fwd0, ==, 1);
-  g_assert_cmpint (ts_fake_cudnn_backward_data - data0, ==, 0);
-  g_assert_cmpint (ts_fake_cudnn_backward_filter - filter0, ==, 0);
+  /* forward on cuDNN, the backward on im2col */
+  assert_cudnn_calls ("stem float32", calls0, (cudnn_calls) { 1, 0, 0 });
   cmp ("stem float32 forward", (pair) { y.c, yf }, 1e-4);
   cmp ("stem float32 dx (im2col)", (pair) { dx.c, dxf }, 1e-4);
   cmp ("stem float32 dw (im2col)", (pair) { dw.c, dwf }, 1e-4);

@@ -290,11 +290,7 @@ test_resnet18_parity (void)
 
   if (gpu == NULL)
     {
-      char msg[600];
-      snprintf (msg, sizeof msg, "%s%s",
-                strncmp (skip_reason, "no CUDA device", 14) ? "no CUDA device: " : "",
-                skip_reason);
-      g_test_skip (msg);
+      ts_cuda_test_skip_no_gpu (skip_reason);
       return;
     }
   trainer_init (&tc, cpu, "resnet18", batch, size);

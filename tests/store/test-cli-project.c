@@ -300,6 +300,27 @@ assert_same_tensors (const char *a_path, const char *b_path)
 #define SMALL_ARGS "d/train.csv", "--arch", "tiny", "--epochs", "2", "--freeze-epochs", "1", \
   "--bs", "8", "--size", "32", "--threads", "1", "--seed", "3"
 
+/* In a fresh folder (returned): demo data, a reference run of SMALL_ARGS
+ * in ref.tagsight (its model ref-run1.safetensors), and the same run in
+ * m.tagsight with --out in the missing folder models/: trained, checkpoint
+ * kept, model not written, so the run failed and is left to resume.
+ * @model gets models/m.safetensors; the CLI's stderr is checked to name it. */
+static char *
+run_with_unwritten_model (char **model)
+{
+  char *dir = ts_test_tmpdir (), *err = NULL;
+
+  *model = g_build_filename (dir, "models", "m.safetensors", NULL);
+  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "48", "--size", "40", NULL));
+  g_free (run_cli (dir, 0, "train", SMALL_ARGS, "--project", "ref.tagsight", NULL));
+  g_free (run_cli_err (dir, 1, &err, "train", SMALL_ARGS, "--project", "m.tagsight", "--out",
+                       *model, NULL));
+  g_test_message ("%s", err);
+  g_assert_nonnull (strstr (err, *model));
+  g_free (err);
+  return dir;
+}
+
 /* Training ends well but the model cannot be written (here: --out in a
  * folder that is not there; a full disk alike): the run is not "finished"
  * (resume would refuse it and the weights would be only in the checkpoint)
@@ -314,21 +335,11 @@ test_model_write_failed (void)
 
   if (!need_cli ("demo-data", HAVE_DEMO_DATA) || !need_cli ("resume", TRUE))
     return;
-  dir = ts_test_tmpdir ();
-  models = g_build_filename (dir, "models", NULL);
-  model = g_build_filename (models, "m.safetensors", NULL);
+  dir = run_with_unwritten_model (&model);
+  models = g_path_get_dirname (model);
   ckpt = g_build_filename (dir, "m-run1.ckpt", NULL);
   good = g_build_filename (dir, "good.ckpt", NULL);
   ref = g_build_filename (dir, "ref-run1.safetensors", NULL);
-  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "48", "--size", "40", NULL));
-  g_free (run_cli (dir, 0, "train", SMALL_ARGS, "--project", "ref.tagsight", NULL));
-
-  out = run_cli_err (dir, 1, &err, "train", SMALL_ARGS, "--project", "m.tagsight", "--out",
-                     model, NULL);
-  g_test_message ("%s", err);
-  g_assert_nonnull (strstr (err, model));
-  g_clear_pointer (&out, g_free);
-  g_clear_pointer (&err, g_free);
   before = run_json (dir, "m.tagsight");
   g_test_message ("%s", before);
   g_assert_nonnull (strstr (before, "\"status\": \"failed\""));
@@ -393,17 +404,10 @@ test_resume_bf16_on_cpu (void)
 
   if (!need_cli ("demo-data", HAVE_DEMO_DATA) || !need_cli ("resume", TRUE))
     return;
-  dir = ts_test_tmpdir ();
-  models = g_build_filename (dir, "models", NULL);
-  model = g_build_filename (models, "m.safetensors", NULL);
+  dir = run_with_unwritten_model (&model);
+  models = g_path_get_dirname (model);
   ref = g_build_filename (dir, "ref-run1.safetensors", NULL);
   project = g_build_filename (dir, "m.tagsight", NULL);
-  g_free (run_cli (dir, 0, "demo-data", "d", "--n", "48", "--size", "40", NULL));
-  g_free (run_cli (dir, 0, "train", SMALL_ARGS, "--project", "ref.tagsight", NULL));
-  /* trained, then failed writing its model: left to resume, checkpoint kept */
-  g_free (run_cli_err (dir, 1, &err, "train", SMALL_ARGS, "--project", "m.tagsight", "--out",
-                       model, NULL));
-  g_clear_pointer (&err, g_free);
   g_assert_cmpint (sqlite3_open (project, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, "UPDATE runs SET recipe = replace (recipe, '\"--seed\"', "
                                  "'\"--precision\", \"bf16\", \"--seed\"') WHERE id = 1",

@@ -46,6 +46,7 @@ typedef struct {
   int h, w;                  /* 0 for [N,C] values */
   int alias;                 /* value whose memory this one shares, or -1 */
   int consumers;
+  int body;                  /* bfloat16 NHWC under the bf16 policy (mark_body) */
   ts_tensor *t, *g;
 } ts_value;
 

@@ -355,22 +355,31 @@ infer_shapes (ts_model *m, int height, int width)
 
 /* Under the bf16 policy the body's values (the input and everything a conv,
  * batch norm, activation, max pool or residual add makes of it) are bfloat16
- * NHWC; the pools that end the body write the head's float32. */
+ * NHWC; the pools that end the body write the head's float32, and whatever
+ * is made from them stays float32.  One pass in node order (the list is
+ * built in that order), after infer_shapes. */
+static void
+mark_body (ts_model *m)
+{
+  int bf16 = m->precision == TS_PRECISION_BF16;
+
+  for (int v = 0; v < m->n_values; v++)
+    m->values[v].body = 0;
+  m->values[0].body = bf16;
+  for (int i = 0; i < m->n_nodes; i++)
+    {
+      const ts_node *n = &m->nodes[i];
+      m->values[n->out].body = bf16 && m->values[n->out].h != 0
+                               && n->kind != TS_NODE_AVGPOOL && n->kind != TS_NODE_CONCATPOOL
+                               && m->values[n->in].body
+                               && (n->in2 < 0 || m->values[n->in2].body);
+    }
+}
+
 static int
 value_is_body (const ts_model *m, int vi)
 {
-  if (m->precision != TS_PRECISION_BF16 || m->values[vi].h == 0)
-    return 0;
-  for (int i = 0; i < m->n_nodes; i++)
-    if (m->nodes[i].out == vi)
-      {
-        const ts_node *n = &m->nodes[i];
-        /* what a pool made, and anything made from it, is the head's */
-        if (n->kind == TS_NODE_AVGPOOL || n->kind == TS_NODE_CONCATPOOL)
-          return 0;
-        return value_is_body (m, n->in) && (n->in2 < 0 || value_is_body (m, n->in2));
-      }
-  return 1;   /* the input */
+  return m->values[vi].body;
 }
 
 /* Floats of memory value @vi's tensor takes at @batch. */
@@ -551,6 +560,7 @@ ts_model_prepare (ts_model *m, int batch, int height, int width)
   s = infer_shapes (m, height, width);
   if (s != TS_OK)
     return s;
+  mark_body (m);
 
   /* In place where nothing else reads the input: activations after a single
    * consumer (backward needs only their output) and flatten (a reshape). */

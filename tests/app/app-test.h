@@ -105,35 +105,76 @@ app_test_find_file_chooser (gpointer data)
   return FALSE;
 }
 
-/* The first widget under @root (depth first) whose action is @action, e.g.
- * the button of "train.start"; NULL when none. */
+/* The first widget under @root (depth first, @root included) that @match
+ * accepts with @data; NULL when none.  The finders below are this walk. */
 static inline GtkWidget *
-app_test_find_actionable (GtkWidget *root, const char *action)
+app_test_find (GtkWidget *root, gboolean (*match) (GtkWidget *w, gconstpointer data),
+               gconstpointer data)
 {
-  if (GTK_IS_ACTIONABLE (root)
-      && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (root)), action) == 0)
+  if (match (root, data))
     return root;
   for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
     {
-      GtkWidget *found = app_test_find_actionable (c, action);
+      GtkWidget *found = app_test_find (c, match, data);
       if (found != NULL)
         return found;
     }
   return NULL;
 }
 
-/* The first widget under @root (depth first, @root included) of @type, e.g.
- * the Train page's only GtkSwitch; NULL when none. */
+static inline gboolean
+app_test_has_action (GtkWidget *w, gconstpointer action)
+{
+  return GTK_IS_ACTIONABLE (w)
+         && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (w)), action) == 0;
+}
+
+/* The first widget under @root whose action is @action, e.g. the button of
+ * "train.start"; NULL when none. */
+static inline GtkWidget *
+app_test_find_actionable (GtkWidget *root, const char *action)
+{
+  return app_test_find (root, app_test_has_action, action);
+}
+
+static inline gboolean
+app_test_is_of_type (GtkWidget *w, gconstpointer type)
+{
+  return g_type_is_a (G_OBJECT_TYPE (w), (GType) GPOINTER_TO_SIZE (type));
+}
+
+/* The first widget under @root of @type, e.g. the Train page's only
+ * GtkSwitch; NULL when none. */
 static inline GtkWidget *
 app_test_find_widget_of_type (GtkWidget *root, GType type)
 {
-  if (g_type_is_a (G_OBJECT_TYPE (root), type))
-    return root;
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+  return app_test_find (root, app_test_is_of_type, GSIZE_TO_POINTER (type));
+}
+
+static inline gboolean
+app_test_is_button_labelled (GtkWidget *w, gconstpointer label)
+{
+  return GTK_IS_BUTTON (w) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (w)), label) == 0;
+}
+
+static inline gboolean
+app_test_is_label_with (GtkWidget *w, gconstpointer text)
+{
+  return GTK_IS_LABEL (w) && strstr (gtk_label_get_text (GTK_LABEL (w)), text) != NULL;
+}
+
+/* The message dialog the app shows now (a question or an error), or NULL */
+static inline AdwMessageDialog *
+app_test_visible_message_dialog (void)
+{
+  GListModel *tops = gtk_window_get_toplevels ();   /* borrowed */
+
+  for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
     {
-      GtkWidget *found = app_test_find_widget_of_type (c, type);
-      if (found != NULL)
-        return found;
+      g_autoptr (GObject) w = g_list_model_get_item (tops, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (w) && gtk_widget_get_visible (GTK_WIDGET (w)))
+        return ADW_MESSAGE_DIALOG (w);
     }
   return NULL;
 }

@@ -487,40 +487,11 @@ typedef struct {
   gboolean timed_out;
 } QuitRun;
 
-static AdwMessageDialog *
-visible_message_dialog (void)
-{
-  GListModel *tops = gtk_window_get_toplevels ();   /* borrowed */
-
-  for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
-    {
-      g_autoptr (GObject) w = g_list_model_get_item (tops, i);
-
-      if (ADW_IS_MESSAGE_DIALOG (w) && gtk_widget_get_visible (GTK_WIDGET (w)))
-        return ADW_MESSAGE_DIALOG (w);
-    }
-  return NULL;
-}
-
-static GtkWidget *
-find_button (GtkWidget *root, const char *label)
-{
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = GTK_IS_BUTTON (c)
-                         && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (c)), label) == 0
-                         ? c : find_button (c, label);
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 /* The button of @dialog labelled @label, as the user presses it. */
 static void
 press (AdwMessageDialog *dialog, const char *label)
 {
-  GtkWidget *button = find_button (GTK_WIDGET (dialog), label);
+  GtkWidget *button = app_test_find (GTK_WIDGET (dialog), app_test_is_button_labelled, label);
 
   g_assert_nonnull (button);
   g_signal_emit_by_name (button, "clicked");
@@ -540,7 +511,7 @@ quit_step (gpointer data)
   QuitRun *q = g_object_get_data (G_OBJECT (app), "quit-run");
   GtkWindow *active = gtk_application_get_active_window (GTK_APPLICATION (app));
   TagsightTrainPage *page = NULL;
-  AdwMessageDialog *dialog = visible_message_dialog ();
+  AdwMessageDialog *dialog = app_test_visible_message_dialog ();
 
   if (q->window != NULL)
     page = tagsight_window_get_train_page (q->window);

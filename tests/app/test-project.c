@@ -252,25 +252,10 @@ test_reopen_and_inspect (void)
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
-static GtkWindow *
-find_message_dialog (void)
-{
-  GListModel *tops = gtk_window_get_toplevels ();   /* borrowed */
-
-  for (guint i = 0; i < g_list_model_get_n_items (tops); i++)
-    {
-      g_autoptr (GObject) w = g_list_model_get_item (tops, i);
-
-      if (ADW_IS_MESSAGE_DIALOG (w) && gtk_widget_get_visible (GTK_WIDGET (w)))
-        return GTK_WINDOW (w);
-    }
-  return NULL;
-}
-
 static gboolean
 dialog_shown (gpointer data)
 {
-  return find_message_dialog () != NULL;
+  return app_test_visible_message_dialog () != NULL;
 }
 
 static TagsightRun *
@@ -307,7 +292,7 @@ test_resume (void)
   p = tagsight_window_get_project (win);
   /* the data set is back where run 2 trained on it (test_moved moved it) */
   g_assert_true (app_test_wait_for (dialog_shown, NULL, 10));
-  gtk_window_destroy (find_message_dialog ());
+  gtk_window_destroy (GTK_WINDOW (app_test_visible_message_dialog ()));
   g_assert_true (tagsight_window_relocate_dataset (win, 1, data_dir, &error));
   g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
   runs_page = tagsight_window_get_runs_page (win);
@@ -631,7 +616,7 @@ test_moved (void)
   p = tagsight_window_get_project (win);
   /* asked where the data set is now */
   g_assert_true (app_test_wait_for (dialog_shown, NULL, 10));
-  gtk_window_destroy (find_message_dialog ());
+  gtk_window_destroy (GTK_WINDOW (app_test_visible_message_dialog ()));
   g_assert_false (tagsight_window_relocate_dataset (win, 1, tmp, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_clear_error (&error);
@@ -711,29 +696,13 @@ find_buttons (GtkWidget *root, const char *label, GPtrArray *out)
     find_buttons (c, label, out);
 }
 
-/* The first label under @root whose text contains @text; NULL when none. */
-static GtkWidget *
-find_label (GtkWidget *root, const char *text)
-{
-  if (GTK_IS_LABEL (root) && strstr (gtk_label_get_text (GTK_LABEL (root)), text) != NULL)
-    return root;
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = find_label (c, text);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 /* Whether the Inspect page takes label edits: its Keep buttons (one per
  * open suggestion) and Undo follow; the header's line says when not. */
 static gboolean
 inspect_editable (TagsightInspectPage *page)
 {
   g_autoptr (GPtrArray) keep = g_ptr_array_new ();
-  GtkWidget *note = find_label (GTK_WIDGET (page), "writable copy");
+  GtkWidget *note = app_test_find (GTK_WIDGET (page), app_test_is_label_with, "writable copy");
   GtkWidget *undo = app_test_find_actionable (GTK_WIDGET (page), "inspect.undo");
   gboolean editable;
 

@@ -168,24 +168,6 @@ chooser_in_data_dir (gpointer data)
   return g_strcmp0 (path, data_dir) == 0;
 }
 
-static GtkWidget *
-find_folder_button (GtkWidget *widget)
-{
-  if (GTK_IS_BUTTON (widget) && gtk_button_get_label (GTK_BUTTON (widget)) != NULL
-      && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (widget)),
-                    "data.choose-folder") == 0)
-    return widget;
-  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL;
-       c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = find_folder_button (c);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 static gboolean
 all_readable (gpointer data)
 {
@@ -223,7 +205,7 @@ test_page_flow (void)
   g_assert_nonnull (ds);
   g_assert_cmpint (tagsight_dataset_get_summary (ds)->problems[TS_PROBLEM_MISSING_FILE].count,
                    ==, N_IMAGES);
-  button = find_folder_button (GTK_WIDGET (page));
+  button = app_test_find_actionable (GTK_WIDGET (page), "data.choose-folder");
   g_assert_nonnull (button);
   g_assert_true (gtk_widget_is_visible (button));
 

@@ -43,22 +43,6 @@ batch_changed (gpointer data)
   return p != NULL && p != first_batch;
 }
 
-static GtkWidget *
-find_spin (GtkWidget *widget)
-{
-  if (GTK_IS_SPIN_BUTTON (widget))
-    return widget;
-  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL;
-       c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = find_spin (c);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
 static int want_w, want_h;
 
 static gboolean
@@ -151,7 +135,7 @@ test_open_and_batch (void)
   g_assert_nonnull (row);
   for (GtkWidget *c = gtk_widget_get_first_child (row); c != NULL && spin == NULL;
        c = gtk_widget_get_next_sibling (c))
-    spin = find_spin (c);
+    spin = app_test_find_widget_of_type (c, GTK_TYPE_SPIN_BUTTON);
   g_assert_nonnull (spin);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), 4);
   /* the render coalesces both changes; its grid has 4 cells */

@@ -158,10 +158,12 @@ cli_datablock_detect (const char *cmd, cli_datablock_opts *d, const char *csv, F
     }
   if (log != NULL)
     {
+      /* detection only finds delimiters that have a name */
       fprintf (log, _("columns (detected; --fname-col, --labels-col, --delim and --split-col "
-                      "override): file names '%s', labels '%s' split on '%s', "),
+                      "override): file names '%s', labels '%s' split on %s, "),
                d->cfg.fname_col ? d->cfg.fname_col : "fname",
-               d->cfg.labels_col ? d->cfg.labels_col : "labels", d->delim);
+               d->cfg.labels_col ? d->cfg.labels_col : "labels",
+               ts_columns_delimiter_name (d->delim));
       if (d->cfg.split == TS_SPLIT_COLUMN)
         fprintf (log, _("validation column '%s'\n"), d->cfg.split_col);
       else

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ts-csv.h"
+#include "ts-i18n.h"
 
 static int
 is_alnum (char c)
@@ -129,6 +130,22 @@ ts_columns_guess_delimiter (const char *const *samples, int n_samples)
       if (samples[i] != NULL && strstr (samples[i], seps[k]) != NULL)
         return seps[k];
   return " ";
+}
+
+const char *
+ts_columns_delimiter_name (const char *delim)
+{
+  if (strcmp (delim, " ") == 0)
+    return TS_("a space");
+  if (strcmp (delim, "\t") == 0)
+    return TS_("a tab");
+  if (strcmp (delim, ";") == 0)
+    return TS_("a semicolon");
+  if (strcmp (delim, ",") == 0)
+    return TS_("a comma");
+  if (strcmp (delim, "|") == 0)
+    return TS_("a vertical bar");
+  return NULL;
 }
 
 void

@@ -26,6 +26,11 @@ void ts_columns_detect (const char *const *columns, int n_columns,
 int ts_columns_is_boolean (const char *value);
 const char *ts_columns_guess_delimiter (const char *const *samples, int n_samples);
 
+/* The label delimiter in words for messages ("a space", translated), NULL
+ * for one without a name (quote it instead).  A quoted space is unreadable
+ * in languages that put spaces inside their quotes (French: « ␣ »). */
+const char *ts_columns_delimiter_name (const char *delim);
+
 /* How many data rows ts_columns_detect_csv samples */
 #define TS_COLUMNS_SAMPLE_ROWS 20
 

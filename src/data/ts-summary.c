@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ts-columns.h"
 #include "ts-csv.h"
 #include "ts-i18n.h"
 #include "ts-image.h"
@@ -681,7 +682,10 @@ ts_summary_render_text (const ts_summary *s, int color)
   sb_printf (&b, "  ");
   sb_pad (&b, labels[L_LABELS], label_w);
   sb_printf (&b, TS_(" column \"%s\" split on "), s->labels_col);
-  sb_quoted (&b, s->label_delim, 10);
+  if (ts_columns_delimiter_name (s->label_delim) != NULL)
+    sb_printf (&b, "%s", ts_columns_delimiter_name (s->label_delim));
+  else
+    sb_quoted (&b, s->label_delim, 10);
   if (s->n_items > 0)
     sb_printf (&b, TS_(", %.2f labels per item on average"),
                (double) s->n_labels_total / s->n_items);

@@ -206,10 +206,26 @@ test_defective_rows_ignored (void)
   g_free (dir);
 }
 
+/* Every delimiter detection can find has words for the messages; others
+ * are quoted by the caller. */
+static void
+test_delimiter_name (void)
+{
+  static const char *const detectable[] = { " ", ";", ",", "|" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (detectable); i++)
+    g_assert_nonnull (ts_columns_delimiter_name (detectable[i]));
+  g_assert_cmpstr (ts_columns_delimiter_name (" "), ==, "a space");
+  g_assert_cmpstr (ts_columns_delimiter_name ("|"), ==, "a vertical bar");
+  g_assert_null (ts_columns_delimiter_name ("#"));
+  g_assert_null (ts_columns_delimiter_name ("  "));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/data/columns/delimiter-name", test_delimiter_name);
   g_test_add_func ("/data/columns/fastai", test_fastai_layout);
   g_test_add_func ("/data/columns/other-names", test_other_names);
   g_test_add_func ("/data/columns/by-content", test_by_content);

@@ -135,6 +135,7 @@ test_generated (void)
   g_assert_nonnull (strstr (text, "labels with stray whitespace: 1 \u2014"));
   g_assert_nonnull (strstr (text, "(no label)"));
   g_assert_nonnull (strstr (text, "6 RGB 32x24, 1 RGB 20x24"));
+  g_assert_nonnull (strstr (text, "column \"labels\" split on a space, "));
   g_assert_null (strstr (text, "\033["));
   g_free (text);
   text = ts_summary_render_text (s, 1);

@@ -197,6 +197,8 @@ test_summary_plurals_french (void)
   text = ts_summary_render_text (s, 0);
   g_assert_nonnull (strstr (text, " 1 sur 2 lignes utilisables (1 ignorée, voir Problèmes)\n"));
   g_assert_nonnull (strstr (text, "\nProblèmes : 1 trouvé, de 1 sorte\n"));
+  /* a space delimiter in words: quoted, it was an unreadable «   » */
+  g_assert_nonnull (strstr (text, "colonne « labels » séparée par un espace, "));
   free (text);
   ts_summary_free (s);
   g_free (csv);

@@ -13,11 +13,15 @@
 
 #else
 /* Host emulation (tests/cuda/emu, for machines without a GPU): the kernels
- * compile as plain C++ and each launch runs its blocks one after another
- * with ONE thread per block.  Every kernel here is written for any blockDim
- * (grid-stride and block-stride loops), so this checks the index arithmetic
- * and the results, not the parallel behaviour (races, barriers). */
+ * compile as plain C++ and each launch runs its blocks one after another,
+ * with ONE thread per block (the default: checks index arithmetic and
+ * results; every kernel here is written for any blockDim, with grid-stride
+ * and block-stride loops) or, with TSK_EMU_THREADS=256, with TSK_THREADS
+ * threads as coroutines that meet at __syncthreads
+ * (tests/cuda/emu/emu-threads.c: the reductions and barriers as on a GPU,
+ * and TSK_EMU_ORDER=reverse to find races). */
 #include <math.h>
+#include <tuple>
 
 #include <cuda_runtime_api.h>
 
@@ -32,17 +36,48 @@
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
 extern tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
 extern "C" int tsk_emu_wide_index;   /* tests/cuda/emu/fake-cudart.c */
-static inline void __syncthreads (void) {}
-static inline unsigned int
-tsk_emu_begin (unsigned int blocks)
+extern "C" void tsk_emu_syncthreads (void);
+extern "C" unsigned int tsk_emu_block_threads (void);
+extern "C" void tsk_emu_run_block (const char *kernel, void (*thread) (void *), void *arg);
+static inline void __syncthreads (void) { tsk_emu_syncthreads (); }
+
+/* TSK_LAUNCH (kernel, blocks, stream) (args): the arguments converted to
+ * the kernel's parameter types as a call would (a NULL for a pointer), kept
+ * for the block's threads, the blocks run in order */
+template <typename... P>
+struct tsk_emu_launch {
+  void (*kernel) (P...);
+  unsigned int blocks;
+  const char *name;
+
+  void
+  operator() (P... a) const
+  {
+    struct call {
+      void (*kernel) (P...);
+      std::tuple<P...> args;
+      static void run (void *c) { std::apply (((call *) c)->kernel, ((call *) c)->args); }
+    } c { kernel, std::tuple<P...> (a...) };
+
+    gridDim.x = blocks;
+    blockDim.x = tsk_emu_block_threads ();
+    for (blockIdx.x = 0; blockIdx.x < blocks; blockIdx.x++)
+      if (blockDim.x == 1)
+        {
+          threadIdx.x = 0;
+          kernel (a...);
+        }
+      else
+        tsk_emu_run_block (name, call::run, &c);
+  }
+};
+template <typename... P>
+static inline tsk_emu_launch<P...>
+tsk_emu_launcher (void (*kernel) (P...), unsigned int blocks, const char *name)
 {
-  gridDim.x = blocks;
-  blockDim.x = 1;
-  threadIdx.x = 0;
-  return 0;
+  return tsk_emu_launch<P...> { kernel, blocks, name };
 }
-#define TSK_LAUNCH(kernel, blocks, stream) \
-  for (blockIdx.x = tsk_emu_begin (blocks); blockIdx.x < gridDim.x; blockIdx.x++) kernel
+#define TSK_LAUNCH(kernel, blocks, stream) tsk_emu_launcher (kernel, (blocks), #kernel)
 #include <string.h>
 static inline unsigned int __float_as_uint (float f) { unsigned int u; memcpy (&u, &f, 4); return u; }
 static inline float __uint_as_float (unsigned int u) { float f; memcpy (&f, &u, 4); return f; }
@@ -91,7 +126,8 @@ static __device__ T
 tsk_block_sum (T v)
 {
 #ifdef TSK_HOST_EMULATION
-  return v;   /* one thread per block */
+  if (blockDim.x == 1)
+    return v;   /* one thread per block */
 #endif
   __shared__ T buf[TSK_THREADS];
   buf[threadIdx.x] = v;

@@ -95,7 +95,13 @@ cudaMalloc (void **ptr, size_t size)
     }
   *ptr = malloc (size ? size : 1);
   ts_fake_cuda_mallocs++;
-  return *ptr ? cudaSuccess : set (cudaErrorMemoryAllocation);
+  if (*ptr == NULL)
+    return set (cudaErrorMemoryAllocation);
+  /* a GPU's fresh memory holds whatever was there; malloc's large blocks
+   * are zero pages, which would hide a read of memory nothing wrote.  All
+   * ones is a NaN in float32 and in bfloat16, so such a read shows. */
+  memset (*ptr, 0xff, size);
+  return cudaSuccess;
 }
 
 cudaError_t
@@ -110,7 +116,13 @@ cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
 {
   *ptr = malloc (size ? size : 1);
   ts_fake_cuda_mallocs++;
-  return *ptr ? cudaSuccess : set (cudaErrorMemoryAllocation);
+  if (*ptr == NULL)
+    return set (cudaErrorMemoryAllocation);
+  /* a GPU's fresh memory holds whatever was there; malloc's large blocks
+   * are zero pages, which would hide a read of memory nothing wrote.  All
+   * ones is a NaN in float32 and in bfloat16, so such a read shows. */
+  memset (*ptr, 0xff, size);
+  return cudaSuccess;
 }
 
 cudaError_t

@@ -115,6 +115,8 @@ for r in rows:
             print(f"{kind:16s} vs {t:14s} {arch} bs {bs}: train {r['train_images_per_s']:8.1f} vs "
                   f"{o['train_images_per_s']:8.1f} ({r['train_images_per_s'] / o['train_images_per_s']:.2f}x)"
                   f"  infer {r['infer_images_per_s']:8.1f} vs {o['infer_images_per_s']:8.1f} "
-                  f"({r['infer_images_per_s'] / o['infer_images_per_s']:.2f}x)")
+                  f"({r['infer_images_per_s'] / o['infer_images_per_s']:.2f}x)"
+                  + (f"  [{r['bf16_fallbacks']} conv calls in float32: cuDNN had no bf16 algorithm]"
+                     if r.get("bf16_fallbacks") else ""))
 PYEOF
 rm -f "$LOG" "$LOG.run"

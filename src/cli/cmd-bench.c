@@ -297,6 +297,7 @@ cmd_bench (int argc, char **argv)
     {
       double tt = median (t_train, steps), ti = median (t_inf, steps), mem = peak_rss_mib ();
       double ct = median (c_train, steps), ci = median (c_inf, steps);
+      long fallbacks = ts_backend_bf16_fallbacks (be);   /* over the warm-up and timed steps */
       /* TRANSLATORS: the labels of the two result lines; the shorter is
        * padded so that the numbers line up */
       const char *lt = _("training:"), *li = _("inference:");
@@ -310,10 +311,15 @@ cmd_bench (int argc, char **argv)
       printf (" ");
       printf (_("%.1f images/s (median batch %.3f s, %.3f CPU s)\n"), bs / ti, ti, ci);
       printf (_("peak memory: %.0f MiB (VmHWM)\n"), mem);
+      /* slower layers, not wrong ones: said, so that a bf16 figure is read
+       * for what it measured */
+      if (fallbacks > 0)
+        printf (_("bf16: %ld convolution calls ran in float32 (cuDNN has no bfloat16 algorithm "
+                  "for their layers)\n"), fallbacks);
       printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"precision\": \"%s\", "
               "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "
-              "\"infer_cpu_s\": %.3f}\n", be->i->name, ts_precision_name (precision), arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci);
+              "\"infer_cpu_s\": %.3f, \"bf16_fallbacks\": %ld}\n", be->i->name, ts_precision_name (precision), arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci, fallbacks);
       if (profile && (st = print_profile (be, m, opt, x, y, dl, steps)) != TS_OK)
         cli_fail ("bench", ts_last_error ());
     }

@@ -238,7 +238,7 @@ struct ts_backend {
    * a GPU's launch failure or lost device shows at a later transfer).  Set by
    * ts_backend_record_failure, read by ts_backend_check. */
   ts_status failed;
-  char failed_msg[256];
+  char failed_msg[512];   /* room for a message that names a layer's geometry too */
 };
 
 /* The CPU backend with @n_threads worker threads (0: number of cores).

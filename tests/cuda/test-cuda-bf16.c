@@ -4,6 +4,7 @@
  * compared by normalized error with bfloat16's tolerance, and the dtype and
  * layout conversions bit for bit.  Skipped when there is no CUDA device. */
 #include "cuda-ops-test.h"
+#include "ts-model.h"
 
 /* Tolerances.  A bfloat16 keeps 8 significant bits: storing a float rounds it
  * by at most 2^-9 relative (~2e-3), so an op whose float32 result is rounded
@@ -1031,9 +1032,10 @@ have_fake_cudnn (void)
 /* Each direction is planned on its first use: the fake offers no data
  * gradient for 3-channel inputs (as cuDNN may not in NHWC), and the stem
  * conv, whose dx the model never asks for, still runs forward and dw in
- * bfloat16; asking for its dx is refused with the direction named, nothing
- * written.  float32 runs forward on cuDNN and its backward on im2col.  An
- * evaluation (forward only) runs with neither gradient offered. */
+ * bfloat16, no float32 fallback counted; asking for its dx runs that in
+ * float32 (counted once, cuDNN's data gradient never run).  float32 runs
+ * forward on cuDNN and its backward on im2col.  An evaluation (forward
+ * only) runs with neither gradient offered. */
 static void
 test_conv_directions (void)
 {
@@ -1044,10 +1046,12 @@ test_conv_directions (void)
   pair x, w, b, y, dy, dx, dw, db;
   ts_tensor *xf, *yf, *dxf, *dwf;
   cudnn_calls calls0;
+  long fallbacks0;
 
   if (!have_fake_cudnn ())
     return;
   ts_fake_cudnn_no_algo = 2, ts_fake_cudnn_no_algo_c = 3;
+  fallbacks0 = ts_backend_cuda_bf16_fallbacks (gpu);
   conv_case_shapes (&stem, sx, sw, sy, sb);
   x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
   y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1), dx = mk_bf16 (sx, NULL);
@@ -1064,12 +1068,16 @@ test_conv_directions (void)
   cmp ("stem forward", y, tols.store);
   cmp ("stem dw", dw, tols.store);
   cmp ("stem db", db, tols.store);
+  g_assert_cmpint (ts_backend_cuda_bf16_fallbacks (gpu), ==, fallbacks0);
 
+  calls0 = cudnn_calls_now ();
   gpu->i->conv2d_backward (gpu, &stem.p, x.g, w.g, dy.g, dx.g, NULL, NULL);
   g_test_message ("stem dx: %s", ts_last_error ());
-  g_assert_nonnull (strstr (ts_last_error (), "data-gradient algorithm"));
-  g_assert_nonnull (strstr (ts_last_error (), "CUDNN_STATUS_NOT_SUPPORTED"));
-  assert_untouched ("stem dx", dx);
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  cmp ("stem dx (float32)", dx, tols.store);
+  g_assert_cmpint (ts_backend_cuda_bf16_fallbacks (gpu), ==, fallbacks0 + 1);
+  assert_cudnn_calls ("stem dx", calls0, (cudnn_calls) { 0, 0, 0 });
 
   /* float32: forward on cuDNN, both gradients on im2col (the direction
    * cuDNN lacks takes the other with it: one path per backward call) */
@@ -1223,6 +1231,224 @@ test_bf16_ready_cc (void)
   ts_fake_cuda_cc = 90;
 }
 
+/* ---- the float32 fallback (ts-cuda-gemm.c): a direction cuDNN has no
+ * bfloat16 algorithm for runs on float32 copies, counted, instead of
+ * failing the layer ---- */
+
+static long
+fallbacks (void)
+{
+  return ts_backend_cuda_bf16_fallbacks (gpu);
+}
+
+/* @cc with the fake cuDNN offering nothing for the directions @refused
+ * (ts_fake_cudnn_no_algo's bits) at its channel count: forward and both
+ * gradients twice (a later step allocates nothing: the float32 copies come
+ * back from the allocator's cache), then each gradient alone, all within
+ * the tolerances of cuDNN's own bfloat16 convolutions; each call with a
+ * refused direction counted once, and cuDNN ran in bfloat16 exactly the
+ * directions it offers (the float32 path meets the same refusal and takes
+ * im2col or the direct kernels). */
+static void
+run_conv_fallback (const conv_case *cc, int refused)
+{
+  const ts_conv2d_params *p = &cc->p;
+  const int fwd = !(refused & 1), data = !(refused & 2), filter = !(refused & 4);
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  pair x, w, b, y, dy, dx, dw, db;
+  cudnn_calls calls0;
+  long fallbacks0, mallocs0 = 0;
+  char what[160];
+
+  ts_fake_cudnn_no_algo = refused, ts_fake_cudnn_no_algo_c = cc->c;
+  conv_case_shapes (cc, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
+  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+  cpu->i->conv2d_forward (cpu, p, x.c, w.c, cc->bias ? b.c : NULL, y.c);
+  cpu->i->conv2d_backward (cpu, p, x.c, w.c, dy.c, dx.c, dw.c, db.c);
+  calls0 = cudnn_calls_now ();
+  fallbacks0 = fallbacks ();
+  for (int step = 0; step < 2; step++)
+    {
+      mallocs0 = ts_fake_cuda_mallocs;
+      ts_clear_error ();
+      gpu->i->conv2d_forward (gpu, p, x.g, w.g, cc->bias ? b.g : NULL, y.g);
+      gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx.g, dw.g, db.g);
+      if (strcmp (ts_last_error (), "") != 0)
+        g_test_message ("%s: %s", cc->name, ts_last_error ());
+      g_assert_true (strcmp (ts_last_error (), "") == 0);
+      g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+      if (step == 1)
+        g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs0);
+      /* in float32 the bias is added before the one rounding */
+      snprintf (what, sizeof what, "conv2d %s forward", cc->name);
+      cmp (what, y, cc->bias && fwd ? tols.chain : tols.store);
+      snprintf (what, sizeof what, "conv2d %s dx", cc->name);
+      cmp (what, dx, tols.store);
+      snprintf (what, sizeof what, "conv2d %s dw", cc->name);
+      cmp (what, dw, tols.store);
+      snprintf (what, sizeof what, "conv2d %s db", cc->name);
+      cmp (what, db, tols.store);
+    }
+  gpu->i->fill (gpu, dw.g, 7.0f);
+  gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, NULL, dw.g, NULL);
+  snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
+  cmp (what, dw, tols.store);
+  gpu->i->fill (gpu, dx.g, 7.0f);
+  gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx.g, NULL, NULL);
+  snprintf (what, sizeof what, "conv2d %s dx only", cc->name);
+  cmp (what, dx, tols.store);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  g_assert_cmpint (fallbacks () - fallbacks0, ==,
+                   2 * (!fwd + (!data || !filter)) + !filter + !data);
+  assert_cudnn_calls (cc->name, calls0, (cudnn_calls) { 2 * fwd, 3 * data, 3 * filter });
+  ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0;
+  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+}
+
+static void
+test_conv_fallback (void)
+{
+  /* (channel counts and geometries no other test plans: the switches
+   * change only new plans) */
+  static const struct {
+    conv_case cc;
+    int refused;
+  } cases[] = {
+    { { "forward refused, 3x3 s1 p1 bias", 2, 6, 7, 9, 10, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 }, 1 },
+    /* the filter gradient stays in bfloat16, on the padded copy of x */
+    { { "data refused, depthwise 3x3 s2 SAME bias", 2, 12, 8, 8, 12, 3, 3,
+        { 2, 2, 0, 0, 1, 1, 12 }, 1 }, 2 },
+    /* float32's 1x1 path reads x itself */
+    { { "filter refused, 1x1 s1", 3, 10, 5, 6, 20, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 0 }, 4 },
+    { { "all refused, 5x5 s2 p2 bias", 2, 4, 11, 9, 6, 5, 5, { 2, 2, 2, 2, 2, 2, 1 }, 1 }, 7 },
+  };
+
+  if (!have_fake_cudnn ())
+    return;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_conv_fallback (&cases[i].cc, cases[i].refused);
+}
+
+/* When the float32 copies cannot be made either (out of memory), the
+ * error, and the failure the backend keeps, still name the layer and
+ * cuDNN's refusal; nothing is counted.  On a backend of its own: the
+ * failure is sticky. */
+static void
+test_conv_fallback_nomem (void)
+{
+  static const conv_case cc = { "no memory", 2, 5, 32, 32, 9, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 };
+  static const char *layer = "conv2d: cuDNN cannot run this bfloat16 convolution (kernel 3x3, "
+                             "stride 1x1, padding top 1 bottom 1 left 1 right 1, groups 1, 5 to "
+                             "9 channels, batch 2): CUDNN_STATUS_NOT_SUPPORTED; running it in "
+                             "float32 instead failed too: CUDA: out of GPU memory";
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  char err[512], *limit;
+  ts_backend *be;
+
+  if (!have_fake_cudnn ())
+    return;
+  be = ts_backend_cuda_new (0, err, sizeof err);
+  g_assert_nonnull (be);
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  ts_tensor *x = ts_tensor_new_as (be, 4, sx, TS_BF16, TS_NHWC);
+  ts_tensor *y = ts_tensor_new_as (be, 4, sy, TS_BF16, TS_NHWC), *w = ts_tensor_new (be, 4, sw);
+  g_assert_true (x && y && w);
+  ts_fake_cudnn_no_algo = 1, ts_fake_cudnn_no_algo_c = cc.c;
+  /* (libc's calls: scripts/gpu-check builds this without GLib) */
+  limit = getenv ("TS_FAKE_CUDA_MAX_ALLOC") ? strdup (getenv ("TS_FAKE_CUDA_MAX_ALLOC")) : NULL;
+  setenv ("TS_FAKE_CUDA_MAX_ALLOC", "4096", 1);   /* x's float32 copy takes 40 KiB */
+  ts_clear_error ();
+  be->i->conv2d_forward (be, &cc.p, x, w, NULL, y);
+  if (limit)
+    setenv ("TS_FAKE_CUDA_MAX_ALLOC", limit, 1);
+  else
+    unsetenv ("TS_FAKE_CUDA_MAX_ALLOC");
+  free (limit);
+  ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0;
+  g_test_message ("%s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), layer));
+  ts_clear_error ();
+  g_assert_cmpint (ts_backend_check (be), ==, TS_ERR_NOMEM);
+  g_assert_nonnull (strstr (ts_last_error (), layer));
+  g_assert_cmpint (ts_backend_cuda_bf16_fallbacks (be), ==, 0);
+  ts_tensor_free (x), ts_tensor_free (y), ts_tensor_free (w);
+  ts_backend_free (be);
+}
+
+/* A bf16 model one of whose convolutions (tiny's conv2, the only one with
+ * 8 input channels) cuDNN has no bfloat16 algorithm for in any direction:
+ * its eval logits match the CPU's float32 model, it trains a few SGD steps
+ * on one batch (the loss falls, nothing fails, no step after the first
+ * allocates) and every step counts that conv's forward and backward. */
+static void
+test_model_fallback (void)
+{
+  const int batch = 4, size = 16, classes = 3, steps = 4;
+  const ts_model_config cfg = { .arch = "tiny", .n_classes = classes,
+                                .head = TS_HEAD_FASTAI, .seed = 11 };
+  ts_model *mc, *mg;
+  ts_tensor *xc, *xg, *t, *dl, *lc, *lg;
+  float *hx, ht[4 * 3], loss0 = 0.0f, loss = 0.0f;
+  long fallbacks0, mallocs0 = 0;
+
+  if (!have_fake_cudnn ())
+    return;
+  ts_fake_cudnn_no_algo = 7, ts_fake_cudnn_no_algo_c = 8;
+  g_assert_cmpint (ts_model_new (cpu, &cfg, &mc), ==, TS_OK);
+  g_assert_cmpint (ts_model_new (gpu, &cfg, &mg), ==, TS_OK);
+  g_assert_cmpint (ts_model_set_precision (mg, TS_PRECISION_BF16), ==, TS_OK);
+  g_assert_cmpint (ts_model_prepare (mc, batch, size, size), ==, TS_OK);
+  g_assert_cmpint (ts_model_prepare (mg, batch, size, size), ==, TS_OK);
+  ts_model_unfreeze (mg);
+  xc = ts_tensor_new_4d (cpu, batch, 3, size, size);
+  xg = ts_tensor_new_4d (gpu, batch, 3, size, size);
+  t = ts_tensor_new_2d (gpu, batch, classes), dl = ts_tensor_new_2d (gpu, batch, classes);
+  g_assert_true (xc && xg && t && dl);
+  hx = rnd (xc->numel, -2, 2);
+  for (int i = 0; i < batch * classes; i++)
+    ht[i] = (float) (i % 2);
+  g_assert_cmpint (ts_tensor_from_host (xc, hx, xc->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (xg, hx, xg->numel), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_from_host (t, ht, t->numel), ==, TS_OK);
+  free (hx);
+
+  fallbacks0 = fallbacks ();
+  g_assert_cmpint (ts_model_forward (mc, xc, 0, &lc), ==, TS_OK);
+  g_assert_cmpint (ts_model_forward (mg, xg, 0, &lg), ==, TS_OK);
+  cmp ("tiny bf16 eval logits, conv2 in float32", (pair) { lc, lg }, 3e-2);
+  g_assert_cmpint (fallbacks () - fallbacks0, ==, 1);
+  for (int s = 0; s < steps; s++)
+    {
+      if (s == 1)
+        mallocs0 = ts_fake_cuda_mallocs;
+      ts_clear_error ();
+      g_assert_cmpint (ts_model_forward (mg, xg, 1, &lg), ==, TS_OK);
+      loss = gpu->i->bce_with_logits (gpu, lg, t, dl);
+      g_assert_cmpint (ts_model_backward (mg, dl), ==, TS_OK);
+      for (int i = 0; i < ts_model_n_params (mg); i++)
+        {
+          ts_param *prm = ts_model_param (mg, i);
+          if (prm->trainable)
+            gpu->i->axpby (gpu, -0.05f, prm->grad, 1.0f, prm->value);
+        }
+      g_assert_true (strcmp (ts_last_error (), "") == 0);
+      g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+      g_assert_true (isfinite (loss));
+      g_test_message ("step %d: loss %.6f", s + 1, loss);
+      if (s == 0)
+        loss0 = loss;
+    }
+  g_assert_cmpfloat (loss, <, loss0);
+  g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs0);
+  g_assert_cmpint (fallbacks () - fallbacks0, ==, 1 + 2 * steps);
+  ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0;
+  ts_tensor_free (xc), ts_tensor_free (xg), ts_tensor_free (t), ts_tensor_free (dl);
+  ts_model_free (mc);
+  ts_model_free (mg);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1253,6 +1479,9 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/conv2d-math-types", test_conv_math_types);
   g_test_add_func ("/cuda/bf16/conv2d-cache-eviction", test_conv_cache_eviction);
   g_test_add_func ("/cuda/bf16/ready-compute-capability", test_bf16_ready_cc);
+  g_test_add_func ("/cuda/bf16/conv2d-fallback", test_conv_fallback);
+  g_test_add_func ("/cuda/bf16/conv2d-fallback-nomem", test_conv_fallback_nomem);
+  g_test_add_func ("/cuda/bf16/model-fallback", test_model_fallback);
   int rc = g_test_run ();
   if (gpu)
     ts_backend_free (gpu);

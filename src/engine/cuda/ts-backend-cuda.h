@@ -42,6 +42,11 @@ ts_backend *ts_backend_cuda_new (int device, char *err, size_t errlen);
 int ts_cuda_available (void);
 /* "NVIDIA H200 (sm_90, 139 GiB)" for the backend's device, for the UI and reports. */
 const char *ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len);
+/* How many bfloat16 convolution calls (a forward, or a backward's
+ * gradients) ran in float32 because cuDNN has no bfloat16 algorithm for
+ * their layer (the bf16 precision policy, docs/cuda.md): slower, not
+ * wrong.  0 when none did. */
+long ts_backend_cuda_bf16_fallbacks (ts_backend *be);
 
 #ifdef __cplusplus
 }

@@ -99,6 +99,16 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
   return fail (err, len);
 }
 
+long
+ts_backend_bf16_fallbacks (ts_backend *be)
+{
+#ifdef TS_HAVE_CUDA
+  if (be && strcmp (be->i->name, "cuda") == 0)
+    return ts_backend_cuda_bf16_fallbacks (be);
+#endif
+  return 0;
+}
+
 const char *
 ts_backend_describe (ts_backend *be, char *buf, size_t len)
 {

@@ -17,6 +17,10 @@ extern "C" {
 ts_backend *ts_backend_new_by_name (const char *device, int threads, char *err, size_t len);
 /* Human-readable name of the backend's device: "CPU (8 threads)", "NVIDIA H200 (sm_90, ...)". */
 const char *ts_backend_describe (ts_backend *be, char *buf, size_t len);
+/* The backend's bfloat16 convolution calls that ran in float32 because
+ * cuDNN has no bfloat16 algorithm for their layer
+ * (ts_backend_cuda_bf16_fallbacks); 0 on any other backend. */
+long ts_backend_bf16_fallbacks (ts_backend *be);
 /* 1 when this build has the CUDA backend at all. */
 int ts_backend_have_cuda (void);
 

@@ -527,6 +527,12 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
   return be;
 }
 
+long
+ts_backend_cuda_bf16_fallbacks (ts_backend *be)
+{
+  return __atomic_load_n (&ts_cuda (be)->bf16_fallbacks, __ATOMIC_RELAXED);
+}
+
 const char *
 ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len)
 {

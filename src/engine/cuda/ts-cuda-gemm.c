@@ -14,15 +14,18 @@
  * these are the fallback and the version to check it against.
  *
  * bfloat16 NHWC convolutions (x, y, dy, dx; the weight, its gradient and the
- * bias stay float32) run through cuDNN only, any padding included (the
- * asymmetric one through a zero-padded copy of x, ts-cuda-cudnn.c): without
- * cuDNN, or for a geometry its planning rejects (the message names the
- * direction that has no algorithm), they are refused with
- * TS_ERR_UNSUPPORTED rather than misread as float32 NCHW.  Linear layers take
- * float32 only (the model's head stays float32).
+ * bias stay float32) run through cuDNN, any padding included (the
+ * asymmetric one through a zero-padded copy of x, ts-cuda-cudnn.c); a
+ * direction cuDNN has no bfloat16 algorithm for runs on float32 copies
+ * through the float32 path above, counted (see the bfloat16 section below).
+ * Without cuDNN they are refused with TS_ERR_UNSUPPORTED rather than misread
+ * as float32 NCHW.  Linear layers take float32 only (the model's head stays
+ * float32).
  */
 #include "ts-cuda-private.h"
 #include "ts-op-shapes.h"
+
+#include <stdio.h>
 
 #define S(be) ts_cuda_stream (be)
 
@@ -92,52 +95,6 @@ no_dnn_error (const char *op)
             "(TS_CUDA_CUDNN=0) or could not be loaded; use float32 precision instead", op);
 }
 
-/* the geometry in refuse_bf16's messages (one whole sentence each, for
- * the translations) */
-#define GEOM_ARGS g->kh, g->kw, g->sh, g->sw, p->pad_top, p->pad_bottom, p->pad_left, \
-                  p->pad_right, g->groups, g->c, g->cout, g->n
-
-static void
-refuse_bf16 (ts_backend *be, const char *op, const ts_conv2d_params *p, const tsk_conv_geom *g)
-{
-  const char *st;
-
-  if (ts_cuda (be)->dnn == NULL)
-    {
-      no_dnn_error (op);
-      return;
-    }
-  switch (ts_cuda_dnn_refusal (be, &st))
-    {
-    case TS_DNN_FORWARD:
-      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN has no bfloat16 forward algorithm for this "
-                "convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
-                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
-                "instead", op, GEOM_ARGS, st);
-      break;
-    case TS_DNN_DATA:
-      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN has no bfloat16 data-gradient algorithm for this "
-                "convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
-                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
-                "instead", op, GEOM_ARGS, st);
-      break;
-    case TS_DNN_FILTER:
-      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN has no bfloat16 filter-gradient algorithm for "
-                "this convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
-                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
-                "instead", op, GEOM_ARGS, st);
-      break;
-    default:
-      ts_error (TS_ERR_UNSUPPORTED, "%s: cuDNN rejects the descriptors of this bfloat16 "
-                "convolution (kernel %dx%d, stride %dx%d, padding top %d bottom %d left %d "
-                "right %d, groups %d, %d to %d channels, batch %d): %s; use float32 precision "
-                "instead", op, GEOM_ARGS, st);
-      break;
-    }
-}
-
-#undef GEOM_ARGS
-
 /* cuDNN's bfloat16 convolutions need tensor cores with bfloat16, which
  * begin with compute capability 8.0 (A100, RTX 30xx): below (V100, T4)
  * every one would be refused at the first step, so say it up front. */
@@ -161,53 +118,6 @@ ts_cuda_bf16_ready (ts_backend *be)
   return 1;
 }
 
-static void
-conv_forward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
-                   const ts_tensor *x, const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
-{
-  if (!ts_cuda_dnn_conv_forward_bf16 (be, g, x->data, w->data, y->data))
-    {
-      refuse_bf16 (be, "conv2d", p, g);
-      return;
-    }
-  if (b)
-    tsk_bias_add_nhwc (S (be), (int64_t) g->n * g->oh * g->ow, g->cout, b->data, y->data);
-  ts_cuda_check (be, "conv2d (cuDNN, bfloat16)");
-}
-
-/* cuDNN first, so that a refused convolution writes nothing; then db, in
- * the scratch that cuDNN's calls are done with (one stream) */
-static void
-conv_backward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
-                    const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
-                    ts_tensor *dw, ts_tensor *db)
-{
-  int64_t rows = (int64_t) g->n * g->oh * g->ow;
-
-  if (g->n == 0)
-    {
-      if (dw)
-        tsk_fill (S (be), dw->numel, 0.0f, dw->data);
-    }
-  else if ((dx || dw)
-           && !ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data,
-                                               dx ? dx->data : NULL, dw ? dw->data : NULL))
-    {
-      refuse_bf16 (be, "conv2d backward", p, g);
-      return;
-    }
-  if (db)
-    {
-      /* (+ 1: never a request of 0, which may give no scratch and no error) */
-      double *work = (double *) ts_cuda_scratch (
-        be, tsk_bias_grad_nhwc_work (rows, g->cout) * (sizeof (double) / sizeof (float)) + 1);
-      if (work == NULL)
-        return;
-      tsk_bias_grad_nhwc (S (be), rows, g->cout, dy->data, work, db->data);
-    }
-  ts_cuda_check (be, "conv2d backward (cuDNN, bfloat16)");
-}
-
 static int
 is_direct (const ts_conv2d_params *p, const tsk_conv_geom *g)
 {
@@ -227,70 +137,379 @@ images_per_batch (ts_backend *be, const tsk_conv_geom *g, int64_t per_image)
   return (int) nb;
 }
 
+/* The float32 NCHW convolution on raw pointers (@b may be NULL): cuDNN,
+ * else the direct grouped kernels, else im2col (or x itself) + cuBLAS.  A
+ * float32 model's path, and a bfloat16 one's for a layer cuDNN has no
+ * bfloat16 algorithm for (forward_in_f32). */
+static void
+conv_forward_f32 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                  const float *x, const float *w, const float *b, float *y)
+{
+  ts_cuda_blas *bl = &ts_cuda (be)->blas;
+  const float one = 1.0f, zero = 0.0f;
+  int64_t k, pl;
+
+  if (ts_cuda_dnn_conv_forward (be, g, x, w, y))
+    {
+      if (b)
+        tsk_bias_add (S (be), g->n, g->cout, (int64_t) g->oh * g->ow, b, y);
+      ts_cuda_check (be, "conv2d (cuDNN)");
+      return;
+    }
+  if (g->groups > 1)
+    {
+      tsk_conv_grouped_forward (S (be), g, x, w, b, y);
+      ts_cuda_check (be, "conv2d (grouped)");
+      return;
+    }
+  k = (int64_t) g->cg * g->kh * g->kw;
+  pl = (int64_t) g->oh * g->ow;
+  if (is_direct (p, g))
+    {
+      if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
+                                               g->cout, (int) k, &one, x, (int) pl, k * pl,
+                                               w, (int) k, 0, &zero, y, (int) pl,
+                                               (long long) g->cout * pl, g->n), "conv2d"))
+        return;
+    }
+  else
+    {
+      int nb = images_per_batch (be, g, k * pl);
+      float *col = ts_cuda_scratch (be, (size_t) nb * k * pl);
+      if (col == NULL)
+        return;
+      for (int n0 = 0; n0 < g->n; n0 += nb)
+        {
+          int cnt = g->n - n0 < nb ? g->n - n0 : nb;
+          tsk_im2col (S (be), g, n0, cnt, x, col);
+          if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
+                                                   g->cout, (int) k, &one, col, (int) pl, k * pl,
+                                                   w, (int) k, 0, &zero,
+                                                   y + (int64_t) n0 * g->cout * pl,
+                                                   (int) pl, (long long) g->cout * pl, cnt),
+                                "conv2d"))
+            return;
+        }
+    }
+  if (b)
+    tsk_bias_add (S (be), g->n, g->cout, pl, b, y);
+  ts_cuda_check (be, "conv2d");
+}
+
+/* The float32 NCHW gradients on raw pointers (@x may be NULL when @dw is;
+ * @dx, @dw, @db may be NULL): db here, then cuDNN, else the direct grouped
+ * kernels, else im2col (or x itself) + cuBLAS. */
+static void
+conv_backward_f32 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                   const float *x, const float *w, const float *dy, float *dx, float *dw,
+                   float *db)
+{
+  ts_cuda_blas *bl = &ts_cuda (be)->blas;
+  const float one = 1.0f, zero = 0.0f;
+  int64_t k = (int64_t) g->cg * g->kh * g->kw, pl = (int64_t) g->oh * g->ow;
+
+  if (db)
+    tsk_bias_grad (S (be), g->n, g->cout, pl, dy, db);
+  if (g->n == 0)
+    {
+      if (dw)
+        tsk_fill (S (be), (int64_t) g->cout * k, 0.0f, dw);
+      ts_cuda_check (be, "conv2d backward");
+      return;
+    }
+  if (ts_cuda_dnn_conv_backward (be, g, x, w, dy, dx, dw))
+    {
+      ts_cuda_check (be, "conv2d backward (cuDNN)");
+      return;
+    }
+  if (g->groups > 1)
+    {
+      if (dx)
+        tsk_conv_grouped_backward_data (S (be), g, dy, w, dx);
+      if (dw)
+        tsk_conv_grouped_backward_weight (S (be), g, x, dy, dw);
+      ts_cuda_check (be, "conv2d backward (grouped)");
+      return;
+    }
+  if (is_direct (p, g))
+    {
+      /* col is x itself, dcol is dx itself */
+      if (dw)
+        for (int n = 0; n < g->n; n++)
+          if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k, g->cout,
+                                           (int) pl, &one, x + n * k * pl, (int) pl,
+                                           dy + (int64_t) n * g->cout * pl, (int) pl,
+                                           n == 0 ? &zero : &one, dw, (int) k),
+                                "conv2d backward (weights)"))
+            return;
+      if (dx
+          && !ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T, (int) pl,
+                                                  (int) k, g->cout, &one, dy, (int) pl,
+                                                  (long long) g->cout * pl, w, (int) k, 0,
+                                                  &zero, dx, (int) pl, k * pl, g->n),
+                               "conv2d backward (data)"))
+        return;
+      ts_cuda_check (be, "conv2d backward");
+      return;
+    }
+  {
+    int nb = images_per_batch (be, g, 2 * k * pl);
+    float *col = ts_cuda_scratch (be, (size_t) 2 * nb * k * pl), *dcol;
+    if (col == NULL)
+      return;
+    dcol = col + (size_t) nb * k * pl;
+    for (int n0 = 0; n0 < g->n; n0 += nb)
+      {
+        int cnt = g->n - n0 < nb ? g->n - n0 : nb;
+        if (dw)
+          {
+            tsk_im2col (S (be), g, n0, cnt, x, col);
+            for (int j = 0; j < cnt; j++)
+              if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k,
+                                               g->cout, (int) pl, &one, col + j * k * pl, (int) pl,
+                                               dy + (int64_t) (n0 + j) * g->cout * pl,
+                                               (int) pl, n0 + j == 0 ? &zero : &one, dw,
+                                               (int) k), "conv2d backward (weights)"))
+                return;
+          }
+        if (dx)
+          {
+            if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T,
+                                                     (int) pl, (int) k, g->cout, &one,
+                                                     dy + (int64_t) n0 * g->cout * pl,
+                                                     (int) pl, (long long) g->cout * pl, w,
+                                                     (int) k, 0, &zero, dcol, (int) pl, k * pl,
+                                                     cnt), "conv2d backward (data)"))
+              return;
+            tsk_col2im (S (be), g, n0, cnt, dcol, dx);
+          }
+      }
+  }
+  ts_cuda_check (be, "conv2d backward");
+}
+
+/* ---- bfloat16 NHWC convolutions ----
+ *
+ * cuDNN's bfloat16 algorithms first.  A direction cuDNN has none for (its
+ * planning rejects the geometry: a real cuDNN 9 may, for a 3-channel stem,
+ * a depthwise or a large-kernel conv) runs in float32 instead, so that one
+ * such layer does not stop a bf16 run: x and dy converted to float32 NCHW
+ * copies, the float32 model's own path (conv_forward_f32 /
+ * conv_backward_f32), y and dx converted back to bfloat16 NHWC; the weight,
+ * its gradient and the bias are float32 already.  ctx->bf16_fallbacks
+ * counts these calls, so that the slower path shows
+ * (ts_backend_cuda_bf16_fallbacks: the bench prints it).  The copies come
+ * from the caching allocator, not the scratch, which the float32 path's
+ * im2col columns and cuDNN workspace take (one buffer); they are freed once
+ * queued, and a freed block is handed out again only to work queued later
+ * on the same stream.  Without cuDNN there is no bfloat16 convolution at
+ * all (ts_cuda_bf16_ready refuses bf16 up front): refused by name. */
+
+/* the geometry in fallback_done's message */
+#define GEOM_ARGS g->kh, g->kw, g->sh, g->sw, p->pad_top, p->pad_bottom, p->pad_left, \
+                  p->pad_right, g->groups, g->c, g->cout, g->n
+
+/* After a float32 fallback: counted when it ran; when it failed (the
+ * backend had no failure before it, @fresh), the error, and the failure
+ * the backend keeps, name the layer, cuDNN's refusal (@dnn_why, taken
+ * before the float32 path asked cuDNN anything) and what failed. */
+static void
+fallback_done (ts_backend *be, const char *op, const ts_conv2d_params *p,
+               const tsk_conv_geom *g, const char *dnn_why, int fresh)
+{
+  ts_status st = be->failed;
+  char why[sizeof be->failed_msg];
+
+  if (st == TS_OK)
+    {
+      __atomic_add_fetch (&ts_cuda (be)->bf16_fallbacks, 1, __ATOMIC_RELAXED);
+      return;
+    }
+  if (!fresh)
+    return;   /* an earlier op's failure: that one is the news */
+  snprintf (why, sizeof why, "%s", be->failed_msg);
+  ts_error (st, "%s: cuDNN cannot run this bfloat16 convolution (kernel %dx%d, stride %dx%d, "
+            "padding top %d bottom %d left %d right %d, groups %d, %d to %d channels, batch "
+            "%d): %s; running it in float32 instead failed too: %s", op, GEOM_ARGS, dnn_why,
+            why);
+  be->failed = TS_OK;   /* kept again, with the layer named */
+  ts_backend_record_failure (be, st);
+}
+
+#undef GEOM_ARGS
+
+/* cuDNN's reason for the bfloat16 convolution it just refused */
+static const char *
+dnn_refusal (ts_backend *be)
+{
+  const char *why;
+
+  ts_cuda_dnn_refusal (be, &why);
+  return why;
+}
+
+/* A float32 NCHW buffer of an [n, c, hw] activation from the caching
+ * allocator, holding bfloat16 NHWC @src converted when given; NULL, the
+ * backend's failure recorded, when memory is short. */
+static float *
+f32_copy (ts_backend *be, int64_t n, int64_t c, int64_t hw, const void *src)
+{
+  float *t = be->i->alloc (be, (size_t) (n * c * hw) * sizeof (float));
+
+  if (t == NULL)
+    ts_backend_record_failure (be, TS_ERR_NOMEM);
+  else if (src)
+    tsk_convert (S (be), n, c, hw, src, 1, 1, t, 0, 0);
+  return t;
+}
+
+/* float32 NCHW @src [n, c, hw] into bfloat16 NHWC @dst (one rounding) */
+static void
+to_bf16 (ts_backend *be, int64_t n, int64_t c, int64_t hw, const float *src, void *dst)
+{
+  tsk_convert (S (be), n, c, hw, src, 0, 0, dst, 1, 1);
+}
+
+/* The forward in float32; the bias is added there, before the one
+ * rounding to bfloat16. */
+static void
+forward_in_f32 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                const ts_tensor *x, const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
+{
+  const char *dnn_why = dnn_refusal (be);
+  int fresh = be->failed == TS_OK;
+  int64_t xp = (int64_t) g->h * g->w, yp = (int64_t) g->oh * g->ow;
+  float *xf = f32_copy (be, g->n, g->c, xp, x->data);
+  float *yf = f32_copy (be, g->n, g->cout, yp, NULL);
+
+  /* (a copy that could not be made is the backend's failure: nothing runs) */
+  if (be->failed == TS_OK)
+    conv_forward_f32 (be, p, g, xf, w->data, DATA (b), yf);
+  if (be->failed == TS_OK)
+    to_bf16 (be, g->n, g->cout, yp, yf, y->data);
+  ts_cuda_check (be, "conv2d (float32 for bfloat16)");
+  be->i->free (be, xf);
+  be->i->free (be, yf);
+  fallback_done (be, "conv2d", p, g, dnn_why, fresh);
+}
+
+/* The gradients @dx and @dw (either may be NULL) in float32 */
+static void
+backward_in_f32 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                 const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
+                 ts_tensor *dw)
+{
+  const char *dnn_why = dnn_refusal (be);
+  int fresh = be->failed == TS_OK;
+  int64_t xp = (int64_t) g->h * g->w, yp = (int64_t) g->oh * g->ow;
+  float *dyf = f32_copy (be, g->n, g->cout, yp, dy->data);
+  float *xf = dw ? f32_copy (be, g->n, g->c, xp, x->data) : NULL;   /* dx needs no x */
+  float *dxf = dx ? f32_copy (be, g->n, g->c, xp, NULL) : NULL;
+
+  if (be->failed == TS_OK)
+    conv_backward_f32 (be, p, g, xf, w->data, dyf, dxf, DATA (dw), NULL);
+  if (dx && be->failed == TS_OK)
+    to_bf16 (be, g->n, g->c, xp, dxf, dx->data);
+  ts_cuda_check (be, "conv2d backward (float32 for bfloat16)");
+  be->i->free (be, dyf);
+  be->i->free (be, xf);
+  be->i->free (be, dxf);
+  fallback_done (be, "conv2d backward", p, g, dnn_why, fresh);
+}
+
+static void
+conv_forward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                   const ts_tensor *x, const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
+{
+  if (ts_cuda (be)->dnn == NULL)
+    {
+      no_dnn_error ("conv2d");
+      return;
+    }
+  if (!ts_cuda_dnn_conv_forward_bf16 (be, g, x->data, w->data, y->data))
+    {
+      forward_in_f32 (be, p, g, x, w, b, y);
+      return;
+    }
+  if (b)
+    tsk_bias_add_nhwc (S (be), (int64_t) g->n * g->oh * g->ow, g->cout, b->data, y->data);
+  ts_cuda_check (be, "conv2d (cuDNN, bfloat16)");
+}
+
+/* dx and dw (either may be NULL) through cuDNN's bfloat16 algorithms,
+ * both in one call; when cuDNN refuses it (a refused call writes nothing),
+ * each alone, so that the direction cuDNN can run stays in bfloat16 and
+ * only the one it cannot runs in float32. */
+static void
+gradients_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
+                ts_tensor *dw)
+{
+  if (ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, DATA (dx), DATA (dw)))
+    return;
+  if (dx && dw)
+    {
+      int dx_ran = ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, dx->data,
+                                                   NULL);
+      int dw_ran = ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, NULL,
+                                                   dw->data);
+      if (dx_ran)
+        dx = NULL;
+      if (dw_ran)
+        dw = NULL;
+    }
+  if (dx || dw)
+    backward_in_f32 (be, p, g, x, w, dy, dx, dw);
+}
+
+/* The gradients first, so that a convolution refused without cuDNN writes
+ * nothing; then db, in the scratch that their calls are done with (one
+ * stream) */
+static void
+conv_backward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
+                    const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
+                    ts_tensor *dw, ts_tensor *db)
+{
+  int64_t rows = (int64_t) g->n * g->oh * g->ow;
+
+  if (g->n == 0)
+    {
+      if (dw)
+        tsk_fill (S (be), dw->numel, 0.0f, dw->data);
+    }
+  else if ((dx || dw) && ts_cuda (be)->dnn == NULL)
+    {
+      no_dnn_error ("conv2d backward");
+      return;
+    }
+  else if (dx || dw)
+    gradients_bf16 (be, p, g, x, w, dy, dx, dw);
+  if (db)
+    {
+      /* (+ 1: never a request of 0, which may give no scratch and no error) */
+      double *work = (double *) ts_cuda_scratch (
+        be, tsk_bias_grad_nhwc_work (rows, g->cout) * (sizeof (double) / sizeof (float)) + 1);
+      if (work == NULL)
+        return;
+      tsk_bias_grad_nhwc (S (be), rows, g->cout, dy->data, work, db->data);
+    }
+  ts_cuda_check (be, "conv2d backward (cuDNN, bfloat16)");
+}
+
 void
 ts_cuda_conv2d_forward (ts_backend *be, const ts_conv2d_params *p, const ts_tensor *x,
                         const ts_tensor *w, const ts_tensor *b, ts_tensor *y)
 {
-  ts_cuda_blas *bl = &ts_cuda (be)->blas;
   tsk_conv_geom g;
-  const float one = 1.0f, zero = 0.0f;
-  int64_t k, pl;
-
   int form = conv_form ("conv2d", x, y, NULL, w, NULL, b, NULL);
 
   if (form == CONV_REFUSED || !conv_geom (p, x, w, y, &g) || g.n == 0)
     return;
   ts_cuda_stream (be);
   if (form == CONV_BF16)
-    {
-      conv_forward_bf16 (be, p, &g, x, w, b, y);
-      return;
-    }
-  if (ts_cuda_dnn_conv_forward (be, &g, x->data, w->data, y->data))
-    {
-      if (b)
-        tsk_bias_add (S (be), g.n, g.cout, (int64_t) g.oh * g.ow, b->data, y->data);
-      ts_cuda_check (be, "conv2d (cuDNN)");
-      return;
-    }
-  if (g.groups > 1)
-    {
-      tsk_conv_grouped_forward (S (be), &g, x->data, w->data, b ? b->data : NULL, y->data);
-      ts_cuda_check (be, "conv2d (grouped)");
-      return;
-    }
-  k = (int64_t) g.cg * g.kh * g.kw;
-  pl = (int64_t) g.oh * g.ow;
-  if (is_direct (p, &g))
-    {
-      if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
-                                               g.cout, (int) k, &one, x->data, (int) pl, k * pl,
-                                               w->data, (int) k, 0, &zero, y->data, (int) pl,
-                                               (long long) g.cout * pl, g.n), "conv2d"))
-        return;
-    }
+    conv_forward_bf16 (be, p, &g, x, w, b, y);
   else
-    {
-      int nb = images_per_batch (be, &g, k * pl);
-      float *col = ts_cuda_scratch (be, (size_t) nb * k * pl);
-      if (col == NULL)
-        return;
-      for (int n0 = 0; n0 < g.n; n0 += nb)
-        {
-          int cnt = g.n - n0 < nb ? g.n - n0 : nb;
-          tsk_im2col (S (be), &g, n0, cnt, x->data, col);
-          if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_N, (int) pl,
-                                                   g.cout, (int) k, &one, col, (int) pl, k * pl,
-                                                   w->data, (int) k, 0, &zero,
-                                                   y->data + (int64_t) n0 * g.cout * pl,
-                                                   (int) pl, (long long) g.cout * pl, cnt),
-                                "conv2d"))
-            return;
-        }
-    }
-  if (b)
-    tsk_bias_add (S (be), g.n, g.cout, pl, b->data, y->data);
-  ts_cuda_check (be, "conv2d");
+    conv_forward_f32 (be, p, &g, x->data, w->data, DATA (b), y->data);
 }
 
 void
@@ -298,102 +517,16 @@ ts_cuda_conv2d_backward (ts_backend *be, const ts_conv2d_params *p, const ts_ten
                          const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx, ts_tensor *dw,
                          ts_tensor *db)
 {
-  ts_cuda_blas *bl = &ts_cuda (be)->blas;
   tsk_conv_geom g;
-  const float one = 1.0f, zero = 0.0f;
-  int64_t k, pl;
-
   int form = conv_form ("conv2d backward", x, dy, dx, w, dw, NULL, db);
 
   if (form == CONV_REFUSED || !conv_geom (p, x, w, dy, &g))
     return;
   ts_cuda_stream (be);
   if (form == CONV_BF16)
-    {
-      conv_backward_bf16 (be, p, &g, x, w, dy, dx, dw, db);
-      return;
-    }
-  k = (int64_t) g.cg * g.kh * g.kw;
-  pl = (int64_t) g.oh * g.ow;
-  if (db)
-    tsk_bias_grad (S (be), g.n, g.cout, pl, dy->data, db->data);
-  if (g.n == 0)
-    {
-      if (dw)
-        tsk_fill (S (be), dw->numel, 0.0f, dw->data);
-      ts_cuda_check (be, "conv2d backward");
-      return;
-    }
-  if (ts_cuda_dnn_conv_backward (be, &g, x->data, w->data, dy->data, dx ? dx->data : NULL,
-                                 dw ? dw->data : NULL))
-    {
-      ts_cuda_check (be, "conv2d backward (cuDNN)");
-      return;
-    }
-  if (g.groups > 1)
-    {
-      if (dx)
-        tsk_conv_grouped_backward_data (S (be), &g, dy->data, w->data, dx->data);
-      if (dw)
-        tsk_conv_grouped_backward_weight (S (be), &g, x->data, dy->data, dw->data);
-      ts_cuda_check (be, "conv2d backward (grouped)");
-      return;
-    }
-  if (is_direct (p, &g))
-    {
-      /* col is x itself, dcol is dx itself */
-      if (dw)
-        for (int n = 0; n < g.n; n++)
-          if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k, g.cout,
-                                           (int) pl, &one, x->data + n * k * pl, (int) pl,
-                                           dy->data + (int64_t) n * g.cout * pl, (int) pl,
-                                           n == 0 ? &zero : &one, dw->data, (int) k),
-                                "conv2d backward (weights)"))
-            return;
-      if (dx
-          && !ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T, (int) pl,
-                                                  (int) k, g.cout, &one, dy->data, (int) pl,
-                                                  (long long) g.cout * pl, w->data, (int) k, 0,
-                                                  &zero, dx->data, (int) pl, k * pl, g.n),
-                               "conv2d backward (data)"))
-        return;
-      ts_cuda_check (be, "conv2d backward");
-      return;
-    }
-  {
-    int nb = images_per_batch (be, &g, 2 * k * pl);
-    float *col = ts_cuda_scratch (be, (size_t) 2 * nb * k * pl), *dcol;
-    if (col == NULL)
-      return;
-    dcol = col + (size_t) nb * k * pl;
-    for (int n0 = 0; n0 < g.n; n0 += nb)
-      {
-        int cnt = g.n - n0 < nb ? g.n - n0 : nb;
-        if (dw)
-          {
-            tsk_im2col (S (be), &g, n0, cnt, x->data, col);
-            for (int j = 0; j < cnt; j++)
-              if (!ts_cuda_blas_ok (be, bl->sgemm (bl->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int) k,
-                                               g.cout, (int) pl, &one, col + j * k * pl, (int) pl,
-                                               dy->data + (int64_t) (n0 + j) * g.cout * pl,
-                                               (int) pl, n0 + j == 0 ? &zero : &one, dw->data,
-                                               (int) k), "conv2d backward (weights)"))
-                return;
-          }
-        if (dx)
-          {
-            if (!ts_cuda_blas_ok (be, bl->sgemm_strided (bl->handle, CUBLAS_OP_N, CUBLAS_OP_T,
-                                                     (int) pl, (int) k, g.cout, &one,
-                                                     dy->data + (int64_t) n0 * g.cout * pl,
-                                                     (int) pl, (long long) g.cout * pl, w->data,
-                                                     (int) k, 0, &zero, dcol, (int) pl, k * pl,
-                                                     cnt), "conv2d backward (data)"))
-              return;
-            tsk_col2im (S (be), &g, n0, cnt, dcol, dx->data);
-          }
-      }
-  }
-  ts_cuda_check (be, "conv2d backward");
+    conv_backward_bf16 (be, p, &g, x, w, dy, dx, dw, db);
+  else
+    conv_backward_f32 (be, p, &g, x->data, w->data, dy->data, DATA (dx), DATA (dw), DATA (db));
 }
 
 void

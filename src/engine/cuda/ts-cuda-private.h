@@ -61,6 +61,10 @@ typedef struct {
   double *red;           /* reduction partials (1025 doubles), then the queued loss's sum */
   int64_t loss_n;        /* elements of the queued loss */
   int64_t col_budget;
+  /* bfloat16 convolution calls that ran in float32, cuDNN having no
+   * bfloat16 algorithm for them (ts-cuda-gemm.c); atomic: read by
+   * ts_backend_cuda_bf16_fallbacks from any thread */
+  long bf16_fallbacks;
 } ts_cuda_ctx;
 
 static inline ts_cuda_ctx *
@@ -113,8 +117,9 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
  * NULL), any padding (what cuDNN's symmetric padding cannot express runs
  * on a zero-padded copy of x): 1 when cuDNN took the convolution (errors
  * recorded), 0 when it cannot (off, not loaded, or a geometry its planning
- * rejects), nothing recorded: the caller refuses, as there is no other
- * bfloat16 path (ts_cuda_dnn_refusal says why). */
+ * rejects), nothing recorded or written: the caller runs the convolution in
+ * float32 instead, or refuses it without cuDNN (ts-cuda-gemm.c;
+ * ts_cuda_dnn_refusal says why). */
 int ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                    const float *w, void *y);
 int ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,

@@ -57,6 +57,12 @@ struct ts_loader {
                               already fill epoch + 1 */
   int active, quit, generation, busy;
   int next_fill, next_take;
+
+  /* cfg.stager's two stages: batch i's bytes go to stages[i % 2] when it is
+   * ready and next to be taken, so its copy runs while the batch before it
+   * computes; a stage is its batch's until the batch is released */
+  void *stages[2];
+  ts_batch *stage_owner[2];
 };
 
 void
@@ -166,6 +172,43 @@ stale (ts_loader *l, int gen)
   return r;
 }
 
+/* With the lock held: gives @b's stage back, once its copy has read @b's
+ * bytes (the caller is about to let a worker refill them). */
+static void
+unstage (ts_loader *l, ts_batch *b)
+{
+  if (b->stage == NULL)
+    return;
+  l->cfg.stager->stage_wait (b->stage);
+  for (int k = 0; k < 2; k++)
+    if (l->stage_owner[k] == b)
+      l->stage_owner[k] = NULL;
+  b->stage = NULL;
+}
+
+/* With the lock held: stages the batch next to be taken when it is ready
+ * and its stage is free (the consumer released the batch two before it).
+ * Called when any of those changes: a batch is ready, taken or released.
+ * (After the end of an epoch the next to be taken is the following epoch's
+ * first, which the workers fill already.) */
+static void
+stage_next (ts_loader *l)
+{
+  slot *s;
+  int k = l->next_take % 2;
+
+  if (l->stages[k] == NULL || !l->active || l->next_take >= l->n_batches)
+    return;
+  s = &l->slots[l->next_take % l->n_slots];
+  if (s->state != SLOT_READY || s->b.n == 0 || s->b.stage != NULL || l->stage_owner[k])
+    return;
+  if (l->cfg.stager->stage_upload (l->stages[k], s->b.src, s->b.src_bytes))
+    {
+      s->b.stage = l->stages[k];
+      l->stage_owner[k] = &s->b;
+    }
+}
+
 /* ts_loader_config's allocator over a backend's host_alloc / host_free */
 static void *
 backend_host_alloc (size_t bytes, void *ud)
@@ -194,6 +237,7 @@ ts_loader_config_feed (ts_loader_config *lc, ts_backend *be)
     }
   lc->defer_resample = be->i->resample_batch != NULL
                        && (env && *env ? atoi (env) != 0 : device);
+  lc->stager = lc->defer_resample && device && be->i->stage_new ? be->i : NULL;
 }
 
 /* Decodes (or finds in the cache) the image at position @pos.  Returns NULL
@@ -364,6 +408,7 @@ worker (void *data)
       pthread_mutex_lock (&l->mu);
       l->busy--;
       s->state = gen == l->generation ? SLOT_READY : SLOT_FREE;
+      stage_next (l);
       pthread_cond_broadcast (&l->ready_cv);
       pthread_cond_broadcast (&l->work_cv);
     }
@@ -465,6 +510,10 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
       if (!(b->x || b->resample) || !b->y || !b->items)
         goto nomem;
     }
+  if (!l->cfg.defer_resample || !l->cfg.host_alloc)
+    l->cfg.stager = NULL;   /* stages copy page-locked batch bytes */
+  for (int k = 0; k < 2 && l->cfg.stager; k++)
+    l->stages[k] = l->cfg.stager->stage_new ();   /* NULL: that half unstaged */
   pthread_mutex_init (&l->mu, NULL);
   pthread_cond_init (&l->work_cv, NULL);
   pthread_cond_init (&l->ready_cv, NULL);
@@ -504,6 +553,11 @@ ts_loader_free (ts_loader *l)
   pthread_mutex_unlock (&l->mu);
   for (int i = 0; i < l->n_threads; i++)
     pthread_join (l->threads[i], NULL);
+  for (int i = 0; i < l->n_slots; i++)
+    unstage (l, &l->slots[i].b);
+  for (int k = 0; k < 2; k++)
+    if (l->stages[k])
+      l->cfg.stager->stage_free (l->stages[k]);
   pthread_mutex_destroy (&l->mu);
   pthread_cond_destroy (&l->work_cv);
   pthread_cond_destroy (&l->ready_cv);
@@ -544,7 +598,10 @@ arm_epoch (ts_loader *l, int epoch, int keep_out)
   l->generation++;
   for (int i = 0; i < l->n_slots; i++)
     if (!keep_out || l->slots[i].state != SLOT_OUT)
-      l->slots[i].state = SLOT_FREE;
+      {
+        unstage (l, &l->slots[i].b);
+        l->slots[i].state = SLOT_FREE;
+      }
   for (int i = 0; i < l->n_items; i++)
     l->order[i] = i;
   if (l->cfg.shuffle)
@@ -621,6 +678,7 @@ ts_loader_next (ts_loader *l, ts_batch **out)
           s->b.n_skipped += passed_skipped;
         }
       *out = &s->b;
+      stage_next (l);   /* the batch after it, while this one computes */
       break;
     }
   if (*out == NULL && !l->ended)
@@ -641,9 +699,11 @@ ts_loader_release (ts_loader *l, ts_batch *b)
   if (b == NULL)
     return;
   pthread_mutex_lock (&l->mu);
+  unstage (l, b);
   for (int i = 0; i < l->n_slots; i++)
     if (&l->slots[i].b == b)
       l->slots[i].state = SLOT_FREE;
+  stage_next (l);   /* its stage may be what the next batch waited for */
   pthread_cond_broadcast (&l->work_cv);
   pthread_mutex_unlock (&l->mu);
 }
@@ -653,8 +713,8 @@ ts_batch_to_tensor (const ts_batch *b, ts_tensor *x)
 {
   if (b->x != NULL)
     return ts_tensor_from_host (x, b->x, x->numel);
-  return ts_backend_resample_batch (x->be, b->src, b->src_bytes, b->resample, b->n, b->mean,
-                                    b->std, x);
+  return ts_backend_resample_batch (x->be, b->src, b->src_bytes, b->stage, b->resample, b->n,
+                                    b->mean, b->std, x);
 }
 
 int

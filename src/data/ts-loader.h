@@ -56,12 +56,16 @@ typedef struct {
    * consumer's backend (ts_backend_resample_batch): batches carry the bytes
    * each resample reads instead of x, and the workers only decode and plan */
   int defer_resample;
+  /* with defer_resample, a backend table with stage ops (NULL: none): the
+   * next batch's bytes cross to the device while the current one computes */
+  const struct ts_backend_i *stager;
 } ts_loader_config;
 
 void ts_loader_config_init (ts_loader_config *cfg);  /* 128 px, 0.35, fastai aug, bs 64 */
 /* Sets @lc up to feed @be: batches in @be's page-locked memory when it has
  * some, and on a device backend the resample (batch transforms, Normalize)
- * left to @be, so that the loader threads only decode.  The environment's
+ * left to @be, so that the loader threads only decode, with each batch's
+ * bytes staged on the device while the one before it computes.  The environment's
  * TS_DEVICE_RESAMPLE=0 keeps the resample on the loader threads, =1 leaves it
  * to any backend (the CPU's too). */
 void ts_loader_config_feed (ts_loader_config *lc, ts_backend *be);
@@ -79,6 +83,7 @@ typedef struct {
   size_t src_bytes;
   ts_resample_item *resample;
   float mean[3], std[3];  /* the loader's Normalize, for the deferred resample */
+  void *stage;            /* cfg.stager's device copy of src (NULL: none) */
   /* how many of this batch's items were left out (unreadable, or no
    * memory), with those of the empty batches ts_loader_next passed over just
    * before it, in every epoch; and the first one's error ("" when none; the
@@ -111,6 +116,9 @@ ts_status ts_loader_start_epoch (ts_loader *l, int epoch);
  * Items that fail to decode, or for which a batch has no memory, are skipped;
  * ts_loader_n_skipped counts each such item once. */
 ts_status ts_loader_next (ts_loader *l, ts_batch **out);
+/* Gives @b back (after waiting for its staged copy, if any, to have read
+ * its bytes).  A batch that went to a device must be released only once the
+ * device is done with it (ts_backend_i.upload's rule). */
 void ts_loader_release (ts_loader *l, ts_batch *b);
 int ts_loader_n_skipped (const ts_loader *l);
 /* The error of the first skipped item ("" when none), for the user.  The

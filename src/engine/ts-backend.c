@@ -60,8 +60,8 @@ ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *co
 
 ts_status
 ts_backend_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
-                           const ts_resample_item *items, int n, const float mean[3],
-                           const float std[3], ts_tensor *out)
+                           void *stage, const ts_resample_item *items, int n,
+                           const float mean[3], const float std[3], ts_tensor *out)
 {
   char shape[64];
 
@@ -88,7 +88,7 @@ ts_backend_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_b
                          "outside the %zu source bytes", i, it->width, it->height,
                          (long long) it->offset, src_bytes);
     }
-  be->i->resample_batch (be, host_src, src_bytes, items, n, mean, std, out);
+  be->i->resample_batch (be, host_src, src_bytes, stage, items, n, mean, std, out);
   return TS_OK;
 }
 

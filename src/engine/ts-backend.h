@@ -218,11 +218,24 @@ typedef struct ts_backend_i {
    * @out ([n, 3, size, size], size = items[i].size) is ts_resample_image of
    * the pixels at @host_src + items[i].offset.  @host_src and @items are host
    * memory that must stay unchanged until the next download or synchronize
-   * (as upload's).  Call it through ts_backend_resample_batch, which checks
-   * the arguments. */
+   * (as upload's).  @stage: NULL, or a stage (below) that stage_upload
+   * filled from @host_src, whose device copy is read instead.  Call it
+   * through ts_backend_resample_batch, which checks the arguments. */
   void (*resample_batch) (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
-                          const ts_resample_item *items, int n, const float mean[3],
-                          const float std[3], ts_tensor *out);
+                          void *stage, const ts_resample_item *items, int n,
+                          const float mean[3], const float std[3], ts_tensor *out);
+  /* optional, with resample_batch and host_alloc (NULL: none): a device
+   * copy of a batch's bytes made ahead, on a stream of its own, while the
+   * batch before it computes (the loader stages its next batch).  Usable
+   * from any thread, before and after a backend exists, as host_alloc.
+   * stage_upload returns 0 when nothing was staged (resample_batch then
+   * copies the bytes itself); a staged @host_src must stay unchanged until
+   * stage_wait returns, and the stage may be filled again once the
+   * resample_batch that read it is queued. */
+  void *(*stage_new) (void);
+  void (*stage_free) (void *stage);
+  int (*stage_upload) (void *stage, const void *host_src, size_t bytes);
+  void (*stage_wait) (void *stage);
 
   /* optional: change the number of worker threads (NULL: fixed) */
   void (*set_threads) (ts_backend *be, int n_threads);
@@ -267,8 +280,8 @@ void ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tenso
  * item's size and that every item's pixels lie inside the @src_bytes bytes;
  * TS_ERR_SHAPE or TS_ERR_INVALID (naming the item) when not. */
 ts_status ts_backend_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
-                                     const ts_resample_item *items, int n, const float mean[3],
-                                     const float std[3], ts_tensor *out);
+                                     void *stage, const ts_resample_item *items, int n,
+                                     const float mean[3], const float std[3], ts_tensor *out);
 void ts_backend_free (ts_backend *be);
 /* Keeps @status with the thread's last message (ts_last_error) as @be's
  * failure, unless one is kept already. */

@@ -694,7 +694,7 @@ test_refuses (void)
 
     item.width = item.height = item.size = 4;
     ts_clear_error ();
-    g_assert_cmpint (ts_backend_resample_batch (gpu, px, sizeof px, &item, 1, mean, sd, o), ==,
+    g_assert_cmpint (ts_backend_resample_batch (gpu, px, sizeof px, NULL, &item, 1, mean, sd, o), ==,
                      TS_ERR_UNSUPPORTED);
     g_assert_nonnull (strstr (ts_last_error (), "resample"));
     ts_tensor_free (o);

@@ -2,7 +2,8 @@
  * with defer_resample hands its batches (decoded regions and plans, in the
  * backend's page-locked memory) to ts_batch_to_tensor on the CUDA backend;
  * the tensors must match what the CPU loader makes on its own threads from
- * the same JPEGs, seed and epoch.  Built against the real backend (skipped
+ * the same JPEGs, seed and epoch, with every batch staged on the device
+ * ahead of its turn (ts-cuda-stage.c).  Built against the real backend (skipped
  * without a GPU) and against its host emulation (runs everywhere). */
 #include <math.h>
 #include <string.h>
@@ -126,6 +127,10 @@ test_deferred_on_gpu (void)
               g_assert_cmpint (ts_loader_next (gpu_loader, &b), ==, TS_OK);
               g_assert_nonnull (b);
               g_assert_null (b->x);
+              /* every batch's bytes crossed to the device while the one
+               * before it was being used: ready when it came up, or staged
+               * when the one before it was taken */
+              g_assert_nonnull (b->stage);
               g_assert_cmpint (b->n, ==, a->n);
               g_assert_cmpmem (b->items, sizeof (int) * b->n, a->items, sizeof (int) * a->n);
               xv.shape[0] = b->n;

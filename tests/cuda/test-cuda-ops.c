@@ -710,9 +710,9 @@ rs_compare (const uint8_t *buf, size_t bytes, const ts_resample_item *items, dou
   float *hc = malloc ((size_t) out.c->numel * sizeof (float));
   float *hg = malloc ((size_t) out.c->numel * sizeof (float));
 
-  g_assert_cmpint (ts_backend_resample_batch (cpu, buf, bytes, items, RS_N, mean, stdv, out.c),
+  g_assert_cmpint (ts_backend_resample_batch (cpu, buf, bytes, NULL, items, RS_N, mean, stdv, out.c),
                    ==, TS_OK);
-  g_assert_cmpint (ts_backend_resample_batch (gpu, buf, bytes, items, RS_N, mean, stdv, out.g),
+  g_assert_cmpint (ts_backend_resample_batch (gpu, buf, bytes, NULL, items, RS_N, mean, stdv, out.g),
                    ==, TS_OK);
   g_assert_cmpint (ts_tensor_to_host (out.c, hc, out.c->numel), ==, TS_OK);
   g_assert_cmpint (ts_tensor_to_host (out.g, hg, out.g->numel), ==, TS_OK);

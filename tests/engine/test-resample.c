@@ -269,7 +269,7 @@ run_batch (ts_backend *be, const uint8_t *buf, size_t bytes, const ts_resample_i
 
   g_assert_nonnull (out);
   be->i->fill (be, out, 123.25f);   /* garbage, so that a pixel left unwritten shows */
-  g_assert_cmpint (ts_backend_resample_batch (be, buf, bytes, items, n, mean, stdv, out), ==,
+  g_assert_cmpint (ts_backend_resample_batch (be, buf, bytes, NULL, items, n, mean, stdv, out), ==,
                    TS_OK);
   host = g_new (float, out->numel);
   g_assert_cmpint (ts_tensor_to_host (out, host, out->numel), ==, TS_OK);
@@ -447,39 +447,39 @@ test_bad_args (void)
   item_for (&cases[6], 8, &items[1]);   /* the last image: its pixels end at @end */
   be->i->fill (be, out, 7.0f);
   ts_clear_error ();
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, wide),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, wide),
                 TS_ERR_SHAPE, "[2, 3, 8, 9]");
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, grey),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, grey),
                 TS_ERR_SHAPE, "[2, 1, 8, 8]");
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, three),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, three),
                 TS_ERR_SHAPE, "[3, 3, 8, 8]");
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, flat),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, flat),
                 TS_ERR_SHAPE, "expected [2, 3, size, size]");
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 0, mean, stdv, out),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 0, mean, stdv, out),
                 TS_ERR_SHAPE, "resample");
   items[1].size = 9;
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, out),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, out),
                 TS_ERR_SHAPE, "item 1");
   items[1].size = 8;
   /* pixels one byte past the source, an offset past it, a negative one, no pixels */
-  expect_error (ts_backend_resample_batch (be, src, end - 1, items, 2, mean, stdv, out),
+  expect_error (ts_backend_resample_batch (be, src, end - 1, NULL, items, 2, mean, stdv, out),
                 TS_ERR_INVALID, "item 1");
   items[1].offset = (int64_t) src_bytes + 1;
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, out),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, out),
                 TS_ERR_INVALID, "item 1");
   items[1].offset = -3;
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, out),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, out),
                 TS_ERR_INVALID, "item 1");
   items[1].offset = (int64_t) images[IMG_TINY].offset;
   items[1].width = 0;
-  expect_error (ts_backend_resample_batch (be, src, src_bytes, items, 2, mean, stdv, out),
+  expect_error (ts_backend_resample_batch (be, src, src_bytes, NULL, items, 2, mean, stdv, out),
                 TS_ERR_INVALID, "item 1");
   items[1].width = 7;
   /* nothing was written by the refused calls */
   for (int64_t i = 0; i < out->numel; i++)
     g_assert_cmpfloat (out->data[i], ==, 7.0f);
   /* pixels that end exactly at the source's end are fine */
-  g_assert_cmpint (ts_backend_resample_batch (be, src, end, items, 2, mean, stdv, out), ==,
+  g_assert_cmpint (ts_backend_resample_batch (be, src, end, NULL, items, 2, mean, stdv, out), ==,
                    TS_OK);
   ts_tensor_free (out);
   ts_tensor_free (wide);

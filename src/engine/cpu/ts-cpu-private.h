@@ -147,8 +147,8 @@ void ts_cpu_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad, 
                        int step);
 
 void ts_cpu_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
-                            const ts_resample_item *items, int n, const float mean[3],
-                            const float std[3], ts_tensor *out);
+                            void *stage, const ts_resample_item *items, int n,
+                            const float mean[3], const float std[3], ts_tensor *out);
 
 /* BLAS set-up: ts_cpu_blas_init picks the right OpenBLAS kernels once per process */
 void ts_cpu_blas_threads (int n);

@@ -27,9 +27,10 @@ resample_task (void *arg, int tid, int nt)
 
 void
 ts_cpu_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
-                       const ts_resample_item *items, int n, const float mean[3],
-                       const float std[3], ts_tensor *out)
+                       void *stage, const ts_resample_item *items, int n,
+                       const float mean[3], const float std[3], ts_tensor *out)
 {
+  /* (the CPU has no stage ops: @stage is NULL) */
   resample_args a = { .src = host_src, .items = items, .n = n, .mean = mean, .std = std,
                       .out = out->data, .per_image = (size_t) (out->numel / n) };
 

@@ -6,6 +6,8 @@
  * block that fits without wasting more than half of it.  When cudaMalloc runs
  * out, the cache is released and the request retried once.
  * All work goes on one stream; upload and download synchronise with it.
+ * (The loader's staged batches cross the bus on streams of their own,
+ * ts-cuda-stage.c.)
  */
 #define _GNU_SOURCE
 #include "ts-cuda-private.h"
@@ -186,6 +188,12 @@ cuda_upload (ts_backend *be, float *dst, const float *host_src, size_t n)
  * runtime's choice for a thread that never set one). */
 static int host_alloc_device;
 
+int
+ts_cuda_host_device (void)
+{
+  return host_alloc_device;
+}
+
 static void *
 cuda_host_alloc (size_t bytes)
 {
@@ -338,6 +346,10 @@ static const ts_backend_i cuda_backend_i = {
   .first_nonfinite = ts_cuda_first_nonfinite,
   .copy_many = ts_cuda_copy_many,
   .resample_batch = ts_cuda_resample_batch,
+  .stage_new = ts_cuda_stage_new,
+  .stage_free = ts_cuda_stage_free,
+  .stage_upload = ts_cuda_stage_upload,
+  .stage_wait = ts_cuda_stage_wait,
   .set_threads = NULL,
   .destroy = cuda_destroy,
 };

@@ -202,8 +202,23 @@ void ts_cuda_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *
 
 /* ts-cuda-resample.c */
 void ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
-                             const ts_resample_item *items, int n, const float mean[3],
-                             const float std[3], ts_tensor *out);
+                             void *stage, const ts_resample_item *items, int n,
+                             const float mean[3], const float std[3], ts_tensor *out);
+
+/* ts-cuda-stage.c: the table's stage ops, and what resample_batch needs of
+ * a stage: its device copy of @bytes bytes for a resample on @ctx's device
+ * (NULL: not usable there; copy the bytes instead), ordered before the
+ * stream's next op, and the mark that the op reading it is queued */
+void *ts_cuda_stage_new (void);
+void ts_cuda_stage_free (void *stage);
+int ts_cuda_stage_upload (void *stage, const void *host_src, size_t bytes);
+void ts_cuda_stage_wait (void *stage);
+const void *ts_cuda_stage_take (ts_cuda_ctx *ctx, void *stage, size_t bytes);
+void ts_cuda_stage_read (ts_cuda_ctx *ctx, void *stage);
+
+/* ts-cuda-backend.c: the device of the last backend made (host_alloc's and
+ * the stages', which loader threads use before or without a backend) */
+int ts_cuda_host_device (void);
 
 /* ts-cuda-gemm.c */
 /* bf16_ready: cuDNN is loaded (bf16 convolutions have no other path) and

@@ -3,21 +3,26 @@
  * from the loader's page-locked buffer without a staging copy), then one
  * launch writes the normalised tiles.  Both land in the backend's scratch:
  * a batch needs them only until its kernel has run, and the stream orders the
- * next op's use of the scratch after that. */
+ * next op's use of the scratch after that.  A batch the loader staged
+ * (ts-cuda-stage.c) crossed the bus already, during the step before: only
+ * its items are copied. */
 #include "ts-cuda-private.h"
 
 /* the sources start on a fresh 256-byte line after the items */
 #define SRC_ALIGN 256
 
 void
-ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes,
+ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_bytes, void *stage,
                         const ts_resample_item *items, int n, const float mean[3],
                         const float std[3], ts_tensor *out)
 {
+  ts_cuda_ctx *ctx = ts_cuda (be);
   cudaStream_t s = ts_cuda_stream (be);
+  const uint8_t *staged = ts_cuda_stage_take (ctx, stage, src_bytes);
   size_t item_bytes = (size_t) n * sizeof *items;
   size_t src_at = (item_bytes + SRC_ALIGN - 1) / SRC_ALIGN * SRC_ALIGN;
-  uint8_t *dev = (uint8_t *) ts_cuda_scratch (be, (src_at + src_bytes + sizeof (float) - 1)
+  size_t scratch_bytes = staged ? item_bytes : src_at + src_bytes;
+  uint8_t *dev = (uint8_t *) ts_cuda_scratch (be, (scratch_bytes + sizeof (float) - 1)
                                                    / sizeof (float));
   tsk_normalize nz;
 
@@ -30,12 +35,19 @@ ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_byte
       nz.shift[c] = -mean[c] / std[c];
     }
   if (!ts_cuda_ok (be, cudaMemcpyAsync (dev, items, item_bytes, cudaMemcpyHostToDevice, s),
-                   "resample (items upload)")
-      || !ts_cuda_ok (be, cudaMemcpyAsync (dev + src_at, host_src, src_bytes,
-                                           cudaMemcpyHostToDevice, s),
-                      "resample (source upload)"))
+                   "resample (items upload)"))
     return;
-  tsk_resample (s, n, (int) out->shape[2], dev + src_at, (const ts_resample_item *) dev, &nz,
+  if (staged == NULL)
+    {
+      if (!ts_cuda_ok (be, cudaMemcpyAsync (dev + src_at, host_src, src_bytes,
+                                            cudaMemcpyHostToDevice, s),
+                       "resample (source upload)"))
+        return;
+      staged = dev + src_at;
+    }
+  else
+    ts_cuda_stage_read (ctx, stage);
+  tsk_resample (s, n, (int) out->shape[2], staged, (const ts_resample_item *) dev, &nz,
                 out->data);
   ts_cuda_check (be, "resample");
 }

@@ -165,3 +165,34 @@ cudaStreamSynchronize (cudaStream_t stream)
 {
   return cudaSuccess;
 }
+
+cudaError_t
+cudaEventCreateWithFlags (cudaEvent_t *event, unsigned int flags)
+{
+  *event = NULL;
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaEventDestroy (cudaEvent_t event)
+{
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaEventRecord (cudaEvent_t event, cudaStream_t stream)
+{
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaEventSynchronize (cudaEvent_t event)
+{
+  return cudaSuccess;
+}
+
+cudaError_t
+cudaStreamWaitEvent (cudaStream_t stream, cudaEvent_t event, unsigned int flags)
+{
+  return cudaSuccess;
+}

@@ -1449,6 +1449,191 @@ test_model_fallback (void)
   ts_model_free (mg);
 }
 
+/* ---- cuDNN's fall-through when an algorithm fails as it runs
+ * (ts-cuda-cudnn.c), for bfloat16: the fake cuDNN's failures at execution
+ * (tests/cuda/emu/fake-cudnn.c), absent (NULL) with the real one ---- */
+
+extern int ts_fake_cudnn_fail_first[3] __attribute__ ((weak));
+extern unsigned ts_fake_cudnn_failing[3] __attribute__ ((weak));
+extern int ts_fake_cudnn_fail_status __attribute__ ((weak));   /* a cudnnStatus_t */
+extern long ts_fake_cudnn_tries[3][8] __attribute__ ((weak));
+extern void ts_fake_cudnn_fail_reset (void) __attribute__ ((weak));
+
+/* cuDNN 9's CUDNN_STATUS_NOT_SUPPORTED and _EXECUTION_FAILED (cudnn_graph.h;
+ * the tests build without cudnn.h) */
+enum { DNN_NOT_SUPPORTED = 3000, DNN_EXECUTION_FAILED = 5000 };
+
+static ts_cuda_dnn_stats
+dnn_stats (void)
+{
+  ts_cuda_dnn_stats s;
+  ts_backend_cuda_dnn_stats (gpu, &s);
+  return s;
+}
+
+/* the fake's runs of the algorithms of direction @kind that fail */
+static long
+failing_tries (int kind)
+{
+  long n = 0;
+  for (int a = 0; a < 8; a++)
+    if (ts_fake_cudnn_failing[kind] & (1u << a))
+      n += ts_fake_cudnn_tries[kind][a];
+  return n;
+}
+
+/* Each direction's first candidate fails when run: the next runs, on the
+ * weight's bfloat16 copy and the padded x made again for it (the SAME
+ * case), results equal the CPU's and no step after the first allocates
+ * (run_conv), and the refused algorithm is never run again in that entry
+ * (run_conv: two steps, then dw and dx alone).  Each entry refuses it once:
+ * the float32 forward run_conv makes first where cuDNN pads, the bfloat16
+ * forward, data and filter. */
+static void
+test_conv_fallthrough (void)
+{
+  /* (geometries no other test plans) */
+  static const conv_case cases[] = {
+    { "3x3 s1 p1 bias, first candidates fail", 2, 5, 7, 6, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 },
+    { "3x3 s2 SAME, first candidates fail", 2, 8, 10, 8, 4, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 0 },
+  };
+  const long entries[3] = { 3, 2, 2 };   /* that plan each direction */
+  ts_cuda_dnn_stats s0;
+
+  if (!have_fake_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+    return;
+  ts_fake_cudnn_fail_reset ();
+  s0 = dnn_stats ();
+  ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
+  ts_fake_cudnn_fail_status = DNN_NOT_SUPPORTED;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_conv (&cases[i]);
+  for (int k = 0; k < 3; k++)
+    g_assert_cmpint (failing_tries (k), ==, entries[k]);
+  g_assert_cmpint (dnn_stats ().refused - s0.refused, ==, 7);
+  g_assert_cmpint (dnn_stats ().exhausted, ==, s0.exhausted);
+  ts_fake_cudnn_fail_reset ();
+}
+
+/* The candidate after a failed one needs a larger workspace, so the
+ * scratch grows under the retry and what it held (the weight's bfloat16
+ * copy, the padded x) must be made again: cuDNN's own order
+ * (TS_CUDA_DETERMINISTIC=0) on a backend of its own, whose scratch is
+ * sized by the first candidate (the fake's 512 bytes, then an image's
+ * columns; the fake runtime fills new memory with NaNs, so that a copy not
+ * made again shows). */
+static void
+test_conv_fallthrough_grows (void)
+{
+  static const conv_case cc = { "3x3 s2 SAME, retried with more workspace", 2, 8, 12, 10, 8, 3,
+                                3, { 2, 2, 0, 0, 1, 1, 1 }, 1 };
+  const char *det = g_getenv ("TS_CUDA_DETERMINISTIC");
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  char err[512], saved[16];
+  ts_backend *keep = gpu;
+  pair x, w, b, y, dy, dx, dw;
+  long mallocs0;
+
+  if (!have_fake_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+    return;
+  snprintf (saved, sizeof saved, "%s", det ? det : "");
+  setenv ("TS_CUDA_DETERMINISTIC", "0", 1);
+  gpu = ts_backend_cuda_new (0, err, sizeof err);
+  if (det)
+    setenv ("TS_CUDA_DETERMINISTIC", saved, 1);
+  else
+    unsetenv ("TS_CUDA_DETERMINISTIC");
+  g_assert_nonnull (gpu);
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
+  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL);
+  cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, b.c, y.c);
+  cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
+  ts_fake_cudnn_fail_reset ();
+  ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
+  ts_fake_cudnn_fail_status = DNN_NOT_SUPPORTED;
+  mallocs0 = ts_fake_cuda_mallocs;
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, b.g, y.g);
+  /* the scratch made for the first try, then again for the retry */
+  g_assert_cmpint (ts_fake_cuda_mallocs - mallocs0, ==, 2);
+  gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  g_assert_cmpint (dnn_stats ().refused, ==, 3);
+  cmp ("retried forward", y, tols.chain);
+  cmp ("retried dx", dx, tols.store);
+  cmp ("retried dw", dw, tols.store);
+  ts_fake_cudnn_fail_reset ();
+  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+  ts_backend_free (gpu);
+  gpu = keep;
+}
+
+/* Every candidate of a direction fails when run (an execution failure,
+ * CUDA sound): that direction runs in float32 instead (the fallback of
+ * ts-cuda-gemm.c), right, counted, with the backend sound; the next call
+ * goes to float32 without running any candidate again.  Likewise the
+ * filter gradient after dx ran in bfloat16 (dx was written; the fallback
+ * writes only what cuDNN did not). */
+static void
+test_conv_fallthrough_exhausted (void)
+{
+  static const conv_case cc = { "3x3 s1 p1, every candidate fails", 2, 4, 6, 7, 8, 3, 3,
+                                { 1, 1, 1, 1, 1, 1, 1 }, 1 };
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  ts_cuda_dnn_stats s0;
+  long fallbacks0;
+  pair x, w, b, y, dy, dx, dw;
+
+  if (!have_fake_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+    return;
+  ts_fake_cudnn_fail_reset ();
+  s0 = dnn_stats ();
+  fallbacks0 = fallbacks ();
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
+  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL);
+  cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, b.c, y.c);
+  cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
+  ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[2] = 8;
+  ts_fake_cudnn_fail_status = DNN_EXECUTION_FAILED;
+  for (int call = 0; call < 2; call++)
+    {
+      ts_clear_error ();
+      gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, b.g, y.g);
+      gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+      g_assert_true (strcmp (ts_last_error (), "") == 0);
+      /* the fake's three usable algorithms of each, each run once in all
+       * in bfloat16 and once in float32 (whose cuDNN plan fails the same
+       * way here, so that float32 takes im2col) */
+      g_assert_cmpint (failing_tries (0), ==, 6);
+      g_assert_cmpint (failing_tries (2), ==, 6);
+      /* float32 forward: the bias before the one rounding */
+      cmp ("exhausted forward, in float32", y, tols.store);
+      cmp ("dx, in bfloat16", dx, tols.store);
+      cmp ("exhausted dw, in float32", dw, tols.store);
+    }
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  g_assert_cmpint (dnn_stats ().refused - s0.refused, ==, 12);
+  g_assert_cmpint (dnn_stats ().exhausted - s0.exhausted, ==, 4);
+  g_assert_cmpint (fallbacks () - fallbacks0, ==, 4);
+  ts_fake_cudnn_fail_reset ();
+  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+}
+
+/* on a GPU: how often cuDNN refused, as it ran, what its heuristics offered */
+static void
+test_conv_fallthrough_summary (void)
+{
+  if (!have_gpu ())
+    return;
+  g_test_message ("cuDNN algorithms refused when run: %ld; directions left without one: %ld",
+                  dnn_stats ().refused, dnn_stats ().exhausted);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1482,6 +1667,10 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/conv2d-fallback", test_conv_fallback);
   g_test_add_func ("/cuda/bf16/conv2d-fallback-nomem", test_conv_fallback_nomem);
   g_test_add_func ("/cuda/bf16/model-fallback", test_model_fallback);
+  g_test_add_func ("/cuda/bf16/conv2d-fallthrough", test_conv_fallthrough);
+  g_test_add_func ("/cuda/bf16/conv2d-fallthrough-grows", test_conv_fallthrough_grows);
+  g_test_add_func ("/cuda/bf16/conv2d-fallthrough-exhausted", test_conv_fallthrough_exhausted);
+  g_test_add_func ("/cuda/bf16/conv2d-fallthrough-summary", test_conv_fallthrough_summary);
   int rc = g_test_run ();
   if (gpu)
     ts_backend_free (gpu);

@@ -145,8 +145,10 @@ test_elementwise (void)
 }
 
 
+/* @cc's forward, backward and backward for dw alone against the CPU's;
+ * in the host emulation the fake cuDNN's calls must be @want */
 static void
-run_conv (const conv_case *cc)
+run_conv_expect (const conv_case *cc, cudnn_calls want)
 {
   const ts_conv2d_params *p = &cc->p;
   int64_t sx[4], sw[4], sy[4], sb[1];
@@ -179,14 +181,20 @@ run_conv (const conv_case *cc)
   gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, NULL, dw.g, NULL);
   snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
   cmp (what, dw, tol_gemm ());
-  /* in the host emulation: through the fake cuDNN exactly when asked and
-   * possible (forward, data once, filter twice), else never; cuDNN pads
-   * symmetrically (the asymmetric cases here change the output size) */
-  {
-    long dnn = want_cudnn () && p->pad_top == p->pad_bottom && p->pad_left == p->pad_right;
-    assert_cudnn_calls (cc->name, calls0, (cudnn_calls) { dnn, dnn, 2 * dnn });
-  }
+  assert_cudnn_calls (cc->name, calls0, want);
   pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+}
+
+/* in the host emulation: through the fake cuDNN exactly when asked and
+ * possible (forward, data once, filter twice), else never; cuDNN pads
+ * symmetrically (the asymmetric cases here change the output size) */
+static void
+run_conv (const conv_case *cc)
+{
+  const ts_conv2d_params *p = &cc->p;
+  long dnn = want_cudnn () && p->pad_top == p->pad_bottom && p->pad_left == p->pad_right;
+
+  run_conv_expect (cc, (cudnn_calls) { dnn, dnn, 2 * dnn });
 }
 
 static void
@@ -227,6 +235,215 @@ test_conv (void)
       g_assert_true ((ts_fake_cudnn_finds > 0) == find);
       g_assert_true ((ts_fake_cudnn_nondeterministic > 0) == nondet);
     }
+}
+
+/* ---- cuDNN's fall-through when an algorithm fails as it runs
+ * (ts-cuda-cudnn.c): the fake cuDNN's failures at execution
+ * (tests/cuda/emu/fake-cudnn.c) and its runtime's sticky error
+ * (fake-cudart.c), absent (NULL) with the real libraries ---- */
+
+extern int ts_fake_cudnn_fail_first[3] __attribute__ ((weak));
+extern unsigned ts_fake_cudnn_failing[3] __attribute__ ((weak));
+extern int ts_fake_cudnn_fail_status __attribute__ ((weak));   /* a cudnnStatus_t */
+extern int ts_fake_cudnn_fail_fault __attribute__ ((weak));    /* a cudaError_t */
+extern long ts_fake_cudnn_tries[3][8] __attribute__ ((weak));
+extern void ts_fake_cudnn_fail_reset (void) __attribute__ ((weak));
+
+/* cuDNN 9's statuses (cudnn_graph.h) and CUDA's (driver_types.h) that the
+ * tests make the fake return: the tests build without cudnn.h */
+enum {
+  DNN_NOT_INITIALIZED = 1001,         /* the library's: never retried */
+  DNN_BAD_PARAM_MISALIGNED = 2003,    /* a detail of BAD_PARAM: the algorithm's */
+  DNN_NOT_SUPPORTED = 3000,
+  DNN_EXECUTION_FAILED = 5000,        /* the algorithm's while CUDA is sound */
+  CUDA_ILLEGAL_ADDRESS = 700          /* a kernel's fault: sticky */
+};
+
+/* 1 when the fake cuDNN runs this test's convolutions (its failures
+ * cleared); else skipped */
+static int
+have_fake_failures (void)
+{
+  if (!have_gpu ())
+    return 0;
+  if (!want_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+    {
+      g_test_skip ("needs the host emulation's fake cuDNN (TS_CUDA_CUDNN=1)");
+      return 0;
+    }
+  ts_fake_cudnn_fail_reset ();
+  return 1;
+}
+
+static ts_cuda_dnn_stats
+dnn_stats (ts_backend *be)
+{
+  ts_cuda_dnn_stats s;
+  ts_backend_cuda_dnn_stats (be, &s);
+  return s;
+}
+
+/* the fake's runs of direction @kind: all (failed or not), and those of the
+ * algorithms that fail */
+static long
+tries_of (int kind, int failing_only)
+{
+  long n = 0;
+  for (int a = 0; a < 8; a++)
+    if (!failing_only || (ts_fake_cudnn_failing[kind] & (1u << a)))
+      n += ts_fake_cudnn_tries[kind][a];
+  return n;
+}
+
+/* Each direction's first candidate fails when run (a detail of BAD_PARAM,
+ * as cuDNN 9 reports one): the next one runs, results equal the CPU's, and
+ * the refused one is never tried again (the conv twice: forward twice,
+ * data twice, filter four times); under TS_CUDA_DETERMINISTIC the
+ * replacement is deterministic too, as plan() orders them.  Then every
+ * filter-gradient candidate fails (an execution failure, CUDA sound): the
+ * backward runs on im2col, dx included (cuDNN's dx is written again), and
+ * so does every later one. */
+static void
+test_conv_fallthrough (void)
+{
+  /* (geometries no other test plans) */
+  static const conv_case once = { "3x3 s1 p1 bias, first candidates fail", 2, 4, 7, 6, 5, 3, 3,
+                                  { 1, 1, 1, 1, 1, 1, 1 }, 1 };
+  static const conv_case out = { "3x3 s2 p1, every filter candidate fails", 2, 6, 9, 7, 4, 3, 3,
+                                 { 2, 2, 1, 1, 1, 1, 1 }, 0 };
+  const char *det = g_getenv ("TS_CUDA_DETERMINISTIC");
+  const long runs[3] = { 2, 2, 4 };
+  ts_cuda_dnn_stats s0;
+  long nondet0;
+
+  if (!have_fake_failures ())
+    return;
+  s0 = dnn_stats (gpu);
+  nondet0 = ts_fake_cudnn_nondeterministic;
+  ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
+  ts_fake_cudnn_fail_status = DNN_BAD_PARAM_MISALIGNED;
+  run_conv (&once);
+  run_conv (&once);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  for (int k = 0; k < 3; k++)
+    {
+      g_assert_cmpint (__builtin_popcount (ts_fake_cudnn_failing[k]), ==, 1);
+      g_assert_cmpint (tries_of (k, 1), ==, 1);
+      g_assert_cmpint (tries_of (k, 0), ==, 1 + runs[k]);
+    }
+  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 3);
+  g_assert_cmpint (dnn_stats (gpu).exhausted, ==, s0.exhausted);
+  if (!(det && strcmp (det, "0") == 0))
+    g_assert_cmpint (ts_fake_cudnn_nondeterministic, ==, nondet0);
+
+  ts_fake_cudnn_fail_reset ();
+  ts_fake_cudnn_fail_first[2] = 8;
+  ts_fake_cudnn_fail_status = DNN_EXECUTION_FAILED;
+  /* forward and the first dx on cuDNN; dw never */
+  run_conv_expect (&out, (cudnn_calls) { 1, 1, 0 });
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  /* the fake's three usable filter algorithms, each tried once */
+  g_assert_cmpint (__builtin_popcount (ts_fake_cudnn_failing[2]), ==, 3);
+  g_assert_cmpint (tries_of (2, 0), ==, 3);
+  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 6);
+  g_assert_cmpint (dnn_stats (gpu).exhausted - s0.exhausted, ==, 1);
+  ts_fake_cudnn_fail_reset ();
+}
+
+/* A candidate whose workspace cannot be allocated gives way to the next
+ * (the fake runtime's allocations limited to 64 bytes, so that only a
+ * workspace-free algorithm fits: the fake's first in Find*'s order, its
+ * third in the heuristics', second when deterministic ones go first), on a
+ * backend of its own whose scratch is still empty; a run of no workspace
+ * that cannot be allocated is the plain out-of-memory error. */
+static void
+test_conv_fallthrough_workspace (void)
+{
+  static const conv_case cc = { "3x3 s1 p1", 1, 4, 6, 6, 4, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 };
+  const char *det = g_getenv ("TS_CUDA_DETERMINISTIC"), *search = g_getenv ("TS_CUDA_CONV_SEARCH");
+  const char *limit = g_getenv ("TS_FAKE_CUDA_MAX_ALLOC");
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  ts_backend *keep = gpu;
+  char err[512], saved[64];
+  long refusals;
+  pair x, w, y, dy, dx, dw;
+
+  if (!have_fake_failures ())
+    return;
+  refusals = search && strcmp (search, "1") == 0 ? 0 : det && strcmp (det, "0") == 0 ? 2 : 1;
+  snprintf (saved, sizeof saved, "%s", limit ? limit : "");
+  gpu = ts_backend_cuda_new (0, err, sizeof err);
+  g_assert_nonnull (gpu);
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f), y = mk (4, sy, NULL);
+  dy = mk_rand (4, sy, -1, 1), dx = mk (4, sx, NULL), dw = mk (4, sw, NULL);
+  cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, NULL, y.c);
+  cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
+  setenv ("TS_FAKE_CUDA_MAX_ALLOC", "64", 1);
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, NULL, y.g);
+  gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  g_assert_cmpint (dnn_stats (gpu).refused, ==, 3 * refusals);
+  g_assert_cmpint (dnn_stats (gpu).exhausted, ==, 0);
+  cmp ("conv2d forward, small workspace", y, tol_gemm ());
+  cmp ("conv2d dx, small workspace", dx, tol_gemm ());
+  cmp ("conv2d dw, small workspace", dw, tol_gemm ());
+  if (limit)
+    setenv ("TS_FAKE_CUDA_MAX_ALLOC", saved, 1);
+  else
+    unsetenv ("TS_FAKE_CUDA_MAX_ALLOC");
+  pfree (x), pfree (w), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+  ts_backend_free (gpu);
+  gpu = keep;
+}
+
+/* Failures that are not the algorithm's are recorded, never retried: an
+ * execution failure after which CUDA reports a kernel's fault (sticky: the
+ * context is lost, and the message says to restart), and a status of the
+ * library's (NOT_INITIALIZED).  Each on a backend of its own, which keeps
+ * the failure. */
+static void
+test_conv_fallthrough_fatal (void)
+{
+  static const conv_case cc = { "3x3 s1 p1", 1, 4, 5, 5, 4, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 };
+  static const struct {
+    int status, fault;
+    const char *says[2];
+  } cases[] = {
+    { DNN_EXECUTION_FAILED, CUDA_ILLEGAL_ADDRESS, { "cudaErrorIllegalAddress", "restarted" } },
+    { DNN_NOT_INITIALIZED, 0, { "cuDNN convolution forward failed",
+                                "CUDNN_STATUS_NOT_INITIALIZED" } },
+  };
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  ts_backend *keep = gpu;
+  char err[512];
+
+  if (!have_fake_failures ())
+    return;
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      gpu = ts_backend_cuda_new (0, err, sizeof err);
+      g_assert_nonnull (gpu);
+      pair x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f), y = mk (4, sy, NULL);
+      ts_fake_cudnn_fail_first[0] = 1;
+      ts_fake_cudnn_fail_status = cases[i].status;
+      ts_fake_cudnn_fail_fault = cases[i].fault;
+      ts_clear_error ();
+      gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, NULL, y.g);
+      g_test_message ("%s", ts_last_error ());
+      g_assert_cmpint (ts_backend_check (gpu), ==, TS_ERR_DEVICE);
+      for (int j = 0; j < 2; j++)
+        g_assert_nonnull (strstr (ts_last_error (), cases[i].says[j]));
+      g_assert_cmpint (tries_of (0, 0), ==, 1);
+      g_assert_cmpint (dnn_stats (gpu).refused, ==, 0);
+      ts_fake_cudnn_fail_reset ();   /* (the sticky error too) */
+      pfree (x), pfree (w), pfree (y);
+      ts_backend_free (gpu);
+    }
+  gpu = keep;
 }
 
 /* @tol: for the outputs (y, dx, dgamma, dbeta); the statistics always get tols.red */
@@ -834,6 +1051,9 @@ test_summary (void)
   if (!have_gpu ())
     return;
   g_test_message ("worst normalized error: %.3g (%s)", worst_err, worst_op);
+  /* on a GPU: how often cuDNN refused, as it ran, what its heuristics offered */
+  g_test_message ("cuDNN algorithms refused when run: %ld; directions left without one: %ld",
+                  dnn_stats (gpu).refused, dnn_stats (gpu).exhausted);
 }
 
 int
@@ -858,6 +1078,9 @@ main (int argc, char **argv)
     g_test_message ("%s", skip_reason);
   g_test_add_func ("/cuda/ops/elementwise", test_elementwise);
   g_test_add_func ("/cuda/ops/conv2d", test_conv);
+  g_test_add_func ("/cuda/ops/conv2d-fallthrough", test_conv_fallthrough);
+  g_test_add_func ("/cuda/ops/conv2d-fallthrough-workspace", test_conv_fallthrough_workspace);
+  g_test_add_func ("/cuda/ops/conv2d-fallthrough-fatal", test_conv_fallthrough_fatal);
   g_test_add_func ("/cuda/ops/batchnorm", test_batchnorm);
   g_test_add_func ("/cuda/ops/pool", test_pools);
   g_test_add_func ("/cuda/ops/linear-loss-adam", test_linear_loss_adam);

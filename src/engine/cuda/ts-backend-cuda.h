@@ -48,6 +48,18 @@ const char *ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len);
  * wrong.  0 when none did. */
 long ts_backend_cuda_bf16_fallbacks (ts_backend *be);
 
+/* cuDNN's algorithms that failed when run although its heuristics had
+ * offered them, each replaced by the next candidate (refused), and the
+ * convolution directions left with none that way (exhausted: float32 then
+ * runs on im2col, bfloat16 is refused), since the backend @be (CUDA) was
+ * made; zeros without cuDNN.  For tests and reports: a GPU run says how
+ * often cuDNN differed from what its heuristics promised. */
+typedef struct {
+  long refused;
+  long exhausted;
+} ts_cuda_dnn_stats;
+void ts_backend_cuda_dnn_stats (ts_backend *be, ts_cuda_dnn_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

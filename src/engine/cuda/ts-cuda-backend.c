@@ -240,14 +240,17 @@ cuda_synchronize (ts_backend *be)
   ts_cuda_ok (be, cudaStreamSynchronize (ctx->stream), "synchronize");
 }
 
-float *
-ts_cuda_scratch (ts_backend *be, size_t n)
+/* Grows the scratch to at least @n floats: cudaSuccess, or cudaMalloc's
+ * error, pending in the runtime, with no scratch left */
+static cudaError_t
+scratch_grow (ts_backend *be, size_t n)
 {
   ts_cuda_ctx *ctx = ts_cuda (be);
   void *ptr = NULL;
+  cudaError_t e;
 
   if (ctx->scratch_floats >= n)
-    return ctx->scratch;
+    return cudaSuccess;
   /* from any thread: the scratch lives on the backend's device */
   cudaSetDevice (ctx->device);
   /* queued users of the old buffer finish first (cudaFree is not documented
@@ -267,12 +270,30 @@ ts_cuda_scratch (ts_backend *be, size_t n)
       pthread_mutex_lock (&ctx->lock);
       release_cache (ctx);
       pthread_mutex_unlock (&ctx->lock);
-      if (!ts_cuda_ok (be, cudaMalloc (&ptr, n * sizeof (float)), "scratch allocation"))
-        return NULL;
+      if ((e = cudaMalloc (&ptr, n * sizeof (float))) != cudaSuccess)
+        return e;
     }
   ctx->scratch = ptr;
   ctx->scratch_floats = n;
-  return ctx->scratch;
+  return cudaSuccess;
+}
+
+float *
+ts_cuda_scratch (ts_backend *be, size_t n)
+{
+  return ts_cuda_ok (be, scratch_grow (be, n), "scratch allocation") ? ts_cuda (be)->scratch
+                                                                     : NULL;
+}
+
+cudaError_t
+ts_cuda_scratch_try (ts_backend *be, size_t n, float **scratch)
+{
+  cudaError_t e = scratch_grow (be, n);
+
+  if (e != cudaSuccess)
+    cudaGetLastError ();   /* the caller decides what the failure means */
+  *scratch = e == cudaSuccess ? ts_cuda (be)->scratch : NULL;
+  return e;
 }
 
 static void

@@ -10,6 +10,21 @@
  * padding, when it changes the output size, is left to the im2col path
  * (cuDNN pads symmetrically).
  *
+ * A planned algorithm may still fail when it runs: cuDNN's heuristics offer
+ * candidates that cudnnConvolution* then turns down (NOT_SUPPORTED,
+ * BAD_PARAM for an algorithm / layout combination, an internal or execution
+ * failure), or its workspace cannot be allocated.  As PyTorch's
+ * try_algorithms (aten/src/ATen/native/cudnn/Conv_v7.cpp) does, that
+ * algorithm (with its math type) is then refused for that geometry and
+ * direction, the direction planned again from the next candidate by the
+ * same rules, and the call run again (fall_through): each call writes its
+ * output alone and all of it (beta = 0), so a retry is safe.  Not when CUDA
+ * itself reports an error after the failure (a kernel's fault leaves the
+ * context lost, sticky): that is recorded, never retried.  A direction that
+ * runs out of candidates this way stays refused (PLAN_FAILED, the last
+ * answer kept for ts_cuda_dnn_refusal) and the call returns 0, so float32
+ * takes the im2col path; ts_backend_cuda_dnn_stats counts both.
+ *
  * bfloat16 NHWC convolutions (the bf16 precision policy, docs/cuda.md) have
  * no other path: x, y and their gradients are CUDNN_DATA_BFLOAT16 in
  * CUDNN_TENSOR_NHWC, the weight a bfloat16 KRSC copy of the float32 KCRS
@@ -82,6 +97,12 @@ ts_cuda_dnn_refusal (ts_backend *be, const char **status)
   return TS_DNN_DESCRIPTORS;
 }
 
+void
+ts_backend_cuda_dnn_stats (ts_backend *be, ts_cuda_dnn_stats *stats)
+{
+  *stats = (ts_cuda_dnn_stats) { 0, 0 };
+}
+
 #else
 
 #include <dlfcn.h>
@@ -108,6 +129,11 @@ typedef struct {
   cudnnMathType_t math;  /* the math type cuDNN offered the algorithm with */
   size_t ws;             /* its workspace under that math type */
   cudnnStatus_t why;     /* PLAN_FAILED: cuDNN's answer */
+  int n_refused;         /* candidates that failed when run (fall_through): never again */
+  struct {
+    int algo;
+    cudnnMathType_t math;
+  } refused[DNN_CANDIDATES];
 } dnn_plan;
 
 typedef struct {
@@ -134,6 +160,7 @@ struct ts_cuda_dnn {
   uint64_t tick;       /* lookups so far */
   ts_dnn_part refused; /* why the last convolution was not taken ... */
   cudnnStatus_t refused_why;   /* ... and cuDNN's answer */
+  ts_cuda_dnn_stats stats;     /* fall_through's counts */
 #define F(ret, name, args) ret (*name) args
   F (cudnnStatus_t, create, (cudnnHandle_t *));
   F (cudnnStatus_t, destroy, (cudnnHandle_t));
@@ -506,8 +533,19 @@ fits (ts_cuda_dnn *d, dnn_entry *e, int part, const dnn_perf *p, size_t *ws)
   return *ws <= DNN_MAX_WORKSPACE;
 }
 
-/* Plans direction @part of @e on its first use: the first candidate that
- * fits, deterministic ones first unless TS_CUDA_DETERMINISTIC=0 (then
+/* Whether @p failed when run before (fall_through) */
+static int
+was_refused (const dnn_plan *pl, const dnn_perf *p)
+{
+  for (int i = 0; i < pl->n_refused; i++)
+    if (pl->refused[i].algo == p->algo && pl->refused[i].math == p->math)
+      return 1;
+  return 0;
+}
+
+/* Plans direction @part of @e on its first use (or again after its
+ * algorithm failed when run): the first candidate that fits and has not
+ * failed, deterministic ones first unless TS_CUDA_DETERMINISTIC=0 (then
  * cuDNN's own order, as PyTorch's default).  1 when it is ready. */
 static int
 plan (ts_cuda_dnn *d, dnn_entry *e, int part)
@@ -528,9 +566,13 @@ plan (ts_cuda_dnn *d, dnn_entry *e, int part)
   for (int pass = !d->deterministic; pass < 2; pass++)
     for (int i = 0; i < n && i < DNN_CANDIDATES; i++)
       if ((pass == 1 || perf[i].determinism == CUDNN_DETERMINISTIC)
-          && fits (d, e, part, &perf[i], &ws))
+          && !was_refused (pl, &perf[i]) && fits (d, e, part, &perf[i], &ws))
         {
-          *pl = (dnn_plan) { PLAN_READY, perf[i].algo, perf[i].math, ws, CUDNN_STATUS_SUCCESS };
+          pl->state = PLAN_READY;
+          pl->algo = perf[i].algo;
+          pl->math = perf[i].math;
+          pl->ws = ws;
+          pl->why = CUDNN_STATUS_SUCCESS;
           return 1;
         }
   return 0;
@@ -539,7 +581,9 @@ plan (ts_cuda_dnn *d, dnn_entry *e, int part)
 /* Plans the directions of @e that a call runs (@fwd, @data, @filter): 1 when
  * all are ready; else 0, the first that is not kept as the reason
  * (ts_cuda_dnn_refusal).  Nothing runs before all are planned, so that a
- * refused convolution writes nothing. */
+ * convolution refused here writes nothing (one whose direction runs out of
+ * candidates only when run may have written another's output: see
+ * ts_cuda_dnn_conv_backward). */
 static int
 plan_all (ts_cuda_dnn *d, dnn_entry *e, int fwd, int data, int filter)
 {
@@ -570,6 +614,14 @@ ts_cuda_dnn_refusal (ts_backend *be, const char **status)
   return d ? d->refused : TS_DNN_DESCRIPTORS;
 }
 
+void
+ts_backend_cuda_dnn_stats (ts_backend *be, ts_cuda_dnn_stats *stats)
+{
+  ts_cuda_dnn *d = ts_cuda (be)->dnn;
+
+  *stats = d ? d->stats : (ts_cuda_dnn_stats) { 0, 0 };
+}
+
 /* cuDNN pads symmetrically: usable when that gives our output size */
 static int
 dnn_fits (const tsk_conv_geom *g)
@@ -579,10 +631,31 @@ dnn_fits (const tsk_conv_geom *g)
          && g->h + 2 * g->pt >= g->kh && g->w + 2 * g->pl >= g->kw;
 }
 
-static void *
-workspace (ts_backend *be, size_t bytes)
+/* What a cuDNN call that failed says about its algorithm.  cuDNN 9's
+ * statuses are a category (CUDNN_STATUS_CATEGORY) and a detail.  BAD_PARAM
+ * and NOT_SUPPORTED come from cuDNN's checks of the algorithm against the
+ * descriptors, pointers and workspace (cudnnConvolutionForward's "returns"
+ * in the cuDNN API reference), before anything is launched; INTERNAL_ERROR
+ * (its own allocations: HOST_ALLOCATION_FAILED is the former ALLOC_FAILED;
+ * a run-time compilation; a launch configuration) and EXECUTION_FAILED
+ * ("failed to launch on the GPU") may follow a launch.  These four are the
+ * algorithm's as long as CUDA reports nothing after them (cuda_sound,
+ * asked for all four: a synchronisation, on this rare path only).  The rest
+ * (NOT_INITIALIZED, a version or licence mismatch, a sub-library that does
+ * not load) are the library's, which another algorithm would not mend. */
+static int
+algorithm_failed (cudnnStatus_t st)
 {
-  return ts_cuda_scratch (be, bytes / sizeof (float) + 1);
+  switch (CUDNN_STATUS_CATEGORY (st))
+    {
+    case CUDNN_STATUS_BAD_PARAM:
+    case CUDNN_STATUS_NOT_SUPPORTED:
+    case CUDNN_STATUS_INTERNAL_ERROR:
+    case CUDNN_STATUS_EXECUTION_FAILED:
+      return 1;
+    default:
+      return 0;
+    }
 }
 
 /* dnn_ok for a convolution that ran: a failure there is the backend's (the
@@ -596,49 +669,144 @@ dnn_run_ok (ts_backend *be, ts_cuda_dnn *d, cudnnStatus_t st, const char *op)
   return 0;
 }
 
-/* The three convolutions of a planned @e, each under its plan's math type
- * (set on the shared descriptor before every call: the directions' plans
- * may differ), with @ws of at least the plan's workspace; 1 when it ran */
+/* Whether CUDA is sound after a failed call, so that another algorithm may
+ * be tried: the stream's work ends without an error (a kernel's fault is
+ * asynchronous and sticky: it shows here) and no launch error is pending.
+ * Else the CUDA error is recorded (ts_cuda_ok's advice: a lost context
+ * needs a restart), never retried: a lost context fails every later call,
+ * or runs one on garbage. */
 static int
-run_forward (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, const void *x, const void *w,
-             void *ws, void *y)
+cuda_sound (ts_backend *be, const char *op)
 {
-  const dnn_plan *pl = &e->plan[TS_DNN_FORWARD];
-  const float one = 1.0f, zero = 0.0f;
-  cudnnStatus_t st = d->set_math (e->cd, pl->math);
+  cudaError_t e = cudaStreamSynchronize (ts_cuda (be)->stream);
 
-  if (st == CUDNN_STATUS_SUCCESS)
-    st = d->forward (d->handle, &one, e->xd, x, e->wd, w, e->cd, pl->algo, ws, pl->ws, &zero,
-                     e->yd, y);
-  return dnn_run_ok (be, d, st, "convolution forward");
+  if (e == cudaSuccess)
+    e = cudaGetLastError ();
+  return ts_cuda_ok (be, e, op);
 }
 
-static int
-run_backward_data (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, const void *w, const void *dy,
-                   void *ws, void *dx)
-{
-  const dnn_plan *pl = &e->plan[TS_DNN_DATA];
-  const float one = 1.0f, zero = 0.0f;
-  cudnnStatus_t st = d->set_math (e->cd, pl->math);
+enum { DNN_RAN, DNN_FAILED, DNN_RETRY, DNN_OUT };
 
-  if (st == CUDNN_STATUS_SUCCESS)
-    st = d->backward_data (d->handle, &one, e->wd, w, e->yd, dy, e->cd, pl->algo, ws, pl->ws,
-                           &zero, e->xd, dx);
-  return dnn_run_ok (be, d, st, "convolution backward data");
+/* After direction @part of @e failed with @st when run (@op names it):
+ * DNN_RETRY with the direction planned again from the next candidate, its
+ * algorithm refused for good; DNN_OUT when none is left (PLAN_FAILED, @st
+ * the reason ts_cuda_dnn_refusal gives); DNN_FAILED, recorded, when the
+ * failure is not the algorithm's.  A retry is safe: forward writes y, the
+ * data gradient dx, the filter gradient dw, each with beta = 0 (whole, never
+ * read) and nothing else, and none writes what a direction reads, so a
+ * failed try leaves nothing that the retry, or the caller's fallback, does
+ * not overwrite. */
+static int
+fall_through (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, cudnnStatus_t st,
+              const char *op)
+{
+  dnn_plan *pl = &e->plan[part];
+
+  /* (a backend that has kept a failure has computed garbage since: no retry) */
+  if (!algorithm_failed (st) || be->failed != TS_OK)
+    {
+      dnn_run_ok (be, d, st, op);
+      return DNN_FAILED;
+    }
+  if (!cuda_sound (be, op))
+    return DNN_FAILED;
+  d->stats.refused++;
+  pl->refused[pl->n_refused].algo = pl->algo;
+  pl->refused[pl->n_refused++].math = pl->math;
+  pl->state = PLAN_NONE;
+  /* (Find* may answer otherwise the second time: at most DNN_CANDIDATES tries) */
+  if (pl->n_refused < DNN_CANDIDATES && plan (d, e, part))
+    return DNN_RETRY;
+  pl->state = PLAN_FAILED;
+  pl->why = d->refused_why = st;
+  d->refused = part;
+  d->stats.exhausted++;
+  return DNN_OUT;
 }
 
-static int
-run_backward_filter (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, const void *x,
-                     const void *dy, void *ws, void *dw)
+/* One direction's call as run_part makes it, again after a fall-through.
+ * setup, before every try, gets the scratch with room for a workspace of
+ * @ws_bytes (ts_cuda_scratch_try: nothing recorded) into @io->ws and makes
+ * there what the call reads or writes (the bfloat16 weight's copy, the
+ * padded x: a retry may have moved the scratch); cudaSuccess or the
+ * allocation's error. */
+typedef struct dnn_io dnn_io;
+struct dnn_io {
+  const void *x, *w, *dy;   /* forward reads x and w; data w and dy; filter x and dy */
+  void *out;                /* y, dx or dw */
+  void *ws;
+  cudaError_t (*setup) (ts_backend *be, dnn_io *io, int part, size_t ws_bytes);
+};
+
+static const char *const dnn_op[3] = { "convolution forward", "convolution backward data",
+                                       "convolution backward filter" };
+
+/* Direction @part of @e under its plan's math type (set on the shared
+ * descriptor before every call: the directions' plans may differ) */
+static cudnnStatus_t
+call (ts_cuda_dnn *d, dnn_entry *e, int part, const dnn_io *io)
 {
-  const dnn_plan *pl = &e->plan[TS_DNN_FILTER];
+  const dnn_plan *pl = &e->plan[part];
   const float one = 1.0f, zero = 0.0f;
   cudnnStatus_t st = d->set_math (e->cd, pl->math);
 
-  if (st == CUDNN_STATUS_SUCCESS)
-    st = d->backward_filter (d->handle, &one, e->xd, x, e->yd, dy, e->cd, pl->algo, ws, pl->ws,
-                             &zero, e->wd, dw);
-  return dnn_run_ok (be, d, st, "convolution backward filter");
+  if (st != CUDNN_STATUS_SUCCESS)
+    return st;
+  switch (part)
+    {
+    case TS_DNN_FORWARD:
+      return d->forward (d->handle, &one, e->xd, io->x, e->wd, io->w, e->cd, pl->algo, io->ws,
+                         pl->ws, &zero, e->yd, io->out);
+    case TS_DNN_DATA:
+      return d->backward_data (d->handle, &one, e->wd, io->w, e->yd, io->dy, e->cd, pl->algo,
+                               io->ws, pl->ws, &zero, e->xd, io->out);
+    default:
+      return d->backward_filter (d->handle, &one, e->xd, io->x, e->yd, io->dy, e->cd, pl->algo,
+                                 io->ws, pl->ws, &zero, e->wd, io->out);
+    }
+}
+
+/* Runs planned direction @part of @e, falling through to the next
+ * candidate while the algorithm is what fails (fall_through; a workspace
+ * that cannot be allocated counts as the algorithm's when it is not
+ * empty).  DNN_RAN, DNN_FAILED (recorded) or DNN_OUT (no candidate left:
+ * the caller's fallback writes the output). */
+static int
+run_part (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, dnn_io *io)
+{
+  int r = DNN_RETRY;
+
+  while (r == DNN_RETRY)
+    {
+      size_t ws = e->plan[part].ws;
+      cudaError_t ce = io->setup (be, io, part, ws);
+      cudnnStatus_t st;
+
+      if (ce == cudaSuccess)
+        st = call (d, e, part, io);
+      else if (ce == cudaErrorMemoryAllocation && ws > 0)
+        st = CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+      else
+        {
+          ts_cuda_ok (be, ce, "scratch allocation");
+          return DNN_FAILED;
+        }
+      if (st == CUDNN_STATUS_SUCCESS)
+        return DNN_RAN;
+      r = fall_through (be, d, e, part, st, dnn_op[part]);
+    }
+  return r;
+}
+
+/* float32: the workspace alone */
+static cudaError_t
+f32_setup (ts_backend *be, dnn_io *io, int part, size_t ws_bytes)
+{
+  float *ws;
+  cudaError_t e = ts_cuda_scratch_try (be, ws_bytes / sizeof (float) + 1, &ws);
+
+  io->ws = ws;
+  return e;
 }
 
 int
@@ -646,42 +814,35 @@ ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x
                           const float *w, float *y)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
+  dnn_io io = { x, w, NULL, y, NULL, f32_setup };
   dnn_entry *e;
-  void *ws;
 
   if (d == NULL || !dnn_fits (g) || !plan_all (d, e = dnn_lookup (d, g, 0), 1, 0, 0))
     return 0;
-  if ((ws = workspace (be, e->plan[TS_DNN_FORWARD].ws)) == NULL)
-    return 1;   /* the error is recorded */
-  run_forward (be, d, e, x, w, ws, y);
-  return 1;
+  return run_part (be, d, e, TS_DNN_FORWARD, &io) != DNN_OUT;
 }
 
-/* the directions asked for both planned, else im2col takes both */
+/* the directions asked for both planned, else im2col takes both; likewise
+ * when one runs out of candidates when run (fall_through), after dx may
+ * have been written: im2col writes both again */
 int
 ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const float *x,
                            const float *w, const float *dy, float *dx, float *dw)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
+  dnn_io data = { NULL, w, dy, dx, NULL, f32_setup };
+  dnn_io filter = { x, NULL, dy, dw, NULL, f32_setup };
   dnn_entry *e;
-  void *ws;
+  int r = DNN_RAN;
 
   if (d == NULL || !dnn_fits (g)
       || !plan_all (d, e = dnn_lookup (d, g, 0), 0, dx != NULL, dw != NULL))
     return 0;
   if (dx)
-    {
-      if ((ws = workspace (be, e->plan[TS_DNN_DATA].ws)) == NULL
-          || !run_backward_data (be, d, e, w, dy, ws, dx))
-        return 1;
-    }
-  if (dw)
-    {
-      if ((ws = workspace (be, e->plan[TS_DNN_FILTER].ws)) == NULL)
-        return 1;
-      run_backward_filter (be, d, e, x, dy, ws, dw);
-    }
-  return 1;
+    r = run_part (be, d, e, TS_DNN_DATA, &data);
+  if (dw && r == DNN_RAN)
+    r = run_part (be, d, e, TS_DNN_FILTER, &filter);
+  return r != DNN_OUT;
 }
 
 /* The geometry cuDNN plans and runs for a bfloat16 convolution: @g itself
@@ -740,9 +901,10 @@ crop_dx (ts_backend *be, const tsk_conv_geom *g, const bf16_plan *pl, const void
  * copy, the filter gradient's, the padded x and the padded dx (bf16_plan),
  * and cuDNN's workspace, each starting on a 256-byte boundary (cudaMalloc's
  * alignment, more than cuDNN's tensor-core kernels and tsk_window_nhwc's
- * 16-byte loads ask for) and none overlapping, in one ts_cuda_scratch
- * request so that the scratch grows to its high-water mark in the first
- * step and never after.  A size of 0 gives NULL. */
+ * 16-byte loads ask for) and none overlapping, in one ts_cuda_scratch_try
+ * request per direction (the workspace last, its size the direction's) so
+ * that the scratch grows to its high-water mark in the first step and never
+ * after.  A size of 0 gives NULL. */
 typedef struct {
   void *w, *dw, *x, *dx, *ws;
 } bf16_scratch;
@@ -753,26 +915,26 @@ round256 (size_t bytes)
   return (bytes + 255) / 256 * 256;
 }
 
-static int
-carve (ts_backend *be, size_t w_bytes, size_t dw_bytes, size_t x_bytes, size_t dx_bytes,
-       size_t ws_bytes, bf16_scratch *sc)
+static cudaError_t
+carve (ts_backend *be, const size_t bytes[5], bf16_scratch *sc)
 {
-  const size_t bytes[5] = { w_bytes, dw_bytes, x_bytes, dx_bytes, ws_bytes };
   void **part[5] = { &sc->w, &sc->dw, &sc->x, &sc->dx, &sc->ws };
   size_t total = 0;
+  float *scratch;
   char *base;
+  cudaError_t e;
 
   for (int i = 0; i < 5; i++)
     total += round256 (bytes[i]);
-  base = (char *) ts_cuda_scratch (be, total / sizeof (float) + 1);
-  if (base == NULL)
-    return 0;   /* the error is recorded */
+  if ((e = ts_cuda_scratch_try (be, total / sizeof (float) + 1, &scratch)) != cudaSuccess)
+    return e;
+  base = (char *) scratch;
   for (int i = 0; i < 5; i++)
     {
       *part[i] = bytes[i] ? base : NULL;
       base += round256 (bytes[i]);
     }
-  return 1;
+  return cudaSuccess;
 }
 
 static size_t
@@ -791,76 +953,108 @@ weight_convert (ts_backend *be, const tsk_conv_geom *g, const void *src, int src
                src_bf16, dst, !src_bf16, !src_bf16);
 }
 
+/* A bfloat16 convolution as run_part runs it: io first (bf16_setup finds
+ * the rest from it), then the caller's operands and the scratch's parts */
+typedef struct {
+  dnn_io io;
+  const tsk_conv_geom *g;   /* the convolution asked for */
+  bf16_plan pl;             /* the one cuDNN runs */
+  const void *x;
+  const float *w;
+  void *dx;
+  size_t bytes[5];          /* of carve's parts, the workspace's set per try */
+  bf16_scratch sc;
+} bf16_call;
+
+/* @c for the directions @fwd, @data, @filter of @g: the scratch's parts
+ * that they need (bf16_scratch) */
+static void
+bf16_call_init (bf16_call *c, const tsk_conv_geom *g, const void *x, const float *w, void *dx,
+                int fwd, int data, int filter)
+{
+  c->g = g;
+  plan_bf16 (g, &c->pl);
+  c->x = x;
+  c->w = w;
+  c->dx = dx;
+  c->bytes[0] = fwd || data ? weight_bf16_bytes (g) : 0;
+  c->bytes[1] = filter ? weight_bf16_bytes (g) : 0;
+  c->bytes[2] = fwd || filter ? padded_bytes (&c->pl) : 0;
+  c->bytes[3] = data ? padded_bytes (&c->pl) : 0;
+}
+
+/* dnn_io's setup: the scratch carved with a workspace of @ws_bytes, then
+ * what direction @part reads made there (the weight's bfloat16 copy for
+ * forward and data; the padded x for forward and filter) and where it
+ * writes (the padded dx, the bfloat16 dw) */
+static cudaError_t
+bf16_setup (ts_backend *be, dnn_io *io, int part, size_t ws_bytes)
+{
+  bf16_call *c = (bf16_call *) io;
+  cudaError_t e;
+
+  c->bytes[4] = ws_bytes;
+  if ((e = carve (be, c->bytes, &c->sc)) != cudaSuccess)
+    return e;
+  io->ws = c->sc.ws;
+  if (part != TS_DNN_FILTER)
+    {
+      weight_convert (be, c->g, c->w, 0, c->sc.w);
+      io->w = c->sc.w;
+    }
+  if (part != TS_DNN_DATA)
+    {
+      io->x = c->x;
+      if (c->pl.padded)
+        {
+          pad_x (be, c->g, &c->pl, c->x, c->sc.x);
+          io->x = c->sc.x;
+        }
+    }
+  if (part == TS_DNN_DATA)
+    io->out = c->pl.padded ? c->sc.dx : c->dx;
+  if (part == TS_DNN_FILTER)
+    io->out = c->sc.dw;
+  return cudaSuccess;
+}
+
 int
 ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                const float *w, void *y)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
-  bf16_scratch sc;
-  bf16_plan pl;
+  bf16_call c = { .io = { .out = y, .setup = bf16_setup } };
   dnn_entry *e;
 
   if (d == NULL || g->n == 0)
     return 0;
-  plan_bf16 (g, &pl);
-  if (!plan_all (d, e = dnn_lookup (d, &pl.g, 1), 1, 0, 0))
+  bf16_call_init (&c, g, x, w, NULL, 1, 0, 0);
+  if (!plan_all (d, e = dnn_lookup (d, &c.pl.g, 1), 1, 0, 0))
     return 0;
-  if (!carve (be, weight_bf16_bytes (g), 0, padded_bytes (&pl), 0, e->plan[TS_DNN_FORWARD].ws,
-              &sc))
-    return 1;
-  weight_convert (be, g, w, 0, sc.w);
-  if (pl.padded)
-    {
-      pad_x (be, g, &pl, x, sc.x);
-      x = sc.x;
-    }
-  run_forward (be, d, e, x, sc.w, sc.ws, y);
-  return 1;
+  return run_part (be, d, e, TS_DNN_FORWARD, &c.io) != DNN_OUT;
 }
 
+/* as ts_cuda_dnn_conv_backward: 0 may follow a dx written (then, not
+ * before, the filter gradient ran out of candidates) */
 int
 ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                 const float *w, const void *dy, void *dx, float *dw)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
-  size_t ws = 0;
-  bf16_scratch sc;
-  bf16_plan pl;
+  bf16_call c = { .io = { .dy = dy, .setup = bf16_setup } };
   dnn_entry *e;
+  int r = DNN_RAN;
 
   if (d == NULL || g->n == 0)
     return 0;
-  plan_bf16 (g, &pl);
-  if (!plan_all (d, e = dnn_lookup (d, &pl.g, 1), 0, dx != NULL, dw != NULL))
+  bf16_call_init (&c, g, x, w, dx, 0, dx != NULL, dw != NULL);
+  if (!plan_all (d, e = dnn_lookup (d, &c.pl.g, 1), 0, dx != NULL, dw != NULL))
     return 0;
-  /* one workspace serves both calls: they run one after the other */
-  if (dx && e->plan[TS_DNN_DATA].ws > ws)
-    ws = e->plan[TS_DNN_DATA].ws;
-  if (dw && e->plan[TS_DNN_FILTER].ws > ws)
-    ws = e->plan[TS_DNN_FILTER].ws;
-  if (!carve (be, dx ? weight_bf16_bytes (g) : 0, dw ? weight_bf16_bytes (g) : 0,
-              dw ? padded_bytes (&pl) : 0, dx ? padded_bytes (&pl) : 0, ws, &sc))
-    return 1;
-  if (dx)
-    {
-      weight_convert (be, g, w, 0, sc.w);
-      if (!run_backward_data (be, d, e, sc.w, dy, sc.ws, pl.padded ? sc.dx : dx))
-        return 1;
-      if (pl.padded)
-        crop_dx (be, g, &pl, sc.dx, dx);
-    }
-  if (dw)
-    {
-      if (pl.padded)
-        {
-          pad_x (be, g, &pl, x, sc.x);
-          x = sc.x;
-        }
-      if (!run_backward_filter (be, d, e, x, dy, sc.ws, sc.dw))
-        return 1;
-      weight_convert (be, g, sc.dw, 1, dw);
-    }
-  return 1;
+  if (dx && (r = run_part (be, d, e, TS_DNN_DATA, &c.io)) == DNN_RAN && c.pl.padded)
+    crop_dx (be, g, &c.pl, c.sc.dx, dx);
+  if (dw && r == DNN_RAN && (r = run_part (be, d, e, TS_DNN_FILTER, &c.io)) == DNN_RAN)
+    weight_convert (be, g, c.sc.dw, 1, dw);
+  return r != DNN_OUT;
 }
 
 #endif

@@ -102,10 +102,19 @@ int ts_cuda_check (ts_backend *be, const char *op);
 int ts_cuda_blas_ok (ts_backend *be, cublasStatus_t st, const char *op);
 /* Scratch of at least @n floats (grows; old contents lost). NULL on failure. */
 float *ts_cuda_scratch (ts_backend *be, size_t n);
+/* The same without recording a failure (the runtime's error cleared): for a
+ * request that has another way out (a cuDNN algorithm whose workspace does
+ * not fit gives way to the next, ts-cuda-cudnn.c).  *@scratch NULL on failure. */
+cudaError_t ts_cuda_scratch_try (ts_backend *be, size_t n, float **scratch);
 
 /* ts-cuda-cudnn.c: 0, the reason recorded (ts_error), when cuDNN cannot be
  * loaded; the convs 1 when cuDNN took the convolution (errors recorded), 0
- * to fall back to im2col + cuBLAS / the direct kernels */
+ * to fall back to im2col + cuBLAS / the direct kernels.  0 also when a
+ * direction ran out of candidates as they ran (each algorithm that failed
+ * replaced by the next): the backward may have written dx by then, so the
+ * fallback computes every output asked for, whole (it does: im2col, the
+ * direct kernels and their GEMMs overwrite, never accumulate into, dx and
+ * dw; none of them is an input). */
 int ts_cuda_dnn_open (ts_backend *be);
 void ts_cuda_dnn_close (ts_backend *be);
 int ts_cuda_dnn_conv_forward (ts_backend *be, const tsk_conv_geom *g, const float *x,
@@ -116,18 +125,21 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
  * [Cout, Cin/groups, KH, KW] parameter and its gradient; dx, dw may be
  * NULL), any padding (what cuDNN's symmetric padding cannot express runs
  * on a zero-padded copy of x): 1 when cuDNN took the convolution (errors
- * recorded), 0 when it cannot (off, not loaded, or a geometry its planning
- * rejects), nothing recorded or written: the caller runs the convolution in
- * float32 instead, or refuses it without cuDNN (ts-cuda-gemm.c;
- * ts_cuda_dnn_refusal says why). */
+ * recorded), 0 when it cannot (off, not loaded, a geometry its planning
+ * rejects, or a direction whose every candidate failed as it ran, after
+ * which dx may have been written, as above), nothing recorded: the caller
+ * runs the convolution in float32 instead, every output asked for whole,
+ * or refuses it without cuDNN (ts-cuda-gemm.c; ts_cuda_dnn_refusal says
+ * why: the direction, and cuDNN's last answer). */
 int ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                    const float *w, void *y);
 int ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                     const float *w, const void *dy, void *dx, float *dw);
 /* The part of a convolution cuDNN plans on its own (each direction on its
  * first use), and the one that made the last convolution cuDNN did not take
- * (cuDNN loaded): its descriptors, or the direction it has no algorithm for;
- * *status is cuDNN's answer. */
+ * (cuDNN loaded): its descriptors, or the direction it has no algorithm for
+ * (at planning, or every candidate failed as it ran); *status is cuDNN's
+ * answer (the last run's). */
 typedef enum { TS_DNN_FORWARD, TS_DNN_DATA, TS_DNN_FILTER, TS_DNN_DESCRIPTORS } ts_dnn_part;
 ts_dnn_part ts_cuda_dnn_refusal (ts_backend *be, const char **status);
 

@@ -27,6 +27,12 @@ long ts_fake_cuda_mallocs;
  * tests/cuda/test-cuda-bf16.c plays an older GPU with it (weak reference) */
 int ts_fake_cuda_cc = 90;
 
+/* A sticky error, as a kernel's fault leaves (the context lost): while set,
+ * cudaGetLastError and cudaStreamSynchronize return it, and reading it does
+ * not clear it.  The fake cuDNN sets it (ts_fake_cudnn_fail_fault); tests
+ * set it back to cudaSuccess (weak reference). */
+cudaError_t ts_fake_cuda_sticky;
+
 static cudaError_t
 set (cudaError_t e)
 {
@@ -39,6 +45,8 @@ cudaError_t
 cudaGetLastError (void)
 {
   cudaError_t e = last_error;
+  if (ts_fake_cuda_sticky != cudaSuccess)
+    return ts_fake_cuda_sticky;
   last_error = cudaSuccess;
   return e;
 }
@@ -53,8 +61,10 @@ cudaGetErrorString (cudaError_t e)
 const char *
 cudaGetErrorName (cudaError_t e)
 {
-  return e == cudaSuccess ? "cudaSuccess" : e == cudaErrorMemoryAllocation
-                                              ? "cudaErrorMemoryAllocation" : "cudaErrorUnknown";
+  return e == cudaSuccess                 ? "cudaSuccess"
+         : e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation"
+         : e == cudaErrorIllegalAddress   ? "cudaErrorIllegalAddress"
+                                          : "cudaErrorUnknown";
 }
 
 cudaError_t
@@ -163,7 +173,7 @@ cudaStreamDestroy (cudaStream_t stream)
 cudaError_t
 cudaStreamSynchronize (cudaStream_t stream)
 {
-  return cudaSuccess;
+  return ts_fake_cuda_sticky;
 }
 
 cudaError_t

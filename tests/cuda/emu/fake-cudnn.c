@@ -16,7 +16,8 @@
  * non-deterministic algorithm first, one over the backend's workspace cap and
  * one that is not supported before the usable ones, and the usable ones need
  * different workspace sizes, so that the backend's choice and its workspace
- * sizing are exercised. */
+ * sizing are exercised.  Switches make algorithms fail when run, as a real
+ * cuDNN may (ts_fake_cudnn_fail_first). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,12 @@ cudnnGetErrorString (cudnnStatus_t st)
     case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
     case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
     case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    /* (those of the failures at execution, ts_fake_cudnn_fail_status) */
+    case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER: return "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER";
+    case CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED:
+      return "CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED";
+    case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
     default: return "CUDNN_STATUS (emulated error)";
     }
 }
@@ -606,6 +613,59 @@ store_bf16 (cudnnTensorFormat_t f, int a_count, int b_count, int h_count, int w_
             = ts_bf16_from_f32 (v[k++]);
 }
 
+/* ---- Failures at execution, for ts-cuda-cudnn.c's fall-through: a real
+ * cuDNN may turn down, when run, an algorithm its heuristics offered
+ * (NOT_SUPPORTED, BAD_PARAM, an internal or execution failure).
+ * ts_fake_cudnn_fail_first[kind] (FWD, BWD_DATA, BWD_FILTER): the first
+ * that many distinct algorithms that direction runs fail, returning
+ * ts_fake_cudnn_fail_status, and fail again whenever run
+ * (ts_fake_cudnn_failing[kind], a bit per algorithm, keeps them; a test may
+ * set bits itself to doom given algorithms); nothing is written.
+ * ts_fake_cudnn_fail_fault: a CUDA error each such failure leaves sticky in
+ * the fake runtime (ts_fake_cuda_sticky: a kernel's fault,
+ * cudaErrorIllegalAddress).  ts_fake_cudnn_tries[kind][algo]: the runs that
+ * reached the algorithm, failed or not.  The tests read and set these
+ * through weak references; ts_fake_cudnn_fail_reset clears them all. */
+int ts_fake_cudnn_fail_first[3];
+unsigned ts_fake_cudnn_failing[3];
+cudnnStatus_t ts_fake_cudnn_fail_status;
+int ts_fake_cudnn_fail_fault;
+long ts_fake_cudnn_tries[3][8];
+
+extern cudaError_t ts_fake_cuda_sticky;   /* fake-cudart.c */
+
+void ts_fake_cudnn_fail_reset (void);
+
+void
+ts_fake_cudnn_fail_reset (void)
+{
+  memset (ts_fake_cudnn_fail_first, 0, sizeof ts_fake_cudnn_fail_first);
+  memset (ts_fake_cudnn_failing, 0, sizeof ts_fake_cudnn_failing);
+  memset (ts_fake_cudnn_tries, 0, sizeof ts_fake_cudnn_tries);
+  ts_fake_cudnn_fail_status = CUDNN_STATUS_SUCCESS;
+  ts_fake_cudnn_fail_fault = 0;
+  ts_fake_cuda_sticky = cudaSuccess;
+}
+
+/* CUDNN_STATUS_SUCCESS, or the failure of direction @kind's @algo at execution */
+static cudnnStatus_t
+injected_failure (int kind, int algo)
+{
+  unsigned bit, *failing = &ts_fake_cudnn_failing[kind];
+
+  if (algo < 0 || algo >= 8)
+    return CUDNN_STATUS_SUCCESS;
+  bit = 1u << algo;
+  ts_fake_cudnn_tries[kind][algo]++;
+  if (!(*failing & bit) && __builtin_popcount (*failing) < ts_fake_cudnn_fail_first[kind])
+    *failing |= bit;
+  if (!(*failing & bit))
+    return CUDNN_STATUS_SUCCESS;
+  if (ts_fake_cudnn_fail_fault)
+    ts_fake_cuda_sticky = (cudaError_t) ts_fake_cudnn_fail_fault;
+  return ts_fake_cudnn_fail_status;
+}
+
 static cudnnStatus_t run_float (int kind, const tensor *xd, const float *x, const filter *wd,
                                 const float *w, const conv *cd, float alpha, float beta,
                                 const tensor *yd, const float *y, float *out);
@@ -632,6 +692,8 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
     return CUDNN_STATUS_BAD_PARAM;
   if (row == NULL || cd->math != row_math (row, cd->math))
     return CUDNN_STATUS_NOT_SUPPORTED;   /* not an algorithm offered for this, or not its math */
+  if ((st = injected_failure (kind, algo)) != CUDNN_STATUS_SUCCESS)
+    return st;
   /* the workspace the algorithm needs under this math type: less is an
    * error; the workspace is written (ends included) so that a buffer
    * smaller than @ws_size shows under ASan (not all of a huge one: it would

@@ -39,6 +39,7 @@ extern "C" int tsk_emu_wide_index;   /* tests/cuda/emu/fake-cudart.c */
 extern "C" void tsk_emu_syncthreads (void);
 extern "C" unsigned int tsk_emu_block_threads (void);
 extern "C" void tsk_emu_run_block (const char *kernel, void (*thread) (void *), void *arg);
+extern "C" void tsk_emu_stream_ready (cudaStream_t stream);   /* fake-streams.c */
 static inline void __syncthreads (void) { tsk_emu_syncthreads (); }
 
 /* TSK_LAUNCH (kernel, blocks, stream) (args): the arguments converted to
@@ -49,6 +50,7 @@ struct tsk_emu_launch {
   void (*kernel) (P...);
   unsigned int blocks;
   const char *name;
+  cudaStream_t stream;
 
   void
   operator() (P... a) const
@@ -59,6 +61,8 @@ struct tsk_emu_launch {
       static void run (void *c) { std::apply (((call *) c)->kernel, ((call *) c)->args); }
     } c { kernel, std::tuple<P...> (a...) };
 
+    /* the stream's queued copies first; the kernel then runs at once */
+    tsk_emu_stream_ready (stream);
     gridDim.x = blocks;
     blockDim.x = tsk_emu_block_threads ();
     for (blockIdx.x = 0; blockIdx.x < blocks; blockIdx.x++)
@@ -73,11 +77,13 @@ struct tsk_emu_launch {
 };
 template <typename... P>
 static inline tsk_emu_launch<P...>
-tsk_emu_launcher (void (*kernel) (P...), unsigned int blocks, const char *name)
+tsk_emu_launcher (void (*kernel) (P...), unsigned int blocks, const char *name,
+                  cudaStream_t stream)
 {
-  return tsk_emu_launch<P...> { kernel, blocks, name };
+  return tsk_emu_launch<P...> { kernel, blocks, name, stream };
 }
-#define TSK_LAUNCH(kernel, blocks, stream) tsk_emu_launcher (kernel, (blocks), #kernel)
+#define TSK_LAUNCH(kernel, blocks, stream) \
+  tsk_emu_launcher (kernel, (blocks), #kernel, (stream))
 #include <string.h>
 static inline unsigned int __float_as_uint (float f) { unsigned int u; memcpy (&u, &f, 4); return u; }
 static inline float __uint_as_float (unsigned int u) { float f; memcpy (&f, &u, 4); return f; }

@@ -2,28 +2,41 @@
  * loops, built as a shared module that the backend opens through
  * TS_CUDA_CUBLAS (see fake-cudart.c for why). */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <cublas_v2.h>
+
+void tsk_emu_stream_ready (cudaStream_t stream);   /* fake-streams.c */
+
+/* a handle is the stream its calls run on (in order after its copies) */
+typedef struct {
+  cudaStream_t stream;
+} fake_handle;
 
 /* cublas_v2.h maps the plain names to the _v2 symbols the backend looks up */
 
 cublasStatus_t
 cublasCreate_v2 (cublasHandle_t *handle)
 {
-  static int dummy;
-  *handle = (cublasHandle_t) &dummy;
+  fake_handle *h = calloc (1, sizeof *h);
+
+  if (h == NULL)
+    return CUBLAS_STATUS_ALLOC_FAILED;
+  *handle = (cublasHandle_t) h;
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t
 cublasDestroy_v2 (cublasHandle_t handle)
 {
+  free (handle);
   return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t
 cublasSetStream_v2 (cublasHandle_t handle, cudaStream_t stream)
 {
+  ((fake_handle *) handle)->stream = stream;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -41,6 +54,7 @@ cublasSgemm_v2 (cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t t
   if (m < 0 || n < 0 || k < 0 || lda < (ta == CUBLAS_OP_N ? m : k) || lda < 1
       || ldb < (tb == CUBLAS_OP_N ? k : n) || ldb < 1 || ldc < m || ldc < 1)
     return CUBLAS_STATUS_INVALID_VALUE;
+  tsk_emu_stream_ready (((fake_handle *) handle)->stream);
   for (int j = 0; j < n; j++)
     for (int i = 0; i < m; i++)
       {

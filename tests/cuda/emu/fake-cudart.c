@@ -1,11 +1,17 @@
 /* fake-cudart.c: the CUDA runtime calls the backend makes, on host memory,
  * so that the backend and the kernels (compiled as C++ with
  * -DTSK_HOST_EMULATION, see kernels/ts-cuda-common.cuh) run on a machine
- * without a GPU.  "Device" pointers are malloc'ed; streams do nothing. */
+ * without a GPU.  "Device" pointers are malloc'ed; streams and events are
+ * fake-streams.c's. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
+
+/* fake-streams.c */
+void ts_fake_pinned_add (void *ptr, size_t size);
+void ts_fake_pinned_remove (void *ptr);
+void ts_fake_streams_flush_all (void);
 
 /* the emulated launch geometry of kernels/ts-cuda-common.cuh */
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
@@ -117,6 +123,7 @@ cudaMalloc (void **ptr, size_t size)
 cudaError_t
 cudaFree (void *ptr)
 {
+  ts_fake_streams_flush_all ();   /* CUDA's waits for the device */
   free (ptr);
   return cudaSuccess;
 }
@@ -128,81 +135,16 @@ cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
   ts_fake_cuda_mallocs++;
   if (*ptr == NULL)
     return set (cudaErrorMemoryAllocation);
-  /* a GPU's fresh memory holds whatever was there; malloc's large blocks
-   * are zero pages, which would hide a read of memory nothing wrote.  All
-   * ones is a NaN in float32 and in bfloat16, so such a read shows. */
-  memset (*ptr, 0xff, size);
+  memset (*ptr, 0xff, size);   /* as cudaMalloc's */
+  ts_fake_pinned_add (*ptr, size ? size : 1);
   return cudaSuccess;
 }
 
 cudaError_t
 cudaFreeHost (void *ptr)
 {
+  ts_fake_streams_flush_all ();
+  ts_fake_pinned_remove (ptr);
   free (ptr);
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaMemsetAsync (void *ptr, int value, size_t count, cudaStream_t stream)
-{
-  memset (ptr, value, count);
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaMemcpyAsync (void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
-                 cudaStream_t stream)
-{
-  memmove (dst, src, count);
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaStreamCreateWithFlags (cudaStream_t *stream, unsigned int flags)
-{
-  *stream = NULL;
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaStreamDestroy (cudaStream_t stream)
-{
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaStreamSynchronize (cudaStream_t stream)
-{
-  return ts_fake_cuda_sticky;
-}
-
-cudaError_t
-cudaEventCreateWithFlags (cudaEvent_t *event, unsigned int flags)
-{
-  *event = NULL;
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaEventDestroy (cudaEvent_t event)
-{
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaEventRecord (cudaEvent_t event, cudaStream_t stream)
-{
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaEventSynchronize (cudaEvent_t event)
-{
-  return cudaSuccess;
-}
-
-cudaError_t
-cudaStreamWaitEvent (cudaStream_t stream, cudaEvent_t event, unsigned int flags)
-{
   return cudaSuccess;
 }

@@ -26,6 +26,8 @@
 
 #include "ts-tensor.h"   /* ts_bf16_from_f32 / ts_f32_from_bf16: the rounding the kernels use */
 
+void tsk_emu_stream_ready (cudaStream_t stream);   /* fake-streams.c */
+
 /* calls that ran (and how many of them with a non-deterministic algorithm),
  * Find* calls, live handles + descriptors: tests/cuda/test-cuda-ops.c reads
  * them through weak references (absent with the real cuDNN) to check that
@@ -690,6 +692,8 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
       || (kind != BWD_DATA && x == NULL) || (kind != BWD_FILTER && w == NULL)
       || (kind != FWD && y == NULL))
     return CUDNN_STATUS_BAD_PARAM;
+  /* the handle's stream's queued copies first; the convolution then runs at once */
+  tsk_emu_stream_ready (handle->stream);
   if (row == NULL || cd->math != row_math (row, cd->math))
     return CUDNN_STATUS_NOT_SUPPORTED;   /* not an algorithm offered for this, or not its math */
   if ((st = injected_failure (kind, algo)) != CUDNN_STATUS_SUCCESS)

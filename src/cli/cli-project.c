@@ -266,7 +266,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
       free (items);
     }
 
-  cli_session_skipped_note ("train", &s);
+  cli_session_notes ("train", &s);
   if (train_st == TS_OK || train_st == TS_ERR_CANCELLED || train_st == TS_ERR_NUMERIC)
     {
       model_path = g_strdup (o->out ? o->out : NULL);

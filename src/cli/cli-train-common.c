@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli-i18n.h"
+#include "ts-backend-select.h"
 #include "ts-pth.h"
 
 #ifndef CLI_VALID_WORKERS
@@ -288,7 +289,19 @@ cli_skipped_note (const char *cmd, int n_skipped, const char *first)
 }
 
 void
-cli_session_skipped_note (const char *cmd, const ts_session *s)
+cli_bf16_fallback_note (ts_backend *be)
+{
+  long n = ts_backend_bf16_fallbacks (be);
+
+  /* slower layers, not wrong ones: said, so that a bf16 run's speed is read
+   * for what it measured */
+  if (n > 0)
+    printf (_("bf16: %ld convolution calls ran in float32 (cuDNN has no bfloat16 algorithm "
+              "for their layers)\n"), n);
+}
+
+void
+cli_session_notes (const char *cmd, const ts_session *s)
 {
   int n_train = s->train_loader ? ts_loader_n_skipped (s->train_loader) : 0;
   int n_valid = s->valid_loader ? ts_loader_n_skipped (s->valid_loader) : 0;
@@ -296,6 +309,7 @@ cli_session_skipped_note (const char *cmd, const ts_session *s)
   cli_skipped_note (cmd, n_train + n_valid,
                     n_train > 0 ? ts_loader_skip_message (s->train_loader)
                                 : n_valid > 0 ? ts_loader_skip_message (s->valid_loader) : "");
+  cli_bf16_fallback_note (s->be);
 }
 
 char *

@@ -59,7 +59,11 @@ void cli_device_resample_note (const ts_session *s);
  * left out of training; this says how many and why the first one was, on
  * stderr (nothing when none). */
 void cli_skipped_note (const char *cmd, int n_skipped, const char *first);
-void cli_session_skipped_note (const char *cmd, const ts_session *s);
+/* The bfloat16 convolution calls that ran in float32 (cuDNN had no
+ * bfloat16 algorithm for their layer), on stdout; nothing when none. */
+void cli_bf16_fallback_note (ts_backend *be);
+/* After a run: the skipped images and the float32 fallbacks. */
+void cli_session_notes (const char *cmd, const ts_session *s);
 /* fastai's epoch table (header and one row), its columns as wide as the
  * translated header needs. */
 void cli_epoch_header (FILE *out);

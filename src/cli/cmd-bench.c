@@ -311,11 +311,7 @@ cmd_bench (int argc, char **argv)
       printf (" ");
       printf (_("%.1f images/s (median batch %.3f s, %.3f CPU s)\n"), bs / ti, ti, ci);
       printf (_("peak memory: %.0f MiB (VmHWM)\n"), mem);
-      /* slower layers, not wrong ones: said, so that a bf16 figure is read
-       * for what it measured */
-      if (fallbacks > 0)
-        printf (_("bf16: %ld convolution calls ran in float32 (cuDNN has no bfloat16 algorithm "
-                  "for their layers)\n"), fallbacks);
+      cli_bf16_fallback_note (be);
       printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"precision\": \"%s\", "
               "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "

@@ -126,7 +126,7 @@ cmd_lr_find (int argc, char **argv)
           isfinite (r.valley) ? r.valley : 0.0, isfinite (r.steep) ? r.steep : 0.0, r.n,
           r.diverged ? "true" : "false");
   ts_lr_find_result_clear (&r);
-  cli_session_skipped_note ("lr-find", &s);
+  cli_session_notes ("lr-find", &s);
   ts_session_close (&s);
   return st == TS_ERR_CANCELLED ? 130 : 0;
 }

@@ -334,7 +334,7 @@ cmd_train (int argc, char **argv)
               ts_learner_train_images_per_s (s.learner), train_st == TS_OK ? "true" : "false");
     }
   fflush (stdout);
-  cli_session_skipped_note ("train", &s);
+  cli_session_notes ("train", &s);
 
   /* a cancelled run is still saved; a failed one keeps its last good weights too */
   if (o.out && (train_st == TS_OK || train_st == TS_ERR_CANCELLED || train_st == TS_ERR_NUMERIC))

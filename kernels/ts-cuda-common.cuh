@@ -19,7 +19,8 @@
  * and block-stride loops) or, with TSK_EMU_THREADS=256, with TSK_THREADS
  * threads as coroutines that meet at __syncthreads
  * (tests/cuda/emu/emu-threads.c: the reductions and barriers as on a GPU,
- * and TSK_EMU_ORDER=reverse to find races). */
+ * and TSK_EMU_ORDER=reverse to find races).  A launch is queued on its
+ * stream and runs when the stream's work is needed (fake-streams.c). */
 #include <math.h>
 #include <tuple>
 
@@ -39,12 +40,15 @@ extern "C" int tsk_emu_wide_index;   /* tests/cuda/emu/fake-cudart.c */
 extern "C" void tsk_emu_syncthreads (void);
 extern "C" unsigned int tsk_emu_block_threads (void);
 extern "C" void tsk_emu_run_block (const char *kernel, void (*thread) (void *), void *arg);
-extern "C" void tsk_emu_stream_ready (cudaStream_t stream);   /* fake-streams.c */
+extern "C" void tsk_emu_enqueue (cudaStream_t stream, void (*run) (void *),
+                                 void (*drop) (void *), void *closure);   /* fake-streams.c */
 static inline void __syncthreads (void) { tsk_emu_syncthreads (); }
 
 /* TSK_LAUNCH (kernel, blocks, stream) (args): the arguments converted to
- * the kernel's parameter types as a call would (a NULL for a pointer), kept
- * for the block's threads, the blocks run in order */
+ * the kernel's parameter types as a call would (a NULL for a pointer) and
+ * kept with the kernel on its stream (tests/cuda/emu/fake-streams.c), which
+ * runs the blocks in order when the stream's work is needed, as a GPU runs
+ * a launch after the stream's earlier work and before anyone sees it */
 template <typename... P>
 struct tsk_emu_launch {
   void (*kernel) (P...);
@@ -52,27 +56,43 @@ struct tsk_emu_launch {
   const char *name;
   cudaStream_t stream;
 
+  struct call {
+    void (*kernel) (P...);
+    std::tuple<P...> args;
+    unsigned int blocks;
+    const char *name;
+
+    static void
+    thread (void *c)
+    {
+      std::apply (((call *) c)->kernel, ((call *) c)->args);
+    }
+
+    static void
+    run (void *p)
+    {
+      call *c = (call *) p;
+
+      gridDim.x = c->blocks;
+      blockDim.x = tsk_emu_block_threads ();
+      for (blockIdx.x = 0; blockIdx.x < c->blocks; blockIdx.x++)
+        if (blockDim.x == 1)
+          {
+            threadIdx.x = 0;
+            thread (c);
+          }
+        else
+          tsk_emu_run_block (c->name, thread, c);
+    }
+
+    static void drop (void *p) { delete (call *) p; }
+  };
+
   void
   operator() (P... a) const
   {
-    struct call {
-      void (*kernel) (P...);
-      std::tuple<P...> args;
-      static void run (void *c) { std::apply (((call *) c)->kernel, ((call *) c)->args); }
-    } c { kernel, std::tuple<P...> (a...) };
-
-    /* the stream's queued copies first; the kernel then runs at once */
-    tsk_emu_stream_ready (stream);
-    gridDim.x = blocks;
-    blockDim.x = tsk_emu_block_threads ();
-    for (blockIdx.x = 0; blockIdx.x < blocks; blockIdx.x++)
-      if (blockDim.x == 1)
-        {
-          threadIdx.x = 0;
-          kernel (a...);
-        }
-      else
-        tsk_emu_run_block (name, call::run, &c);
+    tsk_emu_enqueue (stream, call::run, call::drop,
+                     new call { kernel, std::tuple<P...> (a...), blocks, name });
   }
 };
 template <typename... P>

@@ -1,10 +1,10 @@
 /* fake-streams.c: the emulated GPU's streams and events, asynchronous as a
  * GPU's are, so that a missing wait shows.
  *
- * A copy or memset queued on a stream does not happen when it is queued: it
- * waits on its stream until something must see it, and then the stream's
- * queue runs in order up to that point:
- *   - a kernel, cuBLAS or cuDNN call on the same stream (tsk_emu_stream_ready,
+ * A kernel launch, copy or memset queued on a stream does not happen when
+ * it is queued: it waits on its stream until something must see it, and
+ * then the stream's queue runs in order up to that point:
+ *   - a cuBLAS or cuDNN call on the same stream (tsk_emu_stream_ready,
  *     called first by each of them; they then run at once);
  *   - cudaStreamSynchronize on it; cudaEventSynchronize, or
  *     cudaStreamWaitEvent on any stream, for an event recorded on it (up to
@@ -12,8 +12,11 @@
  *   - cudaFree, cudaFreeHost and cudaStreamDestroy (which wait, as CUDA's do).
  * So a kernel that reads what another stream copies without waiting for its
  * event reads the destination's old bytes (all ones from cudaMalloc: NaN),
- * and a host that changes page-locked memory before the copy reading it is
- * waited for sends the changed bytes: both make results wrong.
+ * a host that changes page-locked memory before the copy reading it is
+ * waited for sends the changed bytes, and memory freed or reused before the
+ * kernels reading it were waited for is read after: each makes results
+ * wrong.  (Work runs as late as it can; a schedule where another stream
+ * runs early is not tried.)
  *
  * Copies from pageable host memory take the bytes when queued (CUDA stages
  * them before returning); copies to pageable host memory are done when they
@@ -37,6 +40,9 @@ extern cudaError_t ts_fake_cuda_sticky;   /* fake-cudart.c */
 
 typedef struct op {
   struct op *next;
+  void (*run) (void *);    /* a kernel (tsk_emu_enqueue); else a copy or memset */
+  void (*drop) (void *);
+  void *closure;
   void *dst;
   const void *src;   /* NULL: a memset of value */
   void *owned;       /* the pageable bytes taken when queued */
@@ -79,7 +85,12 @@ run_until (fake_stream *s, long upto)
     {
       op *o = s->head;
 
-      if (o->src)
+      if (o->run)
+        {
+          o->run (o->closure);
+          o->drop (o->closure);
+        }
+      else if (o->src)
         memmove (o->dst, o->src, o->n);
       else
         memset (o->dst, o->value, o->n);
@@ -90,6 +101,18 @@ run_until (fake_stream *s, long upto)
       free (o->owned);
       free (o);
     }
+}
+
+/* with mu held */
+static void
+push (fake_stream *s, op *o)
+{
+  if (s->tail)
+    s->tail->next = o;
+  else
+    s->head = o;
+  s->tail = o;
+  s->queued++;
 }
 
 static void
@@ -105,6 +128,26 @@ ts_fake_streams_flush_all (void)
   flush (&legacy);
   for (fake_stream *s = streams; s; s = s->next)
     flush (s);
+  pthread_mutex_unlock (&mu);
+}
+
+/* A kernel launch (kernels/ts-cuda-common.cuh): queued like a copy, run
+ * in order with the stream's copies when something needs its results. */
+void tsk_emu_enqueue (cudaStream_t stream, void (*run) (void *), void (*drop) (void *),
+                      void *closure);
+
+void
+tsk_emu_enqueue (cudaStream_t stream, void (*run) (void *), void (*drop) (void *),
+                 void *closure)
+{
+  fake_stream *s = stream_of (stream);
+  op *o = calloc (1, sizeof *o);
+
+  if (o == NULL)
+    abort ();
+  o->run = run, o->drop = drop, o->closure = closure;
+  pthread_mutex_lock (&mu);
+  push (s, o);
   pthread_mutex_unlock (&mu);
 }
 
@@ -165,12 +208,7 @@ enqueue (fake_stream *s, void *dst, const void *src, size_t n, int value)
   if (o == NULL)
     return cudaErrorMemoryAllocation;
   o->dst = dst, o->src = src, o->n = n, o->value = value;
-  if (s->tail)
-    s->tail->next = o;
-  else
-    s->head = o;
-  s->tail = o;
-  s->queued++;
+  push (s, o);
   return cudaSuccess;
 }
 

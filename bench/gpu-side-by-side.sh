@@ -10,6 +10,7 @@
 #     --kinds      which of the six runs below (default: all)
 #     --profile    then ours' per-layer profile at the largest batch, and our
 #                  default with TS_CUDA_DETERMINISTIC=0 and with TS_CUDA_CONV_SEARCH=1
+#                  (and bf16 with TS_CUDA_DETERMINISTIC=0, when ours-bf16 runs)
 #     --epoch DIR  also time two fine_tune epochs of resnet50 at 128 px on the
 #                  JPEG set made by bench/make_jpeg_set.py in DIR (made when missing):
 #                  ours with the resample on the GPU and on the loader threads
@@ -63,11 +64,15 @@ done
 
 if [ $PROFILE = 1 ]; then
   bs=${BS_LIST##* }
+  case " $KINDS " in *" ours-bf16 "*) KINDS="$KINDS ours-bf16-nondeterministic";; esac
   KINDS="$KINDS ours-nondeterministic ours-search"
   for arch in resnet18 resnet50; do
     common="--arch $arch --bs $bs --size 128 --steps $STEPS --warmup 3"
     one "ours-nondeterministic $arch $bs" env TS_CUDA_DETERMINISTIC=0 "$CLI" bench --device cuda $common
     one "ours-search $arch $bs" env TS_CUDA_CONV_SEARCH=1 "$CLI" bench --device cuda $common
+    # cuDNN's first bf16 choice may be a non-deterministic one (fp32's was not faster)
+    one "ours-bf16-nondeterministic $arch $bs" env TS_CUDA_DETERMINISTIC=0 "$CLI" bench \
+      --device cuda --precision bf16 $common
     echo "-- ours-default $arch $bs, profiled"
     timeout 120 "$CLI" bench --device cuda $common --profile 2>&1 | sed -n '/where a training step/,$p'
     case " $KINDS " in *" ours-bf16 "*)

@@ -668,6 +668,7 @@ ts_loader_next (ts_loader *l, ts_batch **out)
           if (passed_message == NULL)
             passed_message = s->b.skip_message;
           s->state = SLOT_FREE;
+          stage_next (l);   /* the batch after it comes up */
           pthread_cond_broadcast (&l->work_cv);
           continue;
         }

@@ -101,7 +101,8 @@ test_deferred_on_gpu (void)
       ts_loader *cpu_loader, *gpu_loader;
       ts_batch *a, *b;
       double max_err = 0.0, sum_err = 0.0;
-      long n_values = 0;
+      long n_values = 0, staged0 = ts_backend_cuda_staged_batches (gpu);
+      int n_batches = 0;
 
       ts_loader_config_init (&cfg);
       cfg.size = SIZE;
@@ -147,9 +148,12 @@ test_deferred_on_gpu (void)
                 }
               ts_loader_release (cpu_loader, a);
               ts_loader_release (gpu_loader, b);
+              n_batches++;
             }
         }
       g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+      /* and the resample read each one's staged copy */
+      g_assert_cmpint (ts_backend_cuda_staged_batches (gpu) - staged0, ==, n_batches);
       g_test_message ("%s: max |gpu - cpu| %.3g, mean %.3g over %ld values",
                       valid ? "validation" : "training", max_err, sum_err / n_values, n_values);
       /* the CPU interpolates lighting in a table, the GPU computes it (up to
@@ -174,6 +178,98 @@ test_deferred_on_gpu (void)
   g_free (dir);
 }
 
+/* @n rows of [3, SIZE, SIZE] resampled by @be from @src, to the host */
+static float *
+resample_to_host (ts_backend *be, const uint8_t *src, size_t bytes, void *stage,
+                  const ts_batch *b)
+{
+  ts_tensor *x = ts_tensor_new_4d (be, b->n, 3, SIZE, SIZE);
+  float *host = g_new (float, (gsize) x->numel);
+
+  g_assert_cmpint (ts_backend_resample_batch (be, src, bytes, stage, b->resample, b->n, b->mean,
+                                              b->std, x), ==, TS_OK);
+  g_assert_cmpint (ts_tensor_to_host (x, host, x->numel), ==, TS_OK);
+  ts_tensor_free (x);
+  return host;
+}
+
+/* The stage's rule (ts_backend_i.stage_upload): it may be filled again once
+ * the resample reading it is queued, and that resample still reads the old
+ * bytes.  Two sources of one batch's layout (its bytes, then inverted),
+ * each staged and resampled into its own tensor with no wait between, then
+ * both read back: each equals the CPU's resample of its own source.  (In
+ * the emulation the second copy runs before the first resample unless that
+ * resample's "consumed" event orders it after.) */
+static void
+test_stage_refilled (void)
+{
+  char *dir;
+  ts_datablock db;
+  ts_loader_config cfg;
+  ts_loader *loader;
+  ts_backend *cpu;
+  ts_batch *b;
+  uint8_t *src[2];
+  void *stage;
+  ts_tensor *x[2];
+  float *want, *got;
+
+  if (gpu == NULL)
+    {
+      g_test_skip (skip_reason);
+      return;
+    }
+  dir = ts_test_tmpdir ();
+  make_set (dir, &db);
+  cpu = ts_backend_cpu_new (1);
+  ts_loader_config_init (&cfg);
+  cfg.size = SIZE;
+  cfg.batch_size = BS;
+  cfg.n_workers = 1;
+  ts_loader_config_feed (&cfg, gpu);
+  g_assert_cmpint (ts_loader_new (&db, &cfg, 0, &loader), ==, TS_OK);
+  g_assert_cmpint (ts_loader_start_epoch (loader, 0), ==, TS_OK);
+  g_assert_cmpint (ts_loader_next (loader, &b), ==, TS_OK);
+  g_assert_nonnull (b);
+  for (int k = 0; k < 2; k++)
+    {
+      src[k] = gpu->i->host_alloc (b->src_bytes);
+      for (size_t i = 0; i < b->src_bytes; i++)
+        src[k][i] = (uint8_t) (k ? 255 - b->src[i] : b->src[i]);
+    }
+  stage = gpu->i->stage_new ();
+  g_assert_nonnull (stage);
+  for (int k = 0; k < 2; k++)
+    {
+      x[k] = ts_tensor_new_4d (gpu, b->n, 3, SIZE, SIZE);
+      g_assert_true (gpu->i->stage_upload (stage, src[k], b->src_bytes));
+      g_assert_cmpint (ts_backend_resample_batch (gpu, src[k], b->src_bytes, stage, b->resample,
+                                                  b->n, b->mean, b->std, x[k]), ==, TS_OK);
+    }
+  gpu->i->stage_wait (stage);
+  for (int k = 0; k < 2; k++)
+    {
+      want = resample_to_host (cpu, src[k], b->src_bytes, NULL, b);
+      got = g_new (float, (gsize) x[k]->numel);
+      g_assert_cmpint (ts_tensor_to_host (x[k], got, x[k]->numel), ==, TS_OK);
+      for (int64_t i = 0; i < x[k]->numel; i++)
+        g_assert_cmpfloat (fabsf (got[i] - want[i]), <, 2.5e-3f);
+      g_free (want);
+      g_free (got);
+      ts_tensor_free (x[k]);
+    }
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  gpu->i->stage_free (stage);
+  for (int k = 0; k < 2; k++)
+    gpu->i->host_free (src[k]);
+  ts_loader_release (loader, b);
+  ts_loader_free (loader);
+  ts_backend_free (cpu);
+  free_set (&db);
+  ts_test_rmdir (dir);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -183,6 +279,7 @@ main (int argc, char **argv)
   g_unsetenv ("TS_DEVICE_RESAMPLE");   /* the GPU session's default is under test */
   gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
   g_test_add_func ("/cuda/loader/deferred-resample", test_deferred_on_gpu);
+  g_test_add_func ("/cuda/loader/stage-refilled", test_stage_refilled);
   rc = g_test_run ();
   ts_backend_free (gpu);
   return rc;

@@ -42,6 +42,9 @@ ts_backend *ts_backend_cuda_new (int device, char *err, size_t errlen);
 int ts_cuda_available (void);
 /* "NVIDIA H200 (sm_90, 139 GiB)" for the backend's device, for the UI and reports. */
 const char *ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len);
+/* How many resample_batch calls read a batch the loader had staged on the
+ * device (ts-cuda-stage.c), since @be was made: for tests and reports. */
+long ts_backend_cuda_staged_batches (ts_backend *be);
 /* How many bfloat16 convolution calls (a forward, or a backward's
  * gradients) ran in float32 because cuDNN has no bfloat16 algorithm for
  * their layer (the bf16 precision policy, docs/cuda.md): slower, not

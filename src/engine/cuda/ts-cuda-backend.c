@@ -577,3 +577,9 @@ ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len)
             ctx->tf32_gemm ? "TF32" : ctx->dnn && ctx->tf32_conv ? "TF32 convolutions" : "FP32");
   return buf;
 }
+
+long
+ts_backend_cuda_staged_batches (ts_backend *be)
+{
+  return ts_cuda (be)->staged_batches;
+}

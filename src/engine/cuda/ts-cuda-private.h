@@ -42,6 +42,7 @@ typedef struct ts_cuda_dnn ts_cuda_dnn;   /* ts-cuda-cudnn.c */
 
 typedef struct {
   int device;
+  long staged_batches;   /* resample_batch calls that read a loader's stage */
   char name[256];
   int cc_major, cc_minor;
   size_t total_mem;

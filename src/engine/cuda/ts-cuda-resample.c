@@ -37,17 +37,17 @@ ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_byte
   if (!ts_cuda_ok (be, cudaMemcpyAsync (dev, items, item_bytes, cudaMemcpyHostToDevice, s),
                    "resample (items upload)"))
     return;
-  if (staged == NULL)
+  if (staged == NULL
+      && !ts_cuda_ok (be, cudaMemcpyAsync (dev + src_at, host_src, src_bytes,
+                                           cudaMemcpyHostToDevice, s),
+                      "resample (source upload)"))
+    return;
+  tsk_resample (s, n, (int) out->shape[2], staged ? staged : dev + src_at,
+                (const ts_resample_item *) dev, &nz, out->data);
+  if (staged != NULL)
     {
-      if (!ts_cuda_ok (be, cudaMemcpyAsync (dev + src_at, host_src, src_bytes,
-                                            cudaMemcpyHostToDevice, s),
-                       "resample (source upload)"))
-        return;
-      staged = dev + src_at;
+      ts_cuda_stage_read (ctx, stage);   /* after the kernel: a refill waits for it */
+      ctx->staged_batches++;
     }
-  else
-    ts_cuda_stage_read (ctx, stage);
-  tsk_resample (s, n, (int) out->shape[2], staged, (const ts_resample_item *) dev, &nz,
-                out->data);
   ts_cuda_check (be, "resample");
 }

@@ -74,14 +74,18 @@ ts_cuda_stage_free (void *p)
 }
 
 /* Room for @bytes; a bigger buffer only after the last resample reading the
- * old one has run (cudaFree does not wait for the streams that use it). */
+ * old one has run (cudaFree is not documented to wait for the streams that
+ * use it).  It at least doubles: a batch's bytes vary with its crops, and
+ * each growth waits for the device under the loader's lock. */
 static int
 reserve (stage *s, size_t bytes)
 {
-  size_t want = bytes + bytes / 4;   /* batches vary: do not grow every step */
+  size_t want = bytes + bytes / 4;
 
   if (bytes <= s->cap)
     return 1;
+  if (want < 2 * s->cap)
+    want = 2 * s->cap;
   cudaEventSynchronize (s->consumed);
   cudaFree (s->dev);
   s->dev = NULL;

@@ -25,10 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #define MAX_THREADS 256          /* TSK_THREADS */
 #define STACK_BYTES (256 * 1024) /* generous: -O0 and sanitizer frames */
+#define GUARD_BYTES 4096         /* below each stack: an overflow faults
+                                    instead of writing into the next one */
 
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
 extern tsk_emu_dim blockIdx, threadIdx, blockDim;
@@ -65,10 +68,19 @@ setup (void)
       abort ();
     }
   emu.reverse = order && strcmp (order, "reverse") == 0;
-  if (emu.threads > 1 && (emu.stacks = malloc ((size_t) MAX_THREADS * STACK_BYTES)) == NULL)
+  if (emu.threads > 1)
     {
-      fprintf (stderr, "emu-threads: no memory for %d coroutine stacks\n", MAX_THREADS);
-      abort ();
+      size_t each = STACK_BYTES + GUARD_BYTES;
+      void *p = mmap (NULL, MAX_THREADS * each, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED)
+        {
+          fprintf (stderr, "emu-threads: no memory for %d coroutine stacks\n", MAX_THREADS);
+          abort ();
+        }
+      emu.stacks = p;
+      for (int t = 0; t < MAX_THREADS; t++)
+        mprotect (emu.stacks + t * each, GUARD_BYTES, PROT_NONE);
     }
 }
 
@@ -119,7 +131,7 @@ static void
 start (int t)
 {
   getcontext (&emu.ctx[t]);
-  emu.ctx[t].uc_stack.ss_sp = emu.stacks + (size_t) t * STACK_BYTES;
+  emu.ctx[t].uc_stack.ss_sp = emu.stacks + (size_t) t * (STACK_BYTES + GUARD_BYTES) + GUARD_BYTES;
   emu.ctx[t].uc_stack.ss_size = STACK_BYTES;
   emu.ctx[t].uc_link = &emu.sched;
   makecontext (&emu.ctx[t], trampoline, 0);

@@ -22,7 +22,9 @@ tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
  * through a weak reference (cuda-ops-test.h's each_index_width) */
 int tsk_emu_wide_index;
 
-static cudaError_t last_error = cudaSuccess;
+/* per thread, as CUDA's: a loader thread's failed allocation is not the
+ * training thread's error */
+static _Thread_local cudaError_t last_error = cudaSuccess;
 
 /* device allocations made so far: tests/cuda/test-cuda-train.c checks that
  * a training step after the first makes none (it reads this through a weak
@@ -110,7 +112,7 @@ cudaMalloc (void **ptr, size_t size)
       return set (cudaErrorMemoryAllocation);
     }
   *ptr = malloc (size ? size : 1);
-  ts_fake_cuda_mallocs++;
+  __atomic_add_fetch (&ts_fake_cuda_mallocs, 1, __ATOMIC_RELAXED);   /* loader threads too */
   if (*ptr == NULL)
     return set (cudaErrorMemoryAllocation);
   /* a GPU's fresh memory holds whatever was there; malloc's large blocks
@@ -132,7 +134,7 @@ cudaError_t
 cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
 {
   *ptr = malloc (size ? size : 1);
-  ts_fake_cuda_mallocs++;
+  __atomic_add_fetch (&ts_fake_cuda_mallocs, 1, __ATOMIC_RELAXED);
   if (*ptr == NULL)
     return set (cudaErrorMemoryAllocation);
   memset (*ptr, 0xff, size);   /* as cudaMalloc's */

@@ -9,7 +9,11 @@
  *   - cudaStreamSynchronize on it; cudaEventSynchronize, or
  *     cudaStreamWaitEvent on any stream, for an event recorded on it (up to
  *     where the event was recorded);
- *   - cudaFree, cudaFreeHost and cudaStreamDestroy (which wait, as CUDA's do).
+ *   - cudaFree and cudaFreeHost (which wait for the device, as CUDA's do in
+ *     practice), and cudaStreamDestroy (CUDA's returns at once and lets the
+ *     work finish; running it then is one schedule of that).
+ * Stream flags are not modelled: every stream here is non-blocking, as the
+ * backend's are, and the NULL stream is one more stream.
  * So a kernel that reads what another stream copies without waiting for its
  * event reads the destination's old bytes (all ones from cudaMalloc: NaN),
  * a host that changes page-locked memory before the copy reading it is
@@ -337,7 +341,7 @@ cudaError_t
 cudaEventSynchronize (cudaEvent_t event)
 {
   complete (event);
-  return cudaSuccess;
+  return ts_fake_cuda_sticky;   /* as cudaStreamSynchronize */
 }
 
 cudaError_t

@@ -121,7 +121,12 @@ for r in rows:
                   f"{o['train_images_per_s']:8.1f} ({r['train_images_per_s'] / o['train_images_per_s']:.2f}x)"
                   f"  infer {r['infer_images_per_s']:8.1f} vs {o['infer_images_per_s']:8.1f} "
                   f"({r['infer_images_per_s'] / o['infer_images_per_s']:.2f}x)"
-                  + (f"  [{r['bf16_fallbacks']} conv calls in float32: cuDNN had no bf16 algorithm]"
-                     if r.get("bf16_fallbacks") else ""))
+                  + (f"  [{r['bf16_fallbacks']} conv calls in float32: cuDNN had no bf16 algorithm that ran]"
+                     if r.get("bf16_fallbacks") else "")
+                  + (f"  [cuDNN fall-through: {r.get('dnn_refused', 0)} algorithms failed as they ran,"
+                     f" {r.get('dnn_no_memory', 0)} without workspace memory,"
+                     f" {r.get('dnn_exhausted', 0)} directions left with none]"
+                     if r.get("dnn_refused") or r.get("dnn_no_memory") or r.get("dnn_exhausted")
+                     else ""))
 PYEOF
 rm -f "$LOG" "$LOG.run"

@@ -298,6 +298,7 @@ cmd_bench (int argc, char **argv)
       double tt = median (t_train, steps), ti = median (t_inf, steps), mem = peak_rss_mib ();
       double ct = median (c_train, steps), ci = median (c_inf, steps);
       long fallbacks = ts_backend_bf16_fallbacks (be);   /* over the warm-up and timed steps */
+      long refused, no_memory, exhausted;   /* likewise: cuDNN's fall-through */
       /* TRANSLATORS: the labels of the two result lines; the shorter is
        * padded so that the numbers line up */
       const char *lt = _("training:"), *li = _("inference:");
@@ -312,10 +313,13 @@ cmd_bench (int argc, char **argv)
       printf (_("%.1f images/s (median batch %.3f s, %.3f CPU s)\n"), bs / ti, ti, ci);
       printf (_("peak memory: %.0f MiB (VmHWM)\n"), mem);
       cli_bf16_fallback_note (be);
+      ts_backend_dnn_fallthrough (be, &refused, &no_memory, &exhausted);
       printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"precision\": \"%s\", "
               "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "
               "\"infer_images_per_s\": %.2f, \"peak_mib\": %.1f, \"train_cpu_s\": %.3f, "
-              "\"infer_cpu_s\": %.3f, \"bf16_fallbacks\": %ld}\n", be->i->name, ts_precision_name (precision), arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci, fallbacks);
+              "\"infer_cpu_s\": %.3f, \"bf16_fallbacks\": %ld, \"dnn_refused\": %ld, "
+              "\"dnn_no_memory\": %ld, \"dnn_exhausted\": %ld}\n", be->i->name, ts_precision_name (precision), arch, bs, size, be->n_threads, bs / tt, bs / ti, mem, ct, ci,
+              fallbacks, refused, no_memory, exhausted);
       if (profile && (st = print_profile (be, m, opt, x, y, dl, steps)) != TS_OK)
         cli_fail ("bench", ts_last_error ());
     }

@@ -1241,6 +1241,8 @@ fallbacks (void)
   return ts_backend_cuda_bf16_fallbacks (gpu);
 }
 
+extern int ts_fake_cudnn_no_algo_bf16 __attribute__ ((weak));
+
 /* @cc with the fake cuDNN offering nothing for the directions @refused
  * (ts_fake_cudnn_no_algo's bits) at its channel count: forward and both
  * gradients twice (a later step allocates nothing: the float32 copies come
@@ -1248,9 +1250,11 @@ fallbacks (void)
  * the tolerances of cuDNN's own bfloat16 convolutions; each call with a
  * refused direction counted once, and cuDNN ran in bfloat16 exactly the
  * directions it offers (the float32 path meets the same refusal and takes
- * im2col or the direct kernels). */
+ * im2col or the direct kernels), or, when it refuses bfloat16 only
+ * (@bf16_only: ts_fake_cudnn_no_algo_bf16, a real cuDNN's likely case),
+ * every direction once a call, the refused ones in float32. */
 static void
-run_conv_fallback (const conv_case *cc, int refused)
+run_conv_fallback (const conv_case *cc, int refused, int bf16_only)
 {
   const ts_conv2d_params *p = &cc->p;
   const int fwd = !(refused & 1), data = !(refused & 2), filter = !(refused & 4);
@@ -1261,6 +1265,7 @@ run_conv_fallback (const conv_case *cc, int refused)
   char what[160];
 
   ts_fake_cudnn_no_algo = refused, ts_fake_cudnn_no_algo_c = cc->c;
+  ts_fake_cudnn_no_algo_bf16 = bf16_only;
   conv_case_shapes (cc, sx, sw, sy, sb);
   x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
   b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
@@ -1302,8 +1307,11 @@ run_conv_fallback (const conv_case *cc, int refused)
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
   g_assert_cmpint (fallbacks () - fallbacks0, ==,
                    2 * (!fwd + (!data || !filter)) + !filter + !data);
-  assert_cudnn_calls (cc->name, calls0, (cudnn_calls) { 2 * fwd, 3 * data, 3 * filter });
-  ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0;
+  if (bf16_only)
+    assert_cudnn_calls (cc->name, calls0, (cudnn_calls) { 2, 3, 3 });
+  else
+    assert_cudnn_calls (cc->name, calls0, (cudnn_calls) { 2 * fwd, 3 * data, 3 * filter });
+  ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0, ts_fake_cudnn_no_algo_bf16 = 0;
   pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
 }
 
@@ -1314,21 +1322,27 @@ test_conv_fallback (void)
    * change only new plans) */
   static const struct {
     conv_case cc;
-    int refused;
+    int refused, bf16_only;
   } cases[] = {
-    { { "forward refused, 3x3 s1 p1 bias", 2, 6, 7, 9, 10, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 }, 1 },
+    { { "forward refused, 3x3 s1 p1 bias", 2, 6, 7, 9, 10, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 1 },
+      1, 0 },
     /* the filter gradient stays in bfloat16, on the padded copy of x */
     { { "data refused, depthwise 3x3 s2 SAME bias", 2, 12, 8, 8, 12, 3, 3,
-        { 2, 2, 0, 0, 1, 1, 12 }, 1 }, 2 },
+        { 2, 2, 0, 0, 1, 1, 12 }, 1 }, 2, 0 },
     /* float32's 1x1 path reads x itself */
-    { { "filter refused, 1x1 s1", 3, 10, 5, 6, 20, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 0 }, 4 },
-    { { "all refused, 5x5 s2 p2 bias", 2, 4, 11, 9, 6, 5, 5, { 2, 2, 2, 2, 2, 2, 1 }, 1 }, 7 },
+    { { "filter refused, 1x1 s1", 3, 10, 5, 6, 20, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 0 }, 4, 0 },
+    { { "all refused, 5x5 s2 p2 bias", 2, 4, 11, 9, 6, 5, 5, { 2, 2, 2, 2, 2, 2, 1 }, 1 }, 7, 0 },
+    /* float32 through cuDNN: every direction, and the data gradient alone */
+    { { "all refused in bfloat16 only, 3x3 s1 p1 bias", 2, 7, 6, 8, 5, 3, 3,
+        { 1, 1, 1, 1, 1, 1, 1 }, 1 }, 7, 1 },
+    { { "data refused in bfloat16 only, 3x3 s2 p1", 2, 9, 9, 7, 6, 3, 3,
+        { 2, 2, 1, 1, 1, 1, 1 }, 0 }, 2, 1 },
   };
 
   if (!have_fake_cudnn ())
     return;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    run_conv_fallback (&cases[i].cc, cases[i].refused);
+    run_conv_fallback (&cases[i].cc, cases[i].refused, cases[i].bf16_only);
 }
 
 /* When the float32 copies cannot be made either (out of memory), the
@@ -1571,12 +1585,52 @@ test_conv_fallthrough_grows (void)
   gpu = keep;
 }
 
+/* test_conv_fallthrough_exhausted's last part: a backward on cuDNN, then
+ * one whose every data-gradient candidate fails (NOT_SUPPORTED), dx
+ * holding the first one's right answer meanwhile */
+static void
+run_data_exhausted (void)
+{
+  static const conv_case cc = { "3x3 s1 p1, every data candidate fails", 2, 6, 5, 6, 7, 3, 3,
+                                { 1, 1, 1, 1, 1, 1, 1 }, 0 };
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  cudnn_calls calls0;
+  pair x, w, dy, dx, dw;
+
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  dy = mk_rand_bf16 (sy, -1, 1), dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL);
+  cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
+  ts_clear_error ();
+  gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+  cmp ("dx on cuDNN", dx, tols.store);
+  ts_fake_cudnn_fail_reset ();
+  ts_fake_cudnn_fail_first[1] = 8;
+  ts_fake_cudnn_fail_status = DNN_NOT_SUPPORTED;
+  calls0 = cudnn_calls_now ();
+  gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  cmp ("exhausted dx, in float32 over the failed tries' garbage", dx, tols.store);
+  cmp ("dw, in bfloat16", dw, tols.store);
+  /* the fake's three usable data algorithms, each run once in bfloat16 and
+   * once in float32 (which then takes im2col) */
+  g_assert_cmpint (failing_tries (1), ==, 6);
+  assert_cudnn_calls (cc.name, calls0, (cudnn_calls) { 0, 0, 1 });
+  ts_fake_cudnn_fail_reset ();
+  pfree (x), pfree (w), pfree (dy), pfree (dx), pfree (dw);
+}
+
 /* Every candidate of a direction fails when run (an execution failure,
  * CUDA sound): that direction runs in float32 instead (the fallback of
  * ts-cuda-gemm.c), right, counted, with the backend sound; the next call
  * goes to float32 without running any candidate again.  Likewise the
  * filter gradient after dx ran in bfloat16 (dx was written; the fallback
- * writes only what cuDNN did not). */
+ * writes only what cuDNN did not, and cuDNN's dx is not run again: once a
+ * call).  Then the data gradient's candidates fail where dx already holds
+ * the right answer (the step before's, as in training): each failed try
+ * leaves garbage there (the fake's, as a real cuDNN may), and the float32
+ * fallback writes dx again, dw staying in bfloat16. */
 static void
 test_conv_fallthrough_exhausted (void)
 {
@@ -1584,6 +1638,7 @@ test_conv_fallthrough_exhausted (void)
                                 { 1, 1, 1, 1, 1, 1, 1 }, 1 };
   int64_t sx[4], sw[4], sy[4], sb[1];
   ts_cuda_dnn_stats s0;
+  cudnn_calls calls0;
   long fallbacks0;
   pair x, w, b, y, dy, dx, dw;
 
@@ -1600,6 +1655,7 @@ test_conv_fallthrough_exhausted (void)
   cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
   ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[2] = 8;
   ts_fake_cudnn_fail_status = DNN_EXECUTION_FAILED;
+  calls0 = cudnn_calls_now ();
   for (int call = 0; call < 2; call++)
     {
       ts_clear_error ();
@@ -1616,12 +1672,53 @@ test_conv_fallthrough_exhausted (void)
       cmp ("dx, in bfloat16", dx, tols.store);
       cmp ("exhausted dw, in float32", dw, tols.store);
     }
+  /* dx in bfloat16 once a call; forward and dw never ran there */
+  assert_cudnn_calls ("every forward and filter candidate fails", calls0,
+                      (cudnn_calls) { 0, 2, 0 });
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
   g_assert_cmpint (dnn_stats ().refused - s0.refused, ==, 12);
   g_assert_cmpint (dnn_stats ().exhausted - s0.exhausted, ==, 4);
   g_assert_cmpint (fallbacks () - fallbacks0, ==, 4);
   ts_fake_cudnn_fail_reset ();
   pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+  run_data_exhausted ();
+}
+
+extern int ts_fake_cuda_sticky __attribute__ ((weak));   /* a cudaError_t: fake-cudart.c */
+
+/* A CUDA error pending once the copies cuDNN reads are launched (the
+ * weight's bfloat16 copy; here the fake runtime's sticky error, as a
+ * launch that failed leaves one) is theirs: recorded under their name
+ * before cuDNN is called, not blamed on the convolution that cuDNN ran
+ * after them.  On a backend of its own, which keeps the failure. */
+static void
+test_conv_setup_fails (void)
+{
+  static const conv_case cc = { "setup fails", 1, 4, 5, 5, 4, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 };
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  cudnn_calls calls0;
+  char err[512];
+  ts_backend *be;
+
+  if (!have_fake_cudnn () || &ts_fake_cuda_sticky == NULL)
+    return;
+  be = ts_backend_cuda_new (0, err, sizeof err);
+  g_assert_nonnull (be);
+  conv_case_shapes (&cc, sx, sw, sy, sb);
+  ts_tensor *x = ts_tensor_new_as (be, 4, sx, TS_BF16, TS_NHWC);
+  ts_tensor *y = ts_tensor_new_as (be, 4, sy, TS_BF16, TS_NHWC), *w = ts_tensor_new (be, 4, sw);
+  g_assert_true (x && y && w);
+  calls0 = cudnn_calls_now ();
+  ts_fake_cuda_sticky = 701;   /* cudaErrorLaunchOutOfResources */
+  ts_clear_error ();
+  be->i->conv2d_forward (be, &cc.p, x, w, NULL, y);
+  ts_fake_cuda_sticky = 0;
+  g_assert_cmpint (ts_backend_check (be), ==, TS_ERR_DEVICE);
+  g_test_message ("%s", ts_last_error ());
+  g_assert_nonnull (strstr (ts_last_error (), "conv2d (bfloat16 copies for cuDNN)"));
+  assert_cudnn_calls (cc.name, calls0, (cudnn_calls) { 0, 0, 0 });
+  ts_tensor_free (x), ts_tensor_free (y), ts_tensor_free (w);
+  ts_backend_free (be);
 }
 
 /* on a GPU: how often cuDNN refused, as it ran, what its heuristics offered */
@@ -1630,8 +1727,9 @@ test_conv_fallthrough_summary (void)
 {
   if (!have_gpu ())
     return;
-  g_test_message ("cuDNN algorithms refused when run: %ld; directions left without one: %ld",
-                  dnn_stats ().refused, dnn_stats ().exhausted);
+  g_test_message ("cuDNN algorithms refused when run: %ld; given up for want of workspace "
+                  "memory: %ld; directions left without one: %ld", dnn_stats ().refused,
+                  dnn_stats ().no_memory, dnn_stats ().exhausted);
 }
 
 int
@@ -1670,6 +1768,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough", test_conv_fallthrough);
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough-grows", test_conv_fallthrough_grows);
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough-exhausted", test_conv_fallthrough_exhausted);
+  g_test_add_func ("/cuda/bf16/conv2d-setup-fails", test_conv_setup_fails);
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough-summary", test_conv_fallthrough_summary);
   int rc = g_test_run ();
   if (gpu)

@@ -253,8 +253,11 @@ extern void ts_fake_cudnn_fail_reset (void) __attribute__ ((weak));
  * tests make the fake return: the tests build without cudnn.h */
 enum {
   DNN_NOT_INITIALIZED = 1001,         /* the library's: never retried */
-  DNN_BAD_PARAM_MISALIGNED = 2003,    /* a detail of BAD_PARAM: the algorithm's */
+  DNN_BAD_PARAM_NULL_POINTER = 2002,  /* details of BAD_PARAM about what we passed: */
+  DNN_BAD_PARAM_MISALIGNED = 2003,    /* our bug, never retried */
+  DNN_BAD_PARAM_SIZE_INSUFFICIENT = 2006,   /* the workspace it asked for falls short: the algorithm's */
   DNN_NOT_SUPPORTED = 3000,
+  DNN_NOT_SUPPORTED_SUBLIBRARY = 3009,      /* its engine's sub-library missing: retried */
   DNN_EXECUTION_FAILED = 5000,        /* the algorithm's while CUDA is sound */
   CUDA_ILLEGAL_ADDRESS = 700          /* a kernel's fault: sticky */
 };
@@ -295,11 +298,14 @@ tries_of (int kind, int failing_only)
   return n;
 }
 
-/* Each direction's first candidate fails when run (a detail of BAD_PARAM,
- * as cuDNN 9 reports one): the next one runs, results equal the CPU's, and
- * the refused one is never tried again (the conv twice: forward twice,
- * data twice, filter four times); under TS_CUDA_DETERMINISTIC the
- * replacement is deterministic too, as plan() orders them.  Then every
+/* Each direction's first candidate fails when run (a detail of BAD_PARAM
+ * that is the algorithm's, as cuDNN 9 reports one; then, on another
+ * geometry, a NOT_SUPPORTED about its sub-library): the next one runs,
+ * results equal the CPU's although the failed try left garbage in the
+ * output (the fake's), and the refused one is never tried again (the conv
+ * twice: forward twice, data twice, filter four times); under
+ * TS_CUDA_DETERMINISTIC the replacement is deterministic too, as plan()
+ * orders them.  Then every
  * filter-gradient candidate fails (an execution failure, CUDA sound): the
  * backward runs on im2col, dx included (cuDNN's dx is written again), and
  * so does every later one. */
@@ -307,8 +313,15 @@ static void
 test_conv_fallthrough (void)
 {
   /* (geometries no other test plans) */
-  static const conv_case once = { "3x3 s1 p1 bias, first candidates fail", 2, 4, 7, 6, 5, 3, 3,
-                                  { 1, 1, 1, 1, 1, 1, 1 }, 1 };
+  static const struct {
+    conv_case cc;
+    int status;
+  } once[] = {
+    { { "3x3 s1 p1 bias, first candidates fail", 2, 4, 7, 6, 5, 3, 3, { 1, 1, 1, 1, 1, 1, 1 },
+        1 }, DNN_BAD_PARAM_SIZE_INSUFFICIENT },
+    { { "3x3 s1 p1, first candidates' sub-library missing", 2, 5, 6, 7, 3, 3, 3,
+        { 1, 1, 1, 1, 1, 1, 1 }, 0 }, DNN_NOT_SUPPORTED_SUBLIBRARY },
+  };
   static const conv_case out = { "3x3 s2 p1, every filter candidate fails", 2, 6, 9, 7, 4, 3, 3,
                                  { 2, 2, 1, 1, 1, 1, 1 }, 0 };
   const char *det = g_getenv ("TS_CUDA_DETERMINISTIC");
@@ -320,18 +333,22 @@ test_conv_fallthrough (void)
     return;
   s0 = dnn_stats (gpu);
   nondet0 = ts_fake_cudnn_nondeterministic;
-  ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
-  ts_fake_cudnn_fail_status = DNN_BAD_PARAM_MISALIGNED;
-  run_conv (&once);
-  run_conv (&once);
-  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-  for (int k = 0; k < 3; k++)
+  for (int i = 0; i < 2; i++)
     {
-      g_assert_cmpint (__builtin_popcount (ts_fake_cudnn_failing[k]), ==, 1);
-      g_assert_cmpint (tries_of (k, 1), ==, 1);
-      g_assert_cmpint (tries_of (k, 0), ==, 1 + runs[k]);
+      ts_fake_cudnn_fail_reset ();
+      ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
+      ts_fake_cudnn_fail_status = once[i].status;
+      run_conv (&once[i].cc);
+      run_conv (&once[i].cc);
+      g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+      for (int k = 0; k < 3; k++)
+        {
+          g_assert_cmpint (__builtin_popcount (ts_fake_cudnn_failing[k]), ==, 1);
+          g_assert_cmpint (tries_of (k, 1), ==, 1);
+          g_assert_cmpint (tries_of (k, 0), ==, 1 + runs[k]);
+        }
+      g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 3 * (i + 1));
     }
-  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 3);
   g_assert_cmpint (dnn_stats (gpu).exhausted, ==, s0.exhausted);
   if (!(det && strcmp (det, "0") == 0))
     g_assert_cmpint (ts_fake_cudnn_nondeterministic, ==, nondet0);
@@ -345,23 +362,46 @@ test_conv_fallthrough (void)
   /* the fake's three usable filter algorithms, each tried once */
   g_assert_cmpint (__builtin_popcount (ts_fake_cudnn_failing[2]), ==, 3);
   g_assert_cmpint (tries_of (2, 0), ==, 3);
-  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 6);
+  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 9);
   g_assert_cmpint (dnn_stats (gpu).exhausted - s0.exhausted, ==, 1);
   ts_fake_cudnn_fail_reset ();
+}
+
+/* The fake runtime's allocations limited to @limit bytes (the value
+ * before kept in @saved) until limit_end */
+static void
+limit_begin (const char *limit, char *saved, size_t len)
+{
+  const char *was = g_getenv ("TS_FAKE_CUDA_MAX_ALLOC");
+
+  snprintf (saved, len, "%s", was ? was : "");
+  setenv ("TS_FAKE_CUDA_MAX_ALLOC", limit, 1);
+}
+
+static void
+limit_end (const char *saved)
+{
+  if (saved[0])
+    setenv ("TS_FAKE_CUDA_MAX_ALLOC", saved, 1);
+  else
+    unsetenv ("TS_FAKE_CUDA_MAX_ALLOC");
 }
 
 /* A candidate whose workspace cannot be allocated gives way to the next
  * (the fake runtime's allocations limited to 64 bytes, so that only a
  * workspace-free algorithm fits: the fake's first in Find*'s order, its
- * third in the heuristics', second when deterministic ones go first), on a
- * backend of its own whose scratch is still empty; a run of no workspace
- * that cannot be allocated is the plain out-of-memory error. */
+ * third in the heuristics', second when deterministic ones go first),
+ * counted apart from cuDNN's own refusals (no_memory), on a backend of its
+ * own whose scratch is still empty.  Then, on another, with nothing
+ * allocatable at all (3 bytes: less than the float that even a run of no
+ * workspace asks), the workspace-free candidate's shortage is the plain
+ * out-of-memory error, recorded, not one more candidate given up (the
+ * direction not exhausted, nothing left to im2col). */
 static void
 test_conv_fallthrough_workspace (void)
 {
   static const conv_case cc = { "3x3 s1 p1", 1, 4, 6, 6, 4, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 };
   const char *det = g_getenv ("TS_CUDA_DETERMINISTIC"), *search = g_getenv ("TS_CUDA_CONV_SEARCH");
-  const char *limit = g_getenv ("TS_FAKE_CUDA_MAX_ALLOC");
   int64_t sx[4], sw[4], sy[4], sb[1];
   ts_backend *keep = gpu;
   char err[512], saved[64];
@@ -371,7 +411,6 @@ test_conv_fallthrough_workspace (void)
   if (!have_fake_failures ())
     return;
   refusals = search && strcmp (search, "1") == 0 ? 0 : det && strcmp (det, "0") == 0 ? 2 : 1;
-  snprintf (saved, sizeof saved, "%s", limit ? limit : "");
   gpu = ts_backend_cuda_new (0, err, sizeof err);
   g_assert_nonnull (gpu);
   conv_case_shapes (&cc, sx, sw, sy, sb);
@@ -379,31 +418,50 @@ test_conv_fallthrough_workspace (void)
   dy = mk_rand (4, sy, -1, 1), dx = mk (4, sx, NULL), dw = mk (4, sw, NULL);
   cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, NULL, y.c);
   cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
-  setenv ("TS_FAKE_CUDA_MAX_ALLOC", "64", 1);
+  limit_begin ("64", saved, sizeof saved);
   ts_clear_error ();
   gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, NULL, y.g);
   gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+  limit_end (saved);
   g_assert_true (strcmp (ts_last_error (), "") == 0);
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-  g_assert_cmpint (dnn_stats (gpu).refused, ==, 3 * refusals);
+  g_assert_cmpint (dnn_stats (gpu).no_memory, ==, 3 * refusals);
+  g_assert_cmpint (dnn_stats (gpu).refused, ==, 0);
   g_assert_cmpint (dnn_stats (gpu).exhausted, ==, 0);
   cmp ("conv2d forward, small workspace", y, tol_gemm ());
   cmp ("conv2d dx, small workspace", dx, tol_gemm ());
   cmp ("conv2d dw, small workspace", dw, tol_gemm ());
-  if (limit)
-    setenv ("TS_FAKE_CUDA_MAX_ALLOC", saved, 1);
-  else
-    unsetenv ("TS_FAKE_CUDA_MAX_ALLOC");
   pfree (x), pfree (w), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+  ts_backend_free (gpu);
+
+  gpu = ts_backend_cuda_new (0, err, sizeof err);
+  g_assert_nonnull (gpu);
+  x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f), y = mk (4, sy, NULL);
+  limit_begin ("3", saved, sizeof saved);
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, NULL, y.g);
+  limit_end (saved);
+  g_test_message ("%s", ts_last_error ());
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_ERR_DEVICE);
+  g_assert_nonnull (strstr (ts_last_error (), "CUDA scratch allocation failed"));
+  g_assert_nonnull (strstr (ts_last_error (), "smaller batch"));
+  g_assert_cmpint (dnn_stats (gpu).no_memory, ==, refusals);
+  g_assert_cmpint (dnn_stats (gpu).exhausted, ==, 0);
+  pfree (x), pfree (w), pfree (y);
   ts_backend_free (gpu);
   gpu = keep;
 }
 
 /* Failures that are not the algorithm's are recorded, never retried: an
  * execution failure after which CUDA reports a kernel's fault (sticky: the
- * context is lost, and the message says to restart), and a status of the
- * library's (NOT_INITIALIZED).  Each on a backend of its own, which keeps
- * the failure. */
+ * context is lost, and the message says to restart), a status of the
+ * library's (NOT_INITIALIZED), and the details of BAD_PARAM that name what
+ * we passed (a misaligned or NULL pointer).  Each on a backend of its own,
+ * which keeps the failure.  (A kernel's fault reaches cuda_sound in the
+ * emulation as soon as the fake cuDNN fails: its cudaGetLastError returns
+ * the sticky error at once, where a GPU may report it only once the stream
+ * is synchronized.  So the emulation cannot show that cuda_sound needs its
+ * cudaStreamSynchronize: deleting it fails no test here.) */
 static void
 test_conv_fallthrough_fatal (void)
 {
@@ -415,6 +473,10 @@ test_conv_fallthrough_fatal (void)
     { DNN_EXECUTION_FAILED, CUDA_ILLEGAL_ADDRESS, { "cudaErrorIllegalAddress", "restarted" } },
     { DNN_NOT_INITIALIZED, 0, { "cuDNN convolution forward failed",
                                 "CUDNN_STATUS_NOT_INITIALIZED" } },
+    { DNN_BAD_PARAM_MISALIGNED, 0, { "cuDNN convolution forward failed",
+                                     "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER" } },
+    { DNN_BAD_PARAM_NULL_POINTER, 0, { "cuDNN convolution forward failed",
+                                       "CUDNN_STATUS_BAD_PARAM_NULL_POINTER" } },
   };
   int64_t sx[4], sw[4], sy[4], sb[1];
   ts_backend *keep = gpu;
@@ -1052,8 +1114,9 @@ test_summary (void)
     return;
   g_test_message ("worst normalized error: %.3g (%s)", worst_err, worst_op);
   /* on a GPU: how often cuDNN refused, as it ran, what its heuristics offered */
-  g_test_message ("cuDNN algorithms refused when run: %ld; directions left without one: %ld",
-                  dnn_stats (gpu).refused, dnn_stats (gpu).exhausted);
+  g_test_message ("cuDNN algorithms refused when run: %ld; given up for want of workspace "
+                  "memory: %ld; directions left without one: %ld", dnn_stats (gpu).refused,
+                  dnn_stats (gpu).no_memory, dnn_stats (gpu).exhausted);
 }
 
 int

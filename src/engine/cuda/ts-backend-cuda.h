@@ -47,19 +47,23 @@ const char *ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len);
 long ts_backend_cuda_staged_batches (ts_backend *be);
 /* How many bfloat16 convolution calls (a forward, or a backward's
  * gradients) ran in float32 because cuDNN has no bfloat16 algorithm for
- * their layer (the bf16 precision policy, docs/cuda.md): slower, not
- * wrong.  0 when none did. */
+ * their layer, or none of those it offered ran (the bf16 precision policy,
+ * docs/cuda.md): slower, not wrong.  0 when none did. */
 long ts_backend_cuda_bf16_fallbacks (ts_backend *be);
 
-/* cuDNN's algorithms that failed when run although its heuristics had
- * offered them, each replaced by the next candidate (refused), and the
- * convolution directions left with none that way (exhausted: float32 then
- * runs on im2col, bfloat16 is refused), since the backend @be (CUDA) was
- * made; zeros without cuDNN.  For tests and reports: a GPU run says how
- * often cuDNN differed from what its heuristics promised. */
+/* Since the backend @be (CUDA) was made: cuDNN's algorithms that failed
+ * when run although its heuristics had offered them, each replaced by the
+ * next candidate (refused); those given up, likewise and for good, because
+ * their workspace could not be allocated (no_memory: the GPU's memory, not
+ * cuDNN, said no); and the convolution directions left with no candidate
+ * either way (exhausted: float32 then runs on im2col, bfloat16 in float32,
+ * see ts_backend_cuda_bf16_fallbacks).  Zeros without cuDNN.  For tests and
+ * reports: a GPU run says how often cuDNN differed from what its
+ * heuristics promised. */
 typedef struct {
   long refused;
   long exhausted;
+  long no_memory;
 } ts_cuda_dnn_stats;
 void ts_backend_cuda_dnn_stats (ts_backend *be, ts_cuda_dnn_stats *stats);
 

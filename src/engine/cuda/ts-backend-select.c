@@ -109,6 +109,22 @@ ts_backend_bf16_fallbacks (ts_backend *be)
   return 0;
 }
 
+void
+ts_backend_dnn_fallthrough (ts_backend *be, long *refused, long *no_memory, long *exhausted)
+{
+  *refused = *no_memory = *exhausted = 0;
+#ifdef TS_HAVE_CUDA
+  if (be && strcmp (be->i->name, "cuda") == 0)
+    {
+      ts_cuda_dnn_stats s;
+      ts_backend_cuda_dnn_stats (be, &s);
+      *refused = s.refused;
+      *no_memory = s.no_memory;
+      *exhausted = s.exhausted;
+    }
+#endif
+}
+
 const char *
 ts_backend_describe (ts_backend *be, char *buf, size_t len)
 {

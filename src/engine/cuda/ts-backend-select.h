@@ -21,6 +21,12 @@ const char *ts_backend_describe (ts_backend *be, char *buf, size_t len);
  * cuDNN has no bfloat16 algorithm for their layer
  * (ts_backend_cuda_bf16_fallbacks); 0 on any other backend. */
 long ts_backend_bf16_fallbacks (ts_backend *be);
+/* cuDNN's fall-through on the backend (ts_backend_cuda_dnn_stats): the
+ * algorithms that failed as they ran, those given up for a workspace that
+ * could not be allocated, and the convolution directions left with none;
+ * zeros on any other backend or without cuDNN. */
+void ts_backend_dnn_fallthrough (ts_backend *be, long *refused, long *no_memory,
+                                 long *exhausted);
 /* 1 when this build has the CUDA backend at all. */
 int ts_backend_have_cuda (void);
 

@@ -116,6 +116,12 @@ cuda_alloc (ts_backend *be, size_t bytes)
       if (cudaMalloc (&ptr, size) != cudaSuccess)
         {
           cudaGetLastError ();
+          /* queued kernels may still read the cached blocks (the bf16
+           * float32 fallback frees its copies with their kernels queued),
+           * and cudaFree is not documented to wait for them: as
+           * scratch_grow, wait first (the emulation's cudaFree waits, so
+           * cannot show this) */
+          cudaStreamSynchronize (ctx->stream);
           release_cache (ctx);
           if (cudaMalloc (&ptr, size) != cudaSuccess)
             {

@@ -23,11 +23,14 @@
  * context lost, sticky): that is recorded, never retried.  A direction that
  * runs out of candidates this way stays refused (PLAN_FAILED, the last
  * answer kept for ts_cuda_dnn_refusal) and the call returns 0, so float32
- * takes the im2col path; ts_backend_cuda_dnn_stats counts both.
+ * takes the im2col path and bfloat16 runs in float32 (ts-cuda-gemm.c);
+ * ts_backend_cuda_dnn_stats counts both, and the candidates given up for a
+ * workspace that could not be allocated apart (no_memory).
  *
- * bfloat16 NHWC convolutions (the bf16 precision policy, docs/cuda.md) have
- * no other path: x, y and their gradients are CUDNN_DATA_BFLOAT16 in
- * CUDNN_TENSOR_NHWC, the weight a bfloat16 KRSC copy of the float32 KCRS
+ * bfloat16 NHWC convolutions (the bf16 precision policy, docs/cuda.md) run
+ * in bfloat16 only here (their one other path is ts-cuda-gemm.c's float32
+ * fallback, on converted copies: slower): x, y and their gradients are
+ * CUDNN_DATA_BFLOAT16 in CUDNN_TENSOR_NHWC, the weight a bfloat16 KRSC copy of the float32 KCRS
  * parameter made in the scratch (tsk_convert from F32 NCHW to BF16 NHWC of
  * the 4-d weight is exactly that), and the filter gradient lands there as
  * bfloat16 KRSC before tsk_convert writes it back as float32 KCRS.  The
@@ -36,7 +39,7 @@
  * convolution whose padding cuDNN cannot express (TFLite's asymmetric SAME
  * padding) runs unpadded on a zero-padded copy of x in the scratch, its dx
  * cropped back from a padded one (bf16_plan): float32 has im2col for those,
- * bfloat16 has no other path.
+ * bfloat16 would otherwise run them in float32.
  * On by default when libcudnn.so.9 loads; scripts/gpu-check runs the parity
  * tests with and without it on a GPU, and the host emulation runs this file
  * against tests/cuda/emu/fake-cudnn.c in CI.
@@ -85,8 +88,10 @@ ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const voi
 
 int
 ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
-                                const float *w, const void *dy, void *dx, float *dw)
+                                const float *w, const void *dy, void *dx, float *dw,
+                                int *dx_done)
 {
+  *dx_done = 0;
   return 0;
 }
 
@@ -100,7 +105,7 @@ ts_cuda_dnn_refusal (ts_backend *be, const char **status)
 void
 ts_backend_cuda_dnn_stats (ts_backend *be, ts_cuda_dnn_stats *stats)
 {
-  *stats = (ts_cuda_dnn_stats) { 0, 0 };
+  *stats = (ts_cuda_dnn_stats) { 0, 0, 0 };
 }
 
 #else
@@ -619,7 +624,7 @@ ts_backend_cuda_dnn_stats (ts_backend *be, ts_cuda_dnn_stats *stats)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
 
-  *stats = d ? d->stats : (ts_cuda_dnn_stats) { 0, 0 };
+  *stats = d ? d->stats : (ts_cuda_dnn_stats) { 0, 0, 0 };
 }
 
 /* cuDNN pads symmetrically: usable when that gives our output size */
@@ -632,20 +637,43 @@ dnn_fits (const tsk_conv_geom *g)
 }
 
 /* What a cuDNN call that failed says about its algorithm.  cuDNN 9's
- * statuses are a category (CUDNN_STATUS_CATEGORY) and a detail.  BAD_PARAM
- * and NOT_SUPPORTED come from cuDNN's checks of the algorithm against the
- * descriptors, pointers and workspace (cudnnConvolutionForward's "returns"
- * in the cuDNN API reference), before anything is launched; INTERNAL_ERROR
- * (its own allocations: HOST_ALLOCATION_FAILED is the former ALLOC_FAILED;
- * a run-time compilation; a launch configuration) and EXECUTION_FAILED
- * ("failed to launch on the GPU") may follow a launch.  These four are the
- * algorithm's as long as CUDA reports nothing after them (cuda_sound,
- * asked for all four: a synchronisation, on this rare path only).  The rest
- * (NOT_INITIALIZED, a version or licence mismatch, a sub-library that does
- * not load) are the library's, which another algorithm would not mend. */
+ * statuses are a category (CUDNN_STATUS_CATEGORY) and a detail
+ * (cudnn_graph_v9.h).  BAD_PARAM and NOT_SUPPORTED come from cuDNN's checks
+ * of the algorithm against the descriptors, pointers and workspace
+ * (cudnnConvolutionForward's "returns" in the cuDNN API reference), before
+ * anything is launched; INTERNAL_ERROR (its own allocations:
+ * HOST_ALLOCATION_FAILED is the former ALLOC_FAILED; a run-time
+ * compilation; a launch configuration) and EXECUTION_FAILED ("failed to
+ * launch on the GPU") may follow a launch.  These four are the algorithm's
+ * as long as CUDA reports nothing after them (cuda_sound, asked for all
+ * four: a synchronisation, on this rare path only), except the details of
+ * BAD_PARAM that name what we passed, whatever the algorithm: a NULL or
+ * misaligned pointer, a stream or CUDA graph other than the handle's.
+ * Those are our bug, which another algorithm would hide (or run on the same
+ * bad pointer): recorded, never retried.
+ * NOT_SUPPORTED is retried with every detail, those about the installation
+ * too (INCOMPATIBLE_CUDA_DRIVER, _CUDART, RUNTIME_PREREQUISITE_MISSING,
+ * SUBLIBRARY_UNAVAILABLE): cuDNN 9's engines live in sub-libraries of their
+ * own and some need more than others (the run-time compiled ones NVRTC and
+ * a recent driver), so another algorithm may well run; if none does, the
+ * direction is exhausted after at most DNN_CANDIDATES tries and falls back
+ * to paths without cuDNN (im2col; float32 for bfloat16), which is what this
+ * fall-through is for.  The library-wide statuses (category 1000:
+ * NOT_INITIALIZED, a sub-library version mismatch or one that failed to
+ * load, a licence) are the library's: no algorithm mends them. */
 static int
 algorithm_failed (cudnnStatus_t st)
 {
+  switch (st)
+    {
+    case CUDNN_STATUS_BAD_PARAM_NULL_POINTER:
+    case CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER:
+    case CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH:
+    case CUDNN_STATUS_BAD_PARAM_CUDA_GRAPH_MISMATCH:
+      return 0;
+    default:
+      break;
+    }
   switch (CUDNN_STATUS_CATEGORY (st))
     {
     case CUDNN_STATUS_BAD_PARAM:
@@ -689,16 +717,18 @@ enum { DNN_RAN, DNN_FAILED, DNN_RETRY, DNN_OUT };
 
 /* After direction @part of @e failed with @st when run (@op names it):
  * DNN_RETRY with the direction planned again from the next candidate, its
- * algorithm refused for good; DNN_OUT when none is left (PLAN_FAILED, @st
- * the reason ts_cuda_dnn_refusal gives); DNN_FAILED, recorded, when the
- * failure is not the algorithm's.  A retry is safe: forward writes y, the
- * data gradient dx, the filter gradient dw, each with beta = 0 (whole, never
- * read) and nothing else, and none writes what a direction reads, so a
- * failed try leaves nothing that the retry, or the caller's fallback, does
- * not overwrite. */
+ * algorithm refused for good (counted in *@count: stats.refused, or
+ * stats.no_memory when its workspace could not be allocated); DNN_OUT when
+ * none is left (PLAN_FAILED, @st the reason ts_cuda_dnn_refusal gives);
+ * DNN_FAILED, recorded, when the failure is not the algorithm's.  A retry
+ * is safe: forward writes y, the data gradient dx, the filter gradient dw,
+ * each with beta = 0 (whole, never read) and nothing else, and none writes
+ * what a direction reads, so a failed try leaves nothing (in its output or
+ * workspace, whatever it wrote there) that the retry, or the caller's
+ * fallback, does not overwrite. */
 static int
 fall_through (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, cudnnStatus_t st,
-              const char *op)
+              const char *op, long *count)
 {
   dnn_plan *pl = &e->plan[part];
 
@@ -710,7 +740,7 @@ fall_through (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, cudnnStatu
     }
   if (!cuda_sound (be, op))
     return DNN_FAILED;
-  d->stats.refused++;
+  (*count)++;
   pl->refused[pl->n_refused].algo = pl->algo;
   pl->refused[pl->n_refused++].math = pl->math;
   pl->state = PLAN_NONE;
@@ -726,10 +756,12 @@ fall_through (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, cudnnStatu
 
 /* One direction's call as run_part makes it, again after a fall-through.
  * setup, before every try, gets the scratch with room for a workspace of
- * @ws_bytes (ts_cuda_scratch_try: nothing recorded) into @io->ws and makes
- * there what the call reads or writes (the bfloat16 weight's copy, the
- * padded x: a retry may have moved the scratch); cudaSuccess or the
- * allocation's error. */
+ * @ws_bytes into @io->ws and makes there what the call reads or writes
+ * (the bfloat16 weight's copy, the padded x: a retry may have moved the
+ * scratch); cudaSuccess, cudaErrorMemoryAllocation when the scratch cannot
+ * be had (nothing recorded: run_part decides), or another error, which
+ * setup has recorded (scratch_for; ts_cuda_check after its launches, so
+ * that their failure is not blamed on cuDNN). */
 typedef struct dnn_io dnn_io;
 struct dnn_io {
   const void *x, *w, *dy;   /* forward reads x and w; data w and dy; filter x and dy */
@@ -767,9 +799,13 @@ call (ts_cuda_dnn *d, dnn_entry *e, int part, const dnn_io *io)
 }
 
 /* Runs planned direction @part of @e, falling through to the next
- * candidate while the algorithm is what fails (fall_through; a workspace
- * that cannot be allocated counts as the algorithm's when it is not
- * empty).  DNN_RAN, DNN_FAILED (recorded) or DNN_OUT (no candidate left:
+ * candidate while the algorithm is what fails (fall_through).  A workspace
+ * that cannot be allocated counts as the algorithm's when it is not empty
+ * (stats.no_memory; the algorithm is then given up for good, as one that
+ * failed, even if the shortage passes: the next candidates need less, and
+ * asking again on every call would free and reallocate the scratch each
+ * time); without a workspace, the shortage is the plain out-of-memory
+ * error.  DNN_RAN, DNN_FAILED (recorded) or DNN_OUT (no candidate left:
  * the caller's fallback writes the output). */
 static int
 run_part (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, dnn_io *io)
@@ -780,22 +816,38 @@ run_part (ts_backend *be, ts_cuda_dnn *d, dnn_entry *e, int part, dnn_io *io)
     {
       size_t ws = e->plan[part].ws;
       cudaError_t ce = io->setup (be, io, part, ws);
-      cudnnStatus_t st;
 
       if (ce == cudaSuccess)
-        st = call (d, e, part, io);
-      else if (ce == cudaErrorMemoryAllocation && ws > 0)
-        st = CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+        {
+          cudnnStatus_t st = call (d, e, part, io);
+          if (st == CUDNN_STATUS_SUCCESS)
+            return DNN_RAN;
+          r = fall_through (be, d, e, part, st, dnn_op[part], &d->stats.refused);
+        }
+      else if (ce != cudaErrorMemoryAllocation)
+        return DNN_FAILED;   /* (recorded by setup) */
+      else if (ws > 0)
+        r = fall_through (be, d, e, part, CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED,
+                          dnn_op[part], &d->stats.no_memory);
       else
         {
           ts_cuda_ok (be, ce, "scratch allocation");
           return DNN_FAILED;
         }
-      if (st == CUDNN_STATUS_SUCCESS)
-        return DNN_RAN;
-      r = fall_through (be, d, e, part, st, dnn_op[part]);
     }
   return r;
+}
+
+/* ts_cuda_scratch_try for a setup: an error other than out-of-memory
+ * recorded (run_part decides what a shortage means) */
+static cudaError_t
+scratch_for (ts_backend *be, size_t bytes, float **scratch)
+{
+  cudaError_t e = ts_cuda_scratch_try (be, bytes / sizeof (float) + 1, scratch);
+
+  if (e != cudaSuccess && e != cudaErrorMemoryAllocation)
+    ts_cuda_ok (be, e, "scratch allocation");
+  return e;
 }
 
 /* float32: the workspace alone */
@@ -803,7 +855,7 @@ static cudaError_t
 f32_setup (ts_backend *be, dnn_io *io, int part, size_t ws_bytes)
 {
   float *ws;
-  cudaError_t e = ts_cuda_scratch_try (be, ws_bytes / sizeof (float) + 1, &ws);
+  cudaError_t e = scratch_for (be, ws_bytes, &ws);
 
   io->ws = ws;
   return e;
@@ -926,7 +978,7 @@ carve (ts_backend *be, const size_t bytes[5], bf16_scratch *sc)
 
   for (int i = 0; i < 5; i++)
     total += round256 (bytes[i]);
-  if ((e = ts_cuda_scratch_try (be, total / sizeof (float) + 1, &scratch)) != cudaSuccess)
+  if ((e = scratch_for (be, total, &scratch)) != cudaSuccess)
     return e;
   base = (char *) scratch;
   for (int i = 0; i < 5; i++)
@@ -1015,7 +1067,10 @@ bf16_setup (ts_backend *be, dnn_io *io, int part, size_t ws_bytes)
     io->out = c->pl.padded ? c->sc.dx : c->dx;
   if (part == TS_DNN_FILTER)
     io->out = c->sc.dw;
-  return cudaSuccess;
+  /* a failed launch of the copies is theirs, not the cuDNN call's: recorded
+   * here, and any error but out-of-memory tells run_part so */
+  return ts_cuda_check (be, "conv2d (bfloat16 copies for cuDNN)") ? cudaSuccess
+                                                                  : cudaErrorLaunchFailure;
 }
 
 int
@@ -1035,23 +1090,29 @@ ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const voi
 }
 
 /* as ts_cuda_dnn_conv_backward: 0 may follow a dx written (then, not
- * before, the filter gradient ran out of candidates) */
+ * before, the filter gradient ran out of candidates), which *@dx_done says */
 int
 ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
-                                const float *w, const void *dy, void *dx, float *dw)
+                                const float *w, const void *dy, void *dx, float *dw,
+                                int *dx_done)
 {
   ts_cuda_dnn *d = ts_cuda (be)->dnn;
   bf16_call c = { .io = { .dy = dy, .setup = bf16_setup } };
   dnn_entry *e;
   int r = DNN_RAN;
 
+  *dx_done = 0;
   if (d == NULL || g->n == 0)
     return 0;
   bf16_call_init (&c, g, x, w, dx, 0, dx != NULL, dw != NULL);
   if (!plan_all (d, e = dnn_lookup (d, &c.pl.g, 1), 0, dx != NULL, dw != NULL))
     return 0;
-  if (dx && (r = run_part (be, d, e, TS_DNN_DATA, &c.io)) == DNN_RAN && c.pl.padded)
-    crop_dx (be, g, &c.pl, c.sc.dx, dx);
+  if (dx && (r = run_part (be, d, e, TS_DNN_DATA, &c.io)) == DNN_RAN)
+    {
+      if (c.pl.padded)
+        crop_dx (be, g, &c.pl, c.sc.dx, dx);
+      *dx_done = 1;
+    }
   if (dw && r == DNN_RAN && (r = run_part (be, d, e, TS_DNN_FILTER, &c.io)) == DNN_RAN)
     weight_convert (be, g, c.sc.dw, 1, dw);
   return r != DNN_OUT;

@@ -292,8 +292,9 @@ conv_backward_f32 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geo
  *
  * cuDNN's bfloat16 algorithms first.  A direction cuDNN has none for (its
  * planning rejects the geometry: a real cuDNN 9 may, for a 3-channel stem,
- * a depthwise or a large-kernel conv) runs in float32 instead, so that one
- * such layer does not stop a bf16 run: x and dy converted to float32 NCHW
+ * a depthwise or a large-kernel conv; or every candidate it offered failed
+ * as it ran, ts-cuda-cudnn.c's fall-through) runs in float32 instead, so
+ * that one such layer does not stop a bf16 run: x and dy converted to float32 NCHW
  * copies, the float32 model's own path (conv_forward_f32 /
  * conv_backward_f32), y and dx converted back to bfloat16 NHWC; the weight,
  * its gradient and the bias are float32 already.  ctx->bf16_fallbacks
@@ -437,25 +438,32 @@ conv_forward_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geo
 }
 
 /* dx and dw (either may be NULL) through cuDNN's bfloat16 algorithms,
- * both in one call; when cuDNN refuses it (a refused call writes nothing),
- * each alone, so that the direction cuDNN can run stays in bfloat16 and
- * only the one it cannot runs in float32. */
+ * both in one call.  When cuDNN does not take it: a dx it wrote before the
+ * filter gradient ran out of candidates (dx_done) stays, and only dw runs
+ * in float32; else each alone (a call cuDNN refuses at planning writes
+ * nothing, and one that ran out of candidates is refused at planning from
+ * then on), so that the direction cuDNN can run stays in bfloat16 and only
+ * the one it cannot runs in float32, which writes whole what it runs (a dx
+ * not done may hold a failed try's garbage). */
 static void
 gradients_bf16 (ts_backend *be, const ts_conv2d_params *p, const tsk_conv_geom *g,
                 const ts_tensor *x, const ts_tensor *w, const ts_tensor *dy, ts_tensor *dx,
                 ts_tensor *dw)
 {
-  if (ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, DATA (dx), DATA (dw)))
+  int dx_done, unused;
+
+  if (ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, DATA (dx), DATA (dw),
+                                      &dx_done))
     return;
-  if (dx && dw)
+  if (dx_done)
+    dx = NULL;
+  else if (dx && dw)
     {
-      int dx_ran = ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, dx->data,
-                                                   NULL);
-      int dw_ran = ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, NULL,
-                                                   dw->data);
-      if (dx_ran)
+      if (ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, dx->data, NULL,
+                                          &unused))
         dx = NULL;
-      if (dw_ran)
+      if (ts_cuda_dnn_conv_backward_bf16 (be, g, x->data, w->data, dy->data, NULL, dw->data,
+                                          &unused))
         dw = NULL;
     }
   if (dx || dw)

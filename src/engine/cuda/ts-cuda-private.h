@@ -127,15 +127,18 @@ int ts_cuda_dnn_conv_backward (ts_backend *be, const tsk_conv_geom *g, const flo
  * NULL), any padding (what cuDNN's symmetric padding cannot express runs
  * on a zero-padded copy of x): 1 when cuDNN took the convolution (errors
  * recorded), 0 when it cannot (off, not loaded, a geometry its planning
- * rejects, or a direction whose every candidate failed as it ran, after
- * which dx may have been written, as above), nothing recorded: the caller
- * runs the convolution in float32 instead, every output asked for whole,
- * or refuses it without cuDNN (ts-cuda-gemm.c; ts_cuda_dnn_refusal says
- * why: the direction, and cuDNN's last answer). */
+ * rejects, or a direction whose every candidate failed as it ran), nothing
+ * recorded: the caller runs in float32 what cuDNN did not write, whole, or
+ * refuses the convolution without cuDNN (ts-cuda-gemm.c;
+ * ts_cuda_dnn_refusal says why: the direction, and cuDNN's last answer).
+ * The backward's 0 may follow a dx written in bfloat16 (the filter
+ * gradient then ran out of candidates): *@dx_done says so, and dx need
+ * not run again; a dx not done may hold garbage (a failed try's). */
 int ts_cuda_dnn_conv_forward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
                                    const float *w, void *y);
 int ts_cuda_dnn_conv_backward_bf16 (ts_backend *be, const tsk_conv_geom *g, const void *x,
-                                    const float *w, const void *dy, void *dx, float *dw);
+                                    const float *w, const void *dy, void *dx, float *dw,
+                                    int *dx_done);
 /* The part of a convolution cuDNN plans on its own (each direction on its
  * first use), and the one that made the last convolution cuDNN did not take
  * (cuDNN loaded): its descriptors, or the direction it has no algorithm for

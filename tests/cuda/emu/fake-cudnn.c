@@ -137,6 +137,7 @@ cudnnGetErrorString (cudnnStatus_t st)
     case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
     /* (those of the failures at execution, ts_fake_cudnn_fail_status) */
     case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_BAD_PARAM_NULL_POINTER: return "CUDNN_STATUS_BAD_PARAM_NULL_POINTER";
     case CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER: return "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER";
     case CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED:
       return "CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED";
@@ -353,12 +354,19 @@ ws_bytes (int ws, const filter *w, const tensor *y)
     }
 }
 
+/* ts_fake_cudnn_no_algo_bf16: ts_fake_cudnn_no_algo refuses bfloat16 data
+ * only, float32 convolutions of those directions still offered, as a real
+ * cuDNN that lacks a bfloat16 kernel for a layer still has float32 ones:
+ * then the bf16 policy's float32 fallback runs through cuDNN, not im2col. */
+int ts_fake_cudnn_no_algo_bf16;
+
 /* whether direction @kind offers algorithms for x @x (ts_fake_cudnn_no_algo) */
 static int
 offered (int kind, const tensor *x)
 {
   return !(ts_fake_cudnn_no_algo & (1 << kind))
-         || (ts_fake_cudnn_no_algo_c != 0 && x->c != ts_fake_cudnn_no_algo_c);
+         || (ts_fake_cudnn_no_algo_c != 0 && x->c != ts_fake_cudnn_no_algo_c)
+         || (ts_fake_cudnn_no_algo_bf16 && x->type != CUDNN_DATA_BFLOAT16);
 }
 
 /* the row of @algo when the lists offer it as usable for x @x, or NULL */
@@ -622,7 +630,10 @@ store_bf16 (cudnnTensorFormat_t f, int a_count, int b_count, int h_count, int w_
  * that many distinct algorithms that direction runs fail, returning
  * ts_fake_cudnn_fail_status, and fail again whenever run
  * (ts_fake_cudnn_failing[kind], a bit per algorithm, keeps them; a test may
- * set bits itself to doom given algorithms); nothing is written.
+ * set bits itself to doom given algorithms).  A failed run leaves garbage
+ * (all ones: NaN in float32 and bfloat16) in its output and workspace, as
+ * a real one may have written part of them before failing
+ * (scribble_failure): a caller that keeps a failed try's output shows.
  * ts_fake_cudnn_fail_fault: a CUDA error each such failure leaves sticky in
  * the fake runtime (ts_fake_cuda_sticky: a kernel's fault,
  * cudaErrorIllegalAddress).  ts_fake_cudnn_tries[kind][algo]: the runs that
@@ -668,6 +679,22 @@ injected_failure (int kind, int algo)
   return ts_fake_cudnn_fail_status;
 }
 
+/* What a failed run of direction @kind leaves: all ones over its output
+ * (whose shape is y's, x's or w's, its type x's) and over the workspace
+ * (its first MiB at most, as run writes it) */
+static void
+scribble_failure (int kind, const tensor *xd, const filter *wd, const tensor *yd, void *out,
+                  void *ws, size_t ws_size)
+{
+  size_t n = kind == FWD        ? (size_t) yd->n * yd->c * yd->h * yd->w
+             : kind == BWD_DATA ? (size_t) xd->n * xd->c * xd->h * xd->w
+                                : (size_t) wd->k * wd->c * wd->h * wd->w;
+
+  memset (out, 0xff, n * (xd->type == CUDNN_DATA_BFLOAT16 ? 2 : 4));
+  if (ws)
+    memset (ws, 0xff, ws_size < ((size_t) 1 << 20) ? ws_size : ((size_t) 1 << 20));
+}
+
 static cudnnStatus_t run_float (int kind, const tensor *xd, const float *x, const filter *wd,
                                 const float *w, const conv *cd, float alpha, float beta,
                                 const tensor *yd, const float *y, float *out);
@@ -697,7 +724,10 @@ run (int kind, cudnnHandle_t handle, const void *alpha_p, const tensor *xd, cons
   if (row == NULL || cd->math != row_math (row, cd->math))
     return CUDNN_STATUS_NOT_SUPPORTED;   /* not an algorithm offered for this, or not its math */
   if ((st = injected_failure (kind, algo)) != CUDNN_STATUS_SUCCESS)
-    return st;
+    {
+      scribble_failure (kind, xd, wd, yd, out, ws, ws_size);
+      return st;
+    }
   /* the workspace the algorithm needs under this math type: less is an
    * error; the workspace is written (ends included) so that a buffer
    * smaller than @ws_size shows under ASan (not all of a huge one: it would

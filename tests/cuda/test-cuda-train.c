@@ -613,10 +613,32 @@ test_bench (void)
     }
 }
 
+/* With every thread of a block emulated (TSK_EMU_THREADS=256, the slow
+ * suite's cuda-emu-train-*-threads-*) a run takes minutes: only when asked,
+ * as the slow suite's other tests. */
+static int
+threads_not_asked (void)
+{
+  const char *t = g_getenv ("TSK_EMU_THREADS"), *slow = g_getenv ("TS_SLOW_TESTS");
+
+  return t && atoi (t) > 1 && !(slow && strcmp (slow, "1") == 0);
+}
+
+static void
+test_threads_not_asked (void)
+{
+  g_test_skip ("set TS_SLOW_TESTS=1 to train with every thread of a block emulated");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  if (threads_not_asked ())
+    {
+      g_test_add_func ("/cuda/train/threads", test_threads_not_asked);
+      return g_test_run ();
+    }
   /* the tolerances are for exact FP32 through our own kernels unless the run
    * asks for TF32 or cuDNN (scripts/gpu-check runs each variant) */
   setenv ("TS_CUDA_TF32", "0", 0);

@@ -1345,6 +1345,24 @@ test_conv_fallback (void)
     run_conv_fallback (&cases[i].cc, cases[i].refused, cases[i].bf16_only);
 }
 
+/* A backend of its own (a failure there is sticky) with @cc's bfloat16
+ * NHWC x and y and its float32 weight */
+static ts_backend *
+own_backend_conv (const conv_case *cc, ts_tensor **x, ts_tensor **w, ts_tensor **y)
+{
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  char err[512];
+  ts_backend *be = ts_backend_cuda_new (0, err, sizeof err);
+
+  g_assert_nonnull (be);
+  conv_case_shapes (cc, sx, sw, sy, sb);
+  *x = ts_tensor_new_as (be, 4, sx, TS_BF16, TS_NHWC);
+  *y = ts_tensor_new_as (be, 4, sy, TS_BF16, TS_NHWC);
+  *w = ts_tensor_new (be, 4, sw);
+  g_assert_true (*x && *y && *w);
+  return be;
+}
+
 /* When the float32 copies cannot be made either (out of memory), the
  * error, and the failure the backend keeps, still name the layer and
  * cuDNN's refusal; nothing is counted.  On a backend of its own: the
@@ -1357,18 +1375,13 @@ test_conv_fallback_nomem (void)
                              "stride 1x1, padding top 1 bottom 1 left 1 right 1, groups 1, 5 to "
                              "9 channels, batch 2): CUDNN_STATUS_NOT_SUPPORTED; running it in "
                              "float32 instead failed too: CUDA: out of GPU memory";
-  int64_t sx[4], sw[4], sy[4], sb[1];
-  char err[512], *limit;
+  char *limit;
+  ts_tensor *x, *w, *y;
   ts_backend *be;
 
   if (!have_fake_cudnn ())
     return;
-  be = ts_backend_cuda_new (0, err, sizeof err);
-  g_assert_nonnull (be);
-  conv_case_shapes (&cc, sx, sw, sy, sb);
-  ts_tensor *x = ts_tensor_new_as (be, 4, sx, TS_BF16, TS_NHWC);
-  ts_tensor *y = ts_tensor_new_as (be, 4, sy, TS_BF16, TS_NHWC), *w = ts_tensor_new (be, 4, sw);
-  g_assert_true (x && y && w);
+  be = own_backend_conv (&cc, &x, &w, &y);
   ts_fake_cudnn_no_algo = 1, ts_fake_cudnn_no_algo_c = cc.c;
   /* (libc's calls: scripts/gpu-check builds this without GLib) */
   limit = getenv ("TS_FAKE_CUDA_MAX_ALLOC") ? strdup (getenv ("TS_FAKE_CUDA_MAX_ALLOC")) : NULL;
@@ -1695,19 +1708,13 @@ static void
 test_conv_setup_fails (void)
 {
   static const conv_case cc = { "setup fails", 1, 4, 5, 5, 4, 3, 3, { 1, 1, 1, 1, 1, 1, 1 }, 0 };
-  int64_t sx[4], sw[4], sy[4], sb[1];
   cudnn_calls calls0;
-  char err[512];
+  ts_tensor *x, *w, *y;
   ts_backend *be;
 
   if (!have_fake_cudnn () || &ts_fake_cuda_sticky == NULL)
     return;
-  be = ts_backend_cuda_new (0, err, sizeof err);
-  g_assert_nonnull (be);
-  conv_case_shapes (&cc, sx, sw, sy, sb);
-  ts_tensor *x = ts_tensor_new_as (be, 4, sx, TS_BF16, TS_NHWC);
-  ts_tensor *y = ts_tensor_new_as (be, 4, sy, TS_BF16, TS_NHWC), *w = ts_tensor_new (be, 4, sw);
-  g_assert_true (x && y && w);
+  be = own_backend_conv (&cc, &x, &w, &y);
   calls0 = cudnn_calls_now ();
   ts_fake_cuda_sticky = 701;   /* cudaErrorLaunchOutOfResources */
   ts_clear_error ();

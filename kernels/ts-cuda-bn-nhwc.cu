@@ -143,7 +143,7 @@ bn_nhwc_partial (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *x,
                  double *part)
 {
   /* [2V][blockDim]: sum q of thread t at q * blockDim + t */
-  __shared__ double buf[2 * V * TSK_THREADS];
+  TSK_SHARED (double, buf, 2 * V * TSK_THREADS);
   int grp = (int) blockIdx.x / splits, sp = (int) blockIdx.x % splits;
   int64_t r0 = rows * sp / splits, r1 = rows * (sp + 1) / splits;
   int bd = (int) blockDim.x, t = (int) threadIdx.x;

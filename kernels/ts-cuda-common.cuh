@@ -10,6 +10,8 @@
 
 /* kernel<<<blocks, TSK_THREADS, 0, stream>>> (args) */
 #define TSK_LAUNCH(kernel, blocks, stream) kernel<<<(blocks), TSK_THREADS, 0, (stream)>>>
+/* a shared array of @n @T */
+#define TSK_SHARED(T, name, n) __shared__ T name[n]
 
 #else
 /* Host emulation (tests/cuda/emu, for machines without a GPU): the kernels
@@ -29,17 +31,25 @@
 #undef __global__
 #undef __device__
 #undef __forceinline__
-#undef __shared__
+#undef __shared__   /* kernels declare shared arrays with TSK_SHARED */
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__ static
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
 extern tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
 extern "C" int tsk_emu_wide_index;   /* tests/cuda/emu/fake-cudart.c */
 extern "C" void tsk_emu_syncthreads (void);
 extern "C" unsigned int tsk_emu_block_threads (void);
 extern "C" void tsk_emu_run_block (const char *kernel, void (*thread) (void *), void *arg);
+extern "C" int tsk_emu_shared (void *p, size_t bytes);
+/* a shared array: static, and known to emu-threads.c, which fills every
+ * one with NaNs before each block in the threaded mode (a GPU's shared
+ * memory holds what the last block left: a read of what this block never
+ * wrote must show); known from the first block that reaches it on */
+#define TSK_SHARED(T, name, n)                                            \
+  static T name[n];                                                       \
+  static const int name##_known = tsk_emu_shared (name, sizeof name);     \
+  (void) name##_known
 extern "C" void tsk_emu_enqueue (cudaStream_t stream, void (*run) (void *),
                                  void (*drop) (void *), void *closure);   /* fake-streams.c */
 static inline void __syncthreads (void) { tsk_emu_syncthreads (); }
@@ -155,7 +165,7 @@ tsk_block_sum (T v)
   if (blockDim.x == 1)
     return v;   /* one thread per block */
 #endif
-  __shared__ T buf[TSK_THREADS];
+  TSK_SHARED (T, buf, TSK_THREADS);
   buf[threadIdx.x] = v;
   __syncthreads ();
   for (int k = TSK_THREADS / 2; k > 0; k >>= 1)

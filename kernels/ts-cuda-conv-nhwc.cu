@@ -54,7 +54,7 @@ static __global__ void
 bias_grad_nhwc_partial_kernel (int64_t rows, int64_t c, int64_t tiles, int64_t chunk_rows,
                                const tsk_bf16 *dy, double *partial)
 {
-  __shared__ double lane_sum[TSK_THREADS];
+  TSK_SHARED (double, lane_sum, TSK_THREADS);
   int64_t tile = blockIdx.x % tiles, chunk = blockIdx.x / tiles;
   int64_t r0 = chunk * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
 

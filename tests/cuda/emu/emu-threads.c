@@ -161,10 +161,35 @@ all_waiting (void)
   return waiting > 0;
 }
 
+/* kernels/ts-cuda-common.cuh's TSK_SHARED arrays (a few dozen) */
+static struct {
+  void *p;
+  size_t bytes;
+} shared[64];
+static int n_shared;
+
+int tsk_emu_shared (void *p, size_t bytes);
+
+int
+tsk_emu_shared (void *p, size_t bytes)
+{
+  if (n_shared == (int) (sizeof shared / sizeof shared[0]))
+    {
+      fprintf (stderr, "emu-threads: more than %d shared arrays\n", n_shared);
+      abort ();
+    }
+  shared[n_shared].p = p;
+  shared[n_shared++].bytes = bytes;
+  return 1;
+}
+
 void
 tsk_emu_run_block (const char *kernel, void (*thread) (void *), void *arg)
 {
   int first = thread_at (0);
+
+  for (int i = 0; i < n_shared; i++)
+    memset (shared[i].p, 0xff, shared[i].bytes);
 
   emu.kernel = kernel;
   emu.thread = thread;

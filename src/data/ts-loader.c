@@ -512,8 +512,9 @@ ts_loader_new (const ts_datablock *db, const ts_loader_config *cfg, int valid, t
     }
   if (!l->cfg.defer_resample || !l->cfg.host_alloc)
     l->cfg.stager = NULL;   /* stages copy page-locked batch bytes */
+  /* as big as the batches' first guess (reserve_src) */
   for (int k = 0; k < 2 && l->cfg.stager; k++)
-    l->stages[k] = l->cfg.stager->stage_new ();   /* NULL: that half unstaged */
+    l->stages[k] = l->cfg.stager->stage_new (l->slots[0].src_cap);   /* NULL: that half unstaged */
   pthread_mutex_init (&l->mu, NULL);
   pthread_cond_init (&l->work_cv, NULL);
   pthread_cond_init (&l->ready_cv, NULL);

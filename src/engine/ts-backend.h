@@ -231,8 +231,9 @@ typedef struct ts_backend_i {
    * stage_upload returns 0 when nothing was staged (resample_batch then
    * copies the bytes itself); a staged @host_src must stay unchanged until
    * stage_wait returns, and the stage may be filled again once the
-   * resample_batch that read it is queued. */
-  void *(*stage_new) (void);
+   * resample_batch that read it is queued.  stage_new allocates room for
+   * @bytes (grown when a batch needs more: that waits for the device). */
+  void *(*stage_new) (size_t bytes);
   void (*stage_free) (void *stage);
   int (*stage_upload) (void *stage, const void *host_src, size_t bytes);
   void (*stage_wait) (void *stage);

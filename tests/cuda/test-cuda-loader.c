@@ -237,7 +237,7 @@ test_stage_refilled (void)
       for (size_t i = 0; i < b->src_bytes; i++)
         src[k][i] = (uint8_t) (k ? 255 - b->src[i] : b->src[i]);
     }
-  stage = gpu->i->stage_new ();
+  stage = gpu->i->stage_new (16);   /* grown at the first upload */
   g_assert_nonnull (stage);
   for (int k = 0; k < 2; k++)
     {

@@ -225,7 +225,7 @@ void ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src
  * a stage: its device copy of @bytes bytes for a resample on @ctx's device
  * (NULL: not usable there; copy the bytes instead), ordered before the
  * stream's next op, and the mark that the op reading it is queued */
-void *ts_cuda_stage_new (void);
+void *ts_cuda_stage_new (size_t bytes);
 void ts_cuda_stage_free (void *stage);
 int ts_cuda_stage_upload (void *stage, const void *host_src, size_t bytes);
 void ts_cuda_stage_wait (void *stage);

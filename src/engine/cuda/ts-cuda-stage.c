@@ -28,8 +28,10 @@ typedef struct {
   cudaEvent_t copied, consumed;
 } stage;
 
+static int reserve (stage *s, size_t bytes);
+
 void *
-ts_cuda_stage_new (void)
+ts_cuda_stage_new (size_t bytes)
 {
   stage *s = calloc (1, sizeof *s);
 
@@ -43,6 +45,10 @@ ts_cuda_stage_new (void)
     goto fail_stream;
   if (cudaEventCreateWithFlags (&s->consumed, cudaEventDisableTiming) != cudaSuccess)
     goto fail_copied;
+  /* now, not under the loader's lock at its first batch (a short one only
+   * grows it later) */
+  if (!reserve (s, bytes))
+    cudaGetLastError ();
   return s;
 
 fail_copied:

@@ -177,6 +177,32 @@ maxpool_backward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, in
     }
 }
 
+/* Output element @i of an adaptive pool: its bin of x (rows ys..ye-1,
+ * columns xs..xe-1 of x's plane xp) and its place in y */
+template <typename I>
+struct bin_cell {
+  int ys, ye, xs, xe;
+  plane_ref<I> xp;
+  I o;
+};
+
+template <typename I, bool NHWC, bool Y_NHWC>
+static __device__ __forceinline__ bin_cell<I>
+bin_at (I i, I c, int h, int w, int oh, int ow)
+{
+  const I cc = NHWC ? c : (I) 1;
+  bin_cell<I> b;
+  I img, ch;
+  int oy, ox;
+  walk_at<I> (i, cc, oh, ow, &img, &ch, &oy, &ox);
+  b.ys = bin_start<I> (oy, h, oh), b.ye = bin_end<I> (oy, h, oh);
+  b.xs = bin_start<I> (ox, w, ow), b.xe = bin_end<I> (ox, w, ow);
+  b.xp = plane_of<true, I> (img, ch, cc, h, w);
+  plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
+  b.o = yp.base + (I) (oy * ow + ox) * yp.step;
+  return b;
+}
+
 /* TX: x's type, walked in its layout (NHWC); TY and Y_NHWC: y's (and
  * argmax's).  The instances: float NCHW to float NCHW, bf16 NHWC to float
  * NCHW (the head, [N, C] for a 1x1 output) or to bf16 NHWC. */
@@ -185,22 +211,14 @@ static __global__ void
 adaptive_avg_forward_kernel (I planes, I c, int h, int w, int oh, int ow,
                              const TX *x, TY *y)
 {
-  const I cc = NHWC ? c : (I) 1;
   FOR_I (I, i, planes * oh * ow)
     {
-      I img, ch;
-      int oy, ox;
-      walk_at<I> (i, cc, oh, ow, &img, &ch, &oy, &ox);
-      int ys = bin_start<I> (oy, h, oh), ye = bin_end<I> (oy, h, oh);
-      int xs = bin_start<I> (ox, w, ow), xe = bin_end<I> (ox, w, ow);
-      plane_ref<I> xp = plane_of<true, I> (img, ch, cc, h, w);
-      plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
+      bin_cell<I> b = bin_at<I, NHWC, Y_NHWC> (i, c, h, w, oh, ow);
       float s = 0.0f;
-      for (int iy = ys; iy < ye; iy++)
-        for (int ix = xs; ix < xe; ix++)
-          s += tsk_ld (x, xp.base + (I) (iy * w + ix) * xp.step);
-      tsk_st (y, yp.base + (I) (oy * ow + ox) * yp.step,
-              s / (float) ((ye - ys) * (xe - xs)));
+      for (int iy = b.ys; iy < b.ye; iy++)
+        for (int ix = b.xs; ix < b.xe; ix++)
+          s += tsk_ld (x, b.xp.base + (I) (iy * w + ix) * b.xp.step);
+      tsk_st (y, b.o, s / (float) ((b.ye - b.ys) * (b.xe - b.xs)));
     }
 }
 
@@ -240,23 +258,16 @@ static __global__ void
 adaptive_max_forward_kernel (I planes, I c, int h, int w, int oh, int ow,
                              const TX *x, TY *y, int32_t *argmax)
 {
-  const I cc = NHWC ? c : (I) 1;
   FOR_I (I, i, planes * oh * ow)
     {
-      I img, ch;
-      int oy, ox;
-      walk_at<I> (i, cc, oh, ow, &img, &ch, &oy, &ox);
-      int ys = bin_start<I> (oy, h, oh), ye = bin_end<I> (oy, h, oh);
-      int xs = bin_start<I> (ox, w, ow), xe = bin_end<I> (ox, w, ow);
-      plane_ref<I> xp = plane_of<true, I> (img, ch, cc, h, w);
-      plane_ref<I> yp = plane_of<NHWC == Y_NHWC, I> (img, ch, cc, oh, ow);
-      I o = yp.base + (I) (oy * ow + ox) * yp.step;
+      bin_cell<I> b = bin_at<I, NHWC, Y_NHWC> (i, c, h, w, oh, ow);
+      I o = b.o;
       float best = -INFINITY;
       int32_t idx = -1;
-      for (int iy = ys; iy < ye; iy++)
-        for (int ix = xs; ix < xe; ix++)
+      for (int iy = b.ys; iy < b.ye; iy++)
+        for (int ix = b.xs; ix < b.xe; ix++)
           {
-            float v = tsk_ld (x, xp.base + (I) (iy * w + ix) * xp.step);
+            float v = tsk_ld (x, b.xp.base + (I) (iy * w + ix) * b.xp.step);
             if (idx < 0 || v > best || (isnan (v) && !isnan (best)))
               {
                 best = v;

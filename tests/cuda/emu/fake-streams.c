@@ -278,13 +278,9 @@ cudaStreamCreateWithFlags (cudaStream_t *stream, unsigned int flags)
 cudaError_t
 cudaStreamDestroy (cudaStream_t stream)
 {
-  fake_stream *s = stream_of (stream);
-
-  /* kept (on the list, reachable): an event recorded on it may still be
-   * waited for, which is complete at once */
-  pthread_mutex_lock (&mu);
-  flush (s);
-  pthread_mutex_unlock (&mu);
+  /* its work done; the stream kept (on the list, reachable): an event
+   * recorded on it may still be waited for, which is complete at once */
+  tsk_emu_stream_ready (stream);
   return cudaSuccess;
 }
 

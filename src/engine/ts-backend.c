@@ -101,6 +101,13 @@ ts_backend_record_failure (ts_backend *be, ts_status status)
   snprintf (be->failed_msg, sizeof be->failed_msg, "%s", ts_last_error ());
 }
 
+void
+ts_backend_restate_failure (ts_backend *be)
+{
+  if (be != NULL && be->failed != TS_OK)
+    snprintf (be->failed_msg, sizeof be->failed_msg, "%s", ts_last_error ());
+}
+
 ts_status
 ts_backend_check (ts_backend *be)
 {

@@ -287,6 +287,9 @@ void ts_backend_free (ts_backend *be);
 /* Keeps @status with the thread's last message (ts_last_error) as @be's
  * failure, unless one is kept already. */
 void ts_backend_record_failure (ts_backend *be, ts_status status);
+/* The kept failure's message becomes the thread's last message, its status
+ * unchanged: for an op that names what it was doing when it failed. */
+void ts_backend_restate_failure (ts_backend *be);
 /* TS_OK, or the kept failure (its message made the thread's last error again):
  * every op since it may have produced garbage. */
 ts_status ts_backend_check (ts_backend *be);

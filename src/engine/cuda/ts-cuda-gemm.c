@@ -76,8 +76,7 @@ static int
 conv_form (const char *op, const ts_tensor *x, const ts_tensor *y, const ts_tensor *dx,
            const ts_tensor *w, const ts_tensor *dw, const ts_tensor *b, const ts_tensor *db)
 {
-  if (!ts_op_plain (op, w) || !ts_op_plain (op, dw) || !ts_op_plain (op, b)
-      || !ts_op_plain (op, db))
+  if (!TS_CUDA_PLAIN (op, w, dw, b, db))
     return CONV_REFUSED;
   if (x->dtype == TS_BF16 && x->layout == TS_NHWC)
     return ts_op_same_type (op, x, y) && (dx == NULL || ts_op_same_type (op, x, dx))
@@ -333,8 +332,7 @@ fallback_done (ts_backend *be, const char *op, const ts_conv2d_params *p,
             "padding top %d bottom %d left %d right %d, groups %d, %d to %d channels, batch "
             "%d): %s; running it in float32 instead failed too: %s", op, GEOM_ARGS, dnn_why,
             why);
-  be->failed = TS_OK;   /* kept again, with the layer named */
-  ts_backend_record_failure (be, st);
+  ts_backend_restate_failure (be);   /* kept with the layer named */
 }
 
 #undef GEOM_ARGS
@@ -545,9 +543,8 @@ ts_cuda_linear_forward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
   const float one = 1.0f, zero = 0.0f;
   int n, in, out;
 
-  if (!ts_op_plain ("linear", x) || !ts_op_plain ("linear", w) || !ts_op_plain ("linear", b)
-      || !ts_op_plain ("linear", y) || !ts_op_linear_dims ("linear", x, w, y, &n, &in, &out)
-      || n == 0)
+  if (!TS_CUDA_PLAIN ("linear", x, w, b, y)
+      || !ts_op_linear_dims ("linear", x, w, y, &n, &in, &out) || n == 0)
     return;
   ts_cuda_stream (be);
   /* y^T [Out,N] = W [Out,In] x^T [In,N] */
@@ -567,12 +564,8 @@ ts_cuda_linear_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *w,
   const float one = 1.0f, zero = 0.0f;
   int n, in, out;
 
-  const ts_tensor *all[6] = { x, w, dy, dx, dw, db };
-
-  for (int i = 0; i < 6; i++)
-    if (!ts_op_plain ("linear backward", all[i]))
-      return;
-  if (!ts_op_linear_dims ("linear backward", x, w, dy, &n, &in, &out))
+  if (!TS_CUDA_PLAIN ("linear backward", x, w, dy, dx, dw, db)
+      || !ts_op_linear_dims ("linear backward", x, w, dy, &n, &in, &out))
     return;
   ts_cuda_stream (be);
   if (n == 0)

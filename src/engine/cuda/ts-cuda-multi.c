@@ -125,13 +125,14 @@ ts_cuda_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const
   m.n = 0;
   for (int i = 0; i < n; i++)
     {
-      if (src[i]->numel != dst[i]->numel)
+      if (src[i]->numel != dst[i]->numel || !ts_tensor_is_plain (src[i])
+          || !ts_tensor_is_plain (dst[i]))
         {
-          ts_cuda_axpby (be, 1.0f, src[i], 0.0f, dst[i]);   /* reports the mismatch */
+          /* a mismatch (reported), or bfloat16 (the multi-tensor kernel
+           * copies float32; axpby takes both) */
+          ts_cuda_axpby (be, 1.0f, src[i], 0.0f, dst[i]);
           continue;
         }
-      if (!ts_op_plain ("copy", src[i]) || !ts_op_plain ("copy", dst[i]))
-        continue;
       m.a[m.n] = dst[i]->data;
       m.b[m.n] = src[i]->data;
       m.len[m.n++] = src[i]->numel;

@@ -140,8 +140,7 @@ ts_cuda_dropout_forward (ts_backend *be, float p, uint64_t seed, uint64_t counte
       return;
     }
   if (!ts_op_same_numel ("dropout", x, y) || !ts_op_same_numel ("dropout", mask, y)
-      || !ts_op_plain ("dropout", x) || !ts_op_plain ("dropout", y)
-      || !ts_op_plain ("dropout", mask))
+      || !TS_CUDA_PLAIN ("dropout", x, y, mask))
     return;
   tsk_dropout_forward (S (be), y->numel, p, seed, counter, x->data, y->data, mask->data);
   ts_cuda_check (be, "dropout");
@@ -152,8 +151,7 @@ ts_cuda_dropout_backward (ts_backend *be, const ts_tensor *mask, const ts_tensor
                           ts_tensor *dx)
 {
   if (!ts_op_same_numel ("dropout backward", mask, dx) || !ts_op_same_numel ("dropout backward", dy, dx)
-      || !ts_op_plain ("dropout backward", mask) || !ts_op_plain ("dropout backward", dy)
-      || !ts_op_plain ("dropout backward", dx))
+      || !TS_CUDA_PLAIN ("dropout backward", mask, dy, dx))
     return;
   tsk_mul (S (be), dx->numel, dy->data, mask->data, dx->data);
   ts_cuda_check (be, "dropout backward");
@@ -164,8 +162,8 @@ ts_cuda_concat_channels (ts_backend *be, const ts_tensor *a, const ts_tensor *b,
 {
   int64_t plane = y->shape[2] * y->shape[3];
 
-  if (!ts_op_concat_ok ("concat_channels", a, b, y) || !ts_op_plain ("concat_channels", a)
-      || !ts_op_plain ("concat_channels", b) || !ts_op_plain ("concat_channels", y))
+  if (!ts_op_concat_ok ("concat_channels", a, b, y)
+      || !TS_CUDA_PLAIN ("concat_channels", a, b, y))
     return;
   tsk_concat (S (be), y->shape[0], a->shape[1] * plane, b->shape[1] * plane, a->data, b->data,
               y->data);
@@ -177,8 +175,8 @@ ts_cuda_split_channels (ts_backend *be, const ts_tensor *dy, ts_tensor *da, ts_t
 {
   int64_t plane = dy->shape[2] * dy->shape[3];
 
-  if (!ts_op_concat_ok ("split_channels", da, db, dy) || !ts_op_plain ("split_channels", dy)
-      || !ts_op_plain ("split_channels", da) || !ts_op_plain ("split_channels", db))
+  if (!ts_op_concat_ok ("split_channels", da, db, dy)
+      || !TS_CUDA_PLAIN ("split_channels", dy, da, db))
     return;
   tsk_split (S (be), dy->shape[0], da->shape[1] * plane, db->shape[1] * plane, dy->data,
              da->data, db->data);
@@ -475,8 +473,7 @@ bce_queue (ts_backend *be, const ts_tensor *logits, const ts_tensor *targets,
   int64_t n = logits->numel;
   char bl[96], bt[96];
 
-  if (!ts_op_plain ("bce_with_logits", logits) || !ts_op_plain ("bce_with_logits", targets)
-      || !ts_op_plain ("bce_with_logits", dlogits))
+  if (!TS_CUDA_PLAIN ("bce_with_logits", logits, targets, dlogits))
     return 0;
   if (targets->numel != n || (dlogits && dlogits->numel != n))
     {
@@ -552,8 +549,7 @@ ts_cuda_adam_step (ts_backend *be, ts_tensor *param, const ts_tensor *grad, ts_t
                 ts_tensor_shape_str (grad, bg, sizeof bg));
       return;
     }
-  if (!ts_op_plain ("adam_step", param) || !ts_op_plain ("adam_step", grad)
-      || !ts_op_plain ("adam_step", m) || !ts_op_plain ("adam_step", v))
+  if (!TS_CUDA_PLAIN ("adam_step", param, grad, m, v))
     return;
   if (step < 1)
     step = 1;

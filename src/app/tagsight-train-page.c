@@ -874,6 +874,14 @@ on_precision_toggled (GtkSwitch *sw, GParamSpec *pspec, TagsightTrainPage *self)
                                                                               : TS_PRECISION_F32));
 }
 
+/* a control no run of a build without CUDA could use: insensitive, saying why */
+static void
+grey_out_without_cuda (GtkWidget *w)
+{
+  gtk_widget_set_sensitive (w, FALSE);
+  gtk_widget_set_tooltip_text (w, _("Not built: this Tagsight has no CUDA backend"));
+}
+
 static void
 setup_precision_switch (TagsightTrainPage *self)
 {
@@ -883,9 +891,7 @@ setup_precision_switch (TagsightTrainPage *self)
    * why, and the setting kept for a build that has one */
   if (!ts_backend_have_cuda ())
     {
-      gtk_widget_set_sensitive (GTK_WIDGET (self->precision_row), FALSE);
-      gtk_widget_set_tooltip_text (GTK_WIDGET (self->precision_row),
-                                   _("Not built: this Tagsight has no CUDA backend"));
+      grey_out_without_cuda (GTK_WIDGET (self->precision_row));
       return;
     }
   gtk_switch_set_active (self->precision_switch,
@@ -912,11 +918,7 @@ tagsight_train_page_init (TagsightTrainPage *self)
     g_autofree char *device = tagsight_settings_dup_string ("default-device", "auto");
 
     if (!ts_backend_have_cuda ())
-      {
-        gtk_widget_set_sensitive (GTK_WIDGET (self->cuda_button), FALSE);
-        gtk_widget_set_tooltip_text (GTK_WIDGET (self->cuda_button),
-                                     _("Not built: this Tagsight has no CUDA backend"));
-      }
+      grey_out_without_cuda (GTK_WIDGET (self->cuda_button));
     if (g_strcmp0 (device, "cpu") == 0)
       gtk_toggle_button_set_active (self->cpu_button, TRUE);
     else if (g_strcmp0 (device, "cuda") == 0 && ts_backend_have_cuda ())

@@ -289,10 +289,8 @@ cli_skipped_note (const char *cmd, int n_skipped, const char *first)
 }
 
 void
-cli_bf16_fallback_note (ts_backend *be)
+cli_bf16_fallback_note (long n)
 {
-  long n = ts_backend_bf16_fallbacks (be);
-
   /* slower layers, not wrong ones: said, so that a bf16 run's speed is read
    * for what it measured */
   if (n > 0)
@@ -309,7 +307,7 @@ cli_session_notes (const char *cmd, const ts_session *s)
   cli_skipped_note (cmd, n_train + n_valid,
                     n_train > 0 ? ts_loader_skip_message (s->train_loader)
                                 : n_valid > 0 ? ts_loader_skip_message (s->valid_loader) : "");
-  cli_bf16_fallback_note (s->be);
+  cli_bf16_fallback_note (ts_backend_bf16_fallbacks (s->be));
 }
 
 char *

@@ -59,9 +59,10 @@ void cli_device_resample_note (const ts_session *s);
  * left out of training; this says how many and why the first one was, on
  * stderr (nothing when none). */
 void cli_skipped_note (const char *cmd, int n_skipped, const char *first);
-/* The bfloat16 convolution calls that ran in float32 (cuDNN had no
- * bfloat16 algorithm for their layer), on stdout; nothing when none. */
-void cli_bf16_fallback_note (ts_backend *be);
+/* @n bfloat16 convolution calls ran in float32 (cuDNN had no bfloat16
+ * algorithm for their layer; ts_backend_bf16_fallbacks): said on stdout,
+ * nothing when none. */
+void cli_bf16_fallback_note (long n);
 /* After a run: the skipped images and the float32 fallbacks. */
 void cli_session_notes (const char *cmd, const ts_session *s);
 /* fastai's epoch table (header and one row), its columns as wide as the

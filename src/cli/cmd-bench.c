@@ -312,7 +312,7 @@ cmd_bench (int argc, char **argv)
       printf (" ");
       printf (_("%.1f images/s (median batch %.3f s, %.3f CPU s)\n"), bs / ti, ti, ci);
       printf (_("peak memory: %.0f MiB (VmHWM)\n"), mem);
-      cli_bf16_fallback_note (be);
+      cli_bf16_fallback_note (fallbacks);
       ts_backend_dnn_fallthrough (be, &refused, &no_memory, &exhausted);
       printf ("{\"impl\": \"tagsight\", \"device\": \"%s\", \"precision\": \"%s\", "
               "\"arch\": \"%s\", \"bs\": %d, \"size\": %d, \"threads\": %d, \"train_images_per_s\": %.2f, "

@@ -237,7 +237,8 @@ ts_loader_config_feed (ts_loader_config *lc, ts_backend *be)
     }
   lc->defer_resample = be->i->resample_batch != NULL
                        && (env && *env ? atoi (env) != 0 : device);
-  lc->stager = lc->defer_resample && device && be->i->stage_new ? be->i : NULL;
+  /* used with the deferred resample from page-locked batches (ts_loader_new) */
+  lc->stager = be->i->stage_new ? be->i : NULL;
 }
 
 /* Decodes (or finds in the cache) the image at position @pos.  Returns NULL

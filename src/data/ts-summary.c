@@ -616,6 +616,7 @@ ts_summary_render_text (const ts_summary *s, int color)
   static const palette ansi = { "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m",
                                 "\033[0m" };
   const palette *c = color ? &ansi : &plain;
+  const char *delim_name;
   const char *labels[] = { TS_("Items"), TS_("Split"), TS_("Images"), TS_("Labels"),
                            TS_("No label"), TS_("Vocab") };
   enum { L_ITEMS, L_SPLIT, L_IMAGES, L_LABELS, L_NO_LABEL, L_VOCAB, L_N };
@@ -682,8 +683,8 @@ ts_summary_render_text (const ts_summary *s, int color)
   sb_printf (&b, "  ");
   sb_pad (&b, labels[L_LABELS], label_w);
   sb_printf (&b, TS_(" column \"%s\" split on "), s->labels_col);
-  if (ts_columns_delimiter_name (s->label_delim) != NULL)
-    sb_printf (&b, "%s", ts_columns_delimiter_name (s->label_delim));
+  if ((delim_name = ts_columns_delimiter_name (s->label_delim)) != NULL)
+    sb_printf (&b, "%s", delim_name);
   else
     sb_quoted (&b, s->label_delim, 10);
   if (s->n_items > 0)

@@ -126,6 +126,7 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
 {
   g_autofree char *abs = g_canonicalize_filename (csv_path, NULL);
   g_autofree char *now = tagsight_now_iso8601 ();
+  const char *what = N_("adding a data set");
   ts_csv *csv = NULL;
   ts_csv_record rec;
   sqlite3_stmt *st = NULL;
@@ -162,11 +163,11 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
                    cf < 0 ? fname_col : cl < 0 ? labels_col : valid_col);
       goto fail;
     }
-  if (!tagsight_project_begin (self, N_("adding a data set"), error))
+  if (!tagsight_project_begin (self, what, error))
     goto fail;
   st = tagsight_project_prepare (self, "INSERT INTO datasets (csv_path, fname_col, labels_col, "
                                  "valid_col, label_delim, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                                 N_("adding a data set"), error);
+                                 what, error);
   if (!st)
     goto fail_tx;
   sqlite3_bind_text (st, 1, abs, -1, SQLITE_TRANSIENT);
@@ -176,7 +177,7 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
     sqlite3_bind_text (st, 4, valid_col, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 5, label_delim, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text (st, 6, now, -1, SQLITE_TRANSIENT);
-  if (!tagsight_project_step_done (self, st, N_("adding a data set"), error))
+  if (!tagsight_project_step_done (self, st, what, error))
     goto fail_tx;
   ds = sqlite3_last_insert_rowid (self->db);
   st = tagsight_project_prepare (self, "INSERT INTO items (dataset_id, row, fname, labels, "
@@ -215,7 +216,7 @@ tagsight_project_add_dataset (TagsightProject *self, const char *csv_path,
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: %s"), abs, ts_last_error ());
       goto fail_tx;
     }
-  if (!tagsight_project_commit (self, N_("adding a data set"), error))
+  if (!tagsight_project_commit (self, what, error))
     goto fail;
   ts_csv_free (csv);
   if (id)

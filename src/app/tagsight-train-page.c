@@ -249,6 +249,12 @@ tagsight_train_page_get_device_text (TagsightTrainPage *self)
 }
 
 const char *
+tagsight_train_page_get_status_text (TagsightTrainPage *self)
+{
+  return gtk_label_get_text (self->status_label);
+}
+
+const char *
 tagsight_train_page_get_epoch_cell (TagsightTrainPage *self, int row, int column)
 {
   guint i = (guint) (row * N_COLUMNS + column);

@@ -57,6 +57,8 @@ int tagsight_train_page_get_n_epoch_rows (TagsightTrainPage *self);
 const char *tagsight_train_page_get_epoch_cell (TagsightTrainPage *self, int row, int column);
 /* The device row's subtitle: the device of the run in progress or last run. */
 const char *tagsight_train_page_get_device_text (TagsightTrainPage *self);
+/* The status line under the controls: what the page last said of a run. */
+const char *tagsight_train_page_get_status_text (TagsightTrainPage *self);
 TagsightChart *tagsight_train_page_get_chart (TagsightTrainPage *self);
 TagsightChart *tagsight_train_page_get_lr_chart (TagsightTrainPage *self);
 double tagsight_train_page_get_lr (TagsightTrainPage *self);

@@ -35,6 +35,8 @@ struct _TagsightTraining
   int stop_requested;          /* atomic: read by the running thread at each batch */
   int stop_after_epoch;        /* atomic: read by the running thread at each epoch's end */
   int stop_at_batch;           /* atomic: stop once the run has done this many batches (0: no) */
+  int fail_at_batch;           /* atomic: the device fails after this many batches (0: no) */
+  char *fail_message;          /* and says this; set before fail_at_batch */
   int batches_done;            /* the running thread's count, for stop_at_batch */
   GThread *thread;
   GMutex job_lock;
@@ -346,8 +348,17 @@ on_batch (void *user, const ts_batch_event *ev)
 
   /* the learner is the training thread's: Stop is relayed from here */
   int at = g_atomic_int_get (&self->stop_at_batch);
+  int fail_at = g_atomic_int_get (&self->fail_at_batch);
+  int done = ++self->batches_done;
 
-  if (g_atomic_int_get (&self->stop_requested) || (++self->batches_done >= at && at > 0))
+  if (fail_at > 0 && done == fail_at)
+    {
+      /* as a GPU lost between two steps: the backend refuses from here on,
+       * and the learner's next step returns the failure */
+      ts_error (TS_ERR_DEVICE, "%s", self->fail_message);
+      ts_backend_record_failure (self->session.be, TS_ERR_DEVICE);
+    }
+  if (g_atomic_int_get (&self->stop_requested) || (done >= at && at > 0))
     ts_learner_cancel (self->session.learner);
 
   m->kind = MSG_BATCH;
@@ -528,6 +539,7 @@ start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const 
   g_atomic_int_set (&self->stop_requested, 0);
   g_atomic_int_set (&self->stop_after_epoch, 0);
   g_atomic_int_set (&self->stop_at_batch, 0);
+  g_atomic_int_set (&self->fail_at_batch, 0);
   self->batches_done = 0;
   job->self = g_object_ref (self);
   settings_copy (settings, &job->settings);
@@ -563,6 +575,15 @@ void
 tagsight_training_stop_at_batch (TagsightTraining *self, int n)
 {
   g_atomic_int_set (&self->stop_at_batch, n);
+}
+
+void
+tagsight_training_fail_at_batch (TagsightTraining *self, int n, const char *message)
+{
+  g_free (self->fail_message);
+  self->fail_message = g_strdup (message);
+  /* a full barrier: the training thread reads the message after the count */
+  g_atomic_int_set (&self->fail_at_batch, n);
 }
 
 void
@@ -1072,6 +1093,7 @@ tagsight_training_finalize (GObject *object)
   g_unlink (self->checkpoint);   /* the scratch file, if a run left it */
   g_free (self->checkpoint);
   g_free (self->device_name);
+  g_free (self->fail_message);
   g_free (self->run_checkpoint);
   g_free (self->run_started);
   g_free (self->resumable);

@@ -114,6 +114,12 @@ void tagsight_training_stop_after_epoch (TagsightTraining *self);
  * batches: decided on the training thread, so the stop lands on a known
  * batch however late the main loop hears of them (the tests' Stop). */
 void tagsight_training_stop_at_batch (TagsightTraining *self, int n);
+/* Makes the run started last fail once it has done @n batches, as when its
+ * GPU is lost (out of memory, a launch failure): the backend records a
+ * TS_ERR_DEVICE failure saying @message, and the run ends with it.  For the
+ * tests of what the app does then; decided on the training thread, as
+ * tagsight_training_stop_at_batch.  Call it once a run. */
+void tagsight_training_fail_at_batch (TagsightTraining *self, int n, const char *message);
 
 /* Opens a fresh session from @settings (a model file in settings->model_file,
  * or a fresh model) without training. */

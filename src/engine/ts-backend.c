@@ -40,6 +40,12 @@ ts_backend_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n)
 {
   if (be->i->first_nonfinite)
     return be->i->first_nonfinite (be, t, n);
+  return ts_backend_first_nonfinite_each (be, t, n);
+}
+
+int
+ts_backend_first_nonfinite_each (ts_backend *be, const ts_tensor *const *t, int n)
+{
   for (int i = 0; i < n; i++)
     if (!be->i->all_finite (be, t[i]))
       return i;

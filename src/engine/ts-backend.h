@@ -275,6 +275,9 @@ void ts_backend_set_threads (ts_backend *be, int n_threads);
 void ts_backend_adam_many (ts_backend *be, const ts_adam_item *items, int n, float beta1,
                            float beta2, float eps);
 int ts_backend_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n);
+/* The same, one all_finite a tensor: for a backend's first_nonfinite to
+ * fall back on with tensors its own form does not take. */
+int ts_backend_first_nonfinite_each (ts_backend *be, const ts_tensor *const *t, int n);
 void ts_backend_copy_many (ts_backend *be, const ts_tensor *const *src, ts_tensor *const *dst,
                            int n);
 /* resample_batch, after checking that @out is [n, 3, size, size] for every

@@ -698,6 +698,16 @@ ts_learner_fit_one_cycle (ts_learner *l, int n_epoch, ts_lr_slice lr, const ts_f
   return st;
 }
 
+/* fine_tune's phases number their epochs from 0 each, as its tables do: a
+ * failure in a two-phase run says which phase's epoch it names */
+static ts_status
+in_phase (ts_status st, int n_phases, int frozen)
+{
+  if (st == TS_OK || st == TS_ERR_CANCELLED || n_phases < 2)
+    return st;
+  return frozen ? ts_error_prefix (st, "frozen phase") : ts_error_prefix (st, "unfrozen phase");
+}
+
 ts_status
 ts_learner_fine_tune (ts_learner *l, int epochs, double base_lr, int freeze_epochs)
 {
@@ -717,7 +727,8 @@ ts_learner_fine_tune (ts_learner *l, int epochs, double base_lr, int freeze_epoc
       ts_learner_freeze (l);
       ts_fit_options_init (&o);
       o.pct_start = 0.99;
-      st = fit_phase (l, phase++, n_phases, "frozen", freeze_epochs, ts_lr_slice_hi (base_lr), &o);
+      st = in_phase (fit_phase (l, phase++, n_phases, "frozen", freeze_epochs,
+                                ts_lr_slice_hi (base_lr), &o), n_phases, 1);
       if (st != TS_OK)
         {
           ts_learner_emit_failed (l, st);
@@ -729,8 +740,8 @@ ts_learner_fine_tune (ts_learner *l, int epochs, double base_lr, int freeze_epoc
   ts_fit_options_init (&o);
   o.pct_start = 0.3;
   o.div = 5.0;
-  st = fit_phase (l, phase, n_phases, "unfrozen", epochs,
-                  ts_lr_slice_range (base_lr / 100.0, base_lr), &o);
+  st = in_phase (fit_phase (l, phase, n_phases, "unfrozen", epochs,
+                            ts_lr_slice_range (base_lr / 100.0, base_lr), &o), n_phases, 0);
   ts_learner_emit_failed (l, st);
   return st;
 }

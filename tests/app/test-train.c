@@ -125,79 +125,138 @@ predicted (gpointer data)
   return tagsight_export_page_get_n_predictions (data) >= 2;
 }
 
-/* Stop, as the button does, once the second batch of the unfrozen phase
- * is shown: in the middle of an epoch. */
-/* A run stopped in its second epoch goes on with Continue from its
- * checkpoint (the end of the first) and ends as the uninterrupted run (same
- * settings, same threads: the CPU's sums are then deterministic); the
- * page's table and chart go on, the stopped epoch's batches replaced. */
-static void
-test_continue (void)
-{
+/* A page that has trained one whole run (batches of 4), and what that run
+ * ended with: the tests of a run interrupted in its second epoch and
+ * continued compare its end with this one's (same settings, same threads:
+ * the CPU's sums are then deterministic). */
+typedef struct {
   TagsightWindow *win;
   TagsightTrainPage *page;
   TagsightTraining *training;
-  AppTestFinished f = { 0 };
-  g_autofree char *want = NULL, *ckpt = NULL;
-  gsize n_points;
-  int n;
+  AppTestFinished f;
+  int n_rows;                  /* its epochs (rows of the table) */
+  char *last_loss;             /* the last row's validation loss, as shown */
+  gsize n_points;              /* its batches (points of the chart) */
+} WholeRun;
+
+static void
+whole_run (WholeRun *r, int epochs, int freeze_epochs)
+{
+  memset (r, 0, sizeof *r);
+  r->win = open_window (epochs, freeze_epochs, 4);
+  r->page = tagsight_window_get_train_page (r->win);
+  r->training = tagsight_train_page_get_training (r->page);
+  g_signal_connect (r->page, "finished", G_CALLBACK (app_test_on_finished), &r->f);
+  g_assert_true (tagsight_train_page_start (r->page));
+  g_assert_true (app_test_wait_for (app_test_is_done, &r->f, 120));
+  g_assert_cmpint (r->f.status, ==, TS_OK);
+  /* the Results page evaluates each run: wait until it is done */
+  g_assert_true (app_test_wait_for (results_shown, r->win, 60));
+  r->n_rows = tagsight_train_page_get_n_epoch_rows (r->page);
+  g_assert_cmpint (r->n_rows, ==, epochs + freeze_epochs);
+  r->last_loss = g_strdup (tagsight_train_page_get_epoch_cell (r->page, r->n_rows - 1, 3));
+  r->n_points = tagsight_chart_get_series_length (tagsight_train_page_get_chart (r->page), 0);
+  /* a finished run leaves nothing to continue */
+  g_assert_null (tagsight_training_dup_resumable (r->training));
+  r->f.done = FALSE;
+}
+
+/* The second epoch's second batch: where the tests interrupt the run
+ * (the first phase is one epoch) */
+static int
+second_epoch_batch (const WholeRun *r)
+{
+  return (int) (r->n_points / (gsize) r->n_rows) + 2;
+}
+
+/* After the run started again was interrupted (@status) in its second
+ * epoch: it left the first epoch's checkpoint, and Continue goes on from it
+ * to the whole run's end; the page's table and chart go on, the interrupted
+ * epoch's batches replaced.  Closes the window. */
+static void
+continue_to_the_end (WholeRun *r, ts_status status)
+{
+  g_autofree char *ckpt = NULL;
+
+  g_assert_true (app_test_wait_for (app_test_is_done, &r->f, 120));
+  g_assert_cmpint (r->f.status, ==, status);
+  g_assert_true (app_test_wait_for (results_shown, r->win, 60));
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (r->page), ==, 1);
+  /* the first epoch's batches and at least two of the interrupted one's */
+  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (r->page), 0),
+                    >, r->n_points / (gsize) r->n_rows + 1);
+  ckpt = tagsight_training_dup_resumable (r->training);
+  g_assert_nonnull (ckpt);
+  g_assert_true (g_file_test (ckpt, G_FILE_TEST_IS_REGULAR));
+
+  r->f.done = FALSE;
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (r->page), "train.continue", NULL));
+  g_assert_true (app_test_wait_for (app_test_is_done, &r->f, 120));
+  g_assert_cmpint (r->f.status, ==, TS_OK);
+  /* the table goes on: the first epoch, then the ones after it, the last
+   * as in the whole run */
+  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (r->page), ==, r->n_rows);
+  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (r->page, r->n_rows - 1, 3), ==,
+                   r->last_loss);
+  /* every batch once */
+  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (r->page), 0),
+                    ==, r->n_points);
+  g_assert_null (tagsight_training_dup_resumable (r->training));
+  g_free (r->f.message);
+  g_free (r->last_loss);
+  /* closed while the Results page still evaluates the run: the page's late
+   * answer must not reach the gone window (it crashed once) */
+  gtk_window_destroy (GTK_WINDOW (r->win));
+}
+
+/* A run stopped in its second epoch goes on with Continue from its
+ * checkpoint (the end of the first) and ends as the uninterrupted run. */
+static void
+test_continue (void)
+{
+  WholeRun r;
 
   if (!have_display)
     {
       g_test_skip ("no display");
       return;
     }
-  win = open_window (3, 1, 4);
-  page = tagsight_window_get_train_page (win);
-  training = tagsight_train_page_get_training (page);
-  g_signal_connect (page, "finished", G_CALLBACK (app_test_on_finished), &f);
+  whole_run (&r, 3, 1);
+  g_assert_true (tagsight_train_page_start (r.page));
+  /* decided on the training thread: a Stop from the main loop could come
+   * after the epoch had ended on a busy machine */
+  tagsight_training_stop_at_batch (r.training, second_epoch_batch (&r));
+  continue_to_the_end (&r, TS_ERR_CANCELLED);
+}
 
-  g_assert_true (tagsight_train_page_start (page));
-  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
-  g_assert_cmpint (f.status, ==, TS_OK);
-  /* the Results page evaluates each run: wait until it is done */
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
-  n = tagsight_train_page_get_n_epoch_rows (page);
-  g_assert_cmpint (n, ==, 4);
-  want = g_strdup (tagsight_train_page_get_epoch_cell (page, n - 1, 3));
-  n_points = tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0);
-  /* a finished run leaves nothing to continue */
-  g_assert_null (tagsight_training_dup_resumable (training));
+/* A run whose GPU fails in its second epoch (an out-of-memory or a lost
+ * device, as the backend records them) ends with the device's error and
+ * what to do about it; the app keeps running, and Continue goes on from the
+ * first epoch's checkpoint in a fresh session (on the CPU, as the message
+ * advises) to the end the uninterrupted run reaches. */
+static void
+test_device_failure (void)
+{
+  WholeRun r;
+  const char *said;
 
-  f.done = FALSE;
-  g_assert_true (tagsight_train_page_start (page));
-  /* the second epoch's second batch (the first phase is one epoch), decided
-   * on the training thread: a Stop from the main loop could come after the
-   * epoch had ended on a busy machine */
-  tagsight_training_stop_at_batch (training, (int) (n_points / 4) + 2);
-  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
-  g_assert_cmpint (f.status, ==, TS_ERR_CANCELLED);
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
-  g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 1);
-  /* the first epoch's batches and at least two of the stopped one's */
-  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0),
-                    >, n_points / 4 + 1);
-  ckpt = tagsight_training_dup_resumable (training);
-  g_assert_nonnull (ckpt);
-  g_assert_true (g_file_test (ckpt, G_FILE_TEST_IS_REGULAR));
-
-  f.done = FALSE;
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.continue", NULL));
-  g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
-  g_assert_cmpint (f.status, ==, TS_OK);
-  /* the table goes on: the first epoch, then the three after it, the last
-   * as in the uninterrupted run */
-  n = tagsight_train_page_get_n_epoch_rows (page);
-  g_assert_cmpint (n, ==, 4);
-  g_assert_cmpstr (tagsight_train_page_get_epoch_cell (page, n - 1, 3), ==, want);
-  /* every batch once */
-  g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (page), 0),
-                    ==, n_points);
-  g_assert_null (tagsight_training_dup_resumable (training));
-  g_free (f.message);
-  /* closed while the Results page still evaluates the run: the page's late
-   * answer must not reach the gone window (it crashed once) */
-  gtk_window_destroy (GTK_WINDOW (win));
+  if (!have_display)
+    {
+      g_test_skip ("no display");
+      return;
+    }
+  whole_run (&r, 1, 1);
+  g_assert_true (tagsight_train_page_start (r.page));
+  tagsight_training_fail_at_batch (r.training, second_epoch_batch (&r),
+                                   "CUDA out of memory (a test's)");
+  g_assert_true (app_test_wait_for (app_test_is_done, &r.f, 120));
+  said = tagsight_train_page_get_status_text (r.page);
+  g_test_message ("the page says: %s", said);
+  g_assert_nonnull (strstr (said, "Training failed on the GPU"));
+  g_assert_nonnull (strstr (said, "CUDA out of memory (a test's)"));
+  g_assert_nonnull (strstr (said, "Continue"));
+  g_assert_nonnull (strstr (said, "smaller batch"));
+  continue_to_the_end (&r, TS_ERR_DEVICE);
 }
 
 static gboolean
@@ -802,6 +861,7 @@ main (int argc, char **argv)
   g_test_add_func ("/app/train/fine-tune-results-export", test_fine_tune);
   g_test_add_func ("/app/train/stop", test_stop);
   g_test_add_func ("/app/train/continue", test_continue);
+  g_test_add_func ("/app/train/device-failure", test_device_failure);
   g_test_add_func ("/app/train/lr-find", test_lr_find);
   g_test_add_func ("/app/train/lr-find-stop", test_lr_find_stop);
   g_test_add_func ("/app/train/bad-settings", test_bad_settings);

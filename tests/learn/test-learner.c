@@ -366,6 +366,31 @@ test_nan_stops (void)
   setup_clear (&s);
 }
 
+/* fine_tune's two phases number their epochs from 0 each (as its tables
+ * do): a failure says which phase's epoch it names; a single phase's
+ * (fit_one_cycle, nan-stops) says none */
+static void
+test_fine_tune_failure_names_phase (void)
+{
+  setup s;
+  watcher w = { 0 };
+  ts_learner_events ev = { &w, NULL, watch_batch, NULL, watch_finished, watch_failed };
+
+  setup_init (&s, 64, 16);
+  w.s = &s;
+  w.cancel_at = -1;
+  /* the unfrozen phase's first epoch, its second batch */
+  s.train->nan_at_batch = mem_n_batches (s.train) + 1;
+  ts_learner_set_events (s.learner, &ev);
+  g_assert_cmpint (ts_learner_fine_tune (s.learner, 1, 1e-3, 1), ==, TS_ERR_NUMERIC);
+  g_assert_nonnull (w.failed);
+  g_test_message ("%s", w.failed);
+  g_assert_true (g_str_has_prefix (w.failed, "unfrozen phase: epoch 0, batch 1: "));
+  g_free (w.after_batch);
+  g_free (w.failed);
+  setup_clear (&s);
+}
+
 /* A failure the backend could not return from an op (a GPU's launch failure,
  * a lost device) stops training with its message, never a silent garbage step. */
 static void
@@ -579,6 +604,8 @@ main (int argc, char **argv)
                    test_fine_tune_phases_keep_state);
   g_test_add_func ("/learn/learner/learns", test_learns);
   g_test_add_func ("/learn/learner/nan-stops", test_nan_stops);
+  g_test_add_func ("/learn/learner/fine-tune-failure-names-phase",
+                   test_fine_tune_failure_names_phase);
   g_test_add_func ("/learn/learner/device-failure", test_device_failure);
   g_test_add_func ("/learn/learner/failed-step-waits", test_failed_step_waits);
   g_test_add_func ("/learn/learner/cancel", test_cancel);

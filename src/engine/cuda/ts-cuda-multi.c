@@ -97,12 +97,7 @@ ts_cuda_first_nonfinite (ts_backend *be, const ts_tensor *const *t, int n)
    * statistics are float32) goes one tensor at a time */
   for (int i = 0; i < n; i++)
     if (t[i]->dtype != TS_F32)
-      {
-        for (int j = 0; j < n; j++)
-          if (!ts_cuda_all_finite (be, t[j]))
-            return j;
-        return -1;
-      }
+      return ts_backend_first_nonfinite_each (be, t, n);
 
   for (int i0 = 0; i0 < n; i0 += FLAGS_MAX)
     {

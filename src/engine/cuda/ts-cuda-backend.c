@@ -458,6 +458,32 @@ fail_new (ts_backend *be, char *err, size_t errlen)
   return NULL;
 }
 
+/* When cudaGetDeviceCount says "insufficient driver": the runtime says so
+ * both when no NVIDIA driver is installed and when the driver is older
+ * than the CUDA this was built with, and only the driver's library tells
+ * which.  1 with that recorded (ts_error), 0 when it cannot tell. */
+static int
+driver_error (void)
+{
+  void *lib = dlopen ("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  int (*driver_version) (int *);
+  int v = 0;
+
+  if (lib == NULL)
+    {
+      ts_error (TS_ERR_DEVICE, "no CUDA device: no NVIDIA driver is installed "
+                "(libcuda.so.1 not found)");
+      return 1;
+    }
+  driver_version = (int (*) (int *)) dlsym (lib, "cuDriverGetVersion");
+  if (driver_version != NULL && driver_version (&v) == 0 && v > 0)
+    ts_error (TS_ERR_DEVICE, "no CUDA device: the NVIDIA driver runs CUDA %d.%d at most, "
+              "older than this build's CUDA %d.%d: update the driver", v / 1000, v % 1000 / 10,
+              CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
+  dlclose (lib);
+  return v > 0;
+}
+
 /* An environment knob: @unset when absent or empty, else its number. */
 static int
 env_flag (const char *name, int unset)
@@ -478,8 +504,9 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
   e = cudaGetDeviceCount (&count);
   if (e != cudaSuccess)
     {
-      ts_error (TS_ERR_DEVICE, "no CUDA device: %s (%s)", cudaGetErrorString (e),
-                cudaGetErrorName (e));
+      if (e != cudaErrorInsufficientDriver || !driver_error ())
+        ts_error (TS_ERR_DEVICE, "no CUDA device: %s (%s)", cudaGetErrorString (e),
+                  cudaGetErrorName (e));
       cudaGetLastError ();
       return fail_new (NULL, err, errlen);
     }

@@ -888,6 +888,45 @@ grey_out_without_cuda (GtkWidget *w)
   gtk_widget_set_tooltip_text (w, _("Not built: this Tagsight has no CUDA backend"));
 }
 
+/* Whether "cuda" would find a GPU, off the main thread: loading the driver
+ * may take a moment.  Returns the reason it would not, or NULL. */
+static void
+probe_cuda_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  char why[512];
+
+  if (ts_backend_cuda_usable (why, sizeof why))
+    g_task_return_pointer (task, NULL, NULL);
+  else
+    g_task_return_pointer (task, g_strdup (why), g_free);
+}
+
+/* A build with CUDA on a machine without a usable GPU (no driver, say):
+ * the CUDA button greyed out, saying why, before a run could fail on it.
+ * A saved choice of CUDA gives way to Automatic for this window only: the
+ * setting stays for when the GPU is back. */
+static void
+on_cuda_probed (GObject *source, GAsyncResult *result, gpointer data)
+{
+  TagsightTrainPage *self = TAGSIGHT_TRAIN_PAGE (source);
+  g_autofree char *why = g_task_propagate_pointer (G_TASK (result), NULL);
+  g_autofree char *tip = NULL;
+
+  /* (the task holds the page: one closed meanwhile is not disposed yet) */
+  if (why == NULL)
+    return;
+  if (gtk_toggle_button_get_active (self->cuda_button))
+    {
+      g_signal_handlers_block_by_func (self->auto_button, on_device_toggled, self);
+      gtk_toggle_button_set_active (self->auto_button, TRUE);
+      g_signal_handlers_unblock_by_func (self->auto_button, on_device_toggled, self);
+    }
+  gtk_widget_set_sensitive (GTK_WIDGET (self->cuda_button), FALSE);
+  /* TRANSLATORS: the CUDA button's tooltip; %s is why no GPU can be used */
+  tip = g_strdup_printf (_("Unavailable: %s"), why);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->cuda_button), tip);
+}
+
 static void
 setup_precision_switch (TagsightTrainPage *self)
 {
@@ -934,6 +973,11 @@ tagsight_train_page_init (TagsightTrainPage *self)
     g_signal_connect (self->auto_button, "toggled", G_CALLBACK (on_device_toggled), self);
     g_signal_connect (self->cpu_button, "toggled", G_CALLBACK (on_device_toggled), self);
     g_signal_connect (self->cuda_button, "toggled", G_CALLBACK (on_device_toggled), self);
+    if (ts_backend_have_cuda ())
+      {
+        g_autoptr (GTask) task = g_task_new (self, NULL, on_cuda_probed, NULL);
+        g_task_run_in_thread (task, probe_cuda_thread);
+      }
   }
   setup_precision_switch (self);
   clear_table (self);

@@ -1,7 +1,7 @@
 /* test-settings.c: GSettings in the app with the real schema (compiled into
  * a scratch folder, memory backend): the window opens at the saved size and
  * saves its size on close; the Train page takes the saved thread count and
- * keeps its precision switch in the settings.
+ * keeps its precision switch and its device in the settings.
  * Without the schema the app runs on defaults (every other app test runs so).
  * Needs a display and glib-compile-schemas; skips without them. */
 #include <adwaita.h>
@@ -80,6 +80,62 @@ test_precision (void)
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
+static GtkToggleButton *
+button_labelled (TagsightWindow *win, const char *label)
+{
+  return GTK_TOGGLE_BUTTON (app_test_find (GTK_WIDGET (tagsight_window_get_train_page (win)),
+                                           app_test_is_button_labelled, label));
+}
+
+static gboolean
+insensitive (gpointer widget)
+{
+  return !gtk_widget_get_sensitive (widget);
+}
+
+/* A saved choice of CUDA on a machine where no GPU can be used (this
+ * build without CUDA, or CI's machines without the NVIDIA driver): the
+ * CUDA button is greyed out saying why, the page runs on Automatic, and
+ * the setting stays for when a GPU is back.  With a GPU: CUDA, chosen. */
+static void
+test_cuda_unavailable (void)
+{
+  TagsightWindow *win;
+  GtkToggleButton *cuda, *automatic;
+  char why[512];
+  g_autofree char *after = NULL;
+  const char *tip;
+
+  tagsight_settings_set_string ("default-device", "cuda");
+  /* a window closed before its page has heard (criticals are fatal here) */
+  gtk_window_destroy (GTK_WINDOW (tagsight_window_new (NULL)));
+  app_test_iterate_for (300);
+  win = tagsight_window_new (NULL);
+  cuda = button_labelled (win, "CUDA");
+  automatic = button_labelled (win, "Automatic");
+  g_assert_nonnull (cuda);
+  g_assert_nonnull (automatic);
+  if (ts_backend_cuda_usable (why, sizeof why))
+    {
+      app_test_iterate_for (200);
+      g_assert_true (gtk_toggle_button_get_active (cuda));
+      g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (cuda)));
+    }
+  else
+    {
+      g_test_message ("no GPU: %s", why);
+      g_assert_true (app_test_wait_for (insensitive, cuda, 30));
+      tip = gtk_widget_get_tooltip_text (GTK_WIDGET (cuda));
+      g_test_message ("its tooltip: %s", tip);
+      g_assert_nonnull (strstr (tip, ts_backend_have_cuda () ? why : "no CUDA backend"));
+      g_assert_true (gtk_toggle_button_get_active (automatic));
+      g_assert_false (gtk_toggle_button_get_active (cuda));
+    }
+  after = tagsight_settings_dup_string ("default-device", NULL);
+  g_assert_cmpstr (after, ==, "cuda");
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
 static const char *skip_reason;
 
 static void
@@ -111,12 +167,14 @@ main (int argc, char **argv)
       adw_init ();
       g_test_add_func ("/app/settings/window-size", test_window_size);
       g_test_add_func ("/app/settings/precision", test_precision);
+      g_test_add_func ("/app/settings/cuda-unavailable", test_cuda_unavailable);
     }
   else
     {
       skip_reason = why;
       g_test_add_func ("/app/settings/window-size", test_skip);
       g_test_add_func ("/app/settings/precision", test_skip);
+      g_test_add_func ("/app/settings/cuda-unavailable", test_skip);
     }
   rc = g_test_run ();
   ts_test_rmdir (tmp);

@@ -40,6 +40,10 @@ extern "C" {
 ts_backend *ts_backend_cuda_new (int device, char *err, size_t errlen);
 /* 1 when at least one CUDA device can be used (driver present). */
 int ts_cuda_available (void);
+/* 1 when GPU @device is there, else 0 with the reason recorded (ts_error):
+ * no driver, a driver older than the build's CUDA, no such device.  Makes
+ * no backend (nothing is allocated on the device). */
+int ts_cuda_usable (int device);
 /* "NVIDIA H200 (sm_90, 139 GiB)" for the backend's device, for the UI and reports. */
 const char *ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len);
 /* How many resample_batch calls read a batch the loader had staged on the

@@ -30,6 +30,30 @@ fail (char *err, size_t len)
   return NULL;
 }
 
+#ifndef TS_HAVE_CUDA
+static void
+no_cuda_build (void)
+{
+  ts_error (TS_ERR_DEVICE, "this build has no CUDA backend (meson -Dcuda=enabled needs "
+            "nvcc and the CUDA toolkit); use --device cpu");
+}
+#endif
+
+int
+ts_backend_cuda_usable (char *why, size_t len)
+{
+  if (why && len)
+    why[0] = '\0';
+#ifdef TS_HAVE_CUDA
+  if (ts_cuda_usable (0))
+    return 1;
+#else
+  no_cuda_build ();
+#endif
+  fail (why, len);
+  return 0;
+}
+
 static ts_backend *
 cpu_new (int threads, char *err, size_t len)
 {
@@ -89,8 +113,7 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
         }
       return be;
 #else
-      ts_error (TS_ERR_DEVICE, "this build has no CUDA backend (meson -Dcuda=enabled needs "
-                "nvcc and the CUDA toolkit); use --device cpu");
+      no_cuda_build ();
       return fail (err, len);
 #endif
     }

@@ -29,6 +29,11 @@ void ts_backend_dnn_fallthrough (ts_backend *be, long *refused, long *no_memory,
                                  long *exhausted);
 /* 1 when this build has the CUDA backend at all. */
 int ts_backend_have_cuda (void);
+/* 1 when "cuda" would find a GPU (this build has the backend, and the
+ * driver and a device are there), else 0 with the reason in @why (and
+ * ts_last_error).  Makes no backend; may take a moment (it loads the
+ * driver), so the app asks off its main thread. */
+int ts_backend_cuda_usable (char *why, size_t len);
 
 #ifdef __cplusplus
 }

@@ -484,6 +484,44 @@ driver_error (void)
   return v > 0;
 }
 
+/* 1 when GPU @device is there (its properties in *@prop), else 0 with the
+ * reason recorded (ts_error) */
+static int
+probe (int device, struct cudaDeviceProp *prop)
+{
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount (&count);
+
+  if (e != cudaSuccess)
+    {
+      if (e != cudaErrorInsufficientDriver || !driver_error ())
+        ts_error (TS_ERR_DEVICE, "no CUDA device: %s (%s)", cudaGetErrorString (e),
+                  cudaGetErrorName (e));
+      cudaGetLastError ();
+      return 0;
+    }
+  if (count == 0 || device < 0 || device >= count)
+    {
+      ts_error (TS_ERR_DEVICE, "no CUDA device %d (%d found)", device, count);
+      return 0;
+    }
+  if (cudaGetDeviceProperties (prop, device) != cudaSuccess)
+    {
+      cudaGetLastError ();
+      ts_error (TS_ERR_DEVICE, "no CUDA device: cannot read its properties");
+      return 0;
+    }
+  return 1;
+}
+
+int
+ts_cuda_usable (int device)
+{
+  struct cudaDeviceProp prop;
+
+  return probe (device, &prop);
+}
+
 /* An environment knob: @unset when absent or empty, else its number. */
 static int
 env_flag (const char *name, int unset)
@@ -495,32 +533,14 @@ env_flag (const char *name, int unset)
 ts_backend *
 ts_backend_cuda_new (int device, char *err, size_t errlen)
 {
-  int count = 0, tf32, dnn;
+  int tf32, dnn;
   cudaError_t e;
   struct cudaDeviceProp prop;
   ts_backend *be;
   ts_cuda_ctx *ctx;
 
-  e = cudaGetDeviceCount (&count);
-  if (e != cudaSuccess)
-    {
-      if (e != cudaErrorInsufficientDriver || !driver_error ())
-        ts_error (TS_ERR_DEVICE, "no CUDA device: %s (%s)", cudaGetErrorString (e),
-                  cudaGetErrorName (e));
-      cudaGetLastError ();
-      return fail_new (NULL, err, errlen);
-    }
-  if (count == 0 || device < 0 || device >= count)
-    {
-      ts_error (TS_ERR_DEVICE, "no CUDA device %d (%d found)", device, count);
-      return fail_new (NULL, err, errlen);
-    }
-  if (cudaGetDeviceProperties (&prop, device) != cudaSuccess)
-    {
-      cudaGetLastError ();
-      ts_error (TS_ERR_DEVICE, "no CUDA device: cannot read its properties");
-      return fail_new (NULL, err, errlen);
-    }
+  if (!probe (device, &prop))
+    return fail_new (NULL, err, errlen);
 
   be = calloc (1, sizeof *be);
   ctx = calloc (1, sizeof *ctx);

@@ -576,7 +576,7 @@ ts_backend_cuda_new (int device, char *err, size_t errlen)
       return fail_new (be, err, errlen);
     }
   /* a first kernel: fails here, not mid-training, when our binary has no code
-   * for this GPU (built for sm_90 + compute_90 PTX) */
+   * for this GPU (-Dgpu_archs: the GPU generations it was built for) */
   tsk_fill (ctx->stream, 2, 0.0f, (float *) ctx->red);
   e = cudaGetLastError ();
   if (e == cudaSuccess)

@@ -1,7 +1,8 @@
 /* cuda-ops-test.h: what the op-parity tests share (test-cuda-ops.c, the
- * float32 ops; test-cuda-bf16.c, the bfloat16 NHWC ones): the two backends,
- * random inputs made on both, and the normalized-error comparison
- * ||gpu - cpu|| / ||cpu||.  Included by one source file per program (so
+ * float32 ops; test-cuda-bf16.c, the bfloat16 NHWC ones): the two backends
+ * (main's start and end), random inputs made on both, the normalized-error
+ * comparison ||gpu - cpu|| / ||cpu||, and the host emulation's fake cuDNN
+ * (its counters and its failures at execution).  Included by one source file per program (so
  * the functions are static inline: each program uses some of them). */
 #pragma once
 
@@ -34,6 +35,28 @@ extern long ts_fake_cudnn_live __attribute__ ((weak));
 /* ... and its runtime's switch to the kernels' 64-bit index paths
  * (tests/cuda/emu/fake-cudart.c); NULL on a real GPU */
 extern int tsk_emu_wide_index __attribute__ ((weak));
+
+/* ... and its failures at execution, for cuDNN's fall-through
+ * (ts-cuda-cudnn.c): its switches and the tries it counted */
+extern int ts_fake_cudnn_fail_first[3] __attribute__ ((weak));
+extern unsigned ts_fake_cudnn_failing[3] __attribute__ ((weak));
+extern int ts_fake_cudnn_fail_status __attribute__ ((weak));   /* a cudnnStatus_t */
+extern int ts_fake_cudnn_fail_fault __attribute__ ((weak));    /* a cudaError_t */
+extern long ts_fake_cudnn_tries[3][8] __attribute__ ((weak));
+extern void ts_fake_cudnn_fail_reset (void) __attribute__ ((weak));
+
+/* cuDNN 9's statuses (cudnn_graph.h) and CUDA's (driver_types.h) that the
+ * tests make the fake return: the tests build without cudnn.h */
+enum {
+  DNN_NOT_INITIALIZED = 1001,         /* the library's: never retried */
+  DNN_BAD_PARAM_NULL_POINTER = 2002,  /* details of BAD_PARAM about what we passed: */
+  DNN_BAD_PARAM_MISALIGNED = 2003,    /* our bug, never retried */
+  DNN_BAD_PARAM_SIZE_INSUFFICIENT = 2006,   /* the workspace it asked for falls short: the algorithm's */
+  DNN_NOT_SUPPORTED = 3000,
+  DNN_NOT_SUPPORTED_SUBLIBRARY = 3009,      /* its engine's sub-library missing: retried */
+  DNN_EXECUTION_FAILED = 5000,        /* the algorithm's while CUDA is sound */
+  CUDA_ILLEGAL_ADDRESS = 700          /* a kernel's fault: sticky */
+};
 
 /* 1 when this run's convolutions should go through cuDNN (TS_CUDA_CUDNN=1) */
 static inline int
@@ -68,6 +91,97 @@ have_gpu (void)
     }
   ts_rng_seed (&rng, 42, 7);
   return 1;
+}
+
+/* 1 when the fake cuDNN runs this test's convolutions (then all its
+ * switches are there: fake-cudnn.c defines them together); else skipped */
+static inline int
+have_fake_cudnn (void)
+{
+  if (!have_gpu ())
+    return 0;
+  if (!want_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+    {
+      g_test_skip ("needs the host emulation's fake cuDNN (TS_CUDA_CUDNN=1)");
+      return 0;
+    }
+  return 1;
+}
+
+/* have_fake_cudnn, its failures cleared */
+static inline int
+have_fake_failures (void)
+{
+  if (!have_fake_cudnn ())
+    return 0;
+  ts_fake_cudnn_fail_reset ();
+  return 1;
+}
+
+/* the fake's runs of direction @kind: all (failed or not), and those of the
+ * algorithms that fail */
+static inline long
+tries_of (int kind, int failing_only)
+{
+  long n = 0;
+  for (int a = 0; a < 8; a++)
+    if (!failing_only || (ts_fake_cudnn_failing[kind] & (1u << a)))
+      n += ts_fake_cudnn_tries[kind][a];
+  return n;
+}
+
+static inline ts_cuda_dnn_stats
+dnn_stats (ts_backend *be)
+{
+  ts_cuda_dnn_stats s;
+  ts_backend_cuda_dnn_stats (be, &s);
+  return s;
+}
+
+/* After the tests, on a GPU (a report, not a test): how often cuDNN
+ * refused, as it ran, what its heuristics offered */
+static inline void
+print_cudnn_refusals (void)
+{
+  ts_cuda_dnn_stats s = dnn_stats (gpu);
+
+  printf ("# cuDNN algorithms refused when run: %ld; given up for want of workspace "
+          "memory: %ld; directions left without one: %ld\n", s.refused, s.no_memory,
+          s.exhausted);
+}
+
+/* main's start, after g_test_init: the defaults (ts_cuda_test_default_env),
+ * the CPU reference and the GPU backend, which the log names (else
+ * skip_reason: why there is none); 1 when there is a GPU */
+static inline int
+open_backends (void)
+{
+  char desc[256];
+
+  ts_cuda_test_default_env ();
+  cpu = ts_backend_cpu_new (1);
+  gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
+  if (gpu)
+    g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
+  else
+    g_test_message ("%s", skip_reason);
+  return gpu != NULL;
+}
+
+/* main's end: both backends freed; @rc, or 1 when the fake cuDNN's handle
+ * and descriptors did not go with the backend */
+static inline int
+close_backends (int rc)
+{
+  if (gpu)
+    ts_backend_free (gpu);
+  ts_backend_free (cpu);
+  if (&ts_fake_cudnn_live != NULL && ts_fake_cudnn_live != 0)
+    {
+      printf ("# fake cuDNN: %ld handles or descriptors not destroyed\n", ts_fake_cudnn_live);
+      rc = 1;
+    }
+  return rc;
 }
 
 static inline float *

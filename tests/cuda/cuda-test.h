@@ -92,6 +92,7 @@ ts_mini_assert_failed (const char *file, int line, const char *expr)
 #define g_assert_cmpint(a, op, b) g_assert_true ((long long) (a) op (long long) (b))
 #define g_assert_cmphex(a, op, b) g_assert_cmpint (a, op, b)
 #define g_assert_cmpfloat(a, op, b) g_assert_true ((double) (a) op (double) (b))
+#define g_assert_cmpstr(a, op, b) g_assert_true (strcmp ((a), (b)) op 0)
 #define g_assert_cmpmem(a, la, b, lb) \
   g_assert_true ((la) == (lb) && memcmp ((a), (b), (size_t) (la)) == 0)
 #define G_N_ELEMENTS(a) (sizeof (a) / sizeof ((a)[0]))
@@ -135,6 +136,7 @@ g_test_run (void)
 #endif
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The host emulation's count of device allocations (tests/cuda/emu/
@@ -157,4 +159,43 @@ static inline int
 ts_cuda_test_emulated (void)
 {
   return &ts_fake_cuda_mallocs != NULL;
+}
+
+/* The defaults of the op and training tests: their tolerances are for
+ * exact FP32 through our own kernels unless the run asks for TF32 or cuDNN
+ * (scripts/gpu-check and tests/cuda/meson.build run each variant) */
+static inline void
+ts_cuda_test_default_env (void)
+{
+  setenv ("TS_CUDA_TF32", "0", 0);
+  setenv ("TS_CUDA_CUDNN", "0", 0);
+}
+
+/* An environment variable set for a while (libc's calls: scripts/gpu-check
+ * builds the tests without GLib): ts_cuda_test_setenv sets @name to @value
+ * and returns what it was, ts_cuda_test_restore puts that back (unset when
+ * it was unset) */
+typedef struct {
+  const char *name;
+  char *was;   /* NULL: unset */
+} ts_cuda_test_env;
+
+static inline ts_cuda_test_env
+ts_cuda_test_setenv (const char *name, const char *value)
+{
+  const char *was = getenv (name);
+  ts_cuda_test_env saved = { name, was ? strdup (was) : NULL };
+
+  setenv (name, value, 1);
+  return saved;
+}
+
+static inline void
+ts_cuda_test_restore (ts_cuda_test_env saved)
+{
+  if (saved.was)
+    setenv (saved.name, saved.was, 1);
+  else
+    unsetenv (saved.name);
+  free (saved.was);
 }

@@ -753,6 +753,90 @@ mk_rand_bf16_values (int ndim, const int64_t *shape, float lo, float hi)
   return p;
 }
 
+/* A convolution's operands as the bf16 policy holds them: x, y, dy and dx
+ * bfloat16 NHWC on the GPU, the weight float32 of values bfloat16 keeps,
+ * the bias and the weight's and bias's gradients float32; x, w, b and dy
+ * random, the outputs mk's garbage */
+typedef struct {
+  pair x, w, b, y, dy, dx, dw, db;
+} conv_operands;
+
+static conv_operands
+mk_conv_bf16 (const conv_case *cc)
+{
+  int64_t sx[4], sw[4], sy[4], sb[1];
+  conv_operands o;
+
+  conv_case_shapes (cc, sx, sw, sy, sb);
+  o.x = mk_rand_bf16 (sx, -1, 1), o.w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
+  o.b = mk_rand (1, sb, -1, 1), o.y = mk_bf16 (sy, NULL), o.dy = mk_rand_bf16 (sy, -1, 1);
+  o.dx = mk_bf16 (sx, NULL), o.dw = mk (4, sw, NULL), o.db = mk (1, sb, NULL);
+  return o;
+}
+
+static void
+free_conv_operands (const conv_operands *o)
+{
+  pfree (o->x), pfree (o->w), pfree (o->b), pfree (o->y);
+  pfree (o->dy), pfree (o->dx), pfree (o->dw), pfree (o->db);
+}
+
+/* @o's forward and backward on the CPU, the reference (with the bias when
+ * @cc has one) */
+static void
+run_conv_cpu (const conv_case *cc, const conv_operands *o)
+{
+  cpu->i->conv2d_forward (cpu, &cc->p, o->x.c, o->w.c, cc->bias ? o->b.c : NULL, o->y.c);
+  cpu->i->conv2d_backward (cpu, &cc->p, o->x.c, o->w.c, o->dy.c, o->dx.c, o->dw.c, o->db.c);
+}
+
+/* Training step @step of @cc on the GPU, forward and backward: no error,
+ * y within @y_tol of the CPU's, dx, dw (float sums rounded once to bfloat16
+ * by cuDNN, read back as float32) and db (the same bfloat16 dy on both
+ * sides, summed in double) within one rounding; the second step (1)
+ * allocates nothing in the host emulation (the scratch is at its
+ * high-water mark) */
+static void
+run_conv_step (const conv_case *cc, const conv_operands *o, int step, double y_tol)
+{
+  long mallocs0 = ts_cuda_test_emulated () ? ts_fake_cuda_mallocs : 0;
+  char what[160];
+
+  ts_clear_error ();
+  gpu->i->conv2d_forward (gpu, &cc->p, o->x.g, o->w.g, cc->bias ? o->b.g : NULL, o->y.g);
+  gpu->i->conv2d_backward (gpu, &cc->p, o->x.g, o->w.g, o->dy.g, o->dx.g, o->dw.g, o->db.g);
+  if (strcmp (ts_last_error (), "") != 0)
+    g_test_message ("%s: %s", cc->name, ts_last_error ());
+  g_assert_true (strcmp (ts_last_error (), "") == 0);
+  g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
+  if (step == 1 && ts_cuda_test_emulated ())
+    g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs0);
+  snprintf (what, sizeof what, "conv2d %s forward", cc->name);
+  cmp (what, o->y, y_tol);
+  snprintf (what, sizeof what, "conv2d %s dx", cc->name);
+  cmp (what, o->dx, tols.store);
+  snprintf (what, sizeof what, "conv2d %s dw", cc->name);
+  cmp (what, o->dw, tols.store);
+  snprintf (what, sizeof what, "conv2d %s db", cc->name);
+  cmp (what, o->db, tols.store);
+}
+
+/* Each gradient alone, NULL for the others (skipped, the others still
+ * overwritten): dw over 7s, then dx into @dx, against the CPU's */
+static void
+run_conv_alone (const conv_case *cc, const conv_operands *o, ts_tensor *dx)
+{
+  char what[160];
+
+  gpu->i->fill (gpu, o->dw.g, 7.0f);
+  gpu->i->conv2d_backward (gpu, &cc->p, o->x.g, o->w.g, o->dy.g, NULL, o->dw.g, NULL);
+  snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
+  cmp (what, o->dw, tols.store);
+  gpu->i->conv2d_backward (gpu, &cc->p, o->x.g, o->w.g, o->dy.g, dx, NULL, NULL);
+  snprintf (what, sizeof what, "conv2d %s dx only", cc->name);
+  cmp (what, (pair) { o->dx.c, dx }, tols.store);
+}
+
 /* every element of the GPU side of @p is still mk's or mk_bf16's garbage
  * (123.25, which bfloat16 rounds) */
 static void
@@ -816,15 +900,12 @@ run_conv (const conv_case *cc)
   int dnn = want_cudnn ();   /* any padding: the asymmetric one on a padded copy of x */
   const char *tf32 = g_getenv ("TS_CUDA_TF32");
   char what[128];
-  pair x, w, b, y, dy, dx, dw, db;
+  conv_operands o;
   ts_tensor *xf, *yf, *dx2;
   cudnn_calls calls0;
-  long mallocs0;
 
   conv_case_shapes (cc, sx, sw, sy, sb);
-  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
-  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
-  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
+  o = mk_conv_bf16 (cc);
   xf = ts_tensor_new (gpu, 4, sx), yf = ts_tensor_new (gpu, 4, sy);
   dx2 = ts_tensor_new_as (gpu, 4, sx, TS_BF16, TS_NHWC);
 
@@ -835,49 +916,20 @@ run_conv (const conv_case *cc)
   /* The float32 conv of the same geometry first, on the same values: with
    * cuDNN it plans this geometry for float32, and the bfloat16 conv must
    * not take those descriptors (the cache keys on the dtype). */
-  cpu->i->conv2d_forward (cpu, p, x.c, w.c, cc->bias ? b.c : NULL, y.c);
-  gpu->i->convert (gpu, x.g, xf);
-  gpu->i->conv2d_forward (gpu, p, xf, w.g, cc->bias ? b.g : NULL, yf);
+  run_conv_cpu (cc, &o);
+  gpu->i->convert (gpu, o.x.g, xf);
+  gpu->i->conv2d_forward (gpu, p, xf, o.w.g, cc->bias ? o.b.g : NULL, yf);
   snprintf (what, sizeof what, "conv2d %s forward (float32)", cc->name);
-  cmp (what, (pair) { y.c, yf }, tf32 && atoi (tf32) ? tols.store : 1e-4);
-  cpu->i->conv2d_backward (cpu, p, x.c, w.c, dy.c, dx.c, dw.c, db.c);
+  cmp (what, (pair) { o.y.c, yf }, tf32 && atoi (tf32) ? tols.store : 1e-4);
   if (!dnn)
-    check_refused (cc, x, w, b, y, dy, dx, dw, db);
+    check_refused (cc, o.x, o.w, o.b, o.y, o.dy, o.dx, o.dw, o.db);
   else
-    /* twice, the second as a later training step: it allocates nothing
-     * (the scratch is at its high-water mark) and gives the same results */
-    for (int step = 0; step < 2; step++)
-      {
-        mallocs0 = ts_cuda_test_emulated () ? ts_fake_cuda_mallocs : 0;
-        ts_clear_error ();
-        gpu->i->conv2d_forward (gpu, p, x.g, w.g, cc->bias ? b.g : NULL, y.g);
-        gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx.g, dw.g, db.g);
-        g_assert_true (strcmp (ts_last_error (), "") == 0);
-        g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-        if (step == 1 && ts_cuda_test_emulated ())
-          g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs0);
-        /* y: cuDNN's bfloat16 output, then the bias added and rounded again */
-        snprintf (what, sizeof what, "conv2d %s forward", cc->name);
-        cmp (what, y, cc->bias ? tols.chain : tols.store);
-        snprintf (what, sizeof what, "conv2d %s dx", cc->name);
-        cmp (what, dx, tols.store);
-        /* dw: float sums rounded once to bfloat16 by cuDNN, read back as float32 */
-        snprintf (what, sizeof what, "conv2d %s dw", cc->name);
-        cmp (what, dw, tols.store);
-        /* db: the same bfloat16 dy on both sides, summed in double */
-        snprintf (what, sizeof what, "conv2d %s db", cc->name);
-        cmp (what, db, tols.store);
-      }
-  if (dnn)
     {
-      /* NULL gradients are skipped, the others still overwrite */
-      gpu->i->fill (gpu, dw.g, 7.0f);
-      gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, NULL, dw.g, NULL);
-      snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
-      cmp (what, dw, tols.store);
-      gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx2, NULL, NULL);
-      snprintf (what, sizeof what, "conv2d %s dx only", cc->name);
-      cmp (what, (pair) { dx.c, dx2 }, tols.store);
+      /* twice, the second as a later training step; y: cuDNN's bfloat16
+       * output, then the bias added and rounded again */
+      for (int step = 0; step < 2; step++)
+        run_conv_step (cc, &o, step, cc->bias ? tols.chain : tols.store);
+      run_conv_alone (cc, &o, dx2);
     }
   /* in the host emulation: through the fake cuDNN exactly when asked (the
    * float32 forward once where cuDNN pads it, then per step forward, data
@@ -887,7 +939,7 @@ run_conv (const conv_case *cc)
   ts_tensor_free (xf);
   ts_tensor_free (dx2);
   ts_tensor_free (yf);
-  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+  free_conv_operands (&o);
 }
 
 static void
@@ -1019,20 +1071,6 @@ extern int ts_fake_cudnn_no_algo __attribute__ ((weak));
 extern int ts_fake_cudnn_no_algo_c __attribute__ ((weak));
 extern int ts_fake_cudnn_mixed_math __attribute__ ((weak));
 extern int ts_fake_cuda_cc __attribute__ ((weak));
-
-/* 1 when the fake cuDNN runs this test's convolutions; else skipped */
-static int
-have_fake_cudnn (void)
-{
-  if (!have_gpu ())
-    return 0;
-  if (!want_cudnn () || &ts_fake_cudnn_no_algo == NULL)
-    {
-      g_test_skip ("needs the host emulation's fake cuDNN (TS_CUDA_CUDNN=1)");
-      return 0;
-    }
-  return 1;
-}
 
 /* Each direction is planned on its first use: the fake offers no data
  * gradient for 3-channel inputs (as cuDNN may not in NHWC), and the stem
@@ -1261,54 +1299,22 @@ extern int ts_fake_cudnn_no_algo_bf16 __attribute__ ((weak));
 static void
 run_conv_fallback (const conv_case *cc, int refused, int bf16_only)
 {
-  const ts_conv2d_params *p = &cc->p;
   const int fwd = !(refused & 1), data = !(refused & 2), filter = !(refused & 4);
-  int64_t sx[4], sw[4], sy[4], sb[1];
-  pair x, w, b, y, dy, dx, dw, db;
+  conv_operands o;
   cudnn_calls calls0;
-  long fallbacks0, mallocs0 = 0;
-  char what[160];
+  long fallbacks0;
 
   ts_fake_cudnn_no_algo = refused, ts_fake_cudnn_no_algo_c = cc->c;
   ts_fake_cudnn_no_algo_bf16 = bf16_only;
-  conv_case_shapes (cc, sx, sw, sy, sb);
-  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
-  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
-  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL), db = mk (1, sb, NULL);
-  cpu->i->conv2d_forward (cpu, p, x.c, w.c, cc->bias ? b.c : NULL, y.c);
-  cpu->i->conv2d_backward (cpu, p, x.c, w.c, dy.c, dx.c, dw.c, db.c);
+  o = mk_conv_bf16 (cc);
+  run_conv_cpu (cc, &o);
   calls0 = cudnn_calls_now ();
   fallbacks0 = fallbacks ();
+  /* in float32 the bias is added before the one rounding */
   for (int step = 0; step < 2; step++)
-    {
-      mallocs0 = ts_fake_cuda_mallocs;
-      ts_clear_error ();
-      gpu->i->conv2d_forward (gpu, p, x.g, w.g, cc->bias ? b.g : NULL, y.g);
-      gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx.g, dw.g, db.g);
-      if (strcmp (ts_last_error (), "") != 0)
-        g_test_message ("%s: %s", cc->name, ts_last_error ());
-      g_assert_true (strcmp (ts_last_error (), "") == 0);
-      g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-      if (step == 1)
-        g_assert_cmpint (ts_fake_cuda_mallocs, ==, mallocs0);
-      /* in float32 the bias is added before the one rounding */
-      snprintf (what, sizeof what, "conv2d %s forward", cc->name);
-      cmp (what, y, cc->bias && fwd ? tols.chain : tols.store);
-      snprintf (what, sizeof what, "conv2d %s dx", cc->name);
-      cmp (what, dx, tols.store);
-      snprintf (what, sizeof what, "conv2d %s dw", cc->name);
-      cmp (what, dw, tols.store);
-      snprintf (what, sizeof what, "conv2d %s db", cc->name);
-      cmp (what, db, tols.store);
-    }
-  gpu->i->fill (gpu, dw.g, 7.0f);
-  gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, NULL, dw.g, NULL);
-  snprintf (what, sizeof what, "conv2d %s dw only", cc->name);
-  cmp (what, dw, tols.store);
-  gpu->i->fill (gpu, dx.g, 7.0f);
-  gpu->i->conv2d_backward (gpu, p, x.g, w.g, dy.g, dx.g, NULL, NULL);
-  snprintf (what, sizeof what, "conv2d %s dx only", cc->name);
-  cmp (what, dx, tols.store);
+    run_conv_step (cc, &o, step, cc->bias && fwd ? tols.chain : tols.store);
+  gpu->i->fill (gpu, o.dx.g, 7.0f);
+  run_conv_alone (cc, &o, o.dx.g);
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
   g_assert_cmpint (fallbacks () - fallbacks0, ==,
                    2 * (!fwd + (!data || !filter)) + !filter + !data);
@@ -1317,7 +1323,7 @@ run_conv_fallback (const conv_case *cc, int refused, int bf16_only)
   else
     assert_cudnn_calls (cc->name, calls0, (cudnn_calls) { 2 * fwd, 3 * data, 3 * filter });
   ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0, ts_fake_cudnn_no_algo_bf16 = 0;
-  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw), pfree (db);
+  free_conv_operands (&o);
 }
 
 static void
@@ -1380,7 +1386,7 @@ test_conv_fallback_nomem (void)
                              "stride 1x1, padding top 1 bottom 1 left 1 right 1, groups 1, 5 to "
                              "9 channels, batch 2): CUDNN_STATUS_NOT_SUPPORTED; running it in "
                              "float32 instead failed too: CUDA: out of GPU memory";
-  char *limit;
+  ts_cuda_test_env limit;
   ts_tensor *x, *w, *y;
   ts_backend *be;
 
@@ -1388,16 +1394,11 @@ test_conv_fallback_nomem (void)
     return;
   be = own_backend_conv (&cc, &x, &w, &y);
   ts_fake_cudnn_no_algo = 1, ts_fake_cudnn_no_algo_c = cc.c;
-  /* (libc's calls: scripts/gpu-check builds this without GLib) */
-  limit = getenv ("TS_FAKE_CUDA_MAX_ALLOC") ? strdup (getenv ("TS_FAKE_CUDA_MAX_ALLOC")) : NULL;
-  setenv ("TS_FAKE_CUDA_MAX_ALLOC", "4096", 1);   /* x's float32 copy takes 40 KiB */
+  /* x's float32 copy takes 40 KiB */
+  limit = ts_cuda_test_setenv ("TS_FAKE_CUDA_MAX_ALLOC", "4096");
   ts_clear_error ();
   be->i->conv2d_forward (be, &cc.p, x, w, NULL, y);
-  if (limit)
-    setenv ("TS_FAKE_CUDA_MAX_ALLOC", limit, 1);
-  else
-    unsetenv ("TS_FAKE_CUDA_MAX_ALLOC");
-  free (limit);
+  ts_cuda_test_restore (limit);
   ts_fake_cudnn_no_algo = 0, ts_fake_cudnn_no_algo_c = 0;
   g_test_message ("%s", ts_last_error ());
   g_assert_nonnull (strstr (ts_last_error (), layer));
@@ -1483,36 +1484,8 @@ test_model_fallback (void)
 
 /* ---- cuDNN's fall-through when an algorithm fails as it runs
  * (ts-cuda-cudnn.c), for bfloat16: the fake cuDNN's failures at execution
- * (tests/cuda/emu/fake-cudnn.c), absent (NULL) with the real one ---- */
-
-extern int ts_fake_cudnn_fail_first[3] __attribute__ ((weak));
-extern unsigned ts_fake_cudnn_failing[3] __attribute__ ((weak));
-extern int ts_fake_cudnn_fail_status __attribute__ ((weak));   /* a cudnnStatus_t */
-extern long ts_fake_cudnn_tries[3][8] __attribute__ ((weak));
-extern void ts_fake_cudnn_fail_reset (void) __attribute__ ((weak));
-
-/* cuDNN 9's CUDNN_STATUS_NOT_SUPPORTED and _EXECUTION_FAILED (cudnn_graph.h;
- * the tests build without cudnn.h) */
-enum { DNN_NOT_SUPPORTED = 3000, DNN_EXECUTION_FAILED = 5000 };
-
-static ts_cuda_dnn_stats
-dnn_stats (void)
-{
-  ts_cuda_dnn_stats s;
-  ts_backend_cuda_dnn_stats (gpu, &s);
-  return s;
-}
-
-/* the fake's runs of the algorithms of direction @kind that fail */
-static long
-failing_tries (int kind)
-{
-  long n = 0;
-  for (int a = 0; a < 8; a++)
-    if (ts_fake_cudnn_failing[kind] & (1u << a))
-      n += ts_fake_cudnn_tries[kind][a];
-  return n;
-}
+ * (tests/cuda/emu/fake-cudnn.c, cuda-ops-test.h), absent (NULL) with the
+ * real one ---- */
 
 /* Each direction's first candidate fails when run: the next runs, on the
  * weight's bfloat16 copy and the padded x made again for it (the SAME
@@ -1532,18 +1505,17 @@ test_conv_fallthrough (void)
   const long entries[3] = { 3, 2, 2 };   /* that plan each direction */
   ts_cuda_dnn_stats s0;
 
-  if (!have_fake_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+  if (!have_fake_failures ())
     return;
-  ts_fake_cudnn_fail_reset ();
-  s0 = dnn_stats ();
+  s0 = dnn_stats (gpu);
   ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
   ts_fake_cudnn_fail_status = DNN_NOT_SUPPORTED;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     run_conv (&cases[i]);
   for (int k = 0; k < 3; k++)
-    g_assert_cmpint (failing_tries (k), ==, entries[k]);
-  g_assert_cmpint (dnn_stats ().refused - s0.refused, ==, 7);
-  g_assert_cmpint (dnn_stats ().exhausted, ==, s0.exhausted);
+    g_assert_cmpint (tries_of (k, 1), ==, entries[k]);
+  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 7);
+  g_assert_cmpint (dnn_stats (gpu).exhausted, ==, s0.exhausted);
   ts_fake_cudnn_fail_reset ();
 }
 
@@ -1559,46 +1531,36 @@ test_conv_fallthrough_grows (void)
 {
   static const conv_case cc = { "3x3 s2 SAME, retried with more workspace", 2, 8, 12, 10, 8, 3,
                                 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 };
-  const char *det = g_getenv ("TS_CUDA_DETERMINISTIC");
-  int64_t sx[4], sw[4], sy[4], sb[1];
-  char err[512], saved[16];
+  char err[512];
   ts_backend *keep = gpu;
-  pair x, w, b, y, dy, dx, dw;
+  conv_operands o;
+  ts_cuda_test_env det;
   long mallocs0;
 
-  if (!have_fake_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+  if (!have_fake_failures ())
     return;
-  snprintf (saved, sizeof saved, "%s", det ? det : "");
-  setenv ("TS_CUDA_DETERMINISTIC", "0", 1);
+  det = ts_cuda_test_setenv ("TS_CUDA_DETERMINISTIC", "0");
   gpu = ts_backend_cuda_new (0, err, sizeof err);
-  if (det)
-    setenv ("TS_CUDA_DETERMINISTIC", saved, 1);
-  else
-    unsetenv ("TS_CUDA_DETERMINISTIC");
+  ts_cuda_test_restore (det);
   g_assert_nonnull (gpu);
-  conv_case_shapes (&cc, sx, sw, sy, sb);
-  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
-  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
-  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL);
-  cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, b.c, y.c);
-  cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
-  ts_fake_cudnn_fail_reset ();
+  o = mk_conv_bf16 (&cc);
+  run_conv_cpu (&cc, &o);
   ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[1] = ts_fake_cudnn_fail_first[2] = 1;
   ts_fake_cudnn_fail_status = DNN_NOT_SUPPORTED;
   mallocs0 = ts_fake_cuda_mallocs;
   ts_clear_error ();
-  gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, b.g, y.g);
+  gpu->i->conv2d_forward (gpu, &cc.p, o.x.g, o.w.g, o.b.g, o.y.g);
   /* the scratch made for the first try, then again for the retry */
   g_assert_cmpint (ts_fake_cuda_mallocs - mallocs0, ==, 2);
-  gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+  gpu->i->conv2d_backward (gpu, &cc.p, o.x.g, o.w.g, o.dy.g, o.dx.g, o.dw.g, NULL);
   g_assert_true (strcmp (ts_last_error (), "") == 0);
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-  g_assert_cmpint (dnn_stats ().refused, ==, 3);
-  cmp ("retried forward", y, tols.chain);
-  cmp ("retried dx", dx, tols.store);
-  cmp ("retried dw", dw, tols.store);
+  g_assert_cmpint (dnn_stats (gpu).refused, ==, 3);
+  cmp ("retried forward", o.y, tols.chain);
+  cmp ("retried dx", o.dx, tols.store);
+  cmp ("retried dw", o.dw, tols.store);
   ts_fake_cudnn_fail_reset ();
-  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+  free_conv_operands (&o);
   ts_backend_free (gpu);
   gpu = keep;
 }
@@ -1633,7 +1595,7 @@ run_data_exhausted (void)
   cmp ("dw, in bfloat16", dw, tols.store);
   /* the fake's three usable data algorithms, each run once in bfloat16 and
    * once in float32 (which then takes im2col) */
-  g_assert_cmpint (failing_tries (1), ==, 6);
+  g_assert_cmpint (tries_of (1, 1), ==, 6);
   assert_cudnn_calls (cc.name, calls0, (cudnn_calls) { 0, 0, 1 });
   ts_fake_cudnn_fail_reset ();
   pfree (x), pfree (w), pfree (dy), pfree (dx), pfree (dw);
@@ -1654,51 +1616,45 @@ test_conv_fallthrough_exhausted (void)
 {
   static const conv_case cc = { "3x3 s1 p1, every candidate fails", 2, 4, 6, 7, 8, 3, 3,
                                 { 1, 1, 1, 1, 1, 1, 1 }, 1 };
-  int64_t sx[4], sw[4], sy[4], sb[1];
   ts_cuda_dnn_stats s0;
   cudnn_calls calls0;
   long fallbacks0;
-  pair x, w, b, y, dy, dx, dw;
+  conv_operands o;
 
-  if (!have_fake_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
+  if (!have_fake_failures ())
     return;
-  ts_fake_cudnn_fail_reset ();
-  s0 = dnn_stats ();
+  s0 = dnn_stats (gpu);
   fallbacks0 = fallbacks ();
-  conv_case_shapes (&cc, sx, sw, sy, sb);
-  x = mk_rand_bf16 (sx, -1, 1), w = mk_rand_bf16_values (4, sw, -0.5f, 0.5f);
-  b = mk_rand (1, sb, -1, 1), y = mk_bf16 (sy, NULL), dy = mk_rand_bf16 (sy, -1, 1);
-  dx = mk_bf16 (sx, NULL), dw = mk (4, sw, NULL);
-  cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, b.c, y.c);
-  cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
+  o = mk_conv_bf16 (&cc);
+  run_conv_cpu (&cc, &o);
   ts_fake_cudnn_fail_first[0] = ts_fake_cudnn_fail_first[2] = 8;
   ts_fake_cudnn_fail_status = DNN_EXECUTION_FAILED;
   calls0 = cudnn_calls_now ();
   for (int call = 0; call < 2; call++)
     {
       ts_clear_error ();
-      gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, b.g, y.g);
-      gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
+      gpu->i->conv2d_forward (gpu, &cc.p, o.x.g, o.w.g, o.b.g, o.y.g);
+      gpu->i->conv2d_backward (gpu, &cc.p, o.x.g, o.w.g, o.dy.g, o.dx.g, o.dw.g, NULL);
       g_assert_true (strcmp (ts_last_error (), "") == 0);
       /* the fake's three usable algorithms of each, each run once in all
        * in bfloat16 and once in float32 (whose cuDNN plan fails the same
        * way here, so that float32 takes im2col) */
-      g_assert_cmpint (failing_tries (0), ==, 6);
-      g_assert_cmpint (failing_tries (2), ==, 6);
+      g_assert_cmpint (tries_of (0, 1), ==, 6);
+      g_assert_cmpint (tries_of (2, 1), ==, 6);
       /* float32 forward: the bias before the one rounding */
-      cmp ("exhausted forward, in float32", y, tols.store);
-      cmp ("dx, in bfloat16", dx, tols.store);
-      cmp ("exhausted dw, in float32", dw, tols.store);
+      cmp ("exhausted forward, in float32", o.y, tols.store);
+      cmp ("dx, in bfloat16", o.dx, tols.store);
+      cmp ("exhausted dw, in float32", o.dw, tols.store);
     }
   /* dx in bfloat16 once a call; forward and dw never ran there */
   assert_cudnn_calls ("every forward and filter candidate fails", calls0,
                       (cudnn_calls) { 0, 2, 0 });
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
-  g_assert_cmpint (dnn_stats ().refused - s0.refused, ==, 12);
-  g_assert_cmpint (dnn_stats ().exhausted - s0.exhausted, ==, 4);
+  g_assert_cmpint (dnn_stats (gpu).refused - s0.refused, ==, 12);
+  g_assert_cmpint (dnn_stats (gpu).exhausted - s0.exhausted, ==, 4);
   g_assert_cmpint (fallbacks () - fallbacks0, ==, 4);
   ts_fake_cudnn_fail_reset ();
-  pfree (x), pfree (w), pfree (b), pfree (y), pfree (dy), pfree (dx), pfree (dw);
+  free_conv_operands (&o);
   run_data_exhausted ();
 }
 
@@ -1733,32 +1689,11 @@ test_conv_setup_fails (void)
   ts_backend_free (be);
 }
 
-/* After the tests, on a GPU (a report, not a test): how often cuDNN
- * refused, as it ran, what its heuristics offered */
-static void
-print_fallthrough_summary (void)
-{
-  if (!have_gpu ())
-    return;
-  printf ("# cuDNN algorithms refused when run: %ld; given up for want of workspace "
-          "memory: %ld; directions left without one: %ld\n", dnn_stats ().refused,
-          dnn_stats ().no_memory, dnn_stats ().exhausted);
-}
-
 int
 main (int argc, char **argv)
 {
-  char desc[256];
-
   g_test_init (&argc, &argv, NULL);
-  setenv ("TS_CUDA_TF32", "0", 0);
-  setenv ("TS_CUDA_CUDNN", "0", 0);
-  cpu = ts_backend_cpu_new (1);
-  gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
-  if (gpu)
-    g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
-  else
-    g_test_message ("%s", skip_reason);
+  open_backends ();
   g_test_add_func ("/cuda/bf16/convert-rounding", test_convert_rounding_all);
   g_test_add_func ("/cuda/bf16/convert-layouts", test_convert_layouts_all);
   g_test_add_func ("/cuda/bf16/cpu-refuses", test_cpu_refuses);
@@ -1783,14 +1718,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough-exhausted", test_conv_fallthrough_exhausted);
   g_test_add_func ("/cuda/bf16/conv2d-setup-fails", test_conv_setup_fails);
   int rc = g_test_run ();
-  print_fallthrough_summary ();
   if (gpu)
-    ts_backend_free (gpu);
-  ts_backend_free (cpu);
-  if (&ts_fake_cudnn_live != NULL && ts_fake_cudnn_live != 0)
-    {
-      printf ("# fake cuDNN: %ld handles or descriptors not destroyed\n", ts_fake_cudnn_live);
-      rc = 1;
-    }
-  return rc;
+    print_cudnn_refusals ();
+  return close_backends (rc);
 }

@@ -239,64 +239,8 @@ test_conv (void)
 
 /* ---- cuDNN's fall-through when an algorithm fails as it runs
  * (ts-cuda-cudnn.c): the fake cuDNN's failures at execution
- * (tests/cuda/emu/fake-cudnn.c) and its runtime's sticky error
- * (fake-cudart.c), absent (NULL) with the real libraries ---- */
-
-extern int ts_fake_cudnn_fail_first[3] __attribute__ ((weak));
-extern unsigned ts_fake_cudnn_failing[3] __attribute__ ((weak));
-extern int ts_fake_cudnn_fail_status __attribute__ ((weak));   /* a cudnnStatus_t */
-extern int ts_fake_cudnn_fail_fault __attribute__ ((weak));    /* a cudaError_t */
-extern long ts_fake_cudnn_tries[3][8] __attribute__ ((weak));
-extern void ts_fake_cudnn_fail_reset (void) __attribute__ ((weak));
-
-/* cuDNN 9's statuses (cudnn_graph.h) and CUDA's (driver_types.h) that the
- * tests make the fake return: the tests build without cudnn.h */
-enum {
-  DNN_NOT_INITIALIZED = 1001,         /* the library's: never retried */
-  DNN_BAD_PARAM_NULL_POINTER = 2002,  /* details of BAD_PARAM about what we passed: */
-  DNN_BAD_PARAM_MISALIGNED = 2003,    /* our bug, never retried */
-  DNN_BAD_PARAM_SIZE_INSUFFICIENT = 2006,   /* the workspace it asked for falls short: the algorithm's */
-  DNN_NOT_SUPPORTED = 3000,
-  DNN_NOT_SUPPORTED_SUBLIBRARY = 3009,      /* its engine's sub-library missing: retried */
-  DNN_EXECUTION_FAILED = 5000,        /* the algorithm's while CUDA is sound */
-  CUDA_ILLEGAL_ADDRESS = 700          /* a kernel's fault: sticky */
-};
-
-/* 1 when the fake cuDNN runs this test's convolutions (its failures
- * cleared); else skipped */
-static int
-have_fake_failures (void)
-{
-  if (!have_gpu ())
-    return 0;
-  if (!want_cudnn () || &ts_fake_cudnn_fail_reset == NULL)
-    {
-      g_test_skip ("needs the host emulation's fake cuDNN (TS_CUDA_CUDNN=1)");
-      return 0;
-    }
-  ts_fake_cudnn_fail_reset ();
-  return 1;
-}
-
-static ts_cuda_dnn_stats
-dnn_stats (ts_backend *be)
-{
-  ts_cuda_dnn_stats s;
-  ts_backend_cuda_dnn_stats (be, &s);
-  return s;
-}
-
-/* the fake's runs of direction @kind: all (failed or not), and those of the
- * algorithms that fail */
-static long
-tries_of (int kind, int failing_only)
-{
-  long n = 0;
-  for (int a = 0; a < 8; a++)
-    if (!failing_only || (ts_fake_cudnn_failing[kind] & (1u << a)))
-      n += ts_fake_cudnn_tries[kind][a];
-  return n;
-}
+ * (tests/cuda/emu/fake-cudnn.c, cuda-ops-test.h) and its runtime's sticky
+ * error (fake-cudart.c), absent (NULL) with the real libraries ---- */
 
 /* Each direction's first candidate fails when run (a detail of BAD_PARAM
  * that is the algorithm's, as cuDNN 9 reports one; then, on another
@@ -367,26 +311,6 @@ test_conv_fallthrough (void)
   ts_fake_cudnn_fail_reset ();
 }
 
-/* The fake runtime's allocations limited to @limit bytes (the value
- * before kept in @saved) until limit_end */
-static void
-limit_begin (const char *limit, char *saved, size_t len)
-{
-  const char *was = g_getenv ("TS_FAKE_CUDA_MAX_ALLOC");
-
-  snprintf (saved, len, "%s", was ? was : "");
-  setenv ("TS_FAKE_CUDA_MAX_ALLOC", limit, 1);
-}
-
-static void
-limit_end (const char *saved)
-{
-  if (saved[0])
-    setenv ("TS_FAKE_CUDA_MAX_ALLOC", saved, 1);
-  else
-    unsetenv ("TS_FAKE_CUDA_MAX_ALLOC");
-}
-
 /* A candidate whose workspace cannot be allocated gives way to the next
  * (the fake runtime's allocations limited to 64 bytes, so that only a
  * workspace-free algorithm fits: the fake's first in Find*'s order, its
@@ -404,7 +328,8 @@ test_conv_fallthrough_workspace (void)
   const char *det = g_getenv ("TS_CUDA_DETERMINISTIC"), *search = g_getenv ("TS_CUDA_CONV_SEARCH");
   int64_t sx[4], sw[4], sy[4], sb[1];
   ts_backend *keep = gpu;
-  char err[512], saved[64];
+  char err[512];
+  ts_cuda_test_env limit;
   long refusals;
   pair x, w, y, dy, dx, dw;
 
@@ -418,11 +343,11 @@ test_conv_fallthrough_workspace (void)
   dy = mk_rand (4, sy, -1, 1), dx = mk (4, sx, NULL), dw = mk (4, sw, NULL);
   cpu->i->conv2d_forward (cpu, &cc.p, x.c, w.c, NULL, y.c);
   cpu->i->conv2d_backward (cpu, &cc.p, x.c, w.c, dy.c, dx.c, dw.c, NULL);
-  limit_begin ("64", saved, sizeof saved);
+  limit = ts_cuda_test_setenv ("TS_FAKE_CUDA_MAX_ALLOC", "64");
   ts_clear_error ();
   gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, NULL, y.g);
   gpu->i->conv2d_backward (gpu, &cc.p, x.g, w.g, dy.g, dx.g, dw.g, NULL);
-  limit_end (saved);
+  ts_cuda_test_restore (limit);
   g_assert_true (strcmp (ts_last_error (), "") == 0);
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_OK);
   g_assert_cmpint (dnn_stats (gpu).no_memory, ==, 3 * refusals);
@@ -437,10 +362,10 @@ test_conv_fallthrough_workspace (void)
   gpu = ts_backend_cuda_new (0, err, sizeof err);
   g_assert_nonnull (gpu);
   x = mk_rand (4, sx, -1, 1), w = mk_rand (4, sw, -0.5f, 0.5f), y = mk (4, sy, NULL);
-  limit_begin ("3", saved, sizeof saved);
+  limit = ts_cuda_test_setenv ("TS_FAKE_CUDA_MAX_ALLOC", "3");
   ts_clear_error ();
   gpu->i->conv2d_forward (gpu, &cc.p, x.g, w.g, NULL, y.g);
-  limit_end (saved);
+  ts_cuda_test_restore (limit);
   g_test_message ("%s", ts_last_error ());
   g_assert_cmpint (ts_backend_check (gpu), ==, TS_ERR_DEVICE);
   g_assert_nonnull (strstr (ts_last_error (), "CUDA scratch allocation failed"));
@@ -1115,31 +1040,15 @@ print_summary (void)
   if (!have_gpu ())
     return;
   printf ("# worst normalized error: %.3g (%s)\n", worst_err, worst_op);
-  printf ("# cuDNN algorithms refused when run: %ld; given up for want of workspace "
-          "memory: %ld; directions left without one: %ld\n", dnn_stats (gpu).refused,
-          dnn_stats (gpu).no_memory, dnn_stats (gpu).exhausted);
+  print_cudnn_refusals ();
 }
 
 int
 main (int argc, char **argv)
 {
-  char desc[256];
-
   g_test_init (&argc, &argv, NULL);
-  /* the tolerances are for exact FP32 through our own kernels unless the run
-   * asks for TF32 or cuDNN (scripts/gpu-check runs each variant) */
-  setenv ("TS_CUDA_TF32", "0", 0);
-  setenv ("TS_CUDA_CUDNN", "0", 0);
-  cpu = ts_backend_cpu_new (1);
-  gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
-  if (gpu)
-    {
-      g_test_message ("GPU: %s", ts_backend_cuda_describe (gpu, desc, sizeof desc));
-      if (ts_cuda_test_emulated ())
-        emulated_tolerances ();
-    }
-  else
-    g_test_message ("%s", skip_reason);
+  if (open_backends () && ts_cuda_test_emulated ())
+    emulated_tolerances ();
   g_test_add_func ("/cuda/ops/elementwise", test_elementwise);
   g_test_add_func ("/cuda/ops/conv2d", test_conv);
   g_test_add_func ("/cuda/ops/conv2d-fallthrough", test_conv_fallthrough);
@@ -1154,14 +1063,5 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/ops/out-of-memory", test_out_of_memory);
   int rc = g_test_run ();
   print_summary ();
-  if (gpu)
-    ts_backend_free (gpu);
-  ts_backend_free (cpu);
-  /* the fake cuDNN's handle and descriptors went with the backend */
-  if (&ts_fake_cudnn_live != NULL && ts_fake_cudnn_live != 0)
-    {
-      printf ("# fake cuDNN: %ld handles or descriptors not destroyed\n", ts_fake_cudnn_live);
-      rc = 1;
-    }
-  return rc;
+  return close_backends (rc);
 }

@@ -639,10 +639,7 @@ main (int argc, char **argv)
       g_test_add_func ("/cuda/train/threads", test_threads_not_asked);
       return g_test_run ();
     }
-  /* the tolerances are for exact FP32 through our own kernels unless the run
-   * asks for TF32 or cuDNN (scripts/gpu-check runs each variant) */
-  setenv ("TS_CUDA_TF32", "0", 0);
-  setenv ("TS_CUDA_CUDNN", "0", 0);
+  ts_cuda_test_default_env ();
   cpu = ts_backend_cpu_new (0);
   gpu = ts_backend_cuda_new (0, skip_reason, sizeof skip_reason);
   g_test_add_func ("/cuda/train/resnet18-parity", test_resnet18_parity);

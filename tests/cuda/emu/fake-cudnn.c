@@ -432,75 +432,39 @@ row_ws (const algo_row *r, cudnnMathType_t math, const filter *w, const tensor *
     return CUDNN_STATUS_SUCCESS;                                                  \
   } while (0)
 
-cudnnStatus_t
-cudnnGetConvolutionForwardAlgorithm_v7 (cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
-                                        const cudnnFilterDescriptor_t w,
-                                        const cudnnConvolutionDescriptor_t cd,
-                                        const cudnnTensorDescriptor_t y, const int requested,
-                                        int *returned, cudnnConvolutionFwdAlgoPerf_t *perf)
-{
-  ALGO_QUERY (FWD, 0, x, w, cd, y, requested, returned, perf);
-}
+/* A direction's heuristics (Get*_v7, @get) and Find* (@find): the same
+ * arguments, handle, the descriptors @a1, @a2 (of types @t1, @t2), the
+ * convolution's, @a4 (@t4), then requested, returned and perf (@perf_t *);
+ * the rows in the heuristics' order or Find*'s, Find* calls counted.  @x,
+ * @w, @y: which of the descriptors plays x, w and y for direction @kind. */
+#define ALGO_QUERIES(get, find, kind, perf_t, t1, a1, t2, a2, t4, a4, x, w, y)             \
+  cudnnStatus_t                                                                             \
+  get (cudnnHandle_t handle, const t1 a1, const t2 a2, const cudnnConvolutionDescriptor_t cd, \
+       const t4 a4, const int requested, int *returned, perf_t *perf)                        \
+  {                                                                                         \
+    ALGO_QUERY (kind, 0, x, w, cd, y, requested, returned, perf);                           \
+  }                                                                                         \
+                                                                                            \
+  cudnnStatus_t                                                                             \
+  find (cudnnHandle_t handle, const t1 a1, const t2 a2, const cudnnConvolutionDescriptor_t cd, \
+        const t4 a4, const int requested, int *returned, perf_t *perf)                       \
+  {                                                                                         \
+    ts_fake_cudnn_finds++;                                                                  \
+    ALGO_QUERY (kind, 1, x, w, cd, y, requested, returned, perf);                           \
+  }
 
-cudnnStatus_t
-cudnnGetConvolutionBackwardDataAlgorithm_v7 (cudnnHandle_t handle,
-                                             const cudnnFilterDescriptor_t w,
-                                             const cudnnTensorDescriptor_t dy,
-                                             const cudnnConvolutionDescriptor_t cd,
-                                             const cudnnTensorDescriptor_t dx,
-                                             const int requested, int *returned,
-                                             cudnnConvolutionBwdDataAlgoPerf_t *perf)
-{
-  ALGO_QUERY (BWD_DATA, 0, dx, w, cd, dy, requested, returned, perf);
-}
-
-cudnnStatus_t
-cudnnGetConvolutionBackwardFilterAlgorithm_v7 (cudnnHandle_t handle,
-                                               const cudnnTensorDescriptor_t x,
-                                               const cudnnTensorDescriptor_t dy,
-                                               const cudnnConvolutionDescriptor_t cd,
-                                               const cudnnFilterDescriptor_t dw,
-                                               const int requested, int *returned,
-                                               cudnnConvolutionBwdFilterAlgoPerf_t *perf)
-{
-  ALGO_QUERY (BWD_FILTER, 0, x, dw, cd, dy, requested, returned, perf);
-}
-
-cudnnStatus_t
-cudnnFindConvolutionForwardAlgorithm (cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
-                                      const cudnnFilterDescriptor_t w,
-                                      const cudnnConvolutionDescriptor_t cd,
-                                      const cudnnTensorDescriptor_t y, const int requested,
-                                      int *returned, cudnnConvolutionFwdAlgoPerf_t *perf)
-{
-  ts_fake_cudnn_finds++;
-  ALGO_QUERY (FWD, 1, x, w, cd, y, requested, returned, perf);
-}
-
-cudnnStatus_t
-cudnnFindConvolutionBackwardDataAlgorithm (cudnnHandle_t handle,
-                                           const cudnnFilterDescriptor_t w,
-                                           const cudnnTensorDescriptor_t dy,
-                                           const cudnnConvolutionDescriptor_t cd,
-                                           const cudnnTensorDescriptor_t dx, const int requested,
-                                           int *returned, cudnnConvolutionBwdDataAlgoPerf_t *perf)
-{
-  ts_fake_cudnn_finds++;
-  ALGO_QUERY (BWD_DATA, 1, dx, w, cd, dy, requested, returned, perf);
-}
-
-cudnnStatus_t
-cudnnFindConvolutionBackwardFilterAlgorithm (cudnnHandle_t handle,
-                                             const cudnnTensorDescriptor_t x,
-                                             const cudnnTensorDescriptor_t dy,
-                                             const cudnnConvolutionDescriptor_t cd,
-                                             const cudnnFilterDescriptor_t dw,
-                                             const int requested, int *returned,
-                                             cudnnConvolutionBwdFilterAlgoPerf_t *perf)
-{
-  ts_fake_cudnn_finds++;
-  ALGO_QUERY (BWD_FILTER, 1, x, dw, cd, dy, requested, returned, perf);
-}
+ALGO_QUERIES (cudnnGetConvolutionForwardAlgorithm_v7, cudnnFindConvolutionForwardAlgorithm, FWD,
+              cudnnConvolutionFwdAlgoPerf_t, cudnnTensorDescriptor_t, x,
+              cudnnFilterDescriptor_t, w, cudnnTensorDescriptor_t, y, x, w, y)
+ALGO_QUERIES (cudnnGetConvolutionBackwardDataAlgorithm_v7,
+              cudnnFindConvolutionBackwardDataAlgorithm, BWD_DATA,
+              cudnnConvolutionBwdDataAlgoPerf_t, cudnnFilterDescriptor_t, w,
+              cudnnTensorDescriptor_t, dy, cudnnTensorDescriptor_t, dx, dx, w, dy)
+ALGO_QUERIES (cudnnGetConvolutionBackwardFilterAlgorithm_v7,
+              cudnnFindConvolutionBackwardFilterAlgorithm, BWD_FILTER,
+              cudnnConvolutionBwdFilterAlgoPerf_t, cudnnTensorDescriptor_t, x,
+              cudnnTensorDescriptor_t, dy, cudnnFilterDescriptor_t, dw, x, dw, dy)
+#undef ALGO_QUERIES
 
 /* the body of the Get*WorkspaceSize functions: @algo's workspace under the
  * descriptor's math type */

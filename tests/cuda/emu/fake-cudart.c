@@ -62,8 +62,11 @@ cudaGetLastError (void)
 const char *
 cudaGetErrorString (cudaError_t e)
 {
-  return e == cudaSuccess ? "no error" : e == cudaErrorMemoryAllocation ? "out of memory"
-                                                                         : "emulated error";
+  /* the runtime's own words where a test reads them (TS_FAKE_CUDA_FAIL_AFTER) */
+  return e == cudaSuccess                 ? "no error"
+         : e == cudaErrorMemoryAllocation ? "out of memory"
+         : e == cudaErrorLaunchFailure    ? "unspecified launch failure"
+                                          : "emulated error";
 }
 
 const char *
@@ -72,6 +75,7 @@ cudaGetErrorName (cudaError_t e)
   return e == cudaSuccess                 ? "cudaSuccess"
          : e == cudaErrorMemoryAllocation ? "cudaErrorMemoryAllocation"
          : e == cudaErrorIllegalAddress   ? "cudaErrorIllegalAddress"
+         : e == cudaErrorLaunchFailure    ? "cudaErrorLaunchFailure"
                                           : "cudaErrorUnknown";
 }
 

@@ -103,11 +103,14 @@ destroy (void *p)
   return CUDNN_STATUS_SUCCESS;
 }
 
+static void no_bf16_from_env (void);
+
 cudnnStatus_t
 cudnnCreate (cudnnHandle_t *handle)
 {
   if (handle == NULL)
     return CUDNN_STATUS_BAD_PARAM;
+  no_bf16_from_env ();
   *handle = create (sizeof **handle);
   return *handle ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
 }
@@ -359,6 +362,19 @@ ws_bytes (int ws, const filter *w, const tensor *y)
  * cuDNN that lacks a bfloat16 kernel for a layer still has float32 ones:
  * then the bf16 policy's float32 fallback runs through cuDNN, not im2col. */
 int ts_fake_cudnn_no_algo_bf16;
+
+/* TS_FAKE_CUDNN_NO_BF16=C: no bfloat16 algorithm in any direction for x of
+ * C channels (0: every layer), float32 ones still offered, from the first
+ * handle on: a program's bf16 fallback end to end (tests/cuda/test-cuda-cli.c;
+ * 3, a stem's RGB input, is the likely case on a GPU) */
+static void
+no_bf16_from_env (void)
+{
+  const char *c = getenv ("TS_FAKE_CUDNN_NO_BF16");
+
+  if (c != NULL)
+    ts_fake_cudnn_no_algo = 7, ts_fake_cudnn_no_algo_c = atoi (c), ts_fake_cudnn_no_algo_bf16 = 1;
+}
 
 /* whether direction @kind offers algorithms for x @x (ts_fake_cudnn_no_algo) */
 static int

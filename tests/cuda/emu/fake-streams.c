@@ -107,10 +107,30 @@ run_until (fake_stream *s, long upto)
     }
 }
 
+/* TS_FAKE_CUDA_FAIL_AFTER=N: the Nth kernel launch, copy or memset queued
+ * (on any stream, since the program started) leaves cudaErrorLaunchFailure
+ * sticky, as a GPU lost mid-run does (a kernel's fault, the driver's Xid):
+ * every check from then on fails, so that a test sees what a program shows
+ * then (tests/cuda/test-cuda-cli.c).  With mu held; 0 when unset. */
+static void
+count_towards_failure (void)
+{
+  static long fail_after = -1, n_queued;
+
+  if (fail_after < 0)
+    {
+      const char *v = getenv ("TS_FAKE_CUDA_FAIL_AFTER");
+      fail_after = v ? atol (v) : 0;
+    }
+  if (fail_after > 0 && ++n_queued == fail_after)
+    ts_fake_cuda_sticky = cudaErrorLaunchFailure;
+}
+
 /* with mu held */
 static void
 push (fake_stream *s, op *o)
 {
+  count_towards_failure ();
   if (s->tail)
     s->tail->next = o;
   else

@@ -94,7 +94,7 @@ struct bn_nhwc_terms {
 };
 
 template <int V>
-static __global__ void NHWC_SUMS_BOUNDS
+static __global__ void NHWC_SUMS_BOUNDS (2)
 bn_nhwc_stats_kernel (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *x,
                       double *part)
 {
@@ -103,7 +103,7 @@ bn_nhwc_stats_kernel (int64_t rows, int c, int lanes, int splits, const tsk_bf16
 }
 
 template <int V>
-static __global__ void NHWC_SUMS_BOUNDS
+static __global__ void NHWC_SUMS_BOUNDS (2)
 bn_nhwc_grad_sums_kernel (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *x,
                           const tsk_bf16 *dy, const float *mean, int act,
                           const tsk_bf16 *y_act, double *part)

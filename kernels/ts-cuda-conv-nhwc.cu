@@ -56,7 +56,7 @@ struct bias_grad_terms {
 };
 
 template <int V>
-static __global__ void NHWC_SUMS_BOUNDS
+static __global__ void NHWC_SUMS_BOUNDS (1)
 bias_grad_nhwc_partial_kernel (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *dy,
                                double *part)
 {

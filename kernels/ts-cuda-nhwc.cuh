@@ -148,13 +148,14 @@ nhwc_most_splits (int64_t rows, int64_t c)
   return most;
 }
 
-/* The kernels around nhwc_channel_sums promise 4 blocks of 256 an SM (half
- * of an H200's threads; buf leaves room for 6 at V = 8, NS = 2), which caps
- * them at 64 registers: unbounded, ptxas spends 72 at V = 8 (3 blocks) on
- * holding the flush's and the tree's shared loads in flight.  The tree
- * unrolled by 2 only: fully unrolled it spills under that cap (nvcc 13,
- * sm_90; check with --resource-usage after a change). */
-#define NHWC_SUMS_BOUNDS TSK_BOUNDS (4)
+/* The kernels that call nhwc_channel_sums<V, NS> promise 4 blocks of 256 an
+ * SM for NS = 2 (half of an H200's threads; buf leaves room for 6 at V =
+ * 8), 6 for NS = 1, which caps them at 64 and 40 registers: unbounded,
+ * ptxas spends 72 at V = 8, NS = 2 (3 blocks) on holding the flush's and
+ * the tree's shared loads in flight.  The tree unrolled by 2 only: fully
+ * unrolled it spills under that cap (nvcc 13, sm_90; check with
+ * --resource-usage after a change: no spill stores). */
+#define NHWC_SUMS_BOUNDS(ns) TSK_BOUNDS ((ns) == 1 ? 6 : 4)
 
 /* Block b = group * splits + split sums NS quantities over its group's
  * channels and its split's contiguous range of rows into
@@ -208,9 +209,11 @@ nhwc_channel_sums (int64_t rows, int c, int lanes, int splits, TERMS terms, doub
       for (int h = w.per / 2; h > 0; h >>= 1)
         {
           if (w.sub < h)
-            TSK_UNROLL (2)
-            for (int q = 0; q < NS * V; q++)
-              buf[q * bd + t] += buf[q * bd + t + h * w.step];
+            {
+              TSK_UNROLL (2)
+              for (int q = 0; q < NS * V; q++)
+                buf[q * bd + t] += buf[q * bd + t + h * w.step];
+            }
           __syncthreads ();
         }
       if (w.sub == 0 && live)

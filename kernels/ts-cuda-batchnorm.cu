@@ -91,7 +91,7 @@ bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const fl
     for (int img = i0 + w.sub; img < i1; img += w.per)
       {
         int64_t row = ((int64_t) img * c + ch) * plane;
-        float f1 = 0.0f, f2 = 0.0f, xv[V], gv[V], yv[V];
+        float f1 = 0.0f, f2 = 0.0f, xv[V], gv[V];
         for (int q = w.p0; q < vplane; q += w.stride)
           {
             int64_t at = row + (int64_t) q * V;
@@ -105,14 +105,11 @@ bn_partial_kernel (int n, int c, int plane, int splits, const float *x, const fl
                 }
             else
               {
-                tsk_load_v<V> (dy + at, gv);
-                if (act >= 0)
-                  tsk_load_v<V> (y_act + at, yv);
+                bn_act_grad_v<V> (dy, y_act, act, at, gv);
                 for (int j = 0; j < V; j++)
                   {
-                    float g = act >= 0 ? tsk_relu_act_grad (act, yv[j], gv[j]) : gv[j];
-                    f1 += g;
-                    f2 += g * (xv[j] - k);
+                    f1 += gv[j];
+                    f2 += gv[j] * (xv[j] - k);
                   }
               }
           }
@@ -166,19 +163,14 @@ bn_backward_dx_kernel (int64_t rows, int c, int plane, const float *x, const flo
     {
       int ch = (int) (r % c);
       float k = coef[ch], mdy = coef[c + ch], cx = coef[2 * c + ch], mean = coef[3 * c + ch];
-      float xv[V], gv[V], yv[V];
+      float xv[V], gv[V];
       for (int q = w.p0; q < vplane; q += w.stride)
         {
           int64_t at = r * plane + (int64_t) q * V;
           tsk_load_v<V> (x + at, xv);
-          tsk_load_v<V> (dy + at, gv);
-          if (act >= 0)
-            tsk_load_v<V> (y_act + at, yv);
+          bn_act_grad_v<V> (dy, y_act, act, at, gv);
           for (int j = 0; j < V; j++)
-            {
-              float g = act >= 0 ? tsk_relu_act_grad (act, yv[j], gv[j]) : gv[j];
-              gv[j] = k * (g - mdy - (xv[j] - mean) * cx);
-            }
+            gv[j] = k * (gv[j] - mdy - (xv[j] - mean) * cx);
           tsk_store_v<V> (dx + at, gv);
         }
     }

@@ -8,6 +8,23 @@
 
 #include "ts-cuda-common.cuh"
 
+/* dy (V values at @at) taken through the activation @act (tsk_relu_act,
+ * -1 none) from its output y_act: the gradient batch norm's backward sums
+ * and scales, float or bfloat16 storage */
+template <int V, typename T>
+static __device__ __forceinline__ void
+bn_act_grad_v (const T *dy, const T *y_act, int act, int64_t at, float (&g)[V])
+{
+  tsk_load_v<V> (dy + at, g);
+  if (act >= 0)
+    {
+      float yv[V];
+      tsk_load_v<V> (y_act + at, yv);
+      for (int j = 0; j < V; j++)
+        g[j] = tsk_relu_act_grad (act, yv[j], g[j]);
+    }
+}
+
 /* From the partial sums of x - K (K: the channel's first element, at
  * x[ch * k_stride], float or bfloat16 storage): the statistics, the running
  * ones updated, and coef[0..c) = scale, coef[c..2c) = shift
@@ -21,13 +38,9 @@ bn_train_finish_kernel (int n, int c, int plane, int splits, const T *x, int64_t
 {
   TSK_FOR (ch, c)
     {
-      double s1 = 0.0, s2 = 0.0, cnt = (double) n * plane;
-      int nb = c * splits;
-      for (int sp = 0; sp < splits; sp++)
-        {
-          s1 += part[ch * splits + sp];
-          s2 += part[nb + ch * splits + sp];
-        }
+      double cnt = (double) n * plane;
+      double s1 = tsk_sum_in_order (part + ch * splits, splits);
+      double s2 = tsk_sum_in_order (part + (c + ch) * splits, splits);
       double dm = s1 / cnt, var_d = s2 / cnt - dm * dm;
       if (var_d < 0.0)
         var_d = 0.0;
@@ -72,14 +85,9 @@ bn_backward_finish_kernel (int n, int c, int plane, int splits, const double *pa
 {
   TSK_FOR (ch, c)
     {
-      double sdy = 0.0, sdyx = 0.0;
-      int nb = c * splits;
+      double sdy = tsk_sum_in_order (part + ch * splits, splits);
+      double sdyx = tsk_sum_in_order (part + (c + ch) * splits, splits);
       float cnt = (float) ((int64_t) n * plane), invstd = save_invstd[ch];
-      for (int sp = 0; sp < splits; sp++)
-        {
-          sdy += part[ch * splits + sp];
-          sdyx += part[nb + ch * splits + sp];
-        }
       float db = (float) sdy, dg = (float) (sdyx * invstd);
       if (dgamma)
         dgamma[ch] = dg;

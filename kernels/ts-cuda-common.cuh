@@ -12,6 +12,12 @@
 #define TSK_LAUNCH(kernel, blocks, stream) kernel<<<(blocks), TSK_THREADS, 0, (stream)>>>
 /* a shared array of @n @T */
 #define TSK_SHARED(T, name, n) __shared__ T name[n]
+/* a kernel's promise to ptxas: TSK_THREADS threads a block and room for
+ * @blocks blocks an SM, so registers are budgeted for that occupancy */
+#define TSK_BOUNDS(blocks) __launch_bounds__ (TSK_THREADS, (blocks))
+/* #pragma unroll n for the loop that follows (the host compiler has none) */
+#define TSK_UNROLL(n) _Pragma (TSK_UNROLL_STR (unroll n))
+#define TSK_UNROLL_STR(x) #x
 
 #else
 /* Host emulation (tests/cuda/emu, for machines without a GPU): the kernels
@@ -35,6 +41,8 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define TSK_BOUNDS(blocks)
+#define TSK_UNROLL(n)
 typedef struct { unsigned int x, y, z; } tsk_emu_dim;
 extern tsk_emu_dim blockIdx, threadIdx, blockDim, gridDim;
 extern "C" int tsk_emu_wide_index;   /* tests/cuda/emu/fake-cudart.c */
@@ -151,9 +159,37 @@ tsk_int_index (int64_t n)
   return n < (1LL << 30);
 }
 
+/* f (I ()) with I = int where tsk_int_index (@n) allows, else int64_t: a
+ * launcher picks kernel<I> at run time with one call written */
+template <typename F>
+static inline void
+tsk_with_index (int64_t n, F f)
+{
+  if (tsk_int_index (n))
+    f ((int) 0);
+  else
+    f ((int64_t) 0);
+}
+
 #define TSK_FOR(i, n) \
   for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
        i += (int64_t) blockDim.x * gridDim.x)
+
+/* TSK_FOR with an index of type I (int where tsk_int_index allows) */
+#define TSK_FOR_I(I, i, n) \
+  for (I i = (I) blockIdx.x * (I) blockDim.x + (I) threadIdx.x; i < (n); \
+       i += (I) blockDim.x * (I) gridDim.x)
+
+/* p[0] + p[1] + ... + p[n - 1], in that order: the fixed-order combine of a
+ * channel's per-block partial sums (batch norm, bias gradients) */
+static __device__ __forceinline__ double
+tsk_sum_in_order (const double *p, int n)
+{
+  double s = 0.0;
+  for (int i = 0; i < n; i++)
+    s += p[i];
+  return s;
+}
 
 /* Sum over the block (blockDim.x == TSK_THREADS); the result is valid in thread 0.
  * A fixed tree, so the result does not depend on scheduling. */

@@ -5,43 +5,31 @@
  * puts the channel fastest, so all walk memory along C: y / dy are
  * [rows][c] with rows = N*OH*OW.
  *
- * Window copy: one thread per 8 channels of one pixel (one 16-byte load or
- * zero, one 16-byte store) when C is a multiple of 8 and both buffers are
- * 16-byte aligned, else one per element; consecutive threads take
- * consecutive channels, then pixels, so a warp reads and writes contiguous
- * memory (a pixel's C values are contiguous in both buffers).  It copies
+ * Window copy and bias add: one thread per V channels of one pixel, V the
+ * widest of 8, 4, 2 that C and the addresses allow (nhwc_vec_width: one
+ * 16-, 8- or 4-byte access), else one per element; consecutive threads
+ * take consecutive channels, then pixels, so a warp reads and writes
+ * contiguous memory.  Both index in int where the tensors are small enough
+ * (tsk_int_index: each element costs divisions).  The window copy moves
  * bits: no rounding, so padding x and cropping dx are exact.
  *
- * Bias add: one thread per 8 channels (one 16-byte load and store of 8
- * bfloat16) when C is a multiple of 8 and y is 16-byte aligned, else one per
- * element; consecutive threads touch consecutive addresses.
- *
- * Bias gradient: deterministic in two passes, with no atomics.  Pass 1: a
- * block per (tile of 32 channels, chunk of rows); its 256 threads are 32
- * channel columns x 8 row lanes, so that a warp reads 32 neighbouring
- * channels of one row (64 contiguous bytes) and the 8 lanes take every 8th
- * row of the chunk; the lanes' sums are added in a fixed order into
- * partial[chunk][c] (double).  Pass 2: one thread per channel adds the
- * chunks' partials in chunk order.  Both passes loop over their virtual
- * threads with block-stride loops, so any blockDim (the host emulation's 1)
- * gives the same sums in the same order. */
+ * Bias gradient: deterministic in two passes, with no atomics: the partial
+ * sums of ts-cuda-nhwc.cuh (nhwc_channel_sums, as batch norm's: V-wide
+ * reads of dy, fixed orders), then one thread per channel adds its
+ * partials in split order. */
 #include "ts-cuda-common.cuh"
 #include "ts-cuda-kernels.h"
+#include "ts-cuda-nhwc.cuh"
 
-#define NHWC_COLS 32                         /* channels per pass-1 block: a warp's row segment */
-#define NHWC_LANES (TSK_THREADS / NHWC_COLS)  /* rows a pass-1 block reads at once */
-#define NHWC_TARGET_BLOCKS 512                /* pass 1: enough blocks for an H200's 132 SMs */
-#define NHWC_MIN_CHUNK_ROWS 64                /* ... with rows enough for each to be worth it */
-
-/* y[i] += b[i % c], V elements per thread (8: one 16-byte access, c % 8 == 0,
- * so the 8 lie in one row: channels ch..ch+7) */
-template <int V>
+/* y[e] += b[e % c], V elements a thread (V divides c, so the V lie in one
+ * row: channels ch .. ch + V - 1) */
+template <typename I, int V>
 static __global__ void
-bias_add_nhwc_kernel (int64_t groups, int64_t c, const float *b, tsk_bf16 *y)
+bias_add_nhwc_kernel (I groups, I c, const float *b, tsk_bf16 *y)
 {
-  TSK_FOR (i, groups)
+  TSK_FOR_I (I, i, groups)
     {
-      int64_t e = i * V, ch = e % c;
+      I e = i * V, ch = e % c;
       float v[V];
       tsk_load_v<V> (y + e, v);
       for (int j = 0; j < V; j++)
@@ -50,91 +38,63 @@ bias_add_nhwc_kernel (int64_t groups, int64_t c, const float *b, tsk_bf16 *y)
     }
 }
 
-static __global__ void
-bias_grad_nhwc_partial_kernel (int64_t rows, int64_t c, int64_t tiles, int64_t chunk_rows,
-                               const tsk_bf16 *dy, double *partial)
-{
-  TSK_SHARED (double, lane_sum, TSK_THREADS);
-  int64_t tile = blockIdx.x % tiles, chunk = blockIdx.x / tiles;
-  int64_t r0 = chunk * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+/* the bias gradient's one term for nhwc_channel_sums: dy */
+template <int V>
+struct bias_grad_terms {
+  const tsk_bf16 *dy;
 
-  for (int t = threadIdx.x; t < TSK_THREADS; t += blockDim.x)
-    {
-      int64_t ch = tile * NHWC_COLS + t % NHWC_COLS;
-      double acc = 0.0;
-      if (ch < c)
-        for (int64_t r = r0 + t / NHWC_COLS; r < r1; r += NHWC_LANES)
-          acc += tsk_ld (dy, r * c + ch);
-      lane_sum[t] = acc;
-    }
-  __syncthreads ();
-  for (int t = threadIdx.x; t < NHWC_COLS; t += blockDim.x)
-    {
-      int64_t ch = tile * NHWC_COLS + t;
-      double s = 0.0;
-      for (int l = 0; l < NHWC_LANES; l++)
-        s += lane_sum[l * NHWC_COLS + t];
-      if (ch < c)
-        partial[chunk * c + ch] = s;
-    }
+  __device__ __forceinline__ void start (int ch0) {}
+
+  __device__ __forceinline__ void
+  add (int64_t at, float (&f)[1][V])
+  {
+    float g[V];
+    tsk_load_v<V> (dy + at, g);
+    for (int j = 0; j < V; j++)
+      f[0][j] += g[j];
+  }
+};
+
+template <int V>
+static __global__ void NHWC_SUMS_BOUNDS (1)
+bias_grad_nhwc_partial_kernel (int64_t rows, int c, int lanes, int splits, const tsk_bf16 *dy,
+                               double *part)
+{
+  bias_grad_terms<V> terms = { dy };
+  nhwc_channel_sums<V, 1> (rows, c, lanes, splits, terms, part);
 }
 
 static __global__ void
-bias_grad_nhwc_finish_kernel (int64_t c, int64_t chunks, const double *partial, float *db)
+bias_grad_nhwc_finish_kernel (int c, int splits, const double *part, float *db)
 {
   TSK_FOR (ch, c)
-    {
-      double s = 0.0;
-      for (int64_t k = 0; k < chunks; k++)
-        s += partial[k * c + ch];
-      db[ch] = (float) s;
-    }
+    db[ch] = (float) tsk_sum_in_order (part + ch * splits, splits);
 }
 
-/* how pass 1 splits the rows; the same numbers for the work size and the launch */
-static void
-grad_plan (int64_t rows, int64_t c, int64_t *tiles, int64_t *chunks, int64_t *chunk_rows)
-{
-  int64_t want, most = (rows + NHWC_MIN_CHUNK_ROWS - 1) / NHWC_MIN_CHUNK_ROWS;
-
-  *tiles = (c + NHWC_COLS - 1) / NHWC_COLS;
-  want = NHWC_TARGET_BLOCKS / *tiles;
-  if (want > most)
-    want = most;
-  if (want < 1)
-    want = 1;
-  *chunk_rows = (rows + want - 1) / want;
-  if (*chunk_rows < 1)
-    *chunk_rows = 1;
-  *chunks = (rows + *chunk_rows - 1) / *chunk_rows;
-  if (*chunks < 1)
-    *chunks = 1;
-}
+/* V bfloat16 as one word, moved as bits */
+template <int V> struct window_word;
+template <> struct window_word<8> { typedef uint4 type; };
+template <> struct window_word<4> { typedef uint2 type; };
+template <> struct window_word<2> { typedef unsigned int type; };
+template <> struct window_word<1> { typedef tsk_bf16 type; };
 
 /* dst [n][dh][dw][c] = src [n][y + top][x + left][c] of src [n][sh][sw][c],
- * 0 outside it; V channels per thread (8: one 16-byte move) */
-template <int V>
+ * 0 outside it; V channels a thread, in one move */
+template <typename I, int V>
 static __global__ void
-window_nhwc_kernel (int64_t total, int64_t groups_c, int sh, int sw, const tsk_bf16 *src, int dh,
-                    int dw, tsk_bf16 *dst, int top, int left)
+window_nhwc_kernel (I total, I groups_c, int sh, int sw, const tsk_bf16 *src, int dh, int dw,
+                    tsk_bf16 *dst, int top, int left)
 {
-  TSK_FOR (i, total)
+  typedef typename window_word<V>::type W;
+  TSK_FOR_I (I, i, total)
     {
-      int64_t pix = i / groups_c, cg = i - pix * groups_c;
-      int64_t img = pix / ((int64_t) dh * dw), yx = pix - img * dh * dw;
+      I pix = i / groups_c, cg = i - pix * groups_c;
+      I img = pix / ((I) dh * dw), yx = pix - img * dh * dw;
       int sy = (int) (yx / dw) + top, sx = (int) (yx % dw) + left;
-      int inside = sy >= 0 && sy < sh && sx >= 0 && sx < sw;
-      int64_t from = (((img * sh + sy) * sw + sx) * groups_c + cg) * V;
-      if constexpr (V == 8)
-        {
-          /* bits, not values: one 16-byte move, no rounding */
-          uint4 v = { 0u, 0u, 0u, 0u };
-          if (inside)
-            v = tsk_ld_word<uint4> (src + from);
-          tsk_st_word<uint4> (dst + i * V, v);
-        }
-      else
-        dst[i] = inside ? src[from] : (tsk_bf16) 0;
+      W v {};
+      if (sy >= 0 && sy < sh && sx >= 0 && sx < sw)
+        v = tsk_ld_word<W> (src + (((img * sh + sy) * sw + sx) * groups_c + cg) * V);
+      tsk_st_word<W> (dst + i * V, v);
     }
 }
 
@@ -142,24 +102,19 @@ extern "C" void
 tsk_window_nhwc (cudaStream_t s, int64_t n, int64_t c, int sh, int sw, const void *src, int dh,
                  int dw, void *dst, int top, int left)
 {
-  int64_t total = n * dh * dw * c;
+  int64_t total = n * dh * dw * c, in = n * sh * sw * c;
 
   if (total == 0)
     return;
-  if (c % 8 == 0 && (((uintptr_t) src | (uintptr_t) dst) & 15) == 0)
-    TSK_LAUNCH (window_nhwc_kernel<8>, tsk_blocks (total / 8), s) (
-      total / 8, c / 8, sh, sw, (const tsk_bf16 *) src, dh, dw, (tsk_bf16 *) dst, top, left);
-  else
-    TSK_LAUNCH (window_nhwc_kernel<1>, tsk_blocks (total), s) (
-      total, c, sh, sw, (const tsk_bf16 *) src, dh, dw, (tsk_bf16 *) dst, top, left);
-}
-
-extern "C" size_t
-tsk_bias_grad_nhwc_work (int64_t rows, int64_t c)
-{
-  int64_t tiles, chunks, chunk_rows;
-  grad_plan (rows, c, &tiles, &chunks, &chunk_rows);
-  return (size_t) (chunks * c);
+  nhwc_with_index_v (total > in ? total : in, nhwc_vec_width (c, src, dst, NULL, NULL),
+                     [&] (auto i_, auto v_) {
+                       typedef decltype (i_) I;
+                       constexpr int V = decltype (v_)::value;
+                       auto k = window_nhwc_kernel<I, V>;
+                       TSK_LAUNCH (k, tsk_blocks (total / V), s) (
+                         (I) (total / V), (I) (c / V), sh, sw, (const tsk_bf16 *) src, dh, dw,
+                         (tsk_bf16 *) dst, top, left);
+                     });
 }
 
 extern "C" void
@@ -169,23 +124,31 @@ tsk_bias_add_nhwc (cudaStream_t s, int64_t rows, int64_t c, const float *b, void
 
   if (total == 0)
     return;
-  if (c % 8 == 0 && ((uintptr_t) y & 15) == 0)
-    TSK_LAUNCH (bias_add_nhwc_kernel<8>, tsk_blocks (total / 8), s) (total / 8, c, b,
-                                                                    (tsk_bf16 *) y);
-  else
-    TSK_LAUNCH (bias_add_nhwc_kernel<1>, tsk_blocks (total), s) (total, c, b, (tsk_bf16 *) y);
+  nhwc_with_index_v (total, nhwc_vec_width (c, y, NULL, NULL, NULL), [&] (auto i_, auto v_) {
+    typedef decltype (i_) I;
+    constexpr int V = decltype (v_)::value;
+    auto k = bias_add_nhwc_kernel<I, V>;
+    TSK_LAUNCH (k, tsk_blocks (total / V), s) ((I) (total / V), (I) c, b, (tsk_bf16 *) y);
+  });
+}
+
+extern "C" size_t
+tsk_bias_grad_nhwc_work (int64_t rows, int64_t c)
+{
+  /* a double per channel and split; the splits depend on the vector width */
+  return (size_t) (c * nhwc_most_splits (rows, c));
 }
 
 extern "C" void
 tsk_bias_grad_nhwc (cudaStream_t s, int64_t rows, int64_t c, const void *dy, double *work,
                     float *db)
 {
-  int64_t tiles, chunks, chunk_rows;
+  nhwc_geom g = nhwc_geom_for (c, nhwc_vec_width (c, dy, NULL, NULL, NULL));
+  int splits = nhwc_splits (rows, g);
 
   if (c == 0)
     return;
-  grad_plan (rows, c, &tiles, &chunks, &chunk_rows);
-  TSK_LAUNCH (bias_grad_nhwc_partial_kernel, (unsigned int) (tiles * chunks), s) (
-    rows, c, tiles, chunk_rows, (const tsk_bf16 *) dy, work);
-  TSK_LAUNCH (bias_grad_nhwc_finish_kernel, tsk_blocks (c), s) (c, chunks, work, db);
+  NHWC_LAUNCH_V (g.v, bias_grad_nhwc_partial_kernel, (unsigned int) (g.groups * splits), s, rows,
+                 (int) c, g.lanes, splits, (const tsk_bf16 *) dy, work);
+  TSK_LAUNCH (bias_grad_nhwc_finish_kernel, tsk_blocks (c), s) ((int) c, splits, work, db);
 }

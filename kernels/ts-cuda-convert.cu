@@ -25,8 +25,7 @@ convert_kernel (I total, I c_count, I p_count, const S *x, int x_nhwc, D *y, int
 {
   /* the destination's fastest and middle extents */
   I fast = y_nhwc ? c_count : p_count, mid = y_nhwc ? p_count : c_count;
-  for (I i = (I) blockIdx.x * (I) blockDim.x + (I) threadIdx.x; i < total;
-       i += (I) blockDim.x * (I) gridDim.x)
+  TSK_FOR_I (I, i, total)
     {
       I q = i / fast, n = q / mid;
       I f = i - q * fast, m = q - n * mid;

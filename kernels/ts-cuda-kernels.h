@@ -197,8 +197,9 @@ void tsk_bias_grad (cudaStream_t s, int64_t n, int64_t c, int64_t plane, const f
 
 /* ts-cuda-conv-nhwc.cu: a bfloat16 NHWC convolution's bias, y and dy [rows][c]
  * (rows = N*OH*OW) of bfloat16, b and db [c] float32.  y += b (rounded to
- * bfloat16 once); db = the sum over rows of dy, in double, deterministic,
- * through @work: tsk_bias_grad_nhwc_work (rows, c) doubles of device memory */
+ * bfloat16 once); db = the sum over rows of dy (float over a few rows,
+ * double beyond), deterministic, through @work: tsk_bias_grad_nhwc_work
+ * (rows, c) doubles of device memory */
 void tsk_bias_add_nhwc (cudaStream_t s, int64_t rows, int64_t c, const float *b, void *y);
 size_t tsk_bias_grad_nhwc_work (int64_t rows, int64_t c);
 void tsk_bias_grad_nhwc (cudaStream_t s, int64_t rows, int64_t c, const void *dy, double *work,

@@ -27,10 +27,6 @@ bin_end (int i, int in, int out)
   return (int) (((I) (i + 1) * in + out - 1) / out);
 }
 
-#define FOR_I(I, i, n) \
-  for (I i = (I) blockIdx.x * (I) blockDim.x + (I) threadIdx.x; i < (n); \
-       i += (I) blockDim.x * (I) gridDim.x)
-
 /* Layouts.  Every kernel is templated on the storage types (float or
  * tsk_bf16, math in float, one rounding at the store) and on NHWC, the
  * layout of the tensor its threads walk.  An NCHW stack of N*C planes is
@@ -80,7 +76,7 @@ maxpool_forward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, int
                         int sw, int ph, int pw, const T *x, T *y, int32_t *argmax)
 {
   const I cc = NHWC ? c : (I) 1;
-  FOR_I (I, i, planes * oh * ow)
+  TSK_FOR_I (I, i, planes * oh * ow)
     {
       I img, ch;
       int oy, ox;
@@ -155,7 +151,7 @@ maxpool_backward_kernel (I planes, I c, int h, int w, int oh, int ow, int kh, in
                          int sw, int ph, int pw, const int32_t *argmax, const T *dy, T *dx)
 {
   const I cc = NHWC ? c : (I) 1;
-  FOR_I (I, i, planes * h * w)
+  TSK_FOR_I (I, i, planes * h * w)
     {
       I img, ch;
       int iy, ix;
@@ -211,7 +207,7 @@ static __global__ void
 adaptive_avg_forward_kernel (I planes, I c, int h, int w, int oh, int ow,
                              const TX *x, TY *y)
 {
-  FOR_I (I, i, planes * oh * ow)
+  TSK_FOR_I (I, i, planes * oh * ow)
     {
       bin_cell<I> b = bin_at<I, NHWC, Y_NHWC> (i, c, h, w, oh, ow);
       float s = 0.0f;
@@ -229,7 +225,7 @@ adaptive_avg_backward_kernel (I planes, I c, int h, int w, int oh, int ow,
                               const TY *dy, TX *dx)
 {
   const I cc = NHWC ? c : (I) 1;
-  FOR_I (I, i, planes * h * w)
+  TSK_FOR_I (I, i, planes * h * w)
     {
       I img, ch;
       int iy, ix;
@@ -258,7 +254,7 @@ static __global__ void
 adaptive_max_forward_kernel (I planes, I c, int h, int w, int oh, int ow,
                              const TX *x, TY *y, int32_t *argmax)
 {
-  FOR_I (I, i, planes * oh * ow)
+  TSK_FOR_I (I, i, planes * oh * ow)
     {
       bin_cell<I> b = bin_at<I, NHWC, Y_NHWC> (i, c, h, w, oh, ow);
       I o = b.o;
@@ -285,7 +281,7 @@ adaptive_max_backward_kernel (I planes, I c, int h, int w, int oh, int ow,
                               const int32_t *argmax, const TY *dy, TX *dx)
 {
   const I cc = NHWC ? c : (I) 1;
-  FOR_I (I, i, planes * h * w)
+  TSK_FOR_I (I, i, planes * h * w)
     {
       I img, ch;
       int iy, ix;

@@ -1008,6 +1008,35 @@ test_conv_asymmetric (void)
     }
 }
 
+/* The window copy and the bias kernels at each vector width they take
+ * (nhwc_vec_width: C = 12, 4 channels a thread; C = 6 and 10, 2), and in
+ * the host emulation with their 64-bit indices too (each_index_width). */
+static void
+conv_widths (void)
+{
+  static const conv_case cases[] = {
+    { "depthwise 3x3 s2 SAME, 12 channels", 2, 12, 8, 6, 12, 3, 3, { 2, 2, 0, 0, 1, 1, 12 }, 1 },
+    { "3x3 s2 SAME, 6 to 10 channels", 2, 6, 7, 8, 10, 3, 3, { 2, 2, 0, 0, 1, 1, 1 }, 1 },
+    { "3x3 s1 pad t1 l0 b2 r1, 10 to 6 channels", 1, 10, 5, 6, 6, 3, 3, { 1, 1, 1, 0, 2, 1, 1 },
+      1 },
+    { "depthwise 3x3 s2 SAME", 2, 16, 8, 8, 16, 3, 3, { 2, 2, 0, 0, 1, 1, 16 }, 1 },
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      g_assert_false (cudnn_pads (&cases[i]));
+      run_conv (&cases[i]);
+    }
+}
+
+static void
+test_conv_widths (void)
+{
+  if (!have_gpu ())
+    return;
+  each_index_width (conv_widths);
+}
+
 /* What the model never sends is refused, not misread: linear layers take
  * float32 only, and a convolution's x, y and dx have one type (bfloat16
  * NHWC or float32 NCHW) while its weight stays float32. */
@@ -1717,6 +1746,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough-grows", test_conv_fallthrough_grows);
   g_test_add_func ("/cuda/bf16/conv2d-fallthrough-exhausted", test_conv_fallthrough_exhausted);
   g_test_add_func ("/cuda/bf16/conv2d-setup-fails", test_conv_setup_fails);
+  g_test_add_func ("/cuda/bf16/conv2d-vector-widths", test_conv_widths);
   int rc = g_test_run ();
   if (gpu)
     print_cudnn_refusals ();

@@ -4,12 +4,6 @@
 #include "ts-cuda-private.h"
 #include "ts-op-shapes.h"
 
-int
-ts_cuda_bn_nhwc (const ts_tensor *x)
-{
-  return x->dtype == TS_BF16 && x->layout == TS_NHWC && x->ndim == 4;
-}
-
 /* @t (NULL passes) is of x's type */
 static int
 like_x (const char *op, const ts_tensor *x, const ts_tensor *t)

@@ -1,12 +1,9 @@
 /* ts-cuda-bn-nhwc.h: the CUDA backend's batch norm over bfloat16 NHWC
  * activations (the bf16 precision policy, docs/cuda.md), called by
- * ts-cuda-ops.c's batch-norm ops when x is one. */
+ * ts-cuda-ops.c's batch-norm ops when x is one (ts_cuda_bf16_nhwc). */
 #pragma once
 
 #include "ts-backend.h"
-
-/* x is a 4-d bfloat16 NHWC tensor: the ops take the forms below */
-int ts_cuda_bn_nhwc (const ts_tensor *x);
 
 /* As ts-backend.h's batch-norm ops, with x, y (y_act), dy (dy_act) and dx
  * bfloat16 NHWC and the rest float32 (each refused otherwise); @act -1 for

@@ -6,13 +6,14 @@
 
 #define S(be) ts_cuda_stream (be)
 
-/* 1 when @t is bf16 NHWC, the activations' form under the policy */
+/* 1 when @t is bf16 NHWC, the activations' form under the policy; else
+ * recorded */
 static int
 bf16_nhwc (const char *op, const ts_tensor *t)
 {
   char buf[96];
 
-  if (t->dtype == TS_BF16 && t->layout == TS_NHWC)
+  if (ts_cuda_bf16_nhwc (t))
     return 1;
   ts_error (TS_ERR_UNSUPPORTED, "%s: tensor %s is %s; this op takes float32 NCHW or "
             "bfloat16 NHWC", op, ts_tensor_shape_str (t, buf, sizeof buf),
@@ -28,7 +29,7 @@ adaptive_out (const char *op, const ts_tensor *y, int *bf16)
   char buf[96];
 
   *bf16 = y->dtype == TS_BF16;
-  if (ts_tensor_is_plain (y) || (y->dtype == TS_BF16 && y->layout == TS_NHWC))
+  if (ts_tensor_is_plain (y) || ts_cuda_bf16_nhwc (y))
     return 1;
   ts_error (TS_ERR_UNSUPPORTED, "%s: output %s is %s; a bfloat16 NHWC input pools into "
             "float32 NCHW or bfloat16 NHWC", op,

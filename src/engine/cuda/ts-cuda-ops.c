@@ -193,7 +193,7 @@ bn_train (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma, const ts_t
   int64_t n, c, plane;
   float *work;
 
-  if (ts_cuda_bn_nhwc (x))
+  if (ts_cuda_bf16_nhwc (x))
     {
       ts_cuda_bn_nhwc_train (be, x, gamma, beta, running_mean, running_var, momentum, eps, act,
                              y, save_mean, save_invstd);
@@ -244,7 +244,7 @@ ts_cuda_batchnorm_forward_eval (ts_backend *be, const ts_tensor *x, const ts_ten
   int64_t n, c, plane;
   float *work;
 
-  if (ts_cuda_bn_nhwc (x))
+  if (ts_cuda_bf16_nhwc (x))
     {
       ts_cuda_bn_nhwc_eval (be, x, gamma, beta, running_mean, running_var, eps, y);
       return;
@@ -274,7 +274,7 @@ bn_backward (ts_backend *be, const ts_tensor *x, const ts_tensor *gamma,
                 (long long) dy->numel);
       return;
     }
-  if (ts_cuda_bn_nhwc (x))
+  if (ts_cuda_bf16_nhwc (x))
     {
       ts_cuda_bn_nhwc_backward (be, x, gamma, save_mean, save_invstd, act, y_act, dy, dx, dgamma,
                                 dbeta);

@@ -88,6 +88,14 @@ ts_cuda_stream (ts_backend *be)
 #define DATA(t) ((t) ? (t)->data : NULL)
 #define BF16(t) ((uint16_t *) DATA (t))
 
+/* 1 when @t is bfloat16 NHWC (4-d): the activations' form under the bf16
+ * precision policy, the one the NHWC kernels take */
+static inline int
+ts_cuda_bf16_nhwc (const ts_tensor *t)
+{
+  return t->dtype == TS_BF16 && t->layout == TS_NHWC && t->ndim == 4;
+}
+
 /* ts_op_plain (float32 NCHW, or NULL) over @count tensors: the check of every
  * op that takes float32 only, and of batch norm's parameters in either form */
 int ts_cuda_all_plain (const char *op, int count, const ts_tensor *const *t);

@@ -122,6 +122,26 @@ recipe_json (const cli_train_opts *o, char **args, int n_args, int threads)
   return out;
 }
 
+/* After the GPU failed (out of memory, lost): the command that goes on, on
+ * the CPU, from the run's last checkpoint (@resumable), or, with none (it
+ * failed in its first epoch), that the run must start again. */
+static void
+device_failure_hint (TagsightProject *p, gint64 run_id, gboolean resumable)
+{
+  const char *path = tagsight_project_get_path (p);
+  /* a command to paste into a shell: the path quoted when it must be */
+  g_autofree char *word = path[strspn (path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789/._-+,:=@%")] != '\0'
+                            ? g_shell_quote (path) : g_strdup (path);
+
+  if (resumable)
+    fprintf (stderr, _("tagsight-cli: to go on from the last completed epoch on the CPU: "
+                       "tagsight-cli resume %s %lld --device cpu\n"), word, (long long) run_id);
+  else
+    fprintf (stderr, _("tagsight-cli: no epoch was completed, so nothing can be resumed: "
+                       "train again with --device cpu or a smaller --bs\n"));
+}
+
 /* The shared body of train --project and resume. */
 static int
 run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const char *ckpt,
@@ -143,6 +163,7 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
   const char *meta[4] = { TS_CHECKPOINT_META_RUN, run_str, TS_CHECKPOINT_META_RUN_STARTED,
                           run != NULL ? run->started : NULL };
   ts_status st, train_st;
+  char device[256];
   g_autofree char *model_path = NULL, *sha = NULL, *message = NULL;
   TagsightRunStatus status;
   gboolean model_lost = FALSE;
@@ -217,21 +238,17 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
         fprintf (stderr, _("note: run %lld was started with --precision bf16, which this device "
                            "cannot run; it goes on in fp32\n"), (long long) run_id);
     }
-  {
-    char device[256];
-
-    /* what it computes on, e.g. "NVIDIA H200 (...) (bf16)"; a resumed run
-     * records where it continued (the app records the same text) */
-    if (!tagsight_project_set_run_device (p, run_id,
-                                          ts_session_describe_device (&s, device, sizeof device),
-                                          &error))
-      rec_failed_write (&rec, g_steal_pointer (&error));
-  }
+  /* what it computes on, e.g. "NVIDIA H200 (...) (bf16)"; a resumed run
+   * records where it continued (the app records the same text) */
+  ts_session_describe_device (&s, device, sizeof device);
+  if (!tagsight_project_set_run_device (p, run_id, device, &error))
+    rec_failed_write (&rec, g_steal_pointer (&error));
   /* TRANSLATORS: CSV: "205 training and 159 validation images, 3 classes";
-   * architecture, fine_tune(epochs, lr, freeze_epochs); run number in project */
-  printf (_("%s: %s; %s, fine_tune(%d, %g, freeze_epochs=%d); run %lld in %s\n"), o->csv,
+   * architecture, fine_tune(epochs, lr, freeze_epochs) on the device; run
+   * number in project */
+  printf (_("%s: %s; %s, fine_tune(%d, %g, freeze_epochs=%d) on %s; run %lld in %s\n"), o->csv,
           cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
-          o->arch, o->epochs, o->lr, o->freeze_epochs, (long long) run_id,
+          o->arch, o->epochs, o->lr, o->freeze_epochs, device, (long long) run_id,
           tagsight_project_get_path (p));
   cli_device_resample_note (&s);
   fflush (stdout);
@@ -303,6 +320,8 @@ run_recorded (TagsightProject *p, gint64 run_id, const cli_train_opts *o, const 
     fprintf (stderr, _("tagsight-cli: %s; resume with tagsight-cli resume\n"), message);
   else if (train_st != TS_OK || model_lost)
     cli_fail (NULL, message);
+  if (train_st == TS_ERR_DEVICE)
+    device_failure_hint (p, run_id, ck.n_saved > 0 || resume_from != NULL);
   printf ("{\"run\": %" G_GINT64_FORMAT ", \"status\": \"%s\", \"batches_recorded\": %d, "
           "\"checkpoints\": %d}\n", run_id, tagsight_run_status_to_string (status),
           rec.n_batches_recorded, ck.n_saved);

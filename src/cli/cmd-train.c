@@ -259,9 +259,14 @@ cmd_train (int argc, char **argv)
       cli_fail ("train", ts_last_error ());
       rc = 1;
     }
+  /* the GPU is gone: no validation on it, and nothing to save from it */
+  if (train_st == TS_ERR_DEVICE)
+    fprintf (stderr, _("tagsight-cli train: without --project no epoch is kept: train again "
+                       "with --device cpu or a smaller --bs, and with --project P to be able "
+                       "to resume from the last completed epoch\n"));
 
   /* final metrics and the sweep on the validation set */
-  if (s.db->n_valid > 0)
+  if (s.db->n_valid > 0 && train_st != TS_ERR_DEVICE)
     {
       ts_metrics_report rep = { 0 };
       ts_threshold_sweep sw = { 0 }, swf = { 0 };

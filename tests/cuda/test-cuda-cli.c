@@ -106,15 +106,20 @@ assert_device (const char *dev, size_t len, gboolean bf16)
   g_assert_cmpint (len >= n && memcmp (dev + len - n, tail, n) == 0, ==, bf16);
 }
 
-/* The run's header line names the device: "... on DEVICE\n" */
+/* The run's header line names the device: "... on DEVICE\n", or in a
+ * project "... on DEVICE; run N in P\n" */
 static void
 assert_device_line (const char *out, gboolean bf16)
 {
-  const char *dev = strstr (out, " on " FAKE_DEVICE);
+  const char *dev = strstr (out, " on " FAKE_DEVICE), *run;
+  size_t len;
 
   g_assert_nonnull (dev);
   dev += strlen (" on ");
-  assert_device (dev, strcspn (dev, "\n"), bf16);
+  len = strcspn (dev, "\n");
+  if ((run = g_strstr_len (dev, (gssize) len, "; run ")) != NULL)
+    len = (size_t) (run - dev);
+  assert_device (dev, len, bf16);
 }
 
 /* train --device cuda [--precision bf16] on the demo data (one frozen and
@@ -291,12 +296,32 @@ run_record (const char *dir)
   return j;
 }
 
+/* The command a failed run's stderr gives to go on on the CPU
+ * ("... on the CPU: tagsight-cli resume P N --device cpu"), as arguments
+ * after the program's name */
+static char **
+resume_hint (const char *err)
+{
+  static const char lead[] = "to go on from the last completed epoch on the CPU: tagsight-cli ";
+  const char *hint = strstr (err, lead);
+  g_autofree char *line = NULL;
+  char **argv = NULL;
+
+  g_assert_nonnull (hint);
+  hint += strlen (lead);
+  line = g_strndup (hint, strcspn (hint, "\n"));
+  g_assert_true (g_shell_parse_argv (line, NULL, &argv, NULL));
+  g_assert_cmpstr (argv[0], ==, "resume");
+  return argv;
+}
+
 /* The GPU lost mid-run (TS_FAKE_CUDA_FAIL_AFTER: the Nth kernel launch or
  * copy leaves cudaErrorLaunchFailure, as a kernel's fault or an Xid does)
- * in a run recorded in a project: train fails with CUDA's error and the
- * advice to go on on the CPU, the run is recorded as failed with its last
- * epoch's checkpoint, and resume --device cpu finishes it from there, in
- * fp32 when it was bf16 (and says so).
+ * in a run recorded in a project: train fails with CUDA's error, the
+ * advice to go on on the CPU and the command that does, the run is
+ * recorded as failed with its last epoch's checkpoint, and that command
+ * (resume P 1 --device cpu) finishes it from there, in fp32 when it was
+ * bf16 (and says so).
  *
  * An epoch queues about 350 operations on the emulated GPU (measured in
  * bf16 and fp32, through cuDNN or im2col alike), so the first two of the 21
@@ -314,8 +339,7 @@ test_gpu_lost (void)
   const char *precision = TS_TEST_EMU_CUDNN ? "bf16" : "fp32";
   const char *train[] = { "train", TRAIN_ARGS, "--epochs", EPOCHS, "--freeze-epochs", "1",
                           "--precision", precision, "--project", "p.tagsight", NULL };
-  const char *resume[] = { "resume", "p.tagsight", "--device", "cpu", NULL };
-  char *out, *err = NULL, *at;
+  char *out, *err = NULL, *at, **resume;
   ts_json *j;
   long saved;
 
@@ -327,7 +351,10 @@ test_gpu_lost (void)
   if (!demo ())
     return;
   out = run_with (demo_dir, "TS_FAKE_CUDA_FAIL_AFTER", FAIL_AFTER, 1, &err, train);
+  assert_device_line (out, TS_TEST_EMU_CUDNN);
   g_assert_nonnull (strstr (err, LOST_ADVICE));
+  /* and the command that goes on, which is run below as it is given */
+  resume = resume_hint (err);
   j = json_line (out, "{\"run\": 1, ");
   g_assert_cmpstr (json_text (j, "status"), ==, "failed");
   /* mid-run, past the frozen epoch and the first unfrozen one, so that the
@@ -346,7 +373,8 @@ test_gpu_lost (void)
   g_assert_nonnull (strstr (json_text (j, "message"), "cudaErrorLaunchFailure"));
   ts_json_free (j);
 
-  out = run_with (demo_dir, NULL, NULL, 0, &err, resume);
+  out = run_with (demo_dir, NULL, NULL, 0, &err, (const char *const *) resume);
+  g_strfreev (resume);
   /* from the last checkpoint, the frozen epoch's and unfrozen epochs 0 to
    * saved - 2: it goes on at unfrozen epoch saved - 1 */
   at = g_strdup_printf ("resuming run 1 at phase 1, epoch %ld\n", saved - 1);
@@ -367,19 +395,24 @@ test_gpu_lost (void)
   g_free (err);
 }
 
-/* The same without a project: train fails with the same advice (there is
- * no checkpoint to go on from: the CPU starts again) */
+/* The same without a project: train fails with the same advice, once (no
+ * validation is tried on the lost GPU), and says that nothing is kept to
+ * go on from, and how to keep it next time */
 static void
 test_gpu_lost_no_project (void)
 {
   const char *train[] = { "train", TRAIN_ARGS, "--epochs", EPOCHS, "--freeze-epochs", "1",
                           NULL };
-  char *err = NULL;
+  char *err = NULL, *first;
 
   if (!demo ())
     return;
   g_free (run_with (demo_dir, "TS_FAKE_CUDA_FAIL_AFTER", FAIL_AFTER, 1, &err, train));
-  g_assert_nonnull (strstr (err, LOST_ADVICE));
+  first = strstr (err, LOST_ADVICE);
+  g_assert_nonnull (first);
+  g_assert_null (strstr (first + 1, LOST_ADVICE));
+  g_assert_nonnull (strstr (err, "without --project no epoch is kept: train again with "
+                                 "--device cpu"));
   g_free (err);
 }
 

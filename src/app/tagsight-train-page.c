@@ -475,6 +475,7 @@ on_finished (TagsightTraining *training, int status, const char *message,
 {
   int done = tagsight_training_get_epochs_done (training);
   g_autofree char *text = NULL;
+  long fallbacks;
   int n;
   double mean_ms, max_ms;
 
@@ -510,6 +511,22 @@ on_finished (TagsightTraining *training, int status, const char *message,
     {
       g_free (text);
       text = g_strdup (message);
+    }
+  fallbacks = tagsight_training_get_bf16_fallbacks (training);
+  if (fallbacks > 0)
+    {
+      /* slower layers, not wrong ones: said, so that the run's speed is
+       * read for what it measured */
+      g_autofree char *note = g_strdup_printf (
+        ngettext ("%ld convolution call ran in float32: cuDNN has no bfloat16 algorithm for "
+                  "its layer.",
+                  "%ld convolution calls ran in float32: cuDNN has no bfloat16 algorithm for "
+                  "their layers.", fallbacks), fallbacks);
+      char *both = g_strdup_printf (g_str_has_suffix (text, ".") ? "%s %s" : "%s. %s", text,
+                                    note);
+
+      g_free (text);
+      text = both;
     }
   gtk_label_set_text (self->status_label, text);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->status_label), text);

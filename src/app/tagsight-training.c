@@ -31,6 +31,7 @@ struct _TagsightTraining
   gboolean has_model;          /* main thread's view of open */
   int n_classes;               /* main thread's copy of the session's vocab size */
   int epochs_done;             /* touched on the main thread only */
+  long bf16_fallbacks;         /* main thread: the last run's (ts_backend_bf16_fallbacks) */
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
   int stop_requested;          /* atomic: read by the running thread at each batch */
   int stop_after_epoch;        /* atomic: read by the running thread at each epoch's end */
@@ -271,6 +272,7 @@ typedef struct {
   char *resumable;             /* MSG_FINISHED: a checkpoint to continue from */
   gint64 resumable_run;        /* and its owner */
   char *resumable_started;
+  long bf16_fallbacks;         /* MSG_FINISHED: ts_backend_bf16_fallbacks of the run */
 } Msg;
 
 static gboolean
@@ -301,6 +303,7 @@ deliver (gpointer data)
       self->resumable_run = self->resumable != NULL ? m->resumable_run : 0;
       g_free (self->resumable_started);
       self->resumable_started = g_steal_pointer (&m->resumable_started);
+      self->bf16_fallbacks = m->bf16_fallbacks;
       g_signal_emit (self, signals[SIGNAL_FINISHED], 0, (int) m->status, m->message);
       break;
     }
@@ -498,6 +501,8 @@ train_thread (gpointer data)
     }
   else
     m->message = g_strdup (ts_last_error ());
+  /* a session's backend is its run's (reopen makes one a run) */
+  m->bf16_fallbacks = self->open ? ts_backend_bf16_fallbacks (self->session.be) : 0;
   ts_checkpoint_resume_free (resume);
   m->kind = MSG_FINISHED;
   m->status = st;
@@ -659,6 +664,12 @@ tagsight_training_get_device_resample (TagsightTraining *self)
   on = self->device_resample;
   g_mutex_unlock (&self->job_lock);
   return on;
+}
+
+long
+tagsight_training_get_bf16_fallbacks (TagsightTraining *self)
+{
+  return self->bf16_fallbacks;
 }
 
 char *

@@ -69,6 +69,10 @@ int tagsight_training_get_epochs_done (TagsightTraining *self);
  * bfloat16 (ts_session_describe_device); NULL before any.  Safe while a job
  * runs. */
 char *tagsight_training_dup_device_name (TagsightTraining *self);
+/* Main thread: how many of the last run's bfloat16 convolution calls ran
+ * in float32 because cuDNN has no bfloat16 algorithm for their layer
+ * (slower, not wrong; ts_backend_bf16_fallbacks); 0 before any run. */
+long tagsight_training_get_bf16_fallbacks (TagsightTraining *self);
 /* Whether that device also resizes and augments the images (a GPU, where the
  * loader threads then only decode). */
 gboolean tagsight_training_get_device_resample (TagsightTraining *self);

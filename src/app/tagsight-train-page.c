@@ -57,6 +57,9 @@ struct _TagsightTrainPage
   /* continuing the run shown: its chart and table go on, less the batches
    * of the epoch it stopped in, dropped at the first batch */
   gboolean trim_pending;
+  /* the run's first phase names its device: phase 0, or the second phase
+   * of a run continued there (on the CPU after the GPU failed, say) */
+  gboolean device_pending;
   GPtrArray *cells;            /* row-major strings of the epoch table */
   gint64 started_us;
   guint tick_id;
@@ -147,6 +150,17 @@ tagsight_train_page_set_pretrained (TagsightTrainPage *self, const char *path)
   gtk_widget_set_visible (self->weights_clear_button, path != NULL);
 }
 
+/* The device the buttons show, which is what runs: the setting they write
+ * may say otherwise (a saved CUDA that gave way to Automatic in a window
+ * without a usable GPU, on_cuda_probed; no schema to keep it in) */
+static const char *
+chosen_device (TagsightTrainPage *self)
+{
+  return gtk_toggle_button_get_active (self->cpu_button)    ? "cpu"
+         : gtk_toggle_button_get_active (self->cuda_button) ? "cuda"
+                                                            : "auto";
+}
+
 void
 tagsight_train_page_get_settings (TagsightTrainPage *self, TagsightTrainSettings *out)
 {
@@ -162,7 +176,7 @@ tagsight_train_page_get_settings (TagsightTrainPage *self, TagsightTrainSettings
   out->bs = gtk_spin_button_get_value_as_int (self->bs_spin);
   out->size = gtk_spin_button_get_value_as_int (self->size_spin);
   out->threads = gtk_spin_button_get_value_as_int (self->threads_spin);
-  out->device = tagsight_settings_dup_string ("default-device", "auto");
+  out->device = g_strdup (chosen_device (self));
   /* what the switch shows is what runs (it starts from the setting) */
   out->precision = gtk_switch_get_active (self->precision_switch) ? TS_PRECISION_BF16
                                                                  : TS_PRECISION_F32;
@@ -366,7 +380,7 @@ on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightTrainPag
   self->phase_offset = ev->phase > 0 ? self->run_freeze_epochs : 0;
   self->cur_phase_epochs = ev->n_epochs;
   self->cur_frozen = ev->frozen;
-  if (ev->phase == 0)
+  if (self->device_pending)
     {
       g_autofree char *device = tagsight_training_dup_device_name (training);
       g_autofree char *text = g_strdup_printf (_("Training on %s…"), device ? device : "?");
@@ -379,6 +393,7 @@ on_phase (TagsightTraining *training, const ts_phase_event *ev, TagsightTrainPag
 
       gtk_label_set_text (self->status_label, text);
       adw_action_row_set_subtitle (self->device_row, used);
+      self->device_pending = FALSE;
     }
   /* fine_tune's boundary: the body starts learning here (once: a run
    * continued in its second phase has it already) */
@@ -556,6 +571,7 @@ begin_run (TagsightTrainPage *self, const TagsightTrainSettings *s, const char *
   self->total_epochs = s->epochs + s->freeze_epochs;
   /* the last run, continued from where it stopped, keeps its chart and table */
   self->trim_pending = checkpoint != NULL && g_strcmp0 (checkpoint, shown) == 0;
+  self->device_pending = TRUE;
   if (!self->trim_pending)
     {
       reset_chart (self);
@@ -605,10 +621,9 @@ tagsight_train_page_resume (TagsightTrainPage *self, const TagsightTrainSettings
                             const char *checkpoint)
 {
   TagsightTrainSettings s = *settings;
-  g_autofree char *device = tagsight_settings_dup_string ("default-device", "auto");
 
   /* the device chosen now: a run that failed on the GPU goes on on the CPU */
-  s.device = device;
+  s.device = (char *) chosen_device (self);
   return begin_run (self, &s, checkpoint);
 }
 

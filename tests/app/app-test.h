@@ -186,3 +186,35 @@ app_test_switch_on (gpointer data)
 {
   return gtk_switch_get_active (data);
 }
+
+/* Runs test @path of the program @self (its argv[0]) in a child whose
+ * environment has @var=@value from its start, and fails unless the test
+ * ran and passed; its output goes to this test's log.  Setting the
+ * variable here would race: g_setenv may move the environment while GTK's
+ * threads and the loader threads of earlier tests read it (18 threads are
+ * up by the time test-train.c's test_stop runs). */
+static inline void
+app_test_run_with_env (const char *self, const char *path, const char *var, const char *value)
+{
+  g_auto (GStrv) envp = g_environ_setenv (g_get_environ (), var, value, TRUE);
+  const char *argv[] = { self, "-p", path, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               &err, &status, &error));
+  g_assert_no_error (error);
+  /* line by line: a child's "ok 1" must not read as this program's */
+  lines = g_strsplit (out, "\n", -1);
+  for (int i = 0; lines[i]; i++)
+    if (lines[i][0])
+      g_test_message ("%s=%s: %s", var, value, lines[i]);
+  if (err[0])
+    g_test_message ("%s=%s, stderr: %s", var, value, err);
+  if (!g_spawn_check_wait_status (status, &error))
+    g_error ("%s with %s=%s failed: %s", path, var, value, error->message);
+  if (strstr (out, "# SKIP") != NULL || strstr (out, "ok 1 ") == NULL)
+    g_error ("%s with %s=%s did not run", path, var, value);
+}

@@ -20,16 +20,6 @@ static char *tmp;
 static char *csv;
 static const char *self;   /* this program (argv[0]) */
 
-static gboolean
-results_shown (gpointer data)
-{
-  TagsightResultsPage *page = tagsight_window_get_results_page (data);
-
-  return tagsight_results_page_has_results (page)
-         && !tagsight_training_get_busy (tagsight_train_page_get_training (
-              tagsight_window_get_train_page (data)));
-}
-
 typedef struct {
   gboolean done;
   GError *error;
@@ -56,15 +46,7 @@ lr_done (gpointer data)
 static TagsightWindow *
 open_window (int epochs, int freeze_epochs, int bs)
 {
-  TagsightWindow *win = tagsight_window_new (NULL);
-  TagsightTrainPage *page = tagsight_window_get_train_page (win);
-
-  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 800);
-  gtk_window_present (GTK_WINDOW (win));
-  tagsight_window_open_csv (win, csv);
-  g_assert_true (app_test_wait_for (app_test_data_loaded, win, 60));
-  app_test_set_tiny (page, epochs, freeze_epochs, bs, 2);
-  return win;
+  return app_test_open_window (csv, epochs, freeze_epochs, bs);
 }
 
 /* The metrics the Results page shows, computed here from the library. */
@@ -151,7 +133,7 @@ whole_run (WholeRun *r, int epochs, int freeze_epochs)
   g_assert_true (app_test_wait_for (app_test_is_done, &r->f, 120));
   g_assert_cmpint (r->f.status, ==, TS_OK);
   /* the Results page evaluates each run: wait until it is done */
-  g_assert_true (app_test_wait_for (results_shown, r->win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, r->win, 60));
   r->n_rows = tagsight_train_page_get_n_epoch_rows (r->page);
   g_assert_cmpint (r->n_rows, ==, epochs + freeze_epochs);
   r->last_loss = g_strdup (tagsight_train_page_get_epoch_cell (r->page, r->n_rows - 1, 3));
@@ -180,7 +162,7 @@ continue_to_the_end (WholeRun *r, ts_status status)
 
   g_assert_true (app_test_wait_for (app_test_is_done, &r->f, 120));
   g_assert_cmpint (r->f.status, ==, status);
-  g_assert_true (app_test_wait_for (results_shown, r->win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, r->win, 60));
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (r->page), ==, 1);
   /* the first epoch's batches and at least two of the interrupted one's */
   g_assert_cmpuint (tagsight_chart_get_series_length (tagsight_train_page_get_chart (r->page), 0),
@@ -335,7 +317,7 @@ test_fine_tune (void)
 
 
   /* Results follow on their own */
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, win, 60));
   /* a job the Train page did not start (another page's evaluation, here
    * the LR finder asked of the training directly) disables Start, Continue
    * and the LR finder while it runs, and gives them back when it ends */
@@ -485,7 +467,7 @@ test_fine_tune (void)
   results = tagsight_window_get_results_page (win);
   g_assert_false (tagsight_results_page_has_results (results));
   tagsight_results_page_open_model (results, model);
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, win, 60));
   g_assert_cmpint (tagsight_results_page_get_n_class_rows (results), ==, n_vocab);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.page", "s", "export"));
   g_assert_cmpstr (tagsight_window_get_page (win), ==, "export");
@@ -513,36 +495,6 @@ a_second_passed (gpointer data)
   return g_get_monotonic_time () > *(gint64 *) data;
 }
 
-/* Runs test @path of this program in a child whose environment has
- * @var=@value from its start.  Setting it here would race: g_setenv may
- * move the environment while GTK's threads and the loader threads of
- * earlier tests read it (18 threads are up by the time test_stop runs). */
-static void
-run_with_env (const char *path, const char *var, const char *value)
-{
-  g_auto (GStrv) envp = g_environ_setenv (g_get_environ (), var, value, TRUE);
-  const char *argv[] = { self, "-p", path, NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  g_auto (GStrv) lines = NULL;
-  g_autoptr (GError) error = NULL;
-  int status;
-
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
-                               &err, &status, &error));
-  g_assert_no_error (error);
-  /* line by line: a child's "ok 1" must not read as this program's */
-  lines = g_strsplit (out, "\n", -1);
-  for (int i = 0; lines[i]; i++)
-    if (lines[i][0])
-      g_test_message ("%s=%s: %s", var, value, lines[i]);
-  if (err[0])
-    g_test_message ("%s=%s, stderr: %s", var, value, err);
-  if (!g_spawn_check_wait_status (status, &error))
-    g_error ("%s with %s=%s failed: %s", path, var, value, error->message);
-  if (strstr (out, "# SKIP") != NULL || strstr (out, "ok 1 ") == NULL)
-    g_error ("%s with %s=%s did not run", path, var, value);
-}
-
 static void
 test_stop (void)
 {
@@ -562,7 +514,7 @@ test_stop (void)
    * page says so, and the Results page's evaluation goes the same way */
   if (g_strcmp0 (g_getenv ("TS_DEVICE_RESAMPLE"), "1") != 0)
     {
-      run_with_env ("/app/train/stop", "TS_DEVICE_RESAMPLE", "1");
+      app_test_run_with_env (self, "/app/train/stop", "TS_DEVICE_RESAMPLE", "1");
       return;
     }
   /* long enough that Stop comes first */
@@ -590,7 +542,7 @@ test_stop (void)
   g_assert_true (tagsight_training_has_model (tagsight_train_page_get_training (page)));
   /* the app stays usable: Results evaluate the kept weights, those of the
    * last completed epoch, whose validation loss the table shows */
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, win, 60));
   tagsight_training_get_preds_async (tagsight_train_page_get_training (page), NULL, on_preds,
                                      NULL);
   g_assert_true (app_test_wait_for (have_preds, NULL, 60));
@@ -636,7 +588,7 @@ test_lr_find (void)
   g_assert_true (tagsight_train_page_start (page));
   g_assert_true (app_test_wait_for (app_test_is_done, &f, 120));
   g_assert_cmpint (f.status, ==, TS_OK);
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, win, 60));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.lr-find", NULL));
   g_assert_true (app_test_wait_for (lr_found, page, 120));
   chart = tagsight_train_page_get_lr_chart (page);
@@ -714,7 +666,7 @@ test_pretrained (void)
   g_assert_true (app_test_wait_for (app_test_is_done, &f, 240));
   g_assert_cmpint (f.status, ==, TS_OK);
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, 2);
-  g_assert_true (app_test_wait_for (results_shown, win, 60));
+  g_assert_true (app_test_wait_for (app_test_results_shown, win, 60));
   g_free (f.message);
   gtk_window_destroy (GTK_WINDOW (win));
 }

@@ -38,6 +38,19 @@ app_test_init (int *argc, char ***argv, gboolean *have_display)
   return tmp;
 }
 
+/* The end of a test program's main: g_test_run, then the scratch folder
+ * @tmp (app_test_init's) removed, @tmp and @csv freed; g_test_run's result */
+static inline int
+app_test_run (char *tmp, char *csv)
+{
+  int rc = g_test_run ();
+
+  ts_test_rmdir (tmp);
+  g_free (tmp);
+  g_free (csv);
+  return rc;
+}
+
 /* Iterates the main context for @ms milliseconds, as app_test_wait_for
  * does (with a pause between iterations, so worker threads get the CPU). */
 static inline void

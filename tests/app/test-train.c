@@ -803,8 +803,6 @@ test_precision (void)
 int
 main (int argc, char **argv)
 {
-  int rc;
-
   self = argv[0];
   tmp = app_test_init (&argc, &argv, &have_display);
   csv = app_test_demo_csv (tmp, 40, 48);
@@ -819,9 +817,5 @@ main (int argc, char **argv)
   g_test_add_func ("/app/train/bad-settings", test_bad_settings);
   g_test_add_func ("/app/train/precision", test_precision);
   g_test_add_func ("/app/train/pretrained-tflite", test_pretrained);
-  rc = g_test_run ();
-  ts_test_rmdir (tmp);
-  g_free (tmp);
-  g_free (csv);
-  return rc;
+  return app_test_run (tmp, csv);
 }

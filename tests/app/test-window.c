@@ -221,17 +221,11 @@ test_bad_csv (void)
 int
 main (int argc, char **argv)
 {
-  int rc;
-
   tmp = app_test_init (&argc, &argv, &have_display);
   csv = app_test_demo_csv (tmp, 24, 64);
 
   g_test_add_func ("/app/window/open-and-batch", test_open_and_batch);
   g_test_add_func ("/app/window/mapping-edit", test_mapping_edit);
   g_test_add_func ("/app/window/bad-csv", test_bad_csv);
-  rc = g_test_run ();
-  ts_test_rmdir (tmp);
-  g_free (tmp);
-  g_free (csv);
-  return rc;
+  return app_test_run (tmp, csv);
 }

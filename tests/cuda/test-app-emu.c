@@ -250,9 +250,9 @@ test_no_device (void)
 static void
 test_bf16_fallback (void)
 {
+  AppTestFinished f = { 0 };
   TagsightWindow *win;
   TagsightTrainPage *page;
-  AppTestFinished f = { 0 };
   long n;
 
   if (!need_cudnn () || !here_with ("/cuda/app/bf16-fallback", "TS_FAKE_CUDNN_NO_BF16", "3"))
@@ -343,26 +343,19 @@ test_gpu_lost (void)
   /* and the model is whole again: the Results page evaluates it on the CPU
    * (after the failure it could not, on the lost GPU) */
   g_assert_true (app_test_wait_for (app_test_results_shown, win, 60));
-  g_free (f.message);
   gtk_window_destroy (GTK_WINDOW (win));
+  g_free (f.message);
 }
 
 int
 main (int argc, char **argv)
 {
-  int rc;
-
-  self = argv[0];
   tmp = app_test_init (&argc, &argv, &have_display);
   csv = app_test_demo_csv (tmp, 40, 48);
-
+  self = argv[0];
   g_test_add_func ("/cuda/app/gpu-runs", test_gpu_runs);
   g_test_add_func ("/cuda/app/no-device", test_no_device);
   g_test_add_func ("/cuda/app/bf16-fallback", test_bf16_fallback);
   g_test_add_func ("/cuda/app/gpu-lost", test_gpu_lost);
-  rc = g_test_run ();
-  ts_test_rmdir (tmp);
-  g_free (tmp);
-  g_free (csv);
-  return rc;
+  return app_test_run (tmp, csv);
 }

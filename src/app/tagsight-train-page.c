@@ -488,7 +488,8 @@ static void
 on_finished (TagsightTraining *training, int status, const char *message,
              TagsightTrainPage *self)
 {
-  int done = tagsight_training_get_epochs_done (training);
+  /* the run's completed epochs, those before a Continue too */
+  int done = tagsight_train_page_get_n_epoch_rows (self);
   g_autofree char *text = NULL;
   long fallbacks;
   int n;
@@ -515,11 +516,14 @@ on_finished (TagsightTraining *training, int status, const char *message,
                     : g_strdup (_("Stopped before the first epoch ended"));
   else if (status == TS_ERR_DEVICE)
     /* the GPU failed (out of memory, a lost device): the app goes on; the
-     * user can train again on the CPU or with a smaller batch */
-    text = g_strdup_printf (_("Training failed on the GPU: %s. Choose the CPU above and "
-                              "press Continue to go on from the last completed epoch, or "
-                              "train again with a smaller batch size."),
-                            message != NULL ? message : "");
+     * message has the engine's advice for the kind of failure (a smaller
+     * batch for memory), this the way on from here */
+    text = done > 0 ? g_strdup_printf (_("Training failed on the GPU: %s. Choose the CPU above "
+                                         "and press Continue to go on from the last completed "
+                                         "epoch."), message != NULL ? message : "")
+                    : g_strdup_printf (_("Training failed on the GPU: %s. No epoch was "
+                                         "completed: choose the CPU above and press Start."),
+                                       message != NULL ? message : "");
   else
     text = g_strdup_printf (_("Training failed: %s"), message != NULL ? message : "");
   if (status == TS_ERR_CANCELLED && message != NULL)

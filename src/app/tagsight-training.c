@@ -30,7 +30,6 @@ struct _TagsightTraining
   gboolean busy;
   gboolean has_model;          /* main thread's view of open */
   int n_classes;               /* main thread's copy of the session's vocab size */
-  int epochs_done;             /* touched on the main thread only */
   long bf16_fallbacks;         /* main thread: the last run's (ts_backend_bf16_fallbacks) */
   char *checkpoint;            /* epoch-end weights of the running fine_tune */
   int stop_requested;          /* atomic: read by the running thread at each batch */
@@ -291,7 +290,6 @@ deliver (gpointer data)
       g_signal_emit (self, signals[SIGNAL_BATCH], 0, &m->ev.batch);
       break;
     case MSG_EPOCH:
-      self->epochs_done++;
       g_signal_emit (self, signals[SIGNAL_EPOCH], 0, &m->ev.epoch);
       break;
     case MSG_FINISHED:
@@ -539,7 +537,6 @@ start_job (TagsightTraining *self, const TagsightTrainSettings *settings, const 
   set_busy (self, TRUE);
   self->has_model = FALSE;
   self->n_classes = 0;
-  self->epochs_done = 0;
   g_clear_pointer (&self->resumable, g_free);
   g_atomic_int_set (&self->stop_requested, 0);
   g_atomic_int_set (&self->stop_after_epoch, 0);
@@ -647,12 +644,6 @@ gboolean
 tagsight_training_has_model (TagsightTraining *self)
 {
   return self->has_model;
-}
-
-int
-tagsight_training_get_epochs_done (TagsightTraining *self)
-{
-  return self->epochs_done;
 }
 
 gboolean

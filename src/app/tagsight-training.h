@@ -62,8 +62,6 @@ gboolean tagsight_training_get_busy (TagsightTraining *self);
 /* Whether a session with a model is open (after a run, a stop or an open;
  * FALSE while a run or an open replaces it). */
 gboolean tagsight_training_has_model (TagsightTraining *self);
-/* The number of epochs completed by the last run. */
-int tagsight_training_get_epochs_done (TagsightTraining *self);
 /* What the last opened session computes on, e.g. "NVIDIA H200 (sm_90, ...)"
  * or "CPU (8 threads)", with " (bf16)" when its model stores activations in
  * bfloat16 (ts_session_describe_device); NULL before any.  Safe while a job

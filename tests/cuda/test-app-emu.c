@@ -303,6 +303,7 @@ test_gpu_lost (void)
   TagsightTraining *training;
   AppTestFinished f = { 0 };
   const char *said;
+  g_autofree char *finished = NULL;
   int done, epochs_after = 0;
 
   if (!here_with ("/cuda/app/gpu-lost", "TS_FAKE_CUDA_FAIL_AFTER", FAIL_AFTER))
@@ -324,6 +325,9 @@ test_gpu_lost (void)
   if (done < 2 || done >= EPOCHS + 1)
     g_error ("the GPU failed after %d of %d epochs: move FAIL_AFTER", done, EPOCHS + 1);
   g_assert_true (app_test_wait_for (app_test_not_busy, training, 60));
+  /* no evaluation is tried on the lost GPU (it would fail again) */
+  app_test_iterate_for (300);
+  g_assert_null (tagsight_results_page_get_error (tagsight_window_get_results_page (win)));
   /* the app goes on: the page takes a new run or the continued one */
   g_assert_true (gtk_widget_is_sensitive (app_test_find_actionable (GTK_WIDGET (page),
                                                                     "train.continue")));
@@ -338,7 +342,9 @@ test_gpu_lost (void)
   /* from the checkpoint: only the epochs the GPU had not completed ran */
   g_assert_cmpint (epochs_after, ==, EPOCHS + 1 - done);
   g_assert_cmpint (tagsight_train_page_get_n_epoch_rows (page), ==, EPOCHS + 1);
-  g_assert_true (g_str_has_prefix (tagsight_train_page_get_status_text (page), "Finished: "));
+  /* the run's epochs, not those since Continue */
+  finished = g_strdup_printf ("Finished: %d epochs", EPOCHS + 1);
+  g_assert_true (g_str_has_prefix (tagsight_train_page_get_status_text (page), finished));
   g_signal_handlers_disconnect_by_data (training, &epochs_after);
   /* and the model is whole again: the Results page evaluates it on the CPU
    * (after the failure it could not, on the lost GPU) */

@@ -31,6 +31,7 @@ cmd_lr_find (int argc, char **argv)
   ts_lr_find_config cfg;
   ts_lr_find_result r;
   ts_status st;
+  char counts[256], devname[256];
   int n_long = 0, c;
 
   cli_train_opts_init (&o);
@@ -90,6 +91,13 @@ cmd_lr_find (int argc, char **argv)
       ts_session_close (&s);
       return 1;
     }
+  /* TRANSLATORS: CSV: "205 training and 159 validation images, 3 classes";
+   * architecture, fastai's lr_find(start_lr, end_lr, num_it) on the device */
+  printf (_("%s: %s; %s, lr_find(%g, %g, num_it=%d) on %s\n"), o.csv,
+          cli_counts_text (counts, sizeof counts, s.db->n_train, s.db->n_valid, s.db->n_vocab),
+          o.arch, cfg.start_lr, cfg.end_lr, cfg.num_it,
+          ts_session_describe_device (&s, devname, sizeof devname));
+  cli_device_resample_note (&s);
   /* vision_learner freezes a pretrained body; a model from scratch sweeps unfrozen */
   if (o.pretrained)
     ts_learner_freeze (s.learner);

@@ -209,6 +209,30 @@ test_train_bf16_fallback (void)
   g_free (out);
 }
 
+/* lr-find --device cuda in bf16: its header names the GPU with "(bf16)",
+ * it suggests a learning rate, and with the stem's layer left without a
+ * bf16 algorithm it says how many calls ran in float32 */
+static void
+test_lr_find_bf16 (void)
+{
+  const char *args[] = { "lr-find", "d/train.csv", "--arch", "tiny", "--bs", "8", "--size", "24",
+                         "--threads", "2", "--seed", "5", "--device", "cuda", "--precision",
+                         "bf16", NULL };
+  char *out;
+
+  if (!need_cudnn () || !demo ())
+    return;
+  out = run_with (demo_dir, NULL, NULL, 0, NULL, args);
+  assert_device_line (out, TRUE);
+  g_assert_nonnull (strstr (out, "suggestions: valley "));
+  g_assert_cmpint (fallback_note (out), ==, 0);
+  g_free (out);
+  out = run_with (demo_dir, "TS_FAKE_CUDNN_NO_BF16", "3", 0, NULL, args);
+  assert_device_line (out, TRUE);
+  g_assert_cmpint (fallback_note (out), >, 0);
+  g_free (out);
+}
+
 /* The last line of @out that starts with @start ("{\"impl\": "), parsed */
 static ts_json *
 json_line (const char *out, const char *start)
@@ -427,6 +451,7 @@ main (int argc, char **argv)
     { "/cuda/cli/train", test_train },
     { "/cuda/cli/train-bf16", test_train_bf16 },
     { "/cuda/cli/train-bf16-fallback", test_train_bf16_fallback },
+    { "/cuda/cli/lr-find-bf16", test_lr_find_bf16 },
     { "/cuda/cli/bench", test_bench },
     { "/cuda/cli/bench-bf16", test_bench_bf16 },
     { "/cuda/cli/gpu-lost", test_gpu_lost },

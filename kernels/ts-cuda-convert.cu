@@ -40,17 +40,13 @@ launch (cudaStream_t s, int64_t n, int64_t c, int64_t p, const void *x, int x_nh
         int y_nhwc)
 {
   int64_t total = n * c * p;
-  if (tsk_int_index (total))
-    {
-      auto k = convert_kernel<int, S, D>;
-      TSK_LAUNCH (k, tsk_blocks (total), s) ((int) total, (int) c, (int) p, (const S *) x, x_nhwc,
-                                            (D *) y, y_nhwc);
-    }
-  else
-    {
-      auto k = convert_kernel<int64_t, S, D>;
-      TSK_LAUNCH (k, tsk_blocks (total), s) (total, c, p, (const S *) x, x_nhwc, (D *) y, y_nhwc);
-    }
+
+  tsk_with_index (total, [&] (auto i_) {
+    typedef decltype (i_) I;
+    auto k = convert_kernel<I, S, D>;
+    TSK_LAUNCH (k, tsk_blocks (total), s) ((I) total, (I) c, (I) p, (const S *) x, x_nhwc,
+                                          (D *) y, y_nhwc);
+  });
 }
 
 extern "C" void

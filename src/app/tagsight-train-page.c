@@ -491,6 +491,8 @@ on_finished (TagsightTraining *training, int status, const char *message,
   /* the run's completed epochs, those before a Continue too */
   int done = tagsight_train_page_get_n_epoch_rows (self);
   g_autofree char *text = NULL;
+  /* what Continue would go on from (the wording follows the button) */
+  g_autofree char *resumable = tagsight_training_dup_resumable (training);
   long fallbacks;
   int n;
   double mean_ms, max_ms;
@@ -511,14 +513,14 @@ on_finished (TagsightTraining *training, int status, const char *message,
       gtk_progress_bar_set_text (self->progress, _("Done"));
     }
   else if (status == TS_ERR_CANCELLED)
-    text = done > 0 ? g_strdup_printf (_("Stopped: the model has the weights of the last "
+    text = resumable != NULL ? g_strdup_printf (_("Stopped: the model has the weights of the last "
                                          "completed epoch (%d)"), done)
                     : g_strdup (_("Stopped before the first epoch ended"));
   else if (status == TS_ERR_DEVICE)
     /* the GPU failed (out of memory, a lost device): the app goes on; the
      * message has the engine's advice for the kind of failure (a smaller
      * batch for memory), this the way on from here */
-    text = done > 0 ? g_strdup_printf (_("Training failed on the GPU: %s. Choose the CPU above "
+    text = resumable != NULL ? g_strdup_printf (_("Training failed on the GPU: %s. Choose the CPU above "
                                          "and press Continue to go on from the last completed "
                                          "epoch."), message != NULL ? message : "")
                     : g_strdup_printf (_("Training failed on the GPU: %s. No epoch was "
@@ -902,9 +904,7 @@ on_device_toggled (GtkToggleButton *button, TagsightTrainPage *self)
 {
   if (!gtk_toggle_button_get_active (button))
     return;
-  tagsight_settings_set_string ("default-device",
-                                button == self->cpu_button ? "cpu"
-                                : button == self->cuda_button ? "cuda" : "auto");
+  tagsight_settings_set_string ("default-device", chosen_device (self));
 }
 
 /* The precision switch writes the setting too, so the next start has it. */

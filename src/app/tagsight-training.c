@@ -501,6 +501,13 @@ train_thread (gpointer data)
     m->message = g_strdup (ts_last_error ());
   /* a session's backend is its run's (reopen makes one a run) */
   m->bf16_fallbacks = self->open ? ts_backend_bf16_fallbacks (self->session.be) : 0;
+  /* a model on a GPU that failed can be neither evaluated nor saved there:
+   * no model then (Continue opens a session again, on the device chosen) */
+  if (st == TS_ERR_DEVICE && self->open)
+    {
+      ts_session_close (&self->session);
+      self->open = FALSE;
+    }
   ts_checkpoint_resume_free (resume);
   m->kind = MSG_FINISHED;
   m->status = st;

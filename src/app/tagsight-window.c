@@ -376,9 +376,7 @@ on_train_finished (TagsightTrainPage *page, int status, const char *message,
     }
   else if (message != NULL)
     tagsight_window_toast (self, message);
-  /* a model on a GPU that failed cannot be evaluated there (the error
-   * again); Continue on the CPU evaluates it when it ends */
-  if (!tagsight_training_has_model (training) || status == TS_ERR_DEVICE)
+  if (!tagsight_training_has_model (training))
     return;
   adw_view_stack_page_set_visible (self->results_stack_page, TRUE);
   adw_view_stack_page_set_visible (self->export_stack_page, TRUE);

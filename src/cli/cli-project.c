@@ -128,11 +128,8 @@ recipe_json (const cli_train_opts *o, char **args, int n_args, int threads)
 static void
 device_failure_hint (TagsightProject *p, gint64 run_id, gboolean resumable)
 {
-  const char *path = tagsight_project_get_path (p);
-  /* a command to paste into a shell: the path quoted when it must be */
-  g_autofree char *word = path[strspn (path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                             "0123456789/._-+,:=@%")] != '\0'
-                            ? g_shell_quote (path) : g_strdup (path);
+  /* a command to paste into a shell */
+  g_autofree char *word = g_shell_quote (tagsight_project_get_path (p));
 
   if (resumable)
     fprintf (stderr, _("tagsight-cli: to go on from the last completed epoch on the CPU: "

@@ -294,8 +294,10 @@ cli_bf16_fallback_note (long n)
   /* slower layers, not wrong ones: said, so that a bf16 run's speed is read
    * for what it measured */
   if (n > 0)
-    printf (_("bf16: %ld convolution calls ran in float32 (cuDNN has no bfloat16 algorithm "
-              "for their layers)\n"), n);
+    printf (ngettext ("bf16: %ld convolution call ran in float32 (cuDNN has no bfloat16 "
+                      "algorithm for its layer)\n",
+                      "bf16: %ld convolution calls ran in float32 (cuDNN has no bfloat16 "
+                      "algorithm for their layers)\n", (unsigned long) n), n);
 }
 
 void

@@ -958,8 +958,6 @@ test_conv (void)
     { "1x1 on 1x1 planes bias", 4, 16, 1, 1, 40, 1, 1, { 1, 1, 0, 0, 0, 0, 1 }, 1 },
     { "depthwise 3x3 s1 bias", 2, 8, 6, 6, 8, 3, 3, { 1, 1, 1, 1, 1, 1, 8 }, 1 },
     { "depthwise 3x3 s2", 1, 5, 9, 7, 5, 3, 3, { 2, 2, 1, 1, 1, 1, 5 }, 0 },
-    /* TFLite's SAME padding (top / left 0, bottom / right 1: cuDNN pads
-     * symmetrically, so these run on a zero-padded copy of x) */
   };
 
   if (!have_gpu ())
@@ -973,6 +971,17 @@ test_conv (void)
     }
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     run_conv (&cases[i]);
+}
+
+/* Convolutions whose padding cuDNN cannot express, each checked as such */
+static void
+run_asymmetric (const conv_case *cases, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      g_assert_false (cudnn_pads (&cases[i]));
+      run_conv (&cases[i]);
+    }
 }
 
 /* Padding cuDNN cannot express (asymmetric): the convolution runs unpadded
@@ -1000,17 +1009,14 @@ test_conv_asymmetric (void)
 
   if (!have_gpu ())
     return;
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    {
-      /* each case is one cuDNN's symmetric padding cannot give */
-      g_assert_false (cudnn_pads (&cases[i]));
-      run_conv (&cases[i]);
-    }
+  run_asymmetric (cases, sizeof cases / sizeof cases[0]);
 }
 
 /* The window copy and the bias kernels at each vector width they take
- * (nhwc_vec_width: C = 12, 4 channels a thread; C = 6 and 10, 2), and in
- * the host emulation with their 64-bit indices too (each_index_width). */
+ * (nhwc_vec_width: C = 16, 8 channels a thread; C = 12, 4; C = 6 and 10,
+ * 2), and in the host emulation with their 64-bit indices too
+ * (each_index_width; the 16-channel case is test_conv_asymmetric's first,
+ * again for that). */
 static void
 conv_widths (void)
 {
@@ -1022,11 +1028,7 @@ conv_widths (void)
     { "depthwise 3x3 s2 SAME", 2, 16, 8, 8, 16, 3, 3, { 2, 2, 0, 0, 1, 1, 16 }, 1 },
   };
 
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    {
-      g_assert_false (cudnn_pads (&cases[i]));
-      run_conv (&cases[i]);
-    }
+  run_asymmetric (cases, sizeof cases / sizeof cases[0]);
 }
 
 static void

@@ -147,7 +147,8 @@ train_on_gpu (const char *precision, const char *var, const char *value)
 }
 
 /* The CLI runs the fake runtime: without its device, --device cuda is
- * refused with the way out, and auto trains on the CPU */
+ * refused with the way out, and auto goes to the CPU; with it, auto goes to
+ * the GPU */
 static void
 test_no_device (void)
 {
@@ -155,14 +156,24 @@ test_no_device (void)
                          "16", "--steps", "1", "--warmup", "0", NULL };
   const char *any[] = { "bench", "--device", "auto", "--arch", "tiny", "--bs", "2", "--size",
                         "16", "--steps", "1", "--warmup", "0", NULL };
+  g_autofree char *pinned = g_strdup (g_getenv ("TAGSIGHT_DEVICE"));
   char *out, *err = NULL;
 
   g_free (run_with (NULL, "TS_FAKE_CUDA_NO_DEVICE", "1", 1, &err, cuda));
   g_assert_nonnull (strstr (err, "(--device cpu)"));
   g_free (err);
+  /* auto as a user gets it (tests/meson.build pins it to the CPU) */
+  g_setenv ("TAGSIGHT_DEVICE", "auto", TRUE);
   out = run_with (NULL, "TS_FAKE_CUDA_NO_DEVICE", "1", 0, NULL, any);
   g_assert_nonnull (strstr (out, "BLAS kernels"));   /* the CPU's header */
   g_free (out);
+  out = run_with (NULL, NULL, NULL, 0, NULL, any);
+  g_assert_nonnull (strstr (out, " on " FAKE_DEVICE));
+  g_free (out);
+  if (pinned != NULL)
+    g_setenv ("TAGSIGHT_DEVICE", pinned, TRUE);
+  else
+    g_unsetenv ("TAGSIGHT_DEVICE");
   /* the same with the device there: on it (tests/meson.build pins auto to
    * the CPU with TAGSIGHT_DEVICE, which must not hide --device cuda) */
   out = run_with (NULL, NULL, NULL, 0, NULL, cuda);

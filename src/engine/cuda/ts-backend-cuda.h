@@ -38,8 +38,6 @@ extern "C" {
 /* The backend on GPU @device, or NULL with the reason in @err (and
  * ts_last_error): no driver, no device, no cuBLAS, an unsupported GPU. */
 ts_backend *ts_backend_cuda_new (int device, char *err, size_t errlen);
-/* 1 when at least one CUDA device can be used (driver present). */
-int ts_cuda_available (void);
 /* 1 when GPU @device is there, else 0 with the reason recorded (ts_error):
  * no driver, a driver older than the build's CUDA, no such device.  Makes
  * no backend (nothing is allocated on the device). */

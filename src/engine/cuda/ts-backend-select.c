@@ -75,12 +75,10 @@ ts_backend_new_by_name (const char *device, int threads, char *err, size_t len)
   if (device == NULL || strcmp (device, "auto") == 0)
     {
 #ifdef TS_HAVE_CUDA
-      if (ts_cuda_available ())
-        {
-          ts_backend *be = ts_backend_cuda_new (0, NULL, 0);
-          if (be)
-            return be;
-        }
+      ts_backend *be = ts_backend_cuda_new (0, NULL, 0);   /* it probes the device */
+
+      if (be)
+        return be;
       ts_clear_error ();
 #endif
       return cpu_new (threads, err, len);

@@ -381,19 +381,6 @@ static const ts_backend_i cuda_backend_i = {
   .destroy = cuda_destroy,
 };
 
-int
-ts_cuda_available (void)
-{
-  int count = 0;
-
-  if (cudaGetDeviceCount (&count) != cudaSuccess)
-    {
-      cudaGetLastError ();
-      return 0;
-    }
-  return count > 0;
-}
-
 /* 0 with the reason recorded (ts_error) when cuBLAS cannot be loaded */
 static int
 open_cublas (ts_cuda_blas *b)
@@ -634,5 +621,5 @@ ts_backend_cuda_describe (ts_backend *be, char *buf, size_t len)
 long
 ts_backend_cuda_staged_batches (ts_backend *be)
 {
-  return ts_cuda (be)->staged_batches;
+  return __atomic_load_n (&ts_cuda (be)->staged_batches, __ATOMIC_RELAXED);
 }

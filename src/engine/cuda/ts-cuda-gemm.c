@@ -81,8 +81,7 @@ conv_form (const char *op, const ts_tensor *x, const ts_tensor *y, const ts_tens
   if (ts_cuda_bf16_nhwc (x))
     return ts_op_same_type (op, x, y) && (dx == NULL || ts_op_same_type (op, x, dx))
              ? CONV_BF16 : CONV_REFUSED;
-  return ts_op_plain (op, x) && ts_op_plain (op, y) && ts_op_plain (op, dx) ? CONV_F32
-                                                                            : CONV_REFUSED;
+  return TS_CUDA_PLAIN (op, x, y, dx) ? CONV_F32 : CONV_REFUSED;
 }
 
 /* Records why cuDNN did not take a bfloat16 convolution: there is no other

@@ -47,7 +47,7 @@ ts_cuda_resample_batch (ts_backend *be, const uint8_t *host_src, size_t src_byte
   if (staged != NULL)
     {
       ts_cuda_stage_read (ctx, stage);   /* after the kernel: a refill waits for it */
-      ctx->staged_batches++;
+      __atomic_add_fetch (&ctx->staged_batches, 1, __ATOMIC_RELAXED);
     }
   ts_cuda_check (be, "resample");
 }
